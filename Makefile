@@ -1,0 +1,46 @@
+# The README's two commands are `make run` and `make test`; both set everything up first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
+# Debian packages certsvc needs: pdfsig/pdftoppm/pdffonts (poppler), CJK TrueType fonts for
+# licences and seals, certutil for pdfsig's NSS trust store, and the openssl CLI for interop.
+APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei libnss3-tools openssl
+
+.PHONY: install system-deps run test lint bench clean
+
+install: system-deps $(VENV)/.installed
+
+system-deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: install
+	$(VENV)/bin/certsvc init
+	$(VENV)/bin/certsvc serve --host 127.0.0.1 --port 8000
+
+test: install
+	$(VENV)/bin/lint-imports
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check certsvc cli tests bench
+	$(VENV)/bin/mypy certsvc cli
+
+bench: install
+	$(PY) bench/issue.py
+	$(PY) bench/sm2.py
+	$(PY) bench/render.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

@@ -1,0 +1,49 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from certsvc import __version__
+from certsvc.api.errors import install_error_handlers
+from certsvc.api.routes import certificates, verification
+from certsvc.api.web import pages
+from certsvc.services.context import ServiceContext
+
+__all__ = ["create_app"]
+
+
+def create_app(ctx: ServiceContext) -> FastAPI:
+    """Build the app around a ready service context (settings checked, templates loaded)."""
+    app = FastAPI(
+        title="certsvc",
+        version=__version__,
+        summary="电子证照签发与电子印章服务 · electronic licence issuance and electronic seals",
+    )
+    app.state.ctx = ctx
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        incoming = request.headers.get("x-request-id", "")
+        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
+        request.state.request_id = rid
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = rid
+        return response
+
+    @app.get("/healthz", tags=["operations"])
+    def healthz() -> dict[str, str]:
+        with ctx.database.session() as session:
+            session.connection().exec_driver_sql("SELECT 1")
+        return {"status": "ok", "version": __version__}
+
+    app.include_router(certificates.router)
+    app.include_router(verification.router)
+    app.include_router(pages.router)
+    logging.getLogger("certsvc").setLevel(logging.INFO)
+    return app

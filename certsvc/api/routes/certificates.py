@@ -1,0 +1,69 @@
+"""Issuing and reading licences."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from urllib.parse import quote
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from certsvc.api.deps import ContextDep, CurrentPrincipal, RequestId
+from certsvc.api.schemas import CertificateIssued, CertificateRead
+from certsvc.services.issuance import IssuanceService
+from certsvc.services.registry import FileVariant, RegistryService
+from certsvc.services.requests import IssueRequest
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/certificates", tags=["certificates"])
+
+
+def _api_base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+@router.post("", status_code=201, response_model=CertificateIssued)
+def issue_certificate(
+    body: IssueRequest,
+    request: Request,
+    response: Response,
+    ctx: ContextDep,
+    principal: CurrentPrincipal,
+    rid: RequestId,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> CertificateIssued:
+    """Issue a licence: render it from the template, seal it, register it."""
+    issued = IssuanceService(ctx).issue(body, principal=principal, idempotency_key=idempotency_key, request_id=rid)
+    if issued.is_replay:
+        response.headers["Idempotent-Replayed"] = "true"
+    response.headers["Location"] = f"/api/v1/certificates/{issued.identifier}"
+    return CertificateIssued.of(issued, api_base=_api_base(request), public_url=ctx.settings.public_url)
+
+
+@router.get("/{identifier}", response_model=CertificateRead)
+def get_certificate(
+    identifier: str, request: Request, ctx: ContextDep, principal: CurrentPrincipal, rid: RequestId
+) -> CertificateRead:
+    info = RegistryService(ctx).get(identifier, principal=principal, request_id=rid)
+    return CertificateRead.of(info, api_base=_api_base(request), public_url=ctx.settings.public_url)
+
+
+@router.get(
+    "/{identifier}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}, "description": "the signed (or print) PDF"}},
+)
+def get_certificate_pdf(
+    identifier: str,
+    ctx: ContextDep,
+    principal: CurrentPrincipal,
+    rid: RequestId,
+    variant: Annotated[FileVariant, Query()] = FileVariant.ELECTRONIC,
+) -> Response:
+    name, data = RegistryService(ctx).file(identifier, principal=principal, variant=variant, request_id=rid)
+    suffix = "" if variant is FileVariant.ELECTRONIC else "-print"
+    return Response(
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name + suffix)}.pdf"},
+    )

@@ -1,0 +1,131 @@
+"""Verification reports: a value with one verdict and coded reasons, never an exception."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+__all__ = [
+    "Verdict",
+    "Reason",
+    "reason",
+    "REASONS",
+    "SignatureDetail",
+    "RegistryView",
+    "VerificationReport",
+]
+
+
+class Verdict(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"
+    INDETERMINATE = "indeterminate"
+
+
+# Stable reason codes with their Chinese and English text. Codes are part of the API: never
+# rename one; add new ones.
+REASONS: dict[str, tuple[Verdict, str, str]] = {
+    "signature_valid": (Verdict.VALID, "签章有效，文件未被篡改", "The seal signature is intact and trusted"),
+    "no_signature": (Verdict.INVALID, "文件没有电子签章", "The file carries no signature"),
+    "signature_broken": (
+        Verdict.INVALID,
+        "签章校验失败：签名后文件内容被修改",
+        "The signature does not match the signed bytes: the file was altered after signing",
+    ),
+    "modified_after_signing": (
+        Verdict.INVALID,
+        "签章后文件被追加修改，页面显示内容可能已改变",
+        "The file was changed after signing in a way that can alter what the page shows",
+    ),
+    "signer_untrusted": (
+        Verdict.INDETERMINATE,
+        "签章证书不是由受信任的电子证照签发机构签发",
+        "The signer's certificate does not chain to a trusted root",
+    ),
+    "not_in_registry": (
+        Verdict.INDETERMINATE,
+        "证照库中没有这个文件",
+        "This file is not one the registry issued",
+    ),
+    "licence_valid": (Verdict.VALID, "证照状态有效", "The licence is valid"),
+    "licence_suspended": (Verdict.INVALID, "证照已暂扣", "The licence is suspended"),
+    "licence_revoked": (Verdict.INVALID, "证照已吊销或撤销", "The licence has been revoked"),
+    "licence_cancelled": (Verdict.INVALID, "证照已注销", "The licence has been cancelled"),
+    "licence_expired": (Verdict.INVALID, "证照已过有效期", "The licence has expired"),
+    "licence_superseded": (
+        Verdict.INDETERMINATE,
+        "证照已变更，此文件不是最新版本",
+        "The licence has a newer version; this file is superseded",
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    message_zh: str
+    message_en: str
+    verdict: Verdict
+
+
+def reason(code: str, *, detail: str | None = None) -> Reason:
+    """Build a reason from the catalogue; ``detail`` is appended to the English text."""
+    verdict, zh, en = REASONS[code]
+    return Reason(code=code, message_zh=zh, message_en=f"{en}: {detail}" if detail else en, verdict=verdict)
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureDetail:
+    field_name: str
+    signer: str
+    signer_organization: str | None
+    algorithm: str
+    signed_at: datetime | None
+    is_intact: bool
+    is_trusted: bool
+    trust_problem: str | None
+    covers_whole_file: bool
+    modification_level: str
+    changes: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryView:
+    identifier: str
+    template: str
+    department_code: str
+    department_name: str
+    status: str  # effective status now
+    status_at_signing: str
+    valid_from: date
+    valid_until: date
+    version: int
+    current_version: int
+    current_identifier: str
+    is_issued_file: bool  # the uploaded bytes (or their signed revision) are the issued file
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationReport:
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    signatures: tuple[SignatureDetail, ...]
+    registry: RegistryView | None
+    checked_at: datetime
+    file_sha256: str
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def bottom_line(self) -> bool:
+        return self.verdict is Verdict.VALID
+
+    @staticmethod
+    def combine(reasons: list[Reason]) -> Verdict:
+        """Invalid wins over indeterminate, which wins over valid."""
+        verdicts = {r.verdict for r in reasons}
+        if Verdict.INVALID in verdicts:
+            return Verdict.INVALID
+        if Verdict.INDETERMINATE in verdicts or not reasons:
+            return Verdict.INDETERMINATE
+        return Verdict.VALID

@@ -1,0 +1,127 @@
+"""The one error tree of certsvc.
+
+Every error has a stable machine-readable ``code`` (never renamed once released) and a
+human message. Edges translate families to transport: ``api/errors.py`` to problem+json,
+the CLI to a message and an exit code. Nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "CertsvcError",
+    "BadRequestError",
+    "ValidationFailedError",
+    "UnknownTemplateError",
+    "InvalidHolderIdError",
+    "InvalidDocumentError",
+    "DocumentTooLargeError",
+    "NotFoundError",
+    "ConflictError",
+    "IllegalTransitionError",
+    "AuthenticationError",
+    "PermissionDeniedError",
+    "KeyUnavailableError",
+    "SigningError",
+    "ConfigurationError",
+    "RenderingError",
+    "StorageError",
+]
+
+
+class CertsvcError(Exception):
+    """Base of every error certsvc raises on purpose.
+
+    ``details`` carries structured, caller-safe context (field names, limits); it must never
+    hold secrets, key paths or stack traces.
+    """
+
+    code: str = "internal_error"
+
+    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        self.details = details
+
+    def __str__(self) -> str:
+        return self.message
+
+
+# --- the caller sent something wrong -------------------------------------------------------
+class BadRequestError(CertsvcError):
+    code = "bad_request"
+
+
+class ValidationFailedError(BadRequestError):
+    """Request data does not satisfy a schema; ``details`` lists ``{field, problem}``."""
+
+    code = "validation_failed"
+
+
+class UnknownTemplateError(BadRequestError):
+    code = "unknown_template"
+
+
+class InvalidHolderIdError(BadRequestError):
+    code = "invalid_holder_id"
+
+
+class InvalidDocumentError(BadRequestError):
+    """An uploaded file is not a PDF, or is truncated or malformed."""
+
+    code = "invalid_document"
+
+
+class DocumentTooLargeError(BadRequestError):
+    code = "document_too_large"
+
+
+# --- the thing is not there ------------------------------------------------------------------
+class NotFoundError(CertsvcError):
+    code = "not_found"
+
+
+# --- the request clashes with the current state ---------------------------------------------
+class ConflictError(CertsvcError):
+    code = "conflict"
+
+
+class IllegalTransitionError(ConflictError):
+    code = "illegal_transition"
+
+
+# --- who is asking -------------------------------------------------------------------------------
+class AuthenticationError(CertsvcError):
+    code = "unauthenticated"
+
+
+class PermissionDeniedError(CertsvcError):
+    code = "forbidden"
+
+
+# --- the service cannot do it right now ------------------------------------------------------------
+class KeyUnavailableError(CertsvcError):
+    """A seal key cannot be loaded or used (offline HSM, wrong passphrase, missing file)."""
+
+    code = "key_unavailable"
+
+
+class SigningError(CertsvcError):
+    code = "signing_failed"
+
+
+class RenderingError(CertsvcError):
+    code = "rendering_failed"
+
+
+class StorageError(CertsvcError):
+    code = "storage_failed"
+
+
+class ConfigurationError(CertsvcError):
+    """Settings or templates are unusable; raised at start-up with every problem listed."""
+
+    code = "configuration_error"

@@ -1,0 +1,113 @@
+"""Everything a use case needs, built once per process at the edge and passed down."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from certsvc.clock import Clock, SystemClock
+from certsvc.config import Settings
+from certsvc.crypto import api as crypto
+from certsvc.errors import ConfigurationError, KeyUnavailableError
+from certsvc.rendering.templates import TemplateRegistry
+from certsvc.storage.blobs import LocalBlobStore
+from certsvc.storage.database import Database
+from certsvc.storage.keystore import FileKeyStore
+from certsvc.storage.orm import Seal
+
+__all__ = ["ServiceContext", "build_context", "LoadedSeal"]
+
+
+@dataclass(frozen=True)
+class LoadedSeal:
+    """A seal ready to sign: the key is loaded once and kept, with the sealer built around it."""
+
+    seal_id: int
+    algorithm: str
+    sealer: crypto.PdfSealer
+    lock: threading.Lock
+
+
+@dataclass
+class ServiceContext:
+    settings: Settings
+    database: Database
+    blobs: LocalBlobStore
+    keys: FileKeyStore
+    templates: TemplateRegistry
+    clock: Clock
+    _passphrase: bytes | None = field(default=None, repr=False)
+    _seals: dict[int, LoadedSeal] = field(default_factory=dict, repr=False)
+    _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.settings.resolved_home / "pki"
+
+    @property
+    def trust_roots_dir(self) -> Path:
+        return self.pki_dir / "roots"
+
+    def passphrase(self) -> bytes:
+        """The key passphrase: from settings, or the generated development one.
+
+        Raises:
+            KeyUnavailableError: no passphrase configured and none generated yet.
+        """
+        if self._passphrase is None:
+            if self.settings.key_passphrase is not None:
+                self._passphrase = self.settings.key_passphrase.get_secret_value().encode()
+            else:
+                path = self.settings.dev_passphrase_file
+                if not path.exists():
+                    raise KeyUnavailableError("no key passphrase: set CERTSVC_KEY_PASSPHRASE or run `certsvc init`")
+                self._passphrase = path.read_bytes().strip()
+        return self._passphrase
+
+    def trust_roots(self) -> list[bytes]:
+        """DER certificates of the trusted roots (the development roots in the embedded default)."""
+        if not self.trust_roots_dir.is_dir():
+            return []
+        return [p.read_bytes() for p in sorted(self.trust_roots_dir.glob("*.der"))]
+
+    def loaded_seal(self, seal: Seal, image_png: bytes) -> LoadedSeal:
+        """The cached signer for ``seal``; loads and decrypts its key on first use only."""
+        with self._seals_lock:
+            loaded = self._seals.get(seal.id)
+            if loaded is None:
+                key = crypto.SealKey.from_pem(self.keys.get(seal.key_ref), self.passphrase())
+                sealer = crypto.PdfSealer(
+                    key=key,
+                    certificate_der=seal.certificate_der,
+                    chain_ders=[base64.b64decode(c) for c in seal.chain_der],
+                    seal_image_png=image_png,
+                )
+                loaded = LoadedSeal(seal_id=seal.id, algorithm=seal.algorithm, sealer=sealer, lock=threading.Lock())
+                self._seals[seal.id] = loaded
+            return loaded
+
+
+def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> ServiceContext:
+    """Open the database (migrating it), the blob and key stores, and load every template.
+
+    Raises:
+        ConfigurationError: a template is broken or the home directory is unusable.
+    """
+    home = settings.resolved_home
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigurationError(f"CERTSVC_HOME is not usable: {home}") from exc
+    database = Database(settings.sqlalchemy_url)
+    if migrate:
+        database.migrate()
+    return ServiceContext(
+        settings=settings,
+        database=database,
+        blobs=LocalBlobStore(settings.blob_dir),
+        keys=FileKeyStore(settings.key_dir),
+        templates=TemplateRegistry.load(settings.templates_dir),
+        clock=clock or SystemClock(),
+    )

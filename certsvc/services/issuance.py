@@ -1,0 +1,240 @@
+"""Issuing a licence: validate → allocate identifier → render → seal → store → record."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.exc import IntegrityError
+
+from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier, validate_holder_id
+from certsvc.domain.layout import SealBox
+from certsvc.domain.status import LicenceStatus
+from certsvc.errors import ConflictError, PermissionDeniedError
+from certsvc.rendering.renderer import LicenceContent, render_licence
+from certsvc.services.audit import append_audit_event
+from certsvc.services.context import ServiceContext
+from certsvc.services.principals import Principal, Role, require_role
+from certsvc.services.requests import IssueRequest
+from certsvc.storage.orm import Certificate, CertificateVersion, Seal
+from certsvc.storage.repositories import (
+    CertificateRepository,
+    DepartmentRepository,
+    SealRepository,
+    SerialRepository,
+)
+
+__all__ = ["IssuedCertificate", "IssuanceService", "verification_url"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedCertificate:
+    identifier: str
+    status: str
+    sha256: str
+    version: int
+    template: str
+    department_code: str
+    is_replay: bool  # an idempotent retry answered with the first result
+
+
+def verification_url(public_url: str, identifier: str) -> str:
+    return f"{public_url.rstrip('/')}/v/{identifier}"
+
+
+def _request_fingerprint(request: IssueRequest) -> str:
+    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class IssuanceService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def issue(
+        self,
+        request: IssueRequest,
+        *,
+        principal: Principal,
+        idempotency_key: str | None = None,
+        request_id: str | None = None,
+    ) -> IssuedCertificate:
+        """Issue one licence for the caller's department.
+
+        The slow part (render, seal, blob writes) runs outside any transaction; the serial
+        number is allocated in a short transaction before it and the registry rows are written
+        in one transaction after it. A crash in between leaves at most a gap in the serial
+        numbers and unreferenced blobs, never a row without its file.
+
+        Raises:
+            PermissionDeniedError: the caller is not an issuer of a department.
+            UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data.
+            ConflictError: the idempotency key was used for a different request, or the
+                department has no usable seal.
+            KeyUnavailableError, SigningError: the seal could not be applied.
+        """
+        require_role(principal, Role.ISSUER)
+        if principal.department_id is None:
+            raise PermissionDeniedError("this client belongs to no department")
+        fingerprint = _request_fingerprint(request)
+        if idempotency_key:
+            replay = self._replay(principal.department_id, idempotency_key, fingerprint)
+            if replay is not None:
+                return replay
+
+        template = self.ctx.templates.get(request.template)
+        holder_type = HolderIdType(request.holder.id_type)
+        holder_id = validate_holder_id(holder_type, request.holder.id)
+        fields = template.validate_fields(request.fields)
+        now = self.ctx.clock.now()
+
+        with self.ctx.database.transaction() as session:
+            department = DepartmentRepository(session).by_id(principal.department_id)
+            seal = SealRepository(session).active_for(principal.department_id, now) if department else None
+            if department is None or seal is None:
+                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
+            serial = SerialRepository(session).next_value(
+                department_id=department.id, type_code=template.type_code, year=now.year
+            )
+            department_view = _DepartmentView(department.id, department.code, department.name)
+            seal_view = _SealView.of(seal)
+        identifier = LicenceIdentifier(template.type_code, department_view.code, f"{now.year}{serial:06d}", 1)
+
+        content = LicenceContent(
+            identifier=str(identifier),
+            holder_name=request.holder.name,
+            holder_id_type=holder_type.value,
+            holder_id=holder_id,
+            fields=fields,
+            valid_from=request.valid_from,
+            valid_until=request.valid_until,
+            issued_on=now.date(),
+            department_name=department_view.name,
+            department_code=department_view.code,
+            verify_url=verification_url(self.ctx.settings.public_url, str(identifier)),
+        )
+        image = self.ctx.blobs.get(seal_view.image_sha256)
+        rendered = render_licence(template, content, seal_image_png=image)
+        signed = self._seal(seal_view, image, rendered.electronic_pdf, rendered.seal_box, department_view.name, now)
+
+        unsigned_sha = self.ctx.blobs.put(rendered.electronic_pdf)
+        print_sha = self.ctx.blobs.put(rendered.print_pdf)
+        signed_sha = self.ctx.blobs.put(signed)
+
+        try:
+            with self.ctx.database.transaction() as session:
+                cert = CertificateRepository(session).add(
+                    Certificate(
+                        identifier_base=identifier.base,
+                        identifier=str(identifier),
+                        department_id=department_view.id,
+                        template=template.slug,
+                        type_code=template.type_code,
+                        holder_name=request.holder.name,
+                        holder_id_type=holder_type.value,
+                        holder_id=holder_id,
+                        data=_jsonable(fields),
+                        status=LicenceStatus.VALID.value,
+                        valid_from=request.valid_from,
+                        valid_until=request.valid_until,
+                        current_version=1,
+                        issued_at=now,
+                        idempotency_key=idempotency_key or None,
+                        request_sha256=fingerprint,
+                    )
+                )
+                CertificateRepository(session).add_version(
+                    CertificateVersion(
+                        certificate_id=cert.id,
+                        version=1,
+                        identifier=str(identifier),
+                        sha256=signed_sha,
+                        print_sha256=print_sha,
+                        unsigned_sha256=unsigned_sha,
+                        seal_id=seal_view.id,
+                        signed_at=now,
+                        reason="issue",
+                    )
+                )
+                append_audit_event(
+                    session,
+                    at=now,
+                    actor=principal,
+                    action="certificate.issue",
+                    target=str(identifier),
+                    request_id=request_id,
+                    details={"template": template.slug, "sha256": signed_sha, "seal_id": seal_view.id},
+                )
+        except IntegrityError:
+            # Two requests with one idempotency key raced: the other one won; answer with its result.
+            if idempotency_key:
+                replay = self._replay(principal.department_id, idempotency_key, fingerprint)
+                if replay is not None:
+                    return replay
+            raise
+        return IssuedCertificate(
+            identifier=str(identifier),
+            status=LicenceStatus.VALID.value,
+            sha256=signed_sha,
+            version=1,
+            template=template.slug,
+            department_code=department_view.code,
+            is_replay=False,
+        )
+
+    def _seal(
+        self, seal: _SealView, image: bytes, pdf: bytes, box: SealBox, department_name: str, now: datetime
+    ) -> bytes:
+        loaded = self.ctx.loaded_seal(seal.row, image)
+        with loaded.lock:
+            return loaded.sealer.seal(
+                pdf, box=box, department_name=department_name, signed_at=now, reason="电子证照签发 / licence issued"
+            )
+
+    def _replay(self, department_id: int, key: str, fingerprint: str) -> IssuedCertificate | None:
+        with self.ctx.database.transaction() as session:
+            cert = CertificateRepository(session).by_idempotency_key(department_id, key)
+            if cert is None:
+                return None
+            if cert.request_sha256 != fingerprint:
+                raise ConflictError(
+                    "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
+                )
+            version = CertificateRepository(session).version(cert.id, cert.current_version)
+            assert version is not None  # a certificate always has its current version
+            return IssuedCertificate(
+                identifier=cert.identifier,
+                status=cert.status,
+                sha256=version.sha256,
+                version=cert.current_version,
+                template=cert.template,
+                department_code=cert.department.code,
+                is_replay=True,
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class _DepartmentView:
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True)
+class _SealView:
+    """What issuance needs of a seal row once its transaction has ended."""
+
+    id: int
+    image_sha256: str
+    row: Seal
+
+    @classmethod
+    def of(cls, seal: Seal) -> _SealView:
+        return cls(id=seal.id, image_sha256=seal.image_sha256, row=seal)
+
+
+def _jsonable(fields: dict[str, object]) -> dict[str, object]:
+    return json.loads(json.dumps(fields, ensure_ascii=False, default=str))  # type: ignore[no-any-return]
+

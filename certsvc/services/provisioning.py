@@ -1,0 +1,264 @@
+"""Departments, their seals and API clients; the development PKI; ``certsvc init``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+
+from certsvc.config import Environment
+from certsvc.crypto import api as crypto
+from certsvc.domain.identifiers import is_valid_uscc
+from certsvc.errors import ConfigurationError, ConflictError, NotFoundError, ValidationFailedError
+from certsvc.rendering.seals import draw_round_seal
+from certsvc.services.audit import append_audit_event
+from certsvc.services.context import ServiceContext
+from certsvc.services.principals import Principal, Role, create_api_client
+from certsvc.storage.orm import Department, Seal
+from certsvc.storage.repositories import DepartmentRepository, SealRepository
+
+__all__ = [
+    "DevCa",
+    "DemoDepartment",
+    "InitResult",
+    "DEMO_DEPARTMENTS",
+    "ensure_dev_passphrase",
+    "ensure_dev_ca",
+    "add_department",
+    "add_seal",
+    "init_embedded",
+    "department_by_code",
+]
+
+_CA_FAMILY = {crypto.KeyAlgorithm.RSA_3072: "ecdsa", crypto.KeyAlgorithm.ECDSA_P256: "ecdsa", crypto.KeyAlgorithm.SM2: "sm2"}
+
+
+@dataclass(frozen=True)
+class DemoDepartment:
+    code: str
+    name: str
+    area_code: str
+    seal_name: str
+    algorithm: crypto.KeyAlgorithm
+
+
+DEMO_DEPARTMENTS = (
+    DemoDepartment("11152500011512829G", "锡林郭勒盟市场监督管理局", "152500", "行政许可专用章", crypto.KeyAlgorithm.ECDSA_P256),
+    DemoDepartment("11152502011513952P", "锡林浩特市行政审批和政务服务局", "152502", "行政审批专用章", crypto.KeyAlgorithm.SM2),
+)
+
+
+@dataclass(frozen=True)
+class DevCa:
+    """A development seal-issuing CA: its certificate, its chain up to the root, and its key."""
+
+    family: str
+    root_der: bytes
+    ca_der: bytes
+    ca_key: crypto.SealKey
+
+
+@dataclass(frozen=True)
+class InitResult:
+    home: Path
+    database_url: str
+    credentials_file: Path
+    trust_roots: list[Path]
+    created: list[str]
+
+
+def ensure_dev_passphrase(ctx: ServiceContext) -> None:
+    """In development, generate the key passphrase once and keep it beside the keys (mode 0600)."""
+    if ctx.settings.key_passphrase is not None:
+        return
+    if ctx.settings.env is Environment.PRODUCTION:
+        raise ConfigurationError("CERTSVC_KEY_PASSPHRASE must be set in production")
+    path = ctx.settings.dev_passphrase_file
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_urlsafe(32))
+
+
+def ensure_dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
+    """Create (once) the development root and seal-issuing CA for ``algorithm``'s family."""
+    family = _CA_FAMILY[algorithm]
+    ca_algorithm = crypto.KeyAlgorithm.SM2 if family == "sm2" else crypto.KeyAlgorithm.ECDSA_P256
+    root_file = ctx.trust_roots_dir / f"dev-root-{family}.der"
+    ca_file = ctx.pki_dir / f"dev-seal-ca-{family}.der"
+    root_ref, ca_ref = f"dev-root-{family}", f"dev-seal-ca-{family}"
+    passphrase = ctx.passphrase()
+    if not root_file.exists():
+        now = ctx.clock.now()
+        root_key = _new_key(ctx, root_ref, ca_algorithm)
+        root_der = crypto.make_root_ca(
+            key=root_key,
+            common_name=f"certsvc Development Root CA ({family.upper()})",
+            organization="certsvc 开发测试根证书",
+            not_before=now - timedelta(minutes=5),
+            not_after=now + timedelta(days=3650 * 2),
+        )
+        ca_key = _new_key(ctx, ca_ref, ca_algorithm)
+        ca_der = crypto.make_intermediate_ca(
+            key=ca_key,
+            issuer_key=root_key,
+            issuer_certificate_der=root_der,
+            common_name=f"certsvc Development Seal CA ({family.upper()})",
+            organization="certsvc 电子印章制章机构（开发）",
+            not_before=now - timedelta(minutes=5),
+            not_after=now + timedelta(days=3650),
+        )
+        ctx.pki_dir.mkdir(parents=True, exist_ok=True)
+        ctx.trust_roots_dir.mkdir(parents=True, exist_ok=True)
+        ca_file.write_bytes(ca_der)
+        root_file.write_bytes(root_der)  # written last: its presence marks a complete CA
+    ca_key = crypto.SealKey.from_pem(ctx.keys.get(ca_ref), passphrase)
+    return DevCa(family=family, root_der=root_file.read_bytes(), ca_der=ca_file.read_bytes(), ca_key=ca_key)
+
+
+def _new_key(ctx: ServiceContext, ref: str, algorithm: crypto.KeyAlgorithm) -> crypto.SealKey:
+    pem = crypto.generate_private_key_pem(algorithm, ctx.passphrase())
+    ctx.keys.put(ref, pem)
+    return crypto.SealKey.from_pem(pem, ctx.passphrase())
+
+
+def add_department(
+    session: Session, *, code: str, name: str, area_code: str, actor: Principal | None, now: datetime
+) -> Department:
+    """Register a department.
+
+    Raises:
+        ValidationFailedError: bad 统一社会信用代码, name or area code.
+        ConflictError: a department with this code exists.
+    """
+    problems = []
+    code = code.strip().upper()
+    if not is_valid_uscc(code):
+        problems.append({"field": "code", "problem": "not a valid 统一社会信用代码"})
+    if not name.strip() or len(name) > 100:
+        problems.append({"field": "name", "problem": "1 to 100 characters"})
+    if not (len(area_code) == 6 and area_code.isdigit()):
+        problems.append({"field": "area_code", "problem": "a 6-digit GB/T 2260 code"})
+    if problems:
+        raise ValidationFailedError("invalid department", details=problems)
+    repo = DepartmentRepository(session)
+    if repo.by_code(code) is not None:
+        raise ConflictError(f"department {code} exists", code="department_exists")
+    department = repo.add(Department(code=code, name=name.strip(), area_code=area_code))
+    append_audit_event(
+        session, at=now, actor=actor, action="department.add", target=f"department:{code}"
+    )
+    return department
+
+
+def add_seal(
+    ctx: ServiceContext,
+    session: Session,
+    *,
+    department: Department,
+    name: str,
+    algorithm: crypto.KeyAlgorithm,
+    actor: Principal | None,
+    validity_days: int = 1825,
+) -> Seal:
+    """Make a seal for a department: key, certificate from the development CA, drawn image."""
+    ca = ensure_dev_ca(ctx, algorithm)
+    now = ctx.clock.now()
+    key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
+    key = _new_key(ctx, key_ref, algorithm)
+    not_after = now + timedelta(days=validity_days)
+    cert_der = crypto.make_seal_certificate(
+        key=key,
+        issuer_key=ca.ca_key,
+        issuer_certificate_der=ca.ca_der,
+        department_name=department.name,
+        credit_code=department.code,
+        not_before=now - timedelta(minutes=5),
+        not_after=not_after,
+    )
+    image = draw_round_seal(department_name=department.name, seal_name=name)
+    image_sha = ctx.blobs.put(image)
+    seal = SealRepository(session).add(
+        Seal(
+            department_id=department.id,
+            name=name,
+            algorithm=algorithm.value,
+            key_ref=key_ref,
+            certificate_der=cert_der,
+            chain_der=[base64.b64encode(ca.ca_der).decode(), base64.b64encode(ca.root_der).decode()],
+            image_sha256=image_sha,
+            valid_from=now - timedelta(minutes=5),
+            valid_until=not_after,
+        )
+    )
+    append_audit_event(
+        session,
+        at=now,
+        actor=actor,
+        action="seal.add",
+        target=f"department:{department.code}",
+        details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name},
+    )
+    return seal
+
+
+def init_embedded(ctx: ServiceContext) -> InitResult:
+    """Set up the embedded deployment; running it again changes nothing that exists."""
+    created: list[str] = []
+    ensure_dev_passphrase(ctx)
+    credentials_file = ctx.settings.resolved_home / "demo-credentials.json"
+    existing: dict[str, dict[str, str]] = {}
+    if credentials_file.exists():
+        existing = {d["code"]: d for d in json.loads(credentials_file.read_text())["departments"]}
+    entries = []
+    for demo in DEMO_DEPARTMENTS:
+        with ctx.database.transaction() as session:
+            repo = DepartmentRepository(session)
+            department = repo.by_code(demo.code)
+            if department is None:
+                department = add_department(
+                    session, code=demo.code, name=demo.name, area_code=demo.area_code, actor=None, now=ctx.clock.now()
+                )
+                created.append(f"department {demo.code} {demo.name}")
+            if SealRepository(session).active_for(department.id, ctx.clock.now()) is None:
+                add_seal(ctx, session, department=department, name=demo.seal_name, algorithm=demo.algorithm, actor=None)
+                created.append(f"{demo.algorithm.value} seal for {demo.code}")
+            entry = existing.get(demo.code)
+            if entry is None:
+                key = create_api_client(session, name=f"demo-{demo.code}", role=Role.ISSUER, department_id=department.id)
+                entry = {"code": demo.code, "name": demo.name, "algorithm": demo.algorithm.value, "api_key": key.api_key}
+                created.append(f"API key for {demo.code}")
+            entries.append(entry)
+    if created:
+        _write_private_json(credentials_file, {"departments": entries, "api_key": entries[0]["api_key"]})
+    return InitResult(
+        home=ctx.settings.resolved_home,
+        database_url=ctx.settings.sqlalchemy_url,
+        credentials_file=credentials_file,
+        trust_roots=sorted(ctx.trust_roots_dir.glob("*.der")),
+        created=created,
+    )
+
+
+def _write_private_json(path: Path, data: object) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, ensure_ascii=False, indent=2)
+    os.replace(tmp, path)
+
+
+def department_by_code(session: Session, code: str) -> Department:
+    department = DepartmentRepository(session).by_code(code)
+    if department is None:
+        raise NotFoundError(f"no department {code}")
+    return department

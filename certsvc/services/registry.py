@@ -1,0 +1,179 @@
+"""Reading issued licences and their files from the registry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from typing import Any
+
+from certsvc.domain.status import LicenceStatus, effective_status
+from certsvc.errors import NotFoundError
+from certsvc.services.audit import append_audit_event
+from certsvc.services.context import ServiceContext
+from certsvc.services.principals import Principal, Role
+from certsvc.storage.orm import Certificate
+from certsvc.storage.repositories import CertificateRepository
+
+__all__ = ["FileVariant", "VersionInfo", "CertificateInfo", "RegistryService", "PublicStatus", "public_status"]
+
+
+class FileVariant(StrEnum):
+    ELECTRONIC = "electronic"  # the digitally sealed PDF
+    PRINT = "print"  # the copy for printing, seal image drawn on the page
+
+
+@dataclass(frozen=True, slots=True)
+class VersionInfo:
+    version: int
+    identifier: str
+    sha256: str
+    seal_id: int
+    signed_at: datetime
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateInfo:
+    identifier: str
+    template: str
+    type_code: str
+    department_code: str
+    department_name: str
+    holder_name: str
+    holder_id_type: str
+    holder_id: str
+    fields: dict[str, Any]
+    status: str
+    valid_from: date
+    valid_until: date
+    issued_at: datetime
+    current_version: int
+    versions: tuple[VersionInfo, ...]
+
+
+class RegistryService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def get(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> CertificateInfo:
+        """Metadata of one licence the caller may see.
+
+        Raises:
+            NotFoundError: no such licence, or it belongs to another department (the same
+                answer, so other departments' identifiers are not confirmed).
+        """
+        with self.ctx.database.transaction() as session:
+            cert = self._visible(CertificateRepository(session).by_identifier(identifier), principal)
+            info = _info(cert, today=self.ctx.clock.now().date())
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="certificate.read",
+                target=cert.identifier,
+                request_id=request_id,
+            )
+            return info
+
+    def file(
+        self,
+        identifier: str,
+        *,
+        principal: Principal,
+        variant: FileVariant = FileVariant.ELECTRONIC,
+        request_id: str | None = None,
+    ) -> tuple[str, bytes]:
+        """The stored PDF of the version named by ``identifier`` (or the current one).
+
+        Raises:
+            NotFoundError: as for ``get``.
+        """
+        with self.ctx.database.transaction() as session:
+            repo = CertificateRepository(session)
+            cert = self._visible(repo.by_identifier(identifier), principal)
+            wanted = next((v for v in cert.versions if v.identifier == identifier), None)
+            version = wanted or next(v for v in cert.versions if v.version == cert.current_version)
+            digest = version.sha256 if variant is FileVariant.ELECTRONIC else version.print_sha256
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="certificate.download",
+                target=version.identifier,
+                request_id=request_id,
+                details={"variant": variant.value},
+            )
+            name = version.identifier
+        return name, self.ctx.blobs.get(digest)
+
+    @staticmethod
+    def _visible(cert: Certificate | None, principal: Principal) -> Certificate:
+        if cert is None:
+            raise NotFoundError("no such licence")
+        if principal.role is not Role.OPERATOR and cert.department_id != principal.department_id:
+            raise NotFoundError("no such licence")
+        return cert
+
+
+def _info(cert: Certificate, *, today: date) -> CertificateInfo:
+    return CertificateInfo(
+        identifier=cert.identifier,
+        template=cert.template,
+        type_code=cert.type_code,
+        department_code=cert.department.code,
+        department_name=cert.department.name,
+        holder_name=cert.holder_name,
+        holder_id_type=cert.holder_id_type,
+        holder_id=cert.holder_id,
+        fields=dict(cert.data),
+        status=effective_status(
+            LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
+        ).value,
+        valid_from=cert.valid_from,
+        valid_until=cert.valid_until,
+        issued_at=cert.issued_at,
+        current_version=cert.current_version,
+        versions=tuple(
+            VersionInfo(v.version, v.identifier, v.sha256, v.seal_id, v.signed_at, v.reason) for v in cert.versions
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PublicStatus:
+    """What anyone may learn from a bare identifier: whether it exists and its state, no holder data."""
+
+    identifier: str
+    licence_name: str
+    department_name: str
+    status: str
+    is_current_version: bool
+    current_identifier: str
+
+
+def public_status(ctx: ServiceContext, identifier: str) -> PublicStatus:
+    """Status of a licence for the public verification page.
+
+    Raises:
+        NotFoundError: unknown identifier.
+    """
+    with ctx.database.session() as session:
+        cert = CertificateRepository(session).by_identifier(identifier)
+        if cert is None:
+            raise NotFoundError("no such licence")
+        status = effective_status(
+            LicenceStatus(cert.status),
+            valid_from=cert.valid_from,
+            valid_until=cert.valid_until,
+            today=ctx.clock.now().date(),
+        )
+        is_current = cert.identifier == identifier
+        return PublicStatus(
+            identifier=identifier,
+            licence_name=ctx.templates.get(cert.template).name,
+            department_name=cert.department.name,
+            status=status.value if is_current else LicenceStatus.SUPERSEDED.value,
+            is_current_version=is_current,
+            current_identifier=cert.identifier,
+        )

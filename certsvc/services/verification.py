@@ -1,0 +1,128 @@
+"""Verifying a licence file: its signatures, then what the registry knows about it."""
+
+from __future__ import annotations
+
+import hashlib
+
+from certsvc.crypto import api as crypto
+from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
+from certsvc.domain.status import LicenceStatus, effective_status
+from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
+from certsvc.services.context import ServiceContext
+from certsvc.storage.orm import CertificateVersion
+from certsvc.storage.repositories import CertificateRepository
+
+__all__ = ["VerificationService"]
+
+# Changes after signing that cannot alter what a licence page shows.
+_HARMLESS_MODIFICATIONS = {crypto.ModificationLevel.NONE, crypto.ModificationLevel.ARCHIVAL, crypto.ModificationLevel.FORM_FILLING}
+_STATUS_REASON = {
+    LicenceStatus.VALID: "licence_valid",
+    LicenceStatus.SUSPENDED: "licence_suspended",
+    LicenceStatus.REVOKED: "licence_revoked",
+    LicenceStatus.CANCELLED: "licence_cancelled",
+    LicenceStatus.EXPIRED: "licence_expired",
+}
+
+
+class VerificationService:
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    def verify_pdf(self, data: bytes) -> VerificationReport:
+        """Check a PDF that someone holds. The outcome is a report, whatever it says.
+
+        Raises:
+            DocumentTooLargeError: larger than ``max_upload_bytes``.
+            InvalidDocumentError: not a PDF, or too damaged to evaluate.
+        """
+        if len(data) > self.ctx.settings.max_upload_bytes:
+            raise DocumentTooLargeError(
+                f"the file is larger than {self.ctx.settings.max_upload_bytes} bytes",
+                details={"limit": self.ctx.settings.max_upload_bytes},
+            )
+        if b"%PDF-" not in data[:1024]:
+            raise InvalidDocumentError("the file is not a PDF")
+        now = self.ctx.clock.now()
+        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=now)
+        file_sha = hashlib.sha256(data).hexdigest()
+
+        reasons: list[Reason] = []
+        details: list[SignatureDetail] = []
+        for sig in result.signatures:
+            details.append(
+                SignatureDetail(
+                    field_name=sig.field_name,
+                    signer=sig.signer_common_name or "",
+                    signer_organization=sig.signer_organization,
+                    algorithm=sig.algorithm or "unknown",
+                    signed_at=sig.signing_time,
+                    is_intact=sig.is_intact,
+                    is_trusted=sig.is_trusted,
+                    trust_problem=sig.trust_explanation,
+                    covers_whole_file=sig.covers_whole_file,
+                    modification_level=sig.modification_level.value,
+                    changes=sig.modification_description or None,
+                )
+            )
+            if not sig.is_intact:
+                reasons.append(reason("signature_broken", detail=sig.field_name))
+                continue
+            if sig.modification_level not in _HARMLESS_MODIFICATIONS:
+                reasons.append(
+                    reason("modified_after_signing", detail=sig.modification_description or sig.modification_level.value)
+                )
+            if not sig.is_trusted:
+                reasons.append(reason("signer_untrusted", detail=sig.trust_explanation))
+        if not result.signatures:
+            reasons.append(reason("no_signature"))
+        elif not reasons:
+            reasons.append(reason("signature_valid"))
+
+        revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
+        registry = self._registry_view(file_sha, revisions)
+        if registry is None:
+            reasons.append(reason("not_in_registry"))
+        else:
+            if registry.version < registry.current_version:
+                reasons.append(
+                    reason("licence_superseded", detail=f"superseded by version {registry.current_version}: {registry.current_identifier}")
+                )
+            status = LicenceStatus(registry.status)
+            if status in _STATUS_REASON:
+                reasons.append(reason(_STATUS_REASON[status]))
+        return VerificationReport(
+            verdict=VerificationReport.combine(reasons),
+            reasons=tuple(reasons),
+            signatures=tuple(details),
+            registry=registry,
+            checked_at=now,
+            file_sha256=file_sha,
+        )
+
+    def _registry_view(self, file_sha: str, revision_shas: list[str]) -> RegistryView | None:
+        with self.ctx.database.session() as session:
+            versions = CertificateRepository(session).versions_by_sha256([file_sha, *revision_shas])
+            if not versions:
+                return None
+            version: CertificateVersion = next((v for v in versions if v.sha256 == file_sha), versions[0])
+            cert = version.certificate
+            today = self.ctx.clock.now().date()
+            status = effective_status(
+                LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
+            )
+            return RegistryView(
+                identifier=version.identifier,
+                template=cert.template,
+                department_code=cert.department.code,
+                department_name=cert.department.name,
+                status=status.value,
+                # Until the lifecycle records state history, a licence was valid when it was signed.
+                status_at_signing=LicenceStatus.VALID.value,
+                valid_from=cert.valid_from,
+                valid_until=cert.valid_until,
+                version=version.version,
+                current_version=cert.current_version,
+                current_identifier=cert.identifier,
+                is_issued_file=version.sha256 == file_sha,
+            )

@@ -1,0 +1,191 @@
+"""Queries over the registry. Repositories read and add; they never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session, selectinload
+
+from certsvc.storage.orm import (
+    ApiClient,
+    AuditEvent,
+    Certificate,
+    CertificateVersion,
+    Department,
+    Seal,
+    SerialCounter,
+)
+
+__all__ = [
+    "DepartmentRepository",
+    "SealRepository",
+    "ApiClientRepository",
+    "CertificateRepository",
+    "SerialRepository",
+    "AuditRepository",
+]
+
+
+# An arbitrary constant ("cert") naming the audit chain's advisory lock on PostgreSQL.
+_AUDIT_LOCK_KEY = 0x63657274
+
+
+class DepartmentRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_code(self, code: str) -> Department | None:
+        return self.session.scalar(select(Department).where(Department.code == code))
+
+    def by_id(self, department_id: int) -> Department | None:
+        return self.session.get(Department, department_id)
+
+    def all(self) -> Sequence[Department]:
+        return self.session.scalars(select(Department).order_by(Department.id)).all()
+
+    def add(self, department: Department) -> Department:
+        self.session.add(department)
+        self.session.flush()
+        return department
+
+
+class SealRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_id(self, seal_id: int) -> Seal | None:
+        return self.session.get(Seal, seal_id)
+
+    def active_for(self, department_id: int, at: datetime) -> Seal | None:
+        """The newest active seal of a department that is valid at ``at``."""
+        return self.session.scalar(
+            select(Seal)
+            .where(
+                Seal.department_id == department_id,
+                Seal.status == "active",
+                Seal.valid_from <= at,
+                Seal.valid_until > at,
+            )
+            .order_by(Seal.id.desc())
+            .limit(1)
+        )
+
+    def for_department(self, department_id: int) -> Sequence[Seal]:
+        return self.session.scalars(select(Seal).where(Seal.department_id == department_id).order_by(Seal.id)).all()
+
+    def add(self, seal: Seal) -> Seal:
+        self.session.add(seal)
+        self.session.flush()
+        return seal
+
+
+class ApiClientRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_key_id(self, key_id: str) -> ApiClient | None:
+        return self.session.scalar(select(ApiClient).where(ApiClient.key_id == key_id))
+
+    def add(self, client: ApiClient) -> ApiClient:
+        self.session.add(client)
+        self.session.flush()
+        return client
+
+
+class CertificateRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_identifier(self, identifier: str) -> Certificate | None:
+        """Find a licence by the identifier of any of its versions."""
+        cert = self.session.scalar(select(Certificate).where(Certificate.identifier == identifier))
+        if cert is not None:
+            return cert
+        version = self.session.scalar(
+            select(CertificateVersion).where(CertificateVersion.identifier == identifier)
+        )
+        return version.certificate if version is not None else None
+
+    def by_idempotency_key(self, department_id: int, key: str) -> Certificate | None:
+        return self.session.scalar(
+            select(Certificate).where(
+                Certificate.department_id == department_id, Certificate.idempotency_key == key
+            )
+        )
+
+    def versions_by_sha256(self, digests: Sequence[str]) -> Sequence[CertificateVersion]:
+        if not digests:
+            return []
+        return self.session.scalars(
+            select(CertificateVersion)
+            .where(CertificateVersion.sha256.in_(list(digests)))
+            .options(selectinload(CertificateVersion.certificate))
+        ).all()
+
+    def version(self, certificate_id: int, version: int) -> CertificateVersion | None:
+        return self.session.scalar(
+            select(CertificateVersion).where(
+                CertificateVersion.certificate_id == certificate_id, CertificateVersion.version == version
+            )
+        )
+
+    def add(self, certificate: Certificate) -> Certificate:
+        self.session.add(certificate)
+        self.session.flush()
+        return certificate
+
+    def add_version(self, version: CertificateVersion) -> CertificateVersion:
+        self.session.add(version)
+        self.session.flush()
+        return version
+
+
+class SerialRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def next_value(self, *, department_id: int, type_code: str, year: int) -> int:
+        """Allocate the next serial number; the caller's transaction holds the write lock."""
+        bumped = self.session.execute(
+            update(SerialCounter)
+            .where(
+                SerialCounter.department_id == department_id,
+                SerialCounter.type_code == type_code,
+                SerialCounter.year == year,
+            )
+            .values(next_value=SerialCounter.next_value + 1)
+            .returning(SerialCounter.next_value)
+        ).scalar_one_or_none()
+        if bumped is not None:
+            return int(bumped) - 1
+        self.session.add(SerialCounter(department_id=department_id, type_code=type_code, year=year, next_value=2))
+        self.session.flush()
+        return 1
+
+
+class AuditRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lock_chain(self) -> None:
+        """Serialise appends so concurrent writers never fork the chain.
+
+        SQLite transactions here start with BEGIN IMMEDIATE and are already serial; on
+        PostgreSQL a transaction-scoped advisory lock does the same.
+        """
+        if self.session.get_bind().dialect.name == "postgresql":
+            self.session.execute(select(func.pg_advisory_xact_lock(_AUDIT_LOCK_KEY)))
+
+    def head(self) -> AuditEvent | None:
+        return self.session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
+
+    def add(self, event: AuditEvent) -> AuditEvent:
+        self.session.add(event)
+        self.session.flush()
+        return event
+
+    def for_target(self, target: str) -> Sequence[AuditEvent]:
+        return self.session.scalars(select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.id)).all()
+

@@ -1,0 +1,52 @@
+"""The CLI's one table from certsvc errors to exit codes."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+
+import typer
+
+from certsvc import errors as e
+
+__all__ = ["EXIT_BY_ERROR", "exit_code_for", "handle_errors"]
+
+# `certsvc verify` uses 0 = valid, 1 = invalid or indeterminate, 2 = could not evaluate; every
+# other command keeps 1 for "the operation reported failure" and these codes for errors.
+EXIT_BY_ERROR: tuple[tuple[type[e.CertsvcError], int], ...] = (
+    (e.BadRequestError, 2),
+    (e.NotFoundError, 3),
+    (e.ConflictError, 4),
+    (e.AuthenticationError, 5),
+    (e.PermissionDeniedError, 5),
+    (e.KeyUnavailableError, 6),
+    (e.ConfigurationError, 7),
+    (e.CertsvcError, 8),
+)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def exit_code_for(exc: e.CertsvcError) -> int:
+    return next(code for cls, code in EXIT_BY_ERROR if isinstance(exc, cls))
+
+
+def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn a certsvc error into a one-line message on stderr and its exit code."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except e.CertsvcError as exc:
+            typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
+            if isinstance(exc.details, list):
+                for item in exc.details:
+                    if isinstance(item, dict) and "field" in item:
+                        typer.echo(f"  - {item['field']}: {item.get('problem', '')}", err=True)
+            sys.exit(exit_code_for(exc))
+
+    return wrapper

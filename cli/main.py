@@ -1,0 +1,200 @@
+"""The ``certsvc`` command: a thin shell over the same services as the API."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from certsvc.config import load_settings
+from certsvc.errors import BadRequestError
+from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.issuance import IssuanceService
+from certsvc.services.principals import Principal, Role
+from certsvc.services.provisioning import department_by_code, init_embedded
+from certsvc.services.registry import RegistryService
+from certsvc.services.requests import parse_issue_request
+from certsvc.services.verification import VerificationService
+from certsvc_cli.errors import handle_errors
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    help="certsvc: electronic licence (电子证照) issuance and electronic seals.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def _context() -> ServiceContext:
+    return build_context(load_settings())
+
+
+def _jsonable(value: Any) -> Any:
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: _jsonable(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, bytes):
+        return value.hex()
+    return value
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(_jsonable(value), ensure_ascii=False, indent=2))
+
+
+def _operator_principal(ctx: ServiceContext, department_code: str | None) -> Principal:
+    """The local operator acting for one department (the CLI runs with the deployment's keys)."""
+    code = department_code or _default_department(ctx)
+    with ctx.database.transaction() as session:
+        department = department_by_code(session, code)
+        return Principal(client_id=0, name="cli", role=Role.ISSUER, department_id=department.id, department_code=code)
+
+
+def _default_department(ctx: ServiceContext) -> str:
+    credentials = ctx.settings.resolved_home / "demo-credentials.json"
+    if credentials.exists():
+        return str(json.loads(credentials.read_text())["departments"][0]["code"])
+    raise BadRequestError("no department given: pass --department CODE", code="department_required")
+
+
+@app.command()
+@handle_errors
+def init() -> None:
+    """Set up the embedded deployment under CERTSVC_HOME (idempotent)."""
+    ctx = _context()
+    result = init_embedded(ctx)
+    typer.echo(f"home:         {result.home}")
+    typer.echo(f"database:     {result.database_url}")
+    typer.echo(f"credentials:  {result.credentials_file} (mode 0600)")
+    for root in result.trust_roots:
+        typer.echo(f"trust root:   {root}")
+    typer.echo("created:      " + ("; ".join(result.created) if result.created else "nothing (already set up)"))
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+) -> None:
+    """Serve the HTTP API and the public verification pages."""
+    import uvicorn
+
+    from certsvc.api.app import create_app
+
+    uvicorn.run(create_app(_context()), host=host, port=port, log_level="info")
+
+
+@app.command("templates")
+@handle_errors
+def list_templates(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+    """List the licence templates with the path of each one's sample request."""
+    ctx = _context()
+    rows = [
+        {"slug": t.slug, "name": t.name, "type_code": t.type_code, "sample": str(t.sample_path)}
+        for t in ctx.templates.all()
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    for row in rows:
+        typer.echo(f"{row['slug']:32} {row['name']}  ({row['type_code']})\n{'':32} sample: {row['sample']}")
+
+
+@app.command()
+@handle_errors
+def issue(
+    template: Annotated[str, typer.Argument(help="template slug, see `certsvc templates`")],
+    request_file: Annotated[Path, typer.Argument(help="REQUEST.json in the API body shape")],
+    out: Annotated[Path | None, typer.Option(help="write the signed PDF here")] = None,
+    department: Annotated[str | None, typer.Option(help="issuing department's code")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Issue a licence from a request file."""
+    try:
+        data = json.loads(request_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BadRequestError(f"cannot read {request_file}: {exc}", code="unreadable_request") from exc
+    if isinstance(data, dict):
+        data.setdefault("template", template)
+        if data["template"] != template:
+            raise BadRequestError(f"{request_file} is for template {data['template']!r}, not {template!r}")
+    request = parse_issue_request(data)
+    ctx = _context()
+    principal = _operator_principal(ctx, department)
+    issued = IssuanceService(ctx).issue(request, principal=principal)
+    if out is not None:
+        _, pdf = RegistryService(ctx).file(issued.identifier, principal=principal)
+        out.write_bytes(pdf)
+    if as_json:
+        _print_json({**_jsonable(issued), "file": str(out) if out else None})
+    else:
+        typer.echo(f"issued {issued.identifier}\nsha256 {issued.sha256}" + (f"\nwritten to {out}" if out else ""))
+
+
+@app.command()
+@handle_errors
+def verify(
+    file: Annotated[Path, typer.Argument(help="the licence PDF")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Verify a licence PDF. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
+    report = VerificationService(_context()).verify_pdf(data)
+    if as_json:
+        _print_json(report)
+    else:
+        typer.echo(f"verdict: {report.verdict.value}")
+        for r in report.reasons:
+            typer.echo(f"  [{r.code}] {r.message_zh} / {r.message_en}")
+        for s in report.signatures:
+            typer.echo(
+                f"  signature {s.field_name}: {s.algorithm}, signer {s.signer}, intact={s.is_intact}, "
+                f"trusted={s.is_trusted}, modifications={s.modification_level}"
+            )
+        if report.registry:
+            typer.echo(f"  registry: {report.registry.identifier} status={report.registry.status}")
+    sys.exit(0 if report.bottom_line else 1)
+
+
+@app.command()
+@handle_errors
+def show(
+    identifier: Annotated[str, typer.Argument()],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a licence's registry entry."""
+    ctx = _context()
+    operator = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
+    info = RegistryService(ctx).get(identifier, principal=operator)
+    if as_json:
+        _print_json(info)
+        return
+    typer.echo(f"{info.identifier}\n  template {info.template}  status {info.status}")
+    typer.echo(f"  holder {info.holder_name} ({info.holder_id_type} {info.holder_id})")
+    typer.echo(f"  issued by {info.department_name} ({info.department_code}) at {info.issued_at.isoformat()}")
+    typer.echo(f"  valid {info.valid_from} .. {info.valid_until}; version {info.current_version}")
+
+
+def main() -> None:
+    app()
+
+
