@@ -10,23 +10,23 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
-    "CertsvcError",
-    "BadRequestError",
-    "ValidationFailedError",
-    "UnknownTemplateError",
-    "InvalidHolderIdError",
-    "InvalidDocumentError",
-    "DocumentTooLargeError",
-    "NotFoundError",
-    "ConflictError",
-    "IllegalTransitionError",
     "AuthenticationError",
-    "PermissionDeniedError",
-    "KeyUnavailableError",
-    "SigningError",
+    "BadRequestError",
+    "CertsvcError",
     "ConfigurationError",
+    "ConflictError",
+    "DocumentTooLargeError",
+    "IllegalTransitionError",
+    "InvalidDocumentError",
+    "InvalidHolderIdError",
+    "KeyUnavailableError",
+    "NotFoundError",
+    "PermissionDeniedError",
     "RenderingError",
+    "SigningError",
     "StorageError",
+    "UnknownTemplateError",
+    "ValidationFailedError",
 ]
 
 

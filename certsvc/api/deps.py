@@ -9,7 +9,7 @@ from fastapi import Depends, Request
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, authenticate
 
-__all__ = ["get_context", "ContextDep", "CurrentPrincipal", "RequestId", "current_principal", "request_id"]
+__all__ = ["ContextDep", "CurrentPrincipal", "RequestId", "current_principal", "get_context", "request_id"]
 
 
 def get_context(request: Request) -> ServiceContext:

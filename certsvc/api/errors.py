@@ -12,8 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certsvc import errors as e
 
-
-__all__ = ["install_error_handlers", "problem_response", "STATUS_BY_ERROR"]
+__all__ = ["STATUS_BY_ERROR", "install_error_handlers", "problem_response"]
 
 _log = logging.getLogger("certsvc.api")
 

@@ -12,14 +12,14 @@ from certsvc.services.issuance import IssuedCertificate
 from certsvc.services.registry import CertificateInfo
 
 __all__ = [
-    "Links",
     "CertificateIssued",
-    "VersionRead",
     "CertificateRead",
+    "Links",
     "ReasonRead",
-    "SignatureRead",
     "RegistryRead",
+    "SignatureRead",
     "VerificationRead",
+    "VersionRead",
 ]
 
 

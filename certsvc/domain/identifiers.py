@@ -17,13 +17,13 @@ __all__ = [
     "LICENCE_ROOT",
     "HolderIdType",
     "LicenceIdentifier",
+    "is_valid_resident_id",
+    "is_valid_uscc",
+    "mask_holder_id",
+    "mask_holder_name",
     "mod37_36_check_char",
     "uscc_check_char",
-    "is_valid_uscc",
-    "is_valid_resident_id",
     "validate_holder_id",
-    "mask_holder_name",
-    "mask_holder_id",
 ]
 
 # GB/T 36904-2018: the electronic licence root code (OID arc 1.2.156.3005.2).

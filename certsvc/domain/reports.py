@@ -7,13 +7,13 @@ from datetime import date, datetime
 from enum import StrEnum
 
 __all__ = [
-    "Verdict",
-    "Reason",
-    "reason",
     "REASONS",
-    "SignatureDetail",
+    "Reason",
     "RegistryView",
+    "SignatureDetail",
+    "Verdict",
     "VerificationReport",
+    "reason",
 ]
 
 

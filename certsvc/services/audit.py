@@ -13,7 +13,7 @@ from certsvc.services.principals import Principal
 from certsvc.storage.orm import AuditEvent
 from certsvc.storage.repositories import AuditRepository
 
-__all__ = ["GENESIS_HASH", "entry_hash", "append_audit_event"]
+__all__ = ["GENESIS_HASH", "append_audit_event", "entry_hash"]
 
 GENESIS_HASH = "0" * 64
 

@@ -17,7 +17,7 @@ from certsvc.storage.database import Database
 from certsvc.storage.keystore import FileKeyStore
 from certsvc.storage.orm import Seal
 
-__all__ = ["ServiceContext", "build_context", "LoadedSeal"]
+__all__ = ["LoadedSeal", "ServiceContext", "build_context"]
 
 
 @dataclass(frozen=True)

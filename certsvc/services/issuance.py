@@ -26,7 +26,7 @@ from certsvc.storage.repositories import (
     SerialRepository,
 )
 
-__all__ = ["IssuedCertificate", "IssuanceService", "verification_url"]
+__all__ = ["IssuanceService", "IssuedCertificate", "verification_url"]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from certsvc.errors import AuthenticationError, PermissionDeniedError
 from certsvc.storage.orm import ApiClient
 from certsvc.storage.repositories import ApiClientRepository, DepartmentRepository
 
-__all__ = ["Role", "Principal", "NewApiKey", "create_api_client", "authenticate", "require_role"]
+__all__ = ["NewApiKey", "Principal", "Role", "authenticate", "create_api_client", "require_role"]
 
 _PREFIX = "csk"
 

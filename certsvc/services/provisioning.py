@@ -24,16 +24,16 @@ from certsvc.storage.orm import Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
 
 __all__ = [
-    "DevCa",
-    "DemoDepartment",
-    "InitResult",
     "DEMO_DEPARTMENTS",
-    "ensure_dev_passphrase",
-    "ensure_dev_ca",
+    "DemoDepartment",
+    "DevCa",
+    "InitResult",
     "add_department",
     "add_seal",
-    "init_embedded",
     "department_by_code",
+    "ensure_dev_ca",
+    "ensure_dev_passphrase",
+    "init_embedded",
 ]
 
 _CA_FAMILY = {crypto.KeyAlgorithm.RSA_3072: "ecdsa", crypto.KeyAlgorithm.ECDSA_P256: "ecdsa", crypto.KeyAlgorithm.SM2: "sm2"}

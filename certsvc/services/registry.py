@@ -15,7 +15,7 @@ from certsvc.services.principals import Principal, Role
 from certsvc.storage.orm import Certificate
 from certsvc.storage.repositories import CertificateRepository
 
-__all__ = ["FileVariant", "VersionInfo", "CertificateInfo", "RegistryService", "PublicStatus", "public_status"]
+__all__ = ["CertificateInfo", "FileVariant", "PublicStatus", "RegistryService", "VersionInfo", "public_status"]
 
 
 class FileVariant(StrEnum):

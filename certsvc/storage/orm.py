@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC as _UTC
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -26,13 +26,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from certsvc.clock import SystemClock
 
 __all__ = [
-    "Base",
-    "Department",
-    "Seal",
     "ApiClient",
+    "AuditEvent",
+    "Base",
     "Certificate",
     "CertificateVersion",
-    "AuditEvent",
+    "Department",
+    "Seal",
     "SerialCounter",
 ]
 
@@ -71,7 +71,7 @@ def _now() -> datetime:
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
-    type_annotation_map = {datetime: UtcDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UtcDateTime, dict[str, Any]: JSON}
 
 
 class Department(Base):

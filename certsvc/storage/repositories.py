@@ -19,12 +19,12 @@ from certsvc.storage.orm import (
 )
 
 __all__ = [
+    "ApiClientRepository",
+    "AuditRepository",
+    "CertificateRepository",
     "DepartmentRepository",
     "SealRepository",
-    "ApiClientRepository",
-    "CertificateRepository",
     "SerialRepository",
-    "AuditRepository",
 ]
 
 

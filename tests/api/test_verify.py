@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
-from reportlab.pdfgen import canvas
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from reportlab.pdfgen import canvas
 
 from certsvc.api.app import create_app
 from certsvc.config import load_settings

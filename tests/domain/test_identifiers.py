@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from stdnum.cn import ric, uscc
+from stdnum.cn import uscc
 from stdnum.iso7064 import mod_11_2, mod_37_36
 
 from certsvc.domain.identifiers import (

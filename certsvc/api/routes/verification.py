@@ -11,7 +11,7 @@ from certsvc.api.schemas import VerificationRead
 from certsvc.errors import BadRequestError, DocumentTooLargeError, InvalidDocumentError
 from certsvc.services.verification import VerificationService
 
-__all__ = ["router", "read_limited_body"]
+__all__ = ["read_limited_body", "router"]
 
 router = APIRouter(prefix="/api/v1", tags=["verification"])
 

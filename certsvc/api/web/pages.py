@@ -7,7 +7,6 @@ from pathlib import Path
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep
@@ -16,7 +15,7 @@ from certsvc.errors import CertsvcError, NotFoundError
 from certsvc.services.registry import PublicStatus, public_status
 from certsvc.services.verification import VerificationService
 
-__all__ = ["router", "STATUS_LABELS"]
+__all__ = ["STATUS_LABELS", "router"]
 
 router = APIRouter(tags=["public pages"], include_in_schema=False)
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))

@@ -1,0 +1,259 @@
+"""Seal images (印章印模) drawn with PIL: round official seals and oval financial seals.
+
+The image is the *visible appearance* of a seal: drawn at the seal box of the print copy, and
+used by crypto as the appearance of the digital signature on the electronic copy. The image
+alone proves nothing; the signature does.
+
+Conventions of Chinese official seals (GA 241-2000 and the 《国务院关于国家行政机关和企业事业
+单位社会团体印章管理的规定》): round, red, the organisation's full name along the upper arc
+read clockwise, a five-pointed star in the centre, the seal's purpose (e.g. 行政许可专用章)
+horizontally under the star, and the 13-digit seal code along the lower arc.
+
+Output is deterministic (same arguments → same bytes): PIL's drawing and PNG writer have no
+timestamps or randomness, so a re-rendered licence is byte-identical.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from functools import lru_cache
+
+from PIL import Image, ImageDraw, ImageFont
+
+from certsvc.errors import RenderingError
+from certsvc.rendering.fonts import font_path, missing_glyphs
+
+__all__ = ["SEAL_RED", "SEAL_DPI", "draw_round_seal", "draw_oval_seal"]
+
+SEAL_RED = (0xE6, 0x00, 0x12)  # "印章红"; printers match it as PANTONE 485-like red
+SEAL_DPI = 600  # enough for a 1200 dpi laser print of a 42 mm seal without visible steps
+
+
+def _px(mm: float) -> int:
+    return max(1, round(mm / 25.4 * SEAL_DPI))
+
+
+@lru_cache(maxsize=64)
+def _font(size_px: int) -> ImageFont.FreeTypeFont:
+    # index 0 of uming.ttc = AR PL UMing CN, the same 宋体 face as the licence text.
+    return ImageFont.truetype(str(font_path("song")), size_px, index=0)
+
+
+def _check_text(text: str, what: str) -> None:
+    missing = missing_glyphs(text, "song")
+    if missing:
+        raise RenderingError(f"{what} contains characters the seal font cannot draw: {''.join(missing)}")
+
+
+def _glyph_tile(ch: str, height_px: int, width_scale: float) -> Image.Image:
+    """One character as an 8-bit coverage tile, centred, horizontally compressed if needed."""
+    font = _font(height_px)
+    tile = Image.new("L", (height_px * 2, height_px * 2), 0)
+    # Engraved seal strokes are heavier than book type: a thin outline stroke
+    # (~1.2 % of the height) gives the thin 宋体 face the weight of a real 印模.
+    stroke = max(1, round(height_px * 0.012))
+    ImageDraw.Draw(tile).text(
+        (height_px, height_px), ch, font=font, fill=255, anchor="mm", stroke_width=stroke, stroke_fill=255
+    )
+    if width_scale < 0.999:
+        tile = tile.resize((max(1, round(tile.width * width_scale)), tile.height), Image.Resampling.LANCZOS)
+    return tile
+
+
+def _stamp(mask: Image.Image, tile: Image.Image, angle_deg: float, cx: float, cy: float) -> None:
+    """Rotate ``tile`` (counter-clockwise degrees) and add it to ``mask`` centred at (cx, cy)."""
+    rotated = tile.rotate(angle_deg, resample=Image.Resampling.BICUBIC, expand=True)
+    left = round(cx - rotated.width / 2)
+    top = round(cy - rotated.height / 2)
+    mask.paste(255, (left, top, left + rotated.width, top + rotated.height), rotated)
+
+
+def _star(draw: ImageDraw.ImageDraw, cx: float, cy: float, radius: float) -> None:
+    # A regular five-pointed star: inner radius = R·sin18°/sin126° ≈ 0.382 R.
+    inner = radius * math.sin(math.radians(18)) / math.sin(math.radians(126))
+    points = []
+    for k in range(10):
+        r = radius if k % 2 == 0 else inner
+        theta = math.radians(-90 + 36 * k)
+        points.append((cx + r * math.cos(theta), cy + r * math.sin(theta)))
+    draw.polygon(points, fill=255)
+
+
+def _to_png(mask: Image.Image) -> bytes:
+    # Every pixel carries the seal red; only alpha varies. Constant colour planes compress to
+    # almost nothing, which keeps the print PDF small and its image encoding fast.
+    image = Image.new("RGBA", mask.size, (*SEAL_RED, 0))
+    image.putalpha(mask)
+    out = io.BytesIO()
+    image.save(out, format="PNG", optimize=False, compress_level=6, dpi=(SEAL_DPI, SEAL_DPI))
+    return out.getvalue()
+
+
+def _arc_text(
+    mask: Image.Image,
+    text: str,
+    *,
+    cx: float,
+    cy: float,
+    radius: float,
+    span_deg: float,
+    height_px: int,
+    upper: bool,
+) -> None:
+    """Evenly spaced characters along an arc, each rotated to follow it.
+
+    Upper arc: read clockwise, tops outward. Lower arc: read left to right, bottoms outward.
+    """
+    n = len(text)
+    step = math.radians(span_deg) / n
+    advance = radius * step  # arc length available per character
+    width_scale = min(1.0, 0.92 * advance / height_px)
+    for i, ch in enumerate(text):
+        offset = -span_deg / 2 + span_deg * (i + 0.5) / n
+        theta = math.radians(offset)
+        tile = _glyph_tile(ch, height_px, width_scale)
+        if upper:
+            x, y = cx + radius * math.sin(theta), cy - radius * math.cos(theta)
+            _stamp(mask, tile, -offset, x, y)
+        else:
+            x, y = cx + radius * math.sin(theta), cy + radius * math.cos(theta)
+            _stamp(mask, tile, offset, x, y)
+
+
+def draw_round_seal(
+    *,
+    department_name: str,
+    seal_name: str = "行政许可专用章",
+    code: str | None = None,
+    diameter_mm: float = 42,
+) -> bytes:
+    """A round official seal as a transparent RGBA PNG at 600 dpi.
+
+    Raises:
+        RenderingError: empty or over-long name (6–25 characters fit), or characters the font
+            cannot draw.
+    """
+    name = department_name.strip()
+    if not 2 <= len(name) <= 30:
+        raise RenderingError(f"department name must be 2–30 characters for a seal, got {len(name)}")
+    if not 20 <= diameter_mm <= 60:
+        raise RenderingError("seal diameter must be 20–60 mm")
+    _check_text(name + seal_name + (code or ""), "seal text")
+    size = _px(diameter_mm)
+    mask = Image.new("L", (size, size), 0)
+    draw = ImageDraw.Draw(mask)
+    c = size / 2
+    ring = size * 0.034  # ≈1.4 mm on a 42 mm seal
+    draw.ellipse((ring / 2, ring / 2, size - ring / 2, size - ring / 2), outline=255, width=round(ring))
+
+    # Longer names get a wider arc (up to 240°) and smaller, narrower characters — what seal
+    # engravers do — so 6 and 25 characters both read as a proper seal.
+    n = len(name)
+    span = min(240.0, max(170.0, 110.0 + n * 11.0))
+    height = round(size * (0.165 if n <= 10 else 0.165 - min(0.035, (n - 10) * 0.0035)))
+    text_radius = c - ring - height * 0.62 - size * 0.012
+    _arc_text(mask, name, cx=c, cy=c, radius=text_radius, span_deg=span, height_px=height, upper=True)
+
+    _star(draw, c, c * 0.98, size * 0.16)
+
+    if seal_name:
+        name_height = round(size * 0.105)
+        width_budget = size * (0.58 if n <= 9 else 0.46)
+        scale = min(1.0, width_budget / (len(seal_name) * name_height))
+        tiles = [_glyph_tile(ch, name_height, scale) for ch in seal_name]
+        pitch = name_height * scale * 1.02
+        y = c + size * 0.245
+        x0 = c - pitch * (len(seal_name) - 1) / 2
+        for i, tile in enumerate(tiles):
+            _stamp(mask, tile, 0, x0 + i * pitch, y)
+
+    if code:
+        code_height = round(size * 0.06)
+        code_radius = c - ring - code_height * 0.75 - size * 0.012
+        code_span = min(100.0, 5.2 * len(code))
+        _arc_text(mask, code, cx=c, cy=c, radius=code_radius, span_deg=code_span, height_px=code_height, upper=False)
+    return _to_png(mask)
+
+
+def _ellipse_positions(a: float, b: float, count: int, span_fraction: float) -> list[tuple[float, float, float]]:
+    """Points evenly spaced *by arc length* on the upper part of an ellipse, with normal angles.
+
+    Returns (x, y, angle) relative to the centre in image coordinates, angle in degrees clockwise
+    from straight up — the rotation a character needs to stand on the curve.
+    """
+    samples = 2000
+    pts = []
+    for k in range(samples + 1):
+        t = math.pi * (-1 + 2 * k / samples)  # -π..π, t=0 at the top
+        pts.append((a * math.sin(t), -b * math.cos(t)))
+    lengths = [0.0]
+    for (x1, y1), (x2, y2) in zip(pts, pts[1:]):
+        lengths.append(lengths[-1] + math.hypot(x2 - x1, y2 - y1))
+    total = lengths[-1]
+    used = total * span_fraction
+    start = total / 2 - used / 2
+    out = []
+    j = 0
+    for i in range(count):
+        target = start + used * (i + 0.5) / count
+        while lengths[j + 1] < target:
+            j += 1
+        x, y = pts[j]
+        # Outward normal of x²/a² + y²/b² = 1 is (x/a², y/b²).
+        nx, ny = x / (a * a), y / (b * b)
+        angle = math.degrees(math.atan2(nx, -ny))
+        out.append((x, y, angle))
+    return out
+
+
+def draw_oval_seal(
+    *,
+    department_name: str,
+    seal_name: str = "财务专用章",
+    code: str | None = None,
+    width_mm: float = 45,
+    height_mm: float = 30,
+) -> bytes:
+    """An oval seal (财务专用章, 合同专用章) as a transparent RGBA PNG at 600 dpi: name along the
+    upper curve, the seal name horizontally in the middle, the code straight along the bottom.
+
+    Raises:
+        RenderingError: as for ``draw_round_seal``.
+    """
+    name = department_name.strip()
+    if not 2 <= len(name) <= 30:
+        raise RenderingError(f"department name must be 2–30 characters for a seal, got {len(name)}")
+    if not (25 <= width_mm <= 70 and 15 <= height_mm <= width_mm):
+        raise RenderingError("oval seal must be 25–70 mm wide and no taller than wide")
+    _check_text(name + seal_name + (code or ""), "seal text")
+    w, h = _px(width_mm), _px(height_mm)
+    mask = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(mask)
+    ring = h * 0.045
+    draw.ellipse((ring / 2, ring / 2, w - ring / 2, h - ring / 2), outline=255, width=round(ring))
+    cx, cy = w / 2, h / 2
+    n = len(name)
+    height = round(h * (0.19 if n <= 10 else max(0.14, 0.19 - (n - 10) * 0.004)))
+    inset = ring + height * 0.62 + h * 0.02
+    a, b = cx - inset, cy - inset
+    span_fraction = min(0.62, 0.34 + n * 0.018)
+    positions = _ellipse_positions(a, b, n, span_fraction)
+    spacing = math.hypot(positions[1][0] - positions[0][0], positions[1][1] - positions[0][1]) if n > 1 else height
+    scale = min(1.0, 0.92 * spacing / height)
+    for ch, (x, y, angle) in zip(name, positions):
+        _stamp(mask, _glyph_tile(ch, height, scale), -angle, cx + x, cy + y)
+    if seal_name:
+        name_height = round(h * 0.16)
+        scale = min(1.0, w * 0.5 / (len(seal_name) * name_height))
+        pitch = name_height * scale * 1.02
+        x0 = cx - pitch * (len(seal_name) - 1) / 2
+        for i, ch in enumerate(seal_name):
+            _stamp(mask, _glyph_tile(ch, name_height, scale), 0, x0 + i * pitch, cy + h * 0.12)
+    if code:
+        code_height = round(h * 0.085)
+        pitch = code_height * 0.62
+        x0 = cx - pitch * (len(code) - 1) / 2
+        for i, ch in enumerate(code):
+            _stamp(mask, _glyph_tile(ch, code_height, 1.0), 0, x0 + i * pitch, cy + h * 0.33)
+    return _to_png(mask)

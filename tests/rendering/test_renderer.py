@@ -1,0 +1,212 @@
+from __future__ import annotations
+
+import io
+import shutil
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from certsvc.domain.layout import SealBox
+from certsvc.errors import ValidationFailedError
+from certsvc.rendering.metadata import read_licence_metadata
+from certsvc.rendering.renderer import LicenceContent, RenderedLicence, render_licence
+from certsvc.rendering.templates import TemplateRegistry
+
+FOOD = "food-business-licence"
+poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils not installed")
+
+
+def _run(tool: str, *args: str, pdf: bytes, tmp_path: Path) -> str:
+    path = tmp_path / "licence.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run([tool, *args, str(path)], check=True, capture_output=True, text=True).stdout
+
+
+@pytest.fixture(scope="module")
+def rendered(registry: TemplateRegistry, seal_png: bytes) -> dict[str, tuple[LicenceContent, RenderedLicence]]:
+    from .conftest import content_for
+
+    out = {}
+    for template in registry.all():
+        content = content_for(template)
+        out[template.slug] = (content, render_licence(template, content, seal_image_png=seal_png))
+    return out
+
+
+def test_render_is_deterministic(registry: TemplateRegistry, seal_png: bytes, make_content: Callable[..., LicenceContent]) -> None:
+    template = registry.get(FOOD)
+    first = render_licence(template, make_content(template), seal_image_png=seal_png)
+    second = render_licence(template, make_content(template), seal_image_png=seal_png)
+    assert first == second
+    assert first.electronic_pdf.startswith(b"%PDF-") and first.electronic_pdf != first.print_pdf
+
+
+def test_seal_box_matches_template(rendered: dict[str, tuple[LicenceContent, RenderedLicence]]) -> None:
+    box = rendered[FOOD][1].seal_box
+    assert isinstance(box, SealBox) and box.page_index == 0
+    # 42 mm seal centred at (162, 259) mm from the top-left of an A4 page.
+    assert box.width == pytest.approx(42 * 72 / 25.4, abs=0.05)
+    assert (box.x1 + box.x2) / 2 == pytest.approx(162 * 72 / 25.4, abs=0.05)
+    assert (box.y1 + box.y2) / 2 == pytest.approx(841.89 - 259 * 72 / 25.4, abs=0.05)
+
+
+@poppler
+@pytest.mark.interop
+def test_all_fonts_embedded_subsets(rendered: dict[str, tuple[LicenceContent, RenderedLicence]], tmp_path: Path) -> None:
+    for slug, (_, result) in rendered.items():
+        for pdf in (result.electronic_pdf, result.print_pdf):
+            rows = _run("pdffonts", pdf=pdf, tmp_path=tmp_path).splitlines()[2:]
+            assert rows, slug
+            for row in rows:
+                cols = row.split()
+                # name type [type2] encoding emb sub uni id gen: emb/sub are the 5th/4th from the end.
+                assert cols[-5] == "yes" and cols[-4] == "yes", f"{slug}: not an embedded subset: {row}"
+                assert "TrueType" in row, row
+
+
+@poppler
+@pytest.mark.interop
+def test_text_layer_has_holder_and_values(rendered: dict[str, tuple[LicenceContent, RenderedLicence]], tmp_path: Path) -> None:
+    content, result = rendered[FOOD]
+    text = _run("pdftotext", "-layout", "-", pdf=result.electronic_pdf, tmp_path=tmp_path) if False else _run(
+        "pdftotext", "-enc", "UTF-8", pdf=result.electronic_pdf, tmp_path=tmp_path
+    )
+    text = (tmp_path / "licence.txt").read_text(encoding="utf-8")
+    compact = "".join(text.split())
+    assert content.holder_name in compact
+    assert "食品经营许可证".replace("", "") in compact.replace(" ", "") or "食品经营许可证" in "".join(compact)
+    assert "JY23202130123456" in compact
+    assert "2031年3月14日" in compact
+    assert content.identifier in compact
+    assert "打印件" not in compact
+    _run("pdftotext", "-enc", "UTF-8", pdf=result.print_pdf, tmp_path=tmp_path)
+    assert "打印件" in (tmp_path / "licence.txt").read_text(encoding="utf-8")
+
+
+def _page_image(pdf: bytes, tmp_path: Path, dpi: int = 200, page: int = 1) -> Image.Image:
+    path = tmp_path / "page.pdf"
+    path.write_bytes(pdf)
+    subprocess.run(
+        ["pdftoppm", "-r", str(dpi), "-f", str(page), "-l", str(page), "-png", "-singlefile", str(path), str(tmp_path / "page")],
+        check=True,
+    )
+    return Image.open(tmp_path / "page.png").convert("RGB")
+
+
+@poppler
+@pytest.mark.interop
+def test_qr_code_decodes_to_verify_url(rendered: dict[str, tuple[LicenceContent, RenderedLicence]], tmp_path: Path) -> None:
+    zxingcpp = pytest.importorskip("zxingcpp")
+    for slug, (content, result) in rendered.items():
+        for pdf in (result.electronic_pdf, result.print_pdf):
+            image = _page_image(pdf, tmp_path)
+            codes = zxingcpp.read_barcodes(image)
+            qr = [c for c in codes if c.format == zxingcpp.BarcodeFormat.QRCode]
+            assert [c.text for c in qr] == [content.verify_url], slug
+            assert str(qr[0].ec_level) in ("M", "15%")
+
+
+@poppler
+@pytest.mark.interop
+def test_only_print_copy_has_the_seal(rendered: dict[str, tuple[LicenceContent, RenderedLicence]], tmp_path: Path) -> None:
+    _, result = rendered[FOOD]
+    box = result.seal_box
+    dpi = 100
+    scale = dpi / 72
+
+    def red_pixels(pdf: bytes) -> int:
+        image = _page_image(pdf, tmp_path, dpi=dpi, page=box.page_index + 1)
+        top = image.height - box.y2 * scale
+        crop = image.crop((int(box.x1 * scale), int(top), int(box.x2 * scale), int(top + box.height * scale)))
+        return sum(1 for x in range(crop.width) for y in range(crop.height) if _red(crop.getpixel((x, y))))
+
+    assert red_pixels(result.electronic_pdf) == 0  # the box is left empty for the signature
+    assert red_pixels(result.print_pdf) > 500
+    images = _run("pdfimages", "-list", pdf=result.print_pdf, tmp_path=tmp_path)
+    assert "smask" in images  # the seal keeps its transparency
+    assert "image" not in _run("pdfimages", "-list", pdf=result.electronic_pdf, tmp_path=tmp_path).split("\n", 2)[2]
+
+
+def _red(p: tuple[int, int, int]) -> bool:
+    return p[0] > 180 and p[1] < 90 and p[2] < 100
+
+
+def test_document_info(rendered: dict[str, tuple[LicenceContent, RenderedLicence]]) -> None:
+    content, result = rendered[FOOD]
+    pdf = result.electronic_pdf
+    # Creation date comes from issued_on, not the wall clock.
+    assert b"D:20260315000000+08'00'" in pdf
+
+
+def test_metadata_round_trip(rendered: dict[str, tuple[LicenceContent, RenderedLicence]]) -> None:
+    content, result = rendered[FOOD]
+    meta = read_licence_metadata(result.electronic_pdf)
+    assert meta is not None
+    assert meta["identifier"] == content.identifier
+    assert meta["licence_name"] == "食品经营许可证"
+    assert meta["type_code"] == "11100000MB0143028R001"
+    assert meta["licence_number"] == "JY23202130123456"
+    assert meta["holder_name"] == content.holder_name
+    assert meta["holder_code"] == content.holder_id and meta["holder_code_type"] == "001"
+    assert meta["issuer_name"] == content.department_name and meta["issuer_code"] == content.department_code
+    assert (meta["issued_on"], meta["valid_from"], meta["valid_until"]) == ("2026-03-15", "2026-03-15", "2031-03-14")
+    assert read_licence_metadata(result.print_pdf) == meta
+    assert read_licence_metadata(b"%PDF-1.4 nothing here") is None
+
+
+def test_extra_metadata_is_written(registry: TemplateRegistry, seal_png: bytes, make_content: Callable[..., LicenceContent]) -> None:
+    template = registry.get(FOOD)
+    content = make_content(template, holder_id_type="resident_id", holder_id="320281199007180513",
+                           metadata={"area_code": "320213"})
+    meta = read_licence_metadata(render_licence(template, content, seal_image_png=seal_png).electronic_pdf)
+    assert meta is not None and meta["area_code"] == "320213" and meta["holder_code_type"] == "111"
+
+
+@poppler
+@pytest.mark.interop
+def test_metadata_in_info_dictionary(rendered: dict[str, tuple[LicenceContent, RenderedLicence]], tmp_path: Path) -> None:
+    content, result = rendered[FOOD]
+    info = _run("pdfinfo", "-custom", pdf=result.electronic_pdf, tmp_path=tmp_path)
+    assert "DZZZ_identifier" in info and content.identifier in info
+    meta = _run("pdfinfo", "-meta", pdf=result.electronic_pdf, tmp_path=tmp_path)
+    assert "dzzz:holder_code" in meta
+
+
+def test_holder_name_too_long_is_refused(registry: TemplateRegistry, seal_png: bytes, make_content: Callable[..., LicenceContent]) -> None:
+    template = registry.get(FOOD)
+    content = make_content(template, holder_name="无锡市梁溪区味之源餐饮管理有限公司" * 4)
+    with pytest.raises(ValidationFailedError) as info:
+        render_licence(template, content, seal_image_png=seal_png)
+    assert info.value.details == [{"field": "holder.name", "problem": "经营者名称 is too long for its box (2 line(s))"}]
+
+
+def test_holder_name_without_glyph_is_refused(registry: TemplateRegistry, seal_png: bytes, make_content: Callable[..., LicenceContent]) -> None:
+    template = registry.get(FOOD)
+    content = make_content(template, holder_name="无锡市𠀀记餐饮有限公司")
+    with pytest.raises(ValidationFailedError) as info:
+        render_licence(template, content, seal_image_png=seal_png)
+    assert info.value.details[0]["field"] == "holder.name"
+    assert "𠀀" in info.value.details[0]["problem"]
+
+
+def test_long_value_wraps_inside_its_box(registry: TemplateRegistry, seal_png: bytes, make_content: Callable[..., LicenceContent], tmp_path: Path) -> None:
+    template = registry.get(FOOD)
+    long_name = "无锡市梁溪区味之源餐饮管理有限公司崇安寺步行街第二分店（连锁经营）"
+    result = render_licence(template, make_content(template, holder_name=long_name), seal_image_png=seal_png)
+    if shutil.which("pdftotext"):
+        # -bbox gives every word's box: all of the name must lie left of the value box's edge.
+        path = tmp_path / "l.pdf"
+        path.write_bytes(result.electronic_pdf)
+        out = subprocess.run(["pdftotext", "-bbox", str(path), "-"], check=True, capture_output=True, text=True).stdout
+        right_edge_pt = (24 + 50 + 112) * 72 / 25.4
+        for line in out.splitlines():
+            if "<word" in line and ("分店" in line or "连锁" in line):
+                x_max = float(line.split('xMax="')[1].split('"')[0])
+                assert x_max <= right_edge_pt + 0.5
+
+
+def test_image_payload_is_png(seal_png: bytes) -> None:
+    assert Image.open(io.BytesIO(seal_png)).format == "PNG"

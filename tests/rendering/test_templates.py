@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from certsvc.errors import ConfigurationError, UnknownTemplateError, ValidationFailedError
+from certsvc.rendering.templates import FieldType, TemplateRegistry
+
+from .conftest import TEMPLATES_DIR
+
+FOOD = "food-business-licence"
+
+
+def test_registry_loads_shipped_templates(registry: TemplateRegistry) -> None:
+    slugs = [t.slug for t in registry.all()]
+    assert FOOD in slugs
+    food = registry.get(FOOD)
+    assert food.name == "食品经营许可证"
+    assert food.type_code == "11100000MB0143028R001"
+    assert food.sample_path.is_file()
+    assert {f.key for f in food.fields} >= {"licence_number", "business_type", "business_items", "issuer"}
+    assert food.field_map["business_type"].type is FieldType.ENUM
+
+
+def test_every_sample_validates(registry: TemplateRegistry) -> None:
+    for template in registry.all():
+        sample = template.load_sample()
+        assert sample["template"] == template.slug
+        assert template.validate_fields(sample["fields"])
+
+
+def test_unknown_template(registry: TemplateRegistry) -> None:
+    with pytest.raises(UnknownTemplateError):
+        registry.get("no-such-licence")
+
+
+# --- broken templates are refused at load time, naming the file -------------------------------
+def _copy_food(tmp_path: Path) -> Path:
+    target = tmp_path / "templates" / FOOD
+    shutil.copytree(TEMPLATES_DIR / FOOD, target)
+    return target
+
+
+def _edit(folder: Path, change: Any) -> None:
+    path = folder / "template.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    change(data)
+    path.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+
+
+def _load_error(folder: Path) -> ConfigurationError:
+    with pytest.raises(ConfigurationError) as info:
+        TemplateRegistry.load(folder.parent)
+    assert str(folder / "template.json") in info.value.message or str(folder / "sample.json") in info.value.message
+    return info.value
+
+
+def test_bad_json_is_refused_with_file_named(tmp_path: Path) -> None:
+    folder = _copy_food(tmp_path)
+    (folder / "template.json").write_text('{"format": 1, "name": ', encoding="utf-8")
+    assert "not valid UTF-8 JSON" in _load_error(folder).message
+
+
+def test_every_problem_is_listed(tmp_path: Path) -> None:
+    folder = _copy_food(tmp_path)
+
+    def break_it(data: dict[str, Any]) -> None:
+        data["fields"][0]["type"] = "barcode"
+        data["layout"]["items"].append({"kind": "field", "field": "ghost", "x": 20, "y": 30, "width": 40})
+        data["layout"]["items"].append({"kind": "sparkles", "x": 1, "y": 1})
+        data["type_code"] = "11100000MB0143028X001"
+        del data["layout"]["qr"]
+
+    _edit(folder, break_it)
+    message = _load_error(folder).message
+    assert "unknown field type 'barcode'" in message
+    assert "unknown field 'ghost'" in message
+    assert "unknown kind 'sparkles'" in message
+    assert "type_code" in message
+    assert "layout.qr is required" in message
+
+
+def test_missing_sample_is_refused(tmp_path: Path) -> None:
+    folder = _copy_food(tmp_path)
+    (folder / "sample.json").unlink()
+    assert "sample.json is missing" in _load_error(folder).message
+
+
+def test_sample_that_does_not_validate_is_refused(tmp_path: Path) -> None:
+    folder = _copy_food(tmp_path)
+    sample_path = folder / "sample.json"
+    sample = json.loads(sample_path.read_text(encoding="utf-8"))
+    sample["fields"]["licence_number"] = "XX123"
+    sample["holder"]["id"] = "91320213MA1N2P3Q44"  # wrong check character
+    sample_path.write_text(json.dumps(sample, ensure_ascii=False), encoding="utf-8")
+    message = _load_error(folder).message
+    assert "licence_number" in message and "holder id is invalid" in message
+
+
+def test_layout_outside_page_and_unplaced_field_are_refused(tmp_path: Path) -> None:
+    folder = _copy_food(tmp_path)
+
+    def break_it(data: dict[str, Any]) -> None:
+        data["layout"]["qr"]["x"] = 400
+        data["layout"]["items"] = [i for i in data["layout"]["items"] if i.get("field") != "issuer"]
+
+    _edit(folder, break_it)
+    message = _load_error(folder).message
+    assert "outside the 210×297 mm page" in message
+    assert "'issuer' is declared but never placed" in message
+
+
+# --- validate_fields -------------------------------------------------------------------------
+def _sample_fields(registry: TemplateRegistry) -> dict[str, Any]:
+    return copy.deepcopy(registry.get(FOOD).load_sample()["fields"])
+
+
+def test_validate_fields_normalises(registry: TemplateRegistry) -> None:
+    fields = _sample_fields(registry)
+    fields["legal_representative"] = "  王建国 "
+    fields["business_items"] = "热食类食品制售\r\n冷食类食品制售"
+    result = registry.get(FOOD).validate_fields(fields)
+    assert result["legal_representative"] == "王建国"
+    assert result["business_items"] == "热食类食品制售\n冷食类食品制售"
+
+
+def test_validate_fields_reports_every_problem(registry: TemplateRegistry) -> None:
+    fields = _sample_fields(registry)
+    del fields["legal_representative"]  # missing required
+    fields["residence"] = "江" * 81  # longer than max_length 80
+    fields["licence_number"] = "JY9320213012345"  # bad pattern
+    fields["business_type"] = "网络餐饮"  # not in the enum
+    fields["colour"] = "red"  # unknown field
+    fields["supervisors"] = 42  # wrong type
+    with pytest.raises(ValidationFailedError) as info:
+        registry.get(FOOD).validate_fields(fields)
+    by_field = {d["field"]: d["problem"] for d in info.value.details}
+    assert set(by_field) == {"legal_representative", "residence", "licence_number", "business_type", "colour", "supervisors"}
+    assert "missing" in by_field["legal_representative"]
+    assert "too long" in by_field["residence"]
+    assert "format" in by_field["licence_number"]
+    assert "one of" in by_field["business_type"]
+    assert "unknown field" in by_field["colour"]
+
+
+def test_value_that_does_not_fit_its_box_is_refused(registry: TemplateRegistry) -> None:
+    fields = _sample_fields(registry)
+    # Within max_length (300) but more than the 5 lines the box holds.
+    fields["business_items"] = "；".join(["预包装食品（含冷藏冷冻食品）销售"] * 16)[:299]
+    with pytest.raises(ValidationFailedError) as info:
+        registry.get(FOOD).validate_fields(fields)
+    assert info.value.details[0]["field"] == "business_items"
+    assert "too long for its place" in info.value.details[0]["problem"]
+
+
+def test_character_without_glyph_is_refused(registry: TemplateRegistry) -> None:
+    fields = _sample_fields(registry)
+    fields["legal_representative"] = "王𠀀国"
+    with pytest.raises(ValidationFailedError) as info:
+        registry.get(FOOD).validate_fields(fields)
+    problem = info.value.details[0]["problem"]
+    assert "𠀀" in problem and "U+20000" in problem
