@@ -194,6 +194,10 @@ def show(
     typer.echo(f"  valid {info.valid_from} .. {info.valid_until}; version {info.current_version}")
 
 
+# Feature command groups (each a typer.Typer in its own module under cli/) are added here:
+# app.add_typer(<module>.app, name="<group>")
+
+
 def main() -> None:
     app()
 

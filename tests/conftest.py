@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from certsvc.api.app import create_app
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.principals import Role, create_api_client
 from certsvc.services.provisioning import init_embedded
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +45,13 @@ def ecdsa_key(credentials: dict[str, Any]) -> str:
 @pytest.fixture(scope="session")
 def sm2_key(credentials: dict[str, Any]) -> str:
     return next(d["api_key"] for d in credentials["departments"] if d["algorithm"] == "sm2")
+
+
+@pytest.fixture(scope="session")
+def operator_key(embedded: ServiceContext) -> str:
+    """An API key with the operator role (administration and batch work, no department)."""
+    with embedded.database.transaction() as session:
+        return create_api_client(session, name="test-operator", role=Role.OPERATOR, department_id=None).api_key
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request, Response
 
 from certsvc import __version__
 from certsvc.api.errors import install_error_handlers
-from certsvc.api.routes import certificates, verification
+from certsvc.api.routes import ROUTERS
 from certsvc.api.web import pages
 from certsvc.services.context import ServiceContext
 
@@ -42,8 +42,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
             session.connection().exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
 
-    app.include_router(certificates.router)
-    app.include_router(verification.router)
+    for router in ROUTERS:
+        app.include_router(router)
     app.include_router(pages.router)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app

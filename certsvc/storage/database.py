@@ -62,7 +62,8 @@ class Database:
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
         cfg.attributes["engine"] = self.engine
-        command.upgrade(cfg, "head")
+        # "heads": feature branches of the schema may each start from an earlier revision.
+        command.upgrade(cfg, "heads")
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:

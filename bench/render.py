@@ -1,0 +1,146 @@
+"""Render benchmark: median time per licence, per template, beside a bare reportlab page.
+
+The baseline is measured in the same run on the same machine: one reportlab canvas with the
+same text in the same embedded TrueType fonts (labels in 宋体, values in 楷体) and nothing else —
+no layout, no wrapping checks, no QR code, no seal, no metadata. ``render_licence`` produces
+*two* PDFs (electronic + print), so a ratio near 2 means the licence machinery itself is cheap.
+
+    .venv/bin/python bench/render.py [--repeat 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import statistics
+import sys
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import reportlab  # noqa: E402
+from reportlab.pdfgen.canvas import Canvas  # noqa: E402
+
+from certsvc.domain.identifiers import LicenceIdentifier  # noqa: E402
+from certsvc.rendering import fonts  # noqa: E402
+from certsvc.rendering.renderer import LicenceContent, render_licence  # noqa: E402
+from certsvc.rendering.seals import draw_round_seal  # noqa: E402
+from certsvc.rendering.templates import FieldType, LicenceTemplate, TemplateRegistry  # noqa: E402
+
+DEPARTMENT = ("无锡市市场监督管理局", "11320200014123456K")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _content(template: LicenceTemplate) -> LicenceContent:
+    sample = template.load_sample()
+    identifier = LicenceIdentifier(template.type_code, DEPARTMENT[1], "20260315000123", 1)
+    return LicenceContent(
+        identifier=str(identifier),
+        holder_name=sample["holder"]["name"],
+        holder_id_type=sample["holder"]["id_type"],
+        holder_id=sample["holder"]["id"],
+        fields=template.validate_fields(sample["fields"]),
+        valid_from=date.fromisoformat(sample["valid_from"]),
+        valid_until=date.fromisoformat(sample["valid_until"]),
+        issued_on=date(2026, 3, 15),
+        department_name=DEPARTMENT[0],
+        department_code=DEPARTMENT[1],
+        verify_url=f"https://zz.wuxi.gov.cn/v/{identifier}?k=Q7uX2mR9",
+    )
+
+
+def _texts(template: LicenceTemplate, content: LicenceContent) -> list[tuple[str, str]]:
+    """(font key, text) pairs: the same strings the licence prints."""
+    out = [("song", template.name), ("kai", content.holder_name), ("kai", content.holder_id),
+           ("song", content.department_name), ("song", content.identifier)]
+    for spec in template.fields:
+        out.append(("song", spec.label))
+        value = content.fields.get(spec.key)
+        if spec.type is FieldType.IMAGE or value is None:
+            continue
+        if spec.type is FieldType.TABLE and isinstance(value, list):
+            out.extend(("kai", str(cell)) for row in value for cell in row.values())
+        else:
+            out.append(("kai", str(value)))
+    return out
+
+
+def _bare_page(template: LicenceTemplate, texts: list[tuple[str, str]]) -> bytes:
+    buffer = io.BytesIO()
+    canvas = Canvas(buffer, pagesize=(template.page.width, template.page.height), invariant=1,
+                    initialFontName=fonts.font_name("song"))
+    y = template.page.height - 40
+    for key, text in texts:
+        for start in range(0, len(text), 40):
+            canvas.setFont(fonts.font_name(key), 11)
+            canvas.drawString(40, y, text[start : start + 40])
+            y -= 14
+            if y < 40:
+                canvas.showPage()
+                y = template.page.height - 40
+    canvas.showPage()
+    canvas.save()
+    return buffer.getvalue()
+
+
+def _median_ms(fn: object, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()  # type: ignore[operator]
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=50)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    fonts.register_fonts()
+    registry = TemplateRegistry.load(ROOT / "templates")
+    startup_ms = (time.perf_counter() - start) * 1000
+    start = time.perf_counter()
+    seal = draw_round_seal(department_name=DEPARTMENT[0], code="3202000012345")
+    seal_ms = (time.perf_counter() - start) * 1000
+
+    try:
+        import rl_accel  # noqa: F401
+
+        accel = "yes"
+    except ImportError:
+        accel = "no"
+    print(f"machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {_cpu_model()}")
+    print(f"python {platform.python_version()}, reportlab {reportlab.Version}, rl_accel {accel}")
+    print(f"start-up (fonts + {len(registry)} templates checked): {startup_ms:.0f} ms; seal PNG: {seal_ms:.0f} ms")
+    print(f"{'template':34} {'licence (2 PDFs)':>17} {'bare page':>10} {'ratio':>6} {'first':>8} {'sizes (KiB)':>14}")
+    for template in registry.all():
+        content = _content(template)
+        texts = _texts(template, content)
+        first_start = time.perf_counter()
+        result = render_licence(template, content, seal_image_png=seal)  # first: image cache fills
+        first_ms = (time.perf_counter() - first_start) * 1000
+        _bare_page(template, texts)
+        licence_ms = _median_ms(lambda: render_licence(template, content, seal_image_png=seal), args.repeat)
+        bare_ms = _median_ms(lambda: _bare_page(template, texts), args.repeat)
+        sizes = f"{len(result.electronic_pdf) // 1024}/{len(result.print_pdf) // 1024}"
+        print(f"{template.slug:34} {licence_ms:14.1f} ms {bare_ms:7.1f} ms {licence_ms / bare_ms:5.1f}x {first_ms:5.0f} ms {sizes:>14}")
+
+
+if __name__ == "__main__":
+    main()
