@@ -23,6 +23,12 @@ from certsvc.crypto.pdf_validation import (
     SignatureCheck,
     validate_pdf,
 )
+from certsvc.crypto.ses_pdf import (
+    SesCheck,
+    make_department_seal_data,
+    sign_pdf_ranges,
+    verify_pdf_ranges,
+)
 
 __all__ = [
     "CertificateInfo",
@@ -31,17 +37,22 @@ __all__ = [
     "PdfSealer",
     "PdfValidationResult",
     "SealKey",
+    "SesCheck",
     "SignatureCheck",
     "certificate_summary",
     "generate_private_key_pem",
+    "make_department_seal_data",
     "make_intermediate_ca",
     "make_root_ca",
     "make_seal_certificate",
     "sha256",
+    "sign_pdf_ranges",
     "validate_pdf",
+    "verify_pdf_ranges",
 ]
 
 
 def sha256(data: bytes) -> str:
     """Lower-case hex SHA-256 of ``data`` (content addresses, issued-file comparison)."""
     return hashlib.sha256(data).hexdigest()
+

@@ -48,6 +48,16 @@ REASONS: dict[str, tuple[Verdict, str, str]] = {
         "证照库中没有这个文件",
         "This file is not one the registry issued",
     ),
+    "seal_data_valid": (
+        Verdict.VALID,
+        "GB/T 38540 电子签章数据校验通过",
+        "The GB/T 38540 seal signature stored for this file verifies",
+    ),
+    "seal_data_invalid": (
+        Verdict.INVALID,
+        "GB/T 38540 电子签章数据校验失败",
+        "The GB/T 38540 seal signature stored for this file does not verify",
+    ),
     "licence_valid": (Verdict.VALID, "证照状态有效", "The licence is valid"),
     "licence_suspended": (Verdict.INVALID, "证照已暂扣", "The licence is suspended"),
     "licence_revoked": (Verdict.INVALID, "证照已吊销或撤销", "The licence has been revoked"),

@@ -23,14 +23,14 @@ from reportlab.pdfbase.ttfonts import TTFont
 from certsvc.errors import ConfigurationError
 
 __all__ = [
-    "FontSpec",
     "DEFAULT_FONTS",
     "FONT_KEYS",
-    "register_fonts",
+    "FontSpec",
     "font_name",
     "font_path",
     "has_glyph",
     "missing_glyphs",
+    "register_fonts",
     "string_width",
 ]
 

@@ -24,7 +24,7 @@ from xml.sax.saxutils import escape
 from reportlab.pdfbase.pdfdoc import PDFDictionary, PDFInfo, PDFName, PDFStream, PDFString
 from reportlab.pdfgen.canvas import Canvas
 
-__all__ = ["XMP_NAMESPACE", "METADATA_KEYS", "apply_metadata", "read_licence_metadata", "build_xmp"]
+__all__ = ["METADATA_KEYS", "XMP_NAMESPACE", "apply_metadata", "build_xmp", "read_licence_metadata"]
 
 XMP_NAMESPACE = "https://certsvc.cn/ns/gbt36903/1.0/"
 _PREFIX = "dzzz"  # 电子证照

@@ -48,7 +48,7 @@ from certsvc.rendering.templates import (
 )
 from certsvc.rendering.text import wrap_text
 
-__all__ = ["LicenceContent", "RenderedLicence", "render_licence", "PRINT_MARK_TEXT"]
+__all__ = ["PRINT_MARK_TEXT", "LicenceContent", "RenderedLicence", "render_licence"]
 
 PRINT_MARK_TEXT = "打印件"
 _BLACK = HexColor("#000000")
@@ -89,6 +89,7 @@ class _Placed:
     lines: tuple[str, ...] = ()
     rows: tuple[tuple[tuple[str, ...], ...], ...] = ()  # table: row → cell → lines
     image: bytes | None = None
+    size: float | None = None  # field items: the size chosen (shrink_to may reduce it)
 
 
 @dataclass(frozen=True)
@@ -181,12 +182,12 @@ def _plan(template: LicenceTemplate, content: LicenceContent) -> _Plan:
             if missing:
                 problems.append({"field": path, "problem": f"contains characters the licence font cannot print: {''.join(missing)}"})
                 continue
-            lines = template.field_lines(item, text)
-            if lines is None:
+            fitted = template.fit_field(item, text)
+            if fitted is None:
                 label = specs[source].label if source in specs else item.text("label", path)
                 problems.append({"field": path, "problem": f"{label} is too long for its box ({item_max_lines(item)} line(s))"})
                 continue
-            placed.append(_Placed(item, lines=tuple(lines)))
+            placed.append(_Placed(item, lines=tuple(fitted[0]), size=fitted[1]))
         elif item.kind == "table":
             rows_out = []
             for index, row in enumerate(value if isinstance(value, list) else []):
@@ -307,6 +308,7 @@ class _Painter:
         self.is_print = is_print
         self.h = template.page.height
         self.default_color = str(template.defaults.get("color", "#000000"))
+        self.page = 0
 
     def y(self, mm: float) -> float:
         return self.h - mm * MM
@@ -334,6 +336,7 @@ class _Painter:
         canvas.setKeywords(f"{content.identifier} {t.type_code}")
         apply_metadata(canvas, template_name=t.name, type_code=t.type_code, content_metadata=_metadata(t, content))
         for page in range(self.plan.pages):
+            self.page = page
             for placed in self.plan.placed:
                 if _on_page(placed.item, page, self.plan.pages):
                     self.draw_item(canvas, placed)
@@ -355,15 +358,31 @@ class _Painter:
 
     # text helpers
     def text_at(self, canvas: Canvas, text: str, x_mm: float, y_mm: float, *, font: str, size: float,
-                align: str = "left", color: str | None = None, char_space: float = 0.0) -> None:
+                align: str = "left", color: str | None = None, char_space: float = 0.0,
+                bold: bool = False) -> None:
         name = fonts.font_name(font)
-        canvas.setFillColor(_color(color or self.default_color))
+        fill = _color(color or self.default_color)
+        canvas.setFillColor(fill)
         canvas.setFont(name, size)
         x = x_mm * MM
         if align != "left":
             width = fonts.string_width(text, font, size) + char_space * max(0, len(text) - 1)
             x -= width if align == "right" else width / 2
-        if char_space:
+        if bold:
+            # No bold face of AR PL UMing exists; fill + stroke (text render mode 2) with a thin
+            # outline gives the heavier title weight of printed certificates (≈ 小标宋).
+            # Tc and Tr are graphics state in PDF and outlive the text object: fence them in q/Q.
+            canvas.saveState()
+            text_object = canvas.beginText(x, self.y(y_mm))
+            text_object.setFont(name, size)
+            text_object.setCharSpace(char_space)
+            text_object.setTextRenderMode(2)
+            canvas.setStrokeColor(fill)
+            canvas.setLineWidth(size * 0.025)
+            text_object.textOut(text)
+            canvas.drawText(text_object)
+            canvas.restoreState()
+        elif char_space:
             canvas.drawString(x, self.y(y_mm), text, charSpace=char_space)
         else:
             canvas.drawString(x, self.y(y_mm), text)
@@ -373,9 +392,17 @@ class _Painter:
         kind = item.kind
         t = self.t
         if kind == "text":
-            self.text_at(canvas, item.text("text"), item.num("x"), item.num("y"), font=item.text("font", t.default_font),
-                         size=_size(t, item), align=item.text("align", "left"), color=item.props.get("color"),
-                         char_space=item.num("char_space"))
+            # "{page}" / "{pages}" give GB/T 9704 page numbers ("— 1 —") on multi-page documents.
+            text = item.text("text").replace("{page}", str(self.page + 1)).replace("{pages}", str(self.plan.pages))
+            font, size = item.text("font", t.default_font), _size(t, item)
+            lines = [text]
+            if "width" in item.props:
+                lines = wrap_text(text, width=item.num("width") * MM, font=font, size=size) or [text]
+            leading = item.num("leading", size * 1.5 / MM)
+            for i, line in enumerate(lines):
+                self.text_at(canvas, line, item.num("x"), item.num("y") + i * leading, font=font, size=size,
+                             align=item.text("align", "left"), color=item.props.get("color"),
+                             char_space=item.num("char_space"), bold=bool(item.props.get("bold")))
         elif kind == "field":
             self.draw_field(canvas, placed)
         elif kind == "table":
@@ -403,7 +430,7 @@ class _Painter:
         item, t = placed.item, self.t
         x, y = item.num("x"), item.num("y")
         font = item.text("font", t.default_font)
-        size = _size(t, item)
+        size = placed.size or _size(t, item)
         color = item.props.get("color")
         source = item.source or ""
         label = item.props.get("label", t.field_map[source].label if source in t.field_map else None)
@@ -428,7 +455,8 @@ class _Painter:
         width = item.num("width")
         anchor = vx if align == "left" else vx + width if align == "right" else vx + width / 2
         for i, line in enumerate(placed.lines):
-            self.text_at(canvas, line, anchor, y + i * leading, font=font, size=size, align=align, color=color)
+            self.text_at(canvas, line, anchor, y + i * leading, font=font, size=size, align=align, color=color,
+                         bold=bool(item.props.get("bold")))
             if item.props.get("underline"):
                 canvas.setStrokeColor(_color(color or self.default_color))
                 canvas.setLineWidth(0.4)

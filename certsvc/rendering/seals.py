@@ -24,7 +24,7 @@ from PIL import Image, ImageDraw, ImageFont
 from certsvc.errors import RenderingError
 from certsvc.rendering.fonts import font_path, missing_glyphs
 
-__all__ = ["SEAL_RED", "SEAL_DPI", "draw_round_seal", "draw_oval_seal"]
+__all__ = ["SEAL_DPI", "SEAL_RED", "draw_oval_seal", "draw_round_seal"]
 
 SEAL_RED = (0xE6, 0x00, 0x12)  # "印章红"; printers match it as PANTONE 485-like red
 SEAL_DPI = 600  # enough for a 1200 dpi laser print of a 42 mm seal without visible steps

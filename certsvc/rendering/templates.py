@@ -35,14 +35,14 @@ from certsvc.rendering.fonts import FONT_KEYS, missing_glyphs, register_fonts
 from certsvc.rendering.text import wrap_text
 
 __all__ = [
-    "FieldType",
-    "FieldSpec",
-    "LayoutItem",
-    "PageSpec",
-    "LicenceTemplate",
-    "TemplateRegistry",
     "BUILTIN_SOURCES",
     "MM",
+    "FieldSpec",
+    "FieldType",
+    "LayoutItem",
+    "LicenceTemplate",
+    "PageSpec",
+    "TemplateRegistry",
     "format_date_cn",
 ]
 
@@ -161,6 +161,9 @@ _ITEM_SCHEMAS: Mapping[str, _Schema] = {
         "x": (_NUM, True),
         "y": (_NUM, True),
         "char_space": (_NUM, False),
+        "bold": ((bool,), False),
+        "width": (_NUM, False),
+        "leading": (_NUM, False),
         **_TEXT_STYLE,
     },
     "field": {
@@ -179,6 +182,9 @@ _ITEM_SCHEMAS: Mapping[str, _Schema] = {
         "format": ((str,), False),
         "empty": ((str,), False),
         "underline": ((bool,), False),
+        "suffix": ((str,), False),
+        "shrink_to": (_NUM, False),
+        "bold": ((bool,), False),
         **_TEXT_STYLE,
     },
     "table": {
@@ -401,9 +407,27 @@ class LicenceTemplate:
 
     def field_lines(self, item: LayoutItem, text: str) -> list[str] | None:
         """Wrap ``text`` into a ``field`` item's box; ``None`` when it does not fit."""
+        fitted = self.fit_field(item, text)
+        return None if fitted is None else fitted[0]
+
+    def fit_field(self, item: LayoutItem, text: str) -> tuple[list[str], float] | None:
+        """Lines and font size for a ``field`` item, or ``None`` when it does not fit.
+
+        With ``shrink_to`` the size steps down by 0.5 pt until the text fits (GB/T 9704-2012
+        §7.2.1 allows a smaller size for an over-long 发文机关标志); without it, a value that
+        does not fit is refused rather than shrunk to illegibility.
+        """
         font = item.text("font", self.default_font)
         size = item.num("size", float(self.defaults.get("size", 12)))
-        return wrap_text(text, width=item.num("width") * MM, font=font, size=size, max_lines=item_max_lines(item))
+        text = text + item.text("suffix", "") if text else text
+        smallest = item.num("shrink_to", size)
+        while True:
+            lines = wrap_text(text, width=item.num("width") * MM, font=font, size=size, max_lines=item_max_lines(item))
+            if lines is not None:
+                return lines, size
+            if size - 0.5 < smallest - 1e-9:
+                return None
+            size -= 0.5
 
     def _fit_problems(self, spec: FieldSpec, value: object) -> str | None:
         for item in self.items_for(spec.key):
@@ -490,7 +514,7 @@ def _normalise(spec: FieldSpec, raw: object, fonts: set[str]) -> tuple[object, l
         if isinstance(raw, bool) or not isinstance(raw, (int, float, str)):
             return None, [(key, f"{spec.label} must be a number")]
         text = str(raw).strip()
-        if isinstance(raw, float) and not math.isfinite(raw) or not _NUMBER_RE.match(text):
+        if (isinstance(raw, float) and not math.isfinite(raw)) or not _NUMBER_RE.match(text):
             return None, [(key, f"{spec.label} must be a decimal number like 12 or 12.5")]
         number: int | float = int(text) if "." not in text else float(text)
         if spec.minimum is not None and number < spec.minimum:

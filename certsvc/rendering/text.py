@@ -14,7 +14,7 @@ import re
 
 from certsvc.rendering.fonts import string_width
 
-__all__ = ["wrap_text", "NO_LINE_START", "NO_LINE_END"]
+__all__ = ["NO_LINE_END", "NO_LINE_START", "wrap_text"]
 
 NO_LINE_START = frozenset("，。、；：？！）》」』〕】〉’”…—·,.;:?!)]}%％")
 NO_LINE_END = frozenset("（《「『〔【〈‘“([{")

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import base64
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from certsvc.clock import Clock, SystemClock
 from certsvc.config import Settings
@@ -15,9 +15,25 @@ from certsvc.rendering.templates import TemplateRegistry
 from certsvc.storage.blobs import LocalBlobStore
 from certsvc.storage.database import Database
 from certsvc.storage.keystore import FileKeyStore
-from certsvc.storage.orm import Seal
 
-__all__ = ["LoadedSeal", "ServiceContext", "build_context"]
+__all__ = ["LoadedSeal", "SealLike", "ServiceContext", "build_context"]
+
+
+class SealLike(Protocol):
+    """The parts of a seal needed to load it (``services.sealing.SealSnapshot``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def algorithm(self) -> str: ...
+    @property
+    def key_ref(self) -> str: ...
+    @property
+    def certificate_der(self) -> bytes: ...
+    @property
+    def chain_der(self) -> tuple[bytes, ...]: ...
+    @property
+    def image_sha256(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,7 @@ class LoadedSeal:
 
     seal_id: int
     algorithm: str
+    key: crypto.SealKey
     sealer: crypto.PdfSealer
     lock: threading.Lock
 
@@ -72,7 +89,11 @@ class ServiceContext:
             return []
         return [p.read_bytes() for p in sorted(self.trust_roots_dir.glob("*.der"))]
 
-    def loaded_seal(self, seal: Seal, image_png: bytes) -> LoadedSeal:
+    def seal_maker_certificates(self) -> list[bytes]:
+        """DER certificates of the seal-making authorities (制章者) whose GB/T 38540 seals are trusted."""
+        return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
+
+    def loaded_seal(self, seal: SealLike) -> LoadedSeal:
         """The cached signer for ``seal``; loads and decrypts its key on first use only."""
         with self._seals_lock:
             loaded = self._seals.get(seal.id)
@@ -81,10 +102,12 @@ class ServiceContext:
                 sealer = crypto.PdfSealer(
                     key=key,
                     certificate_der=seal.certificate_der,
-                    chain_ders=[base64.b64decode(c) for c in seal.chain_der],
-                    seal_image_png=image_png,
+                    chain_ders=list(seal.chain_der),
+                    seal_image_png=self.blobs.get(seal.image_sha256),
                 )
-                loaded = LoadedSeal(seal_id=seal.id, algorithm=seal.algorithm, sealer=sealer, lock=threading.Lock())
+                loaded = LoadedSeal(
+                    seal_id=seal.id, algorithm=seal.algorithm, key=key, sealer=sealer, lock=threading.Lock()
+                )
                 self._seals[seal.id] = loaded
             return loaded
 

@@ -5,20 +5,19 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.exc import IntegrityError
 
 from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier, validate_holder_id
-from certsvc.domain.layout import SealBox
 from certsvc.domain.status import LicenceStatus
 from certsvc.errors import ConflictError, PermissionDeniedError
-from certsvc.rendering.renderer import LicenceContent, render_licence
+from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.requests import IssueRequest
-from certsvc.storage.orm import Certificate, CertificateVersion, Seal
+from certsvc.services.sealing import SealSnapshot, VersionProducer, box_to_json
+from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import (
     CertificateRepository,
     DepartmentRepository,
@@ -99,7 +98,7 @@ class IssuanceService:
                 department_id=department.id, type_code=template.type_code, year=now.year
             )
             department_view = _DepartmentView(department.id, department.code, department.name)
-            seal_view = _SealView.of(seal)
+            seal_view = SealSnapshot.of(seal)
         identifier = LicenceIdentifier(template.type_code, department_view.code, f"{now.year}{serial:06d}", 1)
 
         content = LicenceContent(
@@ -115,13 +114,9 @@ class IssuanceService:
             department_code=department_view.code,
             verify_url=verification_url(self.ctx.settings.public_url, str(identifier)),
         )
-        image = self.ctx.blobs.get(seal_view.image_sha256)
-        rendered = render_licence(template, content, seal_image_png=image)
-        signed = self._seal(seal_view, image, rendered.electronic_pdf, rendered.seal_box, department_view.name, now)
-
-        unsigned_sha = self.ctx.blobs.put(rendered.electronic_pdf)
-        print_sha = self.ctx.blobs.put(rendered.print_pdf)
-        signed_sha = self.ctx.blobs.put(signed)
+        produced = VersionProducer(self.ctx).render_and_seal(
+            template, content, seal=seal_view, signed_at=now, reason="电子证照签发 / licence issued"
+        )
 
         try:
             with self.ctx.database.transaction() as session:
@@ -150,12 +145,14 @@ class IssuanceService:
                         certificate_id=cert.id,
                         version=1,
                         identifier=str(identifier),
-                        sha256=signed_sha,
-                        print_sha256=print_sha,
-                        unsigned_sha256=unsigned_sha,
+                        sha256=produced.signed_sha256,
+                        print_sha256=produced.print_sha256,
+                        unsigned_sha256=produced.unsigned_sha256,
+                        seal_box=box_to_json(produced.seal_box),
                         seal_id=seal_view.id,
                         signed_at=now,
                         reason="issue",
+                        ses_signature_der=produced.ses_signature_der,
                     )
                 )
                 append_audit_event(
@@ -165,7 +162,7 @@ class IssuanceService:
                     action="certificate.issue",
                     target=str(identifier),
                     request_id=request_id,
-                    details={"template": template.slug, "sha256": signed_sha, "seal_id": seal_view.id},
+                    details={"template": template.slug, "sha256": produced.signed_sha256, "seal_id": seal_view.id},
                 )
         except IntegrityError:
             # Two requests with one idempotency key raced: the other one won; answer with its result.
@@ -177,21 +174,12 @@ class IssuanceService:
         return IssuedCertificate(
             identifier=str(identifier),
             status=LicenceStatus.VALID.value,
-            sha256=signed_sha,
+            sha256=produced.signed_sha256,
             version=1,
             template=template.slug,
             department_code=department_view.code,
             is_replay=False,
         )
-
-    def _seal(
-        self, seal: _SealView, image: bytes, pdf: bytes, box: SealBox, department_name: str, now: datetime
-    ) -> bytes:
-        loaded = self.ctx.loaded_seal(seal.row, image)
-        with loaded.lock:
-            return loaded.sealer.seal(
-                pdf, box=box, department_name=department_name, signed_at=now, reason="电子证照签发 / licence issued"
-            )
 
     def _replay(self, department_id: int, key: str, fingerprint: str) -> IssuedCertificate | None:
         with self.ctx.database.transaction() as session:
@@ -220,19 +208,6 @@ class _DepartmentView:
     id: int
     code: str
     name: str
-
-
-@dataclass(frozen=True)
-class _SealView:
-    """What issuance needs of a seal row once its transaction has ended."""
-
-    id: int
-    image_sha256: str
-    row: Seal
-
-    @classmethod
-    def of(cls, seal: Seal) -> _SealView:
-        return cls(id=seal.id, image_sha256=seal.image_sha256, row=seal)
 
 
 def _jsonable(fields: dict[str, object]) -> dict[str, object]:

@@ -36,6 +36,7 @@ __all__ = [
     "init_embedded",
 ]
 
+_SEAL_DIAMETER_MM = 42  # the common size of a round official seal (公章)
 _CA_FAMILY = {crypto.KeyAlgorithm.RSA_3072: "ecdsa", crypto.KeyAlgorithm.ECDSA_P256: "ecdsa", crypto.KeyAlgorithm.SM2: "sm2"}
 
 
@@ -185,8 +186,23 @@ def add_seal(
         not_before=now - timedelta(minutes=5),
         not_after=not_after,
     )
-    image = draw_round_seal(department_name=department.name, seal_name=name)
+    image = draw_round_seal(department_name=department.name, seal_name=name, diameter_mm=_SEAL_DIAMETER_MM)
     image_sha = ctx.blobs.put(image)
+    ses_seal = None
+    if algorithm is crypto.KeyAlgorithm.SM2:
+        # GB/T 38540 电子印章数据, signed by the seal-making authority (the development CA here).
+        ses_seal = crypto.make_department_seal_data(
+            es_id=f"{department.code}{secrets.token_hex(4).upper()}",
+            seal_name=name,
+            seal_certificate_der=cert_der,
+            maker_key=ca.ca_key,
+            maker_certificate_der=ca.ca_der,
+            picture_png=image,
+            diameter_mm=_SEAL_DIAMETER_MM,
+            valid_start=now - timedelta(minutes=5),
+            valid_end=not_after,
+            created_at=now,
+        )
     seal = SealRepository(session).add(
         Seal(
             department_id=department.id,
@@ -196,6 +212,7 @@ def add_seal(
             certificate_der=cert_der,
             chain_der=[base64.b64encode(ca.ca_der).decode(), base64.b64encode(ca.root_der).decode()],
             image_sha256=image_sha,
+            ses_seal_der=ses_seal,
             valid_from=now - timedelta(minutes=5),
             valid_until=not_after,
         )

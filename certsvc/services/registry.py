@@ -12,7 +12,7 @@ from certsvc.errors import NotFoundError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role
-from certsvc.storage.orm import Certificate
+from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 
 __all__ = ["CertificateInfo", "FileVariant", "PublicStatus", "RegistryService", "VersionInfo", "public_status"]
@@ -92,8 +92,7 @@ class RegistryService:
         with self.ctx.database.transaction() as session:
             repo = CertificateRepository(session)
             cert = self._visible(repo.by_identifier(identifier), principal)
-            wanted = next((v for v in cert.versions if v.identifier == identifier), None)
-            version = wanted or next(v for v in cert.versions if v.version == cert.current_version)
+            version = _version_named(cert, identifier)
             digest = version.sha256 if variant is FileVariant.ELECTRONIC else version.print_sha256
             append_audit_event(
                 session,
@@ -107,6 +106,27 @@ class RegistryService:
             name = version.identifier
         return name, self.ctx.blobs.get(digest)
 
+    def seal_signature(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> bytes:
+        """The GB/T 38540 ``SES_Signature`` (DER) stored with the version named by ``identifier``.
+
+        Raises:
+            NotFoundError: as for ``get``, or the version was not sealed with an SM2 seal.
+        """
+        with self.ctx.database.transaction() as session:
+            cert = self._visible(CertificateRepository(session).by_identifier(identifier), principal)
+            version = _version_named(cert, identifier)
+            if version.ses_signature_der is None:
+                raise NotFoundError("this licence version has no GB/T 38540 seal signature (not an SM2 seal)")
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="certificate.seal_signature",
+                target=version.identifier,
+                request_id=request_id,
+            )
+            return version.ses_signature_der
+
     @staticmethod
     def _visible(cert: Certificate | None, principal: Principal) -> Certificate:
         if cert is None:
@@ -114,6 +134,14 @@ class RegistryService:
         if principal.role is not Role.OPERATOR and cert.department_id != principal.department_id:
             raise NotFoundError("no such licence")
         return cert
+
+
+def _version_named(cert: Certificate, identifier: str) -> CertificateVersion:
+    """The newest revision carrying ``identifier``, or the current one for the current identifier."""
+    named = [v for v in cert.versions if v.identifier == identifier]
+    if named:
+        return max(named, key=lambda v: v.version)
+    return next(v for v in cert.versions if v.version == cert.current_version)
 
 
 def _info(cert: Certificate, *, today: date) -> CertificateInfo:

@@ -80,7 +80,16 @@ class VerificationService:
             reasons.append(reason("signature_valid"))
 
         revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
-        registry = self._registry_view(file_sha, revisions)
+        registry, ses_signature = self._registry_view(file_sha, revisions)
+        if ses_signature is not None:
+            check = crypto.verify_pdf_ranges(
+                data, ses_signature, maker_certificates_der=self.ctx.seal_maker_certificates()
+            )
+            reasons.append(
+                reason("seal_data_valid")
+                if check.is_valid
+                else reason("seal_data_invalid", detail=", ".join(check.codes))
+            )
         if registry is None:
             reasons.append(reason("not_in_registry"))
         else:
@@ -100,18 +109,19 @@ class VerificationService:
             file_sha256=file_sha,
         )
 
-    def _registry_view(self, file_sha: str, revision_shas: list[str]) -> RegistryView | None:
+    def _registry_view(self, file_sha: str, revision_shas: list[str]) -> tuple[RegistryView | None, bytes | None]:
+        """The registry's view of the file, and the GB/T 38540 signature stored with it (SM2)."""
         with self.ctx.database.session() as session:
             versions = CertificateRepository(session).versions_by_sha256([file_sha, *revision_shas])
             if not versions:
-                return None
+                return None, None
             version: CertificateVersion = next((v for v in versions if v.sha256 == file_sha), versions[0])
             cert = version.certificate
             today = self.ctx.clock.now().date()
             status = effective_status(
                 LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
             )
-            return RegistryView(
+            view = RegistryView(
                 identifier=version.identifier,
                 template=cert.template,
                 department_code=cert.department.code,
@@ -126,3 +136,4 @@ class VerificationService:
                 current_identifier=cert.identifier,
                 is_issued_file=version.sha256 == file_sha,
             )
+            return view, version.ses_signature_der

@@ -173,11 +173,14 @@ class CertificateVersion(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    identifier: Mapped[str] = mapped_column(String(130), unique=True)
+    version: Mapped[int] = mapped_column(Integer)  # registry revision: 1, 2, 3 ... per licence
+    # The GB/T 36904 identifier printed on this file. Amending or re-issuing bumps its 版本号;
+    # re-signing the same page with a new seal keeps it, so several revisions may share one.
+    identifier: Mapped[str] = mapped_column(String(130), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)  # the signed electronic PDF
     print_sha256: Mapped[str] = mapped_column(String(64))
     unsigned_sha256: Mapped[str] = mapped_column(String(64))  # kept so re-signing need not render
+    seal_box: Mapped[list[float]] = mapped_column(JSON)  # [page, x1, y1, x2, y2] of the visible seal
     seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"))
     signed_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(200))

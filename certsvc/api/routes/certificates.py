@@ -67,3 +67,18 @@ def get_certificate_pdf(
         media_type="application/pdf",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name + suffix)}.pdf"},
     )
+
+
+@router.get(
+    "/{identifier}/seal-signature",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "DER GB/T 38540 SES_Signature"}},
+)
+def get_seal_signature(identifier: str, ctx: ContextDep, principal: CurrentPrincipal, rid: RequestId) -> Response:
+    """The GB/T 38540 electronic seal signature (SES_Signature, DER) made with an SM2 seal."""
+    der = RegistryService(ctx).seal_signature(identifier, principal=principal, request_id=rid)
+    return Response(
+        der,
+        media_type="application/octet-stream",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(identifier)}.ses"},
+    )

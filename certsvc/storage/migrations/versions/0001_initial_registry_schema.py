@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-26 05:40:51.072460
+Create Date: 2026-11-26 05:52:32.978512
 """
 from __future__ import annotations
 
@@ -122,6 +122,7 @@ def upgrade() -> None:
     sa.Column('sha256', sa.String(length=64), nullable=False),
     sa.Column('print_sha256', sa.String(length=64), nullable=False),
     sa.Column('unsigned_sha256', sa.String(length=64), nullable=False),
+    sa.Column('seal_box', sa.JSON(), nullable=False),
     sa.Column('seal_id', sa.Integer(), nullable=False),
     sa.Column('signed_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('reason', sa.String(length=200), nullable=False),
@@ -129,11 +130,11 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['certificate_id'], ['certificates.id'], name=op.f('fk_certificate_versions_certificate_id_certificates')),
     sa.ForeignKeyConstraint(['seal_id'], ['seals.id'], name=op.f('fk_certificate_versions_seal_id_seals')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_certificate_versions')),
-    sa.UniqueConstraint('certificate_id', 'version', name=op.f('uq_certificate_versions_certificate_id')),
-    sa.UniqueConstraint('identifier', name=op.f('uq_certificate_versions_identifier'))
+    sa.UniqueConstraint('certificate_id', 'version', name=op.f('uq_certificate_versions_certificate_id'))
     )
     with op.batch_alter_table('certificate_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_certificate_versions_certificate_id'), ['certificate_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_certificate_versions_identifier'), ['identifier'], unique=False)
         batch_op.create_index(batch_op.f('ix_certificate_versions_sha256'), ['sha256'], unique=False)
 
 
@@ -141,6 +142,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table('certificate_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_certificate_versions_sha256'))
+        batch_op.drop_index(batch_op.f('ix_certificate_versions_identifier'))
         batch_op.drop_index(batch_op.f('ix_certificate_versions_certificate_id'))
 
     op.drop_table('certificate_versions')
