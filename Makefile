@@ -6,7 +6,7 @@ PYTHON ?= python3
 SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # Debian packages certsvc needs: pdfsig/pdftoppm/pdffonts (poppler), CJK TrueType fonts for
 # licences and seals, certutil for pdfsig's NSS trust store, and the openssl CLI for interop.
-APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei libnss3-tools openssl
+APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei libnss3-tools openssl chromium
 
 .PHONY: install system-deps run test lint bench clean
 
@@ -41,6 +41,7 @@ bench: install
 	$(PY) bench/issue.py
 	$(PY) bench/sm2.py
 	$(PY) bench/render.py
+	$(PY) bench/qr.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

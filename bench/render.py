@@ -11,12 +11,14 @@ no layout, no wrapping checks, no QR code, no seal, no metadata. ``render_licenc
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
 import platform
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -65,8 +67,13 @@ def _content(template: LicenceTemplate) -> LicenceContent:
 
 def _texts(template: LicenceTemplate, content: LicenceContent) -> list[tuple[str, str]]:
     """(font key, text) pairs: the same strings the licence prints."""
-    out = [("song", template.name), ("kai", content.holder_name), ("kai", content.holder_id),
-           ("song", content.department_name), ("song", content.identifier)]
+    out = [
+        ("song", template.name),
+        ("kai", content.holder_name),
+        ("kai", content.holder_id),
+        ("song", content.department_name),
+        ("song", content.identifier),
+    ]
     for spec in template.fields:
         out.append(("song", spec.label))
         value = content.fields.get(spec.key)
@@ -81,8 +88,12 @@ def _texts(template: LicenceTemplate, content: LicenceContent) -> list[tuple[str
 
 def _bare_page(template: LicenceTemplate, texts: list[tuple[str, str]]) -> bytes:
     buffer = io.BytesIO()
-    canvas = Canvas(buffer, pagesize=(template.page.width, template.page.height), invariant=1,
-                    initialFontName=fonts.font_name("song"))
+    canvas = Canvas(
+        buffer,
+        pagesize=(template.page.width, template.page.height),
+        invariant=1,
+        initialFontName=fonts.font_name("song"),
+    )
     y = template.page.height - 40
     for key, text in texts:
         for start in range(0, len(text), 40):
@@ -97,13 +108,20 @@ def _bare_page(template: LicenceTemplate, texts: list[tuple[str, str]]) -> bytes
     return buffer.getvalue()
 
 
-def _median_ms(fn: object, repeat: int) -> float:
-    times = []
+def _interleaved_medians(
+    a: Callable[[], object], b: Callable[[], object], repeat: int
+) -> tuple[float, float]:
+    """Median ms of ``a`` and ``b``, measured alternately so that load from other processes
+    on a shared machine hits both sides of the ratio alike."""
+    times_a, times_b = [], []
     for _ in range(repeat):
         start = time.perf_counter()
-        fn()  # type: ignore[operator]
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
+        a()
+        times_a.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        b()
+        times_b.append(time.perf_counter() - start)
+    return statistics.median(times_a) * 1000, statistics.median(times_b) * 1000
 
 
 def main() -> None:
@@ -122,11 +140,22 @@ def main() -> None:
     from reportlab.lib import rl_accel
 
     # reportlab falls back to pure Python silently; _c_funcs lists what the C extension provides.
-    accel = f"yes ({len(rl_accel._c_funcs)} C functions)" if getattr(rl_accel, "_c_funcs", None) else "no"
-    print(f"machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {_cpu_model()}")
+    accel = (
+        f"yes ({len(rl_accel._c_funcs)} C functions)"
+        if getattr(rl_accel, "_c_funcs", None)
+        else "no"
+    )
+    print(
+        f"machine: {os.cpu_count()} CPUs (nproc {len(os.sched_getaffinity(0))}), {_cpu_model()}, "
+        f"load average {os.getloadavg()[0]:.2f}"
+    )
     print(f"python {platform.python_version()}, reportlab {reportlab.Version}, rl_accel {accel}")
-    print(f"start-up (fonts + {len(registry)} templates checked): {startup_ms:.0f} ms; seal PNG: {seal_ms:.0f} ms")
-    print(f"{'template':34} {'licence (2 PDFs)':>17} {'bare page':>10} {'ratio':>6} {'first':>8} {'sizes (KiB)':>14}")
+    print(
+        f"start-up (fonts + {len(registry)} templates checked): {startup_ms:.0f} ms; seal PNG: {seal_ms:.0f} ms"
+    )
+    print(
+        f"{'template':34} {'licence (2 PDFs)':>17} {'bare page':>10} {'ratio':>6} {'first':>8} {'sizes (KiB)':>14}"
+    )
     for template in registry.all():
         content = _content(template)
         texts = _texts(template, content)
@@ -134,10 +163,15 @@ def main() -> None:
         result = render_licence(template, content, seal_image_png=seal)  # first: image cache fills
         first_ms = (time.perf_counter() - first_start) * 1000
         _bare_page(template, texts)
-        licence_ms = _median_ms(lambda: render_licence(template, content, seal_image_png=seal), args.repeat)
-        bare_ms = _median_ms(lambda: _bare_page(template, texts), args.repeat)
+        licence_ms, bare_ms = _interleaved_medians(
+            functools.partial(render_licence, template, content, seal_image_png=seal),
+            functools.partial(_bare_page, template, texts),
+            args.repeat,
+        )
         sizes = f"{len(result.electronic_pdf) // 1024}/{len(result.print_pdf) // 1024}"
-        print(f"{template.slug:34} {licence_ms:14.1f} ms {bare_ms:7.1f} ms {licence_ms / bare_ms:5.1f}x {first_ms:5.0f} ms {sizes:>14}")
+        print(
+            f"{template.slug:34} {licence_ms:14.1f} ms {bare_ms:7.1f} ms {licence_ms / bare_ms:5.1f}x {first_ms:5.0f} ms {sizes:>14}"
+        )
 
 
 if __name__ == "__main__":

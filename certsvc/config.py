@@ -34,6 +34,28 @@ class Settings(BaseSettings):
         default=None, description="passphrase of the private keys at rest; generated in development"
     )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    public_rate_limit_per_minute: int = Field(
+        default=120, ge=0, description="requests per client address per minute on public endpoints; 0 = off"
+    )
+    audit_checkpoint_every: int = Field(default=1000, ge=1, description="sign the audit chain head every N entries")
+    webhook_max_attempts: int = Field(default=6, ge=1, le=20)
+    webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
+    webhook_timeout_seconds: float = Field(default=5.0, gt=0)
+
+    # --- holders and sharing (issue 8, docs/sharing.md) ---
+    oidc_issuer: str | None = Field(default=None, description="`iss` of holder identity tokens; unset = no holder sign-in")
+    oidc_audience: str = Field(default="certsvc", description="`aud` holder tokens must carry")
+    oidc_jwks_url: str | None = Field(default=None, description="the issuer's JWKS URL (fetched, cached, refreshed on an unknown kid)")
+    oidc_jwks_file: Path | None = Field(default=None, description="a local JWKS file instead of a URL (offline deployments)")
+    oidc_algorithms: list[str] = Field(default=["RS256", "ES256"], description="accepted JWS algorithms")
+    oidc_holder_id_type_claim: str = "holder_id_type"
+    oidc_holder_id_claim: str = "holder_id"
+    oidc_max_token_lifetime_seconds: int = Field(default=3600, ge=60, description="longest exp - iat accepted")
+    oidc_leeway_seconds: int = Field(default=30, ge=0, le=300)
+    oidc_jwks_cache_seconds: int = Field(default=300, ge=0)
+    sharing_max_authorization_days: int = Field(default=30, ge=1, le=30)
+    sharing_link_seconds: int = Field(default=300, ge=10, le=3600, description="life of a signed download link")
+    sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
     @property
     def resolved_home(self) -> Path:
@@ -67,6 +89,10 @@ class Settings(BaseSettings):
                 found.append("CERTSVC_KEY_PASSPHRASE must be at least 16 characters in production")
             if self.public_url.startswith("http://"):
                 found.append("CERTSVC_PUBLIC_URL must be https in production")
+            if self.sharing_link_secret is None or len(self.sharing_link_secret.get_secret_value()) < 32:
+                found.append("CERTSVC_SHARING_LINK_SECRET must be set (32+ characters) in production")
+            if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
+                found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
         if not self.templates_dir.is_dir():
             found.append(f"CERTSVC_TEMPLATES_DIR does not exist: {self.templates_dir}")
         return found

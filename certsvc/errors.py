@@ -125,3 +125,62 @@ class ConfigurationError(CertsvcError):
     """Settings or templates are unusable; raised at start-up with every problem listed."""
 
     code = "configuration_error"
+
+
+# --- holders and material-waiver sharing (issue 8) --------------------------------------------
+# Every refusal in sharing has its own stable code (set per instance with ``code=``); the class
+# decides only the HTTP family. Codes in use are listed in docs/sharing.md.
+class HolderTokenError(AuthenticationError):
+    """A holder's identity token (OIDC-style JWT) was refused: forged, expired, replayed ..."""
+
+    code = "holder_token_invalid"
+
+
+class SharingRefusedError(PermissionDeniedError):
+    """A request is outside every authorization the holder gave (department, type, state ...)."""
+
+    code = "sharing_refused"
+
+
+class AuthorizationUnknownError(NotFoundError):
+    code = "authorization_unknown"
+
+
+class NoValidLicenceError(NotFoundError):
+    """The authorization is in scope but the holder has no valid licence it covers."""
+
+    code = "no_valid_licence"
+
+
+__all__ += [
+    "AuthorizationUnknownError",
+    "HolderTokenError",
+    "NoValidLicenceError",
+    "SharingRefusedError",
+]
+
+
+# --- QR codes and trust lists (issue 6) ------------------------------------------------------
+class InvalidQrPayloadError(BadRequestError):
+    """Scanned text is not a well-formed certsvc QR payload; verification turns it into a reason."""
+
+    code = "invalid_qr_payload"
+
+
+class InvalidTrustListError(BadRequestError):
+    """A trust list file is malformed, its signature fails, or its signer is not anchored."""
+
+    code = "invalid_trust_list"
+
+
+__all__ += ["InvalidQrPayloadError", "InvalidTrustListError"]
+
+
+# --- batch jobs (issue 7) ------------------------------------------------------------------------
+class JobEngineError(CertsvcError):
+    """The batch engine could not run a job's items (its workers do not start)."""
+
+    code = "job_engine_failed"
+
+
+__all__ += ["JobEngineError"]

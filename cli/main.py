@@ -21,6 +21,7 @@ from certsvc.services.provisioning import department_by_code, init_embedded
 from certsvc.services.registry import RegistryService
 from certsvc.services.requests import parse_issue_request
 from certsvc.services.verification import VerificationService
+from certsvc_cli import qr
 from certsvc_cli.errors import handle_errors
 
 __all__ = ["app", "main"]
@@ -196,6 +197,26 @@ def show(
 
 # Feature command groups (each a typer.Typer in its own module under cli/) are added here:
 # app.add_typer(<module>.app, name="<group>")
+app.add_typer(qr.trust_app, name="trust")
+app.command("verify-qr")(qr.verify_qr)
+from certsvc_cli import admin as _admin_cli  # noqa: E402 - issue 5
+from certsvc_cli import audit as _audit_cli  # noqa: E402
+from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
+
+app.add_typer(_admin_cli.department_app, name="department")
+app.add_typer(_admin_cli.seal_app, name="seal")
+app.add_typer(_admin_cli.client_app, name="client")
+app.add_typer(_admin_cli.webhook_app, name="webhook")
+app.add_typer(_audit_cli.app, name="audit")
+app.add_typer(_lifecycle_cli.app)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
+
+from certsvc_cli import stats as _stats_cli  # noqa: E402 - issue 8
+
+app.add_typer(_stats_cli.app, name="stats")
+
+from certsvc_cli import batch as _batch_cli  # noqa: E402 - issue 7
+
+app.add_typer(_batch_cli.app, name="batch")
 
 
 def main() -> None:

@@ -25,7 +25,9 @@ PUBLIC_URL = "https://certsvc.example.gov.cn"
 def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceContext]:
     """An initialised embedded deployment (SQLite, blobs, keys, development PKI) in a temp home."""
     home = tmp_path_factory.mktemp("certsvc-home")
-    ctx = build_context(load_settings(home=home, public_url=PUBLIC_URL))
+    # Rate limiting is off for the shared deployment (the suite verifies far more than 120 files a
+    # minute from one address); tests/api/test_qr.py checks the limiter with its own settings.
+    ctx = build_context(load_settings(home=home, public_url=PUBLIC_URL, public_rate_limit_per_minute=0))
     init_embedded(ctx)
     yield ctx
     ctx.database.dispose()
@@ -67,3 +69,96 @@ def sample_request(slug: str = "food-business-licence") -> dict[str, Any]:
 
 def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
+
+
+# --- QR codes (issue 6) ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, dict[str, Any]]:
+    """One issued licence per template (alternating ECDSA and SM2 departments): id, key, PDF."""
+    issued: dict[str, dict[str, Any]] = {}
+    for i, path in enumerate(sorted(p for p in TEMPLATES.iterdir() if (p / "sample.json").exists())):
+        key = ecdsa_key if i % 2 == 0 else sm2_key
+        response = client.post("/api/v1/certificates", json=sample_request(path.name), headers=auth(key))
+        assert response.status_code == 201, response.text
+        identifier = response.json()["identifier"]
+        pdf = client.get(f"/api/v1/certificates/{identifier}/pdf", headers=auth(key)).content
+        issued[path.name] = {"identifier": identifier, "api_key": key, "pdf": pdf}
+    return issued
+
+
+# --- issue 5: departments of their own for tests (the session database is shared) ------------
+def make_department(ctx: ServiceContext, *, algorithm: str = "ecdsa-p256") -> tuple[str, str, str]:
+    """A new department with a seal, an issuer key and a sharing key: (code, issuer_key, sharing_key)."""
+    import secrets as _secrets
+
+    from certsvc.domain.identifiers import uscc_check_char
+    from certsvc.services.admin import AdminService, local_operator
+
+    first17 = "11" + "152502" + "".join(_secrets.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
+    code = first17 + uscc_check_char(first17)
+    admin, op = AdminService(ctx), local_operator()
+    admin.add_department(code=code, name=f"测试部门{code[-6:]}", area_code="152502", principal=op)
+    admin.add_seal(code, name="行政审批专用章", algorithm=algorithm, validity_days=365, principal=op)
+    issuer = admin.add_client(name=f"issuer-{code}", role="issuer", department_code=code, expires_at=None, principal=op)
+    sharing = admin.add_client(name=f"sharing-{code}", role="sharing", department_code=code, expires_at=None, principal=op)
+    return code, issuer.api_key, sharing.api_key
+
+
+# --- issue 8: holders (in-test identity provider) and receiving departments -----------------
+@pytest.fixture(scope="session")
+def idp() -> Iterator[Any]:
+    """The in-test identity provider, its JWKS served over HTTP on 127.0.0.1 (tests/idp.py)."""
+    from tests.idp import IdentityProvider
+
+    with IdentityProvider().serve() as provider:
+        yield provider
+
+
+@pytest.fixture(scope="session")
+def holder_ctx(embedded: ServiceContext, idp: Any) -> ServiceContext:
+    """The session deployment, configured to trust ``idp``, on a clock the tests can move.
+
+    Same database, blobs and keys as ``embedded``; only settings and clock differ.
+    """
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from certsvc.clock import FixedClock
+
+    settings = embedded.settings.model_copy(
+        update={"oidc_issuer": idp.issuer, "oidc_audience": idp.audience, "oidc_jwks_url": idp.jwks_url}
+    )
+    return dataclasses.replace(embedded, settings=settings, clock=FixedClock(datetime.now(UTC)))
+
+
+@pytest.fixture(scope="session")
+def holder_client(holder_ctx: ServiceContext) -> Iterator[TestClient]:
+    with TestClient(create_app(holder_ctx), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture()
+def holder_clock(holder_ctx: ServiceContext) -> Iterator[Any]:
+    """``holder_ctx``'s clock, put back where it was after the test."""
+    clock = holder_ctx.clock
+    start = clock.now()
+    yield clock
+    clock.advance(start - clock.now())  # type: ignore[attr-defined]
+
+
+@pytest.fixture(scope="session")
+def receivers(embedded: ServiceContext) -> dict[str, dict[str, str]]:
+    """Two receiving departments ("a", "b"), each with a sharing-role API key: {name: {code, key}}."""
+    from certsvc.domain.identifiers import uscc_check_char
+    from certsvc.services.provisioning import add_department
+
+    made: dict[str, dict[str, str]] = {}
+    with embedded.database.transaction() as session:
+        for name, first17 in (("a", "11320200MB0000081"), ("b", "11320200MB0000082")):
+            code = first17 + uscc_check_char(first17)
+            department = add_department(
+                session, code=code, name=f"无锡市收件部门{name.upper()}", area_code="320200", actor=None, now=embedded.clock.now()
+            )
+            key = create_api_client(session, name=f"window-{name}", role=Role.SHARING, department_id=department.id)
+            made[name] = {"code": code, "key": key.api_key}
+    return made

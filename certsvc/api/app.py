@@ -6,9 +6,10 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import Depends, FastAPI, Request, Response
 
 from certsvc import __version__
+from certsvc.api.deps import public
 from certsvc.api.errors import install_error_handlers
 from certsvc.api.routes import ROUTERS
 from certsvc.api.web import pages
@@ -36,7 +37,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         response.headers["X-Request-ID"] = rid
         return response
 
-    @app.get("/healthz", tags=["operations"])
+    @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:
         with ctx.database.session() as session:
             session.connection().exec_driver_sql("SELECT 1")

@@ -15,6 +15,20 @@ from certsvc.crypto.certificates import (
     make_root_ca,
     make_seal_certificate,
 )
+from certsvc.crypto.key_import import (
+    certificate_spki_der,
+    certificates_from_pem,
+    reencrypt_private_key_pem,
+    verify_detached,
+)
+from certsvc.crypto.jwt_tokens import (
+    JsonWebKeySet,
+    JwtFailure,
+    TokenRejectedError,
+    VerifiedToken,
+    parse_jwks,
+    verify_jwt,
+)
 from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.crypto.pdf_signing import PdfSealer
 from certsvc.crypto.pdf_validation import (
@@ -32,6 +46,8 @@ from certsvc.crypto.ses_pdf import (
 
 __all__ = [
     "CertificateInfo",
+    "JsonWebKeySet",
+    "JwtFailure",
     "KeyAlgorithm",
     "ModificationLevel",
     "PdfSealer",
@@ -39,15 +55,23 @@ __all__ = [
     "SealKey",
     "SesCheck",
     "SignatureCheck",
+    "TokenRejectedError",
+    "VerifiedToken",
+    "certificate_spki_der",
     "certificate_summary",
+    "certificates_from_pem",
     "generate_private_key_pem",
     "make_department_seal_data",
     "make_intermediate_ca",
     "make_root_ca",
     "make_seal_certificate",
+    "parse_jwks",
+    "reencrypt_private_key_pem",
     "sha256",
     "sign_pdf_ranges",
     "validate_pdf",
+    "verify_detached",
+    "verify_jwt",
     "verify_pdf_ranges",
 ]
 
@@ -56,3 +80,38 @@ def sha256(data: bytes) -> str:
     """Lower-case hex SHA-256 of ``data`` (content addresses, issued-file comparison)."""
     return hashlib.sha256(data).hexdigest()
 
+
+# --- compact signed QR payloads and trust-list signatures (issue 6) --------------------------
+from certsvc.crypto.qr_payload import (  # noqa: E402  (additive section, kept apart on purpose)
+    QR_ALPHABET,
+    QrClaims,
+    SignedQrPayload,
+    VerifyingKey,
+    b41decode,
+    b41encode,
+    certificate_public_key_spki,
+    decode_qr_payload,
+    is_directly_issued_by,
+    key_id,
+    licence_digest,
+    load_verifying_key,
+    sign_qr_payload,
+    sign_raw,
+)
+
+__all__ += [
+    "QR_ALPHABET",
+    "QrClaims",
+    "SignedQrPayload",
+    "VerifyingKey",
+    "b41decode",
+    "b41encode",
+    "certificate_public_key_spki",
+    "decode_qr_payload",
+    "is_directly_issued_by",
+    "key_id",
+    "licence_digest",
+    "load_verifying_key",
+    "sign_qr_payload",
+    "sign_raw",
+]

@@ -3,17 +3,23 @@ adbe.pkcs7.detached SM2/SM3 signature (GB/T 38540-style CMS, via ``_pyhanko_gm.S
 with the seal image drawn over the department's name and the signing date.
 
 A :class:`PdfSealer` is built once per seal and reused for every document. Everything that
-does not depend on the document is done in the constructor:
+does not depend on the document is done once, not per document:
 
 * the key is already loaded (a :class:`SealKey`), and the pyHanko ``Signer`` wrapping it
   signs with it directly (pyHanko's stock ``SimpleSigner`` re-parses the private key for
   every signature);
 * the CMS size is measured once with a dry run, so each ``seal()`` passes ``bytes_reserved``
   and pyHanko never builds a throw-away CMS per document;
-* the seal PNG is decoded, scaled and Flate-compressed once; each document gets the
-  pre-encoded streams;
-* the CJK font (a 20 MB TrueType collection) is cut once to the glyphs the stamp needs
-  (department name + date characters), so per document fontTools/HarfBuzz parse ~20 kB.
+* the CMS SignedData is assembled from pre-encoded DER: certificates, signer identifier,
+  algorithm identifiers and the static signed attributes are dumped once; per document only
+  the message digest (and, for SM2, the signing time) and the signature are encoded.
+  pyHanko's generic path re-serialises the whole structure through asn1crypto (~5 ms). The
+  fast path is checked against pyHanko's own CMS once, in the constructor, and is only used
+  if they agree (see :func:`_cms_shape`);
+* the appearance (seal image over name and date, with the embedded CJK font subset) is drawn
+  once per (department name, date, box size) and kept as a frozen object graph
+  (:mod:`certsvc.crypto._appearance`); per document its pre-encoded objects are copied in, so
+  no font is subset or saved and no image is encoded.
 
 The sealer holds no per-document state, so one instance may be used from several threads.
 """
@@ -29,31 +35,34 @@ import io
 import logging
 import os
 import threading
-import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
 from asn1crypto.algos import SignedDigestAlgorithm
-from pyhanko.pdf_utils import generic, layout
-from pyhanko.pdf_utils.content import ResourceType
-from pyhanko.pdf_utils.font.api import FontEngineFactory
-from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
-from pyhanko.stamp import TextStamp, TextStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from certsvc.crypto._appearance import (
+    AppearanceTemplate,
+    EncodedImage,
+    PrebuiltStampStyle,
+    build_seal_appearance,
+)
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
 from certsvc.domain.layout import SealBox
 from certsvc.errors import InvalidDocumentError, SigningError
 
 __all__ = ["DEFAULT_CJK_FONTS", "PdfSealer"]
+
+_log = logging.getLogger(__name__)
 
 # AR PL UMing is a Ming/Song face, the customary type for official documents (GB/T 9704);
 # WenQuanYi Zen Hei is the fallback. The first font of each collection is the simplified one.
@@ -64,209 +73,220 @@ DEFAULT_CJK_FONTS: tuple[str, ...] = (
 
 # China Standard Time has had no DST since 1991: a fixed offset avoids needing tzdata.
 _CST = timezone(timedelta(hours=8), "CST")
-# Glyphs every seal needs besides the department name: the date line.
-_DATE_CHARS = "0123456789年月日 "
-# Seal images larger than this (pixels on the long side) are scaled down once: a 4 cm seal at
-# 300 dpi is ~470 px; more only makes every sealed file larger.
-_MAX_IMAGE_PX = 600
 # Headroom added to the measured CMS size (bytes). ECDSA/SM2 DER signatures vary by a few
 # bytes; the dry run uses the maximum length, this covers encoding differences.
 _RESERVE_MARGIN = 64
-_MAX_FONT_SUBSETS = 32
+# Appearances kept per sealer: one per (department, day, box size); old ones are dropped.
+_MAX_APPEARANCES = 64
 
 
-# --- seal image ----------------------------------------------------------------------------
+# --- CMS from pre-encoded parts ------------------------------------------------------------
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes((n,))
+    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes((0x80 | len(body),)) + body
+
+
+def _tlv(tag: int, content: bytes) -> bytes:
+    return bytes((tag,)) + _der_length(len(content)) + content
+
+
+_SEQUENCE, _SET, _OCTET_STRING, _CONTEXT_0 = 0x30, 0x31, 0x04, 0xA0
+_INTEGER_1 = b"\x02\x01\x01"  # CMSVersion v1 (SignedData and SignerInfo)
+_ATTR_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
+_ATTR_SIGNING_TIME = "1.2.840.113549.1.9.5"
+
+
 @dataclass(frozen=True, slots=True)
-class _EncodedImage:
-    """An RGBA image as pre-compressed PDF image streams (colour + soft mask)."""
+class _CmsParts:
+    """The document-independent DER of one signer's CMS (one digest algorithm, one profile)."""
 
-    width: int
-    height: int
-    rgb_flate: bytes
-    alpha_flate: bytes | None
+    md: str
+    pades: bool
+    static_attrs: tuple[bytes, ...]  # content-type, signing-certificate-v2, ...
+    message_digest_type: bytes  # DER OID of id-messageDigest
+    signer_info_head: bytes  # version, sid, digestAlgorithm
+    signature_algorithm: bytes
+    signed_data_head: bytes  # version, digestAlgorithms, encapContentInfo, [0] certificates
+    content_type: bytes  # DER OID of id-signedData
 
     @classmethod
-    def from_png(cls, png: bytes) -> _EncodedImage:
-        try:
-            from PIL import Image
-
-            with Image.open(io.BytesIO(png)) as opened:
-                if opened.format != "PNG":
-                    raise ValueError("not a PNG")
-                img = opened.convert("RGBA")
-        except Exception as exc:
-            raise SigningError("the seal image is not a readable PNG") from exc
-        longest = max(img.size)
-        if longest > _MAX_IMAGE_PX:
-            scale = _MAX_IMAGE_PX / longest
-            img = img.resize(
-                (max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                Image.Resampling.LANCZOS,
-            )
-        alpha = img.getchannel("A")
-        lo, _hi = alpha.getextrema()
-        alpha_flate = None if lo == 255 else zlib.compress(alpha.tobytes(), 9)
-        rgb_flate = zlib.compress(img.convert("RGB").tobytes(), 9)
-        return cls(img.width, img.height, rgb_flate, alpha_flate)
-
-    def add_to(self, writer: BasePdfFileWriter) -> generic.IndirectObject:
-        """Write the image XObject (and its SMask) into ``writer``; fresh objects per document."""
-
-        def stream(colour_space: str, data: bytes) -> generic.StreamObject:
-            return generic.StreamObject(
-                {
-                    pdf_name("/Type"): pdf_name("/XObject"),
-                    pdf_name("/Subtype"): pdf_name("/Image"),
-                    pdf_name("/Width"): generic.NumberObject(self.width),
-                    pdf_name("/Height"): generic.NumberObject(self.height),
-                    pdf_name("/ColorSpace"): pdf_name(colour_space),
-                    pdf_name("/BitsPerComponent"): generic.NumberObject(8),
-                    pdf_name("/Filter"): pdf_name("/FlateDecode"),
-                },
-                encoded_data=data,
-            )
-
-        img = stream("/DeviceRGB", self.rgb_flate)
-        if self.alpha_flate is not None:
-            img[pdf_name("/SMask")] = writer.add_object(stream("/DeviceGray", self.alpha_flate))
-        return writer.add_object(img)
-
-
-# --- font ----------------------------------------------------------------------------------
-class _SubsetFontFactory(FontEngineFactory):
-    """Creates pyHanko GlyphAccumulators over a small, pre-cut TrueType font."""
-
-    def __init__(self, font_bytes: bytes) -> None:
-        self._font_bytes = font_bytes
-
-    def create_font_engine(self, writer: BasePdfFileWriter, obj_stream: Any = None) -> Any:
-        from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
-
-        if obj_stream is None and writer.stream_xrefs:
-            obj_stream = writer.prepare_object_stream()
-        return GlyphAccumulator(
-            writer=writer,
-            font_handle=io.BytesIO(self._font_bytes),
-            font_size=10,
-            obj_stream=obj_stream,
+    def build(cls, signer: Signer, md: str, pades: bool, reference: cms.ContentInfo) -> _CmsParts:
+        """Take the static signed attributes from ``reference`` (a CMS pyHanko made)."""
+        cert = signer.signing_cert
+        assert cert is not None
+        (ref_info,) = reference["content"]["signer_infos"]
+        static = tuple(
+            a.dump()
+            for a in ref_info["signed_attrs"]
+            if a["type"].dotted not in (_ATTR_MESSAGE_DIGEST, _ATTR_SIGNING_TIME)
+        )
+        digest_algorithm = algos.DigestAlgorithm({"algorithm": md}).dump()
+        sid = cms.SignerIdentifier(
+            {
+                "issuer_and_serial_number": cms.IssuerAndSerialNumber(
+                    {"issuer": cert.issuer, "serial_number": cert.serial_number}
+                )
+            }
+        ).dump()
+        registry = signer.cert_registry or ()
+        chosen = [c for c in registry if signer.embed_roots or c.self_signed == "no"]
+        # DER SET OF: sorted encodings; the signer's certificate once (pyHanko adds it twice
+        # when the registry holds it too).
+        certificates = sorted({c.dump() for c in [*chosen, cert]})
+        signed_data_head = (
+            _INTEGER_1
+            + _tlv(_SET, digest_algorithm)
+            + cms.EncapsulatedContentInfo({"content_type": "data"}).dump()
+            + _tlv(_CONTEXT_0, b"".join(certificates))
+        )
+        return cls(
+            md=md,
+            pades=pades,
+            static_attrs=static,
+            message_digest_type=cms.CMSAttributeType("message_digest").dump(),
+            signer_info_head=_INTEGER_1 + sid + digest_algorithm,
+            signature_algorithm=signer.get_signature_mechanism_for_digest(md).dump(),
+            signed_data_head=signed_data_head,
+            content_type=cms.ContentType("signed_data").dump(),
         )
 
+    def signed_attrs(self, digest: bytes, signing_time: datetime | None) -> bytes:
+        """The content octets of the signed attributes SET (DER order)."""
+        attrs = [
+            *self.static_attrs,
+            _tlv(_SEQUENCE, self.message_digest_type + _tlv(_SET, _tlv(_OCTET_STRING, digest))),
+        ]
+        if not self.pades and signing_time is not None:
+            # PAdES forbids signing-time; adbe.pkcs7.detached carries it (as pyHanko does).
+            attrs.append(_signing_time_attr(signing_time))
+        return b"".join(sorted(attrs))
 
-@functools.lru_cache(maxsize=_MAX_FONT_SUBSETS)
-def _font_subset(font_path: str, chars: frozenset[str]) -> bytes:
-    """The first face of ``font_path`` cut to ``chars`` (cached: ~0.2 s per new character set)."""
-    try:
-        from fontTools import subset, ttLib
-    except ImportError as exc:
-        raise SigningError(
-            "visible seals need pyHanko's OpenType support: pip install 'pyHanko[opentype]'"
-        ) from exc
-    font = (
-        ttLib.TTFont(font_path, fontNumber=0)
-        if font_path.endswith(".ttc")
-        else ttLib.TTFont(font_path)
+    def content_info(self, attrs: bytes, signature: bytes) -> bytes:
+        signer_info = _tlv(
+            _SEQUENCE,
+            self.signer_info_head
+            + _tlv(_CONTEXT_0, attrs)
+            + self.signature_algorithm
+            + _tlv(_OCTET_STRING, signature),
+        )
+        signed_data = _tlv(_SEQUENCE, self.signed_data_head + _tlv(_SET, signer_info))
+        return _tlv(_SEQUENCE, self.content_type + _tlv(_CONTEXT_0, signed_data))
+
+
+def _signing_time_attr(at: datetime) -> bytes:
+    from asn1crypto import core
+
+    der: bytes = cms.CMSAttribute(
+        {
+            "type": cms.CMSAttributeType("signing_time"),
+            "values": [cms.Time({"utc_time": core.UTCTime(at)})],
+        }
+    ).dump()
+    return der
+
+
+def _cms_shape(ci: cms.ContentInfo) -> tuple[Any, ...]:
+    """What must agree between pyHanko's CMS and ours: everything, up to the order of SET OF
+    members (pyHanko leaves them unsorted) and duplicate certificates."""
+    sd = ci["content"]
+    (si,) = sd["signer_infos"]
+    return (
+        ci["content_type"].dotted,
+        sd["version"].native,
+        sd["digest_algorithms"].dump(),
+        sd["encap_content_info"].dump(),
+        sorted({c.dump() for c in sd["certificates"]}),
+        sd["crls"].dump(),
+        si["version"].native,
+        si["sid"].dump(),
+        si["digest_algorithm"].dump(),
+        sorted(a.dump() for a in si["signed_attrs"]),
+        si["signature_algorithm"].dump(),
+        si["signature"].native,
+        si["unsigned_attrs"].dump(),
     )
-    options = subset.Options()
-    options.layout_features = ["*"]
-    options.name_IDs = ["*"]  # GlyphAccumulator reads the PostScript name
-    options.notdef_outline = True
-    # fontTools logs a warning per dropped bitmap table (BDF, FFTM); noise, not a problem.
-    logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
-    subsetter = subset.Subsetter(options)
-    subsetter.populate(text="".join(sorted(chars)))
-    subsetter.subset(font)
-    out = io.BytesIO()
-    font.save(out)
-    return out.getvalue()
 
 
-# --- stamp ---------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class _SealStampStyle(TextStampStyle):
-    """Name and date centred in the box, the seal image over them (ink over print)."""
+class _PrebuiltCmsMixin(Signer):
+    """``async_sign`` from pre-encoded parts for the one case the sealer uses (no timestamp,
+    no extra attributes); anything else goes through pyHanko's generic implementation."""
 
-    seal_image: _EncodedImage | None = None
-    font_factory: _SubsetFontFactory | None = None
-    lines: tuple[str, ...] = field(default=())
-    # Multiply keeps the black text legible under red ink, like a real stamp on paper.
-    seal_opacity: float = 0.9
+    _cms_parts: _CmsParts | None = None
 
-    def create_stamp(
-        self, writer: BasePdfFileWriter, box: layout.BoxConstraints, text_params: dict[str, Any]
-    ) -> _SealStamp:
-        return _SealStamp(writer=writer, style=self, box=box, text_params=text_params)
+    async def async_sign(
+        self,
+        data_digest: bytes,
+        digest_algorithm: str,
+        dry_run: bool = False,
+        use_pades: bool = False,
+        timestamper: Any = None,
+        signed_attr_settings: PdfCMSSignedAttributes | None = None,
+        is_pdf_sig: bool = True,
+        encap_content_info: Any = None,
+    ) -> cms.ContentInfo:
+        parts = self._cms_parts
+        settings = signed_attr_settings or PdfCMSSignedAttributes()
+        if (
+            parts is None
+            or digest_algorithm.lower() != parts.md
+            or use_pades != parts.pades
+            or timestamper is not None
+            or not is_pdf_sig
+            or encap_content_info is not None
+            or settings.cades_signed_attrs is not None
+            or settings.adobe_revinfo_attr is not None
+            or self.signed_attr_prov_spec is not None
+            or self.unsigned_attr_prov_spec is not None
+            or self.attribute_certs
+        ):
+            return await super().async_sign(
+                data_digest,
+                digest_algorithm,
+                dry_run=dry_run,
+                use_pades=use_pades,
+                timestamper=timestamper,
+                signed_attr_settings=signed_attr_settings,
+                is_pdf_sig=is_pdf_sig,
+                encap_content_info=encap_content_info,
+            )
+        attrs = parts.signed_attrs(data_digest, settings.signing_time)
+        # The signature covers the DER of the attributes with their SET tag (RFC 5652 §5.4).
+        signature = await self.async_sign_raw(_tlv(_SET, attrs), parts.md, dry_run)
+        return cms.ContentInfo.load(parts.content_info(attrs, signature))
 
+    def prepare_cms(self, md: str, pades: bool, signing_time: datetime) -> int:
+        """Enable the pre-encoded CMS if it matches pyHanko's; return the CMS size (bytes)."""
+        self._cms_parts = None
+        digest = bytes(hashlib.new(md).digest_size) if md != "sm3" else bytes(32)
+        attrs = PdfCMSSignedAttributes(signing_time=signing_time)
 
-class _SealStamp(TextStamp):
-    style: _SealStampStyle
+        async def both() -> tuple[cms.ContentInfo, cms.ContentInfo | None]:
+            reference = await self.async_sign(
+                digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs
+            )
+            try:
+                self._cms_parts = _CmsParts.build(self, md, pades, reference)
+                ours = await self.async_sign(
+                    digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs
+                )
+            except Exception:  # a certificate or algorithm the fast path cannot encode
+                _log.warning("pre-encoded CMS unavailable; using pyHanko's", exc_info=True)
+                return reference, None
+            return reference, ours
 
-    def get_default_text_params(self) -> dict[str, Any]:
-        # pyHanko's default reads the system clock; everything shown comes from the caller.
-        return {}
-
-    def render(self) -> bytes:
-        style = self.style
-        box = self.box
-        w, h = float(box.width), float(box.height)
-        cmds: list[bytes] = [b"q"]
-        if style.font_factory is not None and style.lines:
-            cmds.append(self._render_lines(w, h))
-        if style.seal_image is not None:
-            cmds.append(self._render_seal(w, h))
-        cmds.append(b"Q")
-        return b" ".join(cmds)
-
-    def _render_lines(self, w: float, h: float) -> bytes:
-        style = self.style
-        assert style.font_factory is not None and self.writer is not None
-        # One engine per document: each engine embeds its own font subset.
-        engine = style.font_factory.create_font_engine(self.writer)
-        # Advances are in em: pick the size that fits the widest line into 90 % of the box.
-        widths = [engine.shape(line, with_actual_text=False).x_advance for line in style.lines]
-        size = min(h * 0.13, 0.9 * w / max(max(widths), 1e-6))
-        engine.font_size = size
-        self.set_resource(ResourceType.FONT, pdf_name("/FSeal"), engine.as_resource())
-        leading = size * 1.35
-        # The text block sits slightly below the centre, where the seal's lower half covers it.
-        top = h * 0.42 + leading * (len(style.lines) - 1) / 2
-        out = [b"BT 0 g /FSeal %g Tf" % size]
-        for i, (line, width) in enumerate(zip(style.lines, widths, strict=True)):
-            x = (w - width * size) / 2
-            y = top - i * leading
-            out.append(b"1 0 0 1 %g %g Tm" % (x, y))
-            out.append(engine.shape(line).graphics_ops)
-        out.append(b"ET")
-        return b" ".join(out)
-
-    def _render_seal(self, w: float, h: float) -> bytes:
-        style = self.style
-        img = style.seal_image
-        assert img is not None and self.writer is not None
-        self.set_resource(ResourceType.XOBJECT, pdf_name("/SealImg"), img.add_to(self.writer))
-        opacity = generic.FloatObject(style.seal_opacity)
-        self.set_resource(
-            ResourceType.EXT_G_STATE,
-            pdf_name("/SealGS"),
-            generic.DictionaryObject(
-                {
-                    pdf_name("/ca"): opacity,
-                    pdf_name("/CA"): opacity,
-                    pdf_name("/BM"): pdf_name("/Multiply"),
-                }
-            ),
-        )
-        scale = min(w / img.width, h / img.height)
-        iw, ih = img.width * scale, img.height * scale
-        return b"q /SealGS gs %g 0 0 %g %g %g cm /SealImg Do Q" % (
-            iw,
-            ih,
-            (w - iw) / 2,
-            (h - ih) / 2,
-        )
+        reference, ours = asyncio.run(both())
+        if ours is None or _cms_shape(ours) != _cms_shape(reference):
+            if ours is not None:
+                _log.warning("pre-encoded CMS differs from pyHanko's; using pyHanko's")
+            self._cms_parts = None
+            return len(reference.dump())
+        return max(len(reference.dump()), len(ours.dump()))
 
 
-# --- signer --------------------------------------------------------------------------------
-class _SealKeySigner(Signer):
+# --- signers -------------------------------------------------------------------------------
+class _SealKeySigner(_PrebuiltCmsMixin):
     """pyHanko Signer over a loaded :class:`SealKey` (RSA PKCS#1 v1.5 / ECDSA)."""
 
     def __init__(
@@ -297,6 +317,19 @@ class _SealKeySigner(Signer):
 
     def __repr__(self) -> str:
         return f"_SealKeySigner({self._key!r})"
+
+
+@functools.cache
+def _sm2_signer_class() -> Callable[..., _PrebuiltCmsMixin]:
+    try:
+        from certsvc.crypto._pyhanko_gm import Sm2Signer
+    except ImportError as exc:
+        raise SigningError("SM2 sealing is not available in this installation") from exc
+
+    class _SealSm2Signer(_PrebuiltCmsMixin, Sm2Signer):
+        """``Sm2Signer`` (SM2 over DER(signedAttrs), SM3) with the pre-encoded CMS."""
+
+    return _SealSm2Signer
 
 
 class _ClockedPdfSigner(signers.PdfSigner):
@@ -348,13 +381,9 @@ class PdfSealer:
         chain = [_load_cert(d, "chain certificate") for d in chain_ders]
         registry = SimpleCertificateStore.from_certs([cert, *chain])
 
-        self._signer: Signer
+        self._signer: _PrebuiltCmsMixin
         if key.algorithm is KeyAlgorithm.SM2:
-            try:
-                from certsvc.crypto._pyhanko_gm import Sm2Signer
-            except ImportError as exc:
-                raise SigningError("SM2 sealing is not available in this installation") from exc
-            self._signer = Sm2Signer(
+            self._signer = _sm2_signer_class()(
                 signing_key=key._sm2_key(), signing_cert=cert, cert_registry=registry
             )
             self._md = "sm3"
@@ -374,12 +403,14 @@ class PdfSealer:
             self._subfilter = fields.SigSeedSubFilter.PADES
         self._bytes_reserved = self._measure_reservation()
 
-        self._image = _EncodedImage.from_png(seal_image_png)
-        self._font_path = next((p for p in font_paths if _exists(p)), None)
-        if self._font_path is None:
+        self._image = EncodedImage.from_png(seal_image_png)
+        font_path = next((p for p in font_paths if _exists(p)), None)
+        if font_path is None:
             raise SigningError("no CJK font found for the seal text")
-        self._styles: dict[tuple[str, str], _SealStampStyle] = {}
-        self._styles_lock = threading.Lock()
+        self._font_path: str = font_path
+        self._styles: dict[tuple[str, str], PrebuiltStampStyle] = {}
+        self._appearances: dict[tuple[str, str, float, float], AppearanceTemplate] = {}
+        self._cache_lock = threading.Lock()
 
     @property
     def algorithm(self) -> KeyAlgorithm:
@@ -387,39 +418,50 @@ class PdfSealer:
 
     def _measure_reservation(self) -> int:
         """Size of the /Contents hex string: one dry-run CMS, measured once per sealer."""
-        digest = hashlib.new(self._md, b"").digest() if self._md != "sm3" else bytes(32)
-        attrs = PdfCMSSignedAttributes(signing_time=datetime(2000, 1, 1, tzinfo=UTC))
         try:
-            cms = asyncio.run(
-                self._signer.async_sign(
-                    digest,
-                    self._md,
-                    use_pades=self._subfilter is fields.SigSeedSubFilter.PADES,
-                    dry_run=True,
-                    signed_attr_settings=attrs,
-                )
+            size = self._signer.prepare_cms(
+                self._md,
+                self._subfilter is fields.SigSeedSubFilter.PADES,
+                signing_time=datetime(2000, 1, 1, tzinfo=UTC),
             )
         except Exception as exc:
             raise SigningError("the seal signer could not be prepared") from exc
         # x2: hex encoding in the PDF.
-        return 2 * (len(cms.dump()) + _RESERVE_MARGIN)
+        return 2 * (size + _RESERVE_MARGIN)
 
-    def _style(self, department_name: str, date_text: str) -> _SealStampStyle:
+    def _appearance(
+        self, department_name: str, date_text: str, width: float, height: float
+    ) -> AppearanceTemplate:
+        key = (department_name, date_text, width, height)
+        template = self._appearances.get(key)
+        if template is None:
+            # Built outside the lock: two threads may both build it, one result is kept.
+            template = build_seal_appearance(
+                font_path=self._font_path,
+                department_name=department_name,
+                date_text=date_text,
+                image=self._image,
+                width=width,
+                height=height,
+            )
+            with self._cache_lock:
+                # Bounded: one entry per (department, day, box size); old days are dropped.
+                if len(self._appearances) >= _MAX_APPEARANCES:
+                    self._appearances.clear()
+                self._appearances[key] = template
+        return template
+
+    def _style(self, department_name: str, date_text: str) -> PrebuiltStampStyle:
         key = (department_name, date_text)
         style = self._styles.get(key)
         if style is None:
-            chars = frozenset(department_name + _DATE_CHARS)
-            assert self._font_path is not None
-            factory = _SubsetFontFactory(_font_subset(self._font_path, chars))
-            style = _SealStampStyle(
-                border_width=0,
-                seal_image=self._image,
-                font_factory=factory,
-                lines=(department_name, date_text),
-            )
-            with self._styles_lock:
-                # Bounded: one entry per (department, day); old days are dropped.
-                if len(self._styles) >= 64:
+
+            def template_for(width: float, height: float) -> AppearanceTemplate:
+                return self._appearance(department_name, date_text, width, height)
+
+            style = PrebuiltStampStyle(border_width=0, template_for=template_for)
+            with self._cache_lock:
+                if len(self._styles) >= _MAX_APPEARANCES:
                     self._styles.clear()
                 self._styles[key] = style
         return style

@@ -139,3 +139,42 @@ class VerificationReport:
         if Verdict.INDETERMINATE in verdicts or not reasons:
             return Verdict.INDETERMINATE
         return Verdict.VALID
+
+
+# --- QR code verification (issue 6): appended, codes are stable like the ones above ----------
+REASONS.update(
+    {
+        "qr_signature_valid": (Verdict.VALID, "二维码签名有效，内容未被篡改", "The QR code's signature is valid"),
+        "qr_signature_invalid": (
+            Verdict.INVALID,
+            "二维码签名无效，内容被篡改或伪造",
+            "The QR code's signature does not verify: its content was altered or forged",
+        ),
+        "qr_malformed": (
+            Verdict.INVALID,
+            "二维码内容不是电子证照核验码",
+            "The QR code does not carry a well-formed licence payload",
+        ),
+        "qr_unknown_key": (
+            Verdict.INVALID,
+            "二维码签名密钥不在发证机关公钥列表中",
+            "The QR code was signed with a key that is not in the trust list",
+        ),
+        "qr_key_revoked": (Verdict.INVALID, "二维码签名密钥已被撤销", "The key that signed the QR code is revoked"),
+        "qr_key_not_valid": (
+            Verdict.INVALID,
+            "发证日期不在签名密钥的有效期内",
+            "The issue date is outside the signing key's validity period",
+        ),
+        "qr_data_mismatch": (
+            Verdict.INVALID,
+            "二维码与证照库中的证照数据不一致",
+            "The QR code does not match the licence data in the registry",
+        ),
+        "licence_status_offline": (
+            Verdict.VALID,
+            "离线核验：证照状态以公钥列表生成时为准",
+            "Checked offline: the licence status is as of the trust list's issue time",
+        ),
+    }
+)

@@ -49,13 +49,22 @@ class FontSpec:
 # mainland glyph shapes, which is what GB/T 9704 expects of official documents.
 DEFAULT_FONTS: Mapping[str, FontSpec] = {
     "song": FontSpec(
-        Path("/usr/share/fonts/truetype/arphic/uming.ttc"), 0, "fonts-arphic-uming", "宋体 (AR PL UMing CN)"
+        Path("/usr/share/fonts/truetype/arphic/uming.ttc"),
+        0,
+        "fonts-arphic-uming",
+        "宋体 (AR PL UMing CN)",
     ),
     "kai": FontSpec(
-        Path("/usr/share/fonts/truetype/arphic/ukai.ttc"), 0, "fonts-arphic-ukai", "楷体 (AR PL UKai CN)"
+        Path("/usr/share/fonts/truetype/arphic/ukai.ttc"),
+        0,
+        "fonts-arphic-ukai",
+        "楷体 (AR PL UKai CN)",
     ),
     "hei": FontSpec(
-        Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"), 0, "fonts-wqy-zenhei", "黑体 (WenQuanYi Zen Hei)"
+        Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),
+        0,
+        "fonts-wqy-zenhei",
+        "黑体 (WenQuanYi Zen Hei)",
     ),
 }
 FONT_KEYS: frozenset[str] = frozenset(DEFAULT_FONTS)
@@ -85,7 +94,9 @@ def register_fonts(overrides: Mapping[str, FontSpec] | None = None) -> None:
         if overrides:
             for key, spec in overrides.items():
                 if key not in FONT_KEYS:
-                    raise ConfigurationError(f"unknown font key {key!r}; known: {sorted(FONT_KEYS)}")
+                    raise ConfigurationError(
+                        f"unknown font key {key!r}; known: {sorted(FONT_KEYS)}"
+                    )
                 if _specs.get(key) != spec:
                     _specs[key] = spec
                     _registered.pop(key, None)
@@ -100,7 +111,9 @@ def register_fonts(overrides: Mapping[str, FontSpec] | None = None) -> None:
                 continue
             _registered[key] = font
         if problems:
-            raise ConfigurationError("; ".join(problems), details=[{"problem": p} for p in problems])
+            raise ConfigurationError(
+                "; ".join(problems), details=[{"problem": p} for p in problems]
+            )
 
 
 def _load(key: str, spec: FontSpec) -> TTFont:
@@ -148,7 +161,7 @@ def has_glyph(ch: str, font: str = "song") -> bool:
         # Control, format, surrogate, private-use and unassigned code points never print as
         # intended even when a font happens to map them.
         return False
-    return _font(font).face.charToGlyph.get(ord(ch), 0) != 0
+    return bool(_font(font).face.charToGlyph.get(ord(ch), 0) != 0)
 
 
 def missing_glyphs(text: str, fonts: str | Iterable[str] = "song") -> list[str]:

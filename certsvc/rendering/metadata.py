@@ -52,7 +52,9 @@ _MAX_PACKET = 256 * 1024  # refuse to parse absurd packets from untrusted files
 def build_xmp(*, title: str, metadata: Mapping[str, str]) -> bytes:
     """The XMP packet (UTF-8) with dc:title and one ``dzzz:`` property per metadata key."""
     props = "".join(
-        f"<{_PREFIX}:{key}>{escape(value)}</{_PREFIX}:{key}>" for key, value in metadata.items() if _KEY_RE.match(key)
+        f"<{_PREFIX}:{key}>{escape(value)}</{_PREFIX}:{key}>"
+        for key, value in metadata.items()
+        if _KEY_RE.match(key)
     )
     # The xpacket header's id is the fixed value from the XMP specification (part 1, §7.3.2).
     packet = (
@@ -69,7 +71,7 @@ def build_xmp(*, title: str, metadata: Mapping[str, str]) -> bytes:
     return packet.encode("utf-8")
 
 
-class _LicenceInfo(PDFInfo):
+class _LicenceInfo(PDFInfo):  # type: ignore[misc]  # reportlab is untyped
     """The info dictionary with the standard entries plus ``/DZZZ_<key>`` entries."""
 
     extras: Mapping[str, str] = {}
@@ -98,7 +100,9 @@ class _LicenceInfo(PDFInfo):
         return bytes(PDFDictionary(entries).format(document))
 
 
-def apply_metadata(canvas: Canvas, *, template_name: str, type_code: str, content_metadata: Mapping[str, str]) -> None:
+def apply_metadata(
+    canvas: Canvas, *, template_name: str, type_code: str, content_metadata: Mapping[str, str]
+) -> None:
     """Attach XMP and info-dictionary metadata to a canvas (call after setTitle & co.)."""
     metadata = {k: str(v) for k, v in content_metadata.items() if _KEY_RE.match(k)}
     metadata.setdefault("licence_name", template_name)
@@ -116,7 +120,31 @@ def apply_metadata(canvas: Canvas, *, template_name: str, type_code: str, conten
     canvas.setCatalogEntry("Metadata", stream)
 
 
-_PACKET_RE = re.compile(rb"<x:xmpmeta\b.*?</x:xmpmeta>", re.S)
+_OPEN, _CLOSE = b"<x:xmpmeta", b"</x:xmpmeta>"
+
+
+def _packets(pdf: bytes) -> list[bytes]:
+    """Every XMP packet of at most ``_MAX_PACKET`` bytes, found in linear time.
+
+    Opening and closing tags are located once each and paired (the last opening tag before
+    each closing tag). A lazy ``.*?`` regex would rescan to the end of the file for every
+    unclosed opening tag — a quadratic blow-up on a hostile upload.
+    """
+    opens = [m.start() for m in re.finditer(re.escape(_OPEN), pdf)]
+    closes = [m.end() for m in re.finditer(re.escape(_CLOSE), pdf)]
+    found = []
+    i = 0
+    previous_end = 0
+    for end in closes:
+        start = -1
+        while i < len(opens) and opens[i] < end:
+            if opens[i] >= previous_end:
+                start = opens[i]
+            i += 1
+        if start >= 0 and end - start <= _MAX_PACKET:
+            found.append(pdf[start:end])
+        previous_end = end
+    return found
 
 
 def read_licence_metadata(pdf: bytes) -> dict[str, str] | None:
@@ -126,9 +154,8 @@ def read_licence_metadata(pdf: bytes) -> dict[str, str] | None:
     and parses only ours. Never raises on a malformed file; a damaged packet counts as absent.
     """
     found: dict[str, str] | None = None
-    for match in _PACKET_RE.finditer(pdf):
-        packet = match.group()
-        if len(packet) > _MAX_PACKET or XMP_NAMESPACE.encode() not in packet:
+    for packet in _packets(pdf):
+        if XMP_NAMESPACE.encode() not in packet:
             continue
         if b"<!DOCTYPE" in packet or b"<!ENTITY" in packet:
             continue  # entity tricks have no place in XMP; refuse rather than expand them

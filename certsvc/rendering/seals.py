@@ -16,6 +16,7 @@ timestamps or randomness, so a re-rendered licence is byte-identical.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from functools import lru_cache
 
@@ -43,7 +44,9 @@ def _font(size_px: int) -> ImageFont.FreeTypeFont:
 def _check_text(text: str, what: str) -> None:
     missing = missing_glyphs(text, "song")
     if missing:
-        raise RenderingError(f"{what} contains characters the seal font cannot draw: {''.join(missing)}")
+        raise RenderingError(
+            f"{what} contains characters the seal font cannot draw: {''.join(missing)}"
+        )
 
 
 def _glyph_tile(ch: str, height_px: int, width_scale: float) -> Image.Image:
@@ -54,10 +57,18 @@ def _glyph_tile(ch: str, height_px: int, width_scale: float) -> Image.Image:
     # (~1.2 % of the height) gives the thin 宋体 face the weight of a real 印模.
     stroke = max(1, round(height_px * 0.012))
     ImageDraw.Draw(tile).text(
-        (height_px, height_px), ch, font=font, fill=255, anchor="mm", stroke_width=stroke, stroke_fill=255
+        (height_px, height_px),
+        ch,
+        font=font,
+        fill=255,
+        anchor="mm",
+        stroke_width=stroke,
+        stroke_fill=255,
     )
     if width_scale < 0.999:
-        tile = tile.resize((max(1, round(tile.width * width_scale)), tile.height), Image.Resampling.LANCZOS)
+        tile = tile.resize(
+            (max(1, round(tile.width * width_scale)), tile.height), Image.Resampling.LANCZOS
+        )
     return tile
 
 
@@ -145,7 +156,9 @@ def draw_round_seal(
     draw = ImageDraw.Draw(mask)
     c = size / 2
     ring = size * 0.034  # ≈1.4 mm on a 42 mm seal
-    draw.ellipse((ring / 2, ring / 2, size - ring / 2, size - ring / 2), outline=255, width=round(ring))
+    draw.ellipse(
+        (ring / 2, ring / 2, size - ring / 2, size - ring / 2), outline=255, width=round(ring)
+    )
 
     # Longer names get a wider arc (up to 240°) and smaller, narrower characters — what seal
     # engravers do — so 6 and 25 characters both read as a proper seal.
@@ -153,7 +166,9 @@ def draw_round_seal(
     span = min(240.0, max(170.0, 110.0 + n * 11.0))
     height = round(size * (0.165 if n <= 10 else 0.165 - min(0.035, (n - 10) * 0.0035)))
     text_radius = c - ring - height * 0.62 - size * 0.012
-    _arc_text(mask, name, cx=c, cy=c, radius=text_radius, span_deg=span, height_px=height, upper=True)
+    _arc_text(
+        mask, name, cx=c, cy=c, radius=text_radius, span_deg=span, height_px=height, upper=True
+    )
 
     _star(draw, c, c * 0.98, size * 0.16)
 
@@ -172,11 +187,22 @@ def draw_round_seal(
         code_height = round(size * 0.06)
         code_radius = c - ring - code_height * 0.75 - size * 0.012
         code_span = min(100.0, 5.2 * len(code))
-        _arc_text(mask, code, cx=c, cy=c, radius=code_radius, span_deg=code_span, height_px=code_height, upper=False)
+        _arc_text(
+            mask,
+            code,
+            cx=c,
+            cy=c,
+            radius=code_radius,
+            span_deg=code_span,
+            height_px=code_height,
+            upper=False,
+        )
     return _to_png(mask)
 
 
-def _ellipse_positions(a: float, b: float, count: int, span_fraction: float) -> list[tuple[float, float, float]]:
+def _ellipse_positions(
+    a: float, b: float, count: int, span_fraction: float
+) -> list[tuple[float, float, float]]:
     """Points evenly spaced *by arc length* on the upper part of an ellipse, with normal angles.
 
     Returns (x, y, angle) relative to the centre in image coordinates, angle in degrees clockwise
@@ -188,7 +214,7 @@ def _ellipse_positions(a: float, b: float, count: int, span_fraction: float) -> 
         t = math.pi * (-1 + 2 * k / samples)  # -π..π, t=0 at the top
         pts.append((a * math.sin(t), -b * math.cos(t)))
     lengths = [0.0]
-    for (x1, y1), (x2, y2) in zip(pts, pts[1:]):
+    for (x1, y1), (x2, y2) in itertools.pairwise(pts):
         lengths.append(lengths[-1] + math.hypot(x2 - x1, y2 - y1))
     total = lengths[-1]
     used = total * span_fraction
@@ -239,9 +265,13 @@ def draw_oval_seal(
     a, b = cx - inset, cy - inset
     span_fraction = min(0.62, 0.34 + n * 0.018)
     positions = _ellipse_positions(a, b, n, span_fraction)
-    spacing = math.hypot(positions[1][0] - positions[0][0], positions[1][1] - positions[0][1]) if n > 1 else height
+    spacing = (
+        math.hypot(positions[1][0] - positions[0][0], positions[1][1] - positions[0][1])
+        if n > 1
+        else height
+    )
     scale = min(1.0, 0.92 * spacing / height)
-    for ch, (x, y, angle) in zip(name, positions):
+    for ch, (x, y, angle) in zip(name, positions, strict=True):
         _stamp(mask, _glyph_tile(ch, height, scale), -angle, cx + x, cy + y)
     if seal_name:
         name_height = round(h * 0.16)

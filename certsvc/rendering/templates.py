@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -354,7 +355,7 @@ class LicenceTemplate:
         """Check ``fields`` against the schema and the layout; return normalised values.
 
         Normalised values are JSON-friendly: text/enum/multiline → ``str`` (trimmed, ``\\r\\n`` →
-        ``\\n``), date → ISO ``YYYY-MM-DD`` string, number → ``int`` or ``float``, table → list of
+        ``\\n``), date → ISO ``YYYY-MM-DD`` string, number → its exact decimal text, table → list of
         ``{column: str}``, image → canonical base64 of the PNG/JPEG bytes. Optional fields that
         are absent or empty are left out.
 
@@ -366,12 +367,16 @@ class LicenceTemplate:
         specs = self.field_map
         for key in fields:
             if key not in specs:
-                problems.append({"field": key, "problem": f"unknown field; {self.name} has no field {key!r}"})
+                problems.append(
+                    {"field": key, "problem": f"unknown field; {self.name} has no field {key!r}"}
+                )
         for spec in self.fields:
             raw = fields.get(spec.key)
             if _is_empty(raw):
                 if spec.required:
-                    problems.append({"field": spec.key, "problem": f"required field {spec.label} is missing"})
+                    problems.append(
+                        {"field": spec.key, "problem": f"required field {spec.label} is missing"}
+                    )
                 continue
             value, field_problems = _normalise(spec, raw, self.fonts_for(spec.key))
             for path, problem in field_problems:
@@ -422,7 +427,13 @@ class LicenceTemplate:
         text = text + item.text("suffix", "") if text else text
         smallest = item.num("shrink_to", size)
         while True:
-            lines = wrap_text(text, width=item.num("width") * MM, font=font, size=size, max_lines=item_max_lines(item))
+            lines = wrap_text(
+                text,
+                width=item.num("width") * MM,
+                font=font,
+                size=size,
+                max_lines=item_max_lines(item),
+            )
             if lines is not None:
                 return lines, size
             if size - 0.5 < smallest - 1e-9:
@@ -461,7 +472,9 @@ def table_columns(item: LayoutItem) -> list[dict[str, Any]]:
     return [c for c in columns if isinstance(c, dict)]
 
 
-def table_cell_lines(template: LicenceTemplate, item: LayoutItem, column: Mapping[str, Any], text: str) -> list[str] | None:
+def table_cell_lines(
+    template: LicenceTemplate, item: LayoutItem, column: Mapping[str, Any], text: str
+) -> list[str] | None:
     size = item.num("size", float(template.defaults.get("size", 10.5)))
     row_height = item.num("row_height", 8.0) * MM
     max_lines = max(1, int((row_height - 2) // (size * 1.2)))
@@ -475,7 +488,9 @@ def table_cell_lines(template: LicenceTemplate, item: LayoutItem, column: Mappin
     )
 
 
-def table_fit_problem(template: LicenceTemplate, item: LayoutItem, spec: FieldSpec, rows: list[Any]) -> str | None:
+def table_fit_problem(
+    template: LicenceTemplate, item: LayoutItem, spec: FieldSpec, rows: list[Any]
+) -> str | None:
     labels = {c.key: c.label for c in spec.columns}
     for index, row in enumerate(rows):
         if not isinstance(row, Mapping):
@@ -488,7 +503,11 @@ def table_fit_problem(template: LicenceTemplate, item: LayoutItem, spec: FieldSp
 
 
 def _is_empty(raw: object) -> bool:
-    return raw is None or (isinstance(raw, str) and not raw.strip()) or (isinstance(raw, list) and not raw)
+    return (
+        raw is None
+        or (isinstance(raw, str) and not raw.strip())
+        or (isinstance(raw, list) and not raw)
+    )
 
 
 def _glyph_problem(text: str, fonts: Iterable[str]) -> str | None:
@@ -502,7 +521,9 @@ def _glyph_problem(text: str, fonts: Iterable[str]) -> str | None:
     )
 
 
-def _normalise(spec: FieldSpec, raw: object, fonts: set[str]) -> tuple[object, list[tuple[str, str]]]:
+def _normalise(
+    spec: FieldSpec, raw: object, fonts: set[str]
+) -> tuple[object, list[tuple[str, str]]]:
     """Normalise one present value; returns (value, [(field path, problem)])."""
     key = spec.key
     problems: list[tuple[str, str]] = []
@@ -516,12 +537,14 @@ def _normalise(spec: FieldSpec, raw: object, fonts: set[str]) -> tuple[object, l
         text = str(raw).strip()
         if (isinstance(raw, float) and not math.isfinite(raw)) or not _NUMBER_RE.match(text):
             return None, [(key, f"{spec.label} must be a decimal number like 12 or 12.5")]
-        number: int | float = int(text) if "." not in text else float(text)
-        if spec.minimum is not None and number < spec.minimum:
+        # Kept as the exact decimal text ("23.90" stays "23.90"): a float would lose the
+        # precision the applicant wrote, and the licence must print what was approved.
+        number = Decimal(text)
+        if spec.minimum is not None and number < Decimal(str(spec.minimum)):
             problems.append((key, f"{spec.label} must be at least {spec.minimum:g}"))
-        if spec.maximum is not None and number > spec.maximum:
+        if spec.maximum is not None and number > Decimal(str(spec.maximum)):
             problems.append((key, f"{spec.label} must be at most {spec.maximum:g}"))
-        return number, problems
+        return text, problems
     if not isinstance(raw, str):
         return None, [(key, f"{spec.label} must be a string")]
     text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
@@ -536,7 +559,9 @@ def _normalise(spec: FieldSpec, raw: object, fonts: set[str]) -> tuple[object, l
     if spec.type is not FieldType.MULTILINE and "\n" in text:
         problems.append((key, f"{spec.label} must be a single line"))
     if spec.max_length is not None and len(text) > spec.max_length:
-        problems.append((key, f"{spec.label} is too long: {len(text)} characters, at most {spec.max_length}"))
+        problems.append(
+            (key, f"{spec.label} is too long: {len(text)} characters, at most {spec.max_length}")
+        )
     if spec.pattern is not None and not re.fullmatch(spec.pattern, text):
         problems.append((key, f"{spec.label} does not have the required format ({spec.pattern})"))
     if spec.type is FieldType.ENUM and text not in spec.enum:
@@ -547,7 +572,9 @@ def _normalise(spec: FieldSpec, raw: object, fonts: set[str]) -> tuple[object, l
     return text, problems
 
 
-def _normalise_table(spec: FieldSpec, raw: object, fonts: set[str]) -> tuple[object, list[tuple[str, str]]]:
+def _normalise_table(
+    spec: FieldSpec, raw: object, fonts: set[str]
+) -> tuple[object, list[tuple[str, str]]]:
     if not isinstance(raw, list) or not all(isinstance(r, Mapping) for r in raw):
         return None, [(spec.key, f"{spec.label} must be a list of rows (objects)")]
     problems: list[tuple[str, str]] = []
@@ -609,7 +636,9 @@ class _Problems:
         self.items.append(f"{self.path}: {problem}")
 
 
-def _check_props(where: str, props: Mapping[str, Any], schema: _Schema, problems: _Problems) -> None:
+def _check_props(
+    where: str, props: Mapping[str, Any], schema: _Schema, problems: _Problems
+) -> None:
     for name, value in props.items():
         if name in ("kind", "page"):
             continue
@@ -626,7 +655,9 @@ def _check_props(where: str, props: Mapping[str, Any], schema: _Schema, problems
             problems.add(f"{where}: missing property {name!r}")
     for name in ("font", "label_font", "header_font"):
         if name in props and props[name] not in FONT_KEYS:
-            problems.add(f"{where}: unknown font {props[name]!r} (known: {', '.join(sorted(FONT_KEYS))})")
+            problems.add(
+                f"{where}: unknown font {props[name]!r} (known: {', '.join(sorted(FONT_KEYS))})"
+            )
     for name in ("color", "fill"):
         value = props.get(name)
         if isinstance(value, str) and not _COLOR_RE.match(value):
@@ -640,11 +671,25 @@ def _check_props(where: str, props: Mapping[str, Any], schema: _Schema, problems
         problems.add(f"{where}: page must be first, last, every or a page number")
 
 
-def _parse_field(where: str, raw: object, problems: _Problems, *, in_table: bool = False) -> FieldSpec | None:
+def _parse_field(
+    where: str, raw: object, problems: _Problems, *, in_table: bool = False
+) -> FieldSpec | None:
     if not isinstance(raw, dict):
         problems.add(f"{where}: a field must be an object")
         return None
-    allowed = {"key", "label", "type", "required", "max_length", "pattern", "enum", "columns", "max_rows", "minimum", "maximum"}
+    allowed = {
+        "key",
+        "label",
+        "type",
+        "required",
+        "max_length",
+        "pattern",
+        "enum",
+        "columns",
+        "max_rows",
+        "minimum",
+        "maximum",
+    }
     for name in raw:
         if name not in allowed:
             problems.add(f"{where}: unknown property {name!r}")
@@ -661,7 +706,9 @@ def _parse_field(where: str, raw: object, problems: _Problems, *, in_table: bool
     try:
         ftype = FieldType(str(type_name))
     except ValueError:
-        problems.add(f"{where}: unknown field type {type_name!r} (known: {', '.join(t.value for t in FieldType)})")
+        problems.add(
+            f"{where}: unknown field type {type_name!r} (known: {', '.join(t.value for t in FieldType)})"
+        )
         return None
     if in_table and ftype in (FieldType.TABLE, FieldType.IMAGE, FieldType.MULTILINE):
         problems.add(f"{where}: a table column cannot be of type {ftype.value}")
@@ -683,7 +730,9 @@ def _parse_field(where: str, raw: object, problems: _Problems, *, in_table: bool
     if ftype is FieldType.ENUM and not enum:
         problems.add(f"{where}: an enum field needs enum values")
     max_length = raw.get("max_length")
-    if max_length is not None and (not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1):
+    if max_length is not None and (
+        not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1
+    ):
         problems.add(f"{where}: max_length must be a positive integer")
         max_length = None
     columns: list[FieldSpec] = []
@@ -718,15 +767,21 @@ def _parse_field(where: str, raw: object, problems: _Problems, *, in_table: bool
 
 def _parse_page(raw: object, problems: _Problems) -> PageSpec:
     if not isinstance(raw, dict):
-        problems.add("page must be an object like {\"size\": \"A4\", \"orientation\": \"portrait\"}")
+        problems.add('page must be an object like {"size": "A4", "orientation": "portrait"}')
         return PageSpec(*_PAGE_SIZES["A4"])
     size = raw.get("size", "A4")
-    if isinstance(size, list) and len(size) == 2 and all(isinstance(v, (int, float)) and v > 0 for v in size):
+    if (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, (int, float)) and v > 0 for v in size)
+    ):
         width, height = float(size[0]), float(size[1])
     elif isinstance(size, str) and size in _PAGE_SIZES:
         width, height = _PAGE_SIZES[size]
     else:
-        problems.add(f"page size must be one of {', '.join(_PAGE_SIZES)} or [width_mm, height_mm], got {size!r}")
+        problems.add(
+            f"page size must be one of {', '.join(_PAGE_SIZES)} or [width_mm, height_mm], got {size!r}"
+        )
         width, height = _PAGE_SIZES["A4"]
     orientation = raw.get("orientation", "portrait")
     if orientation not in ("portrait", "landscape"):
@@ -752,7 +807,16 @@ def _parse_template(directory: Path) -> LicenceTemplate:
     slug = directory.name
     if not _SLUG_RE.match(slug):
         problems.add(f"folder name {slug!r} is not a slug (lower-case ASCII words joined by '-')")
-    known_top = {"format", "name", "type_code", "description", "page", "defaults", "fields", "layout"}
+    known_top = {
+        "format",
+        "name",
+        "type_code",
+        "description",
+        "page",
+        "defaults",
+        "fields",
+        "layout",
+    }
     for prop in raw:
         if prop not in known_top:
             problems.add(f"unknown top-level property {prop!r}")
@@ -770,7 +834,9 @@ def _parse_template(directory: Path) -> LicenceTemplate:
         and is_valid_uscc(type_code[:18])
         and type_code[18:].isdigit()
     ):
-        problems.add(f"type_code must be a valid USCC followed by 3 digits (GB/T 36904), got {type_code!r}")
+        problems.add(
+            f"type_code must be a valid USCC followed by 3 digits (GB/T 36904), got {type_code!r}"
+        )
         type_code = str(type_code)
     page = _parse_page(raw.get("page", {}), problems)
     defaults = raw.get("defaults", {})
@@ -820,29 +886,47 @@ def _parse_template(directory: Path) -> LicenceTemplate:
         if isinstance(source, str):
             if source.startswith("$"):
                 if source not in BUILTIN_SOURCES:
-                    problems.add(f"{where}: unknown built-in value {source!r} (known: {', '.join(sorted(BUILTIN_SOURCES))})")
+                    problems.add(
+                        f"{where}: unknown built-in value {source!r} (known: {', '.join(sorted(BUILTIN_SOURCES))})"
+                    )
                 elif kind != "field":
-                    problems.add(f"{where}: built-in value {source!r} can only be drawn by a 'field' item")
+                    problems.add(
+                        f"{where}: built-in value {source!r} can only be drawn by a 'field' item"
+                    )
             elif source not in types:
                 problems.add(f"{where}: layout refers to unknown field {source!r}")
             else:
                 allowed = _FIELD_KINDS_FOR_TYPE.get(types[source], _DEFAULT_FIELD_KINDS)
                 if kind not in allowed:
-                    problems.add(f"{where}: a {types[source].value} field cannot be drawn by a {kind!r} item")
+                    problems.add(
+                        f"{where}: a {types[source].value} field cannot be drawn by a {kind!r} item"
+                    )
         if kind == "table" and isinstance(source, str) and source in types:
             spec = next(f for f in fields if f.key == source)
             col_keys = {c.key for c in spec.columns}
             for cindex, col in enumerate(raw_item.get("columns") or []):
-                if not (isinstance(col, dict) and col.get("key") in col_keys and isinstance(col.get("width"), (int, float))):
-                    problems.add(f"{where}: columns[{cindex}] must be {{key: <a column of {source}>, width: mm}}")
+                if not (
+                    isinstance(col, dict)
+                    and col.get("key") in col_keys
+                    and isinstance(col.get("width"), (int, float))
+                ):
+                    problems.add(
+                        f"{where}: columns[{cindex}] must be {{key: <a column of {source}>, width: mm}}"
+                    )
         label = raw_item.get("label")
         for text in (label, raw_item.get("text")):
             if isinstance(text, str):
-                problem = _glyph_problem(text, {raw_item.get("label_font") or raw_item.get("font") or "song"})
+                problem = _glyph_problem(
+                    text, {raw_item.get("label_font") or raw_item.get("font") or "song"}
+                )
                 if problem:
                     problems.add(f"{where}: static text {problem}")
         _check_bounds(where, raw_item, page, problems)
-        items.append(LayoutItem(kind=str(kind), props=dict(raw_item), page=str(raw_item.get("page", "first"))))
+        items.append(
+            LayoutItem(
+                kind=str(kind), props=dict(raw_item), page=str(raw_item.get("page", "first"))
+            )
+        )
     drawn = {item.source for item in items}
     for f in fields:
         if f.key not in drawn:
@@ -865,7 +949,9 @@ def _parse_template(directory: Path) -> LicenceTemplate:
             continue
         _check_props(f"layout.{single}", raw_single, schema, problems)
         _check_bounds(f"layout.{single}", raw_single, page, problems)
-        singletons[single] = LayoutItem(kind=single, props=dict(raw_single), page=str(raw_single.get("page", "first")))
+        singletons[single] = LayoutItem(
+            kind=single, props=dict(raw_single), page=str(raw_single.get("page", "first"))
+        )
 
     sample_path = directory / "sample.json"
     if not sample_path.is_file():
@@ -898,7 +984,9 @@ def _parse_template(directory: Path) -> LicenceTemplate:
     return template
 
 
-def _check_bounds(where: str, props: Mapping[str, Any], page: PageSpec, problems: _Problems) -> None:
+def _check_bounds(
+    where: str, props: Mapping[str, Any], page: PageSpec, problems: _Problems
+) -> None:
     def inside(x: object, y: object) -> bool:
         return (
             isinstance(x, (int, float))
@@ -910,9 +998,20 @@ def _check_bounds(where: str, props: Mapping[str, Any], page: PageSpec, problems
     pairs = [("x", "y"), ("x1", "y1"), ("x2", "y2"), ("cx", "cy")]
     for px, py in pairs:
         if px in props and py in props and not inside(props[px], props[py]):
-            problems.add(f"{where}: ({px}, {py}) lies outside the {page.width_mm:g}×{page.height_mm:g} mm page")
-    if "x" in props and "width" in props and isinstance(props["x"], (int, float)) and isinstance(props["width"], (int, float)):
-        right = props["x"] + props.get("label_width", 0) + props["width"] if "label_width" in props else props["x"] + props["width"]
+            problems.add(
+                f"{where}: ({px}, {py}) lies outside the {page.width_mm:g}×{page.height_mm:g} mm page"
+            )
+    if (
+        "x" in props
+        and "width" in props
+        and isinstance(props["x"], (int, float))
+        and isinstance(props["width"], (int, float))
+    ):
+        right = (
+            props["x"] + props.get("label_width", 0) + props["width"]
+            if "label_width" in props
+            else props["x"] + props["width"]
+        )
         if right > page.width_mm + 0.01:
             problems.add(f"{where}: the box ends at x={right:g} mm, outside the page")
 
@@ -934,7 +1033,7 @@ def _check_sample(template: LicenceTemplate) -> None:
         problems.append("holder {name, id_type, id} is required")
     else:
         try:
-            validate_holder_id(HolderIdType(holder.get("id_type")), str(holder.get("id")))
+            validate_holder_id(HolderIdType(str(holder.get("id_type"))), str(holder.get("id")))
         except (ValueError, BadRequestError) as exc:
             problems.append(f"holder id is invalid: {exc}")
     for key in ("valid_from", "valid_until"):
@@ -976,14 +1075,20 @@ class TemplateRegistry:
         templates: dict[str, LicenceTemplate] = {}
         messages: list[str] = []
         details: list[Any] = []
-        for sub in sorted(p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))):
+        for sub in sorted(
+            p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
+        ):
             try:
                 templates[sub.name] = _parse_template(sub)
             except ConfigurationError as exc:
                 messages.append(exc.message)
-                details.extend(exc.details or [{"file": str(sub / "template.json"), "problem": exc.message}])
+                details.extend(
+                    exc.details or [{"file": str(sub / "template.json"), "problem": exc.message}]
+                )
         if messages:
-            raise ConfigurationError("unusable licence templates: " + " | ".join(messages), details=details)
+            raise ConfigurationError(
+                "unusable licence templates: " + " | ".join(messages), details=details
+            )
         if not templates:
             raise ConfigurationError(f"no licence templates found in {directory}")
         return cls(templates)
@@ -995,7 +1100,12 @@ class TemplateRegistry:
         except KeyError:
             raise UnknownTemplateError(
                 f"unknown licence template {slug!r}",
-                details=[{"field": "template", "problem": f"known templates: {', '.join(self._templates)}"}],
+                details=[
+                    {
+                        "field": "template",
+                        "problem": f"known templates: {', '.join(self._templates)}",
+                    }
+                ],
             ) from None
 
     def all(self) -> list[LicenceTemplate]:
@@ -1006,4 +1116,3 @@ class TemplateRegistry:
 
     def __len__(self) -> int:
         return len(self._templates)
-

@@ -109,5 +109,3 @@ def wrap_text(
     if max_lines is not None and len(lines) > max_lines:
         return None
     return lines
-
-

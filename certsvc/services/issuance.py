@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy.exc import IntegrityError
 
@@ -15,6 +15,7 @@ from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
+from certsvc.services.qr import QrService
 from certsvc.services.requests import IssueRequest
 from certsvc.services.sealing import SealSnapshot, VersionProducer, box_to_json
 from certsvc.storage.orm import Certificate, CertificateVersion
@@ -114,6 +115,8 @@ class IssuanceService:
             department_code=department_view.code,
             verify_url=verification_url(self.ctx.settings.public_url, str(identifier)),
         )
+        # The QR code carries the URL plus a payload signed with the seal key (issue 6, docs/qr.md).
+        content = replace(content, verify_url=QrService(self.ctx).qr_text(content, seal=seal_view))
         produced = VersionProducer(self.ctx).render_and_seal(
             template, content, seal=seal_view, signed_at=now, reason="电子证照签发 / licence issued"
         )

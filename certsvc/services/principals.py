@@ -89,7 +89,10 @@ def authenticate(session: Session, api_key: str | None, *, now: datetime) -> Pri
     code = None
     if client.department_id is not None:
         department = DepartmentRepository(session).by_id(client.department_id)
-        code = department.code if department else None
+        if department is None or department.status != "active":
+            # A suspended department's clients stop working at once, without revoking each key.
+            raise failure
+        code = department.code
     return Principal(
         client_id=client.id,
         name=client.name,

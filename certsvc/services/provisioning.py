@@ -17,7 +17,7 @@ from certsvc.crypto import api as crypto
 from certsvc.domain.identifiers import is_valid_uscc
 from certsvc.errors import ConfigurationError, ConflictError, NotFoundError, ValidationFailedError
 from certsvc.rendering.seals import draw_round_seal
-from certsvc.services.audit import append_audit_event
+from certsvc.services.audit import append_audit_event, ensure_audit_key
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, create_api_client
 from certsvc.storage.orm import Department, Seal
@@ -232,6 +232,7 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
     """Set up the embedded deployment; running it again changes nothing that exists."""
     created: list[str] = []
     ensure_dev_passphrase(ctx)
+    ensure_audit_key(ctx)  # the service's own key for signing audit checkpoints
     credentials_file = ctx.settings.resolved_home / "demo-credentials.json"
     existing: dict[str, dict[str, str]] = {}
     if credentials_file.exists():

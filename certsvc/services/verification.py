@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
+
+from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
@@ -11,6 +14,7 @@ from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
+from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 
 __all__ = ["VerificationService"]
 
@@ -127,8 +131,7 @@ class VerificationService:
                 department_code=cert.department.code,
                 department_name=cert.department.name,
                 status=status.value,
-                # Until the lifecycle records state history, a licence was valid when it was signed.
-                status_at_signing=LicenceStatus.VALID.value,
+                status_at_signing=_status_at(session, cert.id, version.signed_at),
                 valid_from=cert.valid_from,
                 valid_until=cert.valid_until,
                 version=version.version,
@@ -137,3 +140,9 @@ class VerificationService:
                 is_issued_file=version.sha256 == file_sha,
             )
             return view, version.ses_signature_der
+
+
+def _status_at(session: Session, certificate_id: int, at: datetime) -> str:
+    """The stored state of a licence at ``at``: the last recorded change by then (valid before any)."""
+    change = StatusHistoryRepository(session).last_before(certificate_id, at)
+    return change.to_status if change is not None else LicenceStatus.VALID.value

@@ -3,16 +3,21 @@ verifier must catch (tampering, content added after signing, untrusted signer, b
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import hashlib
 import io
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from asn1crypto import cms
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
 from certsvc.crypto.api import (
     KeyAlgorithm,
@@ -254,6 +259,148 @@ def test_no_dry_run_signature_per_document(monkeypatch: pytest.MonkeyPatch) -> N
     for _ in range(3):
         _seal(KeyAlgorithm.ECDSA_P256)
     assert calls == [False, False, False]
+
+
+def _fresh_sealer(alg: KeyAlgorithm) -> PdfSealer:
+    p = _chain(alg)
+    return PdfSealer(
+        key=p.seal_key,
+        certificate_der=p.seal_der,
+        chain_ders=p.chain_ders,
+        seal_image_png=seal_png(),
+    )
+
+
+def _signed_data(sealed: bytes) -> Any:
+    (sig,) = PdfFileReader(io.BytesIO(sealed)).embedded_signatures
+    return sig.signed_data
+
+
+@pytest.mark.parametrize("alg", ALL_BACKENDS, ids=str)
+def test_prebuilt_cms_agrees_with_pyhanko(alg: KeyAlgorithm) -> None:
+    """The pre-encoded CMS is enabled (it passed the constructor's comparison) and, for a
+    real signature, differs from pyHanko's generic CMS in nothing but the signature value."""
+    from certsvc.crypto.pdf_signing import _cms_shape
+
+    sealer = _fresh_sealer(alg)
+    signer = sealer._signer
+    parts = signer._cms_parts
+    assert parts is not None
+    md = "sm3" if alg is KeyAlgorithm.SM2 else "sha256"
+    digest = hashlib.sha256(b"document").digest()
+    settings = PdfCMSSignedAttributes(signing_time=SIGNED_AT)
+
+    ours = asyncio.run(
+        signer.async_sign(digest, md, use_pades=parts.pades, signed_attr_settings=settings)
+    )
+    signer._cms_parts = None  # pyHanko's generic path
+    try:
+        generic_cms = asyncio.run(
+            signer.async_sign(digest, md, use_pades=parts.pades, signed_attr_settings=settings)
+        )
+    finally:
+        signer._cms_parts = parts
+    shape, reference = list(_cms_shape(ours)), list(_cms_shape(generic_cms))
+    sig_index = 11  # signer info signature: ECDSA/SM2 signatures are randomised
+    assert shape[:sig_index] + shape[sig_index + 1 :] == (
+        reference[:sig_index] + reference[sig_index + 1 :]
+    )
+    assert ours.dump() == cms.ContentInfo.load(ours.dump()).dump()
+
+
+@pytest.mark.parametrize("alg", ALL_BACKENDS, ids=str)
+def test_cms_is_der_and_embeds_the_chain_once(alg: KeyAlgorithm) -> None:
+    p = _chain(alg)
+    sd = _signed_data(_seal(alg))
+    certs = [c.chosen.dump() for c in sd["certificates"]]
+    assert sorted(certs) == certs  # DER SET OF order
+    assert set(certs) == {p.seal_der, *p.chain_ders} and len(certs) == 3
+    (si,) = sd["signer_infos"]
+    attrs = [a.dump() for a in si["signed_attrs"]]
+    assert sorted(attrs) == attrs
+    types = {a["type"].native for a in si["signed_attrs"]}
+    if alg is KeyAlgorithm.SM2:  # adbe.pkcs7.detached: signing time in the signed attributes
+        assert types == {
+            "content_type",
+            "message_digest",
+            "signing_certificate_v2",
+            "signing_time",
+            "cms_algorithm_protection",
+        }
+        (when,) = (
+            a["values"][0].native for a in si["signed_attrs"] if a["type"].native == "signing_time"
+        )
+        assert when == SIGNED_AT
+    else:  # PAdES B-B: no signing-time attribute
+        assert types == {"content_type", "message_digest", "signing_certificate_v2"}
+
+
+def test_generic_cms_path_still_seals(monkeypatch: pytest.MonkeyPatch) -> None:
+    sealer = _fresh_sealer(KeyAlgorithm.ECDSA_P256)
+    monkeypatch.setattr(sealer._signer, "_cms_parts", None)
+    sealed = sealer.seal(
+        sample_pdf(), box=BOX, department_name=DEPARTMENT_NAME, signed_at=SIGNED_AT, reason="x"
+    )
+    root = pki(KeyAlgorithm.ECDSA_P256).root_der
+    assert validate_pdf(sealed, trust_roots_der=[root]).bottom_line
+
+
+def test_appearance_drawn_once_per_name_date_and_box(monkeypatch: pytest.MonkeyPatch) -> None:
+    from certsvc.crypto import pdf_signing
+    from certsvc.crypto._appearance import build_seal_appearance as real
+
+    built: list[tuple[str, str, float, float]] = []
+
+    def counting(**kw: Any) -> Any:
+        built.append((kw["department_name"], kw["date_text"], kw["width"], kw["height"]))
+        return real(**kw)
+
+    monkeypatch.setattr(pdf_signing, "build_seal_appearance", counting)
+    sealer = _fresh_sealer(KeyAlgorithm.ECDSA_P256)
+    small = SealBox(0, 100, 100, 200, 180)
+    next_day = datetime(2025, 3, 15, 1, 0, tzinfo=UTC)
+    outs = [
+        sealer.seal(
+            sample_pdf(), box=box, department_name=DEPARTMENT_NAME, signed_at=at, reason="x"
+        )
+        for box, at in [(BOX, SIGNED_AT), (BOX, SIGNED_AT), (small, SIGNED_AT), (BOX, next_day)]
+    ]
+    assert built == [
+        (DEPARTMENT_NAME, "2025年3月14日", 140.0, 140.0),
+        (DEPARTMENT_NAME, "2025年3月14日", 100.0, 80.0),
+        (DEPARTMENT_NAME, "2025年3月15日", 140.0, 140.0),
+    ]
+    root = pki(KeyAlgorithm.ECDSA_P256).root_der
+    font_programs = []
+    for out, size in zip(outs, [(140, 140), (140, 140), (100, 80), (140, 140)], strict=True):
+        assert validate_pdf(out, trust_roots_der=[root]).bottom_line
+        (sig,) = PdfFileReader(io.BytesIO(out)).embedded_signatures
+        ap = sig.sig_field["/AP"]["/N"]
+        assert sorted(abs(float(v)) for v in ap["/BBox"]) == sorted([0, 0, *size])
+        assert b"/SealImg Do" in ap.data and b"/FSeal" in ap.data
+        cid_font = ap["/Resources"]["/Font"]["/FSeal"]["/DescendantFonts"][0]
+        font_programs.append(cid_font["/FontDescriptor"]["/FontFile2"].data)
+        assert font_programs[-1][:4] == b"\x00\x01\x00\x00"  # a TrueType font program
+    # A template is copied, not redrawn: same font program bytes in both documents.
+    assert font_programs[0] == font_programs[1]
+
+
+def test_one_sealer_many_threads() -> None:
+    sealer = _fresh_sealer(KeyAlgorithm.ECDSA_P256)
+    days = [datetime(2025, 3, d, 3, 0, tzinfo=UTC) for d in (10, 11, 10, 11, 12, 10)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outs = list(
+            pool.map(
+                lambda at: sealer.seal(
+                    sample_pdf(), box=BOX, department_name=DEPARTMENT_NAME, signed_at=at, reason="x"
+                ),
+                days,
+            )
+        )
+    root = pki(KeyAlgorithm.ECDSA_P256).root_der
+    for out, at in zip(outs, days, strict=True):
+        (check,) = validate_pdf(out, trust_roots_der=[root]).signatures
+        assert check.bottom_line and check.signing_time == at
 
 
 def test_sealer_reused_for_many_documents() -> None:

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from certsvc.domain.identifiers import LicenceIdentifier
-from certsvc.rendering.renderer import LicenceContent
+from certsvc.rendering.renderer import LicenceContent, RenderedLicence, render_licence
 from certsvc.rendering.seals import draw_round_seal
 from certsvc.rendering.templates import LicenceTemplate, TemplateRegistry
 
@@ -54,3 +54,14 @@ def content_for(template: LicenceTemplate, **overrides: Any) -> LicenceContent:
 @pytest.fixture
 def make_content() -> Callable[..., LicenceContent]:
     return content_for
+
+
+@pytest.fixture(scope="session")
+def rendered(
+    registry: TemplateRegistry, seal_png: bytes
+) -> dict[str, tuple[LicenceContent, RenderedLicence]]:
+    out = {}
+    for template in registry.all():
+        content = content_for(template)
+        out[template.slug] = (content, render_licence(template, content, seal_image_png=seal_png))
+    return out

@@ -16,7 +16,11 @@ NAMES = {
 
 
 def _any_red(image: Image.Image) -> bool:
-    return any(_is_red(image.getpixel((x, y))) for x in range(0, image.width, 2) for y in range(0, image.height, 2))
+    return any(
+        _is_red(image.getpixel((x, y)))
+        for x in range(0, image.width, 2)
+        for y in range(0, image.height, 2)
+    )
 
 
 def _is_red(pixel: tuple[int, int, int, int]) -> bool:
@@ -37,7 +41,14 @@ def test_round_seal_is_transparent_red_with_text_on_the_arc(length: int) -> None
         assert image.getpixel(corner)[3] == 0
     # The outer ring: red pixels on a circle just inside the edge.
     ring_hits = sum(
-        _is_red(image.getpixel((round(w / 2 + (w / 2 - w * 0.02) * math.cos(t)), round(h / 2 + (h / 2 - w * 0.02) * math.sin(t)))))
+        _is_red(
+            image.getpixel(
+                (
+                    round(w / 2 + (w / 2 - w * 0.02) * math.cos(t)),
+                    round(h / 2 + (h / 2 - w * 0.02) * math.sin(t)),
+                )
+            )
+        )
         for t in (2 * math.pi * k / 72 for k in range(72))
     )
     assert ring_hits >= 70
@@ -47,7 +58,9 @@ def test_round_seal_is_transparent_red_with_text_on_the_arc(length: int) -> None
     for deg in range(-60, 61, 10):
         t = math.radians(deg)
         cx, cy = w / 2 + band * math.sin(t), h / 2 - band * math.cos(t)
-        box = image.crop((int(cx - w * 0.04), int(cy - w * 0.04), int(cx + w * 0.04), int(cy + w * 0.04)))
+        box = image.crop(
+            (int(cx - w * 0.04), int(cy - w * 0.04), int(cx + w * 0.04), int(cy + w * 0.04))
+        )
         hits += _any_red(box)
     assert hits >= 11
     # The star in the centre.
@@ -55,7 +68,9 @@ def test_round_seal_is_transparent_red_with_text_on_the_arc(length: int) -> None
 
 
 def test_seal_is_deterministic() -> None:
-    assert draw_round_seal(department_name="无锡市市场监督管理局") == draw_round_seal(department_name="无锡市市场监督管理局")
+    assert draw_round_seal(department_name="无锡市市场监督管理局") == draw_round_seal(
+        department_name="无锡市市场监督管理局"
+    )
 
 
 def test_oval_seal() -> None:

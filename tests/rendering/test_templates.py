@@ -23,7 +23,12 @@ def test_registry_loads_shipped_templates(registry: TemplateRegistry) -> None:
     assert food.name == "食品经营许可证"
     assert food.type_code == "11100000MB0143028R001"
     assert food.sample_path.is_file()
-    assert {f.key for f in food.fields} >= {"licence_number", "business_type", "business_items", "issuer"}
+    assert {f.key for f in food.fields} >= {
+        "licence_number",
+        "business_type",
+        "business_items",
+        "issuer",
+    }
     assert food.field_map["business_type"].type is FieldType.ENUM
 
 
@@ -56,7 +61,10 @@ def _edit(folder: Path, change: Any) -> None:
 def _load_error(folder: Path) -> ConfigurationError:
     with pytest.raises(ConfigurationError) as info:
         TemplateRegistry.load(folder.parent)
-    assert str(folder / "template.json") in info.value.message or str(folder / "sample.json") in info.value.message
+    assert (
+        str(folder / "template.json") in info.value.message
+        or str(folder / "sample.json") in info.value.message
+    )
     return info.value
 
 
@@ -71,7 +79,9 @@ def test_every_problem_is_listed(tmp_path: Path) -> None:
 
     def break_it(data: dict[str, Any]) -> None:
         data["fields"][0]["type"] = "barcode"
-        data["layout"]["items"].append({"kind": "field", "field": "ghost", "x": 20, "y": 30, "width": 40})
+        data["layout"]["items"].append(
+            {"kind": "field", "field": "ghost", "x": 20, "y": 30, "width": 40}
+        )
         data["layout"]["items"].append({"kind": "sparkles", "x": 1, "y": 1})
         data["type_code"] = "11100000MB0143028X001"
         del data["layout"]["qr"]
@@ -140,7 +150,14 @@ def test_validate_fields_reports_every_problem(registry: TemplateRegistry) -> No
     with pytest.raises(ValidationFailedError) as info:
         registry.get(FOOD).validate_fields(fields)
     by_field = {d["field"]: d["problem"] for d in info.value.details}
-    assert set(by_field) == {"legal_representative", "residence", "licence_number", "business_type", "colour", "supervisors"}
+    assert set(by_field) == {
+        "legal_representative",
+        "residence",
+        "licence_number",
+        "business_type",
+        "colour",
+        "supervisors",
+    }
     assert "missing" in by_field["legal_representative"]
     assert "too long" in by_field["residence"]
     assert "format" in by_field["licence_number"]
@@ -165,3 +182,14 @@ def test_character_without_glyph_is_refused(registry: TemplateRegistry) -> None:
         registry.get(FOOD).validate_fields(fields)
     problem = info.value.details[0]["problem"]
     assert "𠀀" in problem and "U+20000" in problem
+
+
+def test_invisible_and_control_characters_are_refused(registry: TemplateRegistry) -> None:
+    fields = _sample_fields(registry)
+    fields["legal_representative"] = "王\u200b建国"  # zero-width space pasted from a web page
+    fields["supervisors"] = "李明\x07"
+    with pytest.raises(ValidationFailedError) as info:
+        registry.get(FOOD).validate_fields(fields)
+    by_field = {d["field"]: d["problem"] for d in info.value.details}
+    assert "U+200B" in by_field["legal_representative"]
+    assert "U+0007" in by_field["supervisors"]

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from certsvc.api.routes import certificates, verification
+from certsvc.api.routes import certificates, qr, trust, verification
+from certsvc.api.routes import admin, lifecycle
+from certsvc.api.routes import holder, sharing, stats
+from certsvc.api.routes import batches
 
 __all__ = ["ROUTERS"]
 
 ROUTERS: tuple[APIRouter, ...] = (
     certificates.router,
     verification.router,
+    qr.public_router,  # public: QR verification (issue 6)
+    trust.public_router,  # public: signed issuer key list (issue 6)
+    lifecycle.router,  # issue 5
+    admin.router,  # issue 5: operators
+    holder.router,  # issue 8: holders (identity-provider token)
+    sharing.router,  # issue 8: receiving departments
+    stats.router,  # issue 8: programme figures (operators)
+    batches.router,  # issue 7: batch jobs (operators)
 )

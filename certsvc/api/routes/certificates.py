@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from certsvc.api.deps import ContextDep, CurrentPrincipal, RequestId
+from certsvc.api.deps import ContextDep, CurrentPrincipal, IssuerPrincipal, RequestId
 from certsvc.api.schemas import CertificateIssued, CertificateRead
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.registry import FileVariant, RegistryService
@@ -28,7 +28,7 @@ def issue_certificate(
     request: Request,
     response: Response,
     ctx: ContextDep,
-    principal: CurrentPrincipal,
+    principal: IssuerPrincipal,
     rid: RequestId,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> CertificateIssued:

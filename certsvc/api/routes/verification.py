@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from certsvc.api.deps import ContextDep
+from certsvc.api.deps import ContextDep, public
+from certsvc.api.ratelimit import public_rate_limit
 from certsvc.api.schemas import VerificationRead
 from certsvc.errors import BadRequestError, DocumentTooLargeError, InvalidDocumentError
 from certsvc.services.verification import VerificationService
@@ -55,6 +56,7 @@ async def uploaded_pdf(request: Request, limit: int) -> bytes:
 
 @router.post(
     "/verify",
+    dependencies=[Depends(public), Depends(public_rate_limit)],
     response_model=VerificationRead,
     openapi_extra={
         "requestBody": {

@@ -1,0 +1,230 @@
+"""Administration for operators: departments, seals, API clients, webhooks and the audit log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+
+from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId
+from certsvc.services.admin import AdminService, ClientInfo, DepartmentInfo, SealInfo
+from certsvc.services.audit import AuditService, ChainReport
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/api/v1/admin", tags=["administration"])
+
+
+class DepartmentCreate(BaseModel):
+    code: str = Field(min_length=18, max_length=18, description="统一社会信用代码")
+    name: str = Field(min_length=1, max_length=100)
+    area_code: str = Field(min_length=6, max_length=6, description="GB/T 2260 行政区划代码")
+
+
+class SealRead(BaseModel):
+    id: int
+    department_code: str
+    name: str
+    algorithm: str
+    status: str
+    valid_from: datetime
+    valid_until: datetime
+    certificate_sha256: str
+
+    @classmethod
+    def of(cls, seal: SealInfo) -> SealRead:
+        return cls.model_validate(seal, from_attributes=True)
+
+
+class DepartmentRead(BaseModel):
+    id: int
+    code: str
+    name: str
+    area_code: str
+    status: str
+    seals: list[SealRead]
+
+    @classmethod
+    def of(cls, d: DepartmentInfo) -> DepartmentRead:
+        return cls(
+            id=d.id, code=d.code, name=d.name, area_code=d.area_code, status=d.status, seals=[SealRead.of(s) for s in d.seals]
+        )
+
+
+class SealCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100, description="e.g. 行政审批专用章")
+    algorithm: str = Field(default="ecdsa-p256", description="rsa-3072 | ecdsa-p256 | sm2")
+    validity_days: int = Field(default=1825, ge=1, le=3650)
+    # Import instead of generating: both PEMs given (certificate first, then its chain).
+    key_pem: str | None = None
+    certificate_pem: str | None = None
+    key_passphrase: str | None = Field(default=None, repr=False)
+
+
+class ClientCreate(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    role: str = Field(description="issuer | operator | sharing")
+    department_code: str | None = None
+    expires_at: datetime | None = None
+
+
+class ClientRead(BaseModel):
+    id: int
+    name: str
+    role: str
+    department_code: str | None
+    key_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, c: ClientInfo) -> ClientRead:
+        return cls.model_validate(c, from_attributes=True)
+
+
+class ClientCreated(BaseModel):
+    id: int
+    api_key: str = Field(description="shown once; only its hash is stored")
+
+
+class WebhookCreate(BaseModel):
+    url: str = Field(min_length=1, max_length=500)
+
+
+class WebhookCreated(BaseModel):
+    id: int
+    url: str
+    secret: str = Field(description="HMAC-SHA256 key for X-Certsvc-Signature; shown once")
+
+
+class WebhookRead(BaseModel):
+    id: int
+    url: str
+    is_active: bool
+    created_at: datetime
+
+
+@router.post("/departments", status_code=201, response_model=DepartmentRead)
+def create_department(body: DepartmentCreate, ctx: ContextDep, principal: OperatorPrincipal) -> DepartmentRead:
+    return DepartmentRead.of(
+        AdminService(ctx).add_department(code=body.code, name=body.name, area_code=body.area_code, principal=principal)
+    )
+
+
+@router.get("/departments", response_model=list[DepartmentRead])
+def list_departments(ctx: ContextDep, principal: OperatorPrincipal) -> list[DepartmentRead]:
+    return [DepartmentRead.of(d) for d in AdminService(ctx).list_departments(principal=principal)]
+
+
+@router.get("/departments/{code}", response_model=DepartmentRead)
+def show_department(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> DepartmentRead:
+    return DepartmentRead.of(AdminService(ctx).show_department(code, principal=principal))
+
+
+@router.post("/departments/{code}/seals", status_code=201, response_model=SealRead)
+def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+    """Make a seal from the development CA, or import one when ``key_pem`` and ``certificate_pem`` are given."""
+    admin = AdminService(ctx)
+    if body.key_pem or body.certificate_pem:
+        seal = admin.import_seal(
+            code,
+            name=body.name,
+            key_pem=(body.key_pem or "").encode(),
+            certificate_pem=(body.certificate_pem or "").encode(),
+            key_passphrase=body.key_passphrase.encode() if body.key_passphrase else None,
+            principal=principal,
+        )
+    else:
+        seal = admin.add_seal(
+            code, name=body.name, algorithm=body.algorithm, validity_days=body.validity_days, principal=principal
+        )
+    return SealRead.of(seal)
+
+
+@router.get("/departments/{code}/seals", response_model=list[SealRead])
+def list_seals(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[SealRead]:
+    return [SealRead.of(s) for s in AdminService(ctx).list_seals(code, principal=principal)]
+
+
+@router.post("/seals/{seal_id}/retire", response_model=SealRead)
+def retire_seal(seal_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+    return SealRead.of(AdminService(ctx).retire_seal(seal_id, principal=principal))
+
+
+@router.post("/clients", status_code=201, response_model=ClientCreated)
+def create_client(body: ClientCreate, ctx: ContextDep, principal: OperatorPrincipal) -> ClientCreated:
+    key = AdminService(ctx).add_client(
+        name=body.name, role=body.role, department_code=body.department_code, expires_at=body.expires_at, principal=principal
+    )
+    return ClientCreated(id=key.client_id, api_key=key.api_key)
+
+
+@router.get("/clients", response_model=list[ClientRead])
+def list_clients(
+    ctx: ContextDep, principal: OperatorPrincipal, department: Annotated[str | None, Query()] = None
+) -> list[ClientRead]:
+    return [ClientRead.of(c) for c in AdminService(ctx).list_clients(principal=principal, department_code=department)]
+
+
+@router.post("/clients/{client_id}/revoke", response_model=ClientRead)
+def revoke_client(client_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> ClientRead:
+    return ClientRead.of(AdminService(ctx).revoke_client(client_id, principal=principal))
+
+
+@router.post("/departments/{code}/webhooks", status_code=201, response_model=WebhookCreated)
+def create_webhook(code: str, body: WebhookCreate, ctx: ContextDep, principal: OperatorPrincipal) -> WebhookCreated:
+    hook = AdminService(ctx).add_webhook(code, url=body.url, principal=principal)
+    return WebhookCreated(id=hook.id, url=hook.url, secret=hook.secret)
+
+
+@router.get("/departments/{code}/webhooks", response_model=list[WebhookRead])
+def list_webhooks(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[WebhookRead]:
+    return [WebhookRead.model_validate(w, from_attributes=True) for w in AdminService(ctx).list_webhooks(code, principal=principal)]
+
+
+@router.get("/audit/verify")
+def verify_audit(ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any]:
+    """Walk the audit chain and check the signed checkpoints; names the first entry found wrong."""
+    return _report(AuditService(ctx).verify())
+
+
+@router.post("/audit/checkpoints", status_code=201)
+def create_checkpoint(ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any]:
+    """Sign the audit chain's head now."""
+    cp = AuditService(ctx).checkpoint()
+    return {"checkpoint": None if cp is None else {"id": cp.id, "at": cp.at, "last_event_id": cp.last_event_id, "head_hash": cp.head_hash, "event_count": cp.event_count}}
+
+
+@router.get("/audit/events")
+def export_audit(
+    ctx: ContextDep,
+    principal: OperatorPrincipal,
+    rid: RequestId,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> list[dict[str, Any]]:
+    """Audit events with from <= at < to (the export is itself audited)."""
+    return list(AuditService(ctx).export(start=start, end=end, actor=principal, request_id=rid))
+
+
+def _report(report: ChainReport) -> dict[str, Any]:
+    problem = report.problem
+    return {
+        "is_intact": report.is_intact,
+        "entries": report.entries,
+        "head_event_id": report.head_event_id,
+        "head_hash": report.head_hash,
+        "checkpoints": report.checkpoints,
+        "problem": None
+        if problem is None
+        else {
+            "kind": problem.kind.value,
+            "event_id": problem.event_id,
+            "position": problem.position,
+            "checkpoint_id": problem.checkpoint_id,
+            "message": problem.message,
+        },
+    }

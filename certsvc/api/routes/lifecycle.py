@@ -1,0 +1,98 @@
+"""Changing a licence's state and making new versions of it: suspend, resume, revoke, cancel, amend, reissue."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+
+from certsvc.api.deps import ContextDep, IssuerOrOperator, RequestId
+from certsvc.domain.status import LicenceAction
+from certsvc.services.lifecycle import AmendRequest, LifecycleResult, LifecycleService, StatusChangeInfo
+
+__all__ = ["LifecycleRead", "ReasonBody", "StatusChangeRead", "router"]
+
+router = APIRouter(prefix="/api/v1/certificates", tags=["lifecycle"])
+
+
+class ReasonBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="why, e.g. 行政处罚决定书文号")
+
+
+class LifecycleRead(BaseModel):
+    identifier: str
+    previous_identifier: str
+    action: str
+    status: str
+    version: int
+    sha256: str
+    changed_at: datetime
+
+    @classmethod
+    def of(cls, result: LifecycleResult) -> LifecycleRead:
+        return cls.model_validate(result, from_attributes=True)
+
+
+class StatusChangeRead(BaseModel):
+    at: datetime
+    action: str
+    from_status: str
+    to_status: str
+    reason: str
+    version: int
+    identifier: str
+    actor: str
+
+    @classmethod
+    def of(cls, change: StatusChangeInfo) -> StatusChangeRead:
+        return cls.model_validate(change, from_attributes=True)
+
+
+def _status_route(action: LicenceAction) -> None:
+    def change(
+        identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+    ) -> LifecycleRead:
+        result = LifecycleService(ctx).change_status(
+            identifier, action, reason=body.reason, principal=principal, request_id=rid
+        )
+        return LifecycleRead.of(result)
+
+    change.__name__ = f"{action.value}_certificate"
+    change.__doc__ = f"{action.value.capitalize()} a licence (409 illegal_transition when its state does not allow it)."
+    router.post(f"/{{identifier}}/{action.value}", response_model=LifecycleRead)(change)
+
+
+for _action in (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOKE, LicenceAction.CANCEL):
+    _status_route(_action)
+
+
+@router.post("/{identifier}/amend", response_model=LifecycleRead)
+async def amend_certificate(
+    identifier: str, body: AmendRequest, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+) -> LifecycleRead:
+    """变更: a new version with the changes and the next version number; the old one is superseded."""
+    result = await run_in_threadpool(
+        LifecycleService(ctx).amend, identifier, body, principal=principal, request_id=rid
+    )
+    return LifecycleRead.of(result)
+
+
+@router.post("/{identifier}/reissue", response_model=LifecycleRead)
+async def reissue_certificate(
+    identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+) -> LifecycleRead:
+    """补发: the same data sealed again as a new version with the next version number."""
+    result = await run_in_threadpool(
+        LifecycleService(ctx).reissue, identifier, reason=body.reason, principal=principal, request_id=rid
+    )
+    return LifecycleRead.of(result)
+
+
+@router.get("/{identifier}/history", response_model=list[StatusChangeRead])
+def certificate_history(
+    identifier: str, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+) -> list[StatusChangeRead]:
+    """Every state change and new version of the licence, oldest first."""
+    return [StatusChangeRead.of(c) for c in LifecycleService(ctx).history(identifier, principal=principal, request_id=rid)]

@@ -1,0 +1,384 @@
+"""Administration by operators: departments, their seals, API clients and webhooks."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from certsvc.crypto import api as crypto
+from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
+from certsvc.rendering.seals import draw_round_seal
+from certsvc.services.audit import append_audit_event
+from certsvc.services.context import ServiceContext
+from certsvc.services.principals import NewApiKey, Principal, Role, create_api_client, require_role
+from certsvc.services.provisioning import add_department, add_seal, department_by_code
+from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
+from certsvc.storage.orm import ApiClient, Department, Seal
+from certsvc.storage.repositories import DepartmentRepository, SealRepository
+from certsvc.storage.repositories_lifecycle import ClientAdminRepository, SealAdminRepository
+
+__all__ = ["AdminService", "ClientInfo", "DepartmentInfo", "SealInfo", "local_operator"]
+
+_SEAL_DIAMETER_MM = 42
+
+
+def local_operator() -> Principal:
+    """The operator behind the CLI: whoever can run it holds the deployment's keys anyway."""
+    return Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
+
+
+@dataclass(frozen=True, slots=True)
+class SealInfo:
+    id: int
+    department_code: str
+    name: str
+    algorithm: str
+    status: str
+    valid_from: datetime
+    valid_until: datetime
+    certificate_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class DepartmentInfo:
+    id: int
+    code: str
+    name: str
+    area_code: str
+    status: str
+    seals: tuple[SealInfo, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    id: int
+    name: str
+    role: str
+    department_code: str | None
+    key_id: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _seal_info(seal: Seal) -> SealInfo:
+    return SealInfo(
+        seal.id,
+        seal.department.code,
+        seal.name,
+        seal.algorithm,
+        seal.status,
+        seal.valid_from,
+        seal.valid_until,
+        crypto.sha256(seal.certificate_der),
+    )
+
+
+def _department_info(department: Department, seals: list[Seal]) -> DepartmentInfo:
+    return DepartmentInfo(
+        department.id,
+        department.code,
+        department.name,
+        department.area_code,
+        department.status,
+        tuple(_seal_info(s) for s in seals),
+    )
+
+
+class AdminService:
+    """Every method needs the operator role and writes an audit event for each change."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self.ctx = ctx
+
+    # --- departments -------------------------------------------------------------------------
+    def add_department(self, *, code: str, name: str, area_code: str, principal: Principal) -> DepartmentInfo:
+        """Register a department.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            ValidationFailedError: bad 统一社会信用代码, name or GB/T 2260 area code.
+            ConflictError: the department exists.
+        """
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.transaction() as session:
+            department = add_department(
+                session, code=code, name=name, area_code=area_code, actor=principal, now=self.ctx.clock.now()
+            )
+            return _department_info(department, [])
+
+    def list_departments(self, *, principal: Principal) -> list[DepartmentInfo]:
+        """Raises: PermissionDeniedError: not an operator."""
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.session() as session:
+            return [_department_info(d, list(d.seals)) for d in DepartmentRepository(session).all()]
+
+    def show_department(self, code: str, *, principal: Principal) -> DepartmentInfo:
+        """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown code."""
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.session() as session:
+            department = department_by_code(session, code)
+            return _department_info(department, list(SealRepository(session).for_department(department.id)))
+
+    # --- seals ---------------------------------------------------------------------------------
+    def add_seal(
+        self, department_code: str, *, name: str, algorithm: str, validity_days: int, principal: Principal
+    ) -> SealInfo:
+        """Make a seal from the development CA: a new key, its certificate, the drawn image.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown department.
+            ValidationFailedError: unknown algorithm, empty name or a bad validity.
+        """
+        require_role(principal, Role.OPERATOR)
+        key_algorithm = _algorithm(algorithm)
+        _check_seal_name(name)
+        if not 1 <= validity_days <= 3650:
+            raise ValidationFailedError("invalid validity", details=[{"field": "validity_days", "problem": "1 to 3650"}])
+        with self.ctx.database.transaction() as session:
+            department = department_by_code(session, department_code)
+            seal = add_seal(
+                self.ctx,
+                session,
+                department=department,
+                name=name.strip(),
+                algorithm=key_algorithm,
+                actor=principal,
+                validity_days=validity_days,
+            )
+            return _seal_info(seal)
+
+    def import_seal(
+        self,
+        department_code: str,
+        *,
+        name: str,
+        key_pem: bytes,
+        certificate_pem: bytes,
+        key_passphrase: bytes | None,
+        principal: Principal,
+    ) -> SealInfo:
+        """Import a key and its certificate (with its chain, seal CA first) made elsewhere.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown department.
+            KeyUnavailableError: the key cannot be read with ``key_passphrase``.
+            InvalidDocumentError: the certificate PEM has no certificate.
+            ValidationFailedError: the key does not belong to the certificate, or the
+                certificate is not valid now.
+        """
+        require_role(principal, Role.OPERATOR)
+        _check_seal_name(name)
+        ders = crypto.certificates_from_pem(certificate_pem)
+        stored_pem = crypto.reencrypt_private_key_pem(
+            key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase()
+        )
+        with crypto.SealKey.from_pem(stored_pem, self.ctx.passphrase()) as key:
+            if key.public_key_spki_der() != crypto.certificate_spki_der(ders[0]):
+                raise ValidationFailedError(
+                    "the key does not belong to the certificate",
+                    details=[{"field": "key", "problem": "public key differs from the certificate's"}],
+                )
+            algorithm = key.algorithm
+        summary = crypto.certificate_summary(ders[0])
+        now = self.ctx.clock.now()
+        if not summary.not_before <= now < summary.not_after:
+            raise ValidationFailedError(
+                "the certificate is not valid now", details=[{"field": "certificate", "problem": "outside its validity"}]
+            )
+        with self.ctx.database.transaction() as session:
+            department = department_by_code(session, department_code)
+            key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
+            self.ctx.keys.put(key_ref, stored_pem)
+            image = draw_round_seal(department_name=department.name, seal_name=name.strip(), diameter_mm=_SEAL_DIAMETER_MM)
+            seal = SealRepository(session).add(
+                Seal(
+                    department_id=department.id,
+                    name=name.strip(),
+                    algorithm=algorithm.value,
+                    key_ref=key_ref,
+                    certificate_der=ders[0],
+                    chain_der=[base64.b64encode(d).decode() for d in ders[1:]],
+                    image_sha256=self.ctx.blobs.put(image),
+                    ses_seal_der=None,  # a GB/T 38540 seal needs the 制章者's signature: not for imports
+                    valid_from=summary.not_before,
+                    valid_until=summary.not_after,
+                )
+            )
+            append_audit_event(
+                session,
+                at=now,
+                actor=principal,
+                action="seal.import",
+                target=f"department:{department.code}",
+                details={"seal_id": seal.id, "algorithm": algorithm.value, "certificate_sha256": summary.sha256_fingerprint},
+            )
+            return _seal_info(seal)
+
+    def list_seals(self, department_code: str, *, principal: Principal) -> list[SealInfo]:
+        """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.session() as session:
+            department = department_by_code(session, department_code)
+            return [_seal_info(s) for s in SealRepository(session).for_department(department.id)]
+
+    def retire_seal(self, seal_id: int, *, principal: Principal) -> SealInfo:
+        """Stop using a seal for new versions; files it sealed stay valid.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown seal.
+            ConflictError: already retired.
+        """
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.transaction() as session:
+            seal = SealAdminRepository(session).by_id(seal_id)
+            if seal is None:
+                raise NotFoundError(f"no seal {seal_id}")
+            if seal.status == "retired":
+                raise ConflictError(f"seal {seal_id} is already retired", code="seal_retired")
+            seal.status = "retired"
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="seal.retire",
+                target=f"department:{seal.department.code}",
+                details={"seal_id": seal.id},
+            )
+            return _seal_info(seal)
+
+    # --- API clients --------------------------------------------------------------------------
+    def add_client(
+        self,
+        *,
+        name: str,
+        role: str,
+        department_code: str | None,
+        expires_at: datetime | None,
+        principal: Principal,
+    ) -> NewApiKey:
+        """Create an API client; the key in the result is shown once and never stored.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            ValidationFailedError: unknown role, a department missing for issuer/sharing (or
+                given for an operator), an empty name, an expiry in the past.
+            NotFoundError: unknown department.
+        """
+        require_role(principal, Role.OPERATOR)
+        try:
+            client_role = Role(role)
+        except ValueError as exc:
+            raise ValidationFailedError(
+                "unknown role", details=[{"field": "role", "problem": "issuer, operator or sharing"}]
+            ) from exc
+        if not name.strip() or len(name) > 100:
+            raise ValidationFailedError("invalid name", details=[{"field": "name", "problem": "1 to 100 characters"}])
+        if (client_role is Role.OPERATOR) == (department_code is not None):
+            raise ValidationFailedError(
+                "issuer and sharing clients belong to a department; operators to none",
+                details=[{"field": "department_code", "problem": "required for issuer/sharing, not allowed for operator"}],
+            )
+        now = self.ctx.clock.now()
+        if expires_at is not None and expires_at <= now:
+            raise ValidationFailedError("expiry in the past", details=[{"field": "expires_at", "problem": "in the past"}])
+        with self.ctx.database.transaction() as session:
+            department_id = department_by_code(session, department_code).id if department_code else None
+            key = create_api_client(
+                session, name=name.strip(), role=client_role, department_id=department_id, expires_at=expires_at
+            )
+            append_audit_event(
+                session,
+                at=now,
+                actor=principal,
+                action="client.add",
+                target=f"client:{key.client_id}",
+                details={"role": client_role.value, "department": department_code, "expires_at": expires_at},
+            )
+            return key
+
+    def list_clients(self, *, principal: Principal, department_code: str | None = None) -> list[ClientInfo]:
+        """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.session() as session:
+            department_id = department_by_code(session, department_code).id if department_code else None
+            codes = {d.id: d.code for d in DepartmentRepository(session).all()}
+            return [_client_info(c, codes) for c in ClientAdminRepository(session).all(department_id=department_id)]
+
+    def revoke_client(self, client_id: int, *, principal: Principal) -> ClientInfo:
+        """Revoke a client's key at once.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown client.
+            ConflictError: already revoked.
+        """
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.transaction() as session:
+            client = ClientAdminRepository(session).by_id(client_id)
+            if client is None:
+                raise NotFoundError(f"no client {client_id}")
+            if client.revoked_at is not None:
+                raise ConflictError(f"client {client_id} is already revoked", code="client_revoked")
+            client.revoked_at = self.ctx.clock.now()
+            append_audit_event(
+                session, at=client.revoked_at, actor=principal, action="client.revoke", target=f"client:{client.id}"
+            )
+            codes = {d.id: d.code for d in DepartmentRepository(session).all()}
+            return _client_info(client, codes)
+
+    # --- webhooks -----------------------------------------------------------------------------
+    def add_webhook(self, department_code: str, *, url: str, principal: Principal) -> NewWebhook:
+        """Register a webhook endpoint for a department; the HMAC secret is shown once.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown department.
+            ValidationFailedError: not an acceptable URL.
+        """
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.transaction() as session:
+            department = department_by_code(session, department_code)
+            return WebhookService(self.ctx).add_endpoint(
+                session, department_id=department.id, department_code=department.code, url=url, actor=principal
+            )
+
+    def list_webhooks(self, department_code: str, *, principal: Principal) -> list[WebhookInfo]:
+        """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.session() as session:
+            department = department_by_code(session, department_code)
+            return WebhookService(self.ctx).endpoints(session, department.id)
+
+
+def _client_info(client: ApiClient, codes: dict[int, str]) -> ClientInfo:
+    return ClientInfo(
+        client.id,
+        client.name,
+        client.role,
+        codes.get(client.department_id) if client.department_id is not None else None,
+        client.key_id,
+        client.created_at,
+        client.expires_at,
+        client.revoked_at,
+    )
+
+
+def _algorithm(value: str) -> crypto.KeyAlgorithm:
+    try:
+        return crypto.KeyAlgorithm(value)
+    except ValueError as exc:
+        raise ValidationFailedError(
+            "unknown algorithm",
+            details=[{"field": "algorithm", "problem": " | ".join(a.value for a in crypto.KeyAlgorithm)}],
+        ) from exc
+
+
+def _check_seal_name(name: str) -> None:
+    if not name.strip() or len(name) > 100:
+        raise ValidationFailedError("invalid seal name", details=[{"field": "name", "problem": "1 to 100 characters"}])

@@ -1,0 +1,251 @@
+"""Re-signing one licence as a new version with another seal (the per-item work of a job).
+
+The stored unsigned render of the current version is sealed again, so the page and its GB/T
+36904 identifier stay the same and only the registry revision grows; the new file carries one
+signature, the new seal's. The new version, the licence's ``current_version`` and the item's
+outcome are written in ONE transaction, guarded by the revision the work started from and by
+the item's claim: a crash before it leaves nothing, a crash after it leaves a finished item,
+so a resumed job makes exactly one new version per licence.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from certsvc.config import Settings
+from certsvc.domain.status import LicenceStatus
+from certsvc.errors import ConflictError, NotFoundError
+from certsvc.jobs.api import ItemOutcome, WorkItem, record_outcome
+from certsvc.rendering.renderer import LicenceContent, render_licence
+from certsvc.services.audit import append_audit_event
+from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.issuance import verification_url
+from certsvc.services.principals import Principal, Role
+from certsvc.services.sealing import SealSnapshot, VersionProducer, box_from_json, box_to_json
+from certsvc.storage.database import Database
+from certsvc.storage.orm import Certificate, CertificateVersion
+from certsvc.storage.repositories import CertificateRepository, SealRepository
+
+__all__ = ["SKIP_STATUSES", "ResignHandler", "build_resign_handler"]
+
+_log = logging.getLogger("certsvc.batch")
+
+# Revoked and cancelled licences are history: sealing them again would publish a fresh file
+# of a licence that no longer holds. Suspended ones are re-signed (they may be restored).
+SKIP_STATUSES = frozenset({LicenceStatus.REVOKED.value, LicenceStatus.CANCELLED.value})
+
+
+class _ClaimLost(Exception):
+    """The item was handed to another worker meanwhile: roll back, record nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    certificate_id: int
+    base_version: int
+    identifier: str
+    unsigned_sha256: str
+    print_sha256: str
+    seal_box: list[float]
+    old_seal_image_sha256: str
+    department_name: str
+
+
+class ResignHandler:
+    """Item handler of re-sign jobs; one per worker process (or per in-thread run)."""
+
+    def __init__(self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.to_seal_id = int(params["to_seal_id"])
+        self.from_seal_id = params.get("from_seal_id")
+        self.reason = str(params.get("reason") or "seal rollover")
+        self.actor = Principal(
+            client_id=int(params.get("actor_client_id") or 0),
+            name=str(params.get("actor_name") or "batch")[:60],
+            role=Role.OPERATOR,
+            department_id=None,
+            department_code=None,
+        )
+        self._owns_context = owns_context
+        self._seal: SealSnapshot | None = None
+
+    @property
+    def database(self) -> Database:
+        return self.ctx.database
+
+    def close(self) -> None:
+        if self._owns_context:
+            self.ctx.database.dispose()
+
+    def _to_seal(self) -> SealSnapshot:
+        if self._seal is None:
+            with self.ctx.database.transaction() as session:
+                seal = SealRepository(session).by_id(self.to_seal_id)
+                if seal is None:
+                    raise NotFoundError(f"no seal {self.to_seal_id}")
+                self._seal = SealSnapshot.of(seal)
+        return self._seal
+
+    def handle(self, item: WorkItem) -> ItemOutcome:
+        """Re-sign the licence named by the item.
+
+        Raises:
+            NotFoundError: the licence or the seal is gone.
+            ConflictError: the licence changed while it was being sealed.
+            KeyUnavailableError, SigningError: the new seal could not be applied.
+        """
+        certificate_id = int(item.payload["certificate_id"])
+        seal = self._to_seal()
+        now = self.ctx.clock.now()
+        with self.ctx.database.transaction() as session:
+            repo = CertificateRepository(session)
+            cert = session.get(Certificate, certificate_id)
+            if cert is None:
+                raise NotFoundError(f"licence {item.key} no longer exists")
+            version = repo.version(cert.id, cert.current_version)
+            assert version is not None  # a certificate always has its current version
+            skip = None
+            if cert.status in SKIP_STATUSES:
+                skip = cert.status
+            elif version.seal_id == seal.id:
+                skip = "already_on_seal"
+            elif self.from_seal_id is not None and version.seal_id != int(self.from_seal_id):
+                skip = "not_on_from_seal"
+            if skip is not None:
+                outcome = ItemOutcome.skipped(skip, {"identifier": cert.identifier, "version": cert.current_version}, is_recorded=True)
+                if not record_outcome(session, item, outcome, now=now):
+                    raise _ClaimLost
+                return outcome
+            current = _Current(
+                certificate_id=cert.id,
+                base_version=cert.current_version,
+                identifier=version.identifier,
+                unsigned_sha256=version.unsigned_sha256,
+                print_sha256=version.print_sha256,
+                seal_box=list(version.seal_box),
+                old_seal_image_sha256=version.seal.image_sha256,
+                department_name=cert.department.name,
+            )
+            render_args = _render_args(cert) if version.seal.image_sha256 != seal.image_sha256 else None
+
+        # The slow part runs outside any transaction (see docs/architecture.md, Transactions).
+        print_sha = current.print_sha256
+        if render_args is not None:
+            # The print copy shows the seal image drawn on the page: a new image means a new
+            # print copy. The electronic render is reused as stored (its seal box is empty).
+            print_sha = self._render_print_copy(render_args, seal, current.identifier)
+        produced = VersionProducer(self.ctx).reseal(
+            unsigned_sha256=current.unsigned_sha256,
+            print_sha256=print_sha,
+            box=box_from_json(current.seal_box),
+            department_name=current.department_name,
+            seal=seal,
+            signed_at=now,
+            reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
+        )
+        new_version = current.base_version + 1
+        try:
+            with self.ctx.database.transaction() as session:
+                repo = CertificateRepository(session)
+                cert = session.get(Certificate, current.certificate_id)
+                if cert is None or cert.current_version != current.base_version:
+                    raise ConflictError(
+                        "the licence changed while it was being re-sealed; run the job again",
+                        code="licence_changed",
+                    )
+                repo.add_version(
+                    CertificateVersion(
+                        certificate_id=cert.id,
+                        version=new_version,
+                        identifier=current.identifier,
+                        sha256=produced.signed_sha256,
+                        print_sha256=produced.print_sha256,
+                        unsigned_sha256=produced.unsigned_sha256,
+                        seal_box=box_to_json(produced.seal_box),
+                        seal_id=seal.id,
+                        signed_at=now,
+                        reason=f"resign (batch {self.job_id}): {self.reason}"[:200],
+                        ses_signature_der=produced.ses_signature_der,
+                    )
+                )
+                cert.current_version = new_version
+                append_audit_event(
+                    session,
+                    at=now,
+                    actor=self.actor,
+                    action="certificate.resign",
+                    target=cert.identifier,
+                    request_id=f"batch-{self.job_id}",
+                    details={"version": new_version, "seal_id": seal.id, "sha256": produced.signed_sha256},
+                )
+                outcome = ItemOutcome.done(
+                    {"identifier": cert.identifier, "version": new_version, "sha256": produced.signed_sha256},
+                    is_recorded=True,
+                )
+                if not record_outcome(session, item, outcome, now=now):
+                    raise _ClaimLost
+        except _ClaimLost:
+            # Another worker owns the item now; its outcome stands, ours was rolled back.
+            _log.warning("batch job %s item %s: claim lost, result discarded", self.job_id, item.id)
+            return ItemOutcome.skipped("claim_lost", is_recorded=True)
+        return outcome
+
+    def _render_print_copy(self, args: _RenderArgs, seal: SealSnapshot, identifier: str) -> str:
+        template = self.ctx.templates.get(args.template)
+        content = LicenceContent(
+            identifier=identifier,
+            holder_name=args.holder_name,
+            holder_id_type=args.holder_id_type,
+            holder_id=args.holder_id,
+            fields=args.fields,
+            valid_from=args.valid_from,
+            valid_until=args.valid_until,
+            issued_on=args.issued_on,
+            department_name=args.department_name,
+            department_code=args.department_code,
+            verify_url=verification_url(self.ctx.settings.public_url, identifier),
+        )
+        rendered = render_licence(template, content, seal_image_png=self.ctx.blobs.get(seal.image_sha256))
+        return self.ctx.blobs.put(rendered.print_pdf)
+
+
+@dataclass(frozen=True, slots=True)
+class _RenderArgs:
+    template: str
+    holder_name: str
+    holder_id_type: str
+    holder_id: str
+    fields: dict[str, object]
+    valid_from: date
+    valid_until: date
+    issued_on: date
+    department_name: str
+    department_code: str
+
+
+def _render_args(cert: Certificate) -> _RenderArgs:
+    return _RenderArgs(
+        template=cert.template,
+        holder_name=cert.holder_name,
+        holder_id_type=cert.holder_id_type,
+        holder_id=cert.holder_id,
+        fields=dict(cert.data),
+        valid_from=cert.valid_from,
+        valid_until=cert.valid_until,
+        issued_on=cert.issued_at.date(),
+        department_name=cert.department.name,
+        department_code=cert.department.code,
+    )
+
+
+def build_resign_handler(config: Mapping[str, Any]) -> ResignHandler:
+    """Task factory (``TaskSpec``): a handler with its own context, built in a worker process."""
+    settings = config["settings"]
+    assert isinstance(settings, Settings)
+    ctx = build_context(settings, migrate=False)
+    return ResignHandler(ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True)

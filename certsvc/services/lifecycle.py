@@ -1,0 +1,492 @@
+"""The licence lifecycle: suspend, resume, revoke, cancel, amend (变更) and reissue (补发).
+
+The allowed transitions are the domain's (``domain.status.TRANSITIONS``). Every change writes,
+in one transaction: the licence row, a status-history row (verification reads it to tell the
+state at signing time), an audit event and the department's webhook events. Amend and reissue
+render and seal a new version outside any transaction, like issuance, and then check that
+nobody changed the licence meanwhile (optimistic: the current revision must be unchanged).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.domain.status import LicenceAction, LicenceStatus, effective_status, transition
+from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
+from certsvc.rendering.renderer import LicenceContent
+from certsvc.services.audit import append_audit_event
+from certsvc.services.context import ServiceContext
+from certsvc.services.issuance import verification_url
+from certsvc.services.principals import Principal, Role, require_role
+from certsvc.services.qr import QrService
+from certsvc.services.requests import pydantic_problems
+from certsvc.services.sealing import SealSnapshot, VersionProducer, box_to_json
+from certsvc.services.webhooks import WebhookService, enqueue_event
+from certsvc.storage.orm import Certificate, CertificateVersion
+from certsvc.storage.orm_lifecycle import StatusChange
+from certsvc.storage.repositories import CertificateRepository, SealRepository
+from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
+
+__all__ = [
+    "STATUS_ACTIONS",
+    "AmendRequest",
+    "LifecycleResult",
+    "LifecycleService",
+    "StatusChangeInfo",
+    "parse_amend_request",
+]
+
+# The actions that change only the state (no new file).
+STATUS_ACTIONS = (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOKE, LicenceAction.CANCEL)
+_SEAL_REASON = {
+    LicenceAction.AMEND: "电子证照变更 / licence amended",
+    LicenceAction.REISSUE: "电子证照补发 / licence re-issued",
+}
+
+
+class AmendRequest(BaseModel):
+    """Body of ``POST /api/v1/certificates/{identifier}/amend``: only what changes, and why."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"reason": "经营场所变更", "fields": {"premises": "锡林浩特市额尔敦路 18 号"}}},
+    )
+
+    reason: str = Field(min_length=1, max_length=500)
+    holder_name: str | None = Field(default=None, min_length=1, max_length=100)
+    fields: dict[str, Any] = Field(default_factory=dict, description="changed fields, merged over the current ones")
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> AmendRequest:
+        if self.holder_name is None and not self.fields and self.valid_from is None and self.valid_until is None:
+            raise ValueError("an amendment must change the holder name, a field or the validity period")
+        return self
+
+
+def parse_amend_request(data: object) -> AmendRequest:
+    """Validate a decoded JSON body; raises ``ValidationFailedError`` listing every problem."""
+    try:
+        return AmendRequest.model_validate(data)
+    except ValidationError as exc:
+        raise ValidationFailedError("the amendment does not match the expected shape", details=pydantic_problems(exc)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleResult:
+    identifier: str  # the licence's current identifier after the action
+    previous_identifier: str
+    action: str
+    status: str  # effective status after the action
+    version: int  # current registry revision
+    sha256: str  # the current version's signed file
+    changed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChangeInfo:
+    at: datetime
+    action: str
+    from_status: str
+    to_status: str
+    reason: str
+    version: int
+    identifier: str
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    cert_id: int
+    department_id: int
+    department_code: str
+    department_name: str
+    template: str
+    revision: int
+    status: LicenceStatus
+    old_identifier: str
+    new_identifier: str
+    content: LicenceContent
+    data: dict[str, Any]
+    seal: SealSnapshot
+
+
+class LifecycleService:
+    def __init__(self, ctx: ServiceContext, *, background_webhooks: bool = True) -> None:
+        self.ctx = ctx
+        self.background_webhooks = background_webhooks
+
+    # --- state only ----------------------------------------------------------------------
+    def change_status(
+        self,
+        identifier: str,
+        action: LicenceAction,
+        *,
+        reason: str,
+        principal: Principal,
+        request_id: str | None = None,
+    ) -> LifecycleResult:
+        """Suspend, resume, revoke or cancel a licence, with a reason.
+
+        Raises:
+            PermissionDeniedError: the caller is neither issuer nor operator.
+            NotFoundError: no such licence, or another department's (the same answer).
+            IllegalTransitionError: the action is not allowed from the licence's state (409).
+            ValidationFailedError: empty reason or not a status action.
+        """
+        require_role(principal, Role.ISSUER, Role.OPERATOR)
+        if action not in STATUS_ACTIONS:
+            raise ValidationFailedError(f"{action.value} is not a status change", details=[{"field": "action", "problem": "unknown"}])
+        reason = _reason(reason)
+        now = self.ctx.clock.now()
+        deliveries: list[int] = []
+        try:
+            result, deliveries = self._change_status(identifier, action, reason, principal, request_id, now)
+        except _ForeignLicenceError as exc:
+            raise self._refused(exc) from None
+        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
+        return result
+
+    def _change_status(
+        self,
+        identifier: str,
+        action: LicenceAction,
+        reason: str,
+        principal: Principal,
+        request_id: str | None,
+        now: datetime,
+    ) -> tuple[LifecycleResult, list[int]]:
+        with self.ctx.database.transaction() as session:
+            cert = self._visible(session, identifier, principal, action.value, request_id)
+            current = self._effective(cert)
+            target = transition(current, action)
+            cert.status = target.value
+            version = CertificateRepository(session).version(cert.id, cert.current_version)
+            assert version is not None  # a certificate always has its current version
+            self._record(session, cert, action, current, target, reason, principal, now, request_id)
+            deliveries = self._enqueue(session, cert, action, current, target, reason, cert.identifier, now)
+            result = LifecycleResult(
+                identifier=cert.identifier,
+                previous_identifier=cert.identifier,
+                action=action.value,
+                status=self._effective(cert).value,
+                version=cert.current_version,
+                sha256=version.sha256,
+                changed_at=now,
+            )
+        return result, deliveries
+
+    # --- new versions ----------------------------------------------------------------------
+    def amend(
+        self, identifier: str, request: AmendRequest, *, principal: Principal, request_id: str | None = None
+    ) -> LifecycleResult:
+        """变更: apply the changes, render and seal a new version with the next 版本号.
+
+        The previous version becomes superseded; verifying its file names the new identifier.
+
+        Raises:
+            PermissionDeniedError, NotFoundError: as for ``change_status``.
+            IllegalTransitionError: the licence is not valid (suspended, revoked, expired ...).
+            ConflictError: ``superseded_version`` (the identifier is not the current one),
+                ``concurrent_change`` (changed while sealing), ``no_active_seal``.
+            ValidationFailedError: the changed fields do not fit the template.
+            KeyUnavailableError, SigningError: the seal could not be applied.
+        """
+        return self._new_version(identifier, LicenceAction.AMEND, request.reason, request, principal, request_id)
+
+    def reissue(
+        self, identifier: str, *, reason: str, principal: Principal, request_id: str | None = None
+    ) -> LifecycleResult:
+        """补发: seal the same data again as a new version with the next 版本号 (e.g. a lost file).
+
+        Raises:
+            As for ``amend``.
+        """
+        return self._new_version(identifier, LicenceAction.REISSUE, reason, None, principal, request_id)
+
+    def history(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> list[StatusChangeInfo]:
+        """Every state change and new version of a licence, oldest first (a privileged read, audited).
+
+        Raises:
+            NotFoundError: no such licence, or another department's.
+        """
+        try:
+            with self.ctx.database.transaction() as session:
+                cert = self._visible(session, identifier, principal, "history", request_id)
+                rows = StatusHistoryRepository(session).for_certificate(cert.id)
+                append_audit_event(
+                    session,
+                    at=self.ctx.clock.now(),
+                    actor=principal,
+                    action="certificate.history",
+                    target=cert.identifier,
+                    request_id=request_id,
+                )
+                return [
+                    StatusChangeInfo(r.at, r.action, r.from_status, r.to_status, r.reason, r.version, r.identifier, r.actor)
+                    for r in rows
+                ]
+        except _ForeignLicenceError as exc:
+            raise self._refused(exc) from None
+
+    def _new_version(
+        self,
+        identifier: str,
+        action: LicenceAction,
+        reason: str,
+        amendment: AmendRequest | None,
+        principal: Principal,
+        request_id: str | None,
+    ) -> LifecycleResult:
+        require_role(principal, Role.ISSUER, Role.OPERATOR)
+        reason = _reason(reason)
+        try:
+            plan = self._plan(identifier, action, amendment, principal, request_id)
+        except _ForeignLicenceError as exc:
+            raise self._refused(exc) from None
+        template = self.ctx.templates.get(plan.template)
+        now = self.ctx.clock.now()
+        # The new version's QR code carries its own identifier, signed like at issuance (issue 6).
+        content = replace(plan.content, verify_url=QrService(self.ctx).qr_text(plan.content, seal=plan.seal))
+        produced = VersionProducer(self.ctx).render_and_seal(
+            template, content, seal=plan.seal, signed_at=now, reason=_SEAL_REASON[action]
+        )
+        with self.ctx.database.transaction() as session:
+            repo = CertificateRepository(session)
+            cert = repo.by_identifier(plan.old_identifier)
+            if cert is None or cert.id != plan.cert_id:
+                raise NotFoundError("no such licence")
+            if cert.current_version != plan.revision or self._effective(cert) is not plan.status:
+                raise ConflictError(
+                    "the licence changed while the new version was being sealed; try again", code="concurrent_change"
+                )
+            revision = plan.revision + 1
+            repo.add_version(
+                CertificateVersion(
+                    certificate_id=cert.id,
+                    version=revision,
+                    identifier=plan.new_identifier,
+                    sha256=produced.signed_sha256,
+                    print_sha256=produced.print_sha256,
+                    unsigned_sha256=produced.unsigned_sha256,
+                    seal_box=box_to_json(produced.seal_box),
+                    seal_id=plan.seal.id,
+                    signed_at=now,
+                    reason=action.value,
+                    ses_signature_der=produced.ses_signature_der,
+                )
+            )
+            cert.identifier = plan.new_identifier
+            cert.current_version = revision
+            cert.data = plan.data
+            cert.holder_name = plan.content.holder_name
+            cert.valid_from = plan.content.valid_from
+            cert.valid_until = plan.content.valid_until
+            target = transition(plan.status, action)
+            cert.status = target.value
+            self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
+                         extra={"previous_identifier": plan.old_identifier, "sha256": produced.signed_sha256})
+            deliveries = self._enqueue(session, cert, action, plan.status, target, reason, plan.old_identifier, now)
+            result = LifecycleResult(
+                identifier=plan.new_identifier,
+                previous_identifier=plan.old_identifier,
+                action=action.value,
+                status=self._effective(cert).value,
+                version=revision,
+                sha256=produced.signed_sha256,
+                changed_at=now,
+            )
+        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
+        return result
+
+    def _plan(
+        self,
+        identifier: str,
+        action: LicenceAction,
+        amendment: AmendRequest | None,
+        principal: Principal,
+        request_id: str | None,
+    ) -> _Plan:
+        now = self.ctx.clock.now()
+        with self.ctx.database.transaction() as session:
+            cert = self._visible(session, identifier, principal, action.value, request_id)
+            current = self._effective(cert)
+            transition(current, action)  # refuse early, before rendering anything
+            if identifier != cert.identifier:
+                raise ConflictError(
+                    f"{identifier} is superseded; act on the current version {cert.identifier}",
+                    code="superseded_version",
+                    details={"current_identifier": cert.identifier},
+                )
+            seal = SealRepository(session).active_for(cert.department_id, now)
+            if seal is None:
+                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
+            template = self.ctx.templates.get(cert.template)
+            data: dict[str, Any] = dict(cert.data)
+            holder_name, valid_from, valid_until = cert.holder_name, cert.valid_from, cert.valid_until
+            if amendment is not None:
+                data.update(amendment.fields)
+                holder_name = amendment.holder_name or holder_name
+                valid_from = amendment.valid_from or valid_from
+                valid_until = amendment.valid_until or valid_until
+                if valid_until < valid_from:
+                    raise ValidationFailedError(
+                        "invalid validity period", details=[{"field": "valid_until", "problem": "before valid_from"}]
+                    )
+            fields = template.validate_fields(data)
+            printed = LicenceIdentifier.parse(cert.identifier)
+            new_identifier = str(printed.with_version(printed.version + 1))
+            content = LicenceContent(
+                identifier=new_identifier,
+                holder_name=holder_name,
+                holder_id_type=cert.holder_id_type,
+                holder_id=cert.holder_id,
+                fields=fields,
+                valid_from=valid_from,
+                valid_until=valid_until,
+                issued_on=now.date(),
+                department_name=cert.department.name,
+                department_code=cert.department.code,
+                verify_url=verification_url(self.ctx.settings.public_url, new_identifier),
+            )
+            return _Plan(
+                cert_id=cert.id,
+                department_id=cert.department_id,
+                department_code=cert.department.code,
+                department_name=cert.department.name,
+                template=cert.template,
+                revision=cert.current_version,
+                status=current,
+                old_identifier=cert.identifier,
+                new_identifier=new_identifier,
+                content=content,
+                data=_jsonable(fields),
+                seal=SealSnapshot.of(seal),
+            )
+
+    # --- helpers ---------------------------------------------------------------------------
+    def _effective(self, cert: Certificate) -> LicenceStatus:
+        return effective_status(
+            LicenceStatus(cert.status),
+            valid_from=cert.valid_from,
+            valid_until=cert.valid_until,
+            today=self.ctx.clock.now().date(),
+        )
+
+    def _visible(self, session: Any, identifier: str, principal: Principal, action: str, request_id: str | None) -> Certificate:
+        cert = CertificateRepository(session).by_identifier(identifier)
+        if cert is not None and (principal.role is Role.OPERATOR or cert.department_id == principal.department_id):
+            return cert
+        if cert is not None:
+            raise _ForeignLicenceError(identifier, principal, action, request_id)
+        raise NotFoundError("no such licence")
+
+    def _refused(self, exc: _ForeignLicenceError) -> NotFoundError:
+        """Another department's licence: answered like an unknown one, so its identifier is not
+        confirmed, but recorded as a refused attempt (after the first transaction has ended)."""
+        self._record_refusal(exc.identifier, exc.principal, exc.action, exc.request_id)
+        return NotFoundError("no such licence")
+
+    def _record_refusal(self, identifier: str, principal: Principal, action: str, request_id: str | None) -> None:
+        with self.ctx.database.transaction() as session:
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action=f"certificate.{action}",
+                target=identifier,
+                outcome="forbidden",
+                request_id=request_id,
+                details={"why": "another department's licence"},
+            )
+
+    def _record(
+        self,
+        session: Any,
+        cert: Certificate,
+        action: LicenceAction,
+        before: LicenceStatus,
+        after: LicenceStatus,
+        reason: str,
+        principal: Principal,
+        now: datetime,
+        request_id: str | None,
+        *,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        StatusHistoryRepository(session).add(
+            StatusChange(
+                certificate_id=cert.id,
+                at=now,
+                action=action.value,
+                from_status=before.value,
+                to_status=after.value,
+                reason=reason,
+                version=cert.current_version,
+                identifier=cert.identifier,
+                actor=principal.label,
+            )
+        )
+        append_audit_event(
+            session,
+            at=now,
+            actor=principal,
+            action=f"certificate.{action.value}",
+            target=cert.identifier,
+            request_id=request_id,
+            details={"from": before.value, "to": after.value, "reason": reason, **(extra or {})},
+        )
+
+    def _enqueue(
+        self,
+        session: Any,
+        cert: Certificate,
+        action: LicenceAction,
+        before: LicenceStatus,
+        after: LicenceStatus,
+        reason: str,
+        previous_identifier: str,
+        now: datetime,
+    ) -> list[int]:
+        return enqueue_event(
+            session,
+            department_id=cert.department_id,
+            event_type=f"certificate.{action.value}",
+            data={
+                "identifier": cert.identifier,
+                "previous_identifier": previous_identifier,
+                "department_code": cert.department.code,
+                "action": action.value,
+                "from_status": before.value,
+                "to_status": after.value,
+                "reason": reason,
+                "version": cert.current_version,
+            },
+            now=now,
+        )
+
+
+class _ForeignLicenceError(Exception):
+    """Internal: the licence exists but belongs to another department (becomes a 404)."""
+
+    def __init__(self, identifier: str, principal: Principal, action: str, request_id: str | None) -> None:
+        super().__init__(identifier)
+        self.identifier, self.principal, self.action, self.request_id = identifier, principal, action, request_id
+
+
+def _reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 500:
+        raise ValidationFailedError("a reason is required", details=[{"field": "reason", "problem": "1 to 500 characters"}])
+    return reason
+
+
+def _jsonable(fields: dict[str, object]) -> dict[str, Any]:
+    return json.loads(json.dumps(fields, ensure_ascii=False, default=str))  # type: ignore[no-any-return]

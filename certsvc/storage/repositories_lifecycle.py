@@ -1,0 +1,165 @@
+"""Queries for the lifecycle, administration, webhooks and the audit chain. They never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from certsvc.storage.orm import ApiClient, AuditEvent, Seal
+from certsvc.storage.orm_lifecycle import (
+    AuditCheckpoint,
+    StatusChange,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
+
+__all__ = [
+    "AuditChainRepository",
+    "ClientAdminRepository",
+    "SealAdminRepository",
+    "StatusHistoryRepository",
+    "WebhookRepository",
+]
+
+
+class StatusHistoryRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add(self, change: StatusChange) -> StatusChange:
+        self.session.add(change)
+        self.session.flush()
+        return change
+
+    def for_certificate(self, certificate_id: int) -> Sequence[StatusChange]:
+        return self.session.scalars(
+            select(StatusChange).where(StatusChange.certificate_id == certificate_id).order_by(StatusChange.id)
+        ).all()
+
+    def last_before(self, certificate_id: int, at: datetime) -> StatusChange | None:
+        """The newest change at or before ``at`` (ties broken by insertion order)."""
+        return self.session.scalar(
+            select(StatusChange)
+            .where(StatusChange.certificate_id == certificate_id, StatusChange.at <= at)
+            .order_by(StatusChange.at.desc(), StatusChange.id.desc())
+            .limit(1)
+        )
+
+
+class SealAdminRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_id(self, seal_id: int) -> Seal | None:
+        return self.session.get(Seal, seal_id)
+
+
+class ClientAdminRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def by_id(self, client_id: int) -> ApiClient | None:
+        return self.session.get(ApiClient, client_id)
+
+    def all(self, *, department_id: int | None = None) -> Sequence[ApiClient]:
+        query = select(ApiClient).order_by(ApiClient.id)
+        if department_id is not None:
+            query = query.where(ApiClient.department_id == department_id)
+        return self.session.scalars(query).all()
+
+
+class WebhookRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_endpoint(self, endpoint: WebhookEndpoint) -> WebhookEndpoint:
+        self.session.add(endpoint)
+        self.session.flush()
+        return endpoint
+
+    def endpoint(self, endpoint_id: int) -> WebhookEndpoint | None:
+        return self.session.get(WebhookEndpoint, endpoint_id)
+
+    def active_endpoints(self, department_id: int) -> Sequence[WebhookEndpoint]:
+        return self.session.scalars(
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.department_id == department_id, WebhookEndpoint.is_active.is_(True))
+            .order_by(WebhookEndpoint.id)
+        ).all()
+
+    def endpoints(self, department_id: int) -> Sequence[WebhookEndpoint]:
+        return self.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.department_id == department_id).order_by(WebhookEndpoint.id)
+        ).all()
+
+    def add_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
+        self.session.add(delivery)
+        self.session.flush()
+        return delivery
+
+    def delivery(self, delivery_id: int) -> WebhookDelivery | None:
+        return self.session.get(WebhookDelivery, delivery_id)
+
+    def pending_ids(self) -> Sequence[int]:
+        return self.session.scalars(
+            select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").order_by(WebhookDelivery.id)
+        ).all()
+
+    def deliveries_for(self, endpoint_id: int) -> Sequence[WebhookDelivery]:
+        return self.session.scalars(
+            select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(WebhookDelivery.id)
+        ).all()
+
+    def add_attempt(self, attempt: WebhookAttempt) -> WebhookAttempt:
+        self.session.add(attempt)
+        self.session.flush()
+        return attempt
+
+    def attempts_for(self, delivery_id: int) -> Sequence[WebhookAttempt]:
+        return self.session.scalars(
+            select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.attempt)
+        ).all()
+
+
+class AuditChainRepository:
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def walk(self, *, batch: int = 1000) -> Iterator[AuditEvent]:
+        """Every event in id order, streamed."""
+        yield from self.session.scalars(
+            select(AuditEvent).order_by(AuditEvent.id).execution_options(yield_per=batch)
+        )
+
+    def hashes(self) -> dict[str, int]:
+        """entry_hash -> id of every event (to tell a moved entry from a missing one)."""
+        return {h: i for h, i in self.session.execute(select(AuditEvent.entry_hash, AuditEvent.id))}
+
+    def event(self, event_id: int) -> AuditEvent | None:
+        return self.session.get(AuditEvent, event_id)
+
+    def count_up_to(self, event_id: int) -> int:
+        return int(self.session.scalar(select(func.count()).where(AuditEvent.id <= event_id)) or 0)
+
+    def between(self, start: datetime | None, end: datetime | None) -> Iterator[AuditEvent]:
+        query = select(AuditEvent).order_by(AuditEvent.id)
+        if start is not None:
+            query = query.where(AuditEvent.at >= start)
+        if end is not None:
+            query = query.where(AuditEvent.at < end)
+        yield from self.session.scalars(query.execution_options(yield_per=1000))
+
+    def add_checkpoint(self, checkpoint: AuditCheckpoint) -> AuditCheckpoint:
+        self.session.add(checkpoint)
+        self.session.flush()
+        return checkpoint
+
+    def last_checkpoint(self) -> AuditCheckpoint | None:
+        return self.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+
+    def checkpoints(self) -> Sequence[AuditCheckpoint]:
+        return self.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()

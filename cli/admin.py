@@ -1,0 +1,194 @@
+"""`certsvc department|seal|client|webhook ...`: administration by the local operator."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from certsvc.config import load_settings
+from certsvc.errors import BadRequestError
+from certsvc.services.admin import AdminService, local_operator
+from certsvc.services.context import build_context
+from certsvc_cli.errors import handle_errors
+
+__all__ = ["client_app", "department_app", "seal_app", "webhook_app"]
+
+department_app = typer.Typer(help="Departments (发证机关).", no_args_is_help=True)
+seal_app = typer.Typer(help="Seals of departments.", no_args_is_help=True)
+client_app = typer.Typer(help="API clients and their keys.", no_args_is_help=True)
+webhook_app = typer.Typer(help="Webhooks for licence state changes.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+
+
+def _admin() -> AdminService:
+    return AdminService(build_context(load_settings()))
+
+
+def _out(value: Any, as_json: bool, line: str) -> None:
+    if as_json:
+        typer.echo(json.dumps(_plain(value), ensure_ascii=False, indent=2, default=str))
+    else:
+        typer.echo(line)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "__dataclass_fields__"):
+        return asdict(value)
+    return value
+
+
+@department_app.command("add")
+@handle_errors
+def department_add(
+    code: Annotated[str, typer.Argument(help="统一社会信用代码")],
+    name: Annotated[str, typer.Argument()],
+    area_code: Annotated[str, typer.Option("--area-code", help="GB/T 2260 code")],
+    as_json: JsonOption = False,
+) -> None:
+    """Register a department."""
+    d = _admin().add_department(code=code, name=name, area_code=area_code, principal=local_operator())
+    _out(d, as_json, f"added department {d.code} {d.name}")
+
+
+@department_app.command("list")
+@handle_errors
+def department_list(as_json: JsonOption = False) -> None:
+    """List departments."""
+    rows = _admin().list_departments(principal=local_operator())
+    _out(rows, as_json, "\n".join(f"{d.code}  {d.status:9} {d.area_code}  {d.name}  ({len(d.seals)} seals)" for d in rows))
+
+
+@department_app.command("show")
+@handle_errors
+def department_show(code: str, as_json: JsonOption = False) -> None:
+    """Show a department and its seals."""
+    d = _admin().show_department(code, principal=local_operator())
+    lines = [f"{d.code} {d.name} area {d.area_code} status {d.status}"]
+    lines += [f"  seal {s.id}: {s.name} {s.algorithm} {s.status} until {s.valid_until.date()}" for s in d.seals]
+    _out(d, as_json, "\n".join(lines))
+
+
+@seal_app.command("add")
+@handle_errors
+def seal_add(
+    department: Annotated[str, typer.Argument(help="department code")],
+    name: Annotated[str, typer.Option(help="e.g. 行政审批专用章")],
+    algorithm: Annotated[str, typer.Option(help="rsa-3072 | ecdsa-p256 | sm2")] = "ecdsa-p256",
+    validity_days: Annotated[int, typer.Option()] = 1825,
+    key: Annotated[Path | None, typer.Option(help="import: private key PEM")] = None,
+    certificate: Annotated[Path | None, typer.Option(help="import: certificate PEM (then its chain)")] = None,
+    key_passphrase_env: Annotated[
+        str | None, typer.Option(help="import: name of the environment variable holding the key's passphrase")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Make a seal from the development CA, or import --key and --certificate."""
+    admin = _admin()
+    if key or certificate:
+        if not (key and certificate):
+            raise BadRequestError("give both --key and --certificate to import a seal", code="import_incomplete")
+        import os
+
+        passphrase = os.environ.get(key_passphrase_env, "").encode() if key_passphrase_env else None
+        seal = admin.import_seal(
+            department,
+            name=name,
+            key_pem=_read(key),
+            certificate_pem=_read(certificate),
+            key_passphrase=passphrase or None,
+            principal=local_operator(),
+        )
+    else:
+        seal = admin.add_seal(department, name=name, algorithm=algorithm, validity_days=validity_days, principal=local_operator())
+    _out(seal, as_json, f"seal {seal.id}: {seal.name} ({seal.algorithm}) for {seal.department_code}")
+
+
+@seal_app.command("list")
+@handle_errors
+def seal_list(department: str, as_json: JsonOption = False) -> None:
+    """List a department's seals."""
+    rows = _admin().list_seals(department, principal=local_operator())
+    _out(rows, as_json, "\n".join(f"{s.id}  {s.status:8} {s.algorithm:11} {s.name}  until {s.valid_until.date()}" for s in rows))
+
+
+@seal_app.command("retire")
+@handle_errors
+def seal_retire(seal_id: int, as_json: JsonOption = False) -> None:
+    """Retire a seal: no new versions are sealed with it; files it sealed stay valid."""
+    seal = _admin().retire_seal(seal_id, principal=local_operator())
+    _out(seal, as_json, f"seal {seal.id} retired")
+
+
+@client_app.command("add")
+@handle_errors
+def client_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="issuer | operator | sharing")],
+    department: Annotated[str | None, typer.Option(help="department code (issuer, sharing)")] = None,
+    expires: Annotated[datetime | None, typer.Option(help="expiry, ISO 8601 UTC")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an API client. The key is printed once and cannot be shown again."""
+    from datetime import UTC
+
+    expires_at = expires.replace(tzinfo=UTC) if expires and expires.tzinfo is None else expires
+    key = _admin().add_client(
+        name=name, role=role, department_code=department, expires_at=expires_at, principal=local_operator()
+    )
+    _out({"id": key.client_id, "api_key": key.api_key}, as_json, f"client {key.client_id}\napi key (shown once): {key.api_key}")
+
+
+@client_app.command("list")
+@handle_errors
+def client_list(department: Annotated[str | None, typer.Option()] = None, as_json: JsonOption = False) -> None:
+    """List API clients (never their keys)."""
+    rows = _admin().list_clients(principal=local_operator(), department_code=department)
+    _out(
+        rows,
+        as_json,
+        "\n".join(
+            f"{c.id}  {c.role:8} {c.department_code or '-':18} {c.name}"
+            + (" REVOKED" if c.revoked_at else "")
+            + (f" expires {c.expires_at.isoformat()}" if c.expires_at else "")
+            for c in rows
+        ),
+    )
+
+
+@client_app.command("revoke")
+@handle_errors
+def client_revoke(client_id: int, as_json: JsonOption = False) -> None:
+    """Revoke a client's key at once."""
+    c = _admin().revoke_client(client_id, principal=local_operator())
+    _out(c, as_json, f"client {c.id} revoked")
+
+
+@webhook_app.command("add")
+@handle_errors
+def webhook_add(department: str, url: str, as_json: JsonOption = False) -> None:
+    """Register a webhook URL for a department; prints the HMAC secret once."""
+    hook = _admin().add_webhook(department, url=url, principal=local_operator())
+    _out(hook, as_json, f"webhook {hook.id} -> {hook.url}\nsecret (shown once): {hook.secret}")
+
+
+@webhook_app.command("list")
+@handle_errors
+def webhook_list(department: str, as_json: JsonOption = False) -> None:
+    """List a department's webhooks."""
+    rows = _admin().list_webhooks(department, principal=local_operator())
+    _out(rows, as_json, "\n".join(f"{w.id}  {'active' if w.is_active else 'off'}  {w.url}" for w in rows))
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadRequestError(f"cannot read {path}: {exc.strerror}", code="unreadable_file") from exc

@@ -1,0 +1,104 @@
+"""``certsvc verify-qr`` and ``certsvc trust export``: QR verification that needs no network."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from certsvc.clock import SystemClock
+from certsvc.config import load_settings
+from certsvc.errors import BadRequestError
+from certsvc.services.context import build_context
+from certsvc.services.qr import QrVerification, verify_qr_offline
+from certsvc.services.trust import TrustService, parse_trust_list
+from certsvc_cli.errors import handle_errors
+
+__all__ = ["trust_app", "verify_qr"]
+
+trust_app = typer.Typer(help="The signed list of issuer keys for offline QR verification.", no_args_is_help=True)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise BadRequestError(f"cannot read {path}: {exc.strerror}", code="unreadable_file") from exc
+
+
+@trust_app.command("export")
+@handle_errors
+def export(file: Annotated[Path, typer.Argument(help="where to write the signed key list (JSON)")]) -> None:
+    """Write the signed list of issuer keys, for `certsvc verify-qr --keys FILE` offline."""
+    ctx = build_context(load_settings())
+    document = TrustService(ctx).signed_document()
+    file.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
+    typer.echo(f"wrote {len(document['keys'])} keys to {file} (next update {document['next_update']})")
+
+
+@handle_errors
+def verify_qr(
+    text: Annotated[str, typer.Argument(help="the scanned text of the QR code")],
+    keys: Annotated[Path | None, typer.Option(help="trust list from `certsvc trust export` (else this deployment's)")] = None,
+    anchor: Annotated[
+        list[Path] | None, typer.Option(help="root certificate (DER) that must have issued the list's signer")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Verify a QR payload offline. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
+    if keys is not None:
+        try:
+            document: Any = json.loads(_read(keys))
+        except ValueError as exc:
+            raise BadRequestError(f"{keys} is not JSON", code="invalid_trust_list") from exc
+        anchors = [_read(p) for p in anchor or []]
+        if not anchors:
+            # No anchor given: the roots of the local deployment, when there is one.
+            anchors = build_context(load_settings(), migrate=False).trust_roots()
+        if not anchors:
+            raise BadRequestError("no trust anchor: pass --anchor ROOT.der", code="no_trust_anchor")
+        trust = parse_trust_list(document, anchors_der=anchors)
+    else:
+        trust = TrustService(build_context(load_settings())).current()
+    now = SystemClock().now()
+    result = verify_qr_offline(text, trust, today=now.date(), checked_at=now)
+    _print(result, as_json=as_json)
+    sys.exit(0 if result.report.bottom_line else 1)
+
+
+def _print(result: QrVerification, *, as_json: bool) -> None:
+    report, claims = result.report, result.claims
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "verdict": report.verdict.value,
+                    "reasons": [{"code": r.code, "message_zh": r.message_zh, "message_en": r.message_en} for r in report.reasons],
+                    "qr": None
+                    if claims is None
+                    else {
+                        "identifier": claims.identifier,
+                        "licence_name": result.licence_name,
+                        "kid": result.kid,
+                        "issued_on": claims.issued_on.isoformat(),
+                        "valid_from": claims.valid_from.isoformat(),
+                        "valid_until": claims.valid_until.isoformat(),
+                        "holder_name_masked": claims.holder_name_masked,
+                        "holder_id_masked": claims.holder_id_masked,
+                    },
+                },
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return
+    typer.echo(f"verdict: {report.verdict.value}")
+    for r in report.reasons:
+        typer.echo(f"  [{r.code}] {r.message_zh} / {r.message_en}")
+    if claims is not None:
+        typer.echo(f"  licence {claims.identifier} {result.licence_name or ''}")
+        typer.echo(f"  holder {claims.holder_name_masked} ({claims.holder_id_masked})")
+        typer.echo(f"  valid {claims.valid_from} .. {claims.valid_until}; issued {claims.issued_on}; key {result.kid}")

@@ -1,0 +1,54 @@
+"""`certsvc department|seal|client|suspend|audit` against a home of their own."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from certsvc_cli.main import app
+from tests.conftest import TEMPLATES
+
+pytestmark = pytest.mark.slow
+
+
+def test_operator_commands(tmp_path: Path) -> None:
+    runner = CliRunner()
+
+    def run(*args: str):  # type: ignore[no-untyped-def]
+        return runner.invoke(app, list(args), env={"CERTSVC_HOME": str(tmp_path)}, catch_exceptions=False)
+
+    assert run("init").exit_code == 0
+    code = "11152502011599995A"
+    from certsvc.domain.identifiers import uscc_check_char
+
+    code = code[:17] + uscc_check_char(code[:17])
+    assert run("department", "add", code, "测试局", "--area-code", "152502").exit_code == 0
+    assert run("department", "add", code, "测试局", "--area-code", "152502").exit_code == 4  # exists
+    sm2 = run("seal", "add", code, "--name", "行政审批专用章", "--algorithm", "sm2", "--json")
+    assert sm2.exit_code == 0, sm2.output
+    seal_id = json.loads(sm2.output)["id"]
+    assert json.loads(run("department", "show", code, "--json").output)["seals"][0]["algorithm"] == "sm2"
+    added = run("client", "add", "clerk", "--role", "issuer", "--department", code, "--json")
+    key = json.loads(added.output)["api_key"]
+    assert key.startswith("csk_")
+    assert key not in run("client", "list").output
+
+    issued = run("issue", "food-business-licence", str(TEMPLATES / "food-business-licence" / "sample.json"),
+                 "--department", code, "--json")
+    assert issued.exit_code == 0, issued.output
+    ident = json.loads(issued.output)["identifier"]
+    assert "suspended" in run("suspend", ident, "--reason", "检查").output
+    assert run("suspend", ident, "--reason", "again").exit_code == 4
+    assert "valid" in run("resume", ident, "--reason", "整改完成").output
+    assert run("seal", "retire", str(seal_id)).exit_code == 0
+
+    assert run("audit", "checkpoint").exit_code == 0
+    verified = run("audit", "verify", "--json")
+    assert verified.exit_code == 0 and json.loads(verified.output)["is_intact"]
+    out = tmp_path / "audit.jsonl"
+    assert run("audit", "export", "--from", "2000-01-01", "--out", str(out)).exit_code == 0
+    actions = [json.loads(line)["action"] for line in out.read_text().splitlines()]
+    assert "certificate.suspend" in actions and "client.add" in actions
