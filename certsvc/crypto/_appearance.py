@@ -162,6 +162,8 @@ class _SealDrawing(AppearanceContent):
         return b" ".join([b"q", self._render_lines(w, h), self._render_seal(w, h), b"Q"])
 
     def _render_lines(self, w: float, h: float) -> bytes:
+        if not self._lines:  # the page itself prints the name and date under the seal
+            return b""
         from pyhanko.pdf_utils.font.opentype import GlyphAccumulator
 
         engine: Any = GlyphAccumulator(
@@ -319,22 +321,29 @@ def build_seal_appearance(
     image: EncodedImage,
     width: float,
     height: float,
+    show_text: bool = True,
 ) -> AppearanceTemplate:
-    """Draw the seal appearance once (~10-20 ms: font subsetting) and freeze it."""
-    font_bytes = _font_subset(font_path, frozenset(department_name + DATE_CHARS))
+    """Draw the seal appearance once (~10-20 ms: font subsetting) and freeze it.
+
+    With ``show_text`` False the appearance is the seal image alone, for documents that print
+    the department's name and the date under the seal themselves (every certsvc template).
+    """
+    lines = (department_name, date_text) if show_text else ()
+    font_bytes = _font_subset(font_path, frozenset(department_name + DATE_CHARS)) if show_text else b""
     scratch = PdfFileWriter(stream_xrefs=False)
     drawing = _SealDrawing(
         scratch,
         layout.BoxConstraints(width=width, height=height),
         font_bytes=font_bytes,
-        lines=(department_name, date_text),
+        lines=lines,
         image=image,
     )
     form = drawing.as_form_xobject()
     form.compress()
     root = scratch.add_object(form)
-    # Embeds the font subset (what the writer would otherwise do when the document is saved).
-    drawing.font_engine.prepare_write()
+    if drawing.font_engine is not None:
+        # Embeds the font subset (what the writer would otherwise do when the document is saved).
+        drawing.font_engine.prepare_write()
     return AppearanceTemplate.freeze(root, width, height)
 
 

@@ -373,7 +373,12 @@ class PdfSealer:
         chain_ders: Sequence[bytes],
         seal_image_png: bytes,
         font_paths: Sequence[str] = DEFAULT_CJK_FONTS,
+        show_text: bool = True,
     ) -> None:
+        # show_text=False: the appearance is the seal image alone, for pages that already print
+        # the department's name and the date where the seal goes (so the electronic and the
+        # printed copy look the same).
+        self._show_text = show_text
         self._algorithm = key.algorithm
         cert = _load_cert(certificate_der, "seal certificate")
         if cert.public_key.dump() != key.public_key_spki_der():
@@ -443,6 +448,7 @@ class PdfSealer:
                 image=self._image,
                 width=width,
                 height=height,
+                show_text=self._show_text,
             )
             with self._cache_lock:
                 # Bounded: one entry per (department, day, box size); old days are dropped.

@@ -104,6 +104,8 @@ class ServiceContext:
                     certificate_der=seal.certificate_der,
                     chain_ders=list(seal.chain_der),
                     seal_image_png=self.blobs.get(seal.image_sha256),
+                    # Every template prints the issuer's name and the date under the seal.
+                    show_text=False,
                 )
                 loaded = LoadedSeal(
                     seal_id=seal.id, algorithm=seal.algorithm, key=key, sealer=sealer, lock=threading.Lock()

@@ -7,8 +7,10 @@ import asyncio
 import functools
 import hashlib
 import io
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -491,3 +493,19 @@ def test_size_limit() -> None:
         validate_pdf(
             sample_pdf(), trust_roots_der=[pki(KeyAlgorithm.RSA_3072).root_der], max_bytes=100
         )
+
+
+def test_image_only_appearance_draws_no_text(tmp_path: Path) -> None:
+    """show_text=False: the seal image alone (the page prints the name and date itself)."""
+    p = pki(KeyAlgorithm.ECDSA_P256)
+    sealer = PdfSealer(
+        key=p.seal_key, certificate_der=p.seal_der, chain_ders=p.chain_ders, seal_image_png=seal_png(), show_text=False
+    )
+    sealed = sealer.seal(sample_pdf(), box=BOX, department_name=DEPARTMENT_NAME, signed_at=SIGNED_AT, reason="test")
+    with_text = _seal(KeyAlgorithm.ECDSA_P256)
+    texts = []
+    for name, data in (("image-only.pdf", sealed), ("with-text.pdf", with_text)):
+        (tmp_path / name).write_bytes(data)
+        texts.append(subprocess.run(["pdftotext", str(tmp_path / name), "-"], capture_output=True, check=True).stdout.decode())
+    assert DEPARTMENT_NAME not in texts[0] and DEPARTMENT_NAME in texts[1]
+    assert validate_pdf(sealed, trust_roots_der=[p.root_der]).signatures[0].bottom_line
