@@ -7,6 +7,9 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # Debian packages certsvc needs: pdfsig/pdftoppm/pdffonts (poppler), CJK TrueType fonts for
 # licences and seals, certutil for pdfsig's NSS trust store, and the openssl CLI for interop.
 APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei libnss3-tools openssl chromium
+# Issue 4: BabelStone Han draws rare Han characters in names (𠮷, CJK Ext. B) that AR PL lacks;
+# icc-profiles-free's sRGB.icc is the PDF/A output intent of every licence PDF.
+APT_PACKAGES += fonts-babelstone-han icc-profiles-free
 
 .PHONY: install system-deps run test lint bench clean
 
@@ -29,8 +32,11 @@ run: install
 	$(VENV)/bin/certsvc init
 	$(VENV)/bin/certsvc serve --host 127.0.0.1 --port 8000
 
+# Layer contracts, lint and types first (seconds), then the suite (slow tests included).
 test: install
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check certsvc cli tests bench
+	$(VENV)/bin/mypy certsvc cli
 	$(PY) -m pytest
 
 lint: install

@@ -10,7 +10,6 @@ signature size reserved up front so no dry-run signature is made).
 
 from __future__ import annotations
 
-import asyncio
 import io
 import json
 import sys
@@ -26,17 +25,17 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench._machine import machine, median_ms, timed  # noqa: E402
-from certsvc.config import load_settings  # noqa: E402
-from certsvc.crypto import api as crypto  # noqa: E402
-from certsvc.rendering.renderer import LicenceContent, render_licence  # noqa: E402
-from certsvc.services.context import build_context  # noqa: E402
-from certsvc.services.issuance import IssuanceService  # noqa: E402
-from certsvc.services.principals import Principal, Role  # noqa: E402
-from certsvc.services.provisioning import add_seal, department_by_code, ensure_dev_ca, init_embedded  # noqa: E402
-from certsvc.services.requests import parse_issue_request  # noqa: E402
-from certsvc.services.sealing import SealSnapshot  # noqa: E402
-from certsvc.storage.repositories import SealRepository  # noqa: E402
+from bench._machine import machine, median_ms, timed
+from certsvc.config import load_settings
+from certsvc.crypto import api as crypto
+from certsvc.rendering.renderer import LicenceContent, render_licence
+from certsvc.services.context import build_context
+from certsvc.services.issuance import IssuanceService
+from certsvc.services.principals import Principal, Role
+from certsvc.services.provisioning import add_seal, department_by_code, init_embedded
+from certsvc.services.requests import parse_issue_request
+from certsvc.services.sealing import SealSnapshot
+from certsvc.storage.repositories import SealRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 

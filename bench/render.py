@@ -25,14 +25,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import reportlab  # noqa: E402
-from reportlab.pdfgen.canvas import Canvas  # noqa: E402
+import reportlab
+from reportlab.pdfgen.canvas import Canvas
 
-from certsvc.domain.identifiers import LicenceIdentifier  # noqa: E402
-from certsvc.rendering import fonts  # noqa: E402
-from certsvc.rendering.renderer import LicenceContent, render_licence  # noqa: E402
-from certsvc.rendering.seals import draw_round_seal  # noqa: E402
-from certsvc.rendering.templates import FieldType, LicenceTemplate, TemplateRegistry  # noqa: E402
+from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.rendering import fonts
+from certsvc.rendering.renderer import LicenceContent, render_licence
+from certsvc.rendering.seals import draw_round_seal
+from certsvc.rendering.templates import FieldType, LicenceTemplate, TemplateRegistry
 
 DEPARTMENT = ("无锡市市场监督管理局", "11320200014123456K")
 

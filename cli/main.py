@@ -218,6 +218,10 @@ from certsvc_cli import batch as _batch_cli  # noqa: E402 - issue 7
 
 app.add_typer(_batch_cli.app, name="batch")
 
+from certsvc_cli import templates as _templates_cli  # noqa: E402 - issue 4
+
+app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
+
 
 def main() -> None:
     app()

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.dependencies.models import Dependant
@@ -36,11 +36,13 @@ __all__ = [
     "access_rule",
     "allow",
     "get_context",
+    "holder_token_only",
     "public",
     "request_id",
 ]
 
 _RULE_ATTRIBUTE = "__certsvc_access_rule__"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,13 @@ def allow(*roles: Role) -> Callable[[Request, ServiceContext, str], Principal]:
 
     setattr(dependency, _RULE_ATTRIBUTE, AccessRule(roles=allowed))
     dependency.__name__ = "allow_" + "_".join(sorted(r.value for r in allowed))
+    return dependency
+
+
+def holder_token_only(dependency: Callable[..., T]) -> Callable[..., T]:
+    """Declare that ``dependency`` admits holders by identity token and no API-key role at all
+    (an API key gets 403); the dependency checks the token itself."""
+    setattr(dependency, _RULE_ATTRIBUTE, AccessRule(roles=frozenset()))
     return dependency
 
 

@@ -15,12 +15,6 @@ from certsvc.crypto.certificates import (
     make_root_ca,
     make_seal_certificate,
 )
-from certsvc.crypto.key_import import (
-    certificate_spki_der,
-    certificates_from_pem,
-    reencrypt_private_key_pem,
-    verify_detached,
-)
 from certsvc.crypto.jwt_tokens import (
     JsonWebKeySet,
     JwtFailure,
@@ -28,6 +22,12 @@ from certsvc.crypto.jwt_tokens import (
     VerifiedToken,
     parse_jwks,
     verify_jwt,
+)
+from certsvc.crypto.key_import import (
+    certificate_spki_der,
+    certificates_from_pem,
+    reencrypt_private_key_pem,
+    verify_detached,
 )
 from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.crypto.pdf_signing import PdfSealer

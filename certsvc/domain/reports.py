@@ -178,3 +178,21 @@ REASONS.update(
         ),
     }
 )
+
+
+# --- identification by the file's own metadata (issue 4): appended, codes are stable ---------
+REASONS.update(
+    {
+        "identified_by_metadata": (
+            Verdict.INDETERMINATE,
+            "文件不是证照库登记的签发文件；已根据文件内嵌的证照元数据找到对应证照，请以证照库记录为准",
+            "This file is not the issued file; the licence it names in its embedded GB/T 36903 "
+            "metadata was found in the registry, whose record is authoritative",
+        ),
+        "metadata_mismatch": (
+            Verdict.INVALID,
+            "文件内嵌的证照元数据与证照库记录不一致，文件可能被伪造",
+            "The GB/T 36903 metadata embedded in the file contradicts the registry record",
+        ),
+    }
+)

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from certsvc.errors import ConflictError, NotFoundError
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem, BatchJob
-from certsvc.storage.repositories import BatchRepository
+from certsvc.storage.repositories_batch import BatchRepository
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -36,10 +36,12 @@ __all__ = [
     "JobEngine",
     "JobProgress",
     "JobState",
+    "PrepareHook",
     "ProgressCallback",
     "TaskSpec",
     "WorkItem",
     "claim_items",
+    "ensure_runnable",
     "job_progress",
     "new_token",
     "record_outcome",
@@ -63,9 +65,6 @@ class ItemState(StrEnum):
     DONE = "done"
     SKIPPED = "skipped"
     FAILED = "failed"
-
-
-FINISHED_ITEM_STATES = frozenset({ItemState.DONE, ItemState.SKIPPED, ItemState.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +123,9 @@ class ItemHandler(Protocol):
     def close(self) -> None:
         """Release what the handler holds (connections, cached keys)."""
         ...
+
+    # Optional: ``prepare(session, items)`` is called inside the claim transaction (see
+    # ``claim_items``); a handler without it reads what it needs in ``handle``.
 
 
 @dataclass(frozen=True)
@@ -191,19 +193,34 @@ def new_token() -> str:
     return secrets.token_hex(16)
 
 
+PrepareHook = Callable[[Session, list[WorkItem]], None]
+
+
 def claim_items(
-    database: Database, job_id: int, *, runner_id: str, token: str, limit: int, now: datetime
+    database: Database,
+    job_id: int,
+    *,
+    runner_id: str,
+    token: str,
+    limit: int,
+    now: datetime,
+    prepare: PrepareHook | None = None,
 ) -> list[WorkItem]:
     """Claim up to ``limit`` pending items of a job that ``runner_id`` runs.
 
     None once the job is cancelled or another runner took it over: a stray worker of a dead
-    runner stops at its next claim.
+    runner stops at its next claim. ``prepare`` (a handler's optional ``prepare`` method) reads
+    what the claimed items need in the same transaction: one transaction per chunk instead of
+    one more per item.
     """
     with database.transaction() as session:
         job = BatchRepository(session).job(job_id)
         if job is None or job.state != JobState.RUNNING or job.runner_id != runner_id:
             return []
-        return [WorkItem.of(row) for row in BatchRepository(session).claim(job_id, token=token, limit=limit, now=now)]
+        items = [WorkItem.of(row) for row in BatchRepository(session).claim(job_id, token=token, limit=limit, now=now)]
+        if items and prepare is not None:
+            prepare(session, items)
+        return items
 
 
 def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, now: datetime) -> bool:
@@ -260,7 +277,7 @@ def _progress(job: BatchJob, counts: Mapping[str, int], repo: BatchRepository, *
     )
 
 
-def _refuse_unless_runnable(
+def ensure_runnable(
     job: BatchJob | None,
     job_id: int,
     *,
@@ -268,6 +285,12 @@ def _refuse_unless_runnable(
     stale_after_s: float,
     is_runner_alive: Callable[[str], bool | None] | None = None,
 ) -> BatchJob:
+    """The job, if a new runner may take it over now.
+
+    Raises:
+        NotFoundError: no such job.
+        ConflictError: it is completed or cancelled, or its runner is (or may be) alive.
+    """
     if job is None:
         raise NotFoundError(f"no batch job {job_id}")
     if job.state == JobState.COMPLETED:

@@ -25,6 +25,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 from certsvc.clock import Clock, SystemClock
 from certsvc.errors import CertsvcError, JobEngineError
@@ -36,14 +37,14 @@ from certsvc.jobs.api import (
     JobState,
     ProgressCallback,
     TaskSpec,
-    _refuse_unless_runnable,
     claim_items,
+    ensure_runnable,
     job_progress,
     new_token,
     record_outcome,
 )
 from certsvc.storage.database import Database
-from certsvc.storage.repositories import BatchRepository
+from certsvc.storage.repositories_batch import BatchRepository
 
 __all__ = ["LocalPoolEngine", "default_workers"]
 
@@ -114,7 +115,7 @@ class LocalPoolEngine:
         now = self.clock.now()
         with self.database.transaction() as session:
             repo = BatchRepository(session)
-            job = _refuse_unless_runnable(
+            job = ensure_runnable(
                 repo.job(job_id), job_id, now=now, stale_after_s=self.stale_after_seconds, is_runner_alive=_is_local_runner_alive
             )
             # Whatever is still running belonged to a runner that is gone (checked just above).
@@ -192,15 +193,18 @@ class LocalPoolEngine:
     def _run_pool(
         self, job_id: int, runner_id: str, task: TaskSpec, workers: int, on_progress: ProgressCallback | None
     ) -> None:
-        mp = multiprocessing.get_context(self.start_method)
+        mp: Any = multiprocessing.get_context(self.start_method)  # typeshed: BaseContext lacks Process
         finished_before = self._heartbeat(job_id, runner_id)[0].finished
         # A worker that died mid-item (killed, segfault) leaves it running; the next round hands
         # it out again, and MAX_ATTEMPTS bounds how often one item may do that.
-        for _round in range(MAX_ATTEMPTS + 1):
+        for round_number in range(MAX_ATTEMPTS + 1):
+            # After a crash, items are handed out one at a time: the item that kills a worker
+            # then takes no innocent neighbour of its chunk down with it (attempts count claims).
+            chunk = self.chunk if round_number == 0 else 1
             processes = [
                 mp.Process(
                     target=_worker_main,
-                    args=(task, job_id, runner_id, self.chunk, os.getpid()),
+                    args=(task, job_id, runner_id, chunk, os.getpid()),
                     name=f"certsvc-batch-{job_id}-{i}",
                     daemon=True,
                 )
@@ -226,9 +230,9 @@ class LocalPoolEngine:
             if all(p.exitcode == 0 for p in processes):
                 return
             progress, _ = self._heartbeat(job_id, runner_id)
-            if progress.finished == finished_before:
-                # Not one item got an outcome: the workers cannot start (bad settings, broken
-                # install). Retrying would only repeat that; say so instead.
+            if progress.finished == finished_before and progress.running == 0:
+                # No item got an outcome and none was in hand: the workers cannot start (bad
+                # settings, broken install). Retrying would only repeat that; say so instead.
                 raise JobEngineError(
                     f"the batch workers of job {job_id} exited ({[p.exitcode for p in processes]}) "
                     "without finishing any item; see the log",
@@ -262,9 +266,12 @@ def work_loop(
     Returns the number of items this loop finished.
     """
     database = handler.database
+    prepare = getattr(handler, "prepare", None)
     finished = 0
     while True:
-        items = claim_items(database, job_id, runner_id=runner_id, token=new_token(), limit=chunk, now=clock.now())
+        items = claim_items(
+            database, job_id, runner_id=runner_id, token=new_token(), limit=chunk, now=clock.now(), prepare=prepare
+        )
         if not items:
             return finished
         for item in items:

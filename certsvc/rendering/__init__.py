@@ -6,6 +6,7 @@ never imports crypto, storage, services or api. Public surface:
 * ``TemplateRegistry`` / ``LicenceTemplate`` — templates as data, checked at start-up;
 * ``render_licence`` with ``LicenceContent`` → ``RenderedLicence``;
 * ``draw_round_seal`` / ``draw_oval_seal`` — seal images (PNG);
+* ``validate_seal_png`` → ``SealImageInfo`` — checks an uploaded seal image;
 * ``read_licence_metadata`` — GB/T 36903 metadata back out of a PDF.
 """
 
@@ -13,7 +14,12 @@ from __future__ import annotations
 
 from certsvc.rendering.metadata import read_licence_metadata
 from certsvc.rendering.renderer import LicenceContent, RenderedLicence, render_licence
-from certsvc.rendering.seals import draw_oval_seal, draw_round_seal
+from certsvc.rendering.seals import (
+    SealImageInfo,
+    draw_oval_seal,
+    draw_round_seal,
+    validate_seal_png,
+)
 from certsvc.rendering.templates import FieldSpec, FieldType, LicenceTemplate, TemplateRegistry
 
 __all__ = [
@@ -22,9 +28,11 @@ __all__ = [
     "LicenceContent",
     "LicenceTemplate",
     "RenderedLicence",
+    "SealImageInfo",
     "TemplateRegistry",
     "draw_oval_seal",
     "draw_round_seal",
     "read_licence_metadata",
     "render_licence",
+    "validate_seal_png",
 ]

@@ -7,6 +7,14 @@ Asian font pack substitutes whatever it has, and PDF/A forbids non-embedded font
 
 Fonts are registered once per process and cached: parsing ``uming.ttc`` costs ~50 ms, more than
 a whole render. Subsetting happens per document inside reportlab.
+
+Rare characters: the AR PL faces cover GB 2312 and most of GBK, but not CJK Extension B and
+later, where some personal names live (𠮷 U+20BB7), and 楷体 lacks a few GBK characters (犇).
+Such a character is drawn, one by one, from a single **fallback** face — BabelStone Han, a
+宋体-style TrueType font with mainland glyph shapes covering Extensions A–H (Debian
+``fonts-babelstone-han``; its OpenType/CFF rivals cannot be embedded by reportlab). It is loaded
+lazily, on the first character the template font lacks, because it is a 50 MB file. Without
+it such characters are refused, as before, with the package named.
 """
 
 from __future__ import annotations
@@ -17,20 +25,23 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase import pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 
 from certsvc.errors import ConfigurationError
 
 __all__ = [
     "DEFAULT_FONTS",
+    "FALLBACK_FONT",
     "FONT_KEYS",
     "FontSpec",
+    "fallback_available",
     "font_name",
     "font_path",
     "has_glyph",
     "missing_glyphs",
     "register_fonts",
+    "runs",
     "string_width",
 ]
 
@@ -68,10 +79,18 @@ DEFAULT_FONTS: Mapping[str, FontSpec] = {
     ),
 }
 FONT_KEYS: frozenset[str] = frozenset(DEFAULT_FONTS)
+FALLBACK_FONT = FontSpec(
+    Path("/usr/share/fonts/truetype/babelstone/BabelStoneHan.ttf"),
+    0,
+    "fonts-babelstone-han",
+    "BabelStone Han (宋体 style, CJK Extensions A–H)",
+)
+_FALLBACK_KEY = "fallback"  # not a template font key: templates cannot choose it
 
 _lock = threading.Lock()
 _registered: dict[str, TTFont] = {}
 _specs: dict[str, FontSpec] = dict(DEFAULT_FONTS)
+_fallback: list[TTFont | None] = []  # empty: not tried yet; [None]: not installed
 
 # Characters that are layout, not ink: they never need a glyph.
 _LAYOUT_CHARS = frozenset("\n\r\t")
@@ -91,6 +110,8 @@ def register_fonts(overrides: Mapping[str, FontSpec] | None = None) -> None:
         ConfigurationError: a font file is missing or unreadable; names the path and package.
     """
     with _lock:
+        # reportlab looks the function up by its module global at each document save.
+        ttfonts.makeToUnicodeCMap = _to_unicode_cmap
         if overrides:
             for key, spec in overrides.items():
                 if key not in FONT_KEYS:
@@ -114,6 +135,38 @@ def register_fonts(overrides: Mapping[str, FontSpec] | None = None) -> None:
             raise ConfigurationError(
                 "; ".join(problems), details=[{"problem": p} for p in problems]
             )
+
+
+def _to_unicode_cmap(fontname: str, subset: list[int]) -> str:
+    """reportlab's ToUnicode CMap, with characters beyond U+FFFF written as UTF-16BE pairs.
+
+    reportlab formats each code point as ``<%04X>``, which gives ``<20BB7>`` for 𠮷: an odd-length
+    hex string that readers take as U+20BB, so search and copy-paste turned 𠮷 into ₻.
+    ISO 32000-1 §9.10.3: the destination of a bfchar mapping is UTF-16BE.
+    """
+    lines = [
+        "/CIDInit /ProcSet findresource begin",
+        "12 dict begin",
+        "begincmap",
+        "/CIDSystemInfo",
+        f"<< /Registry ({fontname})",
+        f"/Ordering ({fontname})",
+        "/Supplement 0",
+        ">> def",
+        f"/CMapName /{fontname} def",
+        "/CMapType 2 def",
+        "1 begincodespacerange",
+        f"<00> <{len(subset) - 1:02X}>",
+        "endcodespacerange",
+        f"{len(subset)} beginbfchar",
+        *(f"<{i:02X}> <{chr(v).encode('utf-16-be').hex().upper()}>" for i, v in enumerate(subset)),
+        "endbfchar",
+        "endcmap",
+        "CMapName currentdict /CMap defineresource pop",
+        "end",
+        "end",
+    ]
+    return "\n".join(lines)
 
 
 def _load(key: str, spec: FontSpec) -> TTFont:
@@ -153,18 +206,63 @@ def font_path(key: str) -> Path:
     return _specs[key].path
 
 
-def has_glyph(ch: str, font: str = "song") -> bool:
-    """Whether the font can draw ``ch`` (a single character) with a real glyph, not .notdef."""
+def _fallback_font() -> TTFont | None:
+    """The fallback face, loaded on first use; ``None`` when its package is not installed."""
+    with _lock:
+        if not _fallback:
+            try:
+                _fallback.append(_load(_FALLBACK_KEY, FALLBACK_FONT))
+            except ConfigurationError:
+                _fallback.append(None)
+        return _fallback[0]
+
+
+def fallback_available() -> bool:
+    """Whether rare characters can be drawn (the fallback font is installed)."""
+    return _fallback_font() is not None
+
+
+def _printable(ch: str) -> bool:
+    # Control, format, surrogate, private-use and unassigned code points never print as
+    # intended even when a font happens to map them.
+    return unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co", "Cn")
+
+
+def _in_font(font: TTFont, ch: str) -> bool:
+    return bool(font.face.charToGlyph.get(ord(ch), 0) != 0)
+
+
+def _fallback_eligible(ch: str) -> bool:
+    """Only Han characters come from the fallback face: it exists for rare characters in names.
+
+    BabelStone Han also maps emoji and other symbols; printing those on a licence would hide a
+    data-entry problem, so they stay refused.
+    """
+    return unicodedata.name(ch, "").startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH"))
+
+
+def has_glyph(ch: str, font: str = "song", *, fallback: bool = True) -> bool:
+    """Whether ``ch`` (one character) can be drawn with a real glyph, not .notdef.
+
+    With ``fallback`` (the default, what the licence renderer does) a character the font lacks
+    counts when the fallback face has it; callers that draw with one face only (PIL seals)
+    pass ``fallback=False``.
+    """
     if ch in _LAYOUT_CHARS:
         return True
-    if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn"):
-        # Control, format, surrogate, private-use and unassigned code points never print as
-        # intended even when a font happens to map them.
+    if not _printable(ch):
         return False
-    return bool(_font(font).face.charToGlyph.get(ord(ch), 0) != 0)
+    if _in_font(_font(font), ch):
+        return True
+    if not fallback or not _fallback_eligible(ch):
+        return False
+    extra = _fallback_font()
+    return extra is not None and _in_font(extra, ch)
 
 
-def missing_glyphs(text: str, fonts: str | Iterable[str] = "song") -> list[str]:
+def missing_glyphs(
+    text: str, fonts: str | Iterable[str] = "song", *, fallback: bool = True
+) -> list[str]:
     """Distinct characters of ``text`` that one of ``fonts`` cannot draw, in order of appearance."""
     keys = (fonts,) if isinstance(fonts, str) else tuple(fonts)
     seen: set[str] = set()
@@ -173,11 +271,39 @@ def missing_glyphs(text: str, fonts: str | Iterable[str] = "song") -> list[str]:
         if ch in seen:
             continue
         seen.add(ch)
-        if not all(has_glyph(ch, key) for key in keys):
+        if not all(has_glyph(ch, key, fallback=fallback) for key in keys):
             missing.append(ch)
     return missing
 
 
+def runs(text: str, font: str) -> list[tuple[str, str]]:
+    """``text`` cut into ``(reportlab font name, substring)`` runs: the template font, and the
+    fallback face for each stretch of characters the template font has no glyph for.
+
+    Characters neither face has stay in the template font's runs; the renderer refuses them
+    before drawing, so this only happens for measuring.
+    """
+    primary = _font(font)
+    cmap = primary.face.charToGlyph
+    if all(cmap.get(ord(ch)) or ch in _LAYOUT_CHARS for ch in text):
+        return [(_reportlab_name(font), text)]  # the common case: one run, no fallback lookups
+    extra = _fallback_font()
+    out: list[tuple[str, str]] = []
+    for ch in text:
+        use_fallback = (
+            extra is not None
+            and _fallback_eligible(ch)
+            and not _in_font(primary, ch)
+            and _in_font(extra, ch)
+        )
+        name = _reportlab_name(_FALLBACK_KEY if use_fallback else font)
+        if out and out[-1][0] == name:
+            out[-1] = (name, out[-1][1] + ch)
+        else:
+            out.append((name, ch))
+    return out
+
+
 def string_width(text: str, font: str, size: float) -> float:
-    """Advance width of ``text`` in points (reportlab metrics of the registered font)."""
-    return float(pdfmetrics.stringWidth(text, font_name(font), size))
+    """Advance width of ``text`` in points (reportlab metrics, fallback face included)."""
+    return float(sum(pdfmetrics.stringWidth(run, name, size) for name, run in runs(text, font)))

@@ -25,7 +25,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 import segno
@@ -37,7 +37,7 @@ from reportlab.pdfgen.canvas import Canvas
 from certsvc.domain.layout import SealBox
 from certsvc.errors import RenderingError, ValidationFailedError
 from certsvc.rendering import fonts
-from certsvc.rendering.metadata import apply_metadata
+from certsvc.rendering.metadata import apply_metadata, document_id
 from certsvc.rendering.templates import (
     MM,
     FieldSpec,
@@ -56,6 +56,7 @@ PRINT_MARK_TEXT = "打印件"
 _BLACK = HexColor("#000000")
 _WHITE = HexColor("#FFFFFF")
 _HOLDER_ID_TYPES = ("uscc", "resident_id")
+_CST = timezone(timedelta(hours=8), "CST")  # the document dates are China Standard Time dates
 
 
 @dataclass(frozen=True)
@@ -382,6 +383,9 @@ class _Painter:
             template_name=t.name,
             type_code=t.type_code,
             content_metadata=_metadata(t, content),
+            # PDF/A-2b (ISO 19005-2): XMP CreateDate must equal the info /CreationDate above.
+            created=datetime.combine(issued, time(0, 0), tzinfo=_CST),
+            file_id=document_id(content.identifier, "print" if self.is_print else "electronic"),
         )
         for page in range(self.plan.pages):
             self.page = page
@@ -427,18 +431,23 @@ class _Painter:
         if align != "left":
             width = fonts.string_width(text, font, size) + char_space * max(0, len(text) - 1)
             x -= width if align == "right" else width / 2
-        if bold:
+        segments = fonts.runs(text, font)
+        if bold or len(segments) > 1:
+            # One text object, switching to the fallback face for the characters the template
+            # font lacks (rare characters in names), so spacing runs on unbroken.
             # No bold face of AR PL UMing exists; fill + stroke (text render mode 2) with a thin
             # outline gives the heavier title weight of printed certificates (≈ 小标宋).
             # Tc and Tr are graphics state in PDF and outlive the text object: fence them in q/Q.
             canvas.saveState()
             text_object = canvas.beginText(x, self.y(y_mm))
-            text_object.setFont(name, size)
             text_object.setCharSpace(char_space)
-            text_object.setTextRenderMode(2)
-            canvas.setStrokeColor(fill)
-            canvas.setLineWidth(size * 0.025)
-            text_object.textOut(text)
+            if bold:
+                text_object.setTextRenderMode(2)
+                canvas.setStrokeColor(fill)
+                canvas.setLineWidth(size * 0.025)
+            for run_font, run in segments:
+                text_object.setFont(run_font, size)
+                text_object.textOut(run)
             canvas.drawText(text_object)
             canvas.restoreState()
         elif char_space:
@@ -921,8 +930,8 @@ def _metadata(template: LicenceTemplate, content: LicenceContent) -> dict[str, s
         "valid_from": content.valid_from.isoformat(),
         "valid_until": content.valid_until.isoformat(),
     }
-    number = content.fields.get("licence_number")
-    if isinstance(number, str):
+    number = content.fields.get(template.number_field or "licence_number")
+    if isinstance(number, str) and number:
         derived["licence_number"] = number
     derived.update(content.metadata)
     return derived

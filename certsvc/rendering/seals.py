@@ -18,14 +18,26 @@ from __future__ import annotations
 import io
 import itertools
 import math
+import warnings
+from dataclasses import dataclass
 from functools import lru_cache
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageStat
 
-from certsvc.errors import RenderingError
+from certsvc.errors import RenderingError, ValidationFailedError
 from certsvc.rendering.fonts import font_path, missing_glyphs
 
-__all__ = ["SEAL_DPI", "SEAL_RED", "draw_oval_seal", "draw_round_seal"]
+__all__ = [
+    "SEAL_DPI",
+    "SEAL_PNG_MAX_BYTES",
+    "SEAL_PNG_MAX_PX",
+    "SEAL_PNG_MIN_PX",
+    "SEAL_RED",
+    "SealImageInfo",
+    "draw_oval_seal",
+    "draw_round_seal",
+    "validate_seal_png",
+]
 
 SEAL_RED = (0xE6, 0x00, 0x12)  # "印章红"; printers match it as PANTONE 485-like red
 SEAL_DPI = 600  # enough for a 1200 dpi laser print of a 42 mm seal without visible steps
@@ -42,7 +54,9 @@ def _font(size_px: int) -> ImageFont.FreeTypeFont:
 
 
 def _check_text(text: str, what: str) -> None:
-    missing = missing_glyphs(text, "song")
+    # The seal is drawn by PIL with the one 宋体 face: the licence's per-character fallback
+    # font does not apply here.
+    missing = missing_glyphs(text, "song", fallback=False)
     if missing:
         raise RenderingError(
             f"{what} contains characters the seal font cannot draw: {''.join(missing)}"
@@ -287,3 +301,161 @@ def draw_oval_seal(
         for i, ch in enumerate(code):
             _stamp(mask, _glyph_tile(ch, code_height, 1.0), 0, x0 + i * pitch, cy + h * 0.33)
     return _to_png(mask)
+
+
+# --- uploaded seal images -------------------------------------------------------------------------
+SEAL_PNG_MAX_BYTES = 2 * 1024 * 1024
+SEAL_PNG_MIN_PX = 300  # below this a 42 mm seal prints at < 180 dpi: visibly stepped edges
+SEAL_PNG_MAX_PX = 3000  # 1800 dpi at 42 mm; more only costs memory and render time
+SEAL_PNG_MAX_ASPECT = 1.5  # round seals are 1:1, oval financial seals about 4:3
+_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+_INK_ALPHA = 128  # a pixel with more opacity than this is ink
+_CLEAR_ALPHA = 16  # a corner pixel with at most this opacity is background
+_MIN_RED_FRACTION = 0.85  # anti-aliased edges and scanner noise may be off-red; the ink is not
+
+
+@dataclass(frozen=True, slots=True)
+class SealImageInfo:
+    """What ``validate_seal_png`` measured on an accepted seal image."""
+
+    width_px: int
+    height_px: int
+    ink_fraction: float  # share of pixels that are ink (alpha > 128)
+    red_fraction: float  # share of the ink that is seal red
+    mean_ink_rgb: tuple[int, int, int]  # average colour of the ink
+
+
+def _max_value(band: Image.Image) -> float:
+    """Largest value of a single-band image (PIL types getextrema for every mode at once)."""
+    extrema = band.getextrema()
+    top = extrema[1]
+    return float(top) if isinstance(top, int | float) else 0.0
+
+
+def _seal_problem(problem: str) -> dict[str, str]:
+    return {"field": "image", "problem": problem}
+
+
+def _refuse(problems: list[dict[str, str]]) -> ValidationFailedError:
+    return ValidationFailedError("the seal image cannot be used", details=problems)
+
+
+def validate_seal_png(data: bytes) -> SealImageInfo:
+    """Check an uploaded seal image (印模) before it is stored for a department's seal.
+
+    The image becomes the visible appearance of every signature and is printed on paper copies,
+    so it must look like a seal on any background: a PNG with a real alpha channel, transparent
+    around the seal (checked at the four corners), square-ish, 300–3000 px a side, at most 2 MiB,
+    and red ink. Size limits are checked from the PNG header before any pixel is decoded, so a
+    decompression bomb is refused without being unpacked.
+
+    Raises:
+        ValidationFailedError: listing every problem found (``details`` = ``[{field, problem}]``).
+    """
+    if len(data) > SEAL_PNG_MAX_BYTES:
+        raise _refuse(
+            [_seal_problem(f"the file is {len(data)} bytes; at most {SEAL_PNG_MAX_BYTES} (2 MiB)")]
+        )
+    if not data.startswith(_PNG_MAGIC):
+        raise _refuse([_seal_problem("not a PNG file (only PNG keeps a transparent background)")])
+    try:
+        with warnings.catch_warnings():
+            # Image.open reads only the header; the size limits below refuse large images
+            # before any pixel is decoded, so PIL's own bomb warning is noise here.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=["PNG"])
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise _refuse([_seal_problem("the PNG file is damaged and cannot be read")]) from exc
+    problems: list[dict[str, str]] = []
+    width, height = image.size
+    if min(width, height) < SEAL_PNG_MIN_PX or max(width, height) > SEAL_PNG_MAX_PX:
+        problems.append(
+            _seal_problem(
+                f"the image is {width}×{height} px; each side must be "
+                f"{SEAL_PNG_MIN_PX}–{SEAL_PNG_MAX_PX} px"
+            )
+        )
+    if max(width, height) > SEAL_PNG_MAX_ASPECT * min(width, height):
+        problems.append(
+            _seal_problem(
+                f"the image is {width}×{height} px; a seal image is square or nearly so "
+                f"(at most {SEAL_PNG_MAX_ASPECT}:1)"
+            )
+        )
+    if image.mode not in ("RGBA", "LA"):
+        problems.append(
+            _seal_problem(
+                f"the image has no alpha channel (PNG colour mode {image.mode}); "
+                "save it as a 32-bit RGBA PNG with a transparent background"
+            )
+        )
+    if problems:
+        raise _refuse(problems)  # nothing below is meaningful (or safe to decode) without these
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise _refuse([_seal_problem("the PNG file is damaged and cannot be read")]) from exc
+    rgba = image.convert("RGBA")
+    red, green, blue, alpha = rgba.split()
+
+    # Background: the four corners lie outside any round or oval seal.
+    patch = max(4, round(min(width, height) * 0.04))
+    corners = [
+        (0, 0),
+        (width - patch, 0),
+        (0, height - patch),
+        (width - patch, height - patch),
+    ]
+    opaque_corners = [
+        name
+        for name, (x, y) in zip(("top-left", "top-right", "bottom-left", "bottom-right"), corners, strict=True)
+        if _max_value(alpha.crop((x, y, x + patch, y + patch))) > _CLEAR_ALPHA
+    ]
+    if opaque_corners:
+        problems.append(
+            _seal_problem(
+                "the background is not transparent (opaque corners: "
+                + ", ".join(opaque_corners)
+                + "); remove the white or scanned background"
+            )
+        )
+
+    ink = alpha.point(lambda a: 255 if a > _INK_ALPHA else 0, mode="1")
+    ink_pixels = ink.histogram()[255]
+    total = width * height
+    ink_fraction = ink_pixels / total
+    if ink_pixels == 0 or ink_fraction < 0.02:
+        problems.append(_seal_problem("the image is (almost) empty: less than 2 % of it is ink"))
+        raise _refuse(problems)
+    if ink_fraction > 0.75:
+        problems.append(
+            _seal_problem(f"{ink_fraction:.0%} of the image is opaque; a seal is lines on a clear ground")
+        )
+    # Seal red: red clearly above both green and blue, and bright enough not to read as black.
+    redness = ImageChops.subtract(red, ImageChops.lighter(green, blue))
+    is_red = ImageChops.logical_and(
+        redness.point(lambda v: 255 if v >= 60 else 0, mode="1"),
+        red.point(lambda v: 255 if v >= 120 else 0, mode="1"),
+    )
+    red_ink = ImageChops.logical_and(is_red, ink).histogram()[255]
+    red_fraction = red_ink / ink_pixels
+    mean = tuple(
+        round(ImageStat.Stat(channel, ink).mean[0]) for channel in (red, green, blue)
+    )
+    if red_fraction < _MIN_RED_FRACTION:
+        problems.append(
+            _seal_problem(
+                f"the ink is not seal red: only {red_fraction:.0%} of it is red "
+                f"(average colour #{mean[0]:02X}{mean[1]:02X}{mean[2]:02X}); "
+                "official seals are printed in one red"
+            )
+        )
+    if problems:
+        raise _refuse(problems)
+    return SealImageInfo(
+        width_px=width,
+        height_px=height,
+        ink_fraction=round(ink_fraction, 4),
+        red_fraction=round(red_fraction, 4),
+        mean_ink_rgb=(mean[0], mean[1], mean[2]),
+    )

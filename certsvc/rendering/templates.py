@@ -32,7 +32,13 @@ from certsvc.errors import (
     UnknownTemplateError,
     ValidationFailedError,
 )
-from certsvc.rendering.fonts import FONT_KEYS, missing_glyphs, register_fonts
+from certsvc.rendering.fonts import (
+    FALLBACK_FONT,
+    FONT_KEYS,
+    fallback_available,
+    missing_glyphs,
+    register_fonts,
+)
 from certsvc.rendering.text import wrap_text
 
 __all__ = [
@@ -345,6 +351,20 @@ class LicenceTemplate:
     def default_font(self) -> str:
         return str(self.defaults.get("font", "song"))
 
+    @property
+    def number_field(self) -> str | None:
+        """The field holding the licence's printed number (GB/T 36903 证照编号), if any.
+
+        By convention its key is ``licence_number`` or ends in ``_number`` (``permit_number``,
+        ``certificate_number``, the 发文字号 ``decision_number``); the first such text field.
+        """
+        for spec in self.fields:
+            if spec.type is FieldType.TEXT and (
+                spec.key == "licence_number" or spec.key.endswith("_number")
+            ):
+                return spec.key
+        return None
+
     def load_sample(self) -> dict[str, Any]:
         """The sample request (API body shape) shipped with the template."""
         data: dict[str, Any] = json.loads(self.sample_path.read_text(encoding="utf-8"))
@@ -515,9 +535,10 @@ def _glyph_problem(text: str, fonts: Iterable[str]) -> str | None:
     if not missing:
         return None
     shown = "、".join(f"“{ch}”(U+{ord(ch):04X})" for ch in missing[:5])
+    hint = "" if fallback_available() else f" (the operator can install {FALLBACK_FONT.package})"
     return (
         f"contains character(s) the licence font cannot print: {shown}; "
-        "use a common equivalent character or contact the operator"
+        f"use a common equivalent character or contact the operator{hint}"
     )
 
 

@@ -48,12 +48,8 @@ from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_batch import BatchJob
-from certsvc.storage.repositories import (
-    BatchRepository,
-    CertificateRepository,
-    SealRepository,
-    resign_candidates,
-)
+from certsvc.storage.repositories import CertificateRepository, SealRepository
+from certsvc.storage.repositories_batch import BatchRepository, resign_candidates
 
 __all__ = ["BatchKind", "BatchService", "FailureRow", "JobCreated", "ResignPlan"]
 

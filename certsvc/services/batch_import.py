@@ -198,10 +198,11 @@ def resolve_columns(header: list[object], template: LicenceTemplate, mapping: Ma
         text = "" if cell is None else str(cell).strip()
         if not text:
             continue
-        key = explicit.get(_norm(text)) or known.get(_norm(text))
-        if key is None:
+        found = explicit.get(_norm(text)) or known.get(_norm(text))
+        if found is None:
             problems.append({"field": text, "problem": "unknown column: not a field of the template (give a mapping file)"})
             continue
+        key = found
         if key in header_of:
             problems.append({"field": text, "problem": f"column for {key} given twice ({header_of[key]!r} and {text!r})"})
             continue

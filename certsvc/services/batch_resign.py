@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from certsvc.config import Settings
 from certsvc.domain.status import LicenceStatus
@@ -25,6 +27,7 @@ from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import verification_url
 from certsvc.services.principals import Principal, Role
+from certsvc.services.qr import QrService
 from certsvc.services.sealing import SealSnapshot, VersionProducer, box_from_json, box_to_json
 from certsvc.storage.database import Database
 from certsvc.storage.orm import Certificate, CertificateVersion
@@ -53,6 +56,14 @@ class _Current:
     seal_box: list[float]
     old_seal_image_sha256: str
     department_name: str
+    render_args: _RenderArgs | None  # set when the seal image changes: the print copy is redrawn
+
+
+@dataclass(frozen=True, slots=True)
+class _Skip:
+    reason: str  # revoked | cancelled | already_on_seal | not_on_from_seal | missing
+    identifier: str
+    version: int
 
 
 class ResignHandler:
@@ -73,6 +84,7 @@ class ResignHandler:
         )
         self._owns_context = owns_context
         self._seal: SealSnapshot | None = None
+        self._prepared: dict[int, _Current | _Skip] = {}
 
     @property
     def database(self) -> Database:
@@ -85,10 +97,45 @@ class ResignHandler:
     def _to_seal(self) -> SealSnapshot:
         if self._seal is None:
             with self.ctx.database.transaction() as session:
-                seal = SealRepository(session).by_id(self.to_seal_id)
-                if seal is None:
-                    raise NotFoundError(f"no seal {self.to_seal_id}")
-                self._seal = SealSnapshot.of(seal)
+                return self._to_seal_in(session)
+        return self._seal
+
+    def prepare(self, session: Session, items: list[WorkItem]) -> None:
+        """Read what the claimed items need, inside the claim transaction (one per chunk)."""
+        seal = self._to_seal_in(session)
+        for item in items:
+            self._prepared[item.id] = self._read(session, int(item.payload["certificate_id"]), item.key, seal)
+
+    def _read(self, session: Session, certificate_id: int, key: str, seal: SealSnapshot) -> _Current | _Skip:
+        cert = session.get(Certificate, certificate_id)
+        if cert is None:
+            return _Skip("missing", key, 0)
+        version = CertificateRepository(session).version(cert.id, cert.current_version)
+        assert version is not None  # a certificate always has its current version
+        if cert.status in SKIP_STATUSES:
+            return _Skip(cert.status, cert.identifier, cert.current_version)
+        if version.seal_id == seal.id:
+            return _Skip("already_on_seal", cert.identifier, cert.current_version)
+        if self.from_seal_id is not None and version.seal_id != int(self.from_seal_id):
+            return _Skip("not_on_from_seal", cert.identifier, cert.current_version)
+        return _Current(
+            certificate_id=cert.id,
+            base_version=cert.current_version,
+            identifier=version.identifier,
+            unsigned_sha256=version.unsigned_sha256,
+            print_sha256=version.print_sha256,
+            seal_box=list(version.seal_box),
+            old_seal_image_sha256=version.seal.image_sha256,
+            department_name=cert.department.name,
+            render_args=_render_args(cert) if version.seal.image_sha256 != seal.image_sha256 else None,
+        )
+
+    def _to_seal_in(self, session: Session) -> SealSnapshot:
+        if self._seal is None:
+            seal = SealRepository(session).by_id(self.to_seal_id)
+            if seal is None:
+                raise NotFoundError(f"no seal {self.to_seal_id}")
+            self._seal = SealSnapshot.of(seal)
         return self._seal
 
     def handle(self, item: WorkItem) -> ItemOutcome:
@@ -99,39 +146,18 @@ class ResignHandler:
             ConflictError: the licence changed while it was being sealed.
             KeyUnavailableError, SigningError: the new seal could not be applied.
         """
-        certificate_id = int(item.payload["certificate_id"])
-        seal = self._to_seal()
         now = self.ctx.clock.now()
-        with self.ctx.database.transaction() as session:
-            repo = CertificateRepository(session)
-            cert = session.get(Certificate, certificate_id)
-            if cert is None:
+        state = self._prepared.pop(item.id, None)
+        if state is None:  # run without the claim-time read (another engine)
+            with self.ctx.database.transaction() as session:
+                state = self._read(session, int(item.payload["certificate_id"]), item.key, self._to_seal_in(session))
+        seal = self._to_seal()
+        if isinstance(state, _Skip):
+            if state.reason == "missing":
                 raise NotFoundError(f"licence {item.key} no longer exists")
-            version = repo.version(cert.id, cert.current_version)
-            assert version is not None  # a certificate always has its current version
-            skip = None
-            if cert.status in SKIP_STATUSES:
-                skip = cert.status
-            elif version.seal_id == seal.id:
-                skip = "already_on_seal"
-            elif self.from_seal_id is not None and version.seal_id != int(self.from_seal_id):
-                skip = "not_on_from_seal"
-            if skip is not None:
-                outcome = ItemOutcome.skipped(skip, {"identifier": cert.identifier, "version": cert.current_version}, is_recorded=True)
-                if not record_outcome(session, item, outcome, now=now):
-                    raise _ClaimLost
-                return outcome
-            current = _Current(
-                certificate_id=cert.id,
-                base_version=cert.current_version,
-                identifier=version.identifier,
-                unsigned_sha256=version.unsigned_sha256,
-                print_sha256=version.print_sha256,
-                seal_box=list(version.seal_box),
-                old_seal_image_sha256=version.seal.image_sha256,
-                department_name=cert.department.name,
-            )
-            render_args = _render_args(cert) if version.seal.image_sha256 != seal.image_sha256 else None
+            return ItemOutcome.skipped(state.reason, {"identifier": state.identifier, "version": state.version})
+        current = state
+        render_args = current.render_args
 
         # The slow part runs outside any transaction (see docs/architecture.md, Transactions).
         print_sha = current.print_sha256
@@ -153,6 +179,12 @@ class ResignHandler:
             with self.ctx.database.transaction() as session:
                 repo = CertificateRepository(session)
                 cert = session.get(Certificate, current.certificate_id)
+                if cert is not None and cert.status in SKIP_STATUSES:
+                    # Revoked or cancelled while it was being sealed: the new file is not published.
+                    outcome = ItemOutcome.skipped(cert.status, {"identifier": cert.identifier}, is_recorded=True)
+                    if not record_outcome(session, item, outcome, now=now):
+                        raise _ClaimLost
+                    return outcome
                 if cert is None or cert.current_version != current.base_version:
                     raise ConflictError(
                         "the licence changed while it was being re-sealed; run the job again",
@@ -210,6 +242,8 @@ class ResignHandler:
             department_code=args.department_code,
             verify_url=verification_url(self.ctx.settings.public_url, identifier),
         )
+        # The same signed QR payload as a newly issued licence, signed by the new seal.
+        content = replace(content, verify_url=QrService(self.ctx).qr_text(content, seal=seal))
         rendered = render_licence(template, content, seal_image_png=self.ctx.blobs.get(seal.image_sha256))
         return self.ctx.blobs.put(rendered.print_pdf)
 

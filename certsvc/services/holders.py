@@ -33,7 +33,7 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, authenticate
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_sharing import HolderTokenUse, UsageRecord
-from certsvc.storage.repositories import SharingRepository
+from certsvc.storage.repositories_sharing import SharingRepository
 
 __all__ = [
     "Holder",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date
 
 from sqlalchemy.exc import IntegrityError
 
@@ -12,6 +14,7 @@ from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier, validate
 from certsvc.domain.status import LicenceStatus
 from certsvc.errors import ConflictError, PermissionDeniedError
 from certsvc.rendering.renderer import LicenceContent
+from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
@@ -26,7 +29,7 @@ from certsvc.storage.repositories import (
     SerialRepository,
 )
 
-__all__ = ["IssuanceService", "IssuedCertificate", "verification_url"]
+__all__ = ["IssuanceService", "IssuedCertificate", "gbt36903_metadata", "verification_url"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +102,7 @@ class IssuanceService:
                 department_id=department.id, type_code=template.type_code, year=now.year
             )
             department_view = _DepartmentView(department.id, department.code, department.name)
+            area_code = department.area_code  # GB/T 36903 行政区划代码, read inside the transaction
             seal_view = SealSnapshot.of(seal)
         identifier = LicenceIdentifier(template.type_code, department_view.code, f"{now.year}{serial:06d}", 1)
 
@@ -114,6 +118,20 @@ class IssuanceService:
             department_name=department_view.name,
             department_code=department_view.code,
             verify_url=verification_url(self.ctx.settings.public_url, str(identifier)),
+            metadata=gbt36903_metadata(
+                identifier=str(identifier),
+                template=template,
+                fields=fields,
+                holder_name=request.holder.name,
+                holder_type=holder_type,
+                holder_id=holder_id,
+                issuer_name=department_view.name,
+                issuer_code=department_view.code,
+                area_code=area_code,
+                issued_on=now.date(),
+                valid_from=request.valid_from,
+                valid_until=request.valid_until,
+            ),
         )
         # The QR code carries the URL plus a payload signed with the seal key (issue 6, docs/qr.md).
         content = replace(content, verify_url=QrService(self.ctx).qr_text(content, seal=seal_view))
@@ -216,3 +234,43 @@ class _DepartmentView:
 def _jsonable(fields: dict[str, object]) -> dict[str, object]:
     return json.loads(json.dumps(fields, ensure_ascii=False, default=str))  # type: ignore[no-any-return]
 
+
+
+def gbt36903_metadata(
+    *,
+    identifier: str,
+    template: LicenceTemplate,
+    fields: Mapping[str, object],
+    holder_name: str,
+    holder_type: HolderIdType,
+    holder_id: str,
+    issuer_name: str,
+    issuer_code: str,
+    area_code: str,
+    issued_on: date,
+    valid_from: date,
+    valid_until: date,
+) -> dict[str, str]:
+    """The GB/T 36903-2018 metadata written into the licence PDF's XMP and info dictionary.
+
+    Verification reads it back (``read_licence_metadata``) to find the registry entry of a file
+    whose QR code is unreadable or whose bytes changed.
+    """
+    metadata = {
+        "identifier": identifier,
+        "licence_name": template.name,
+        "type_code": template.type_code,
+        "holder_name": holder_name,
+        "holder_code": holder_id,
+        "holder_code_type": holder_type.gbt36903_code,  # 001 统一社会信用代码 / 111 公民身份号码
+        "issuer_name": issuer_name,
+        "issuer_code": issuer_code,
+        "issued_on": issued_on.isoformat(),
+        "valid_from": valid_from.isoformat(),
+        "valid_until": valid_until.isoformat(),
+        "area_code": area_code,
+    }
+    number = fields.get(template.number_field) if template.number_field else None
+    if isinstance(number, str) and number:
+        metadata["licence_number"] = number
+    return metadata

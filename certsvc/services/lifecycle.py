@@ -16,13 +16,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier
 from certsvc.domain.status import LicenceAction, LicenceStatus, effective_status, transition
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
 from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
-from certsvc.services.issuance import verification_url
+from certsvc.services.issuance import gbt36903_metadata, verification_url
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
 from certsvc.services.requests import pydantic_problems
@@ -355,6 +355,20 @@ class LifecycleService:
                 department_name=cert.department.name,
                 department_code=cert.department.code,
                 verify_url=verification_url(self.ctx.settings.public_url, new_identifier),
+                metadata=gbt36903_metadata(
+                    identifier=new_identifier,
+                    template=template,
+                    fields=fields,
+                    holder_name=holder_name,
+                    holder_type=HolderIdType(cert.holder_id_type),
+                    holder_id=cert.holder_id,
+                    issuer_name=cert.department.name,
+                    issuer_code=cert.department.code,
+                    area_code=cert.department.area_code,
+                    issued_on=now.date(),
+                    valid_from=valid_from,
+                    valid_until=valid_until,
+                ),
             )
             return _Plan(
                 cert_id=cert.id,

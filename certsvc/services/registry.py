@@ -82,17 +82,27 @@ class RegistryService:
         *,
         principal: Principal,
         variant: FileVariant = FileVariant.ELECTRONIC,
+        revision: int | None = None,
         request_id: str | None = None,
     ) -> tuple[str, bytes]:
         """The stored PDF of the version named by ``identifier`` (or the current one).
 
+        ``revision`` picks an earlier registry revision of the licence, e.g. the file as it was
+        before a batch re-signing (which keeps the printed identifier).
+
         Raises:
-            NotFoundError: as for ``get``.
+            NotFoundError: as for ``get``, or no such revision.
         """
         with self.ctx.database.transaction() as session:
             repo = CertificateRepository(session)
             cert = self._visible(repo.by_identifier(identifier), principal)
-            version = _version_named(cert, identifier)
+            if revision is None:
+                version = _version_named(cert, identifier)
+            else:
+                found = next((v for v in cert.versions if v.version == revision), None)
+                if found is None:
+                    raise NotFoundError(f"this licence has no revision {revision}")
+                version = found
             digest = version.sha256 if variant is FileVariant.ELECTRONIC else version.print_sha256
             append_audit_event(
                 session,
@@ -101,7 +111,7 @@ class RegistryService:
                 action="certificate.download",
                 target=version.identifier,
                 request_id=request_id,
-                details={"variant": variant.value},
+                details={"variant": variant.value, "revision": version.version},
             )
             name = version.identifier
         return name, self.ctx.blobs.get(digest)

@@ -43,11 +43,8 @@ from certsvc.services.holders import Holder, UsageView, licence_status, record_u
 from certsvc.services.principals import Principal, Role
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_sharing import SharingAuthorization
-from certsvc.storage.repositories import (
-    CertificateRepository,
-    DepartmentRepository,
-    SharingRepository,
-)
+from certsvc.storage.repositories import CertificateRepository, DepartmentRepository
+from certsvc.storage.repositories_sharing import SharingRepository
 
 __all__ = [
     "AuthorizationService",

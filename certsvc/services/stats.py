@@ -10,7 +10,7 @@ from certsvc.domain.status import LicenceStatus
 from certsvc.rendering.charts import bar_chart_png, share_chart_png
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
-from certsvc.storage.repositories import StatsRepository
+from certsvc.storage.repositories_sharing import StatsRepository
 
 __all__ = ["LicenceCount", "StatsReport", "StatsService", "UseCount"]
 

@@ -11,6 +11,7 @@ from certsvc.crypto import api as crypto
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
+from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -95,6 +96,11 @@ class VerificationService:
                 else reason("seal_data_invalid", detail=", ".join(check.codes))
             )
         if registry is None:
+            # Not the issued bytes (re-saved, printed to PDF, QR unreadable, or forged): the file's
+            # own GB/T 36903 metadata may still name the licence; report it, never as valid.
+            registry, metadata_reasons = self._registry_view_by_metadata(data)
+            reasons.extend(metadata_reasons)
+        if registry is None:
             reasons.append(reason("not_in_registry"))
         else:
             if registry.version < registry.current_version:
@@ -112,6 +118,48 @@ class VerificationService:
             checked_at=now,
             file_sha256=file_sha,
         )
+
+    def _registry_view_by_metadata(self, data: bytes) -> tuple[RegistryView | None, list[Reason]]:
+        """The licence named by the file's embedded GB/T 36903 metadata, with why it was found.
+
+        Only a pointer: anyone can write any identifier into a PDF, so the view says
+        ``is_issued_file=False`` and the reason is never ``valid``; metadata that contradicts
+        the registry record (holder, issuer, type) is reported as invalid.
+        """
+        metadata = read_licence_metadata(data) or {}
+        identifier = metadata.get("identifier", "")
+        if not identifier or len(identifier) > 130:  # the registry column's width
+            return None, []
+        with self.ctx.database.session() as session:
+            cert = CertificateRepository(session).by_identifier(identifier)
+            if cert is None or not cert.versions:
+                return None, []
+            named = [v for v in cert.versions if v.identifier == identifier]
+            version = named[-1] if named else cert.versions[-1]
+            today = self.ctx.clock.now().date()
+            status = effective_status(
+                LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
+            )
+            view = RegistryView(
+                identifier=version.identifier,
+                template=cert.template,
+                department_code=cert.department.code,
+                department_name=cert.department.name,
+                status=status.value,
+                status_at_signing=_status_at(session, cert.id, version.signed_at),
+                valid_from=cert.valid_from,
+                valid_until=cert.valid_until,
+                version=version.version,
+                current_version=cert.current_version,
+                current_identifier=cert.identifier,
+                is_issued_file=False,
+            )
+            recorded = {"holder_code": cert.holder_id, "issuer_code": cert.department.code, "type_code": cert.type_code}
+        reasons = [reason("identified_by_metadata", detail=identifier)]
+        mismatched = [key for key, value in recorded.items() if key in metadata and metadata[key] != value]
+        if mismatched:
+            reasons.append(reason("metadata_mismatch", detail=", ".join(mismatched)))
+        return view, reasons
 
     def _registry_view(self, file_sha: str, revision_shas: list[str]) -> tuple[RegistryView | None, bytes | None]:
         """The registry's view of the file, and the GB/T 38540 signature stored with it (SM2)."""

@@ -239,7 +239,7 @@ class WebhookService:
         )
         started = time.monotonic()
         try:
-            with urllib.request.urlopen(request, timeout=self.ctx.settings.webhook_timeout_seconds) as response:  # noqa: S310 - http(s) only, checked on registration
+            with urllib.request.urlopen(request, timeout=self.ctx.settings.webhook_timeout_seconds) as response:
                 status: int | None = int(response.status)
                 error = None
         except urllib.error.HTTPError as exc:

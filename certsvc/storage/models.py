@@ -6,10 +6,7 @@ line here when you add such a module.
 
 from __future__ import annotations
 
-from certsvc.storage import orm
-from certsvc.storage import orm_batch
-from certsvc.storage import orm_lifecycle
-from certsvc.storage import orm_sharing
+from certsvc.storage import orm, orm_batch, orm_lifecycle, orm_sharing
 from certsvc.storage.orm import Base
 
 __all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_sharing"]

@@ -13,8 +13,10 @@ def test_common_chinese_and_ascii_have_glyphs() -> None:
 
 
 def test_rare_and_emoji_characters_are_reported() -> None:
-    # U+20000 (CJK Ext. B) and an emoji are not in AR PL UMing.
-    assert fonts.missing_glyphs("张𠀀三😀", "song") == ["𠀀", "😀"]
+    # U+20000 (CJK Ext. B) and an emoji are not in AR PL UMing; the fallback face draws only
+    # Han characters, so the emoji stays refused either way.
+    assert fonts.missing_glyphs("张𠀀三😀", "song", fallback=False) == ["𠀀", "😀"]
+    assert fonts.missing_glyphs("张𠀀三😀", "song") == ["😀"]
     assert not fonts.has_glyph("\u200b")  # zero-width space: format character, never printed
 
 
@@ -29,3 +31,41 @@ def test_missing_font_names_path_and_package(tmp_path: Path) -> None:
     finally:
         fonts.register_fonts({"song": fonts.DEFAULT_FONTS["song"]})
     assert fonts.has_glyph("证")
+
+
+# --- rare characters in names: the per-character fallback face (BabelStone Han) ---------------
+RARE_NAME = "𠮷犇"  # U+20BB7 (CJK Ext. B, in no AR PL face) and U+7287 (rare, but in GBK)
+
+
+def test_the_installed_fallback_covers_the_rare_test_characters() -> None:
+    assert fonts.FALLBACK_FONT.path.is_file(), f"install {fonts.FALLBACK_FONT.package} (Makefile)"
+    assert fonts.missing_glyphs(RARE_NAME, "song", fallback=False) == ["𠮷"]
+    assert fonts.missing_glyphs(RARE_NAME, "kai", fallback=False) == ["𠮷"]
+    assert fonts.missing_glyphs(RARE_NAME, ["song", "kai", "hei"]) == []
+
+
+def test_runs_switch_faces_only_for_characters_the_template_font_lacks() -> None:
+    song, fallback = fonts.font_name("song"), "certsvc-fallback"
+    assert fonts.runs("张三", "song") == [(song, "张三")]
+    assert fonts.runs("吉𠮷犇", "song") == [(song, "吉"), (fallback, "𠮷"), (song, "犇")]
+    kai = fonts.font_name("kai")
+    assert fonts.runs("吉𠮷犇", "kai") == [(kai, "吉"), (fallback, "𠮷"), (kai, "犇")]
+    # widths add up across faces: a full-width character is one em in both
+    assert fonts.string_width("吉𠮷犇", "song", 10) == pytest.approx(30, abs=0.5)
+
+
+def test_without_the_fallback_rare_characters_are_refused_naming_the_package(
+    monkeypatch: pytest.MonkeyPatch, registry: object
+) -> None:
+    from certsvc.errors import ValidationFailedError
+    from certsvc.rendering.templates import TemplateRegistry
+
+    assert isinstance(registry, TemplateRegistry)
+    monkeypatch.setattr(fonts, "_fallback", [None])  # as on a machine without the package
+    assert fonts.missing_glyphs(RARE_NAME, "song") == ["𠮷"]
+    template = registry.get("food-business-licence")
+    sample = template.load_sample()
+    with pytest.raises(ValidationFailedError) as info:
+        template.validate_fields({**sample["fields"], "legal_representative": "吉𠮷犇"})
+    problems = " ".join(d["problem"] for d in info.value.details)
+    assert "U+20BB7" in problems and fonts.FALLBACK_FONT.package in problems

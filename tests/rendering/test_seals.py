@@ -84,3 +84,88 @@ def test_oval_seal() -> None:
 def test_seal_refuses_unprintable_name() -> None:
     with pytest.raises(RenderingError):
         draw_round_seal(department_name="无锡市𠀀𠀀市场监督管理局")
+
+
+# --- uploaded seal images: validate_seal_png ------------------------------------------------------
+from certsvc.errors import ValidationFailedError  # noqa: E402
+from certsvc.rendering.seals import SEAL_PNG_MAX_BYTES, validate_seal_png  # noqa: E402
+
+
+def _png(image: Image.Image, **save: object) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG", **save)
+    return out.getvalue()
+
+
+def _problems(data: bytes) -> str:
+    with pytest.raises(ValidationFailedError) as info:
+        validate_seal_png(data)
+    assert all(d["field"] == "image" for d in info.value.details)
+    return " | ".join(d["problem"] for d in info.value.details)
+
+
+def _ring(size: int, colour: tuple[int, int, int], background: tuple[int, int, int, int]) -> Image.Image:
+    from PIL import ImageDraw
+
+    image = Image.new("RGBA", (size, size), background)
+    ImageDraw.Draw(image).ellipse(
+        (size * 0.05, size * 0.05, size * 0.95, size * 0.95), outline=(*colour, 255), width=size // 12
+    )
+    return image
+
+
+def test_drawn_seals_are_accepted_as_uploads() -> None:
+    round_info = validate_seal_png(draw_round_seal(department_name=NAMES[25], code="3202000012345"))
+    assert round_info.width_px == round_info.height_px >= 300
+    assert round_info.red_fraction > 0.99 and 0.05 < round_info.ink_fraction < 0.5
+    oval_info = validate_seal_png(draw_oval_seal(department_name=NAMES[6]))
+    assert oval_info.width_px > oval_info.height_px
+
+
+def test_a_scanned_seal_with_anti_aliased_edges_is_accepted() -> None:
+    image = _ring(600, (210, 30, 40), (255, 255, 255, 0)).resize((450, 450), Image.Resampling.LANCZOS)
+    info = validate_seal_png(_png(image))
+    assert info.red_fraction >= 0.85 and info.mean_ink_rgb[0] > 150
+
+
+def test_not_a_png_is_refused() -> None:
+    jpeg = io.BytesIO()
+    Image.new("RGB", (400, 400), (230, 0, 18)).save(jpeg, format="JPEG")
+    assert "not a PNG" in _problems(jpeg.getvalue())
+    assert "damaged" in _problems(b"\x89PNG\r\n\x1a\n" + b"\x00" * 100)
+
+
+def test_too_large_a_file_is_refused_before_decoding() -> None:
+    assert "2 MiB" in _problems(b"\x89PNG\r\n\x1a\n" + b"\x00" * SEAL_PNG_MAX_BYTES)
+
+
+def test_size_and_shape_limits() -> None:
+    assert "300–3000 px" in _problems(_png(_ring(200, (230, 0, 18), (0, 0, 0, 0))))
+    wide = Image.new("RGBA", (1200, 400), (0, 0, 0, 0))
+    assert "square" in _problems(_png(wide))
+    # a 6000×6000 PNG compresses to a few KiB: refused from its header, never decoded
+    bomb = _png(Image.new("LA", (6000, 6000), (0, 0)), optimize=True)
+    assert len(bomb) < SEAL_PNG_MAX_BYTES and "300–3000 px" in _problems(bomb)
+
+
+def test_an_image_without_alpha_channel_is_refused() -> None:
+    flat = _ring(400, (230, 0, 18), (255, 255, 255, 255)).convert("RGB")
+    assert "no alpha channel" in _problems(_png(flat))
+    palette = _ring(400, (230, 0, 18), (255, 255, 255, 0)).convert("P")
+    assert "no alpha channel" in _problems(_png(palette))
+
+
+def test_an_opaque_background_is_refused() -> None:
+    white = _ring(400, (230, 0, 18), (255, 255, 255, 255))
+    problems = _problems(_png(white))
+    assert "not transparent" in problems and "top-left" in problems
+
+
+def test_ink_that_is_not_red_is_refused() -> None:
+    blue = _ring(400, (20, 40, 200), (0, 0, 0, 0))
+    problems = _problems(_png(blue))
+    assert "not seal red" in problems and "#" in problems
+
+
+def test_an_empty_image_is_refused() -> None:
+    assert "empty" in _problems(_png(Image.new("RGBA", (400, 400), (230, 0, 18, 0))))

@@ -11,7 +11,12 @@ import pytest
 from sqlalchemy import select, text
 
 from certsvc.config import load_settings
-from certsvc.services.audit import AuditService, ChainProblemKind, append_audit_event, ensure_audit_key
+from certsvc.services.audit import (
+    AuditService,
+    ChainProblemKind,
+    append_audit_event,
+    ensure_audit_key,
+)
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.provisioning import ensure_dev_passphrase
 from certsvc.storage.orm import AuditEvent

@@ -4,10 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from certsvc.api.routes import certificates, qr, trust, verification
-from certsvc.api.routes import admin, lifecycle
-from certsvc.api.routes import holder, sharing, stats
-from certsvc.api.routes import batches
+from certsvc.api.routes import (
+    admin,
+    batches,
+    certificates,
+    holder,
+    lifecycle,
+    qr,
+    sharing,
+    stats,
+    trust,
+    verification,
+)
 
 __all__ = ["ROUTERS"]
 

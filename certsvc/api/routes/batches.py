@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from certsvc.api.deps import ContextDep, CurrentPrincipal
+from certsvc.api.deps import ContextDep, OperatorPrincipal
 from certsvc.errors import (
     BadRequestError,
     CertsvcError,
@@ -148,7 +148,7 @@ def _save_upload(upload: UploadFile, ctx: ServiceContext, filename: str) -> Path
 
 
 @router.post("", status_code=202, response_model=None)
-async def create_batch(request: Request, ctx: ContextDep, principal: CurrentPrincipal) -> Response:
+async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPrincipal) -> Response:
     """Start a batch job: ``{"kind": "resign", "to_seal": 7, ...}`` as JSON, or ``kind=import``
     with ``template``, ``department`` and the ``file`` (CSV/XLSX) as multipart. ``dry_run``
     answers 200 with the check report and stores nothing."""
@@ -195,7 +195,7 @@ async def create_batch(request: Request, ctx: ContextDep, principal: CurrentPrin
 
 
 @router.get("/{job_id}", response_model=BatchRead)
-def get_batch(job_id: int, ctx: ContextDep, principal: CurrentPrincipal) -> BatchRead:
+def get_batch(job_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
     """State and counts of a job, with the rate and ETA of its current run."""
     return BatchRead.of(BatchService(ctx).status(job_id, principal=principal))
 
@@ -204,7 +204,7 @@ def get_batch(job_id: int, ctx: ContextDep, principal: CurrentPrincipal) -> Batc
 def get_failures(
     job_id: int,
     ctx: ContextDep,
-    principal: CurrentPrincipal,
+    principal: OperatorPrincipal,
     format: Literal["json", "csv"] = Query(default="json"),
 ) -> Response:
     """Every failed item: row (import) or sequence number, key, error code and message."""
@@ -230,7 +230,7 @@ def get_failures(
 
 
 @router.post("/{job_id}/cancel", response_model=BatchRead)
-def cancel_batch(job_id: int, ctx: ContextDep, principal: CurrentPrincipal) -> BatchRead:
+def cancel_batch(job_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
     """Stop a job: running workers stop at their next claim; items not done stay pending."""
     return BatchRead.of(BatchService(ctx).cancel(job_id, principal=principal))
 

@@ -59,8 +59,12 @@ def get_certificate_pdf(
     principal: CurrentPrincipal,
     rid: RequestId,
     variant: Annotated[FileVariant, Query()] = FileVariant.ELECTRONIC,
+    revision: Annotated[int | None, Query(ge=1, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
-    name, data = RegistryService(ctx).file(identifier, principal=principal, variant=variant, request_id=rid)
+    """The signed PDF (or the print copy) of a licence; ``revision`` fetches an earlier one."""
+    name, data = RegistryService(ctx).file(
+        identifier, principal=principal, variant=variant, revision=revision, request_id=rid
+    )
     suffix = "" if variant is FileVariant.ELECTRONIC else "-print"
     return Response(
         data,

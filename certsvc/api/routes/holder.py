@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
-from certsvc.api.deps import AccessRule, ContextDep, RequestId
+from certsvc.api.deps import ContextDep, RequestId, holder_token_only
 from certsvc.services.holders import Holder, HolderService
 from certsvc.services.sharing import AuthorizationService, AuthorizationView, qr_image
 
@@ -35,8 +35,8 @@ def fresh_holder(request: Request, ctx: ContextDep, rid: RequestId) -> Holder:
 
 # Holders are no API-key role: the declared rule is "no key role at all" (an API key gets 403),
 # and the holder's identity token is checked by the dependency itself.
-for _dependency in (current_holder, fresh_holder):
-    setattr(_dependency, "__certsvc_access_rule__", AccessRule(roles=frozenset()))  # noqa: B010
+holder_token_only(current_holder)
+holder_token_only(fresh_holder)
 
 CurrentHolder = Annotated[Holder, Depends(current_holder)]
 FreshHolder = Annotated[Holder, Depends(fresh_holder)]
@@ -102,7 +102,7 @@ class AuthorizationRead(BaseModel):
 
     @classmethod
     def of(cls, view: AuthorizationView, *, with_qr: bool = False) -> AuthorizationRead:
-        data = {k: getattr(view, k) for k in view.__slots__}  # type: ignore[attr-defined]
+        data = {k: getattr(view, k) for k in view.__slots__}
         if with_qr:
             data["qr_png_base64"] = base64.b64encode(qr_image(view.qr_payload)).decode()
         return cls(**data)

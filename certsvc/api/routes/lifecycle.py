@@ -10,7 +10,12 @@ from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, RequestId
 from certsvc.domain.status import LicenceAction
-from certsvc.services.lifecycle import AmendRequest, LifecycleResult, LifecycleService, StatusChangeInfo
+from certsvc.services.lifecycle import (
+    AmendRequest,
+    LifecycleResult,
+    LifecycleService,
+    StatusChangeInfo,
+)
 
 __all__ = ["LifecycleRead", "ReasonBody", "StatusChangeRead", "router"]
 

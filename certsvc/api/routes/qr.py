@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from certsvc.api.deps import ContextDep
+from certsvc.api.deps import ContextDep, public
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.api.routes.verification import read_limited_body
 from certsvc.api.schemas import VerificationRead
@@ -19,7 +19,7 @@ from certsvc.services.qr import QrService, QrVerification
 __all__ = ["QrClaimsRead", "QrVerificationRead", "public_router"]
 
 # Public: anyone holding a licence, or a clerk at a counter, may call it; rate-limited per address.
-public_router = APIRouter(prefix="/api/v1", tags=["public: QR verification"], dependencies=[Depends(public_rate_limit)])
+public_router = APIRouter(prefix="/api/v1", tags=["public: QR verification"], dependencies=[Depends(public), Depends(public_rate_limit)])
 
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
 _MAX_TEXT_BYTES = 8 * 1024

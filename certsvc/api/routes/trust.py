@@ -7,13 +7,13 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from starlette.concurrency import run_in_threadpool
 
-from certsvc.api.deps import ContextDep
+from certsvc.api.deps import ContextDep, public
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.services.trust import TrustService
 
 __all__ = ["public_router"]
 
-public_router = APIRouter(prefix="/api/v1", tags=["public: trust list"], dependencies=[Depends(public_rate_limit)])
+public_router = APIRouter(prefix="/api/v1", tags=["public: trust list"], dependencies=[Depends(public), Depends(public_rate_limit)])
 
 
 @public_router.get("/trust/keys")

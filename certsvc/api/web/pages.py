@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from certsvc.api.deps import ContextDep
+from certsvc.api.deps import ContextDep, public
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.api.routes.verification import read_limited_body, uploaded_pdf
 from certsvc.errors import BadRequestError, CertsvcError, NotFoundError
@@ -26,7 +26,7 @@ from certsvc.services.verification import VerificationService
 
 __all__ = ["STATUS_LABELS", "public_router", "router"]
 
-public_router = APIRouter(tags=["public pages"], include_in_schema=False, dependencies=[Depends(public_rate_limit)])
+public_router = APIRouter(tags=["public pages"], include_in_schema=False, dependencies=[Depends(public), Depends(public_rate_limit)])
 router = public_router  # the name app.py mounts
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 

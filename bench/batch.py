@@ -1,0 +1,258 @@
+"""Batch benchmark: import then re-sign N licences with 1 and with 2 worker processes.
+
+For every (N, workers) pair a fresh embedded deployment is made, N records (the food licence
+template's sample rows, each with its own record number) are imported with
+``certsvc batch import --execute``, then re-signed with ``certsvc batch resign --execute`` to a
+new seal of the department (a key rollover: same seal name, new key and certificate). Each
+command runs in its own process, so its peak RSS (the largest of the CLI and its workers) is
+measured by ``getrusage(RUSAGE_CHILDREN)`` in a small wrapper process.
+
+Two rates are printed per run: *wall* (N / the command's whole run, including ~2 s of worker
+start-up) and *steady* (N / first claim → last outcome, from the item rows). Beside them, in the
+same run and on the same unsigned PDF and key, the baseline: a tuned pyHanko signature (key
+object loaded once, signature size reserved up front; ``bench/issue.py``'s ``_TunedSigner``), in
+one process, i.e. per core.
+
+    .venv/bin/python bench/batch.py                 # N = 200 and 1000, workers 1 and 2
+    .venv/bin/python bench/batch.py --sizes 10000   # the issue's full run (takes long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench._machine import machine
+
+CERTSVC = str(Path(sys.executable).with_name("certsvc"))
+FOOD = "food-business-licence"
+# Runs a command and prints the peak RSS (KiB) of it and all its descendants on the last line.
+_WRAPPER = (
+    "import resource, subprocess, sys;"
+    "r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
+    "sys.stderr.write(r.stderr); sys.stdout.write(r.stdout);"
+    "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
+    "print(); print(u.ru_maxrss, u.ru_utime + u.ru_stime); sys.exit(r.returncode)"
+)
+
+
+def _records(path: Path, n: int) -> None:
+    rows = list(csv.reader((ROOT / "templates" / FOOD / "sample.csv").open(encoding="utf-8", newline="")))
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(rows[0])
+        for i in range(n):
+            row = list(rows[1 + i % 10])
+            row[0] = f"BENCH-{i:06d}"
+            writer.writerow(row)
+
+
+def _timed_command(args: list[str], env: dict[str, str]) -> tuple[dict[str, object], float, int, float]:
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", _WRAPPER, *args], env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr}\n{done.stdout}")
+    out = done.stdout.rstrip().splitlines()
+    rss_text, cpu_text = out[-1].split()
+    summary = json.loads("\n".join(out[:-1]))["job"]
+    return summary, wall, int(rss_text), float(cpu_text)
+
+
+def _steady_rate(home: Path, job_id: int) -> float:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"sqlite:///{home / 'certsvc.sqlite3'}")
+    with engine.connect() as conn:
+        row = conn.execute(
+            text("SELECT count(*), min(claimed_at), max(finished_at) FROM batch_items WHERE job_id = :j AND state = 'done'"),
+            {"j": job_id},
+        ).one()
+    engine.dispose()
+    from datetime import datetime
+
+    n, first, last = row
+    span = (datetime.fromisoformat(str(last)) - datetime.fromisoformat(str(first))).total_seconds()
+    return float(n) / span if span > 0 else float("nan")
+
+
+def _prepare(home: Path) -> dict[str, str]:
+    """A fresh deployment; returns the environment for the CLI."""
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+    from certsvc.services.provisioning import init_embedded
+
+    ctx = build_context(load_settings(home=home, public_url="https://certsvc.example.gov.cn"))
+    init_embedded(ctx)
+    ctx.database.dispose()
+    return {**os.environ, "CERTSVC_HOME": str(home), "CERTSVC_PUBLIC_URL": "https://certsvc.example.gov.cn"}
+
+
+def _rollover_seal(home: Path) -> int:
+    """A new seal for the department: same name (same image), new key and certificate."""
+    from certsvc.config import load_settings
+    from certsvc.crypto import api as crypto
+    from certsvc.services.context import build_context
+    from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code
+
+    ctx = build_context(load_settings(home=home, public_url="https://certsvc.example.gov.cn"))
+    from certsvc.services.provisioning import add_seal
+
+    demo = DEMO_DEPARTMENTS[0]
+    with ctx.database.transaction() as session:
+        seal_id = add_seal(
+            ctx, session, department=department_by_code(session, demo.code), name=demo.seal_name,
+            algorithm=crypto.KeyAlgorithm.ECDSA_P256, actor=None,
+        ).id
+    ctx.database.dispose()
+    return seal_id
+
+
+def _baseline(repeat: int) -> dict[str, float]:
+    """Tuned pyHanko (bench/issue.py) and certsvc's PdfSealer on one rendered licence, per core."""
+    from bench.issue import _TunedSigner  # the same tuned baseline as the issuance benchmark
+    from certsvc.config import load_settings
+    from certsvc.rendering.renderer import render_licence
+    from certsvc.services.context import build_context
+    from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+    from certsvc.services.sealing import SealSnapshot
+    from certsvc.storage.repositories import SealRepository
+
+    home = Path(tempfile.mkdtemp(prefix="certsvc-bench-base-"))
+    ctx = build_context(load_settings(home=home, public_url="https://certsvc.example.gov.cn"))
+    init_embedded(ctx)
+    demo = DEMO_DEPARTMENTS[0]
+    with ctx.database.transaction() as session:
+        department = department_by_code(session, demo.code)
+        seal = SealRepository(session).active_for(department.id, ctx.clock.now())
+        assert seal is not None
+        snapshot = SealSnapshot.of(seal)
+        name = department.name
+    from certsvc.rendering.renderer import LicenceContent
+
+    template = ctx.templates.get(FOOD)
+    sample = template.load_sample()
+    content = LicenceContent(
+        identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
+        holder_name=sample["holder"]["name"], holder_id_type=sample["holder"]["id_type"], holder_id=sample["holder"]["id"],
+        fields=template.validate_fields(sample["fields"]), valid_from=date.fromisoformat(sample["valid_from"]),
+        valid_until=date.fromisoformat(sample["valid_until"]), issued_on=date(2026, 3, 15), department_name=name,
+        department_code=demo.code, verify_url="https://certsvc.example.gov.cn/v/x",
+    )
+    rendered = render_licence(template, content, seal_image_png=ctx.blobs.get(snapshot.image_sha256))
+    pdf, box = rendered.electronic_pdf, rendered.seal_box
+
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives import serialization
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
+    key = serialization.load_pem_private_key(ctx.keys.get(snapshot.key_ref), ctx.passphrase())
+    tuned = _TunedSigner(key, asn1_x509.Certificate.load(snapshot.certificate_der),  # type: ignore[arg-type]
+                         [asn1_x509.Certificate.load(c) for c in snapshot.chain_der])
+    pdf_signer = signers.PdfSigner(
+        signers.PdfSignatureMetadata(field_name="Seal1"), tuned,
+        new_field_spec=fields.SigFieldSpec("Seal1", box=(int(box.x1), int(box.y1), int(box.x2), int(box.y2))),
+    )
+
+    def tuned_once() -> None:
+        pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), bytes_reserved=6144)
+
+    loaded = ctx.loaded_seal(snapshot)
+    now = ctx.clock.now()
+
+    def sealer_once() -> None:
+        loaded.sealer.seal(pdf, box=box, department_name=name, signed_at=now, reason="bench")
+
+    out = {}
+    for label, fn in (("tuned_pyhanko", tuned_once), ("certsvc_sealer", sealer_once)):
+        fn()
+        samples = []
+        cpu_start = time.process_time()
+        for _ in range(repeat):
+            start = time.perf_counter()
+            fn()
+            samples.append(time.perf_counter() - start)
+        out[label] = 1.0 / statistics.median(samples)
+        out[label + "_cpu"] = repeat / (time.process_time() - cpu_start)
+    ctx.database.dispose()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="200,1000", help="comma-separated N (the issue's full run: 10000)")
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    parser.add_argument("--repeat", type=int, default=50, help="signatures per baseline figure")
+    args = parser.parse_args()
+    sizes = [int(s) for s in args.sizes.split(",")]
+    worker_counts = [int(w) for w in args.workers.split(",")]
+
+    base = _baseline(args.repeat)
+    print(f"machine: {machine()}")
+    print(
+        f"baseline, one process: tuned pyHanko {base['tuned_pyhanko']:.1f} signatures/s; "
+        f"certsvc PdfSealer alone {base['certsvc_sealer']:.1f}/s; per CPU-second: tuned pyHanko "
+        f"{base['tuned_pyhanko_cpu']:.1f}, PdfSealer {base['certsvc_sealer_cpu']:.1f}"
+    )
+    print(f"load average before the runs (other work on this machine skews wall figures): {os.getloadavg()}")
+    header = ["N", "workers", "phase", "wall_s", "wall_per_s", "steady_per_s", "steady_per_worker_vs_tuned",
+              "per_cpu_s", "per_cpu_s_vs_tuned", "peak_rss_MiB"]
+    print(" | ".join(header))
+    results: dict[tuple[int, int, str], dict[str, float]] = {}
+    for n in sizes:
+        for workers in worker_counts:
+            home = Path(tempfile.mkdtemp(prefix=f"certsvc-bench-{n}-{workers}-"))
+            env = _prepare(home)
+            records = home / "records.csv"
+            _records(records, n)
+            for phase in ("import", "resign"):
+                if phase == "import":
+                    command = [CERTSVC, "batch", "import", str(records), "--template", FOOD, "--department",
+                               "11152500011512829G", "--execute", "--workers", str(workers), "--json"]
+                else:
+                    command = [CERTSVC, "batch", "resign", "--to-seal", str(_rollover_seal(home)), "--execute",
+                               "--workers", str(workers), "--json", "--reason", "bench key rollover"]
+                summary, wall, rss, cpu = _timed_command(command, env)
+                assert summary["done"] == n and summary["failed"] == 0, summary
+                steady = _steady_rate(home, int(summary["job_id"]))  # type: ignore[arg-type]
+                row = {"wall": wall, "wall_rate": n / wall, "steady": steady, "rss": rss / 1024}
+                results[(n, workers, phase)] = row
+                vs = f"{steady / workers / base['tuned_pyhanko']:.2f}" if phase == "resign" else "-"
+                # Items per CPU-second of the CLI and all its workers (start-up included): what one
+                # worker does on a core of its own, whatever else the machine is doing.
+                vs_cpu = f"{n / cpu / base['tuned_pyhanko_cpu']:.2f}" if phase == "resign" else "-"
+                print(
+                    f"{n} | {workers} | {phase} | {wall:.1f} | {n / wall:.1f} | {steady:.1f} | {vs} | "
+                    f"{n / cpu:.1f} | {vs_cpu} | {rss / 1024:.0f}",
+                    flush=True,
+                )
+    for n in sizes:
+        for phase in ("import", "resign"):
+            one, two = results.get((n, 1, phase)), results.get((n, 2, phase))
+            if one and two:
+                print(f"speed-up with 2 workers, N={n}, {phase}: steady {two['steady'] / one['steady']:.2f}, wall {two['wall_rate'] / one['wall_rate']:.2f}")
+    if len(sizes) >= 2:
+        small, large = min(sizes), max(sizes)
+        for workers in worker_counts:
+            for phase in ("import", "resign"):
+                a, b = results.get((small, workers, phase)), results.get((large, workers, phase))
+                if a and b:
+                    print(f"peak RSS N={large} vs N={small}, {workers} worker(s), {phase}: {100 * (b['rss'] / a['rss'] - 1):+.1f} %")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,181 @@
+"""Queries for batch jobs and their items (issue 7). Repositories never commit."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from certsvc.storage.orm import (
+    Certificate,
+    CertificateVersion,
+)
+from certsvc.storage.orm_batch import BatchItem, BatchJob
+
+__all__ = ["BatchRepository", "resign_candidates"]
+
+
+class BatchRepository:
+    """Jobs and their items. Claiming and finishing are single statements guarded by state."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def add_job(self, job: BatchJob) -> BatchJob:
+        self.session.add(job)
+        self.session.flush()
+        return job
+
+    def job(self, job_id: int) -> BatchJob | None:
+        return self.session.get(BatchJob, job_id)
+
+    def unfinished_by_fingerprint(self, fingerprint: str) -> BatchJob | None:
+        return self.session.scalar(
+            select(BatchJob)
+            .where(BatchJob.fingerprint == fingerprint, BatchJob.state.in_(("pending", "running")))
+            .order_by(BatchJob.id.desc())
+            .limit(1)
+        )
+
+    def add_items(self, rows: Sequence[dict[str, object]]) -> None:
+        """Bulk insert of item rows (plain dicts: one executemany, no ORM objects kept)."""
+        if rows:
+            self.session.execute(insert(BatchItem), list(rows))
+
+    def counts(self, job_id: int) -> dict[str, int]:
+        rows = self.session.execute(
+            select(BatchItem.state, func.count()).where(BatchItem.job_id == job_id).group_by(BatchItem.state)
+        ).all()
+        return {str(state): int(n) for state, n in rows}
+
+    def finished_since(self, job_id: int, since: datetime) -> int:
+        return int(
+            self.session.scalar(
+                select(func.count()).where(
+                    BatchItem.job_id == job_id,
+                    BatchItem.finished_at.is_not(None),
+                    BatchItem.finished_at >= since,
+                )
+            )
+            or 0
+        )
+
+    def claim(self, job_id: int, *, token: str, limit: int, now: datetime) -> Sequence[BatchItem]:
+        """Move up to ``limit`` pending items to running under ``token``; returns them.
+
+        The caller's transaction holds the write lock on SQLite (BEGIN IMMEDIATE); on
+        PostgreSQL ``SKIP LOCKED`` lets concurrent workers take different items.
+        """
+        ids = self.session.scalars(
+            select(BatchItem.id)
+            .where(BatchItem.job_id == job_id, BatchItem.state == "pending")
+            .order_by(BatchItem.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not ids:
+            return []
+        self.session.execute(
+            update(BatchItem)
+            .where(BatchItem.id.in_(ids), BatchItem.state == "pending")
+            .values(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
+        )
+        return self.session.scalars(
+            select(BatchItem).where(BatchItem.id.in_(ids), BatchItem.claim_token == token).order_by(BatchItem.id)
+        ).all()
+
+    def finish(
+        self,
+        item_id: int,
+        *,
+        token: str,
+        state: str,
+        now: datetime,
+        result: dict[str, object] | None,
+        error_code: str | None,
+        error_message: str | None,
+    ) -> bool:
+        """Record an item's outcome if ``token`` still holds it; False when it does not."""
+        done = self.session.execute(
+            update(BatchItem)
+            .where(BatchItem.id == item_id, BatchItem.claim_token == token, BatchItem.state == "running")
+            .values(
+                state=state,
+                finished_at=now,
+                result=result,
+                error_code=error_code,
+                error_message=error_message,
+            )
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def release_running(self, job_id: int) -> int:
+        """Hand every in-flight item back to the queue (its runner is gone)."""
+        released = self.session.execute(
+            update(BatchItem)
+            .where(BatchItem.job_id == job_id, BatchItem.state == "running")
+            .values(state="pending", claim_token=None)
+        )
+        return int(released.rowcount)  # type: ignore[attr-defined]
+
+    def fail_exhausted(self, job_id: int, *, max_attempts: int, now: datetime) -> int:
+        """Fail pending items that already took down a worker ``max_attempts`` times."""
+        failed = self.session.execute(
+            update(BatchItem)
+            .where(BatchItem.job_id == job_id, BatchItem.state == "pending", BatchItem.attempts >= max_attempts)
+            .values(
+                state="failed",
+                finished_at=now,
+                error_code="worker_crashed",
+                error_message=f"the worker stopped while processing this item {max_attempts} times",
+            )
+        )
+        return int(failed.rowcount)  # type: ignore[attr-defined]
+
+    def failures(self, job_id: int, *, after_id: int = 0, limit: int = 1000) -> Sequence[BatchItem]:
+        return self.session.scalars(
+            select(BatchItem)
+            .where(BatchItem.job_id == job_id, BatchItem.state == "failed", BatchItem.id > after_id)
+            .order_by(BatchItem.id)
+            .limit(limit)
+        ).all()
+
+
+def _resign_candidates_query(
+    *,
+    department_id: int,
+    template: str | None,
+    from_seal_id: int | None,
+    issued_before: datetime | None,
+) -> Any:
+    query = select(Certificate.id, Certificate.identifier).where(Certificate.department_id == department_id)
+    if template is not None:
+        query = query.where(Certificate.template == template)
+    if issued_before is not None:
+        query = query.where(Certificate.issued_at < issued_before)
+    if from_seal_id is not None:
+        query = query.join(
+            CertificateVersion,
+            (CertificateVersion.certificate_id == Certificate.id)
+            & (CertificateVersion.version == Certificate.current_version),
+        ).where(CertificateVersion.seal_id == from_seal_id)
+    return query.order_by(Certificate.id)
+
+
+def resign_candidates(
+    session: Session,
+    *,
+    department_id: int,
+    template: str | None = None,
+    from_seal_id: int | None = None,
+    issued_before: datetime | None = None,
+) -> Iterator[tuple[int, str]]:
+    """(certificate id, identifier) of every licence a re-sign job matches, streamed."""
+    query = _resign_candidates_query(
+        department_id=department_id, template=template, from_seal_id=from_seal_id, issued_before=issued_before
+    )
+    for cert_id, identifier in session.execute(query.execution_options(yield_per=1000)):
+        yield int(cert_id), str(identifier)
