@@ -127,6 +127,22 @@ def seal_retire(seal_id: int, as_json: JsonOption = False) -> None:
     _out(seal, as_json, f"seal {seal.id} retired")
 
 
+@seal_app.command("image")
+@handle_errors
+def seal_image(
+    seal_id: int,
+    png: Annotated[Path, typer.Argument(help="PNG with a transparent background")],
+    as_json: JsonOption = False,
+) -> None:
+    """Replace a seal's drawn image with an uploaded PNG (checked for format, size, transparency)."""
+    try:
+        data = png.read_bytes()
+    except OSError as exc:
+        raise BadRequestError(f"cannot read {png}: {exc.strerror}", code="unreadable_file") from exc
+    seal = _admin().set_seal_image(seal_id, data, principal=local_operator())
+    _out(seal, as_json, f"seal {seal.id} now uses {png.name}")
+
+
 @client_app.command("add")
 @handle_errors
 def client_add(

@@ -9,11 +9,16 @@ from datetime import datetime
 
 from certsvc.crypto import api as crypto
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
-from certsvc.rendering.seals import draw_round_seal
+from certsvc.rendering.seals import draw_round_seal, validate_seal_png
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import NewApiKey, Principal, Role, create_api_client, require_role
-from certsvc.services.provisioning import add_department, add_seal, department_by_code
+from certsvc.services.provisioning import (
+    add_department,
+    add_seal,
+    department_by_code,
+    ensure_dev_ca,
+)
 from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm import ApiClient, Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
@@ -251,6 +256,55 @@ class AdminService:
                 details={"seal_id": seal.id},
             )
             return _seal_info(seal)
+
+    def set_seal_image(self, seal_id: int, png: bytes, *, principal: Principal) -> SealInfo:
+        """Replace a seal's drawn image with an uploaded PNG (transparent background).
+
+        New versions sealed with it show the uploaded image; files already sealed keep theirs.
+        An SM2 seal's GB/T 38540 seal data carries the picture, so it is made again (signed by
+        the seal-making CA) with the new one.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown seal.
+            ConflictError: the seal is retired.
+            ValidationFailedError: not a usable seal PNG (every problem listed).
+        """
+        require_role(principal, Role.OPERATOR)
+        info = validate_seal_png(png)
+        with self.ctx.database.transaction() as session:
+            seal = SealAdminRepository(session).by_id(seal_id)
+            if seal is None:
+                raise NotFoundError(f"no seal {seal_id}")
+            if seal.status == "retired":
+                raise ConflictError(f"seal {seal_id} is retired", code="seal_retired")
+            seal.image_sha256 = self.ctx.blobs.put(png)
+            if seal.ses_seal_der is not None:
+                ca = ensure_dev_ca(self.ctx, crypto.KeyAlgorithm.SM2)
+                now = self.ctx.clock.now()
+                seal.ses_seal_der = crypto.make_department_seal_data(
+                    es_id=f"{seal.department.code}{secrets.token_hex(4).upper()}",
+                    seal_name=seal.name,
+                    seal_certificate_der=seal.certificate_der,
+                    maker_key=ca.ca_key,
+                    maker_certificate_der=ca.ca_der,
+                    picture_png=png,
+                    diameter_mm=_SEAL_DIAMETER_MM,
+                    valid_start=max(seal.valid_from, now),
+                    valid_end=seal.valid_until,
+                    created_at=now,
+                )
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="seal.image",
+                target=f"department:{seal.department.code}",
+                details={"seal_id": seal.id, "sha256": seal.image_sha256, "width_px": info.width_px},
+            )
+            result = _seal_info(seal)
+        self.ctx.forget_seal(seal_id)  # the cached signer still holds the old image
+        return result
 
     # --- API clients --------------------------------------------------------------------------
     def add_client(

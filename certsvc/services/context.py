@@ -93,6 +93,11 @@ class ServiceContext:
         """DER certificates of the seal-making authorities (制章者) whose GB/T 38540 seals are trusted."""
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
+    def forget_seal(self, seal_id: int) -> None:
+        """Drop the cached signer of a seal whose image or key changed; the next use reloads it."""
+        with self._seals_lock:
+            self._seals.pop(seal_id, None)
+
     def loaded_seal(self, seal: SealLike) -> LoadedSeal:
         """The cached signer for ``seal``; loads and decrypts its key on first use only."""
         with self._seals_lock:

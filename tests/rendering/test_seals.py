@@ -6,8 +6,13 @@ import math
 import pytest
 from PIL import Image
 
-from certsvc.errors import RenderingError
-from certsvc.rendering.seals import draw_oval_seal, draw_round_seal
+from certsvc.errors import RenderingError, ValidationFailedError
+from certsvc.rendering.seals import (
+    SEAL_PNG_MAX_BYTES,
+    draw_oval_seal,
+    draw_round_seal,
+    validate_seal_png,
+)
 
 NAMES = {
     6: "北京市海淀区",
@@ -87,8 +92,6 @@ def test_seal_refuses_unprintable_name() -> None:
 
 
 # --- uploaded seal images: validate_seal_png ------------------------------------------------------
-from certsvc.errors import ValidationFailedError  # noqa: E402
-from certsvc.rendering.seals import SEAL_PNG_MAX_BYTES, validate_seal_png  # noqa: E402
 
 
 def _png(image: Image.Image, **save: object) -> bytes:

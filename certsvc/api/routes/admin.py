@@ -5,10 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId
+from certsvc.api.uploads import read_limited_body
 from certsvc.services.admin import AdminService, ClientInfo, DepartmentInfo, SealInfo
 from certsvc.services.audit import AuditService, ChainReport
 
@@ -152,6 +154,18 @@ def list_seals(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list
 @router.post("/seals/{seal_id}/retire", response_model=SealRead)
 def retire_seal(seal_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
     return SealRead.of(AdminService(ctx).retire_seal(seal_id, principal=principal))
+
+
+@router.put(
+    "/seals/{seal_id}/image",
+    response_model=SealRead,
+    openapi_extra={"requestBody": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}},
+)
+async def set_seal_image(seal_id: int, request: Request, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+    """Replace the seal's image with an uploaded PNG (transparent background, body ``image/png``)."""
+    png = await read_limited_body(request, 2 * 1024 * 1024 + 1)
+    info = await run_in_threadpool(AdminService(ctx).set_seal_image, seal_id, png, principal=principal)
+    return SealRead.of(info)
 
 
 @router.post("/clients", status_code=201, response_model=ClientCreated)

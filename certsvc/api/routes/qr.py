@@ -11,8 +11,8 @@ from starlette.datastructures import UploadFile
 
 from certsvc.api.deps import ContextDep, public
 from certsvc.api.ratelimit import public_rate_limit
-from certsvc.api.routes.verification import read_limited_body
 from certsvc.api.schemas import VerificationRead
+from certsvc.api.uploads import read_limited_body
 from certsvc.errors import BadRequestError, InvalidDocumentError
 from certsvc.services.qr import QrService, QrVerification
 

@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 
 from certsvc.api.deps import ContextDep, public
 from certsvc.api.ratelimit import public_rate_limit
-from certsvc.api.routes.verification import read_limited_body, uploaded_pdf
+from certsvc.api.uploads import read_limited_body, uploaded_pdf
 from certsvc.errors import BadRequestError, CertsvcError, NotFoundError
 from certsvc.services.qr import QrService, QrVerification
 from certsvc.services.registry import PublicStatus, public_status
