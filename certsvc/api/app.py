@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Request, Response
 
@@ -14,16 +16,26 @@ from certsvc.api.errors import install_error_handlers
 from certsvc.api.routes import ROUTERS
 from certsvc.api.web import pages
 from certsvc.services.context import ServiceContext
+from certsvc.services.webhooks import WebhookService
 
 __all__ = ["create_app"]
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
     """Build the app around a ready service context (settings checked, templates loaded)."""
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Webhook events recorded before a crash or restart are still pending: send them now,
+        # in the background, so start-up does not wait for slow receivers.
+        threading.Thread(target=WebhookService(ctx).deliver_pending, name="certsvc-webhooks-pending", daemon=True).start()
+        yield
+
     app = FastAPI(
         title="certsvc",
         version=__version__,
         summary="电子证照签发与电子印章服务 · electronic licence issuance and electronic seals",
+        lifespan=lifespan,
     )
     app.state.ctx = ctx
     install_error_handlers(app)

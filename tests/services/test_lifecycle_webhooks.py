@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from certsvc.api.app import create_app
 from certsvc.services.context import ServiceContext
 from certsvc.services.webhooks import WebhookService
 from tests.conftest import auth, make_department, sample_request
@@ -86,3 +87,38 @@ def test_state_change_is_delivered_signed_after_retries(
     (delivery,) = deliveries
     assert delivery.status == "delivered" and delivery.attempts == 3
     assert delivery.http_statuses == (503, 503, 200)
+
+
+def test_events_left_pending_by_a_crash_are_sent_when_the_service_starts(
+    client: TestClient, embedded: ServiceContext, operator_key: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    state = _Receiver(failures=0)
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            state.received.append(({}, self.rfile.read(int(self.headers["Content-Length"]))))
+            self.send_response(200)
+            self.end_headers()
+            state.done.set()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        code, issuer, _ = make_department(embedded)
+        url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+        assert client.post(f"/api/v1/admin/departments/{code}/webhooks", json={"url": url}, headers=auth(operator_key)).status_code == 201
+        ident = client.post("/api/v1/certificates", json=sample_request(), headers=auth(issuer)).json()["identifier"]
+        # The process "dies" after the commit and before delivering: nothing is sent.
+        with monkeypatch.context() as patch:
+            patch.setattr(WebhookService, "dispatch", lambda self, ids, background: None)
+            assert client.post(f"/api/v1/certificates/{ident}/revoke", json={"reason": "吊销"}, headers=auth(issuer)).status_code == 200
+        assert not state.done.wait(0.5)
+        with TestClient(create_app(embedded)):  # a restart: the lifespan sends what is pending
+            assert state.done.wait(10), "pending webhook not sent at start-up"
+        assert b"revoked" in state.received[0][1]
+    finally:
+        server.shutdown()
+        server.server_close()
