@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -63,7 +65,7 @@ class RegistryService:
             NotFoundError: no such licence, or it belongs to another department (the same
                 answer, so other departments' identifiers are not confirmed).
         """
-        with self.ctx.database.transaction() as session:
+        with self._refusals_recorded(principal), self.ctx.database.transaction() as session:
             cert = self._visible(CertificateRepository(session).by_identifier(identifier), principal)
             info = _info(cert, today=self.ctx.clock.now().date())
             append_audit_event(
@@ -93,7 +95,7 @@ class RegistryService:
         Raises:
             NotFoundError: as for ``get``, or no such revision.
         """
-        with self.ctx.database.transaction() as session:
+        with self._refusals_recorded(principal), self.ctx.database.transaction() as session:
             repo = CertificateRepository(session)
             cert = self._visible(repo.by_identifier(identifier), principal)
             if revision is None:
@@ -122,7 +124,7 @@ class RegistryService:
         Raises:
             NotFoundError: as for ``get``, or the version was not sealed with an SM2 seal.
         """
-        with self.ctx.database.transaction() as session:
+        with self._refusals_recorded(principal), self.ctx.database.transaction() as session:
             cert = self._visible(CertificateRepository(session).by_identifier(identifier), principal)
             version = _version_named(cert, identifier)
             if version.ses_signature_der is None:
@@ -137,13 +139,41 @@ class RegistryService:
             )
             return version.ses_signature_der
 
-    @staticmethod
-    def _visible(cert: Certificate | None, principal: Principal) -> Certificate:
+    def _visible(self, cert: Certificate | None, principal: Principal) -> Certificate:
         if cert is None:
             raise NotFoundError("no such licence")
         if principal.role is not Role.OPERATOR and cert.department_id != principal.department_id:
-            raise NotFoundError("no such licence")
+            # The caller gets the same answer as for an unknown identifier; `_refusals_recorded`
+            # records the attempt once the caller's transaction has been rolled back.
+            raise _OtherDepartmentError(cert.identifier)
         return cert
+
+    @contextmanager
+    def _refusals_recorded(self, principal: Principal) -> Iterator[None]:
+        try:
+            yield
+        except _OtherDepartmentError as refused:
+            self._record_refusal(refused.identifier, principal)
+            raise NotFoundError("no such licence") from None
+
+    def _record_refusal(self, identifier: str, principal: Principal) -> None:
+        with self.ctx.database.transaction() as session:
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="certificate.read",
+                target=identifier,
+                outcome="refused_other_department",
+            )
+
+
+class _OtherDepartmentError(NotFoundError):
+    """Another department's licence: answered as not found, recorded as a refused read."""
+
+    def __init__(self, identifier: str) -> None:
+        super().__init__("no such licence")
+        self.identifier = identifier
 
 
 def _version_named(cert: Certificate, identifier: str) -> CertificateVersion:

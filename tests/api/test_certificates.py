@@ -7,8 +7,11 @@ import uuid
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.services.context import ServiceContext
+from certsvc.storage.orm import AuditEvent
 from tests.conftest import PUBLIC_URL, auth, sample_request
 
 PROBLEM = "application/problem+json"
@@ -124,9 +127,17 @@ def test_unknown_licence_is_404(client: TestClient, ecdsa_key: str) -> None:
     _problem(client.get("/api/v1/certificates/1.2.156.3005.2.x/pdf", headers=auth(ecdsa_key)), 404, "not_found")
 
 
-def test_other_departments_licence_is_404(client: TestClient, ecdsa_key: str, sm2_key: str) -> None:
+def test_other_departments_licence_is_404_and_the_attempt_is_recorded(
+    client: TestClient, embedded: ServiceContext, ecdsa_key: str, sm2_key: str
+) -> None:
     identifier = _issue(client, ecdsa_key).json()["identifier"]
     _problem(client.get(f"/api/v1/certificates/{identifier}", headers=auth(sm2_key)), 404, "not_found")
+    _problem(client.get(f"/api/v1/certificates/{identifier}/pdf", headers=auth(sm2_key)), 404, "not_found")
+    with embedded.database.session() as session:
+        refused = session.scalars(
+            select(AuditEvent).where(AuditEvent.target == identifier, AuditEvent.outcome == "refused_other_department")
+        ).all()
+    assert len(refused) == 2
 
 
 def test_healthz(client: TestClient) -> None:
