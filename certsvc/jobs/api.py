@@ -209,18 +209,25 @@ def claim_items(
     """Claim up to ``limit`` pending items of a job that ``runner_id`` runs.
 
     None once the job is cancelled or another runner took it over: a stray worker of a dead
-    runner stops at its next claim. ``prepare`` (a handler's optional ``prepare`` method) reads
-    what the claimed items need in the same transaction: one transaction per chunk instead of
-    one more per item.
+    runner stops at its next claim. The claim is one short write transaction (two statements);
+    ``prepare`` (a handler's optional ``prepare`` method) then reads what the claimed items need
+    in one read-only transaction (``Database.read``: on SQLite it takes no write lock, so it
+    never queues behind, or holds up, the other workers' writes). What it reads may change
+    before the item is handled: handlers check again in their write transaction.
     """
     with database.transaction() as session:
-        job = BatchRepository(session).job(job_id)
-        if job is None or job.state != JobState.RUNNING or job.runner_id != runner_id:
+        repo = BatchRepository(session)
+        holder = repo.holder(job_id)
+        if holder is None or holder[0] != JobState.RUNNING or holder[1] != runner_id:
             return []
-        items = [WorkItem.of(row) for row in BatchRepository(session).claim(job_id, token=token, limit=limit, now=now)]
-        if items and prepare is not None:
+        items = [
+            WorkItem(row.id, row.job_id, row.seq, row.key, row.payload, token, row.attempts)
+            for row in repo.claim(job_id, token=token, limit=limit, now=now)
+        ]
+    if items and prepare is not None:
+        with database.read() as session:
             prepare(session, items)
-        return items
+    return items
 
 
 def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, now: datetime) -> bool:

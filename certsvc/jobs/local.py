@@ -132,11 +132,10 @@ class LocalPoolEngine:
     def _heartbeat(self, job_id: int, runner_id: str) -> tuple[JobProgress, bool]:
         """Refresh the heartbeat; returns the progress and whether this runner still holds the job."""
         now = self.clock.now()
+        # One guarded UPDATE under the write lock; the counts are read beside the workers.
         with self.database.transaction() as session:
-            job = BatchRepository(session).job(job_id)
-            holds = job is not None and job.runner_id == runner_id and job.state == JobState.RUNNING
-            if holds and job is not None:
-                job.heartbeat_at = now
+            holds = BatchRepository(session).touch(job_id, runner_id=runner_id, now=now)
+        with self.database.read() as session:
             return job_progress(session, job_id, now=now), holds
 
     def _release(self, job_id: int, runner_id: str) -> None:

@@ -30,8 +30,14 @@ from certsvc.services.principals import Principal, Role
 from certsvc.services.qr import QrService
 from certsvc.services.sealing import SealSnapshot, VersionProducer, box_from_json, box_to_json
 from certsvc.storage.database import Database
-from certsvc.storage.orm import Certificate, CertificateVersion
-from certsvc.storage.repositories import CertificateRepository, SealRepository
+from certsvc.storage.orm import Certificate
+from certsvc.storage.repositories import SealRepository
+from certsvc.storage.repositories_batch import (
+    ResignRow,
+    bump_current_version,
+    insert_version,
+    resign_rows,
+)
 
 __all__ = ["SKIP_STATUSES", "ResignHandler", "build_resign_handler"]
 
@@ -50,7 +56,8 @@ class _ClaimLost(Exception):
 class _Current:
     certificate_id: int
     base_version: int
-    identifier: str
+    identifier: str  # the current version's
+    licence_identifier: str  # the licence's (certificates.identifier)
     unsigned_sha256: str
     print_sha256: str
     seal_box: list[float]
@@ -101,33 +108,43 @@ class ResignHandler:
         return self._seal
 
     def prepare(self, session: Session, items: list[WorkItem]) -> None:
-        """Read what the claimed items need, inside the claim transaction (one per chunk)."""
+        """Read what the claimed items need: one joined query per chunk, in a read-only
+        transaction (see ``claim_items``); ``handle`` checks again under the write lock."""
         seal = self._to_seal_in(session)
+        rows = resign_rows(session, (int(item.payload["certificate_id"]) for item in items))
         for item in items:
-            self._prepared[item.id] = self._read(session, int(item.payload["certificate_id"]), item.key, seal)
+            certificate_id = int(item.payload["certificate_id"])
+            self._prepared[item.id] = self._state_of(session, rows.get(certificate_id), item.key, seal)
 
     def _read(self, session: Session, certificate_id: int, key: str, seal: SealSnapshot) -> _Current | _Skip:
-        cert = session.get(Certificate, certificate_id)
-        if cert is None:
+        return self._state_of(session, resign_rows(session, [certificate_id]).get(certificate_id), key, seal)
+
+    def _state_of(self, session: Session, row: ResignRow | None, key: str, seal: SealSnapshot) -> _Current | _Skip:
+        if row is None:
             return _Skip("missing", key, 0)
-        version = CertificateRepository(session).version(cert.id, cert.current_version)
-        assert version is not None  # a certificate always has its current version
-        if cert.status in SKIP_STATUSES:
-            return _Skip(cert.status, cert.identifier, cert.current_version)
-        if version.seal_id == seal.id:
-            return _Skip("already_on_seal", cert.identifier, cert.current_version)
-        if self.from_seal_id is not None and version.seal_id != int(self.from_seal_id):
-            return _Skip("not_on_from_seal", cert.identifier, cert.current_version)
+        if row.status in SKIP_STATUSES:
+            return _Skip(row.status, row.identifier, row.current_version)
+        if row.seal_id == seal.id:
+            return _Skip("already_on_seal", row.identifier, row.current_version)
+        if self.from_seal_id is not None and row.seal_id != int(self.from_seal_id):
+            return _Skip("not_on_from_seal", row.identifier, row.current_version)
+        render_args = None
+        if row.seal_image_sha256 != seal.image_sha256:
+            cert = session.get(Certificate, row.certificate_id)
+            assert cert is not None
+            render_args = _render_args(cert)
+            session.expunge(cert)
         return _Current(
-            certificate_id=cert.id,
-            base_version=cert.current_version,
-            identifier=version.identifier,
-            unsigned_sha256=version.unsigned_sha256,
-            print_sha256=version.print_sha256,
-            seal_box=list(version.seal_box),
-            old_seal_image_sha256=version.seal.image_sha256,
-            department_name=cert.department.name,
-            render_args=_render_args(cert) if version.seal.image_sha256 != seal.image_sha256 else None,
+            certificate_id=row.certificate_id,
+            base_version=row.current_version,
+            identifier=row.version_identifier,
+            licence_identifier=row.identifier,
+            unsigned_sha256=row.unsigned_sha256,
+            print_sha256=row.print_sha256,
+            seal_box=row.seal_box,
+            old_seal_image_sha256=row.seal_image_sha256,
+            department_name=row.department_name,
+            render_args=render_args,
         )
 
     def _to_seal_in(self, session: Session) -> SealSnapshot:
@@ -149,7 +166,7 @@ class ResignHandler:
         now = self.ctx.clock.now()
         state = self._prepared.pop(item.id, None)
         if state is None:  # run without the claim-time read (another engine)
-            with self.ctx.database.transaction() as session:
+            with self.ctx.database.read() as session:
                 state = self._read(session, int(item.payload["certificate_id"]), item.key, self._to_seal_in(session))
         seal = self._to_seal()
         if isinstance(state, _Skip):
@@ -175,50 +192,55 @@ class ResignHandler:
             reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
         )
         new_version = current.base_version + 1
+        # Everything the write transaction stores is computed before it begins: the write lock
+        # (SQLite: one writer at a time) is held for a few short statements only.
+        version_row = {
+            "certificate_id": current.certificate_id,
+            "version": new_version,
+            "identifier": current.identifier,
+            "sha256": produced.signed_sha256,
+            "print_sha256": produced.print_sha256,
+            "unsigned_sha256": produced.unsigned_sha256,
+            "seal_box": box_to_json(produced.seal_box),
+            "seal_id": seal.id,
+            "signed_at": now,
+            "reason": f"resign (batch {self.job_id}): {self.reason}"[:200],
+            "ses_signature_der": produced.ses_signature_der,
+        }
+        audit_details = {"version": new_version, "seal_id": seal.id, "sha256": produced.signed_sha256}
+        done = ItemOutcome.done(
+            {"identifier": current.licence_identifier, "version": new_version, "sha256": produced.signed_sha256},
+            is_recorded=True,
+        )
         try:
             with self.ctx.database.transaction() as session:
-                repo = CertificateRepository(session)
-                cert = session.get(Certificate, current.certificate_id)
-                if cert is not None and cert.status in SKIP_STATUSES:
-                    # Revoked or cancelled while it was being sealed: the new file is not published.
-                    outcome = ItemOutcome.skipped(cert.status, {"identifier": cert.identifier}, is_recorded=True)
-                    if not record_outcome(session, item, outcome, now=now):
-                        raise _ClaimLost
-                    return outcome
-                if cert is None or cert.current_version != current.base_version:
+                # The guard: the licence is still at the version the work started from and not
+                # revoked or cancelled meanwhile (one UPDATE; it also moves current_version).
+                if not bump_current_version(
+                    session, current.certificate_id, from_version=current.base_version, skip_statuses=SKIP_STATUSES
+                ):
+                    cert = session.get(Certificate, current.certificate_id)
+                    if cert is not None and cert.status in SKIP_STATUSES:
+                        # Revoked or cancelled while it was being sealed: the new file is not published.
+                        outcome = ItemOutcome.skipped(cert.status, {"identifier": cert.identifier}, is_recorded=True)
+                        if not record_outcome(session, item, outcome, now=now):
+                            raise _ClaimLost
+                        return outcome
                     raise ConflictError(
                         "the licence changed while it was being re-sealed; run the job again",
                         code="licence_changed",
                     )
-                repo.add_version(
-                    CertificateVersion(
-                        certificate_id=cert.id,
-                        version=new_version,
-                        identifier=current.identifier,
-                        sha256=produced.signed_sha256,
-                        print_sha256=produced.print_sha256,
-                        unsigned_sha256=produced.unsigned_sha256,
-                        seal_box=box_to_json(produced.seal_box),
-                        seal_id=seal.id,
-                        signed_at=now,
-                        reason=f"resign (batch {self.job_id}): {self.reason}"[:200],
-                        ses_signature_der=produced.ses_signature_der,
-                    )
-                )
-                cert.current_version = new_version
+                insert_version(session, version_row)
                 append_audit_event(
                     session,
                     at=now,
                     actor=self.actor,
                     action="certificate.resign",
-                    target=cert.identifier,
+                    target=current.licence_identifier,
                     request_id=f"batch-{self.job_id}",
-                    details={"version": new_version, "seal_id": seal.id, "sha256": produced.signed_sha256},
+                    details=audit_details,
                 )
-                outcome = ItemOutcome.done(
-                    {"identifier": cert.identifier, "version": new_version, "sha256": produced.signed_sha256},
-                    is_recorded=True,
-                )
+                outcome = done
                 if not record_outcome(session, item, outcome, now=now):
                     raise _ClaimLost
         except _ClaimLost:

@@ -28,11 +28,20 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Execution option that marks a connection as read-only (``Database.read``).
+_READ_ONLY = "certsvc_read_only"
+
+
 def _sqlite_begin_immediate(conn: Any) -> None:
     # pysqlite starts transactions lazily and as DEFERRED; a deferred reader that later writes
     # can deadlock against another writer. BEGIN IMMEDIATE takes the write lock up front, so
-    # concurrent transactions serialise (busy_timeout) instead of failing.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # concurrent transactions serialise (busy_timeout) instead of failing. Read-only sessions
+    # (``Database.read``) never write, so they take a plain deferred BEGIN: in WAL mode that
+    # is a snapshot read which neither waits for nor blocks the one writer.
+    if conn.get_execution_options().get(_READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 class Database:
@@ -70,6 +79,23 @@ class Database:
         """A session whose work is committed on success and rolled back on any error."""
         with self._sessions() as session, session.begin():
             yield session
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A read-only session: one consistent snapshot, rolled back (never committed) at the end.
+
+        On SQLite it starts with a plain (deferred) BEGIN instead of BEGIN IMMEDIATE, so it does
+        not take the write lock: readers run beside the writer (WAL) instead of queueing behind
+        it. Writing in it is a bug: use ``transaction()`` for anything that may write (a deferred
+        transaction that upgrades to a writer can fail with "database is locked").
+        """
+        with self._sessions() as session:
+            if self.is_sqlite:
+                session.connection(execution_options={_READ_ONLY: True})
+            try:
+                yield session
+            finally:
+                session.rollback()
 
     def session(self) -> Session:
         return self._sessions()

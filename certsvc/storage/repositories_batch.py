@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,10 +13,22 @@ from sqlalchemy.orm import Session
 from certsvc.storage.orm import (
     Certificate,
     CertificateVersion,
+    Department,
+    Seal,
 )
 from certsvc.storage.orm_batch import BatchItem, BatchJob
 
-__all__ = ["BatchRepository", "resign_candidates"]
+__all__ = ["BatchRepository", "ClaimedItem", "ResignRow", "bump_current_version", "insert_version", "resign_candidates", "resign_rows"]
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedItem:
+    id: int
+    job_id: int
+    seq: int
+    key: str
+    payload: dict[str, Any]
+    attempts: int
 
 
 class BatchRepository:
@@ -63,29 +76,47 @@ class BatchRepository:
             or 0
         )
 
-    def claim(self, job_id: int, *, token: str, limit: int, now: datetime) -> Sequence[BatchItem]:
-        """Move up to ``limit`` pending items to running under ``token``; returns them.
+    def touch(self, job_id: int, *, runner_id: str, now: datetime) -> bool:
+        """Refresh the heartbeat if ``runner_id`` still runs the job; whether it does."""
+        done = self.session.execute(
+            update(BatchJob)
+            .where(BatchJob.id == job_id, BatchJob.runner_id == runner_id, BatchJob.state == "running")
+            .values(heartbeat_at=now),
+            execution_options={"synchronize_session": False},
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
 
-        The caller's transaction holds the write lock on SQLite (BEGIN IMMEDIATE); on
-        PostgreSQL ``SKIP LOCKED`` lets concurrent workers take different items.
+    def holder(self, job_id: int) -> tuple[str, str | None] | None:
+        """(state, runner_id) of a job, without loading the row into the session."""
+        row = self.session.execute(select(BatchJob.state, BatchJob.runner_id).where(BatchJob.id == job_id)).first()
+        return None if row is None else (str(row[0]), row[1])
+
+    def claim(self, job_id: int, *, token: str, limit: int, now: datetime) -> list[ClaimedItem]:
+        """Move up to ``limit`` pending items to running under ``token``; returns them by id.
+
+        One statement (UPDATE … RETURNING): the caller's transaction holds the write lock on
+        SQLite (BEGIN IMMEDIATE) for as short a time as possible; on PostgreSQL ``SKIP LOCKED``
+        lets concurrent workers take different items.
         """
-        ids = self.session.scalars(
+        ids = (
             select(BatchItem.id)
             .where(BatchItem.job_id == job_id, BatchItem.state == "pending")
             .order_by(BatchItem.id)
             .limit(limit)
-            .with_for_update(skip_locked=True)
-        ).all()
-        if not ids:
-            return []
-        self.session.execute(
-            update(BatchItem)
-            .where(BatchItem.id.in_(ids), BatchItem.state == "pending")
-            .values(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
         )
-        return self.session.scalars(
-            select(BatchItem).where(BatchItem.id.in_(ids), BatchItem.claim_token == token).order_by(BatchItem.id)
+        if self.session.get_bind().dialect.name == "postgresql":
+            ids = ids.with_for_update(skip_locked=True)
+        rows = self.session.execute(
+            update(BatchItem)
+            .where(BatchItem.id.in_(ids.scalar_subquery()), BatchItem.state == "pending")
+            .values(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
+            .returning(BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts),
+            execution_options={"synchronize_session": False},
         ).all()
+        return sorted(
+            (ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5])) for r in rows),
+            key=lambda item: item.id,
+        )
 
     def finish(
         self,
@@ -179,3 +210,74 @@ def resign_candidates(
     )
     for cert_id, identifier in session.execute(query.execution_options(yield_per=1000)):
         yield int(cert_id), str(identifier)
+
+
+@dataclass(frozen=True, slots=True)
+class ResignRow:
+    """What re-signing needs of a licence and its current version (one joined read)."""
+
+    certificate_id: int
+    identifier: str
+    status: str
+    current_version: int
+    version_identifier: str
+    unsigned_sha256: str
+    print_sha256: str
+    seal_box: list[float]
+    seal_id: int
+    seal_image_sha256: str
+    department_name: str
+
+
+def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, ResignRow]:
+    """The current state of each listed licence, by id, in one query (absent ids: no entry)."""
+    ids = list(certificate_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(
+            Certificate.id,
+            Certificate.identifier,
+            Certificate.status,
+            Certificate.current_version,
+            CertificateVersion.identifier,
+            CertificateVersion.unsigned_sha256,
+            CertificateVersion.print_sha256,
+            CertificateVersion.seal_box,
+            CertificateVersion.seal_id,
+            Seal.image_sha256,
+            Department.name,
+        )
+        .join(
+            CertificateVersion,
+            (CertificateVersion.certificate_id == Certificate.id)
+            & (CertificateVersion.version == Certificate.current_version),
+        )
+        .join(Seal, Seal.id == CertificateVersion.seal_id)
+        .join(Department, Department.id == Certificate.department_id)
+        .where(Certificate.id.in_(ids))
+    ).all()
+    return {int(r[0]): ResignRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], list(r[7]), int(r[8]), r[9], r[10]) for r in rows}
+
+
+def bump_current_version(
+    session: Session, certificate_id: int, *, from_version: int, skip_statuses: Iterable[str]
+) -> bool:
+    """``current_version`` := ``from_version`` + 1, only if it is still ``from_version`` and the
+    licence's status is not one of ``skip_statuses`` (one guarded UPDATE); False otherwise."""
+    done = session.execute(
+        update(Certificate)
+        .where(
+            Certificate.id == certificate_id,
+            Certificate.current_version == from_version,
+            Certificate.status.not_in(list(skip_statuses)),
+        )
+        .values(current_version=from_version + 1),
+        execution_options={"synchronize_session": False},
+    )
+    return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def insert_version(session: Session, row: dict[str, Any]) -> None:
+    """Insert one certificate version from a plain dict (no ORM object in the session)."""
+    session.execute(insert(CertificateVersion.__table__), [row])  # type: ignore[arg-type]
