@@ -136,24 +136,7 @@ class VerificationService:
                 return None, []
             named = [v for v in cert.versions if v.identifier == identifier]
             version = named[-1] if named else cert.versions[-1]
-            today = self.ctx.clock.now().date()
-            status = effective_status(
-                LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
-            )
-            view = RegistryView(
-                identifier=version.identifier,
-                template=cert.template,
-                department_code=cert.department.code,
-                department_name=cert.department.name,
-                status=status.value,
-                status_at_signing=_status_at(session, cert.id, version.signed_at),
-                valid_from=cert.valid_from,
-                valid_until=cert.valid_until,
-                version=version.version,
-                current_version=cert.current_version,
-                current_identifier=cert.identifier,
-                is_issued_file=False,
-            )
+            view = self._view(session, version, is_issued_file=False)
             recorded = {"holder_code": cert.holder_id, "issuer_code": cert.department.code, "type_code": cert.type_code}
         reasons = [reason("identified_by_metadata", detail=identifier)]
         mismatched = [key for key, value in recorded.items() if key in metadata and metadata[key] != value]
@@ -168,26 +151,32 @@ class VerificationService:
             if not versions:
                 return None, None
             version: CertificateVersion = next((v for v in versions if v.sha256 == file_sha), versions[0])
-            cert = version.certificate
-            today = self.ctx.clock.now().date()
-            status = effective_status(
-                LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
-            )
-            view = RegistryView(
-                identifier=version.identifier,
-                template=cert.template,
-                department_code=cert.department.code,
-                department_name=cert.department.name,
-                status=status.value,
-                status_at_signing=_status_at(session, cert.id, version.signed_at),
-                valid_from=cert.valid_from,
-                valid_until=cert.valid_until,
-                version=version.version,
-                current_version=cert.current_version,
-                current_identifier=cert.identifier,
-                is_issued_file=version.sha256 == file_sha,
-            )
+            view = self._view(session, version, is_issued_file=version.sha256 == file_sha)
             return view, version.ses_signature_der
+
+    def _view(self, session: Session, version: CertificateVersion, *, is_issued_file: bool) -> RegistryView:
+        """What the registry says about one stored version of a licence, now and when it was signed."""
+        cert = version.certificate
+        status = effective_status(
+            LicenceStatus(cert.status),
+            valid_from=cert.valid_from,
+            valid_until=cert.valid_until,
+            today=self.ctx.clock.now().date(),
+        )
+        return RegistryView(
+            identifier=version.identifier,
+            template=cert.template,
+            department_code=cert.department.code,
+            department_name=cert.department.name,
+            status=status.value,
+            status_at_signing=_status_at(session, cert.id, version.signed_at),
+            valid_from=cert.valid_from,
+            valid_until=cert.valid_until,
+            version=version.version,
+            current_version=cert.current_version,
+            current_identifier=cert.identifier,
+            is_issued_file=is_issued_file,
+        )
 
 
 def _status_at(session: Session, certificate_id: int, at: datetime) -> str:
