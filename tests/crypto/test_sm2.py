@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 from asn1crypto import algos, keys
+from asn1crypto import pem as pem_armour
 
 from certsvc.crypto import _sm2_reference as ref
 from certsvc.crypto.sm2 import DEFAULT_SIGNER_ID, Sm2PrivateKey, Sm2PublicKey, sm3
 from certsvc.errors import KeyUnavailableError
 
-# GB/T 32918.5-2017 / GM/T 0003.5-2012 Annex A (STANDARDS §2.2 A)
+# GB/T 32918.5-2017 / GM/T 0003.5-2012 Annex A (STANDARDS §2.2 A): the standard's published
+# example key pair, needed to reproduce its signature exactly; it protects nothing.
 D = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8
 XA = 0x09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020
 YA = 0xCCEA490CE26775A52DC6EA718CC1AA600AED05FBF35E084A6632F6072DA9AD13
@@ -133,9 +135,8 @@ def test_pkcs8_wrong_or_missing_passphrase(key: Sm2PrivateKey) -> None:
     with pytest.raises(KeyUnavailableError):
         Sm2PrivateKey.from_pem(pem, None)
     with pytest.raises(KeyUnavailableError):
-        Sm2PrivateKey.from_pem(
-            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n", None
-        )
+        # Armoured here from three bytes that are no key (no key-shaped block is committed).
+        Sm2PrivateKey.from_pem(pem_armour.armor("PRIVATE KEY", b"\x00\x01\x02"), None)
 
 
 def test_non_sm2_private_key_rejected() -> None:
