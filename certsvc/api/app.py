@@ -14,7 +14,6 @@ from certsvc import __version__
 from certsvc.api.deps import public
 from certsvc.api.errors import install_error_handlers
 from certsvc.api.routes import ROUTERS
-from certsvc.api.web import pages
 from certsvc.services.context import ServiceContext
 from certsvc.services.webhooks import WebhookService
 
@@ -57,6 +56,5 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
-    app.include_router(pages.router)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app

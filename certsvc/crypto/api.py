@@ -37,52 +37,7 @@ from certsvc.crypto.pdf_validation import (
     SignatureCheck,
     validate_pdf,
 )
-from certsvc.crypto.ses_pdf import (
-    SesCheck,
-    make_department_seal_data,
-    sign_pdf_ranges,
-    verify_pdf_ranges,
-)
-
-__all__ = [
-    "CertificateInfo",
-    "JsonWebKeySet",
-    "JwtFailure",
-    "KeyAlgorithm",
-    "ModificationLevel",
-    "PdfSealer",
-    "PdfValidationResult",
-    "SealKey",
-    "SesCheck",
-    "SignatureCheck",
-    "TokenRejectedError",
-    "VerifiedToken",
-    "certificate_spki_der",
-    "certificate_summary",
-    "certificates_from_pem",
-    "generate_private_key_pem",
-    "make_department_seal_data",
-    "make_intermediate_ca",
-    "make_root_ca",
-    "make_seal_certificate",
-    "parse_jwks",
-    "reencrypt_private_key_pem",
-    "sha256",
-    "sign_pdf_ranges",
-    "validate_pdf",
-    "verify_detached",
-    "verify_jwt",
-    "verify_pdf_ranges",
-]
-
-
-def sha256(data: bytes) -> str:
-    """Lower-case hex SHA-256 of ``data`` (content addresses, issued-file comparison)."""
-    return hashlib.sha256(data).hexdigest()
-
-
-# --- compact signed QR payloads and trust-list signatures (issue 6) --------------------------
-from certsvc.crypto.qr_payload import (  # noqa: E402  (additive section, kept apart on purpose)
+from certsvc.crypto.qr_payload import (
     QR_ALPHABET,
     QrClaims,
     SignedQrPayload,
@@ -98,20 +53,59 @@ from certsvc.crypto.qr_payload import (  # noqa: E402  (additive section, kept a
     sign_qr_payload,
     sign_raw,
 )
+from certsvc.crypto.ses_pdf import (
+    SesCheck,
+    make_department_seal_data,
+    sign_pdf_ranges,
+    verify_pdf_ranges,
+)
 
-__all__ += [
+__all__ = [
     "QR_ALPHABET",
+    "CertificateInfo",
+    "JsonWebKeySet",
+    "JwtFailure",
+    "KeyAlgorithm",
+    "ModificationLevel",
+    "PdfSealer",
+    "PdfValidationResult",
     "QrClaims",
+    "SealKey",
+    "SesCheck",
+    "SignatureCheck",
     "SignedQrPayload",
+    "TokenRejectedError",
+    "VerifiedToken",
     "VerifyingKey",
     "b41decode",
     "b41encode",
     "certificate_public_key_spki",
+    "certificate_spki_der",
+    "certificate_summary",
+    "certificates_from_pem",
     "decode_qr_payload",
+    "generate_private_key_pem",
     "is_directly_issued_by",
     "key_id",
     "licence_digest",
     "load_verifying_key",
+    "make_department_seal_data",
+    "make_intermediate_ca",
+    "make_root_ca",
+    "make_seal_certificate",
+    "parse_jwks",
+    "reencrypt_private_key_pem",
+    "sha256",
+    "sign_pdf_ranges",
     "sign_qr_payload",
     "sign_raw",
+    "validate_pdf",
+    "verify_detached",
+    "verify_jwt",
+    "verify_pdf_ranges",
 ]
+
+
+def sha256(data: bytes) -> str:
+    """Lower-case hex SHA-256 of ``data`` (content addresses, issued-file comparison)."""
+    return hashlib.sha256(data).hexdigest()

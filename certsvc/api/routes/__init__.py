@@ -16,6 +16,7 @@ from certsvc.api.routes import (
     trust,
     verification,
 )
+from certsvc.api.web import pages
 
 __all__ = ["ROUTERS"]
 
@@ -30,4 +31,5 @@ ROUTERS: tuple[APIRouter, ...] = (
     sharing.router,  # issue 8: receiving departments
     stats.router,  # issue 8: programme figures (operators)
     batches.router,  # issue 7: batch jobs (operators)
+    pages.public_router,  # public: the /v/... verification pages the QR codes open
 )

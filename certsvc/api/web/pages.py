@@ -24,10 +24,9 @@ from certsvc.services.qr import QrService, QrVerification
 from certsvc.services.registry import PublicStatus, public_status
 from certsvc.services.verification import VerificationService
 
-__all__ = ["STATUS_LABELS", "public_router", "router"]
+__all__ = ["STATUS_LABELS", "public_router"]
 
 public_router = APIRouter(tags=["public pages"], include_in_schema=False, dependencies=[Depends(public), Depends(public_rate_limit)])
-router = public_router  # the name app.py mounts
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 STATUS_LABELS = {
