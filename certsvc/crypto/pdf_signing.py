@@ -332,6 +332,21 @@ def _sm2_signer_class() -> Callable[..., _PrebuiltCmsMixin]:
     return _SealSm2Signer
 
 
+class _SealingWriter(IncrementalPdfFileWriter):
+    """An incremental writer that leaves the document's metadata as it was.
+
+    pyHanko's writer stamps a new modification date into the Info dictionary and, for a
+    document with XMP (every PDF/A render), parses, rewrites and re-serialises the whole XMP
+    packet at each write — twice per signature, close to half the cost of a seal. A seal adds
+    a signature; it does not edit the licence, so the revision it appends holds only the
+    signature field, its appearance and the page's /Annots. Info and XMP stay byte-for-byte
+    those of the render and so stay in agreement, as PDF/A-2 (ISO 19005-2 §6.6.2) requires.
+    """
+
+    def _update_meta(self) -> None:  # pyHanko's hook, called before each write
+        return None
+
+
 class _ClockedPdfSigner(signers.PdfSigner):
     """PdfSigner whose signing time is the injected ``signed_at``, not ``datetime.now()``."""
 
@@ -502,7 +517,7 @@ class PdfSealer:
         date_text = f"{local.year}年{local.month}月{local.day}日"
 
         try:
-            writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
+            writer = _SealingWriter(io.BytesIO(pdf), strict=False)
             if writer.prev.encrypted:
                 raise InvalidDocumentError("encrypted PDFs cannot be sealed")
             page_count = int(writer.root["/Pages"]["/Count"])

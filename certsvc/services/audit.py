@@ -77,16 +77,13 @@ def append_audit_event(
     outcome: str = "ok",
     request_id: str | None = None,
     details: dict[str, Any] | None = None,
-) -> AuditEvent:
-    """Append one event to the chain inside the caller's transaction.
+) -> int:
+    """Append one event to the chain inside the caller's transaction; returns its id.
 
     The chain lock serialises appends (SQLite: BEGIN IMMEDIATE; PostgreSQL: an advisory lock),
-    so concurrent writers never read the same head and fork the chain.
+    so concurrent writers never read the same head and fork the chain. Everything but the
+    previous hash is prepared before the head is read.
     """
-    repo = AuditRepository(session)
-    repo.lock_chain()
-    head = repo.head()
-    prev = head.entry_hash if head is not None else GENESIS_HASH
     # Normalised to UTC: the stored column gives UTC back, and the hash must be recomputable.
     at = at.astimezone(UTC)
     # Details pass through JSON once so that what is hashed is what the JSON column returns.
@@ -102,21 +99,10 @@ def append_audit_event(
         "outcome": outcome,
         "details": details,
     }
-    return repo.add(
-        AuditEvent(
-            at=at,
-            actor_client_id=fields["actor_client_id"],
-            actor_department_id=fields["actor_department_id"],
-            actor=fields["actor"],
-            action=action,
-            target=fields["target"],
-            request_id=request_id,
-            outcome=outcome,
-            details=details,
-            prev_hash=prev,
-            entry_hash=entry_hash(prev, fields),
-        )
-    )
+    repo = AuditRepository(session)
+    repo.lock_chain()
+    prev = repo.head_hash() or GENESIS_HASH
+    return repo.append({**fields, "at": at, "prev_hash": prev, "entry_hash": entry_hash(prev, fields)})
 
 
 class ChainProblemKind(StrEnum):

@@ -173,7 +173,7 @@ def record_usage(
             request_id=request_id,
         )
     )
-    event = append_audit_event(
+    record.audit_event_id = append_audit_event(
         session,
         at=at,
         actor=principal,
@@ -189,7 +189,6 @@ def record_usage(
             **(details or {}),
         },
     )
-    record.audit_event_id = event.id
     session.flush()
     return record
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,8 +10,10 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from certsvc.storage.writer_lock import WriterLock
 
 __all__ = ["Database"]
 
@@ -19,7 +22,10 @@ _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; a generous busy timeout makes concurrent
-    # writers queue instead of failing with "database is locked".
+    # writers queue instead of failing with "database is locked" (``WriterLock`` queues ours).
+    # synchronous=NORMAL does not sync the WAL at commit: ``Database.transaction`` does, after
+    # the write lock is released (see ``_sync_wal``), so a committed transaction is on disk
+    # when ``transaction()`` returns without the fsync holding up the next writer.
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
@@ -44,6 +50,30 @@ def _sqlite_begin_immediate(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
+def _sync_wal(wal_path: Path | None) -> None:
+    """fsync the WAL after a commit: group commit without holding the write lock.
+
+    In WAL mode a commit appends its frames to the ``-wal`` file with write(); with
+    synchronous=NORMAL SQLite leaves them in the page cache, so a power cut could undo the
+    newest transactions. Syncing the file here, after the write lock is released, makes
+    every frame written so far (ours included) durable before ``transaction()`` returns, and
+    lets the next writer commit meanwhile; frames of a later transaction that a power cut
+    tears are discarded by WAL recovery without touching ours. The WAL is only rewritten from
+    its start after a checkpoint, which (NORMAL) syncs the WAL before and the database file
+    after copying. A missing WAL was checkpointed and removed: the database file holds it all.
+    """
+    if wal_path is None:
+        return
+    try:
+        fd = os.open(wal_path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class Database:
     """Owns the engine; hands out sessions. One per process."""
 
@@ -61,6 +91,12 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._writer_lock: WriterLock | None = None
+        db_path = make_url(url).database if self.is_sqlite else None
+        self._wal_path: Path | None = None
+        if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+            self._writer_lock = WriterLock(Path(db_path + "-writer"))
+            self._wal_path = Path(db_path + "-wal")
 
     def migrate(self) -> None:
         """Create or upgrade the schema to the newest migration."""
@@ -76,9 +112,18 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
-        """A session whose work is committed on success and rolled back on any error."""
-        with self._sessions() as session, session.begin():
+        """A session whose work is committed on success and rolled back on any error.
+
+        On a SQLite file, writers queue on a ``WriterLock`` first (see there why), and the
+        commit is made durable once the lock is released (``_sync_wal``).
+        """
+        if self._writer_lock is None:
+            with self._sessions() as session, session.begin():
+                yield session
+            return
+        with self._writer_lock.hold(), self._sessions() as session, session.begin():
             yield session
+        _sync_wal(self._wal_path)
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -102,3 +147,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._writer_lock is not None:
+            self._writer_lock.close()

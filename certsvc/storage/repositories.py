@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session, selectinload
 
 from certsvc.storage.orm import (
@@ -165,6 +166,10 @@ class SerialRepository:
         return 1
 
 
+_HEAD_HASH = select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1)
+_INSERT_EVENT = insert(AuditEvent).returning(AuditEvent.id)
+
+
 class AuditRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
@@ -181,10 +186,18 @@ class AuditRepository:
     def head(self) -> AuditEvent | None:
         return self.session.scalar(select(AuditEvent).order_by(AuditEvent.id.desc()).limit(1))
 
-    def add(self, event: AuditEvent) -> AuditEvent:
-        self.session.add(event)
-        self.session.flush()
-        return event
+    def head_hash(self) -> str | None:
+        """The newest entry's hash: one column of one row."""
+        value = self.session.connection().execute(_HEAD_HASH).scalar()
+        return None if value is None else str(value)
+
+    def append(self, row: dict[str, Any]) -> int:
+        """Insert one entry given as column values; returns its id.
+
+        A Core INSERT on the session's connection, not an ORM object and a flush: appends run
+        inside write transactions (on SQLite, under the one write lock), so they are kept lean.
+        """
+        return int(self.session.connection().execute(_INSERT_EVENT, row).scalar_one())
 
     def for_target(self, target: str) -> Sequence[AuditEvent]:
         return self.session.scalars(select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.id)).all()

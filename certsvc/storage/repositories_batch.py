@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from certsvc.storage.orm import (
@@ -106,12 +106,12 @@ class BatchRepository:
         )
         if self.session.get_bind().dialect.name == "postgresql":
             ids = ids.with_for_update(skip_locked=True)
-        rows = self.session.execute(
+        # On the session's connection: a Core statement, without the ORM's bookkeeping.
+        rows = self.session.connection().execute(
             update(BatchItem)
             .where(BatchItem.id.in_(ids.scalar_subquery()), BatchItem.state == "pending")
             .values(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
             .returning(BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts),
-            execution_options={"synchronize_session": False},
         ).all()
         return sorted(
             (ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5])) for r in rows),
@@ -130,18 +130,19 @@ class BatchRepository:
         error_message: str | None,
     ) -> bool:
         """Record an item's outcome if ``token`` still holds it; False when it does not."""
-        done = self.session.execute(
-            update(BatchItem)
-            .where(BatchItem.id == item_id, BatchItem.claim_token == token, BatchItem.state == "running")
-            .values(
-                state=state,
-                finished_at=now,
-                result=result,
-                error_code=error_code,
-                error_message=error_message,
-            )
+        done = self.session.connection().execute(
+            _FINISH_ITEM,
+            {
+                "item_id": item_id,
+                "token": token,
+                "new_state": state,
+                "now": now,
+                "new_result": result,
+                "new_error_code": error_code,
+                "new_error_message": error_message,
+            },
         )
-        return bool(done.rowcount)  # type: ignore[attr-defined]
+        return bool(done.rowcount)
 
     def release_running(self, job_id: int) -> int:
         """Hand every in-flight item back to the queue (its runner is gone)."""
@@ -265,19 +266,38 @@ def bump_current_version(
 ) -> bool:
     """``current_version`` := ``from_version`` + 1, only if it is still ``from_version`` and the
     licence's status is not one of ``skip_statuses`` (one guarded UPDATE); False otherwise."""
-    done = session.execute(
-        update(Certificate)
-        .where(
-            Certificate.id == certificate_id,
-            Certificate.current_version == from_version,
-            Certificate.status.not_in(list(skip_statuses)),
-        )
-        .values(current_version=from_version + 1),
-        execution_options={"synchronize_session": False},
+    done = session.connection().execute(
+        _BUMP_VERSION,
+        {"certificate_id": certificate_id, "from_version": from_version, "to_version": from_version + 1, "skip": list(skip_statuses)},
     )
-    return bool(done.rowcount)  # type: ignore[attr-defined]
+    return bool(done.rowcount)
 
 
 def insert_version(session: Session, row: dict[str, Any]) -> None:
     """Insert one certificate version from a plain dict (no ORM object in the session)."""
-    session.execute(insert(CertificateVersion.__table__), [row])  # type: ignore[arg-type]
+    session.connection().execute(_INSERT_VERSION, row)
+
+
+# The statements of an item's write transaction, built once: they run under the write lock,
+# as Core statements on the session's connection (no ORM bookkeeping, compiled once).
+_FINISH_ITEM = (
+    update(BatchItem)
+    .where(BatchItem.id == bindparam("item_id"), BatchItem.claim_token == bindparam("token"), BatchItem.state == "running")
+    .values(
+        state=bindparam("new_state"),
+        finished_at=bindparam("now"),
+        result=bindparam("new_result"),
+        error_code=bindparam("new_error_code"),
+        error_message=bindparam("new_error_message"),
+    )
+)
+_BUMP_VERSION = (
+    update(Certificate)
+    .where(
+        Certificate.id == bindparam("certificate_id"),
+        Certificate.current_version == bindparam("from_version"),
+        Certificate.status.not_in(bindparam("skip", expanding=True)),
+    )
+    .values(current_version=bindparam("to_version"))
+)
+_INSERT_VERSION = insert(CertificateVersion)

@@ -33,6 +33,11 @@ def _xmp(pdf: bytes) -> dict[str, str]:
     return xmp_values(reader.root["/Metadata"].get_object().data)
 
 
+def _info(pdf: bytes) -> dict[str, str]:
+    info = PdfFileReader(io.BytesIO(pdf)).trailer["/Info"].get_object()
+    return {str(k): str(v) for k, v in info.items()}
+
+
 def test_every_template_variant_is_pdfa_2b(rendered: Rendered) -> None:
     for slug, (_, licence) in rendered.items():
         assert pdfa_2b_problems(licence.electronic_pdf) == [], slug
@@ -57,9 +62,14 @@ def test_sealed_electronic_copy_stays_pdfa_and_its_signature_valid(
         reason="test",
     )
     assert pdfa_2b_problems(sealed) == []
-    # pyHanko's incremental update rewrote the XMP packet: the PDF/A identification survives.
+    # The seal's revision leaves the metadata alone: the XMP packet and the Info dictionary
+    # are the render's, so they still agree and the PDF/A identification is unchanged.
     values = _xmp(sealed)
     assert values[_key("pdfaid", "part")] == "2"
+    assert values == _xmp(licence.electronic_pdf)
+    assert _info(sealed) == _info(licence.electronic_pdf)
+    appended = sealed[len(licence.electronic_pdf) :]
+    assert b"/Type /Metadata" not in appended and b"/ModDate" not in appended
     result = validate_pdf(sealed, trust_roots_der=[p.root_der], validation_time=signed_at)
     (sig,) = result.signatures
     assert sig.is_intact and sig.is_trusted and sig.covers_whole_file
