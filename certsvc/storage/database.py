@@ -69,7 +69,7 @@ def _sync_wal(wal_path: Path | None) -> None:
     except FileNotFoundError:
         return
     try:
-        os.fsync(fd)
+        os.fdatasync(fd)  # the data and the size; SQLite syncs its WAL the same way
     finally:
         os.close(fd)
 

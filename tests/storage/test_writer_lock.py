@@ -98,14 +98,14 @@ def test_transactions_hold_the_lock_and_sync_the_wal_after_releasing_it(
     db.migrate()
     lock_path = tmp_path / "x.sqlite3-writer"
     wal = tmp_path / "x.sqlite3-wal"
-    synced: list[tuple[bool, bool]] = []  # (is the WAL, was the lock free) per fsync
-    real_fsync = os.fsync
+    synced: list[tuple[bool, bool]] = []  # (is the WAL, was the lock free) per fdatasync
+    real_sync = os.fdatasync
 
     def spy(fd: int) -> None:
         synced.append((os.path.samefile(f"/proc/self/fd/{fd}", wal), _is_free(lock_path)))
-        real_fsync(fd)
+        real_sync(fd)
 
-    monkeypatch.setattr(os, "fsync", spy)
+    monkeypatch.setattr(os, "fdatasync", spy)
     with db.transaction() as session:
         assert not _is_free(lock_path)
         session.add(Department(code="11152500011512829G", name="x", area_code="152500"))
