@@ -73,9 +73,12 @@ class EncodedImage:
         longest = max(img.size)
         if longest > _MAX_IMAGE_PX:
             scale = _MAX_IMAGE_PX / longest
+            # BOX (the area average) rather than LANCZOS: a seal is ink on nothing, and LANCZOS
+            # rings at every edge, which nearly doubles the compressed image (the largest part of
+            # every sealed file: 133 KB against 76 KB for the drawn seals).
             img = img.resize(
                 (max(1, round(img.width * scale)), max(1, round(img.height * scale))),
-                Image.Resampling.LANCZOS,
+                Image.Resampling.BOX,
             )
         alpha = img.getchannel("A")
         lo, _hi = alpha.getextrema()
