@@ -13,6 +13,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from certsvc.errors import StorageError
 from certsvc.storage.writer_lock import WriterLock
 
 __all__ = ["Database"]
@@ -68,8 +69,13 @@ def _sync_wal(wal_path: Path | None) -> None:
         fd = os.open(wal_path, os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return
+    except OSError as exc:
+        raise StorageError("the database could not be synced to disk") from exc
     try:
         os.fdatasync(fd)  # the data and the size; SQLite syncs its WAL the same way
+    except OSError as exc:
+        # Committed but perhaps not durable: the caller must not report success.
+        raise StorageError("the database could not be synced to disk") from exc
     finally:
         os.close(fd)
 

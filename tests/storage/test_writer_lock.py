@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import multiprocessing
 import multiprocessing.synchronize
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from certsvc.errors import StorageError
 from certsvc.storage.database import Database
 from certsvc.storage.orm import Department
 from certsvc.storage.writer_lock import WriterLock
@@ -120,4 +122,18 @@ def test_transactions_hold_the_lock_and_sync_the_wal_after_releasing_it(
     assert _is_free(lock_path)
     with db.read() as session:
         assert session.execute(text("SELECT count(*) FROM departments")).scalar() == 1
+    db.dispose()
+
+
+def test_a_failed_sync_is_a_storage_error_not_a_success(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+    db.migrate()
+
+    def broken_disk(fd: int) -> None:
+        raise OSError(errno.EIO, "I/O error")
+
+    monkeypatch.setattr(os, "fdatasync", broken_disk)
+    with pytest.raises(StorageError), db.transaction() as session:
+        session.add(Department(code="11152500011512829G", name="x", area_code="152500"))
+    assert _is_free(tmp_path / "x.sqlite3-writer")  # the lock is not left held
     db.dispose()
