@@ -381,7 +381,8 @@ class ImportHandler:
             ConflictError, KeyUnavailableError, SigningError: as ``IssuanceService.issue``.
         """
         key = import_idempotency_key(self.template, item.key)
-        with self.ctx.database.transaction() as session:
+        # A read (no write lock): issuing with the same idempotency key settles any race anyway.
+        with self.ctx.database.read() as session:
             existing = CertificateRepository(session).by_idempotency_key(self.department_id, key)
             if existing is not None:
                 found = {"identifier": existing.identifier, "record_no": item.key}
