@@ -31,6 +31,7 @@ __all__ = [
     "TestPki",
     "available_algorithms",
     "credit_code",
+    "damaged_pem",
     "pki",
     "rogue_pki",
     "sample_pdf",
@@ -65,6 +66,16 @@ class TestPki:
     def chain_ders(self) -> tuple[bytes, ...]:
         """Intermediate then root: what a signer embeds beside its own certificate."""
         return (self.intermediate_der, self.root_der)
+
+
+def damaged_pem(pem_bytes: bytes) -> bytes:
+    """``pem_bytes`` (a key made during the test run) re-armoured around half of its DER: the
+    same armour label, a body that no loader can read. No key-shaped block is ever committed."""
+    from asn1crypto import pem
+
+    name, headers, der = pem.unarmor(pem_bytes)
+    damaged: bytes = pem.armor(name, der[: len(der) // 2], headers)
+    return damaged
 
 
 def available_algorithms() -> list[KeyAlgorithm]:

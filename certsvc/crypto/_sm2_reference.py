@@ -1,10 +1,11 @@
 """Pure-Python SM2 arithmetic — a *reference* for tests only. Not constant-time; never used to sign.
 
-Its sole purpose is to reproduce the worked example of GB/T 32918.5-2017 Annex A /
-GM/T 0003.5-2012 Annex A (signature on the recommended curve, d and k given), so the tests can
-check Z_A, e, the public key and (r, s) bit for bit, and then check that the production backend
-(OpenSSL) verifies that (r, s). The production path (:mod:`certsvc.crypto.sm2`) never accepts
-a caller-chosen nonce.
+Its purpose is the worked example of GB/T 32918.5-2017 Annex A / GM/T 0003.5-2012 Annex A
+(signature on the recommended curve): the tests check Z_A and e bit for bit and verify the
+published (r, s) with the published public key, here and in the production backend (OpenSSL),
+and check that signatures this reference makes with keys generated in the test verify in
+OpenSSL. The tests keep no private key, the example's included. The production path
+(:mod:`certsvc.crypto.sm2`) never accepts a caller-chosen nonce.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def e_digest(z: bytes, message: bytes) -> int:
 
 
 def _sign_with_fixed_k(d: int, message: bytes, k: int, signer_id: bytes) -> tuple[int, int]:
-    # Deterministic k exists ONLY to replay the published Annex A vector in tests. A fixed or
+    # A chosen k exists ONLY to cross-check this reference against OpenSSL in tests. A fixed or
     # caller-chosen k that is ever reused or guessable reveals d (d = (k - s)/(s + r) mod n),
     # so this is private, undocumented for callers, and absent from the production API.
     x_a, y_a = public_point(d)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import pickle
 
 import pytest
-from asn1crypto import pem
+from asn1crypto import keys, pem
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from certsvc.crypto.api import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.errors import KeyUnavailableError, SigningError
-from tests.pki import pki
+from tests.pki import damaged_pem, pki
 
 PASS = b"correct horse battery staple"
 
@@ -22,10 +22,11 @@ def pem_and_alg(request: pytest.FixtureRequest) -> tuple[bytes, KeyAlgorithm]:
 
 
 def test_generated_pem_is_encrypted_pkcs8(pem_and_alg: tuple[bytes, KeyAlgorithm]) -> None:
-    pem, _ = pem_and_alg
-    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    pem_bytes, _ = pem_and_alg
+    _, _, der = pem.unarmor(pem_bytes)
+    assert keys.EncryptedPrivateKeyInfo.load(der)["encryption_algorithm"]["algorithm"].native == "pbes2"
     with pytest.raises(TypeError):  # cryptography: password required → really encrypted
-        serialization.load_pem_private_key(pem, password=None)
+        serialization.load_pem_private_key(pem_bytes, password=None)
 
 
 def test_from_pem_round_trip(pem_and_alg: tuple[bytes, KeyAlgorithm]) -> None:
@@ -49,13 +50,10 @@ def test_wrong_passphrase(pem_and_alg: tuple[bytes, KeyAlgorithm]) -> None:
     assert info.value.code == "key_unavailable"
 
 
-# A PEM-armoured "private key" whose body is three bytes of nothing, made here rather than
-# written out, so that no key-shaped block is ever committed.
-_NOT_A_KEY_PEM = pem.armor("PRIVATE KEY", b"\x00\x01\x02")
-
-
-@pytest.mark.parametrize("garbage", [b"", b"hello", _NOT_A_KEY_PEM, _NOT_A_KEY_PEM[:40]])
-def test_garbage_is_key_unavailable(garbage: bytes) -> None:
+@pytest.mark.parametrize("kind", ["empty", "text", "damaged", "cut"])
+def test_garbage_is_key_unavailable(kind: str, pem_and_alg: tuple[bytes, KeyAlgorithm]) -> None:
+    good, _ = pem_and_alg  # made in this run: the damaged ones are built from it, not committed
+    garbage = {"empty": b"", "text": b"hello", "damaged": damaged_pem(good), "cut": good[:40]}[kind]
     with pytest.raises(KeyUnavailableError):
         SealKey.from_pem(garbage, PASS)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 from asn1crypto import algos, keys
 from asn1crypto import pem as pem_armour
@@ -9,10 +11,11 @@ from asn1crypto import pem as pem_armour
 from certsvc.crypto import _sm2_reference as ref
 from certsvc.crypto.sm2 import DEFAULT_SIGNER_ID, Sm2PrivateKey, Sm2PublicKey, sm3
 from certsvc.errors import KeyUnavailableError
+from tests.pki import damaged_pem
 
-# GB/T 32918.5-2017 / GM/T 0003.5-2012 Annex A (STANDARDS §2.2 A): the standard's published
-# example key pair, needed to reproduce its signature exactly; it protects nothing.
-D = 0x3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8
+# GB/T 32918.5-2017 / GM/T 0003.5-2012 Annex A (STANDARDS §2.2 A): the example's public key,
+# message, Z, e, nonce and signature. Its private key is not written here: the vector is checked
+# from the public side (Z, e, verification of r, s), and signing is checked with keys made in code.
 XA = 0x09F9DF311E5421A150DD7D161E4BC5C672179FAD1833FC076BB08FF356F35020
 YA = 0xCCEA490CE26775A52DC6EA718CC1AA600AED05FBF35E084A6632F6072DA9AD13
 MSG = b"message digest"
@@ -23,12 +26,11 @@ R = 0xF5A03B0648D2C4630EEAC513E1BB81A15944DA3827D5B74143AC7EACEEE720B3
 S = 0xB1B6AA29DF212FD8763182BC0D421CA1BB9038FD1F7F42D4840B69C485BBC1AA
 
 
-def _annex_a_public_key() -> Sm2PublicKey:
-    point = b"\x04" + XA.to_bytes(32, "big") + YA.to_bytes(32, "big")
+def _public_key(x: int, y: int) -> Sm2PublicKey:
     spki = keys.PublicKeyInfo(
         {
             "algorithm": {"algorithm": "ec", "parameters": ("named", "1.2.156.10197.1.301")},
-            "public_key": point,
+            "public_key": b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big"),
         }
     )
     return Sm2PublicKey.from_spki_der(spki.dump())
@@ -44,16 +46,28 @@ def test_sm3_abc_vector() -> None:
 
 
 def test_annex_a_vector_reference() -> None:
-    assert ref.public_point(D) == (XA, YA)
     z = ref.z_digest(XA, YA, DEFAULT_SIGNER_ID)
     assert z == Z
     assert ref.e_digest(z, MSG) == E
-    assert ref._sign_with_fixed_k(D, MSG, K, DEFAULT_SIGNER_ID) == (R, S)
     assert ref._verify(XA, YA, MSG, R, S, DEFAULT_SIGNER_ID)
+    assert not ref._verify(XA, YA, MSG, R, (S + 1) % ref.N, DEFAULT_SIGNER_ID)
+    assert not ref._verify(XA, YA, MSG + b"!", R, S, DEFAULT_SIGNER_ID)
+
+
+def test_reference_signer_agrees_with_the_backend() -> None:
+    # A key made in code, the Annex A nonce: the reference's public point and signature must
+    # be what OpenSSL derives and accepts.
+    d = secrets.randbelow(ref.N - 2) + 1
+    x, y = ref.public_point(d)
+    r, s = ref._sign_with_fixed_k(d, MSG, K, DEFAULT_SIGNER_ID)
+    assert ref._verify(x, y, MSG, r, s, DEFAULT_SIGNER_ID)
+    public = _public_key(x, y)
+    assert public.verify(algos.DSASignature({"r": r, "s": s}).dump(), MSG)
+    assert not public.verify(algos.DSASignature({"r": r, "s": (s + 1) % ref.N}).dump(), MSG)
 
 
 def test_annex_a_signature_verifies_in_backend() -> None:
-    pub = _annex_a_public_key()
+    pub = _public_key(XA, YA)
     der = algos.DSASignature({"r": R, "s": S}).dump()
     assert len(der) == 72  # both INTEGERs need a 0x00 pad
     assert pub.verify(der, MSG)
@@ -120,7 +134,8 @@ def test_non_sm2_spki_rejected() -> None:
 
 def test_pkcs8_round_trip(key: Sm2PrivateKey) -> None:
     pem = key.to_pem(b"correct horse")
-    assert pem.startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    _, _, der = pem_armour.unarmor(pem)
+    assert keys.EncryptedPrivateKeyInfo.load(der)["encryption_algorithm"]["algorithm"].native == "pbes2"
     loaded = Sm2PrivateKey.from_pem(pem, b"correct horse")
     assert loaded.public_key() == key.public_key()
     assert key.public_key().verify(loaded.sign(b"m"), b"m")
@@ -135,8 +150,7 @@ def test_pkcs8_wrong_or_missing_passphrase(key: Sm2PrivateKey) -> None:
     with pytest.raises(KeyUnavailableError):
         Sm2PrivateKey.from_pem(pem, None)
     with pytest.raises(KeyUnavailableError):
-        # Armoured here from three bytes that are no key (no key-shaped block is committed).
-        Sm2PrivateKey.from_pem(pem_armour.armor("PRIVATE KEY", b"\x00\x01\x02"), None)
+        Sm2PrivateKey.from_pem(damaged_pem(pem), None)  # made from this run's key, not committed
 
 
 def test_non_sm2_private_key_rejected() -> None:
