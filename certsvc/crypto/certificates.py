@@ -237,20 +237,10 @@ def make_root_ca(
     serial: int | None = None,
 ) -> bytes:
     """A self-signed root CA certificate (DER). No path length limit."""
-    subject = _name_dict(common_name=common_name, organization=organization)
-    return _build(
-        subject_key=key,
-        subject=subject,
-        issuer_key=key,
-        issuer_der=None,
-        serial=_new_serial(serial),
-        not_before=not_before,
-        not_after=not_after,
-        is_ca=True,
-        path_length=None,
-        key_usage={"key_cert_sign", "crl_sign"},
-        document_signing_eku=False,
-    )
+    return _make_ca(
+        key=key, common_name=common_name, organization=organization, issuer_key=key, issuer_der=None,
+        path_length=None, not_before=not_before, not_after=not_after, serial=serial,
+    )  # fmt: skip
 
 
 def make_intermediate_ca(
@@ -265,17 +255,35 @@ def make_intermediate_ca(
     serial: int | None = None,
 ) -> bytes:
     """A seal-issuing CA certificate (DER), pathLenConstraint 0: it issues seal certs only."""
-    subject = _name_dict(common_name=common_name, organization=organization)
+    return _make_ca(
+        key=key, common_name=common_name, organization=organization, issuer_key=issuer_key,
+        issuer_der=issuer_certificate_der, path_length=0, not_before=not_before, not_after=not_after,
+        serial=serial,
+    )  # fmt: skip
+
+
+def _make_ca(
+    *,
+    key: SealKey,
+    common_name: str,
+    organization: str,
+    issuer_key: SealKey,
+    issuer_der: bytes | None,
+    path_length: int | None,
+    not_before: datetime,
+    not_after: datetime,
+    serial: int | None,
+) -> bytes:
     return _build(
         subject_key=key,
-        subject=subject,
+        subject=_name_dict(common_name=common_name, organization=organization),
         issuer_key=issuer_key,
-        issuer_der=issuer_certificate_der,
+        issuer_der=issuer_der,
         serial=_new_serial(serial),
         not_before=not_before,
         not_after=not_after,
         is_ca=True,
-        path_length=0,
+        path_length=path_length,
         key_usage={"key_cert_sign", "crl_sign"},
         document_signing_eku=False,
     )

@@ -27,6 +27,14 @@ def _openssl(*args: str | Path, input: bytes | None = None) -> subprocess.Comple
     )
 
 
+def _openssl_verify(pub: Path, msg: Path, sig: Path) -> subprocess.CompletedProcess[bytes]:
+    """``openssl pkeyutl -verify`` of an SM2/SM3 signature over the raw message, our signer ID."""
+    return _openssl(
+        "pkeyutl", "-verify", "-rawin", "-digest", "sm3", "-pkeyopt", DISTID,
+        "-pubin", "-inkey", pub, "-in", msg, "-sigfile", sig,
+    )  # fmt: skip
+
+
 def _pub_pem(key: Sm2PrivateKey, path: Path) -> Path:
     path.write_bytes(key.public_key().to_spki_der())
     pem = path.with_suffix(".pem")
@@ -42,40 +50,10 @@ def test_certsvc_signature_verifies_in_openssl(tmp_path: Path) -> None:
     msg.write_bytes("电子印章 interop test\n".encode() * 50)
     sig = tmp_path / "sig"
     sig.write_bytes(key.sign(msg.read_bytes()))
-    ok = _openssl(
-        "pkeyutl",
-        "-verify",
-        "-rawin",
-        "-digest",
-        "sm3",
-        "-pkeyopt",
-        DISTID,
-        "-pubin",
-        "-inkey",
-        pub,
-        "-in",
-        msg,
-        "-sigfile",
-        sig,
-    )
+    ok = _openssl_verify(pub, msg, sig)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     msg.write_bytes(msg.read_bytes() + b"x")
-    bad = _openssl(
-        "pkeyutl",
-        "-verify",
-        "-rawin",
-        "-digest",
-        "sm3",
-        "-pkeyopt",
-        DISTID,
-        "-pubin",
-        "-inkey",
-        pub,
-        "-in",
-        msg,
-        "-sigfile",
-        sig,
-    )
+    bad = _openssl_verify(pub, msg, sig)
     assert bad.returncode != 0
 
 
