@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi.testclient import TestClient
 
 from certsvc.api.app import create_app
@@ -162,3 +165,21 @@ def receivers(embedded: ServiceContext) -> dict[str, dict[str, str]]:
             key = create_api_client(session, name=f"window-{name}", role=Role.SHARING, department_id=department.id)
             made[name] = {"code": code, "key": key.api_key}
     return made
+
+
+@pytest.fixture(scope="module")
+def server_url(embedded: ServiceContext) -> Iterator[str]:
+    """The app served for real by uvicorn on a free local port, in a thread."""
+    config = uvicorn.Config(create_app(embedded), host="127.0.0.1", port=0, log_level="warning")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)

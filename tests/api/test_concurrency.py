@@ -2,39 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
-import uvicorn
 
-from certsvc.api.app import create_app
 from certsvc.domain.identifiers import LicenceIdentifier
-from certsvc.services.context import ServiceContext
 from tests.conftest import auth, sample_request
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def server_url(embedded: ServiceContext) -> Iterator[str]:
-    config = uvicorn.Config(create_app(embedded), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 def test_twenty_parallel_issues_get_twenty_identifiers(server_url: str, ecdsa_key: str) -> None:

@@ -6,16 +6,12 @@ No browser download: Playwright only drives the system's /usr/bin/chromium.
 from __future__ import annotations
 
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
-from certsvc.api.app import create_app
 from certsvc.services.context import ServiceContext
 from certsvc.services.qr import parse_qr_text
 from certsvc.storage.orm import Certificate
@@ -29,23 +25,6 @@ ARGS = [
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]
 OUT = Path("test-output")
-
-
-@pytest.fixture(scope="module")
-def server_url(embedded: ServiceContext) -> Iterator[str]:
-    config = uvicorn.Config(create_app(embedded), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")
