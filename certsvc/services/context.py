@@ -58,6 +58,8 @@ class ServiceContext:
     _passphrase: bytes | None = field(default=None, repr=False)
     _seals: dict[int, LoadedSeal] = field(default_factory=dict, repr=False)
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _tsa: crypto.TimeStampAuthorities | None = field(default=None, repr=False)
+    _transports: dict[str, crypto.TimeStampTransport] = field(default_factory=dict, repr=False)
 
     @property
     def pki_dir(self) -> Path:
@@ -93,6 +95,25 @@ class ServiceContext:
         """DER certificates of the seal-making authorities (制章者) whose GB/T 38540 seals are trusted."""
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
+    def built_in_tsa(self) -> crypto.TimeStampAuthorities:
+        """The built-in time-stamping authority (keys loaded once per process)."""
+        with self._seals_lock:
+            if self._tsa is None:
+                from certsvc.services.timestamping import built_in_authorities
+
+                self._tsa = built_in_authorities(self)
+            return self._tsa
+
+    def timestamp_transport(self, algorithm: str) -> crypto.TimeStampTransport:
+        """Where seals of ``algorithm`` get their time-stamps (one per process and family)."""
+        transport = self._transports.get(algorithm)
+        if transport is None:
+            from certsvc.services.timestamping import timestamp_transport
+
+            transport = timestamp_transport(self, algorithm)
+            self._transports[algorithm] = transport
+        return transport
+
     def forget_seal(self, seal_id: int) -> None:
         """Drop the cached signer of a seal whose image or key changed; the next use reloads it."""
         with self._seals_lock:
@@ -100,6 +121,11 @@ class ServiceContext:
 
     def loaded_seal(self, seal: SealLike) -> LoadedSeal:
         """The cached signer for ``seal``; loads and decrypts its key on first use only."""
+        loaded = self._seals.get(seal.id)
+        if loaded is not None:
+            return loaded
+        # Resolved outside the lock: the built-in TSA takes the same lock to load its keys.
+        transport = self.timestamp_transport(seal.algorithm)
         with self._seals_lock:
             loaded = self._seals.get(seal.id)
             if loaded is None:
@@ -111,6 +137,8 @@ class ServiceContext:
                     seal_image_png=self.blobs.get(seal.image_sha256),
                     # Every template prints the issuer's name and the date under the seal.
                     show_text=False,
+                    # PAdES B-T: every seal carries a signature time-stamp.
+                    timestamp_transport=transport,
                 )
                 loaded = LoadedSeal(
                     seal_id=seal.id, algorithm=seal.algorithm, key=key, sealer=sealer, lock=threading.Lock()

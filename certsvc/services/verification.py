@@ -68,6 +68,7 @@ class VerificationService:
                     covers_whole_file=sig.covers_whole_file,
                     modification_level=sig.modification_level.value,
                     changes=sig.modification_description or None,
+                    timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
                 )
             )
             if not sig.is_intact:
