@@ -89,7 +89,10 @@ class VerificationService:
         registry, ses_signature = self._registry_view(file_sha, revisions)
         if ses_signature is not None:
             check = crypto.verify_pdf_ranges(
-                data, ses_signature, maker_certificates_der=self.ctx.seal_maker_certificates()
+                data,
+                ses_signature,
+                maker_certificates_der=self.ctx.seal_maker_certificates(),
+                trust_roots_der=self.ctx.trust_roots(),
             )
             reasons.append(
                 reason("seal_data_valid")

@@ -147,3 +147,25 @@ def test_unreachable_or_refusing_tsa_is_an_error(tsa_key: str, server_url: str) 
     no_key = HttpTimeStampTransport(f"{server_url}/api/v1/tsa", timeout_seconds=5)
     with pytest.raises(TimeStampUnavailableError, match="HTTP 401"):
         no_key(b"\x30\x00")
+
+
+def test_sm2_licence_has_gmt0033_time_stamps(client: TestClient, sm2_key: str) -> None:
+    from asn1crypto import cms
+
+    from certsvc.crypto.ses import parse_signature
+    from tests.conftest import sample_request
+
+    issued = client.post("/api/v1/certificates", json=sample_request(), headers=auth(sm2_key))
+    assert issued.status_code == 201, issued.text
+    body = issued.json()
+    pdf = client.get(body["links"]["pdf"], headers=auth(sm2_key)).content
+    seal_signature = client.get(f"/api/v1/certificates/{body['identifier']}/seal-signature", headers=auth(sm2_key))
+    assert seal_signature.status_code == 200
+    token = parse_signature(seal_signature.content).time_stamp
+    assert token is not None
+    (signer,) = cms.ContentInfo.load(token)["content"]["signer_infos"]
+    assert signer["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"  # SM2-with-SM3
+    report = client.post("/api/v1/verify", content=pdf, headers={"Content-Type": "application/pdf"}).json()
+    assert report["verdict"] == "valid", report
+    assert "seal_data_valid" in {r["code"] for r in report["reasons"]}
+    assert report["signatures"][0]["timestamped_at"] is not None

@@ -132,3 +132,25 @@ def test_tsa_down_means_no_seal() -> None:
     is_up["up"] = False
     with pytest.raises(TimeStampUnavailableError):
         _seal(sealer)
+
+
+@pytest.mark.skipif(KeyAlgorithm.SM2 not in available_algorithms(), reason="no SM2 backend")
+def test_ses_signature_time_stamp_is_checked() -> None:
+    from certsvc.crypto.api import verify_pdf_ranges
+    from tests.interop.test_openssl_sm2_timestamp import sm2_sealed_with_ses
+
+    pdf, ses_signature = sm2_sealed_with_ses()
+    chain = pki(KeyAlgorithm.SM2)
+    good = verify_pdf_ranges(
+        pdf, ses_signature, maker_certificates_der=[chain.intermediate_der],
+        trust_roots_der=[chain.root_der],
+    )  # fmt: skip
+    assert good.is_valid, good
+    assert good.timestamp_at is not None
+    untrusted = verify_pdf_ranges(
+        pdf, ses_signature, maker_certificates_der=[chain.intermediate_der],
+        trust_roots_der=[rogue_pki(KeyAlgorithm.SM2).root_der],
+    )  # fmt: skip
+    assert not untrusted.is_valid
+    assert untrusted.codes == ("ses_timestamp_invalid",)
+    assert untrusted.timestamp_at is None
