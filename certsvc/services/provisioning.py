@@ -172,6 +172,8 @@ def add_seal(
     validity_days: int = 1825,
 ) -> Seal:
     """Make a seal for a department: key, certificate from the development CA, drawn image."""
+    # Drawn first: a name the seal cannot show is refused before any key is made.
+    image = draw_round_seal(department_name=department.name, seal_name=name, diameter_mm=_SEAL_DIAMETER_MM)
     ca = ensure_dev_ca(ctx, algorithm)
     now = ctx.clock.now()
     key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
@@ -186,7 +188,6 @@ def add_seal(
         not_before=now - timedelta(minutes=5),
         not_after=not_after,
     )
-    image = draw_round_seal(department_name=department.name, seal_name=name, diameter_mm=_SEAL_DIAMETER_MM)
     image_sha = ctx.blobs.put(image)
     ses_seal = None
     if algorithm is crypto.KeyAlgorithm.SM2:
