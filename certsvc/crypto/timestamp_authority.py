@@ -44,6 +44,7 @@ register_gm_oids()
 # Digest algorithms a request may use, with their output sizes (a wrong size is badDataFormat).
 ACCEPTED_DIGESTS: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64, "sm3": 32}
 _EKU_TIME_STAMPING = "time_stamping"
+_ID_CT_TST_INFO = "1.2.840.113549.1.9.16.1.4"  # RFC 3161 §2.4.2 id-ct-TSTInfo
 
 
 def _sm3(data: bytes) -> bytes:
@@ -158,10 +159,10 @@ class TimeStampAuthority:
         self._signed_data_head = b"\x02\x01\x03" + _tlv(0x31, digest_algorithm)
         self._certificates_der = _tlv(0xA0, b"".join(sorted({certificate_der, *chain_ders})))
         self._signed_data_type = cms.ContentType("signed_data").dump()
-        self._tst_info_type = cms.ContentType("tst_info").dump()
+        self._tst_info_type = cms.ContentType(_ID_CT_TST_INFO).dump()
         self._message_digest_type = cms.CMSAttributeType("message_digest").dump()
         self._static_attrs = (
-            cms.CMSAttribute({"type": "content_type", "values": ["tst_info"]}).dump(),
+            cms.CMSAttribute({"type": "content_type", "values": [_ID_CT_TST_INFO]}).dump(),
             self._signing_certificate_attr(cert, certificate_der),
         )
         self._granted = tsp.PKIStatusInfo({"status": "granted"}).dump()

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from certsvc.clock import Clock, SystemClock
 from certsvc.config import Settings
@@ -17,6 +18,8 @@ from certsvc.storage.database import Database
 from certsvc.storage.keystore import FileKeyStore
 
 __all__ = ["LoadedSeal", "SealLike", "ServiceContext", "build_context"]
+
+_T = TypeVar("_T")
 
 
 class SealLike(Protocol):
@@ -58,8 +61,8 @@ class ServiceContext:
     _passphrase: bytes | None = field(default=None, repr=False)
     _seals: dict[int, LoadedSeal] = field(default_factory=dict, repr=False)
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-    _tsa: crypto.TimeStampAuthorities | None = field(default=None, repr=False)
-    _transports: dict[str, crypto.TimeStampTransport] = field(default_factory=dict, repr=False)
+    _loaded: dict[str, object] = field(default_factory=dict, repr=False)
+    _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def pki_dir(self) -> Path:
@@ -96,23 +99,40 @@ class ServiceContext:
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
     def built_in_tsa(self) -> crypto.TimeStampAuthorities:
-        """The built-in time-stamping authority (keys loaded once per process)."""
-        with self._seals_lock:
-            if self._tsa is None:
-                from certsvc.services.timestamping import built_in_authorities
+        """The built-in time-stamping authority (keys loaded once per context)."""
+        from certsvc.services.timestamping import built_in_authorities
 
-                self._tsa = built_in_authorities(self)
-            return self._tsa
+        return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
 
     def timestamp_transport(self, algorithm: str) -> crypto.TimeStampTransport:
-        """Where seals of ``algorithm`` get their time-stamps (one per process and family)."""
-        transport = self._transports.get(algorithm)
-        if transport is None:
-            from certsvc.services.timestamping import timestamp_transport
+        """Where seals of ``algorithm`` get their time-stamps (one per context and family)."""
+        from certsvc.services.timestamping import timestamp_transport
 
-            transport = timestamp_transport(self, algorithm)
-            self._transports[algorithm] = transport
-        return transport
+        name = f"timestamp-transport-{algorithm}"
+        with self._loaded_lock:
+            kept = self._loaded.get(name)
+        if kept is not None:
+            return kept  # type: ignore[return-value]
+        # Made outside ``loaded``: the built-in TSA is a loaded value too, and the lock is not
+        # re-entrant. Two threads may both make one; the first kept wins.
+        made = timestamp_transport(self, algorithm)
+        return self.loaded(name, lambda: made)
+
+    def loaded(self, name: str, load: Callable[[], _T]) -> _T:
+        """``load()``'s result, kept for the life of this context (decrypted keys, secrets).
+
+        Kept here rather than in a module global: a context is one deployment, and what it
+        loaded goes away with it.
+        """
+        with self._loaded_lock:
+            if name not in self._loaded:
+                self._loaded[name] = load()
+            return self._loaded[name]  # type: ignore[return-value]
+
+    def forget_loaded(self, name: str) -> None:
+        """Drop a loaded value that was replaced (a newly provisioned key); the next use reloads it."""
+        with self._loaded_lock:
+            self._loaded.pop(name, None)
 
     def forget_seal(self, seal_id: int) -> None:
         """Drop the cached signer of a seal whose image or key changed; the next use reloads it."""

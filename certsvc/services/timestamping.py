@@ -7,8 +7,9 @@ The source is chosen by configuration (docs/ltv.md):
   ``CERTSVC_TSA_SM2_URL`` when it is set. One pooled keep-alive client per process, shared by
   its threads, so concurrent seals do not queue behind one connection.
 * unset (the embedded deployment): the built-in TSA, called in-process. Its keys and
-  certificates come from the development PKI, one per CA family (ECDSA P-256 for RSA/ECDSA
-  seals, SM2 for SM2 seals, GM/T 0033), issued by that family's development root.
+  certificates are made by ``certsvc init`` from the development PKI, one per CA family
+  (ECDSA P-256 for RSA/ECDSA seals, SM2 for SM2 seals, GM/T 0033), issued by that family's
+  development root. Nothing here creates a key on a request's behalf.
 
 The built-in TSA is also served over HTTP at ``POST /api/v1/tsa`` for API clients with the
 ``timestamping`` role (another certsvc, or ``openssl ts``/``curl``).
@@ -16,14 +17,13 @@ The built-in TSA is also served over HTTP at ``POST /api/v1/tsa`` for API client
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import httpx
 
 from certsvc.crypto import api as crypto
-from certsvc.errors import TimeStampUnavailableError
+from certsvc.errors import KeyUnavailableError, TimeStampUnavailableError
 
 if TYPE_CHECKING:
     from certsvc.services.context import ServiceContext
@@ -32,14 +32,13 @@ __all__ = [
     "MAX_TIMESTAMP_REQUEST_BYTES",
     "HttpTimeStampTransport",
     "built_in_authorities",
-    "ensure_dev_tsa",
+    "provision_dev_tsa",
     "timestamp_transport",
 ]
 
 # A TimeStampReq is an imprint, a nonce and a few flags: well under 1 KiB.
 MAX_TIMESTAMP_REQUEST_BYTES = 4096
 _TSA_FAMILIES = {"ecdsa": crypto.KeyAlgorithm.ECDSA_P256, "sm2": crypto.KeyAlgorithm.SM2}
-_lock = threading.Lock()
 
 
 class HttpTimeStampTransport:
@@ -83,45 +82,53 @@ class HttpTimeStampTransport:
         return "HttpTimeStampTransport()"
 
 
-def ensure_dev_tsa(ctx: ServiceContext, family: str) -> tuple[bytes, bytes]:
-    """Create (once) the development TSA of ``family`` ("ecdsa" or "sm2"): a key and a
-    certificate with the critical EKU timeStamping, issued by the family's development root.
-    Returns (certificate DER, root DER)."""
-    from certsvc.services.provisioning import ensure_dev_ca, ensure_dev_passphrase
-
-    algorithm = _TSA_FAMILIES[family]
-    cert_file = ctx.pki_dir / f"dev-tsa-{family}.der"
-    with _lock:
-        ensure_dev_passphrase(ctx)
-        ca = ensure_dev_ca(ctx, algorithm)
-        if not cert_file.exists():
-            passphrase = ctx.passphrase()
-            root_key = crypto.SealKey.from_pem(ctx.keys.get(f"dev-root-{family}"), passphrase)
-            key_pem = crypto.generate_private_key_pem(algorithm, passphrase)
-            ctx.keys.put(f"dev-tsa-{family}", key_pem)
+def provision_dev_tsa(ctx: ServiceContext) -> list[str]:
+    """Create (once) the development TSAs: per family ("ecdsa", "sm2") a key and a certificate
+    with the critical EKU timeStamping, issued by the family's development root. Called by
+    ``certsvc init`` only (after the development CAs exist); returns what it made."""
+    made = []
+    for family, algorithm in _TSA_FAMILIES.items():
+        if algorithm not in _available():
+            continue
+        cert_file = ctx.pki_dir / f"dev-tsa-{family}.der"
+        if cert_file.exists():
+            continue
+        passphrase = ctx.passphrase()
+        root_der = (ctx.trust_roots_dir / f"dev-root-{family}.der").read_bytes()
+        key_pem = crypto.generate_private_key_pem(algorithm, passphrase)
+        with (
+            crypto.SealKey.from_pem(ctx.keys.get(f"dev-root-{family}"), passphrase) as root_key,
+            crypto.SealKey.from_pem(key_pem, passphrase) as key,
+        ):
             now = ctx.clock.now()
             cert_der = crypto.make_tsa_certificate(
-                key=crypto.SealKey.from_pem(key_pem, passphrase),
+                key=key,
                 common_name=f"certsvc Development TSA ({family.upper()})",
                 organization="certsvc 时间戳服务（开发）",
-                issuer_certificate_der=ca.root_der,
+                issuer_certificate_der=root_der,
                 issuer_key=root_key,
                 not_before=now - timedelta(minutes=5),
-                # The TSA key signs for years; its certificate must outlive the seals'
-                # certificates it vouches for, and ends with the root.
+                # The TSA must outlive the seal certificates it vouches for; it ends with its root.
                 not_after=now + timedelta(days=3650 * 2 - 1),
             )
-            cert_file.write_bytes(cert_der)
-        return cert_file.read_bytes(), ca.root_der
+        ctx.keys.put(f"dev-tsa-{family}", key_pem)
+        cert_file.write_bytes(cert_der)  # written last: its presence marks a complete TSA
+        made.append(f"{family} time-stamping authority")
+    return made
 
 
 def _authority(ctx: ServiceContext, family: str) -> crypto.TimeStampAuthority:
-    cert_der, root_der = ensure_dev_tsa(ctx, family)
+    cert_file = ctx.pki_dir / f"dev-tsa-{family}.der"
+    root_file = ctx.trust_roots_dir / f"dev-root-{family}.der"
+    if not cert_file.exists() or not ctx.keys.exists(f"dev-tsa-{family}"):
+        raise KeyUnavailableError(
+            "no time-stamping key: run `certsvc init` (development) or set CERTSVC_TSA_URL"
+        )
     key = crypto.SealKey.from_pem(ctx.keys.get(f"dev-tsa-{family}"), ctx.passphrase())
     return crypto.TimeStampAuthority(
         key=key,
-        certificate_der=cert_der,
-        chain_ders=[root_der],
+        certificate_der=cert_file.read_bytes(),
+        chain_ders=[root_file.read_bytes()],
         policy_oid=ctx.settings.tsa_policy_oid,
         accuracy=timedelta(milliseconds=ctx.settings.tsa_accuracy_ms),
         clock=ctx.clock.now,
@@ -129,10 +136,10 @@ def _authority(ctx: ServiceContext, family: str) -> crypto.TimeStampAuthority:
 
 
 def built_in_authorities(ctx: ServiceContext) -> crypto.TimeStampAuthorities:
-    """The built-in TSA (both families), creating its development keys on first use.
+    """The built-in TSA (both families) from its provisioned keys. Never creates anything.
 
     Raises:
-        KeyUnavailableError: the TSA keys cannot be decrypted.
+        KeyUnavailableError: no TSA key provisioned, or it cannot be decrypted.
     """
     sm2 = _authority(ctx, "sm2") if crypto.KeyAlgorithm.SM2 in _available() else None
     return crypto.TimeStampAuthorities(standard=_authority(ctx, "ecdsa"), sm2=sm2)

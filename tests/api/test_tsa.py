@@ -131,7 +131,17 @@ def test_seals_through_a_tsa_over_http(
     assert report.verdict.value == "valid", report.reasons
     assert report.signatures[0].timestamped_at is not None
     other.database.dispose()
-    assert not (other.settings.resolved_home / "pki" / "dev-tsa-ecdsa.der").exists()
+    # The token is the first deployment's TSA's, not the second one's own built-in TSA.
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    (sig,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    (signer,) = sig.signed_data["signer_infos"]
+    token = signer["unsigned_attrs"][0]["values"][0]
+    token_certs = {c.chosen.dump() for c in token["content"]["certificates"]}
+    assert (embedded.pki_dir / "dev-tsa-ecdsa.der").read_bytes() in token_certs
+    assert (other.pki_dir / "dev-tsa-ecdsa.der").read_bytes() not in token_certs
 
 
 def _sample() -> dict[str, object]:
