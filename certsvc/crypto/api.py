@@ -58,6 +58,14 @@ from certsvc.crypto.qr_payload import (
     sign_qr_payload,
     sign_raw,
 )
+from certsvc.crypto.revocation import (
+    REVOCATION_REASONS,
+    RevokedCertificate,
+    make_crl,
+    make_ocsp_response,
+    ocsp_malformed,
+    ocsp_request_serial,
+)
 from certsvc.crypto.ses_pdf import (
     SesCheck,
     make_department_seal_data,
@@ -69,6 +77,7 @@ from certsvc.crypto.timestamp_client import TimeStampTransport
 
 __all__ = [
     "QR_ALPHABET",
+    "REVOCATION_REASONS",
     "CertificateInfo",
     "JsonWebKeySet",
     "JwtFailure",
@@ -79,6 +88,7 @@ __all__ = [
     "PdfSealer",
     "PdfValidationResult",
     "QrClaims",
+    "RevokedCertificate",
     "SealKey",
     "SesCheck",
     "SignatureCheck",
@@ -102,12 +112,16 @@ __all__ = [
     "key_id",
     "licence_digest",
     "load_verifying_key",
+    "make_crl",
     "make_department_seal_data",
     "make_intermediate_ca",
     "make_list_signer_certificate",
+    "make_ocsp_response",
     "make_root_ca",
     "make_seal_certificate",
     "make_tsa_certificate",
+    "ocsp_malformed",
+    "ocsp_request_serial",
     "parse_jwks",
     "reencrypt_private_key_pem",
     "seal_ofd",

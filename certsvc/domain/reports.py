@@ -58,6 +58,16 @@ REASONS: dict[str, tuple[Verdict, str, str]] = {
         "GB/T 38540 电子签章数据校验失败",
         "The GB/T 38540 seal signature stored for this file does not verify",
     ),
+    "seal_revoked": (
+        Verdict.INVALID,
+        "签章证书已吊销，且没有可信时间戳证明签章早于吊销生效时间",
+        "The seal certificate is revoked and no trusted time-stamp proves the seal was made before the revocation took effect",
+    ),
+    "sealed_before_revocation": (
+        Verdict.VALID,
+        "签章证书后来被吊销，可信时间戳证明签章早于吊销生效时间",
+        "The seal certificate was revoked later; a trusted time-stamp proves the seal was made before the revocation took effect",
+    ),
     "licence_valid": (Verdict.VALID, "证照状态有效", "The licence is valid"),
     "licence_suspended": (Verdict.INVALID, "证照已暂扣", "The licence is suspended"),
     "licence_revoked": (Verdict.INVALID, "证照已吊销或撤销", "The licence has been revoked"),

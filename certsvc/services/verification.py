@@ -13,6 +13,7 @@ from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
+from certsvc.services.revocation import RevocationService
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
@@ -84,6 +85,7 @@ class VerificationService:
             reasons.append(reason("no_signature"))
         elif not reasons:
             reasons.append(reason("signature_valid"))
+        reasons.extend(self._revocation_reasons(result.signatures))
 
         revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
         registry, ses_signature = self._registry_view(file_sha, revisions)
@@ -122,6 +124,24 @@ class VerificationService:
             checked_at=now,
             file_sha256=file_sha,
         )
+
+    def _revocation_reasons(self, signatures: tuple[crypto.SignatureCheck, ...]) -> list[Reason]:
+        """A revoked seal certificate is trusted only for signatures that a trusted time-stamp
+        proves older than the revocation's ``invalid_from`` (docs/ltv.md)."""
+        shas = [s.signer_certificate_sha256 for s in signatures if s.signer_certificate_sha256]
+        revocations = RevocationService(self.ctx).revocations(shas)
+        found: list[Reason] = []
+        for sig in signatures:
+            revocation = revocations.get(sig.signer_certificate_sha256 or "")
+            if revocation is None:
+                continue
+            proven = sig.timestamp_at if sig.is_timestamp_valid else None
+            when = f"{revocation.reason}, not trusted from {revocation.invalid_from.isoformat()}"
+            if proven is not None and proven < revocation.invalid_from:
+                found.append(reason("sealed_before_revocation", detail=f"time-stamped {proven.isoformat()}; {when}"))
+            else:
+                found.append(reason("seal_revoked", detail=when))
+        return found
 
     def _registry_view_by_metadata(self, data: bytes) -> tuple[RegistryView | None, list[Reason]]:
         """The licence named by the file's embedded GB/T 36903 metadata, with why it was found.
