@@ -35,6 +35,7 @@ from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.crypto.ofd_package import is_ofd
 from certsvc.crypto.ofd_signing import seal_ofd
 from certsvc.crypto.ofd_validation import OfdSignatureCheck, OfdValidationResult, validate_ofd
+from certsvc.crypto.pdf_ltv import LtvStamper, ValidationData
 from certsvc.crypto.pdf_signing import PdfSealer
 from certsvc.crypto.pdf_validation import (
     ModificationLevel,
@@ -82,6 +83,7 @@ __all__ = [
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "LtvStamper",
     "ModificationLevel",
     "OfdSignatureCheck",
     "OfdValidationResult",
@@ -97,6 +99,7 @@ __all__ = [
     "TimeStampAuthority",
     "TimeStampTransport",
     "TokenRejectedError",
+    "ValidationData",
     "VerifiedToken",
     "VerifyingKey",
     "b41decode",

@@ -22,7 +22,7 @@ from asn1crypto import x509 as asn1_x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.diff_analysis import ModificationLevel as _PhLevel
 from pyhanko.sign.diff_analysis import SuspiciousModification
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
@@ -30,6 +30,7 @@ from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
 
 __all__ = [
     "DEFAULT_MAX_PDF_BYTES",
+    "DocumentTimestampCheck",
     "ModificationLevel",
     "PdfValidationResult",
     "SignatureCheck",
@@ -90,12 +91,32 @@ class SignatureCheck:
     # The time-stamp token's own check: intact, signed by a TSA chaining to a trusted root with
     # the timeStamping purpose. None when there is no time-stamp.
     is_timestamp_valid: bool | None = None
+    # Set when the signer's certificate was no longer valid at the validation time but the
+    # signature was proven in the past (PAdES B-LTA): the instant the chain was validated at
+    # (the signature time-stamp) and what proves that the evidence existed then.
+    validated_in_past_at: datetime | None = None
+    proven_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DocumentTimestampCheck:
+    """A document time-stamp (PAdES B-LTA, ``/DocTimeStamp``): proof that the file up to it,
+    validation data included, existed at ``timestamp_at``."""
+
+    field_name: str
+    timestamp_at: datetime | None
+    tsa_common_name: str | None
+    is_valid: bool  # intact, and the TSA chains to a trusted root with the time-stamping purpose
+    modification_level: ModificationLevel
+    revision_end: int  # byte offset where the covered revision ends
+    problem: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PdfValidationResult:
     file_sha256: str
     signatures: tuple[SignatureCheck, ...]
+    document_timestamps: tuple[DocumentTimestampCheck, ...] = ()
 
     @property
     def is_signed(self) -> bool:
@@ -226,7 +247,21 @@ def _trust_explanation(status: Any) -> str | None:
     return texts.get(name, f"the signer's certificate is not trusted ({name})")
 
 
-def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
+# Trust problems an archival time-stamp may cure: a certificate of the chain no longer valid
+# at the validation time (pyHanko reports an expired intermediate as a general chain failure).
+# The chain is then validated in full at the proven instant, so a chain that is broken for any
+# other reason fails there too; a missing chain or a wrong key usage is never retried.
+_CURABLE_BY_POE = {"EXPIRED", "OUT_OF_BOUNDS_NO_POE", "CERTIFICATE_CHAIN_GENERAL_FAILURE"}
+
+
+def _check_one(
+    embedded: Any,
+    pdf: bytes,
+    vc_factory: Any,
+    *,
+    stamps: tuple[DocumentTimestampCheck, ...] = (),
+    past_factory: Any = None,
+) -> SignatureCheck:
     field_name = str(embedded.field_name)
     try:
         byte_range = [int(x) for x in embedded.byte_range]
@@ -275,8 +310,40 @@ def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
     if ts is not None:
         timestamp_at = ts.timestamp.astimezone(UTC)
         is_timestamp_valid = bool(ts.intact and ts.valid and ts.trusted)
+    validated_in_past_at, proven_by = None, None
+    indic = getattr(status.trust_problem_indic, "name", None)
+    if (
+        not is_trusted
+        and indic in _CURABLE_BY_POE
+        and is_intact
+        and is_timestamp_valid
+        and timestamp_at is not None
+        and past_factory is not None
+    ):
+        # PAdES B-LTA (ETSI EN 319 102-1 §5.6.2.1 past signature validation, simplified): a
+        # valid document time-stamp over this signature and its validation data proves they
+        # existed then; the signature time-stamp proves when the seal was made; the chain is
+        # then validated at that instant.
+        archival = next(
+            (t for t in reversed(stamps) if t.is_valid and t.revision_end > revision_end_of(embedded)),
+            None,
+        )
+        if archival is not None:
+            try:
+                past = validate_pdf_signature(embedded, signer_validation_context=past_factory(timestamp_at))
+            except Exception:
+                past = None
+            if past is not None and past.trusted and past.intact and past.valid:
+                is_trusted = True
+                status = past
+                validated_in_past_at = timestamp_at
+                proven_by = (
+                    f"signature time-stamp {timestamp_at.isoformat()} and document time-stamp "
+                    f"{archival.timestamp_at.isoformat() if archival.timestamp_at else '?'}"
+                    f" by {archival.tsa_common_name or 'a trusted TSA'}"
+                )
     bottom_line = (
-        bool(status.bottom_line)
+        (bool(status.bottom_line) or validated_in_past_at is not None)
         and is_intact
         and is_trusted
         and revision_ok
@@ -291,7 +358,7 @@ def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
         signing_time=signing_time,
         is_intact=is_intact,
         is_trusted=is_trusted,
-        trust_explanation=_trust_explanation(status),
+        trust_explanation=None if validated_in_past_at is not None else _trust_explanation(status),
         covers_whole_file=covers_whole,
         modification_level=level,
         modification_description=description,
@@ -299,7 +366,17 @@ def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
         bottom_line=bottom_line,
         timestamp_at=timestamp_at,
         is_timestamp_valid=is_timestamp_valid,
+        validated_in_past_at=validated_in_past_at,
+        proven_by=proven_by,
     )
+
+
+def revision_end_of(embedded: Any) -> int:
+    try:
+        byte_range = [int(x) for x in embedded.byte_range]
+        return byte_range[2] + byte_range[3]
+    except Exception:
+        return 0
 
 
 def validate_pdf(
@@ -343,5 +420,62 @@ def validate_pdf(
             kwargs["signature_validator"] = gm_validator
         return ValidationContext(**kwargs)
 
-    checks = tuple(_check_one(e, pdf, vc_factory) for e in embedded_sigs)
-    return PdfValidationResult(file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks)
+    def past_factory(moment: datetime) -> ValidationContext:
+        # The same context, at an instant in the past proven by a time-stamp.
+        kwargs: dict[str, Any] = {
+            "trust_roots": roots,
+            "allow_fetching": False,
+            "revocation_mode": "soft-fail",
+            "moment": moment,
+        }
+        if gm_validator is not None:
+            kwargs["signature_validator"] = gm_validator
+        return ValidationContext(**kwargs)
+
+    stamps = tuple(_check_document_timestamp(e, vc_factory) for e in embedded_sigs if _is_doc_ts(e))
+    checks = tuple(
+        _check_one(e, pdf, vc_factory, stamps=stamps, past_factory=past_factory)
+        for e in embedded_sigs
+        if not _is_doc_ts(e)
+    )
+    return PdfValidationResult(
+        file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, document_timestamps=stamps
+    )
+
+
+def _is_doc_ts(embedded: Any) -> bool:
+    return str(embedded.sig_object_type) == "/DocTimeStamp"
+
+
+def _check_document_timestamp(embedded: Any, vc_factory: Any) -> DocumentTimestampCheck:
+    field_name = str(embedded.field_name)
+    try:
+        byte_range = [int(x) for x in embedded.byte_range]
+        revision_end = byte_range[2] + byte_range[3]
+    except Exception:
+        revision_end = 0
+    try:
+        status = validate_pdf_timestamp(embedded, validation_context=vc_factory())
+    except Exception as exc:
+        return DocumentTimestampCheck(
+            field_name, None, None, False, ModificationLevel.UNKNOWN, revision_end,
+            problem=f"the document time-stamp could not be evaluated ({type(exc).__name__})",
+        )  # fmt: skip
+    level, _ = _modification(status)
+    try:
+        tsa_name, _ = _subject(embedded.signer_cert)
+    except Exception:
+        tsa_name = None
+    is_valid = bool(status.intact and status.valid and status.trusted) and level not in (
+        ModificationLevel.OTHER,
+        ModificationLevel.UNKNOWN,
+    )
+    return DocumentTimestampCheck(
+        field_name=field_name,
+        timestamp_at=status.timestamp.astimezone(UTC),
+        tsa_common_name=tsa_name,
+        is_valid=is_valid,
+        modification_level=level,
+        revision_end=revision_end,
+        problem=None if is_valid else _trust_explanation(status) or "the document time-stamp does not verify",
+    )

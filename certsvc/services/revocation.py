@@ -27,6 +27,8 @@ __all__ = ["CA_FAMILIES", "RevocationInfo", "RevocationService"]
 CA_FAMILIES = ("ecdsa", "sm2")
 # Relying parties fetch a fresh CRL at least this often (RFC 5280 nextUpdate).
 _CRL_LIFETIME = timedelta(days=1)
+# A CRL embedded at sealing may be this old (it is re-made at once after a revocation).
+_CRL_REUSE = timedelta(minutes=10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,8 @@ class RevocationService:
             )  # fmt: skip
             info = RevocationInfo.of(row)
         self.ctx.forget_seal(seal_id)
+        for family in CA_FAMILIES:
+            self.ctx.forget_loaded(f"current-crl-{family}")
         return info
 
     def revocations(self, certificate_sha256s: list[str]) -> dict[str, RevocationInfo]:
@@ -140,6 +144,20 @@ class RevocationService:
             ca_der=ca.certificate_der, ca_key=ca.key, revoked=revoked, this_update=now,
             next_update=now + _CRL_LIFETIME, number=int(now.timestamp()),
         )  # fmt: skip
+
+    def current_crl(self, family: str) -> bytes:
+        """The CRL embedded in licences at sealing (B-LT): made at most every ten minutes, and
+        again at once after a revocation (which forgets it)."""
+        now = self.ctx.clock.now()
+        name = f"current-crl-{family}"
+        kept = self.ctx.peek_loaded(name)
+        if isinstance(kept, tuple) and kept[0] <= now < kept[0] + _CRL_REUSE:
+            return bytes(kept[1])
+        # Made outside ``loaded``: signing it loads the CA key, itself a loaded value, and the
+        # lock is not re-entrant.
+        made = (now, self.crl(family))
+        self.ctx.forget_loaded(name)
+        return self.ctx.loaded(name, lambda: made)[1]
 
     def ocsp(self, family: str, request_der: bytes) -> bytes:
         """An OCSP response (DER) from the development seal CA of ``family``; a request that

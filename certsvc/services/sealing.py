@@ -15,6 +15,7 @@ from certsvc.domain.layout import SealBox
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.context import ServiceContext
+from certsvc.services.timestamping import ltv_stamper, validation_data
 from certsvc.storage.orm import Seal
 
 __all__ = ["ProducedVersion", "SealSnapshot", "VersionProducer", "box_from_json", "box_to_json"]
@@ -130,7 +131,8 @@ class VersionProducer:
         reason: str,
     ) -> ProducedVersion:
         loaded = self.ctx.loaded_seal(seal)
-        transport = self.ctx.timestamp_transport(seal.algorithm)
+        level = self.ctx.settings.pades_level
+        transport = self.ctx.timestamp_transport(seal.algorithm) if level != "B-B" else None
         with loaded.lock:
             signed = loaded.sealer.seal(
                 unsigned, box=box, department_name=department_name, signed_at=signed_at, reason=reason
@@ -146,6 +148,12 @@ class VersionProducer:
                     # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF signature's.
                     timestamp_transport=transport,
                 )
+        if level in ("B-LT", "B-LTA"):
+            # Outside the seal's lock: the document time-stamp is a TSA round trip of its own.
+            data = validation_data(
+                self.ctx, algorithm=seal.algorithm, certificate_der=seal.certificate_der, chain_der=seal.chain_der
+            )
+            signed = ltv_stamper(self.ctx, seal.algorithm).extend(signed, data, with_timestamp=level == "B-LTA")
         return ProducedVersion(
             signed_sha256=self.ctx.blobs.put(signed),
             print_sha256=print_sha,

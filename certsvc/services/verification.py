@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from certsvc.crypto import api as crypto
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus, effective_status
-from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
+from certsvc.errors import DocumentTooLargeError, InvalidDocumentError, ValidationFailedError
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
 from certsvc.services.revocation import RevocationService
@@ -35,8 +35,12 @@ class VerificationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def verify_pdf(self, data: bytes) -> VerificationReport:
+    def verify_pdf(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.
+
+        ``at`` (aware) validates the signatures as of that instant instead of now, e.g. a
+        future date to see whether the file will still verify then (docs/ltv.md); the
+        registry's view of the licence is always today's.
 
         Raises:
             DocumentTooLargeError: larger than ``max_upload_bytes``.
@@ -50,7 +54,9 @@ class VerificationService:
         if b"%PDF-" not in data[:1024]:
             raise InvalidDocumentError("the file is not a PDF")
         now = self.ctx.clock.now()
-        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=now)
+        if at is not None and at.tzinfo is None:
+            raise ValidationFailedError("at needs a time zone", details=[{"field": "at", "problem": "aware datetime"}])
+        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now)
         file_sha = hashlib.sha256(data).hexdigest()
 
         reasons: list[Reason] = []
@@ -70,6 +76,7 @@ class VerificationService:
                     modification_level=sig.modification_level.value,
                     changes=sig.modification_description or None,
                     timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
+                    proven_by=sig.proven_by,
                 )
             )
             if not sig.is_intact:
@@ -81,10 +88,15 @@ class VerificationService:
                 )
             if not sig.is_trusted:
                 reasons.append(reason("signer_untrusted", detail=sig.trust_explanation))
+            elif sig.proven_by is not None:
+                reasons.append(reason("proven_by_archival_timestamp", detail=sig.proven_by))
         if not result.signatures:
             reasons.append(reason("no_signature"))
-        elif not reasons:
-            reasons.append(reason("signature_valid"))
+        elif not [r for r in reasons if r.code != "proven_by_archival_timestamp"]:
+            reasons.insert(0, reason("signature_valid"))
+        for stamp in result.document_timestamps:
+            if not stamp.is_valid:
+                reasons.append(reason("document_timestamp_invalid", detail=f"{stamp.field_name}: {stamp.problem}"))
         reasons.extend(self._revocation_reasons(result.signatures))
 
         revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
