@@ -24,7 +24,7 @@ import math
 import threading
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -35,6 +35,7 @@ from reportlab.pdfbase.pdfdoc import PDFImageXObject
 from reportlab.pdfgen.canvas import Canvas
 
 from certsvc.domain.layout import SealBox
+from certsvc.domain.licence import LicenceRecord
 from certsvc.errors import RenderingError, ValidationFailedError
 from certsvc.rendering import fonts
 from certsvc.rendering.metadata import apply_metadata, document_id
@@ -61,21 +62,50 @@ _CST = timezone(timedelta(hours=8), "CST")  # the document dates are China Stand
 
 @dataclass(frozen=True)
 class LicenceContent:
-    """Everything printed on one licence, already validated and normalised by the caller."""
+    """Everything printed on one licence version: the record, the version's identifier, its
+    issue date and the QR code's text."""
 
-    identifier: str  # GB/T 36904 licence identifier
-    holder_name: str
-    holder_id_type: str  # "uscc" | "resident_id"
-    holder_id: str
-    fields: Mapping[str, object]  # already validated by LicenceTemplate.validate_fields
-    valid_from: date
-    valid_until: date
+    record: LicenceRecord  # validated and normalised by the caller
+    identifier: str  # GB/T 36904 licence identifier of this version
     issued_on: date
-    department_name: str
-    department_code: str  # issuing authority USCC
     verify_url: str  # what the QR code encodes
-    # GB/T 36903 metadata written to XMP and the info dictionary (extra keys win over derived).
-    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def holder_name(self) -> str:
+        return self.record.holder_name
+
+    @property
+    def holder_id_type(self) -> str:
+        return self.record.holder_id_type.value
+
+    @property
+    def holder_id(self) -> str:
+        return self.record.holder_id
+
+    @property
+    def fields(self) -> Mapping[str, object]:
+        return self.record.fields
+
+    @property
+    def valid_from(self) -> date:
+        return self.record.valid_from
+
+    @property
+    def valid_until(self) -> date:
+        return self.record.valid_until
+
+    @property
+    def department_name(self) -> str:
+        return self.record.issuer.name
+
+    @property
+    def department_code(self) -> str:
+        return self.record.issuer.code
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        """GB/T 36903 metadata for XMP and the info dictionary (the record's one mapping)."""
+        return self.record.gbt36903_metadata(self.identifier, issued_on=self.issued_on)
 
 
 @dataclass(frozen=True)
@@ -382,7 +412,7 @@ class _Painter:
             canvas,
             template_name=t.name,
             type_code=t.type_code,
-            content_metadata=_metadata(t, content),
+            content_metadata=content.metadata,
             # PDF/A-2b (ISO 19005-2): XMP CreateDate must equal the info /CreationDate above.
             created=datetime.combine(issued, time(0, 0), tzinfo=_CST),
             file_id=document_id(content.identifier, "print" if self.is_print else "electronic"),
@@ -912,29 +942,6 @@ def _qr_matrix(url: str) -> tuple[bytearray, ...]:
     except segno.DataOverflowError as exc:
         raise RenderingError("verify URL is too long for a QR code") from exc
     return tuple(qr.matrix)
-
-
-def _metadata(template: LicenceTemplate, content: LicenceContent) -> dict[str, str]:
-    """GB/T 36903 metadata derived from the content; ``content.metadata`` overrides/extends."""
-    derived = {
-        "identifier": content.identifier,
-        "licence_name": template.name,
-        "type_code": template.type_code,
-        "holder_name": content.holder_name,
-        "holder_code": content.holder_id,
-        # GB/T 36903-2018 持证主体代码类型: 001 统一社会信用代码, 111 公民身份号码.
-        "holder_code_type": "001" if content.holder_id_type == "uscc" else "111",
-        "issuer_name": content.department_name,
-        "issuer_code": content.department_code,
-        "issued_on": content.issued_on.isoformat(),
-        "valid_from": content.valid_from.isoformat(),
-        "valid_until": content.valid_until.isoformat(),
-    }
-    number = content.fields.get(template.number_field or "licence_number")
-    if isinstance(number, str) and number:
-        derived["licence_number"] = number
-    derived.update(content.metadata)
-    return derived
 
 
 def render_licence(

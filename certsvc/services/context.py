@@ -20,7 +20,7 @@ __all__ = ["LoadedSeal", "SealLike", "ServiceContext", "build_context"]
 
 
 class SealLike(Protocol):
-    """The parts of a seal needed to load it (``services.sealing.SealSnapshot``)."""
+    """The parts of a seal needed to load it (``services.producer.SealSnapshot``)."""
 
     @property
     def id(self) -> int: ...
