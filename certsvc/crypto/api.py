@@ -59,13 +59,17 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
+from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
 
 __all__ = [
     "QR_ALPHABET",
     "CertificateInfo",
+    "EncryptedKeyFiles",
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "KeySource",
+    "LoadedKey",
     "ModificationLevel",
     "PdfSealer",
     "PdfValidationResult",
@@ -74,6 +78,7 @@ __all__ = [
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
+    "SigningKey",
     "TokenRejectedError",
     "VerifiedToken",
     "VerifyingKey",

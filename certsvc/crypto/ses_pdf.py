@@ -15,6 +15,7 @@ from datetime import datetime
 
 from certsvc.crypto import ses
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
+from certsvc.crypto.signing import SigningKey, sm2_signing
 from certsvc.crypto.sm2 import sm3
 from certsvc.errors import InvalidDocumentError, SigningError
 
@@ -89,13 +90,17 @@ def _property_info(ranges: tuple[int, int, int, int]) -> str:
     return "PDF/ByteRange[{} {} {} {}]".format(*ranges)
 
 
-def sign_pdf_ranges(signed_pdf: bytes, *, seal_der: bytes, key: SealKey, certificate_der: bytes, signed_at: datetime) -> bytes:
-    """A DER ``SES_Signature`` over the SM3 of the bytes the PDF's newest signature covers."""
+def sign_pdf_ranges(signed_pdf: bytes, *, seal_der: bytes, key: SigningKey, signed_at: datetime) -> bytes:
+    """A DER ``SES_Signature`` over the SM3 of the bytes the PDF's newest signature covers.
+
+    Raises:
+        SigningError: ``key`` is not SM2, not listed in the seal, or the seal is not valid then.
+    """
     ranges, covered = signed_ranges(signed_pdf)
     return ses.sign_document(
         seal_der=seal_der,
-        signer_key=_sm2(key, "seal"),
-        signer_cert_der=certificate_der,
+        signer_key=sm2_signing(key),
+        signer_cert_der=key.certificate_der,
         data_hash_sm3=sm3(covered),
         property_info=_property_info(ranges),
         signed_at=signed_at,

@@ -15,7 +15,7 @@ OpenSSL's CSPRNG. Keys are handles: use ``with Sm2PrivateKey.from_pem(...) as ke
 from __future__ import annotations
 
 from types import TracebackType
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from asn1crypto import algos
 from cryptography.hazmat.primitives import hashes
@@ -27,6 +27,7 @@ __all__ = [
     "SM2_SIGNATURE_PLACEHOLDER_SIZE",
     "Sm2PrivateKey",
     "Sm2PublicKey",
+    "Sm2Signing",
     "signature_to_der",
     "sm3",
 ]
@@ -127,6 +128,14 @@ class Sm2PublicKey:
 
     def __repr__(self) -> str:
         return f"<Sm2PublicKey sm3={sm3(self._spki)[:8].hex()}>"
+
+
+class Sm2Signing(Protocol):
+    """What an SM2 signer needs: an ``Sm2PrivateKey``, or a key behind another interface."""
+
+    def public_key(self) -> Sm2PublicKey: ...
+
+    def sign(self, message: bytes, *, signer_id: bytes = DEFAULT_SIGNER_ID) -> bytes: ...
 
 
 class Sm2PrivateKey:

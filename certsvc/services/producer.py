@@ -253,7 +253,6 @@ class Production:
                     signed,
                     seal_der=spec.seal.ses_seal_der,
                     key=self.signer.key,
-                    certificate_der=spec.seal.certificate_der,
                     signed_at=spec.signed_at,
                 )
         return signed, ses_signature

@@ -73,7 +73,7 @@ def licence_record_digest(algorithm: str, record: LicenceRecord, identifier: str
     return crypto.licence_digest(crypto.KeyAlgorithm(algorithm), record.canonical_json(identifier))
 
 
-def signed_qr_text(public_url: str, record: LicenceRecord, *, identifier: str, issued_on: date, key: crypto.SealKey) -> str:
+def signed_qr_text(public_url: str, record: LicenceRecord, *, identifier: str, issued_on: date, key: crypto.SigningKey) -> str:
     """The text a licence's QR code encodes: verification URL + a payload signed with ``key``.
 
     Raises:

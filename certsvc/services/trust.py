@@ -197,8 +197,9 @@ class TrustService:
         Raises:
             KeyUnavailableError: the signing CA's key cannot be loaded.
         """
-        signer_key, chain = _list_signer(self.ctx)
+        signer_key = _list_signer(self.ctx)
         body = self.current().body()
+        chain = (signer_key.certificate_der, *signer_key.chain_der)
         signer = {"algorithm": signer_key.algorithm.value, "chain": [base64.b64encode(c).decode() for c in chain]}
         signature = crypto.sign_raw(signer_key, _canonical({**body, "signer": signer}))
         return {**body, "signer": signer, "signature": base64.b64encode(signature).decode()}
@@ -208,11 +209,11 @@ class TrustService:
         return self.ctx.trust_roots()
 
 
-_signers: dict[int, tuple[ServiceContext, crypto.SealKey, tuple[bytes, ...]]] = {}
+_signers: dict[int, tuple[ServiceContext, crypto.SigningKey]] = {}
 _signers_lock = threading.Lock()
 
 
-def _list_signer(ctx: ServiceContext) -> tuple[crypto.SealKey, tuple[bytes, ...]]:
+def _list_signer(ctx: ServiceContext) -> crypto.SigningKey:
     # Decrypting the CA key costs a key derivation; do it once per context, like seal keys.
     from certsvc.services.provisioning import ensure_dev_ca
 
@@ -220,6 +221,6 @@ def _list_signer(ctx: ServiceContext) -> tuple[crypto.SealKey, tuple[bytes, ...]
         cached = _signers.get(id(ctx))
         if cached is None or cached[0] is not ctx:
             ca = ensure_dev_ca(ctx, crypto.KeyAlgorithm.ECDSA_P256)
-            cached = (ctx, ca.ca_key, (ca.ca_der, ca.root_der))
+            cached = (ctx, crypto.LoadedKey(ca.ca_key, certificate_der=ca.ca_der, chain_der=(ca.root_der,)))
             _signers[id(ctx)] = cached
-        return cached[1], cached[2]
+        return cached[1]

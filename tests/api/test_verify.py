@@ -106,7 +106,7 @@ def test_signature_by_a_key_outside_the_trust_roots_is_not_trusted(
     page.drawString(72, 720, "Food business licence (forged)")
     page.save()
     image = embedded.blobs.get(_any_seal_image(embedded))
-    sealer = crypto.PdfSealer(key=seal_key, certificate_der=cert, chain_ders=[root], seal_image_png=image)
+    sealer = crypto.PdfSealer(key=crypto.LoadedKey(seal_key, certificate_der=cert, chain_der=[root]), seal_image_png=image)
     forged = sealer.seal(
         buf.getvalue(), box=SealBox(0, 400, 100, 520, 220), department_name="锡林郭勒盟市场监督管理局",
         signed_at=now, reason="forged",

@@ -23,6 +23,7 @@ from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
 from certsvc.crypto.api import (
     KeyAlgorithm,
+    LoadedKey,
     ModificationLevel,
     PdfSealer,
     validate_pdf,
@@ -58,10 +59,7 @@ def _chain(alg: KeyAlgorithm) -> TestPki:
 def _sealer(alg: KeyAlgorithm, rogue: bool = False) -> PdfSealer:
     p = rogue_pki(alg) if rogue else pki(alg)
     return PdfSealer(
-        key=p.seal_key,
-        certificate_der=p.seal_der,
-        chain_ders=p.chain_ders,
-        seal_image_png=seal_png(),
+        key=p.signing_key, seal_image_png=seal_png(),
     )
 
 
@@ -266,10 +264,7 @@ def test_no_dry_run_signature_per_document(monkeypatch: pytest.MonkeyPatch) -> N
 def _fresh_sealer(alg: KeyAlgorithm) -> PdfSealer:
     p = _chain(alg)
     return PdfSealer(
-        key=p.seal_key,
-        certificate_der=p.seal_der,
-        chain_ders=p.chain_ders,
-        seal_image_png=seal_png(),
+        key=p.signing_key, seal_image_png=seal_png(),
     )
 
 
@@ -416,10 +411,7 @@ def test_certificate_must_belong_to_key() -> None:
     p = pki(KeyAlgorithm.ECDSA_P256)
     with pytest.raises(SigningError):
         PdfSealer(
-            key=p.seal_key,
-            certificate_der=p.intermediate_der,
-            chain_ders=[p.root_der],
-            seal_image_png=seal_png(),
+            key=LoadedKey(p.seal_key, certificate_der=p.intermediate_der, chain_der=[p.root_der]), seal_image_png=seal_png(),
         )
 
 
@@ -427,10 +419,7 @@ def test_bad_seal_image() -> None:
     p = pki(KeyAlgorithm.ECDSA_P256)
     with pytest.raises(SigningError):
         PdfSealer(
-            key=p.seal_key,
-            certificate_der=p.seal_der,
-            chain_ders=p.chain_ders,
-            seal_image_png=b"GIF89a not a png",
+            key=p.signing_key, seal_image_png=b"GIF89a not a png",
         )
 
 
@@ -499,7 +488,7 @@ def test_image_only_appearance_draws_no_text(tmp_path: Path) -> None:
     """show_text=False: the seal image alone (the page prints the name and date itself)."""
     p = pki(KeyAlgorithm.ECDSA_P256)
     sealer = PdfSealer(
-        key=p.seal_key, certificate_der=p.seal_der, chain_ders=p.chain_ders, seal_image_png=seal_png(), show_text=False
+        key=p.signing_key, seal_image_png=seal_png(), show_text=False
     )
     sealed = sealer.seal(sample_pdf(), box=BOX, department_name=DEPARTMENT_NAME, signed_at=SIGNED_AT, reason="test")
     with_text = _seal(KeyAlgorithm.ECDSA_P256)

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import csv
 import json
+import threading
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -62,22 +65,35 @@ def _seal(ctx: ServiceContext, seal_id: int) -> SealSnapshot:
         return SealSnapshot.of(seal)
 
 
+def _spec(ctx: ServiceContext, department: TestDepartment, serial: int) -> VersionSpec:
+    template = ctx.templates.get(FOOD)
+    sample = template.load_sample()
+    request = parse_issue_request(sample)
+    record = LicenceRecord(
+        kind=template.kind,
+        holder_name=request.holder.name,
+        holder_id_type=HolderIdType(request.holder.id_type),
+        holder_id=request.holder.id,
+        valid_from=request.valid_from,
+        valid_until=request.valid_until,
+        issuer=Issuer(name="无锡市批量测试局", code=department.code, area_code=AREA_CODE),
+        fields=template.validate_fields(request.fields),
+    )
+    now = ctx.clock.now()
+    return VersionSpec(
+        template=template,
+        record=record,
+        identifier=f"1.2.156.3005.2.{template.type_code}.{department.code}.2026{serial:06d}.001.0",
+        issued_on=now.date(),
+        seal=_seal(ctx, department.seal_id),
+        signed_at=now,
+        reason="test",
+    )
+
+
 def test_an_output_format_is_one_more_entry_and_the_page_is_rendered_once(
     embedded: ServiceContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    department = new_department(embedded)
-    template = embedded.templates.get(FOOD)
-    sample = template.load_sample()
-    record = LicenceRecord(
-        kind=template.kind,
-        holder_name=sample["holder"]["name"],
-        holder_id_type=HolderIdType(sample["holder"]["id_type"]),
-        holder_id=sample["holder"]["id"],
-        valid_from=parse_issue_request(sample).valid_from,
-        valid_until=parse_issue_request(sample).valid_until,
-        issuer=Issuer(name="无锡市批量测试局", code=department.code, area_code=AREA_CODE),
-        fields=template.validate_fields(sample["fields"]),
-    )
     renders: list[str] = []
     real_render = renderer.render_licence
 
@@ -86,18 +102,8 @@ def test_an_output_format_is_one_more_entry_and_the_page_is_rendered_once(
         return real_render(*args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr("certsvc.services.producer.render_licence", counting_render)
-    identifier = f"1.2.156.3005.2.{template.type_code}.{department.code}.2026900001.001.0"
-    now = embedded.clock.now()
     produced = LicenceProducer(embedded, formats=(*FORMATS, _MetadataSheet())).produce(
-        VersionSpec(
-            template=template,
-            record=record,
-            identifier=identifier,
-            issued_on=now.date(),
-            seal=_seal(embedded, department.seal_id),
-            signed_at=now,
-            reason="test",
-        )
+        _spec(embedded, new_department(embedded), 900001)
     )
     assert list(produced.files) == ["electronic", "print", "metadata-sheet"]
     assert renders == ["render"]  # one layout pass feeds every format
@@ -106,6 +112,27 @@ def test_an_output_format_is_one_more_entry_and_the_page_is_rendered_once(
     assert read_licence_metadata(electronic) == {k: v for k, v in sheet.items() if k != "qr"}
     assert sheet["area_code"] == AREA_CODE
     assert crypto.validate_pdf(electronic, trust_roots_der=embedded.trust_roots()).bottom_line
+
+
+def test_seal_keys_come_from_the_context_key_source_once(embedded: ServiceContext) -> None:
+    opened: list[str] = []
+    files = embedded.signing_keys
+    assert files is not None
+
+    class _Source:
+        def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> crypto.SigningKey:
+            opened.append(key_ref)
+            assert files is not None
+            return files.open(key_ref, certificate_der=certificate_der, chain_der=chain_der)
+
+    ctx = replace(embedded, signing_keys=_Source(), _seals={}, _seals_lock=threading.Lock())
+    department = new_department(embedded)
+    first = LicenceProducer(ctx).produce(_spec(ctx, department, 900002))
+    second = LicenceProducer(ctx).produce(_spec(ctx, department, 900003))
+    assert len(opened) == 1  # one key lookup, kept for every later version
+    for produced in (first, second):
+        pdf = ctx.blobs.get(produced.signed_sha256)
+        assert crypto.validate_pdf(pdf, trust_roots_der=ctx.trust_roots()).bottom_line
 
 
 # --- every flow: metadata and QR agree with the registry -------------------------------------
