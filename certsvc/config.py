@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    # --- holders and sharing (issue 8, docs/sharing.md) ---
+    # --- holders and sharing (docs/sharing.md) ---
     oidc_issuer: str | None = Field(default=None, description="`iss` of holder identity tokens; unset = no holder sign-in")
     oidc_audience: str = Field(default="certsvc", description="`aud` holder tokens must carry")
     oidc_jwks_url: str | None = Field(default=None, description="the issuer's JWKS URL (fetched, cached, refreshed on an unknown kid)")

@@ -74,7 +74,7 @@ def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 
 
-# --- QR codes (issue 6) ----------------------------------------------------------------------
+# --- QR codes -----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, dict[str, Any]]:
     """One issued licence per template (alternating ECDSA and SM2 departments): id, key, PDF."""
@@ -89,7 +89,7 @@ def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, d
     return issued
 
 
-# --- issue 5: departments of their own for tests (the session database is shared) ------------
+# --- departments of their own for tests (the session database is shared) ------------
 def make_department(ctx: ServiceContext, *, algorithm: str = "ecdsa-p256") -> tuple[str, str, str]:
     """A new department with a seal, an issuer key and a sharing key: (code, issuer_key, sharing_key)."""
     import secrets as _secrets
@@ -107,7 +107,7 @@ def make_department(ctx: ServiceContext, *, algorithm: str = "ecdsa-p256") -> tu
     return code, issuer.api_key, sharing.api_key
 
 
-# --- issue 8: holders (in-test identity provider) and receiving departments -----------------
+# --- holders (in-test identity provider) and receiving departments -----------------
 @pytest.fixture(scope="session")
 def idp() -> Iterator[Any]:
     """The in-test identity provider, its JWKS served over HTTP on 127.0.0.1 (tests/idp.py)."""

@@ -35,7 +35,6 @@ __all__ = [
     "load_public_spki",
     "openssl_version",
     "private_to_pem",
-    "public_from_private",
     "public_to_spki",
     "sign_sm3",
     "verify_sm3",
@@ -309,10 +308,6 @@ def public_to_spki(key: PKeyHandle) -> bytes:
         return ctypes.string_at(out.value, n)
     finally:
         _lib.CRYPTO_free(out.value, None, 0)
-
-
-def public_from_private(key: PKeyHandle) -> PKeyHandle:
-    return load_public_spki(public_to_spki(key))
 
 
 def _init_ctx(key: PKeyHandle, signer_id: bytes, *, sign: bool) -> tuple[int, int]:

@@ -28,7 +28,6 @@ __all__ = [
     "Sm2PrivateKey",
     "Sm2PublicKey",
     "Sm2Signing",
-    "signature_to_der",
     "sm3",
 ]
 
@@ -54,26 +53,7 @@ def _check_id(signer_id: bytes) -> None:
         raise ValueError("signer_id must be bytes shorter than 8192 bytes")
 
 
-def signature_to_der(signature: bytes) -> bytes | None:
-    """Normalise an SM2 signature value to strict DER ``SEQUENCE{r,s}``.
 
-    Accepts DER, or the raw 64-byte ``r||s`` some SES producers emit (see STANDARDS §1.3).
-    Returns None when the value is neither.
-    """
-    try:
-        parsed = algos.DSASignature.load(signature, strict=True)
-        r, s = parsed["r"].native, parsed["s"].native
-        if isinstance(r, int) and isinstance(s, int):
-            der = algos.DSASignature({"r": r, "s": s}).dump(force=True)
-            if der == signature:
-                return bytes(der)
-    except (ValueError, TypeError):
-        pass
-    if len(signature) == 2 * _ORDER_BYTES:
-        r = int.from_bytes(signature[:_ORDER_BYTES], "big")
-        s = int.from_bytes(signature[_ORDER_BYTES:], "big")
-        return bytes(algos.DSASignature({"r": r, "s": s}).dump(force=True))
-    return None
 
 
 class Sm2PublicKey:

@@ -141,7 +141,7 @@ class VerificationReport:
         return Verdict.VALID
 
 
-# --- QR code verification (issue 6): appended, codes are stable like the ones above ----------
+# --- QR code verification: appended, codes are stable like the ones above -------------------
 REASONS.update(
     {
         "qr_signature_valid": (Verdict.VALID, "二维码签名有效，内容未被篡改", "The QR code's signature is valid"),
@@ -180,7 +180,7 @@ REASONS.update(
 )
 
 
-# --- identification by the file's own metadata (issue 4): appended, codes are stable ---------
+# --- identification by the file's own metadata: appended, codes are stable -----------------
 REASONS.update(
     {
         "identified_by_metadata": (
