@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     public_rate_limit_per_minute: int = Field(
         default=120, ge=0, description="requests per client address per minute on public endpoints; 0 = off"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For "
+        "is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the peer address is the client",
+    )
     audit_checkpoint_every: int = Field(default=1000, ge=1, description="sign the audit chain head every N entries")
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
@@ -68,6 +74,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.resolved_home / 'certsvc.sqlite3'}"
 
     @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
     def blob_dir(self) -> Path:
         return self.resolved_home / "blobs"
 
@@ -93,6 +103,11 @@ class Settings(BaseSettings):
                 found.append("CERTSVC_SHARING_LINK_SECRET must be set (32+ characters) in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        for proxy in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                found.append(f"CERTSVC_TRUSTED_PROXIES: {proxy!r} is not an IP address or network")
         if not self.templates_dir.is_dir():
             found.append(f"CERTSVC_TEMPLATES_DIR does not exist: {self.templates_dir}")
         return found

@@ -98,8 +98,10 @@ def serve(
     import uvicorn
 
     from certsvc.api.app import create_app
+    from certsvc.api.serving import server_options
 
-    uvicorn.run(create_app(_context()), host=host, port=port, log_level="info")
+    ctx = _context()
+    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **server_options(ctx.settings))
 
 
 @app.command("templates")

@@ -14,6 +14,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from certsvc.api.app import create_app
+from certsvc.api.serving import server_options
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.principals import Role, create_api_client
@@ -170,7 +171,9 @@ def receivers(embedded: ServiceContext) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def server_url(embedded: ServiceContext) -> Iterator[str]:
     """The app served for real by uvicorn on a free local port, in a thread."""
-    config = uvicorn.Config(create_app(embedded), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(
+        create_app(embedded), host="127.0.0.1", port=0, log_level="warning", **server_options(embedded.settings)
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
