@@ -54,6 +54,7 @@ from certsvc.crypto.qr_payload import (
     sign_qr_payload,
     sign_raw,
 )
+from certsvc.crypto.secret_box import SecretBox
 from certsvc.crypto.ses_pdf import (
     SesCheck,
     make_department_seal_data,
@@ -72,6 +73,7 @@ __all__ = [
     "PdfValidationResult",
     "QrClaims",
     "SealKey",
+    "SecretBox",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",

@@ -154,7 +154,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     database = Database(settings.sqlalchemy_url)
     if migrate:
         database.migrate()
-    return ServiceContext(
+    ctx = ServiceContext(
         settings=settings,
         database=database,
         blobs=LocalBlobStore(settings.blob_dir),
@@ -162,3 +162,10 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         templates=TemplateRegistry.load(settings.templates_dir),
         clock=clock or SystemClock(),
     )
+    if migrate:
+        # The data half of migration 0011, which needs the key passphrase (imported here:
+        # the webhook services build on this module).
+        from certsvc.services.webhook_secrets import encrypt_clear_text_secrets
+
+        encrypt_clear_text_secrets(ctx)
+    return ctx
