@@ -95,13 +95,9 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
-    import uvicorn
+    from certsvc.api.serving import serve as serve_api
 
-    from certsvc.api.app import create_app
-    from certsvc.api.serving import server_options
-
-    ctx = _context()
-    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **server_options(ctx.settings))
+    serve_api(_context(), host=host, port=port)
 
 
 @app.command("templates")

@@ -11,8 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from certsvc.config import Settings
+from certsvc.services.context import ServiceContext
 
-__all__ = ["server_options"]
+__all__ = ["serve", "server_options"]
 
 
 def server_options(settings: Settings) -> dict[str, Any]:
@@ -21,3 +22,12 @@ def server_options(settings: Settings) -> dict[str, Any]:
     if not proxies:
         return {"proxy_headers": False, "forwarded_allow_ips": []}
     return {"proxy_headers": True, "forwarded_allow_ips": proxies}
+
+
+def serve(ctx: ServiceContext, *, host: str, port: int) -> None:
+    """Serve the app with uvicorn until interrupted (``certsvc serve``)."""
+    import uvicorn
+
+    from certsvc.api.app import create_app
+
+    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **server_options(ctx.settings))
