@@ -26,6 +26,7 @@ from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import verification_url
+from certsvc.services.ofd_versions import OfdVersion, record_ofd, stored_ofd
 from certsvc.services.principals import Principal, Role
 from certsvc.services.qr import QrService
 from certsvc.services.sealing import SealSnapshot, VersionProducer, box_from_json, box_to_json
@@ -64,6 +65,7 @@ class _Current:
     old_seal_image_sha256: str
     department_name: str
     render_args: _RenderArgs | None  # set when the seal image changes: the print copy is redrawn
+    ofd: OfdVersion | None  # the version's OFD, sealed again with the new seal
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +147,7 @@ class ResignHandler:
             old_seal_image_sha256=row.seal_image_sha256,
             department_name=row.department_name,
             render_args=render_args,
+            ofd=stored_ofd(session, row.certificate_id, row.current_version),
         )
 
     def _to_seal_in(self, session: Session) -> SealSnapshot:
@@ -190,6 +193,7 @@ class ResignHandler:
             seal=seal,
             signed_at=now,
             reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
+            ofd_source=current.ofd,
         )
         new_version = current.base_version + 1
         # Everything the write transaction stores is computed before it begins: the write lock
@@ -231,6 +235,7 @@ class ResignHandler:
                         code="licence_changed",
                     )
                 insert_version(session, version_row)
+                record_ofd(session, certificate_id=current.certificate_id, version=new_version, ofd=produced.ofd)
                 append_audit_event(
                     session,
                     at=now,
