@@ -12,6 +12,7 @@ from certsvc.crypto.certificates import (
     CertificateInfo,
     certificate_summary,
     make_intermediate_ca,
+    make_list_signer_certificate,
     make_root_ca,
     make_seal_certificate,
 )
@@ -97,6 +98,7 @@ __all__ = [
     "load_verifying_key",
     "make_department_seal_data",
     "make_intermediate_ca",
+    "make_list_signer_certificate",
     "make_root_ca",
     "make_seal_certificate",
     "parse_jwks",

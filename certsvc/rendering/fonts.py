@@ -182,8 +182,30 @@ def _load(key: str, spec: FontSpec) -> TTFont:
         raise ConfigurationError(
             f"font file {spec.path} (package {spec.package}) cannot be used: {exc}"
         ) from exc
+    _serialise_subsetting(font)
     pdfmetrics.registerFont(font)
     return font
+
+
+def _serialise_subsetting(font: TTFont) -> None:
+    """Let one thread at a time cut subsets from ``font``'s face.
+
+    A registered font is shared by every document rendered in the process, and reportlab's
+    ``TTFontFile.makeSubset`` walks composite glyphs (i, j, accented letters) by seeking a file
+    position stored on the face: two documents saved at once move each other's position and
+    read the wrong glyph, which ends in ``KeyError`` (a failed issuance) or a wrong subset.
+    Subsetting is a few milliseconds per document, so a lock per face costs little; separate
+    faces (song, kai, fallback) still subset in parallel.
+    """
+    face = font.face
+    subset = face.makeSubset
+    lock = threading.Lock()
+
+    def locked_subset(codes: list[int]) -> bytes:
+        with lock:
+            return bytes(subset(codes))
+
+    face.makeSubset = locked_subset
 
 
 def _font(key: str) -> TTFont:
