@@ -181,6 +181,7 @@ def verify(
             typer.echo(
                 f"  signature {s.field_name}: {s.algorithm}, signer {s.signer}, intact={s.is_intact}, "
                 f"trusted={s.is_trusted}, modifications={s.modification_level}"
+                + (f", time-stamped {s.timestamped_at.isoformat()}" if s.timestamped_at else "")
             )
         if report.registry:
             typer.echo(f"  registry: {report.registry.identifier} status={report.registry.status}")
