@@ -63,6 +63,20 @@ class Settings(BaseSettings):
     sharing_link_seconds: int = Field(default=300, ge=10, le=3600, description="life of a signed download link")
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
+    # --- time-stamping (docs/ltv.md) ---
+    tsa_url: str | None = Field(default=None, description="RFC 3161 TSA for seal time-stamps; unset = the built-in TSA, in-process")
+    tsa_sm2_url: str | None = Field(default=None, description="GM/T 0033 (SM2) TSA for SM2 seals; unset = CERTSVC_TSA_URL")
+    tsa_username: str | None = Field(default=None, description="HTTP Basic user for the TSA (optional)")
+    tsa_password: SecretStr | None = None
+    tsa_api_key: SecretStr | None = Field(default=None, description="bearer key for the TSA, e.g. another certsvc's `timestamping` client")
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    tsa_policy_oid: str = Field(
+        default="2.999.3161.1",  # X.660 example arc: a development value, never registered
+        pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+        description="TSA policy of the built-in TSA; replace with the operator's own arc in production",
+    )
+    tsa_accuracy_ms: int = Field(default=1000, ge=1, le=60_000, description="accuracy the built-in TSA states")
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
@@ -101,6 +115,9 @@ class Settings(BaseSettings):
                 found.append("CERTSVC_PUBLIC_URL must be https in production")
             if self.sharing_link_secret is None or len(self.sharing_link_secret.get_secret_value()) < 32:
                 found.append("CERTSVC_SHARING_LINK_SECRET must be set (32+ characters) in production")
+            for name, url in (("CERTSVC_TSA_URL", self.tsa_url), ("CERTSVC_TSA_SM2_URL", self.tsa_sm2_url)):
+                if url is not None and url.startswith("http://") and (self.tsa_password or self.tsa_api_key):
+                    found.append(f"{name} must be https when TSA credentials are set in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
         for proxy in self.trusted_proxy_list:

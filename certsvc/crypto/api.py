@@ -15,6 +15,7 @@ from certsvc.crypto.certificates import (
     make_list_signer_certificate,
     make_root_ca,
     make_seal_certificate,
+    make_tsa_certificate,
 )
 from certsvc.crypto.jwt_tokens import (
     JsonWebKeySet,
@@ -64,6 +65,8 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
+from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
+from certsvc.crypto.timestamp_client import TimeStampTransport
 
 __all__ = [
     "QR_ALPHABET",
@@ -82,6 +85,9 @@ __all__ = [
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
+    "TimeStampAuthorities",
+    "TimeStampAuthority",
+    "TimeStampTransport",
     "TokenRejectedError",
     "VerifiedToken",
     "VerifyingKey",
@@ -103,6 +109,7 @@ __all__ = [
     "make_list_signer_certificate",
     "make_root_ca",
     "make_seal_certificate",
+    "make_tsa_certificate",
     "parse_jwks",
     "reencrypt_private_key_pem",
     "seal_ofd",

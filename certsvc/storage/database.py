@@ -117,7 +117,10 @@ class Database:
             event.listen(self.engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            # PostgreSQL (psycopg 3): row locks and MVCC do what the writer lock does on SQLite.
+            # pre_ping replaces connections a server restart or failover closed; the pool is
+            # sized for an API process's threads plus the batch claim loop.
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer_lock: WriterLock | None = None
         db_path = make_url(url).database if self.is_sqlite else None
