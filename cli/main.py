@@ -100,11 +100,9 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
-    import uvicorn
+    from certsvc.api.serving import serve as serve_api
 
-    from certsvc.api.app import create_app
-
-    uvicorn.run(create_app(_context()), host=host, port=port, log_level="info")
+    serve_api(_context(), host=host, port=port)
 
 
 @app.command("templates")
@@ -183,6 +181,7 @@ def verify(
             typer.echo(
                 f"  signature {s.field_name}: {s.algorithm}, signer {s.signer}, intact={s.is_intact}, "
                 f"trusted={s.is_trusted}, modifications={s.modification_level}"
+                + (f", time-stamped {s.timestamped_at.isoformat()}" if s.timestamped_at else "")
             )
         if report.registry:
             typer.echo(f"  registry: {report.registry.identifier} status={report.registry.status}")

@@ -143,6 +143,7 @@ class VersionProducer:
         reason: str,
     ) -> ProducedVersion:
         loaded = self.ctx.loaded_seal(seal)
+        transport = self.ctx.timestamp_transport(seal.algorithm)
         with loaded.lock:
             signed = loaded.sealer.seal(
                 unsigned, box=box, department_name=department_name, signed_at=signed_at, reason=reason
@@ -155,6 +156,8 @@ class VersionProducer:
                     key=loaded.key,
                     certificate_der=seal.certificate_der,
                     signed_at=signed_at,
+                    # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF signature's.
+                    timestamp_transport=transport,
                 )
         return ProducedVersion(
             signed_sha256=self.ctx.blobs.put(signed),

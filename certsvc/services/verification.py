@@ -80,6 +80,7 @@ class VerificationService:
                     covers_whole_file=sig.covers_whole_file,
                     modification_level=sig.modification_level.value,
                     changes=sig.modification_description or None,
+                    timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
                 )
             )
             if not sig.is_intact:
@@ -100,7 +101,10 @@ class VerificationService:
         registry, ses_signature = self._registry_view(file_sha, revisions)
         if ses_signature is not None:
             check = crypto.verify_pdf_ranges(
-                data, ses_signature, maker_certificates_der=self.ctx.seal_maker_certificates()
+                data,
+                ses_signature,
+                maker_certificates_der=self.ctx.seal_maker_certificates(),
+                trust_roots_der=self.ctx.trust_roots(),
             )
             reasons.append(
                 reason("seal_data_valid")

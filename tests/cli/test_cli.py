@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from certsvc_cli.main import app
-from tests.conftest import TEMPLATES
+from tests.conftest import TEMPLATES, DatabaseFactory, isolated_env
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(home: Path):  # type: ignore[no-untyped-def]
+def database_url(database_factory: DatabaseFactory) -> str | None:
+    return database_factory.new_url()
+
+
+@pytest.fixture(scope="module")
+def run(home: Path, database_url: str | None):  # type: ignore[no-untyped-def]
     runner = CliRunner()
 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(app, list(args), env={"CERTSVC_HOME": str(home)}, catch_exceptions=False)
+        return runner.invoke(app, list(args), env=isolated_env(home, database_url), catch_exceptions=False)
 
     first = invoke("init")
     assert first.exit_code == 0, first.output
