@@ -63,6 +63,7 @@ def _detail(check: crypto.OfdSignatureCheck, unreferenced: tuple[str, ...]) -> S
         covers_whole_file=check.references_intact and not unreferenced,
         modification_level="none" if check.is_intact and not unreferenced else "other",
         changes="; ".join(changes) or None,
+        timestamped_at=check.timestamp_at,
     )
 
 
