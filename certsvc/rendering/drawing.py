@@ -17,6 +17,7 @@ from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfdoc import PDFImageXObject
 from reportlab.pdfgen.canvas import Canvas
 
+from certsvc.domain.pdf_numbers import pdf_number
 from certsvc.errors import RenderingError
 from certsvc.rendering.templates import (
     MM,
@@ -48,7 +49,8 @@ def guilloche_ops(
             (x, y), (nx, ny) = _walk(sides, perimeter * k / steps)
             off = amp * math.sin(2 * math.pi * waves * k / steps + phase)
             ops.append(
-                f"{(x + nx * off) * MM:.2f} {(h_mm - (y + ny * off)) * MM:.2f} {'m' if k == 0 else 'l'}"
+                f"{pdf_number((x + nx * off) * MM, 2)} {pdf_number((h_mm - (y + ny * off)) * MM, 2)} "
+                + ("m" if k == 0 else "l")
             )
         ops.append("S")
     return "\n".join(ops)

@@ -26,6 +26,7 @@ from certsvc.errors import ConflictError, NotFoundError
 from certsvc.jobs.api import ItemOutcome, WorkItem, record_outcome
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.ofd_versions import record_ofd, stored_ofd
 from certsvc.services.principals import Principal, Role
 from certsvc.services.producer import (
     LicenceProducer,
@@ -153,6 +154,7 @@ class ResignHandler:
                 print_sha256=row.print_sha256,
                 seal_box=box_from_json(row.seal_box),
                 seal_image_sha256=row.seal_image_sha256,
+                ofd=stored_ofd(session, row.certificate_id, row.current_version),
             ),
         )
 
@@ -232,6 +234,7 @@ class ResignHandler:
                         code="licence_changed",
                     )
                 insert_version(session, version_row)
+                record_ofd(session, certificate_id=current.certificate_id, version=new_version, ofd=produced.ofd)
                 append_audit_event(
                     session,
                     at=now,

@@ -23,6 +23,7 @@ from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.licences import licence_record_of
+from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.producer import LicenceProducer, SealSnapshot, VersionSpec
 from certsvc.services.requests import pydantic_problems
@@ -271,6 +272,7 @@ class LifecycleService:
                     **produced.version_columns(),
                 )
             )
+            record_ofd(session, certificate_id=cert.id, version=revision, ofd=produced.ofd)
             record = plan.record
             cert.identifier = plan.new_identifier
             cert.current_version = revision

@@ -26,6 +26,7 @@ from certsvc.domain.licence import LicenceRecord
 from certsvc.rendering.renderer import LicenceContent, RenderedLicence, render_licence
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.context import LoadedSeal, ServiceContext
+from certsvc.services.ofd_versions import OfdProducer, OfdVersion
 from certsvc.services.qr import signed_qr_text
 from certsvc.storage.orm import Seal
 
@@ -33,6 +34,7 @@ __all__ = [
     "FORMATS",
     "ElectronicPdf",
     "LicenceProducer",
+    "OfdFormat",
     "OutputFormat",
     "PrintPdf",
     "ProducedFile",
@@ -98,6 +100,7 @@ class StoredRender:
     print_sha256: str
     seal_box: SealBox
     seal_image_sha256: str  # the image the stored print copy shows
+    ofd: OfdVersion | None = None  # the version's OFD, when its seal was SM2
 
 
 @dataclass(frozen=True)
@@ -123,6 +126,7 @@ class ProducedFile:
     unsigned_sha256: str | None = None  # a sealed format: the render before the seal
     seal_box: SealBox | None = None  # a sealed format: where the visible seal sits
     ses_signature_der: bytes | None = None  # GB/T 38540 SES_Signature (SM2 seals)
+    ofd: OfdVersion | None = None  # the OFD format: its sealed and unsealed files and seal box
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,12 @@ class ProducedVersion:
     @property
     def ses_signature_der(self) -> bytes | None:
         return self.electronic.ses_signature_der
+
+    @property
+    def ofd(self) -> OfdVersion | None:
+        """The sealed OFD, for SM2 seals only (``services/ofd_versions.py``)."""
+        produced = self.files.get(OfdFormat.name)
+        return produced.ofd if produced is not None else None
 
     def version_columns(self) -> dict[str, object]:
         """The columns of a ``certificate_versions`` row that describe the files."""
@@ -219,6 +229,11 @@ class Production:
                 )
         return self._qr_text
 
+    def content(self) -> LicenceContent:
+        """What every format's page shows: the record, this version's identifier, the QR text."""
+        spec = self.spec
+        return LicenceContent(record=spec.record, identifier=spec.identifier, issued_on=spec.issued_on, verify_url=self.qr_text())
+
     def rendered(self) -> RenderedLicence:
         if self._rendered is None:
             spec = self.spec
@@ -239,6 +254,7 @@ class Production:
     def seal_pdf(self, unsigned: bytes, box: SealBox) -> tuple[bytes, bytes | None]:
         """The signed PDF, and the GB/T 38540 ``SES_Signature`` over it for an SM2 seal."""
         spec = self.spec
+        transport = self.ctx.timestamp_transport(spec.seal.algorithm) if spec.seal.ses_seal_der is not None else None
         with self.signer.lock:
             signed = self.signer.sealer.seal(
                 unsigned,
@@ -254,6 +270,8 @@ class Production:
                     seal_der=spec.seal.ses_seal_der,
                     key=self.signer.key,
                     signed_at=spec.signed_at,
+                    # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF signature's.
+                    timestamp_transport=transport,
                 )
         return signed, ses_signature
 
@@ -263,8 +281,9 @@ class OutputFormat(Protocol):
 
     name: str
 
-    def produce(self, work: Production) -> ProducedFile:
-        """Make and store this format's file of the version ``work.spec`` describes."""
+    def produce(self, work: Production) -> ProducedFile | None:
+        """Make and store this format's file of the version ``work.spec`` describes (``None``:
+        this format does not apply to the version, e.g. an OFD for a non-SM2 seal)."""
         ...
 
 
@@ -306,7 +325,27 @@ class PrintPdf:
         return ProducedFile(format=self.name, sha256=work.store(work.rendered().print_pdf))
 
 
-FORMATS: tuple[OutputFormat, ...] = (ElectronicPdf(), PrintPdf())
+class OfdFormat:
+    """The OFD (GB/T 33190) with a GB/T 38540 seal, for SM2 seals only (``services/ofd_versions.py``)."""
+
+    name = "ofd"
+
+    def produce(self, work: Production) -> ProducedFile | None:
+        spec = work.spec
+        producer = OfdProducer(work.ctx)
+        if spec.reuse is not None and spec.reuse.ofd is not None:
+            ofd = producer.reseal(spec.reuse.ofd, seal=spec.seal, ses_seal_der=spec.seal.ses_seal_der, signed_at=spec.signed_at)
+        else:
+            # A new version, or an SM2 seal replacing an ECDSA/RSA one (the version had no OFD).
+            ofd = producer.render_and_seal(
+                spec.template, work.content(), seal=spec.seal, ses_seal_der=spec.seal.ses_seal_der, signed_at=spec.signed_at
+            )
+        if ofd is None:
+            return None
+        return ProducedFile(format=self.name, sha256=ofd.sha256, unsigned_sha256=ofd.unsigned_sha256, ofd=ofd)
+
+
+FORMATS: tuple[OutputFormat, ...] = (ElectronicPdf(), PrintPdf(), OfdFormat())
 
 
 class LicenceProducer:
@@ -324,5 +363,9 @@ class LicenceProducer:
             ValidationFailedError, RenderingError: the record does not fit the template's page.
         """
         work = Production(ctx=self.ctx, spec=spec, signer=self.ctx.loaded_seal(spec.seal))
-        files = {output.name: output.produce(work) for output in self.formats}
+        files = {}
+        for output in self.formats:
+            produced = output.produce(work)
+            if produced is not None:
+                files[output.name] = produced
         return ProducedVersion(seal_id=spec.seal.id, signed_at=spec.signed_at, files=files)
