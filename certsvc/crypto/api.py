@@ -12,8 +12,10 @@ from certsvc.crypto.certificates import (
     CertificateInfo,
     certificate_summary,
     make_intermediate_ca,
+    make_list_signer_certificate,
     make_root_ca,
     make_seal_certificate,
+    make_tsa_certificate,
 )
 from certsvc.crypto.jwt_tokens import (
     JsonWebKeySet,
@@ -30,6 +32,9 @@ from certsvc.crypto.key_import import (
     verify_detached,
 )
 from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
+from certsvc.crypto.ofd_package import is_ofd
+from certsvc.crypto.ofd_signing import seal_ofd
+from certsvc.crypto.ofd_validation import OfdSignatureCheck, OfdValidationResult, validate_ofd
 from certsvc.crypto.pdf_signing import PdfSealer
 from certsvc.crypto.pdf_validation import (
     ModificationLevel,
@@ -53,12 +58,15 @@ from certsvc.crypto.qr_payload import (
     sign_qr_payload,
     sign_raw,
 )
+from certsvc.crypto.secret_box import SecretBox
 from certsvc.crypto.ses_pdf import (
     SesCheck,
     make_department_seal_data,
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
+from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
+from certsvc.crypto.timestamp_client import TimeStampTransport
 
 __all__ = [
     "QR_ALPHABET",
@@ -67,13 +75,19 @@ __all__ = [
     "JwtFailure",
     "KeyAlgorithm",
     "ModificationLevel",
+    "OfdSignatureCheck",
+    "OfdValidationResult",
     "PdfSealer",
     "PdfValidationResult",
     "QrClaims",
     "SealKey",
+    "SecretBox",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
+    "TimeStampAuthorities",
+    "TimeStampAuthority",
+    "TimeStampTransport",
     "TokenRejectedError",
     "VerifiedToken",
     "VerifyingKey",
@@ -86,19 +100,24 @@ __all__ = [
     "decode_qr_payload",
     "generate_private_key_pem",
     "is_directly_issued_by",
+    "is_ofd",
     "key_id",
     "licence_digest",
     "load_verifying_key",
     "make_department_seal_data",
     "make_intermediate_ca",
+    "make_list_signer_certificate",
     "make_root_ca",
     "make_seal_certificate",
+    "make_tsa_certificate",
     "parse_jwks",
     "reencrypt_private_key_pem",
+    "seal_ofd",
     "sha256",
     "sign_pdf_ranges",
     "sign_qr_payload",
     "sign_raw",
+    "validate_ofd",
     "validate_pdf",
     "verify_detached",
     "verify_jwt",

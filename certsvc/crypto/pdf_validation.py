@@ -94,6 +94,12 @@ class SignatureCheck:
     is_evaluated: bool = True
     is_document_timestamp: bool = False  # /DocTimeStamp (PAdES LTA), not a seal
     changes: tuple[PdfChange, ...] = ()  # after this signature's revision, LTV data excluded
+    # The signature time-stamp (PAdES B-T): when a TSA saw the signature value. Proven, unlike
+    # ``signing_time``; None when the signature carries no time-stamp.
+    timestamp_at: datetime | None = None
+    # The time-stamp token's own check: intact, signed by a TSA chaining to a trusted root with
+    # the timeStamping purpose. None when there is no time-stamp.
+    is_timestamp_valid: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +337,11 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
     signing_time = getattr(status, "signer_reported_dt", None) or getattr(status, "timestamp", None)
     if signing_time is not None:
         signing_time = signing_time.astimezone(UTC)
+    timestamp_at, is_timestamp_valid = None, None
+    ts = getattr(status, "timestamp_validity", None)  # a document time-stamp has none
+    if ts is not None:
+        timestamp_at = ts.timestamp.astimezone(UTC)
+        is_timestamp_valid = bool(ts.intact and ts.valid and ts.trusted)
     return SignatureCheck(
         field_name=field_name,
         signer_common_name=cn,
@@ -349,6 +360,8 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
         problem=None if is_intact else "the signature does not match the signed bytes",
         is_document_timestamp=is_timestamp,
         changes=changes,
+        timestamp_at=timestamp_at,
+        is_timestamp_valid=is_timestamp_valid,
     )
 
 

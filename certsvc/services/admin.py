@@ -17,7 +17,7 @@ from certsvc.services.provisioning import (
     add_department,
     add_seal,
     department_by_code,
-    ensure_dev_ca,
+    dev_ca,
 )
 from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm import ApiClient, Department, Seal
@@ -117,13 +117,13 @@ class AdminService:
     def list_departments(self, *, principal: Principal) -> list[DepartmentInfo]:
         """Raises: PermissionDeniedError: not an operator."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             return [_department_info(d, list(d.seals)) for d in DepartmentRepository(session).all()]
 
     def show_department(self, code: str, *, principal: Principal) -> DepartmentInfo:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown code."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, code)
             return _department_info(department, list(SealRepository(session).for_department(department.id)))
 
@@ -227,7 +227,7 @@ class AdminService:
     def list_seals(self, department_code: str, *, principal: Principal) -> list[SealInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
             return [_seal_info(s) for s in SealRepository(session).for_department(department.id)]
 
@@ -280,7 +280,7 @@ class AdminService:
                 raise ConflictError(f"seal {seal_id} is retired", code="seal_retired")
             seal.image_sha256 = self.ctx.blobs.put(png)
             if seal.ses_seal_der is not None:
-                ca = ensure_dev_ca(self.ctx, crypto.KeyAlgorithm.SM2)
+                ca = dev_ca(self.ctx, crypto.KeyAlgorithm.SM2)
                 now = self.ctx.clock.now()
                 seal.ses_seal_der = crypto.make_department_seal_data(
                     es_id=f"{seal.department.code}{secrets.token_hex(4).upper()}",
@@ -329,14 +329,14 @@ class AdminService:
             client_role = Role(role)
         except ValueError as exc:
             raise ValidationFailedError(
-                "unknown role", details=[{"field": "role", "problem": "issuer, operator or sharing"}]
+                "unknown role", details=[{"field": "role", "problem": "issuer, operator, sharing or timestamping"}]
             ) from exc
         if not name.strip() or len(name) > 100:
             raise ValidationFailedError("invalid name", details=[{"field": "name", "problem": "1 to 100 characters"}])
-        if (client_role is Role.OPERATOR) == (department_code is not None):
+        if (client_role in (Role.OPERATOR, Role.TIMESTAMPING)) == (department_code is not None):
             raise ValidationFailedError(
-                "issuer and sharing clients belong to a department; operators to none",
-                details=[{"field": "department_code", "problem": "required for issuer/sharing, not allowed for operator"}],
+                "issuer and sharing clients belong to a department; operators and timestamping clients to none",
+                details=[{"field": "department_code", "problem": "required for issuer/sharing, not allowed for operator/timestamping"}],
             )
         now = self.ctx.clock.now()
         if expires_at is not None and expires_at <= now:
@@ -359,7 +359,7 @@ class AdminService:
     def list_clients(self, *, principal: Principal, department_code: str | None = None) -> list[ClientInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department_id = department_by_code(session, department_code).id if department_code else None
             codes = {d.id: d.code for d in DepartmentRepository(session).all()}
             return [_client_info(c, codes) for c in ClientAdminRepository(session).all(department_id=department_id)]
@@ -405,7 +405,7 @@ class AdminService:
     def list_webhooks(self, department_code: str, *, principal: Principal) -> list[WebhookInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
             return WebhookService(self.ctx).endpoints(session, department.id)
 

@@ -366,7 +366,7 @@ class AuditService:
         self.ctx = ctx
 
     def _key(self) -> crypto.SealKey:
-        ensure_audit_key(self.ctx)
+        # Made by `certsvc init` (ensure_audit_key); a request only loads it.
         return crypto.SealKey.from_pem(self.ctx.keys.get(AUDIT_KEY_REF), self.ctx.passphrase())
 
     def public_key_der(self) -> bytes:
@@ -387,27 +387,32 @@ class AuditService:
         with self._key() as key, self.ctx.database.transaction() as session:
             return self._write(session, key)
 
-    def checkpoint_if_due(self, session: Session) -> CheckpointInfo | None:
-        """Inside the caller's transaction: sign the head when N entries passed since the last
-        checkpoint, or when the oldest entry no checkpoint covers is older than
-        ``audit_checkpoint_seconds``.
-
-        Checked at the start of each authenticated request and CLI command, so a checkpoint may
-        cover a few more than N entries; it always covers the head it signs.
-        """
+    def is_checkpoint_due(self, session: Session) -> bool:
+        """N entries were appended since the last checkpoint, or the oldest entry no checkpoint
+        covers is older than ``audit_checkpoint_seconds`` (a read: no lock needed)."""
         chain = AuditChainRepository(session)
         head = AuditRepository(session).head()
         if head is None:
-            return None
+            return False
         last = chain.last_checkpoint()
         covered = last.last_event_id if last else 0
         if head.id <= covered:
+            return False
+        if head.id - covered >= self.ctx.settings.audit_checkpoint_every:
+            return True
+        oldest = chain.first_after(covered)
+        age = self.ctx.clock.now() - oldest.at if oldest is not None else timedelta(0)
+        return age >= timedelta(seconds=self.ctx.settings.audit_checkpoint_seconds)
+
+    def checkpoint_if_due(self, session: Session) -> CheckpointInfo | None:
+        """Inside the caller's transaction: sign the head when ``is_checkpoint_due``.
+
+        Checked at the start of each authenticated request and CLI command, so a checkpoint may
+        cover a few more than N entries; it always covers the head it signs. That is what makes
+        checkpoints come at least every minute of activity.
+        """
+        if not self.is_checkpoint_due(session):
             return None
-        if head.id - covered < self.ctx.settings.audit_checkpoint_every:
-            oldest = chain.first_after(covered)
-            age = self.ctx.clock.now() - oldest.at if oldest is not None else timedelta(0)
-            if age < timedelta(seconds=self.ctx.settings.audit_checkpoint_seconds):
-                return None
         try:
             key = self._key()
         except KeyUnavailableError:
@@ -440,7 +445,7 @@ class AuditService:
         """
         public = self.public_key_der()
         witness = list(read_witness(self.ctx.settings.resolved_home))
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             return verify_chain(session, trusted_public_key_der=public, witness=witness)
 
     def export(
@@ -457,7 +462,7 @@ class AuditService:
                 request_id=request_id,
                 details={"from": start.isoformat() if start else None, "to": end.isoformat() if end else None},
             )
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             for event in AuditChainRepository(session).between(start, end):
                 yield {"id": event.id, **event_fields(event), "prev_hash": event.prev_hash, "entry_hash": event.entry_hash}
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from certsvc.clock import Clock, SystemClock
 from certsvc.config import Settings
@@ -17,6 +18,8 @@ from certsvc.storage.database import Database
 from certsvc.storage.keystore import FileKeyStore
 
 __all__ = ["LoadedSeal", "SealLike", "ServiceContext", "build_context"]
+
+_T = TypeVar("_T")
 
 
 class SealLike(Protocol):
@@ -58,6 +61,8 @@ class ServiceContext:
     _passphrase: bytes | None = field(default=None, repr=False)
     _seals: dict[int, LoadedSeal] = field(default_factory=dict, repr=False)
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _loaded: dict[str, object] = field(default_factory=dict, repr=False)
+    _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def pki_dir(self) -> Path:
@@ -93,6 +98,42 @@ class ServiceContext:
         """DER certificates of the seal-making authorities (制章者) whose GB/T 38540 seals are trusted."""
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
+    def built_in_tsa(self) -> crypto.TimeStampAuthorities:
+        """The built-in time-stamping authority (keys loaded once per context)."""
+        from certsvc.services.timestamping import built_in_authorities
+
+        return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
+
+    def timestamp_transport(self, algorithm: str) -> crypto.TimeStampTransport:
+        """Where seals of ``algorithm`` get their time-stamps (one per context and family)."""
+        from certsvc.services.timestamping import timestamp_transport
+
+        name = f"timestamp-transport-{algorithm}"
+        with self._loaded_lock:
+            kept = self._loaded.get(name)
+        if kept is not None:
+            return kept  # type: ignore[return-value]
+        # Made outside ``loaded``: the built-in TSA is a loaded value too, and the lock is not
+        # re-entrant. Two threads may both make one; the first kept wins.
+        made = timestamp_transport(self, algorithm)
+        return self.loaded(name, lambda: made)
+
+    def loaded(self, name: str, load: Callable[[], _T]) -> _T:
+        """``load()``'s result, kept for the life of this context (decrypted keys, secrets).
+
+        Kept here rather than in a module global: a context is one deployment, and what it
+        loaded goes away with it.
+        """
+        with self._loaded_lock:
+            if name not in self._loaded:
+                self._loaded[name] = load()
+            return self._loaded[name]  # type: ignore[return-value]
+
+    def forget_loaded(self, name: str) -> None:
+        """Drop a loaded value that was replaced (a newly provisioned key); the next use reloads it."""
+        with self._loaded_lock:
+            self._loaded.pop(name, None)
+
     def forget_seal(self, seal_id: int) -> None:
         """Drop the cached signer of a seal whose image or key changed; the next use reloads it."""
         with self._seals_lock:
@@ -100,6 +141,11 @@ class ServiceContext:
 
     def loaded_seal(self, seal: SealLike) -> LoadedSeal:
         """The cached signer for ``seal``; loads and decrypts its key on first use only."""
+        loaded = self._seals.get(seal.id)
+        if loaded is not None:
+            return loaded
+        # Resolved outside the lock: the built-in TSA takes the same lock to load its keys.
+        transport = self.timestamp_transport(seal.algorithm)
         with self._seals_lock:
             loaded = self._seals.get(seal.id)
             if loaded is None:
@@ -111,6 +157,8 @@ class ServiceContext:
                     seal_image_png=self.blobs.get(seal.image_sha256),
                     # Every template prints the issuer's name and the date under the seal.
                     show_text=False,
+                    # PAdES B-T: every seal carries a signature time-stamp.
+                    timestamp_transport=transport,
                 )
                 loaded = LoadedSeal(
                     seal_id=seal.id, algorithm=seal.algorithm, key=key, sealer=sealer, lock=threading.Lock()
@@ -133,7 +181,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     database = Database(settings.sqlalchemy_url)
     if migrate:
         database.migrate()
-    return ServiceContext(
+    ctx = ServiceContext(
         settings=settings,
         database=database,
         blobs=LocalBlobStore(settings.blob_dir),
@@ -141,3 +189,10 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         templates=TemplateRegistry.load(settings.templates_dir),
         clock=clock or SystemClock(),
     )
+    if migrate:
+        # The data half of migration 0011, which needs the key passphrase (imported here:
+        # the webhook services build on this module).
+        from certsvc.services.webhook_secrets import encrypt_clear_text_secrets
+
+        encrypt_clear_text_secrets(ctx)
+    return ctx

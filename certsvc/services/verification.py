@@ -19,6 +19,7 @@ from certsvc.errors import (
 )
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
+from certsvc.services.verification_ofd import OfdVerification
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
@@ -38,6 +39,17 @@ _STATUS_REASON = {
 class VerificationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+
+    def verify_file(self, data: bytes) -> VerificationReport:
+        """Check a licence file someone holds, PDF or OFD, told apart by content (not by name).
+
+        Raises:
+            DocumentTooLargeError: larger than ``max_upload_bytes``.
+            InvalidDocumentError: neither a PDF nor an OFD, or too damaged (or unsafe) to evaluate.
+        """
+        if crypto.is_ofd(data):
+            return OfdVerification(self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)).verify(data)
+        return self.verify_pdf(data)
 
     def verify_pdf(self, data: bytes) -> VerificationReport:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.
@@ -71,6 +83,7 @@ class VerificationService:
                 covers_whole_file=sig.covers_whole_file,
                 modification_level=sig.modification_level.value,
                 changes=sig.modification_description or None,
+                timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
             )
             for sig in result.signatures
         ]
@@ -111,7 +124,7 @@ class VerificationService:
         identifier = metadata.get("identifier", "")
         if not identifier or len(identifier) > 130:  # the registry column's width
             return None, []
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             cert = CertificateRepository(session).by_identifier(identifier)
             if cert is None or not cert.versions:
                 return None, []
@@ -127,7 +140,7 @@ class VerificationService:
 
     def _registry_view(self, file_sha: str, revision_shas: list[str]) -> tuple[RegistryView | None, bytes | None]:
         """The registry's view of the file, and the GB/T 38540 signature stored with it (SM2)."""
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             versions = CertificateRepository(session).versions_by_sha256([file_sha, *revision_shas])
             if not versions:
                 return None, None
@@ -138,7 +151,12 @@ class VerificationService:
     def _seal_data_reason(self, data: bytes, ses_signature: bytes) -> Reason:
         """The GB/T 38540 signature stored for the file; a failure to evaluate it is said as such."""
         try:
-            check = crypto.verify_pdf_ranges(data, ses_signature, maker_certificates_der=self.ctx.seal_maker_certificates())
+            check = crypto.verify_pdf_ranges(
+                data,
+                ses_signature,
+                maker_certificates_der=self.ctx.seal_maker_certificates(),
+                trust_roots_der=self.ctx.trust_roots(),
+            )
         except (SigningError, KeyUnavailableError) as exc:
             return reason("signature_not_evaluated", detail=f"GB/T 38540 seal data: {exc.message}")
         if check.is_valid:

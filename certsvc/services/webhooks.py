@@ -33,6 +33,7 @@ from certsvc.errors import ValidationFailedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal
+from certsvc.services.webhook_secrets import endpoint_secret, seal_secret
 from certsvc.storage.orm_lifecycle import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from certsvc.storage.repositories_lifecycle import WebhookRepository
 
@@ -126,7 +127,13 @@ class WebhookService:
         secret = "whsec_" + secrets.token_urlsafe(32)
         now = self.ctx.clock.now()
         endpoint = WebhookRepository(session).add_endpoint(
-            WebhookEndpoint(department_id=department_id, url=url, secret=secret, is_active=True, created_at=now)
+            WebhookEndpoint(
+                department_id=department_id,
+                url=url,
+                encrypted_secret=seal_secret(self.ctx, secret),
+                is_active=True,
+                created_at=now,
+            )
         )
         append_audit_event(
             session,
@@ -145,7 +152,7 @@ class WebhookService:
 
     def deliveries(self, endpoint_id: int) -> list[DeliveryInfo]:
         """Every delivery to an endpoint with the HTTP status of each attempt."""
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             repo = WebhookRepository(session)
             return [
                 DeliveryInfo(
@@ -175,7 +182,7 @@ class WebhookService:
 
     def deliver_pending(self) -> int:
         """Deliver every pending event (after a restart); returns how many were attempted."""
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             pending = list(WebhookRepository(session).pending_ids())
         for delivery_id in pending:
             self.deliver(delivery_id)
@@ -184,13 +191,13 @@ class WebhookService:
     def deliver(self, delivery_id: int) -> str:
         """Try to deliver one event until it succeeds or the attempts run out; returns the final status."""
         settings = self.ctx.settings
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             delivery = WebhookRepository(session).delivery(delivery_id)
             if delivery is None or delivery.status != "pending":
                 return delivery.status if delivery else "missing"
             endpoint = WebhookRepository(session).endpoint(delivery.endpoint_id)
             assert endpoint is not None  # foreign key
-            url, secret, event_id = endpoint.url, endpoint.secret, delivery.event_id
+            url, secret, event_id = endpoint.url, endpoint_secret(self.ctx, endpoint), delivery.event_id
             body = json.dumps(delivery.payload, ensure_ascii=False, sort_keys=True).encode()
             done = delivery.attempts
         while done < settings.webhook_max_attempts:

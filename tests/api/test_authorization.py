@@ -48,8 +48,12 @@ def _concrete(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def keys(embedded: ServiceContext, operator_key: str) -> dict[Role, str]:
+    from certsvc.services.principals import create_api_client
+
     _code, issuer, sharing = make_department(embedded)
-    return {Role.ISSUER: issuer, Role.OPERATOR: operator_key, Role.SHARING: sharing}
+    with embedded.database.transaction() as session:
+        stamping = create_api_client(session, name="authz-tsa", role=Role.TIMESTAMPING, department_id=None).api_key
+    return {Role.ISSUER: issuer, Role.OPERATOR: operator_key, Role.SHARING: sharing, Role.TIMESTAMPING: stamping}
 
 
 def test_every_route_declares_a_rule(client: TestClient) -> None:
@@ -91,7 +95,7 @@ def test_refusals_are_audited(client: TestClient, embedded: ServiceContext, keys
     rid = "authz-audit-check"
     client.get("/api/v1/admin/departments", headers={**auth(keys[Role.ISSUER]), "X-Request-ID": rid})
     client.get("/api/v1/admin/departments", headers={"X-Request-ID": rid})
-    with embedded.database.session() as session:
+    with embedded.database.read() as session:
         events = session.scalars(select(AuditEvent).where(AuditEvent.request_id == rid)).all()
     assert {e.outcome for e in events} == {"forbidden", "unauthenticated"}
     assert all(e.action == "auth.refused" and e.target == "GET /api/v1/admin/departments" for e in events)

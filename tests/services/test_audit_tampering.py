@@ -180,6 +180,7 @@ def test_each_checkpoint_is_sent_to_the_witness_url(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{server.server_address[1]}/witness"
         context = build_context(load_settings(home=tmp_path, audit_witness_url=url))
         ensure_dev_passphrase(context)
+        ensure_audit_key(context)
         _append(context, 2, "a")
         AuditService(context).checkpoint()
         assert [r["sequence"] for r in received] == [1]

@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from certsvc.api.deps import ContextDep, CurrentPrincipal, IssuerPrincipal, RequestId
+from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.schemas import CertificateIssued, CertificateRead
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.registry import FileVariant, RegistryService
@@ -59,7 +60,7 @@ def get_certificate_pdf(
     principal: CurrentPrincipal,
     rid: RequestId,
     variant: Annotated[FileVariant, Query()] = FileVariant.ELECTRONIC,
-    revision: Annotated[int | None, Query(ge=1, description="an earlier registry revision (default: newest)")] = None,
+    revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
     """The signed PDF (or the print copy) of a licence; ``revision`` fetches an earlier one."""
     name, data = RegistryService(ctx).file(
@@ -70,6 +71,27 @@ def get_certificate_pdf(
         data,
         media_type="application/pdf",
         headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name + suffix)}.pdf"},
+    )
+
+
+@router.get(
+    "/{identifier}/ofd",
+    response_class=Response,
+    responses={200: {"content": {"application/ofd": {}}, "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)"}},
+)
+def get_certificate_ofd(
+    identifier: str,
+    ctx: ContextDep,
+    principal: CurrentPrincipal,
+    rid: RequestId,
+    revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
+) -> Response:
+    """The sealed OFD of a licence (SM2 seals only: otherwise 409 ``ofd_needs_sm2_seal``)."""
+    name, data = RegistryService(ctx).ofd_file(identifier, principal=principal, revision=revision, request_id=rid)
+    return Response(
+        data,
+        media_type="application/ofd",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.ofd"},
     )
 
 
