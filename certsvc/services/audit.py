@@ -13,12 +13,10 @@ what was witnessed. What this does not prove is in docs/verification.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import event as orm_events
@@ -26,6 +24,15 @@ from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
 from certsvc.errors import KeyUnavailableError
+from certsvc.services.audit_records import (
+    GENESIS_HASH,
+    checkpoint_hash,
+    checkpoint_message,
+    entry_hash,
+    event_fields,
+    stored_checkpoint_message,
+)
+from certsvc.services.audit_verify import ChainProblem, ChainProblemKind, ChainReport, verify_chain
 from certsvc.services.audit_witness import (
     WitnessRecord,
     append_witness,
@@ -34,11 +41,12 @@ from certsvc.services.audit_witness import (
 )
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal
-from certsvc.storage.orm import AuditEvent
 from certsvc.storage.orm_lifecycle import AuditCheckpoint
 from certsvc.storage.repositories import AuditRepository
 from certsvc.storage.repositories_lifecycle import AuditChainRepository
 
+# The chain's records and its verification live beside this module; their names are
+# re-exported so that callers import the audit log from one place.
 __all__ = [
     "AUDIT_KEY_REF",
     "GENESIS_HASH",
@@ -55,29 +63,7 @@ __all__ = [
     "verify_chain",
 ]
 
-GENESIS_HASH = "0" * 64
 AUDIT_KEY_REF = "audit-signing"  # the service's own key (ECDSA P-256), never a department's seal key
-
-
-def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and a canonical JSON of the entry's fields."""
-    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
-
-
-def event_fields(event: AuditEvent) -> dict[str, Any]:
-    """The hashed fields of a stored event, exactly as they were hashed when it was appended."""
-    return {
-        "at": event.at.astimezone(UTC).isoformat(),
-        "actor_client_id": event.actor_client_id,
-        "actor_department_id": event.actor_department_id,
-        "actor": event.actor,
-        "action": event.action,
-        "target": event.target,
-        "request_id": event.request_id,
-        "outcome": event.outcome,
-        "details": event.details or {},
-    }
 
 
 def append_audit_event(
@@ -118,33 +104,6 @@ def append_audit_event(
     return repo.append({**fields, "at": at, "prev_hash": prev, "entry_hash": entry_hash(prev, fields)})
 
 
-class ChainProblemKind(StrEnum):
-    CHANGED = "changed"  # an entry's content no longer matches its hash (or was rewritten)
-    REMOVED = "removed"  # entries are missing before this one (or at the end, per a checkpoint)
-    REORDERED = "reordered"  # this entry links to an entry that is elsewhere in the chain
-    CHECKPOINT_INVALID = "checkpoint_invalid"  # a checkpoint's signature fails: forged or altered
-    CHECKPOINT_REMOVED = "checkpoint_removed"  # a numbered or witnessed checkpoint is missing
-
-
-@dataclass(frozen=True, slots=True)
-class ChainProblem:
-    kind: ChainProblemKind
-    event_id: int | None  # the first entry found wrong (None: the problem is a checkpoint)
-    position: int | None  # 1-based position of that entry in id order
-    message: str
-    checkpoint_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    is_intact: bool
-    entries: int
-    head_event_id: int | None
-    head_hash: str
-    checkpoints: int
-    problem: ChainProblem | None
-
-
 @dataclass(frozen=True, slots=True)
 class CheckpointInfo:
     id: int
@@ -153,206 +112,6 @@ class CheckpointInfo:
     head_hash: str
     event_count: int
     sequence: int | None = None
-
-
-def _checkpoint_message(
-    at: datetime,
-    last_event_id: int,
-    head_hash: str,
-    event_count: int,
-    *,
-    sequence: int | None = None,
-    prev_checkpoint_hash: str | None = None,
-) -> bytes:
-    body: dict[str, Any] = {
-        "type": "certsvc-audit-checkpoint",
-        "at": at.astimezone(UTC).isoformat(),
-        "last_event_id": last_event_id,
-        "head_hash": head_hash,
-        "event_count": event_count,
-    }
-    if sequence is not None:  # checkpoints made before numbering signed the fields above only
-        body |= {"sequence": sequence, "prev_checkpoint_hash": prev_checkpoint_hash}
-    return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
-
-
-def _stored_message(cp: AuditCheckpoint) -> bytes:
-    return _checkpoint_message(
-        cp.at, cp.last_event_id, cp.head_hash, cp.event_count, sequence=cp.sequence, prev_checkpoint_hash=cp.prev_checkpoint_hash
-    )
-
-
-def checkpoint_hash(message: bytes) -> str:
-    """What the next checkpoint names as its predecessor."""
-    return hashlib.sha256(message).hexdigest()
-
-
-def verify_chain(
-    session: Session, *, trusted_public_key_der: bytes | None, witness: Sequence[WitnessRecord] = ()
-) -> ChainReport:
-    """Walk the chain and report the first entry changed, removed or reordered.
-
-    ``witness`` (the checkpoints kept outside the database) gives each witnessed entry's hash:
-    an entry that differs from it, or is missing, is named exactly, even when the chain was
-    recomputed and checkpoint rows were deleted. With ``trusted_public_key_der`` every
-    checkpoint's signature is checked against the service's key (never against the key stored
-    beside it, which a forger could replace), the checkpoints must be numbered without gaps and
-    each must name its predecessor's hash, and every witnessed checkpoint must be in the database.
-    """
-    repo = AuditChainRepository(session)
-    known = repo.hashes()
-    witnessed = {event_id: entry for record in witness for event_id, entry in record.entries}
-    pending = sorted(witnessed)
-    next_witnessed = 0
-    prev_hash, prev_id, count = GENESIS_HASH, None, 0
-    problem: ChainProblem | None = None
-    for event in repo.walk():
-        count += 1
-        if next_witnessed < len(pending) and pending[next_witnessed] < event.id:
-            missing = pending[next_witnessed]
-            problem = ChainProblem(
-                ChainProblemKind.REMOVED, missing, count, f"entry {missing} was removed (it was witnessed outside the database)"
-            )
-            break
-        if next_witnessed < len(pending) and pending[next_witnessed] == event.id:
-            next_witnessed += 1
-            if witnessed[event.id] != event.entry_hash or entry_hash(event.prev_hash, event_fields(event)) != event.entry_hash:
-                problem = ChainProblem(
-                    ChainProblemKind.CHANGED, event.id, count, f"entry {event.id} differs from what was witnessed"
-                )
-                break
-        problem = _link_problem(event, prev_hash, prev_id, count, known)
-        if problem is not None:
-            break
-        prev_hash, prev_id = event.entry_hash, event.id
-    if problem is None and next_witnessed < len(pending):
-        missing = pending[next_witnessed]
-        problem = ChainProblem(
-            ChainProblemKind.REMOVED, missing, count + 1, f"entry {missing} and later ones were removed (witnessed outside the database)"
-        )
-    checkpoints = repo.checkpoints()
-    if problem is None and trusted_public_key_der is not None:
-        problem = _check_checkpoints(repo, checkpoints, trusted_public_key_der, count=count, head_id=prev_id) or _check_witness(
-            checkpoints, witness, trusted_public_key_der
-        )
-    return ChainReport(
-        is_intact=problem is None,
-        entries=count if problem is None else len(known),
-        head_event_id=prev_id,
-        head_hash=prev_hash,
-        checkpoints=len(checkpoints),
-        problem=problem,
-    )
-
-
-def _link_problem(event: AuditEvent, prev_hash: str, prev_id: int | None, count: int, known: dict[str, int]) -> ChainProblem | None:
-    recomputed = entry_hash(event.prev_hash, event_fields(event))
-    if recomputed != event.entry_hash:
-        return ChainProblem(ChainProblemKind.CHANGED, event.id, count, f"entry {event.id} was changed")
-    if event.prev_hash == prev_hash:
-        return None
-    if event.prev_hash in known or event.prev_hash == GENESIS_HASH:
-        return ChainProblem(
-            ChainProblemKind.REORDERED,
-            event.id,
-            count,
-            f"entry {event.id} is out of place: it follows entry {known.get(event.prev_hash, 'genesis')}",
-        )
-    if prev_id is not None and event.id == prev_id + 1:
-        # Consecutive ids and a self-consistent previous entry: the previous entry was
-        # rewritten with a recomputed hash.
-        return ChainProblem(ChainProblemKind.CHANGED, prev_id, count - 1, f"entry {prev_id} was changed (hash recomputed)")
-    after = f"after entry {prev_id}" if prev_id is not None else "at the start"
-    return ChainProblem(ChainProblemKind.REMOVED, event.id, count, f"entries were removed {after}, before entry {event.id}")
-
-
-def _check_checkpoints(
-    repo: AuditChainRepository, checkpoints: Sequence[AuditCheckpoint], public_key_der: bytes, *, count: int, head_id: int | None
-) -> ChainProblem | None:
-    expected_sequence, prev = 1, GENESIS_HASH
-    for cp in checkpoints:
-        message = _stored_message(cp)
-        if not crypto.verify_detached(public_key_der, cp.signature, message):
-            return ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, None, None, f"checkpoint {cp.id} has no valid signature", cp.id
-            )
-        if cp.sequence is not None:
-            if cp.sequence != expected_sequence:
-                return ChainProblem(
-                    ChainProblemKind.CHECKPOINT_REMOVED,
-                    None,
-                    None,
-                    f"checkpoint {expected_sequence} is missing (the next one is {cp.sequence})",
-                    cp.id,
-                )
-            if cp.prev_checkpoint_hash != prev:
-                return ChainProblem(
-                    ChainProblemKind.CHECKPOINT_REMOVED,
-                    None,
-                    None,
-                    f"checkpoint {cp.sequence} does not follow the checkpoint before it",
-                    cp.id,
-                )
-            expected_sequence, prev = cp.sequence + 1, checkpoint_hash(message)
-        event = repo.event(cp.last_event_id)
-        if event is None and (head_id is None or cp.last_event_id > head_id):
-            return ChainProblem(
-                ChainProblemKind.REMOVED,
-                (head_id or 0) + 1,
-                count + 1,
-                f"the entries after entry {head_id} were removed: checkpoint {cp.sequence or cp.id} covered up to entry {cp.last_event_id}",
-                cp.id,
-            )
-        if event is None:
-            return ChainProblem(
-                ChainProblemKind.REMOVED, cp.last_event_id, cp.event_count, f"entry {cp.last_event_id}, signed in checkpoint {cp.id}, was removed", cp.id
-            )
-        if event.entry_hash != cp.head_hash:
-            return ChainProblem(
-                ChainProblemKind.CHANGED,
-                cp.last_event_id,
-                cp.event_count,
-                f"the chain up to entry {cp.last_event_id} was rewritten since checkpoint {cp.id}",
-                cp.id,
-            )
-        if repo.count_up_to(cp.last_event_id) != cp.event_count:
-            return ChainProblem(
-                ChainProblemKind.REMOVED,
-                cp.last_event_id,
-                cp.event_count,
-                f"checkpoint {cp.id} counted {cp.event_count} entries up to {cp.last_event_id}",
-                cp.id,
-            )
-    return None
-
-
-def _check_witness(
-    checkpoints: Sequence[AuditCheckpoint], witness: Sequence[WitnessRecord], public_key_der: bytes
-) -> ChainProblem | None:
-    """Every checkpoint witnessed outside the database is in it, unchanged."""
-    stored = {cp.sequence: cp for cp in checkpoints if cp.sequence is not None}
-    for record in witness:
-        if not crypto.verify_detached(public_key_der, record.signature, record.message):
-            return ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, None, None, f"witnessed checkpoint {record.sequence} has no valid signature"
-            )
-        cp = stored.get(record.sequence)
-        if cp is None:
-            return ChainProblem(
-                ChainProblemKind.CHECKPOINT_REMOVED,
-                None,
-                None,
-                f"checkpoint {record.sequence}, witnessed outside the database, is missing from it",
-            )
-        if _stored_message(cp) != record.message:
-            return ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID,
-                None,
-                None,
-                f"checkpoint {record.sequence} differs from what was witnessed",
-                cp.id,
-            )
-    return None
 
 
 def ensure_audit_key(ctx: ServiceContext) -> None:
@@ -478,9 +237,9 @@ def _write_checkpoint(
     chain = AuditChainRepository(session)
     last = chain.last_numbered_checkpoint()
     sequence = (last.sequence or 0) + 1 if last is not None else 1
-    prev = checkpoint_hash(_stored_message(last)) if last is not None else GENESIS_HASH
+    prev = checkpoint_hash(stored_checkpoint_message(last)) if last is not None else GENESIS_HASH
     count = chain.count_up_to(head.id)
-    message = _checkpoint_message(at, head.id, head.entry_hash, count, sequence=sequence, prev_checkpoint_hash=prev)
+    message = checkpoint_message(at, head.id, head.entry_hash, count, sequence=sequence, prev_checkpoint_hash=prev)
     signature = key.sign(message)
     cp = chain.add_checkpoint(
         AuditCheckpoint(
