@@ -40,6 +40,8 @@ _Ref = tuple[int, int]
 _WHITESPACE = b"\x00\t\n\x0c\r "
 # How many earlier %%EOF markers to try when the bytes after the last one do not parse.
 _MAX_EOF_CANDIDATES = 16
+# Revisions after a seal that are analysed; LTV data needs a handful (ETSI EN 319 142-1 §5.5).
+_MAX_LATER_REVISIONS = 32
 # PDF annotation flags (ISO 32000-2 §12.5.3): Hidden and NoView both keep a widget off the page.
 _HIDDEN_FLAGS = 2 | 32
 _CATALOG_LTV_KEYS = frozenset({"/DSS", "/AcroForm", "/Extensions"})
@@ -459,8 +461,16 @@ class _Analysis:
 
 
 def changes_after_revision(reader: PdfFileReader, revision: int) -> tuple[PdfChange, ...]:
-    """Every change after ``revision`` (0-based) that is not PAdES LTV data, in file order."""
+    """Every change after ``revision`` (0-based) that is not PAdES LTV data, in file order.
+
+    Each later revision costs a walk of the document, so a file with more than
+    ``_MAX_LATER_REVISIONS`` of them is not analysed further: that many updates after a seal
+    are not a licence's validation data, and the count itself is reported as a change.
+    """
+    total = reader.xrefs.total_revisions
     changes: list[PdfChange] = []
-    for later in range(revision + 1, reader.xrefs.total_revisions):
+    for later in range(revision + 1, min(total, revision + 1 + _MAX_LATER_REVISIONS)):
         changes.extend(_Analysis(reader, later).run())
+    if total - revision - 1 > _MAX_LATER_REVISIONS:
+        changes.append(PdfChange(ChangeKind.STRUCTURE, revision + 1 + _MAX_LATER_REVISIONS, None, None, "added", ("/Prev",)))
     return tuple(changes)

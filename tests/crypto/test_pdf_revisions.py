@@ -143,3 +143,13 @@ def test_an_extensions_entry_alone_is_harmless_but_another_catalogue_key_is_not(
     writer.update_root()
     (change,) = _changes(_write(writer))
     assert (change.kind, change.keys) == (ChangeKind.CATALOG, ("/OpenAction",))
+
+
+def test_more_revisions_than_validation_data_needs_are_not_walked(sealed: bytes) -> None:
+    pdf = sealed
+    for _ in range(34):  # each an empty update: harmless one by one, but not LTV data by count
+        writer = MetaKeepingWriter(io.BytesIO(pdf))
+        writer.update_root()
+        pdf = _write(writer)
+    changes = _changes(pdf)
+    assert [(c.kind, c.revision, c.keys) for c in changes] == [(ChangeKind.STRUCTURE, 34, ("/Prev",))]
