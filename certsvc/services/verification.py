@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
+from certsvc.domain.registry_reasons import registry_reasons
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import (
@@ -27,13 +28,6 @@ from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 __all__ = ["VerificationService"]
 
 _LISTED_CHANGES = 5  # changes spelled out in a reason; the rest are counted
-_STATUS_REASON = {
-    LicenceStatus.VALID: "licence_valid",
-    LicenceStatus.SUSPENDED: "licence_suspended",
-    LicenceStatus.REVOKED: "licence_revoked",
-    LicenceStatus.CANCELLED: "licence_cancelled",
-    LicenceStatus.EXPIRED: "licence_expired",
-}
 
 
 class VerificationService:
@@ -103,7 +97,7 @@ class VerificationService:
         if registry is None:
             reasons.append(reason("not_in_registry"))
         else:
-            reasons.extend(_registry_reasons(registry))
+            reasons.extend(registry_reasons(registry))
         return VerificationReport(
             verdict=VerificationReport.combine(reasons),
             reasons=tuple(reasons),
@@ -244,38 +238,6 @@ def _signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
         reasons.append(reason("no_signature"))
     elif not reasons:
         reasons.append(reason("signature_valid"))
-    return reasons
-
-
-def _registry_reasons(registry: RegistryView) -> list[Reason]:
-    """What the registry says about the version the file is: its seal key, its place, its status."""
-    reasons: list[Reason] = []
-    compromised = registry.seal_compromised_at
-    if compromised is not None and registry.sealed_at is not None and registry.sealed_at >= compromised:
-        reasons.append(
-            reason(
-                "sealed_after_key_compromise",
-                detail=f"sealed {registry.sealed_at.isoformat()}, key compromised since {compromised.isoformat()}",
-                detail_zh=f"签章于 {registry.sealed_at.isoformat()}，密钥自 {compromised.isoformat()} 起泄露",
-            )
-        )
-    if registry.version < registry.current_version:
-        if registry.is_current_content:
-            sealed = registry.sealed_at.isoformat() if registry.sealed_at else "?"
-            reasons.append(
-                reason(
-                    "earlier_seal_of_current",
-                    detail=f"sealed {sealed} as version {registry.version}; re-sealed as version {registry.current_version}",
-                    detail_zh=f"第 {registry.version} 版签章于 {sealed}，已重新签章为第 {registry.current_version} 版",
-                )
-            )
-        else:
-            reasons.append(
-                reason("licence_superseded", detail=f"superseded by version {registry.current_version}: {registry.current_identifier}")
-            )
-    status = LicenceStatus(registry.status)
-    if status in _STATUS_REASON:
-        reasons.append(reason(_STATUS_REASON[status]))
     return reasons
 
 

@@ -90,7 +90,7 @@ def test_resign_over_the_api(client: TestClient, embedded: ServiceContext, opera
     identifier = client.get(f"/api/v1/batches/{final['id']}/failures", headers=auth(operator_key)).json()
     assert identifier == []
 
-    # Both revisions stay retrievable; the earlier one verifies as superseded, the new one as valid SM2.
+    # Both revisions stay retrievable; the earlier one verifies as an earlier seal, the new one as valid SM2.
     with embedded.database.read() as session:
         some = session.scalars(select(Certificate.identifier).where(Certificate.department_id == department.id)).first()
     assert some is not None
