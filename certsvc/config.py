@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
@@ -38,12 +39,23 @@ class Settings(BaseSettings):
     public_rate_limit_per_minute: int = Field(
         default=120, ge=0, description="requests per client address per minute on public endpoints; 0 = off"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For "
+        "is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the peer address is the client",
+    )
     audit_checkpoint_every: int = Field(default=1000, ge=1, description="sign the audit chain head every N entries")
+    audit_checkpoint_seconds: int = Field(
+        default=60, ge=1, description="and at the first request after this many seconds with new entries"
+    )
+    audit_witness_url: str | None = Field(
+        default=None, description="where each signed audit checkpoint is also POSTed (a witness outside this host)"
+    )
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    # --- holders and sharing (issue 8, docs/sharing.md) ---
+    # --- holders and sharing (docs/sharing.md) ---
     oidc_issuer: str | None = Field(default=None, description="`iss` of holder identity tokens; unset = no holder sign-in")
     oidc_audience: str = Field(default="certsvc", description="`aud` holder tokens must carry")
     oidc_jwks_url: str | None = Field(default=None, description="the issuer's JWKS URL (fetched, cached, refreshed on an unknown kid)")
@@ -87,6 +99,10 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.resolved_home / 'certsvc.sqlite3'}"
 
     @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
+
+    @property
     def blob_dir(self) -> Path:
         return self.resolved_home / "blobs"
 
@@ -115,6 +131,11 @@ class Settings(BaseSettings):
                     found.append(f"{name} must be https when TSA credentials are set in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        for proxy in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                found.append(f"CERTSVC_TRUSTED_PROXIES: {proxy!r} is not an IP address or network")
         if not self.templates_dir.is_dir():
             found.append(f"CERTSVC_TEMPLATES_DIR does not exist: {self.templates_dir}")
         return found

@@ -67,12 +67,14 @@ from certsvc.crypto.revocation import (
     ocsp_malformed,
     ocsp_request_serial,
 )
+from certsvc.crypto.secret_box import SecretBox
 from certsvc.crypto.ses_pdf import (
     SesCheck,
     make_department_seal_data,
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
+from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
 from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
 from certsvc.crypto.timestamp_client import TimeStampTransport
 
@@ -80,9 +82,12 @@ __all__ = [
     "QR_ALPHABET",
     "REVOCATION_REASONS",
     "CertificateInfo",
+    "EncryptedKeyFiles",
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "KeySource",
+    "LoadedKey",
     "LtvStamper",
     "ModificationLevel",
     "OfdSignatureCheck",
@@ -92,9 +97,11 @@ __all__ = [
     "QrClaims",
     "RevokedCertificate",
     "SealKey",
+    "SecretBox",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
+    "SigningKey",
     "TimeStampAuthorities",
     "TimeStampAuthority",
     "TimeStampTransport",

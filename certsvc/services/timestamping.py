@@ -126,11 +126,14 @@ def _authority(ctx: ServiceContext, family: str) -> crypto.TimeStampAuthority:
         raise KeyUnavailableError(
             "no time-stamping key: run `certsvc init` (development) or set CERTSVC_TSA_URL"
         )
-    key = crypto.SealKey.from_pem(ctx.keys.get(f"dev-tsa-{family}"), ctx.passphrase())
+    assert ctx.signing_keys is not None  # set by the context
+    cert_der, root_der = cert_file.read_bytes(), root_file.read_bytes()
+    # Through the signing-key seam, like every seal: a PKCS#11 backend serves the TSA too.
+    key = ctx.signing_keys.open(f"dev-tsa-{family}", certificate_der=cert_der, chain_der=[root_der])
     return crypto.TimeStampAuthority(
         key=key,
-        certificate_der=cert_file.read_bytes(),
-        chain_ders=[root_file.read_bytes()],
+        certificate_der=cert_der,
+        chain_ders=[root_der],
         policy_oid=ctx.settings.tsa_policy_oid,
         accuracy=timedelta(milliseconds=ctx.settings.tsa_accuracy_ms),
         clock=ctx.clock.now,

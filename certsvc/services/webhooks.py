@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import socket
 import threading
 import time
 import urllib.error
@@ -22,7 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,6 +35,7 @@ from certsvc.errors import ValidationFailedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal
+from certsvc.services.webhook_secrets import endpoint_secret, seal_secret
 from certsvc.storage.orm_lifecycle import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from certsvc.storage.repositories_lifecycle import WebhookRepository
 
@@ -126,7 +129,13 @@ class WebhookService:
         secret = "whsec_" + secrets.token_urlsafe(32)
         now = self.ctx.clock.now()
         endpoint = WebhookRepository(session).add_endpoint(
-            WebhookEndpoint(department_id=department_id, url=url, secret=secret, is_active=True, created_at=now)
+            WebhookEndpoint(
+                department_id=department_id,
+                url=url,
+                encrypted_secret=seal_secret(self.ctx, secret),
+                is_active=True,
+                created_at=now,
+            )
         )
         append_audit_event(
             session,
@@ -182,20 +191,28 @@ class WebhookService:
         return len(pending)
 
     def deliver(self, delivery_id: int) -> str:
-        """Try to deliver one event until it succeeds or the attempts run out; returns the final status."""
+        """Try to deliver one event until it succeeds or the attempts run out; returns the final status.
+
+        Each attempt is made under a lease on the delivery row (``WebhookRepository.lease``):
+        when several processes (API processes, machines) try to send the same pending event,
+        one posts it and the others return "pending" at once.
+        """
         settings = self.ctx.settings
+        owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(6)}"
         with self.ctx.database.read() as session:
             delivery = WebhookRepository(session).delivery(delivery_id)
             if delivery is None or delivery.status != "pending":
                 return delivery.status if delivery else "missing"
             endpoint = WebhookRepository(session).endpoint(delivery.endpoint_id)
             assert endpoint is not None  # foreign key
-            url, secret, event_id = endpoint.url, endpoint.secret, delivery.event_id
+            url, secret, event_id = endpoint.url, endpoint_secret(self.ctx, endpoint), delivery.event_id
             body = json.dumps(delivery.payload, ensure_ascii=False, sort_keys=True).encode()
             done = delivery.attempts
         while done < settings.webhook_max_attempts:
             if done > 0:
                 time.sleep(settings.webhook_backoff_seconds * 2 ** (done - 1))
+            if not self._lease(delivery_id, owner, done):
+                return "pending"  # another process is sending it
             done += 1
             status, error, elapsed_ms = self._post(url, secret, event_id, done, body)
             is_success = status is not None and 200 <= status < 300
@@ -219,9 +236,21 @@ class WebhookService:
                 row.status = final
                 if final != "pending":
                     row.finished_at = self.ctx.clock.now()
+                    row.lease_owner, row.lease_until = None, None
             if final != "pending":
                 return final
         return "failed"
+
+    def _lease(self, delivery_id: int, owner: str, attempts: int) -> bool:
+        settings = self.ctx.settings
+        # Long enough for the attempt and the back-off that follows it: the lease is renewed
+        # before the next attempt, so a live sender never loses it; a dead one frees it then.
+        hold = settings.webhook_timeout_seconds + settings.webhook_backoff_seconds * 2**attempts + 30
+        now = self.ctx.clock.now()
+        with self.ctx.database.transaction() as session:
+            return WebhookRepository(session).lease(
+                delivery_id, owner=owner, attempts=attempts, now=now, until=now + timedelta(seconds=hold)
+            )
 
     def _post(self, url: str, secret: str, event_id: str, attempt: int, body: bytes) -> tuple[int | None, str | None, int]:
         timestamp = int(self.ctx.clock.now().timestamp())

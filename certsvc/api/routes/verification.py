@@ -27,6 +27,7 @@ router = APIRouter(prefix="/api/v1", tags=["verification"])
         "requestBody": {
             "content": {
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/ofd": {"schema": {"type": "string", "format": "binary"}},
                 "multipart/form-data": {
                     "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
                 },
@@ -42,8 +43,9 @@ async def verify(
         Query(description="validate the signatures as of this instant (ISO 8601 with zone), e.g. a future date"),
     ] = None,
 ) -> VerificationRead:
-    """Verify a licence PDF: signatures, changes after signing, trust, and the registry's view."""
+    """Verify a licence PDF or OFD (told apart by content): seals, changes after sealing, trust,
+    and the registry's view; ``at`` validates the seals as of another instant (docs/ltv.md)."""
     data = await uploaded_pdf(request, ctx.settings.max_upload_bytes)
     moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
-    report = await run_in_threadpool(lambda: VerificationService(ctx).verify_pdf(data, at=moment))
+    report = await run_in_threadpool(lambda: VerificationService(ctx).verify_file(data, at=moment))
     return VerificationRead.of(report)
