@@ -165,7 +165,7 @@ def verify(
     file: Annotated[Path, typer.Argument(help="the licence file, PDF or OFD")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Verify a licence PDF or OFD. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
+    """Verify a licence PDF or OFD. Exit 0 valid, 1 otherwise (invalid, indeterminate, a print copy), 2 could not evaluate."""
     try:
         data = file.read_bytes()
     except OSError as exc:

@@ -286,3 +286,20 @@ def server_url(embedded: ServiceContext) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# --- verdicts: one freshly issued licence per signing algorithm ------------------------------
+@pytest.fixture(scope="session")
+def licence_per_algorithm(client: TestClient, embedded: ServiceContext, ecdsa_key: str, sm2_key: str) -> dict[str, dict[str, Any]]:
+    """algorithm -> {identifier, api_key, pdf, print_pdf}: RSA from a department made here."""
+    _, rsa_key, _ = make_department(embedded, algorithm="rsa-3072")
+    issued: dict[str, dict[str, Any]] = {}
+    for algorithm, key in (("rsa-3072", rsa_key), ("ecdsa-p256", ecdsa_key), ("sm2", sm2_key)):
+        response = client.post("/api/v1/certificates", json=sample_request(), headers=auth(key))
+        assert response.status_code == 201, response.text
+        identifier = response.json()["identifier"]
+        pdf = client.get(f"/api/v1/certificates/{identifier}/pdf", headers=auth(key))
+        print_pdf = client.get(f"/api/v1/certificates/{identifier}/pdf?variant=print", headers=auth(key))
+        assert pdf.status_code == 200 and print_pdf.status_code == 200
+        issued[algorithm] = {"identifier": identifier, "api_key": key, "pdf": pdf.content, "print_pdf": print_pdf.content}
+    return issued

@@ -385,14 +385,14 @@ def sign_sm3(key: PKeyHandle, message: bytes, signer_id: bytes) -> bytes:
 
 
 def verify_sm3(key: PKeyHandle, der_signature: bytes, message: bytes, signer_id: bytes) -> bool:
-    """True iff ``der_signature`` (strict DER) is a valid SM3withSM2 signature over ``message``."""
-    try:
-        with _operation_ctx(key, signer_id, sign=False) as mctx:
-            rc = _lib.EVP_DigestVerify(
-                mctx, der_signature, len(der_signature), message, len(message)
-            )
-            if rc != 1:
-                _drain_errors()
-            return bool(rc == 1)
-    except SigningError:
-        return False
+    """True iff ``der_signature`` (strict DER) is a valid SM3withSM2 signature over ``message``.
+
+    Raises:
+        SigningError: no verification context could be set up. That is a failure to evaluate,
+            not a signature that does not verify, so it is never turned into ``False``.
+    """
+    with _operation_ctx(key, signer_id, sign=False) as mctx:
+        rc = _lib.EVP_DigestVerify(mctx, der_signature, len(der_signature), message, len(message))
+        if rc != 1:
+            _drain_errors()
+        return bool(rc == 1)

@@ -81,7 +81,8 @@ class Sm2PublicKey:
     ) -> bool:
         """True iff ``signature`` (DER or raw 64-byte r||s) is valid over ``message``.
 
-        Never raises for a bad or malformed signature.
+        Never raises for a bad or malformed signature; raises :class:`SigningError` when the
+        library cannot set up a verification (a failure to evaluate, not a forgery).
         """
         _check_id(signer_id)
         if not isinstance(signature, (bytes, bytearray)) or not signature:

@@ -168,3 +168,14 @@ def test_oversized_upload_is_413(embedded: ServiceContext, issued: tuple[str, by
         )
         _problem(small_client.post("/api/v1/verify", files={"file": ("l.pdf", issued[1], "application/pdf")}), 413, "document_too_large")
     small.database.dispose()
+
+
+def test_a_signature_without_byte_range_is_a_report_not_an_error(client: TestClient, issued: tuple[str, bytes]) -> None:
+    """Removing /ByteRange used to make the file unreadable (422); it is a broken signature."""
+    from tests.pdf_attacks import usf_byte_range_removed
+
+    report = _verify(client, usf_byte_range_removed(issued[1]))
+    assert report["verdict"] == "invalid"
+    assert "signature_broken" in _codes(report)
+    (broken,) = [r for r in report["reasons"] if r["code"] == "signature_broken"]  # type: ignore[union-attr]
+    assert "/ByteRange" in broken["message_en"]  # type: ignore[index]
