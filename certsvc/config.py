@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,7 +70,11 @@ class Settings(BaseSettings):
     sharing_link_seconds: int = Field(default=300, ge=10, le=3600, description="life of a signed download link")
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
-    # --- time-stamping (docs/ltv.md) ---
+    # --- time-stamping and long-term validation (docs/ltv.md) ---
+    pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = Field(
+        default="B-LTA",
+        description="B-T: signature time-stamp; B-LT: + validation data (DSS); B-LTA: + document time-stamp",
+    )
     tsa_url: str | None = Field(default=None, description="RFC 3161 TSA for seal time-stamps; unset = the built-in TSA, in-process")
     tsa_sm2_url: str | None = Field(default=None, description="GM/T 0033 (SM2) TSA for SM2 seals; unset = CERTSVC_TSA_URL")
     tsa_username: str | None = Field(default=None, description="HTTP Basic user for the TSA (optional)")

@@ -130,6 +130,30 @@ def seal_retire(seal_id: RowIdArg, as_json: JsonOption = False) -> None:
     _out(seal, as_json, f"seal {seal.id} retired")
 
 
+@seal_app.command("revoke")
+@handle_errors
+def seal_revoke(
+    seal_id: int,
+    reason: Annotated[str, typer.Option(help="key-compromise, superseded, affiliation-changed, cessation-of-operation, unspecified")],
+    at: Annotated[datetime | None, typer.Option(help="from when the key is not trusted, UTC (default now)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a seal's certificate: licences time-stamped before --at stay valid, later ones do not."""
+    from datetime import UTC
+
+    from certsvc.services.revocation import RevocationService
+
+    invalid_from = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    info = RevocationService(build_context(load_settings())).revoke_seal(seal_id, reason=reason, invalid_from=invalid_from, principal=local_operator())
+    _out(
+        info,
+        as_json,
+        f"seal {info.seal_id} revoked ({info.reason}); not trusted from {info.invalid_from.isoformat()}\n"
+        "licences time-stamped before that stay valid; to re-seal them with a new seal:\n"
+        f"  certsvc seal add DEPARTMENT --name NAME   then   certsvc batch resign --from-seal {info.seal_id} --to-seal NEW",
+    )
+
+
 @seal_app.command("image")
 @handle_errors
 def seal_image(

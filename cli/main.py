@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -163,6 +163,7 @@ def issue(
 @handle_errors
 def verify(
     file: Annotated[Path, typer.Argument(help="the licence file, PDF or OFD")],
+    at: Annotated[datetime | None, typer.Option(help="validate as of this date/time (UTC), e.g. 2040-01-01")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Verify a licence PDF or OFD. Exit 0 valid, 1 otherwise (invalid, indeterminate, a print copy), 2 could not evaluate."""
@@ -170,7 +171,8 @@ def verify(
         data = file.read_bytes()
     except OSError as exc:
         raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
-    report = VerificationService(_context()).verify_file(data)
+    moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    report = VerificationService(_context()).verify_file(data, at=moment)
     if as_json:
         _print_json(report)
     else:

@@ -124,6 +124,7 @@ class SignatureRead(BaseModel):
     modification_level: str
     changes: str | None
     timestamped_at: datetime | None = None
+    proven_by: str | None = None
 
 
 class RegistryRead(BaseModel):

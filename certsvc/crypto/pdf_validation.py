@@ -100,6 +100,11 @@ class SignatureCheck:
     # The time-stamp token's own check: intact, signed by a TSA chaining to a trusted root with
     # the timeStamping purpose. None when there is no time-stamp.
     is_timestamp_valid: bool | None = None
+    trust_problem: str | None = None  # pyHanko's trust problem indication, e.g. "EXPIRED"
+    # Set when the chain was no longer valid at the validation time but the seal is proven in
+    # the past (PAdES B-LTA): the instant the chain was validated at, and what proves it.
+    validated_in_past_at: datetime | None = None
+    proven_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,7 +367,68 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
         changes=changes,
         timestamp_at=timestamp_at,
         is_timestamp_valid=is_timestamp_valid,
+        trust_problem=getattr(getattr(status, "trust_problem_indic", None), "name", None),
     )
+
+
+# Trust problems an archival time-stamp may cure: a certificate of the chain no longer valid at
+# the validation time (pyHanko reports an expired intermediate as a general chain failure).
+# The chain is then validated in full at the proven instant, so a chain broken for any other
+# reason fails there too; a missing chain or a wrong key usage is never retried.
+_CURABLE_BY_POE = {"EXPIRED", "OUT_OF_BOUNDS_NO_POE", "CERTIFICATE_CHAIN_GENERAL_FAILURE"}
+
+
+def _revision_end(embedded: EmbeddedPdfSignature) -> int:
+    byte_range = [int(x) for x in embedded.byte_range]
+    return byte_range[2] + byte_range[3]
+
+
+def _proven_in_the_past(
+    pairs: list[tuple[EmbeddedPdfSignature | None, SignatureCheck]], past_factory: Any
+) -> tuple[SignatureCheck, ...]:
+    """PAdES B-LTA (ETSI EN 319 102-1 §5.6.2, simplified): a seal whose chain is no longer valid
+    is valid when a valid document time-stamp covers it (the seal and its validation data
+    existed then), its signature time-stamp is valid (when it was made), and its chain
+    validates at that instant."""
+    stamps = [
+        (_revision_end(e), c) for e, c in pairs
+        if e is not None and c.is_document_timestamp and c.is_intact and c.is_trusted and not c.changes
+    ]  # fmt: skip
+    out = []
+    for embedded, check in pairs:
+        if (
+            embedded is not None
+            and not check.is_document_timestamp
+            and not check.is_trusted
+            and check.is_intact
+            and check.trust_problem in _CURABLE_BY_POE
+            and check.is_timestamp_valid
+            and check.timestamp_at is not None
+        ):
+            end = _revision_end(embedded)
+            archival = next((c for e, c in reversed(stamps) if e > end), None)
+            if archival is not None:
+                try:
+                    past = validate_pdf_signature(
+                        embedded, signer_validation_context=past_factory(check.timestamp_at), skip_diff=True
+                    )
+                except Exception:
+                    past = None
+                if past is not None and past.trusted and past.intact and past.valid:
+                    when = archival.signing_time.isoformat() if archival.signing_time else "?"
+                    check = replace(
+                        check,
+                        is_trusted=True,
+                        trust_explanation=None,
+                        bottom_line=not check.changes,
+                        validated_in_past_at=check.timestamp_at,
+                        proven_by=(
+                            f"signature time-stamp {check.timestamp_at.isoformat()} and document time-stamp "
+                            f"{when} by {archival.signer_common_name or 'a trusted TSA'}"
+                        ),
+                    )
+        out.append(check)
+    return tuple(out)
 
 
 def _signature_fields(reader: PdfFileReader, pdf: bytes) -> list[EmbeddedPdfSignature | SignatureCheck]:
@@ -418,9 +484,17 @@ def validate_pdf(
             kwargs["signature_validator"] = gm_validator
         return ValidationContext(**kwargs)
 
-    checks = tuple(
-        item if isinstance(item, SignatureCheck) else _check_one(item, body, vc_factory)
+    def past_factory(moment: datetime) -> ValidationContext:
+        # The same trust, at an instant in the past that a time-stamp proves.
+        kwargs: dict[str, Any] = {"trust_roots": roots, "allow_fetching": False, "revocation_mode": "soft-fail", "moment": moment}
+        if gm_validator is not None:
+            kwargs["signature_validator"] = gm_validator
+        return ValidationContext(**kwargs)
+
+    pairs: list[tuple[EmbeddedPdfSignature | None, SignatureCheck]] = [
+        (None, item) if isinstance(item, SignatureCheck) else (item, _check_one(item, body, vc_factory))
         for item in _signature_fields(reader, body)
-    )
+    ]
+    checks = _proven_in_the_past(pairs, past_factory)
     trailing = len(pdf) - len(body) if has_trailing_data(pdf, len(body)) else 0
     return PdfValidationResult(file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, trailing_bytes=trailing)

@@ -61,6 +61,26 @@ REASONS: dict[str, tuple[Verdict, str, str]] = {
         "GB/T 38540 电子签章数据校验失败",
         "The GB/T 38540 seal signature stored for this file does not verify",
     ),
+    "seal_revoked": (
+        Verdict.INVALID,
+        "签章证书已吊销，且没有可信时间戳证明签章早于吊销生效时间",
+        "The seal certificate is revoked and no trusted time-stamp proves the seal was made before the revocation took effect",
+    ),
+    "sealed_before_revocation": (
+        Verdict.VALID,
+        "签章证书后来被吊销，可信时间戳证明签章早于吊销生效时间",
+        "The seal certificate was revoked later; a trusted time-stamp proves the seal was made before the revocation took effect",
+    ),
+    "proven_by_archival_timestamp": (
+        Verdict.VALID,
+        "签章证书在核验时间已失效，但文件中的时间戳和验证数据证明签章时证书有效（PAdES B-LTA）",
+        "The seal certificate is no longer valid at the validation time, but the time-stamps and validation data in the file prove it was valid when the seal was made (PAdES B-LTA)",
+    ),
+    "document_timestamp_invalid": (
+        Verdict.INDETERMINATE,
+        "文件的存档时间戳无法验证",
+        "A document (archival) time-stamp of the file does not verify",
+    ),
     "licence_valid": (Verdict.VALID, "证照状态有效", "The licence is valid"),
     "licence_suspended": (Verdict.INVALID, "证照已暂扣", "The licence is suspended"),
     "licence_revoked": (Verdict.INVALID, "证照已吊销或撤销", "The licence has been revoked"),
@@ -108,6 +128,7 @@ class SignatureDetail:
     modification_level: str
     changes: str | None
     timestamped_at: datetime | None = None  # proven by a trusted time-stamp (PAdES B-T)
+    proven_by: str | None = None  # what proves the seal when its certificate has since expired
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,13 +117,18 @@ class ServiceContext:
 
         return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
 
+    def peek_loaded(self, name: str) -> object | None:
+        """A loaded value if there is one; never loads (for values whose making itself needs
+        ``loaded``, which is not re-entrant)."""
+        with self._loaded_lock:
+            return self._loaded.get(name)
+
     def timestamp_transport(self, algorithm: str) -> crypto.TimeStampTransport:
         """Where seals of ``algorithm`` get their time-stamps (one per context and family)."""
         from certsvc.services.timestamping import timestamp_transport
 
         name = f"timestamp-transport-{algorithm}"
-        with self._loaded_lock:
-            kept = self._loaded.get(name)
+        kept = self.peek_loaded(name)
         if kept is not None:
             return kept  # type: ignore[return-value]
         # Made outside ``loaded``: the built-in TSA is a loaded value too, and the lock is not
@@ -163,7 +168,7 @@ class ServiceContext:
         if loaded is not None:
             return loaded
         # Resolved outside the lock: the built-in TSA takes the same lock to load its keys.
-        transport = self.timestamp_transport(seal.algorithm)
+        transport = self.timestamp_transport(seal.algorithm) if self.settings.pades_level != "B-B" else None
         with self._seals_lock:
             loaded = self._seals.get(seal.id)
             if loaded is None:
@@ -174,7 +179,7 @@ class ServiceContext:
                     seal_image_png=self.blobs.get(seal.image_sha256),
                     # Every template prints the issuer's name and the date under the seal.
                     show_text=False,
-                    # PAdES B-T: every seal carries a signature time-stamp.
+                    # PAdES B-T and up: every seal carries a signature time-stamp.
                     timestamp_transport=transport,
                 )
                 loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=threading.Lock())

@@ -28,6 +28,7 @@ from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.context import LoadedSeal, ServiceContext
 from certsvc.services.ofd_versions import OfdProducer, OfdVersion
 from certsvc.services.qr import signed_qr_text
+from certsvc.services.timestamping import ltv_stamper, validation_data
 from certsvc.storage.orm import Seal
 
 __all__ = [
@@ -254,7 +255,9 @@ class Production:
     def seal_pdf(self, unsigned: bytes, box: SealBox) -> tuple[bytes, bytes | None]:
         """The signed PDF, and the GB/T 38540 ``SES_Signature`` over it for an SM2 seal."""
         spec = self.spec
-        transport = self.ctx.timestamp_transport(spec.seal.algorithm) if spec.seal.ses_seal_der is not None else None
+        level = self.ctx.settings.pades_level
+        stamped = spec.seal.ses_seal_der is not None and level != "B-B"
+        transport = self.ctx.timestamp_transport(spec.seal.algorithm) if stamped else None
         with self.signer.lock:
             signed = self.signer.sealer.seal(
                 unsigned,
@@ -273,6 +276,13 @@ class Production:
                     # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF signature's.
                     timestamp_transport=transport,
                 )
+        if level in ("B-LT", "B-LTA"):
+            # Outside the seal's lock: the document time-stamp is a TSA round trip of its own.
+            data = validation_data(
+                self.ctx, algorithm=spec.seal.algorithm, certificate_der=spec.seal.certificate_der,
+                chain_der=spec.seal.chain_der,
+            )  # fmt: skip
+            signed = ltv_stamper(self.ctx, spec.seal.algorithm).extend(signed, data, with_timestamp=level == "B-LTA")
         return signed, ses_signature
 
 

@@ -17,9 +17,11 @@ from certsvc.errors import (
     InvalidDocumentError,
     KeyUnavailableError,
     SigningError,
+    ValidationFailedError,
 )
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
+from certsvc.services.revocation import RevocationService
 from certsvc.services.verification_ofd import OfdVerification
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -34,7 +36,7 @@ class VerificationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def verify_file(self, data: bytes) -> VerificationReport:
+    def verify_file(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
         """Check a licence file someone holds, PDF or OFD, told apart by content (not by name).
 
         Raises:
@@ -43,10 +45,14 @@ class VerificationService:
         """
         if crypto.is_ofd(data):
             return OfdVerification(self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)).verify(data)
-        return self.verify_pdf(data)
+        return self.verify_pdf(data, at=at)
 
-    def verify_pdf(self, data: bytes) -> VerificationReport:
+    def verify_pdf(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.
+
+        ``at`` (aware) validates the seals as of that instant instead of now, e.g. a future
+        date to see whether the file will still verify then (docs/ltv.md); the registry's view
+        of the licence is always today's.
 
         Raises:
             DocumentTooLargeError: larger than ``max_upload_bytes``.
@@ -60,7 +66,9 @@ class VerificationService:
         if b"%PDF-" not in data[:1024]:
             raise InvalidDocumentError("the file is not a PDF")
         now = self.ctx.clock.now()
-        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=now)
+        if at is not None and at.tzinfo is None:
+            raise ValidationFailedError("at needs a time zone", details=[{"field": "at", "problem": "aware datetime"}])
+        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now)
         file_sha = hashlib.sha256(data).hexdigest()
 
         reasons = _signature_reasons(result)
@@ -78,9 +86,11 @@ class VerificationService:
                 modification_level=sig.modification_level.value,
                 changes=sig.modification_description or None,
                 timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
+                proven_by=sig.proven_by,
             )
             for sig in result.signatures
         ]
+        reasons.extend(self._revocation_reasons(result.signatures))
         revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
         registry, ses_signature = self._registry_view(file_sha, revisions)
         if registry is None and not result.signatures:
@@ -141,6 +151,24 @@ class VerificationService:
             version: CertificateVersion = next((v for v in versions if v.sha256 == file_sha), versions[0])
             view = self._view(session, version, is_issued_file=version.sha256 == file_sha)
             return view, version.ses_signature_der
+
+    def _revocation_reasons(self, signatures: tuple[crypto.SignatureCheck, ...]) -> list[Reason]:
+        """A revoked seal certificate is trusted only for signatures that a trusted time-stamp
+        proves older than the revocation's ``invalid_from`` (docs/ltv.md)."""
+        seals = [s for s in signatures if not s.is_document_timestamp and s.signer_certificate_sha256]
+        revocations = RevocationService(self.ctx).revocations([s.signer_certificate_sha256 or "" for s in seals])
+        found: list[Reason] = []
+        for sig in seals:
+            revocation = revocations.get(sig.signer_certificate_sha256 or "")
+            if revocation is None:
+                continue
+            proven = sig.timestamp_at if sig.is_timestamp_valid else None
+            when = f"{revocation.reason}, not trusted from {revocation.invalid_from.isoformat()}"
+            if proven is not None and proven < revocation.invalid_from:
+                found.append(reason("sealed_before_revocation", detail=f"time-stamped {proven.isoformat()}; {when}"))
+            else:
+                found.append(reason("seal_revoked", detail=when))
+        return found
 
     def _seal_data_reason(self, data: bytes, ses_signature: bytes) -> Reason:
         """The GB/T 38540 signature stored for the file; a failure to evaluate it is said as such."""
@@ -225,6 +253,10 @@ def _signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
                 )
             if not sig.is_trusted:
                 reasons.append(reason("signer_untrusted", detail=sig.trust_explanation))
+            elif sig.proven_by is not None:
+                reasons.append(reason("proven_by_archival_timestamp", detail=sig.proven_by))
+        elif not sig.is_trusted:
+            reasons.append(reason("document_timestamp_invalid", detail=f"{sig.field_name}: {sig.trust_explanation}"))
     if result.trailing_bytes:
         intact = bool(seals) and all(s.is_intact for s in seals)
         reasons.append(
@@ -236,8 +268,8 @@ def _signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
         )
     if not seals:
         reasons.append(reason("no_signature"))
-    elif not reasons:
-        reasons.append(reason("signature_valid"))
+    elif all(r.code == "proven_by_archival_timestamp" for r in reasons):
+        reasons.insert(0, reason("signature_valid"))
     return reasons
 
 

@@ -10,6 +10,7 @@ from certsvc.api.routes import (
     certificates,
     holder,
     lifecycle,
+    pki,
     qr,
     sharing,
     stats,
@@ -33,5 +34,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     stats.router,  # programme figures (operators)
     batches.router,  # batch jobs (operators)
     tsa.router,  # RFC 3161 time-stamping (timestamping clients)
+    pki.public_router,  # public: CRL and OCSP of the seal CAs
     pages.public_router,  # public: the /v/... verification pages the QR codes open
 )

@@ -14,6 +14,7 @@ from certsvc.api.ids import RowId
 from certsvc.api.uploads import read_limited_body
 from certsvc.services.admin import AdminService, ClientInfo, DepartmentInfo, SealInfo
 from certsvc.services.audit import AuditService, ChainReport
+from certsvc.services.revocation import RevocationService
 
 __all__ = ["router"]
 
@@ -150,6 +151,28 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
 @router.get("/departments/{code}/seals", response_model=list[SealRead])
 def list_seals(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[SealRead]:
     return [SealRead.of(s) for s in AdminService(ctx).list_seals(code, principal=principal)]
+
+
+class SealRevoke(BaseModel):
+    reason: str = Field(description="key-compromise, superseded, affiliation-changed, cessation-of-operation or unspecified")
+    at: datetime | None = Field(default=None, description="from when the key is not trusted (RFC 5280 invalidityDate); default now")
+
+
+class RevocationRead(BaseModel):
+    seal_id: int
+    certificate_sha256: str
+    serial_hex: str
+    reason: str
+    revoked_at: datetime
+    invalid_from: datetime
+
+
+@router.post("/seals/{seal_id}/revoke", response_model=RevocationRead)
+def revoke_seal(seal_id: RowId, body: SealRevoke, ctx: ContextDep, principal: OperatorPrincipal) -> RevocationRead:
+    """Revoke the seal's certificate (published in the seal CA's CRL and OCSP answers). Licences
+    time-stamped before ``at`` stay valid; later ones are invalid (docs/ltv.md)."""
+    info = RevocationService(ctx).revoke_seal(seal_id, reason=body.reason, invalid_from=body.at, principal=principal)
+    return RevocationRead.model_validate(info, from_attributes=True)
 
 
 @router.post("/seals/{seal_id}/retire", response_model=SealRead)
