@@ -76,11 +76,6 @@ REASONS: dict[str, tuple[Verdict, str, str]] = {
         "签章证书在核验时间已失效，但文件中的时间戳和验证数据证明签章时证书有效（PAdES B-LTA）",
         "The seal certificate is no longer valid at the validation time, but the time-stamps and validation data in the file prove it was valid when the seal was made (PAdES B-LTA)",
     ),
-    "document_timestamp_invalid": (
-        Verdict.INDETERMINATE,
-        "文件的存档时间戳无法验证",
-        "A document (archival) time-stamp of the file does not verify",
-    ),
     "licence_valid": (Verdict.VALID, "证照状态有效", "The licence is valid"),
     "licence_suspended": (Verdict.INVALID, "证照已暂扣", "The licence is suspended"),
     "licence_revoked": (Verdict.INVALID, "证照已吊销或撤销", "The licence has been revoked"),

@@ -255,8 +255,6 @@ def _signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
                 reasons.append(reason("signer_untrusted", detail=sig.trust_explanation))
             elif sig.proven_by is not None:
                 reasons.append(reason("proven_by_archival_timestamp", detail=sig.proven_by))
-        elif not sig.is_trusted:
-            reasons.append(reason("document_timestamp_invalid", detail=f"{sig.field_name}: {sig.trust_explanation}"))
     if result.trailing_bytes:
         intact = bool(seals) and all(s.is_intact for s in seals)
         reasons.append(

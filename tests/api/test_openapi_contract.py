@@ -42,6 +42,7 @@ _CHECKS = [
 _HOLDER = fresh_uscc()
 # RFC 3161 requests (POST /api/v1/tsa) are DER bytes: sent as generated, like application/octet-stream.
 schemathesis.serializer.alias("application/timestamp-query", "application/octet-stream")
+schemathesis.serializer.alias("application/ocsp-request", "application/octet-stream")
 
 
 @pytest.fixture(scope="module")

@@ -152,9 +152,9 @@ def test_pades_ltv_updates_are_harmless(
     assert _render(ltv) == _render(original)
     report = VerificationService(embedded).verify_pdf(ltv)
     assert report.verdict.value == "valid", report.reasons
-    seal, stamp = report.signatures
+    seal, *stamps = report.signatures  # B-LTA licences carry their own document time-stamp already
     assert seal.modification_level == "archival" and seal.is_intact
-    assert stamp.is_intact
+    assert stamps and all(stamp.is_intact for stamp in stamps)
 
 
 def test_sm2_that_cannot_be_evaluated_is_not_called_forged(
