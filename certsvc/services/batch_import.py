@@ -258,6 +258,7 @@ def check_rows(
     """Check each data row; yields one :class:`ImportRow` per non-empty row."""
     specs = template.field_map
     seen: dict[str, int] = {}
+    numbers_seen: dict[str, int] = {}  # 许可证编号 → first row: one licence per number
     for row_number, cells in enumerate(rows, start=first_row):
         values = {key: _cell_text(cells[i]) if i < len(cells) else "" for i, key in columns.by_index.items()}
         if not any(values.values()):
@@ -311,6 +312,12 @@ def check_rows(
                 fields[key] = _to_value(spec.type, text)
             except ValueError:
                 problem(key, f"{spec.label} must be a JSON list of rows")
+        number = fields.get(template.number_field) if template.number_field else None
+        if isinstance(number, str) and number:
+            if number in numbers_seen:
+                problem(template.number_field or "", f"duplicate licence number {number}: also in row {numbers_seen[number]}")
+            else:
+                numbers_seen[number] = row_number
         try:
             template.validate_fields(fields)
         except ValidationFailedError as exc:

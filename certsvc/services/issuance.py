@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 
 from sqlalchemy.exc import IntegrityError
@@ -17,6 +17,13 @@ from certsvc.rendering.renderer import LicenceContent
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.issuance_rules import (
+    choose_seal,
+    licence_number_of,
+    refuse_ended_validity,
+    require_licence_type,
+    require_number_free,
+)
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
 from certsvc.services.requests import IssueRequest
@@ -25,7 +32,6 @@ from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import (
     CertificateRepository,
     DepartmentRepository,
-    SealRepository,
     SerialRepository,
 )
 
@@ -41,6 +47,12 @@ class IssuedCertificate:
     template: str
     department_code: str
     is_replay: bool  # an idempotent retry answered with the first result
+
+    def stored_answer(self) -> dict[str, object]:
+        """The answer as kept with the licence, so that a replay returns it unchanged."""
+        answer = asdict(self)
+        del answer["is_replay"]
+        return answer
 
 
 def verification_url(public_url: str, identifier: str) -> str:
@@ -73,9 +85,13 @@ class IssuanceService:
 
         Raises:
             PermissionDeniedError: the caller is not an issuer of a department.
-            UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data.
-            ConflictError: the idempotency key was used for a different request, or the
-                department has no usable seal.
+            UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data;
+                ``validity_already_ended`` for a period that ended before today.
+            PermissionDeniedError: ``licence_type_not_allowed``, a type not configured for the
+                department.
+            ConflictError: the idempotency key was used for a different request
+                (``idempotency_key_reused``), the licence number is held by another licence
+                (``duplicate_licence_number``), or no seal may sign (see ``choose_seal``).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         require_role(principal, Role.ISSUER)
@@ -92,12 +108,16 @@ class IssuanceService:
         holder_id = validate_holder_id(holder_type, request.holder.id)
         fields = template.validate_fields(request.fields)
         now = self.ctx.clock.now()
+        refuse_ended_validity(request.valid_until, today=now.date())
+        number = licence_number_of(template, fields)
 
         with self.ctx.database.transaction() as session:
             department = DepartmentRepository(session).by_id(principal.department_id)
-            seal = SealRepository(session).active_for(principal.department_id, now) if department else None
-            if department is None or seal is None:
-                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
+            if department is None:
+                raise PermissionDeniedError("this client's department no longer exists")
+            require_licence_type(session, department_id=department.id, department_code=department.code, template=template)
+            require_number_free(session, department_id=department.id, template=template, number=number)
+            seal = choose_seal(session, department_id=department.id, template=template, at=now)
             serial = SerialRepository(session).next_value(
                 department_id=department.id, type_code=template.type_code, year=now.year
             )
@@ -139,6 +159,15 @@ class IssuanceService:
             template, content, seal=seal_view, signed_at=now, reason="电子证照签发 / licence issued"
         )
 
+        issued = IssuedCertificate(
+            identifier=str(identifier),
+            status=LicenceStatus.VALID.value,
+            sha256=produced.signed_sha256,
+            version=1,
+            template=template.slug,
+            department_code=department_view.code,
+            is_replay=False,
+        )
         try:
             with self.ctx.database.transaction() as session:
                 cert = CertificateRepository(session).add(
@@ -159,6 +188,8 @@ class IssuanceService:
                         issued_at=now,
                         idempotency_key=idempotency_key or None,
                         request_sha256=fingerprint,
+                        licence_number=number,
+                        issue_response=issued.stored_answer(),
                     )
                 )
                 CertificateRepository(session).add_version(
@@ -191,19 +222,14 @@ class IssuanceService:
                 replay = self._replay(principal.department_id, idempotency_key, fingerprint)
                 if replay is not None:
                     return replay
+            # Or another licence took the number since the check above.
+            with self.ctx.database.read() as session:
+                require_number_free(session, department_id=department_view.id, template=template, number=number)
             raise
-        return IssuedCertificate(
-            identifier=str(identifier),
-            status=LicenceStatus.VALID.value,
-            sha256=produced.signed_sha256,
-            version=1,
-            template=template.slug,
-            department_code=department_view.code,
-            is_replay=False,
-        )
+        return issued
 
     def _replay(self, department_id: int, key: str, fingerprint: str) -> IssuedCertificate | None:
-        with self.ctx.database.transaction() as session:
+        with self.ctx.database.read() as session:
             cert = CertificateRepository(session).by_idempotency_key(department_id, key)
             if cert is None:
                 return None
@@ -211,13 +237,16 @@ class IssuanceService:
                 raise ConflictError(
                     "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
                 )
-            version = CertificateRepository(session).version(cert.id, cert.current_version)
-            assert version is not None  # a certificate always has its current version
+            if cert.issue_response is not None:
+                return IssuedCertificate(**cert.issue_response, is_replay=True)
+            # Licences issued before answers were stored: the first version is what was answered.
+            first = CertificateRepository(session).version(cert.id, 1)
+            assert first is not None  # a certificate always has its first version
             return IssuedCertificate(
-                identifier=cert.identifier,
-                status=cert.status,
-                sha256=version.sha256,
-                version=cert.current_version,
+                identifier=first.identifier,
+                status=LicenceStatus.VALID.value,
+                sha256=first.sha256,
+                version=1,
                 template=cert.template,
                 department_code=cert.department.code,
                 is_replay=True,

@@ -15,6 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.exc import IntegrityError
 
 from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier
 from certsvc.domain.status import LicenceAction, LicenceStatus, effective_status, transition
@@ -23,14 +24,20 @@ from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.issuance import gbt36903_metadata, verification_url
+from certsvc.services.issuance_rules import (
+    choose_seal,
+    licence_number_of,
+    refuse_ended_validity,
+    require_number_free,
+)
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
 from certsvc.services.requests import pydantic_problems
-from certsvc.services.sealing import SealSnapshot, VersionProducer, box_to_json
+from certsvc.services.sealing import ProducedVersion, SealSnapshot, VersionProducer, box_to_json
 from certsvc.services.webhooks import WebhookService, enqueue_event
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_lifecycle import StatusChange
-from certsvc.storage.repositories import CertificateRepository, SealRepository
+from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 
 __all__ = [
@@ -115,6 +122,7 @@ class _Plan:
     new_identifier: str
     content: LicenceContent
     data: dict[str, Any]
+    licence_number: str | None
     seal: SealSnapshot
 
 
@@ -195,8 +203,10 @@ class LifecycleService:
             PermissionDeniedError, NotFoundError: as for ``change_status``.
             IllegalTransitionError: the licence is not valid (suspended, revoked, expired ...).
             ConflictError: ``superseded_version`` (the identifier is not the current one),
-                ``concurrent_change`` (changed while sealing), ``no_active_seal``.
-            ValidationFailedError: the changed fields do not fit the template.
+                ``concurrent_change`` (changed while sealing), ``duplicate_licence_number`` (the
+                new number is another licence's), or no seal may sign (see ``choose_seal``).
+            ValidationFailedError: the changed fields do not fit the template, or the new
+                validity period has already ended (``validity_already_ended``).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         return self._new_version(identifier, LicenceAction.AMEND, request.reason, request, principal, request_id)
@@ -258,6 +268,27 @@ class LifecycleService:
         produced = VersionProducer(self.ctx).render_and_seal(
             template, content, seal=plan.seal, signed_at=now, reason=_SEAL_REASON[action]
         )
+        try:
+            result, deliveries = self._store_version(plan, action, reason, produced, principal, request_id, now)
+        except IntegrityError:
+            # Another licence may have taken the amended number since the plan was checked.
+            with self.ctx.database.read() as session:
+                require_number_free(session, department_id=plan.department_id, template=template,
+                                    number=plan.licence_number, holder_id=plan.cert_id)
+            raise
+        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
+        return result
+
+    def _store_version(
+        self,
+        plan: _Plan,
+        action: LicenceAction,
+        reason: str,
+        produced: ProducedVersion,
+        principal: Principal,
+        request_id: str | None,
+        now: datetime,
+    ) -> tuple[LifecycleResult, list[int]]:
         with self.ctx.database.transaction() as session:
             repo = CertificateRepository(session)
             cert = repo.by_identifier(plan.old_identifier)
@@ -289,6 +320,7 @@ class LifecycleService:
             cert.holder_name = plan.content.holder_name
             cert.valid_from = plan.content.valid_from
             cert.valid_until = plan.content.valid_until
+            cert.licence_number = plan.licence_number
             target = transition(plan.status, action)
             cert.status = target.value
             self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
@@ -303,8 +335,7 @@ class LifecycleService:
                 sha256=produced.signed_sha256,
                 changed_at=now,
             )
-        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
-        return result
+        return result, deliveries
 
     def _plan(
         self,
@@ -325,10 +356,8 @@ class LifecycleService:
                     code="superseded_version",
                     details={"current_identifier": cert.identifier},
                 )
-            seal = SealRepository(session).active_for(cert.department_id, now)
-            if seal is None:
-                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
             template = self.ctx.templates.get(cert.template)
+            seal = choose_seal(session, department_id=cert.department_id, template=template, at=now)
             data: dict[str, Any] = dict(cert.data)
             holder_name, valid_from, valid_until = cert.holder_name, cert.valid_from, cert.valid_until
             if amendment is not None:
@@ -340,7 +369,11 @@ class LifecycleService:
                     raise ValidationFailedError(
                         "invalid validity period", details=[{"field": "valid_until", "problem": "before valid_from"}]
                     )
+                refuse_ended_validity(valid_until, today=now.date())
             fields = template.validate_fields(data)
+            # Amend and reissue keep the licence's number; an amended number must be free.
+            number = licence_number_of(template, fields)
+            require_number_free(session, department_id=cert.department_id, template=template, number=number, holder_id=cert.id)
             printed = LicenceIdentifier.parse(cert.identifier)
             new_identifier = str(printed.with_version(printed.version + 1))
             content = LicenceContent(
@@ -382,6 +415,7 @@ class LifecycleService:
                 new_identifier=new_identifier,
                 content=content,
                 data=_jsonable(fields),
+                licence_number=number,
                 seal=SealSnapshot.of(seal),
             )
 

@@ -27,11 +27,11 @@ def test_twenty_parallel_issues_get_twenty_identifiers(server_url: str, ecdsa_ke
 
 
 def test_parallel_retries_with_one_idempotency_key_make_one_licence(server_url: str, ecdsa_key: str) -> None:
-    key = uuid.uuid4().hex
+    key, body = uuid.uuid4().hex, sample_request()
 
     def issue(_: int) -> httpx.Response:
         headers = {**auth(ecdsa_key), "Idempotency-Key": key}
-        return httpx.post(f"{server_url}/api/v1/certificates", json=sample_request(), headers=headers, timeout=120)
+        return httpx.post(f"{server_url}/api/v1/certificates", json=body, headers=headers, timeout=120)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         responses = list(pool.map(issue, range(6)))
