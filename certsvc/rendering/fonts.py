@@ -42,6 +42,7 @@ __all__ = [
     "missing_glyphs",
     "register_fonts",
     "runs",
+    "spec_for_name",
     "string_width",
 ]
 
@@ -181,8 +182,30 @@ def _load(key: str, spec: FontSpec) -> TTFont:
         raise ConfigurationError(
             f"font file {spec.path} (package {spec.package}) cannot be used: {exc}"
         ) from exc
+    _serialise_subsetting(font)
     pdfmetrics.registerFont(font)
     return font
+
+
+def _serialise_subsetting(font: TTFont) -> None:
+    """Let one thread at a time cut subsets from ``font``'s face.
+
+    A registered font is shared by every document rendered in the process, and reportlab's
+    ``TTFontFile.makeSubset`` walks composite glyphs (i, j, accented letters) by seeking a file
+    position stored on the face: two documents saved at once move each other's position and
+    read the wrong glyph, which ends in ``KeyError`` (a failed issuance) or a wrong subset.
+    Subsetting is a few milliseconds per document, so a lock per face costs little; separate
+    faces (song, kai, fallback) still subset in parallel.
+    """
+    face = font.face
+    subset = face.makeSubset
+    lock = threading.Lock()
+
+    def locked_subset(codes: list[int]) -> bytes:
+        with lock:
+            return bytes(subset(codes))
+
+    face.makeSubset = locked_subset
 
 
 def _font(key: str) -> TTFont:
@@ -229,7 +252,28 @@ def _printable(ch: str) -> bool:
 
 
 def _in_font(font: TTFont, ch: str) -> bool:
-    return bool(font.face.charToGlyph.get(ord(ch), 0) != 0)
+    """Whether ``font`` maps ``ch`` to a glyph that draws something.
+
+    A mapped glyph is not enough: AR PL UKai maps 䶮 (U+4DAE) and some fifty other characters
+    to glyphs without a single contour, which print as blank space. Space characters are the
+    one kind whose right glyph is empty.
+    """
+    gid = font.face.charToGlyph.get(ord(ch), 0)
+    if gid == 0:
+        return False
+    return unicodedata.category(ch) == "Zs" or _has_outline(font, gid)
+
+
+def _has_outline(font: TTFont, gid: int) -> bool:
+    # glyf data of a glyph: empty (loca gives zero length) or a header whose numberOfContours
+    # is 0 means no ink; -1 is a composite glyph, drawn from others (TrueType 'glyf' spec).
+    face = font.face
+    start, end = face.glyphPos[gid], face.glyphPos[gid + 1]
+    if end - start < 2:
+        return False
+    offset = face.table["glyf"]["offset"] + start
+    contours = int.from_bytes(face._ttf_data[offset : offset + 2], "big", signed=True)
+    return contours != 0
 
 
 def _fallback_eligible(ch: str) -> bool:
@@ -284,8 +328,7 @@ def runs(text: str, font: str) -> list[tuple[str, str]]:
     before drawing, so this only happens for measuring.
     """
     primary = _font(font)
-    cmap = primary.face.charToGlyph
-    if all(cmap.get(ord(ch)) or ch in _LAYOUT_CHARS for ch in text):
+    if all(ch in _LAYOUT_CHARS or _in_font(primary, ch) for ch in text):
         return [(_reportlab_name(font), text)]  # the common case: one run, no fallback lookups
     extra = _fallback_font()
     out: list[tuple[str, str]] = []
@@ -307,3 +350,18 @@ def runs(text: str, font: str) -> list[tuple[str, str]]:
 def string_width(text: str, font: str, size: float) -> float:
     """Advance width of ``text`` in points (reportlab metrics, fallback face included)."""
     return float(sum(pdfmetrics.stringWidth(run, name, size) for name, run in runs(text, font)))
+
+
+def spec_for_name(name: str) -> FontSpec:
+    """The font file behind a reportlab font name from :func:`runs` (the OFD writer embeds it).
+
+    Raises:
+        ConfigurationError: not a certsvc font name.
+    """
+    key = name.removeprefix("certsvc-")
+    if key == _FALLBACK_KEY:
+        return FALLBACK_FONT
+    spec = _specs.get(key)
+    if spec is None or name != _reportlab_name(key):
+        raise ConfigurationError(f"{name!r} is not a certsvc font")
+    return spec

@@ -17,7 +17,7 @@ from certsvc.services.provisioning import (
     add_department,
     add_seal,
     department_by_code,
-    ensure_dev_ca,
+    dev_ca,
 )
 from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm import ApiClient, Department, Seal
@@ -124,7 +124,7 @@ class AdminService:
     def list_departments(self, *, principal: Principal) -> list[DepartmentInfo]:
         """Raises: PermissionDeniedError: not an operator."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             types = LicenceTypeRepository(session)
             return [
                 _department_info(d, list(d.seals), types.for_department(d.id)) for d in DepartmentRepository(session).all()
@@ -133,7 +133,7 @@ class AdminService:
     def show_department(self, code: str, *, principal: Principal) -> DepartmentInfo:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown code."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, code)
             return _department_info(
                 department,
@@ -260,7 +260,7 @@ class AdminService:
     def list_seals(self, department_code: str, *, principal: Principal) -> list[SealInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
             return [_seal_info(s) for s in SealRepository(session).for_department(department.id)]
 
@@ -343,7 +343,7 @@ class AdminService:
                 raise ConflictError(f"seal {seal_id} is retired", code="seal_retired")
             seal.image_sha256 = self.ctx.blobs.put(png)
             if seal.ses_seal_der is not None:
-                ca = ensure_dev_ca(self.ctx, crypto.KeyAlgorithm.SM2)
+                ca = dev_ca(self.ctx, crypto.KeyAlgorithm.SM2)
                 now = self.ctx.clock.now()
                 seal.ses_seal_der = crypto.make_department_seal_data(
                     es_id=f"{seal.department.code}{secrets.token_hex(4).upper()}",
@@ -422,7 +422,7 @@ class AdminService:
     def list_clients(self, *, principal: Principal, department_code: str | None = None) -> list[ClientInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department_id = department_by_code(session, department_code).id if department_code else None
             codes = {d.id: d.code for d in DepartmentRepository(session).all()}
             return [_client_info(c, codes) for c in ClientAdminRepository(session).all(department_id=department_id)]
@@ -468,7 +468,7 @@ class AdminService:
     def list_webhooks(self, department_code: str, *, principal: Principal) -> list[WebhookInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
             return WebhookService(self.ctx).endpoints(session, department.id)
 

@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from certsvc.config import load_settings
 from certsvc.services.audit import (
+    AUDIT_KEY_REF,
     AuditService,
     ChainProblemKind,
     append_audit_event,
@@ -41,7 +42,7 @@ def _append(ctx: ServiceContext, n: int, prefix: str = "e") -> None:
 
 
 def _ids(ctx: ServiceContext) -> list[int]:
-    with ctx.database.session() as session:
+    with ctx.database.read() as session:
         return list(session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)))
 
 
@@ -107,6 +108,11 @@ def test_checkpoints_are_made_every_n_entries(tmp_path: Path) -> None:
     ensure_dev_passphrase(context)
     _append(context, 4)
     with context.database.transaction() as session:
+        # the key is made by `certsvc init`, never by the request that finds a checkpoint due
+        assert AuditService(context).checkpoint_if_due(session) is None
+    assert not context.keys.exists(AUDIT_KEY_REF)
+    ensure_audit_key(context)
+    with context.database.transaction() as session:
         made = AuditService(context).checkpoint_if_due(session)
     assert made is not None and made.event_count == 4
     with context.database.transaction() as session:
@@ -135,7 +141,7 @@ def test_eight_concurrent_writers_make_one_unbroken_chain(ctx: ServiceContext) -
     report = AuditService(ctx).verify()
     assert report.is_intact, report.problem
     assert report.entries == 8 * 15
-    with ctx.database.session() as session:
+    with ctx.database.read() as session:
         prevs = session.scalars(select(AuditEvent.prev_hash)).all()
     assert len(set(prevs)) == len(prevs)  # no two entries follow the same one: no fork
 
