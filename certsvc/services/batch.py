@@ -206,7 +206,7 @@ class BatchService:
                         report.already_issued += 1
             pending_keys.clear()
 
-        for row in check_rows(rows, spec, columns):
+        for row in check_rows(rows, spec, columns, today=self.ctx.clock.now().date()):
             report.total_rows += 1
             if row.request is None:
                 report.invalid_rows += 1

@@ -28,6 +28,7 @@ from certsvc.jobs.api import ItemOutcome, WorkItem
 from certsvc.rendering.templates import FieldType, LicenceTemplate
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService
+from certsvc.services.issuance_rules import refuse_ended_validity
 from certsvc.services.principals import Principal, Role
 from certsvc.services.requests import parse_issue_request
 from certsvc.storage.database import Database
@@ -254,8 +255,12 @@ def check_rows(
     columns: ColumnMap,
     *,
     first_row: int = 2,
+    today: date | None = None,
 ) -> Iterator[ImportRow]:
-    """Check each data row; yields one :class:`ImportRow` per non-empty row."""
+    """Check each data row; yields one :class:`ImportRow` per non-empty row.
+
+    With ``today``, a row whose validity ended before it is reported (issuance refuses it).
+    """
     specs = template.field_map
     seen: dict[str, int] = {}
     numbers_seen: dict[str, int] = {}  # 许可证编号 → first row: one licence per number
@@ -302,6 +307,11 @@ def check_rows(
                 dates[key] = text
             except ValueError:
                 problem(key, f"not a date (YYYY-MM-DD): {text!r}" if text else "the date is missing")
+        if today is not None and "valid_until" in dates:
+            try:
+                refuse_ended_validity(date.fromisoformat(dates["valid_until"]), today=today)
+            except ValidationFailedError as exc:
+                problem("valid_until", exc.message)
 
         fields: dict[str, object] = {}
         for key, text in values.items():

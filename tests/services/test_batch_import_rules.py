@@ -58,6 +58,18 @@ def test_repeated_licence_numbers_fail_their_rows_and_the_rest_is_issued(embedde
     assert failures[4].error_code == "invalid_row"
 
 
+def test_rows_whose_validity_has_ended_are_reported_in_the_dry_run(embedded: ServiceContext, tmp_path: Path) -> None:
+    department = new_department(embedded)
+    rows = _rows()
+    lapsed = list(rows[2])
+    lapsed[rows[0].index("有效期起")], lapsed[rows[0].index("有效期至")] = "2019-03-15", "2024-03-14"
+    path = _write(tmp_path / "lapsed.csv", [rows[0], rows[1], lapsed])
+    report = BatchService(embedded).check_import(path, template=FOOD, department_code=department.code, principal=OPERATOR)
+    assert (report.valid_rows, report.invalid_rows) == (1, 1)
+    assert [(p.row, p.field) for p in report.problems] == [(3, "valid_until")]
+    assert "2024-03-14" in report.problems[0].problem
+
+
 def test_an_import_of_a_type_the_department_may_not_issue_is_refused(embedded: ServiceContext) -> None:
     department = new_department(embedded)
     LicenceTypeService(embedded).change(department.code, remove=[FOOD], principal=OPERATOR)

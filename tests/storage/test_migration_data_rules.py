@@ -17,6 +17,11 @@ from certsvc.storage.orm import Certificate, Seal
 from certsvc.storage.repositories_rules import LicenceTypeRepository, SealChoiceRepository
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+_TYPE_CODES = {
+    "food-business-licence": "11100000MB0143028R001",
+    "construction-planning-permit": "11100000MB19273485001",
+    "administrative-licensing-decision": "11100000MB0143028R002",
+}
 
 
 def _upgrade(db: Database, revision: str) -> None:
@@ -41,7 +46,7 @@ def _seal(department_id: int, name: str, status: str) -> dict[str, object]:
 def _licence(n: int, department_id: int, template: str, fields: dict[str, str]) -> dict[str, object]:
     return {
         "identifier_base": f"base-{n}", "identifier": f"id-{n}", "department_id": department_id, "template": template,
-        "type_code": f"type-{template}", "holder_name": "某公司", "holder_id_type": "uscc", "holder_id": "91152502MA0N2X4K7B",
+        "type_code": _TYPE_CODES[template], "holder_name": "某公司", "holder_id_type": "uscc", "holder_id": "91152502MA0N2X4K7B",
         "data": fields, "status": "valid", "valid_from": date(2026, 1, 1),
         "valid_until": date(2030, 1, 1), "current_version": 1, "issued_at": NOW, "idempotency_key": None,
         "request_sha256": "0" * 64,
