@@ -10,6 +10,9 @@ APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zen
 # Issue 4: BabelStone Han draws rare Han characters in names (𠮷, CJK Ext. B) that AR PL lacks;
 # icc-profiles-free's sRGB.icc is the PDF/A output intent of every licence PDF.
 APT_PACKAGES += fonts-babelstone-han icc-profiles-free
+# The cluster deployment: the test suite runs a second time on a PostgreSQL server it starts
+# itself, and the Celery engine's tests start their own redis-server.
+APT_PACKAGES += postgresql redis-server
 
 .PHONY: install system-deps run test lint bench clean
 
@@ -25,19 +28,21 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,postgresql,celery]'
 	touch $@
 
 run: install
 	$(VENV)/bin/certsvc init
 	$(VENV)/bin/certsvc serve --host 127.0.0.1 --port 8000
 
-# Layer contracts, lint and types first (seconds), then the suite (slow tests included).
+# Layer contracts, lint and types first (seconds), then the suite (slow tests included) twice:
+# on SQLite (the embedded default) and on a PostgreSQL server the tests start and stop themselves.
 test: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check certsvc cli tests bench
 	$(VENV)/bin/mypy certsvc cli
 	$(PY) -m pytest
+	$(PY) -m pytest --db=postgresql
 
 lint: install
 	$(VENV)/bin/ruff check certsvc cli tests bench

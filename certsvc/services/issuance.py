@@ -24,6 +24,7 @@ from certsvc.services.issuance_rules import (
     require_licence_type,
     require_number_free,
 )
+from certsvc.services.ofd_versions import OFD_NEEDS_SM2_SEAL, ofd_sealable, record_ofd
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
 from certsvc.services.requests import IssueRequest
@@ -75,6 +76,7 @@ class IssuanceService:
         principal: Principal,
         idempotency_key: str | None = None,
         request_id: str | None = None,
+        require_ofd: bool = False,
     ) -> IssuedCertificate:
         """Issue one licence for the caller's department.
 
@@ -91,7 +93,9 @@ class IssuanceService:
                 department.
             ConflictError: the idempotency key was used for a different request
                 (``idempotency_key_reused``), the licence number is held by another licence
-                (``duplicate_licence_number``), or no seal may sign (see ``choose_seal``).
+                (``duplicate_licence_number``), no seal may sign (see ``choose_seal``), or
+                ``require_ofd`` and the seal is not SM2 (``ofd_needs_sm2_seal``: refused before
+                anything is issued).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         require_role(principal, Role.ISSUER)
@@ -118,6 +122,12 @@ class IssuanceService:
             require_licence_type(session, department_id=department.id, department_code=department.code, template=template)
             require_number_free(session, department_id=department.id, template=template, number=number)
             seal = choose_seal(session, department_id=department.id, template=template, at=now)
+            if require_ofd and not ofd_sealable(seal.algorithm, seal.ses_seal_der):
+                raise ConflictError(
+                    "an OFD licence needs a GB/T 38540 (SM2) seal; this department seals with "
+                    f"{seal.algorithm}",
+                    code=OFD_NEEDS_SM2_SEAL,
+                )
             serial = SerialRepository(session).next_value(
                 department_id=department.id, type_code=template.type_code, year=now.year
             )
@@ -207,6 +217,7 @@ class IssuanceService:
                         ses_signature_der=produced.ses_signature_der,
                     )
                 )
+                record_ofd(session, certificate_id=cert.id, version=1, ofd=produced.ofd)
                 append_audit_event(
                     session,
                     at=now,

@@ -31,6 +31,7 @@ from certsvc.services.issuance_rules import (
     refuse_ended_validity,
     require_number_free,
 )
+from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
 from certsvc.services.requests import pydantic_problems
@@ -309,6 +310,7 @@ class LifecycleService:
                     ses_signature_der=produced.ses_signature_der,
                 )
             )
+            record_ofd(session, certificate_id=cert.id, version=revision, ofd=produced.ofd)
             cert.identifier = plan.new_identifier
             cert.current_version = revision
             cert.data = plan.data
