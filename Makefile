@@ -53,6 +53,7 @@ bench: install
 	$(PY) bench/sm2.py
 	$(PY) bench/render.py
 	$(PY) bench/qr.py
+	$(PY) bench/ofd.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -19,6 +19,7 @@ from typing import Annotated, Any
 import typer
 
 from certsvc.config import load_settings
+from certsvc.domain.ids import ROW_ID_MAX
 from certsvc.errors import BadRequestError
 from certsvc.jobs.api import JobProgress
 from certsvc.jobs.local import default_workers
@@ -33,6 +34,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Batch work: import licence records, re-sign licences (durable, resumable jobs).", no_args_is_help=True)
 
 _OPERATOR = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
+JobArg = Annotated[int, typer.Argument(help="job id", min=1, max=ROW_ID_MAX)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print a machine-readable summary only")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="worker processes (default: all cores)")]
 ExecuteOpt = Annotated[bool, typer.Option("--execute", help="act; without it this is a dry run")]
@@ -155,9 +157,11 @@ def import_(
 @app.command()
 @handle_errors
 def resign(
-    to_seal: Annotated[int, typer.Option("--to-seal", help="id of the new seal")],
+    to_seal: Annotated[int, typer.Option("--to-seal", help="id of the new seal", min=1, max=ROW_ID_MAX)],
     department: Annotated[str | None, typer.Option(help="department code (default: the new seal's)")] = None,
-    from_seal: Annotated[int | None, typer.Option("--from-seal", help="only licences now sealed with this seal")] = None,
+    from_seal: Annotated[
+        int | None, typer.Option("--from-seal", help="only licences now sealed with this seal", min=1, max=ROW_ID_MAX)
+    ] = None,
     issued_before: Annotated[str | None, typer.Option("--issued-before", help="YYYY-MM-DD (Beijing date)")] = None,
     template: Annotated[str | None, typer.Option(help="only licences of this template")] = None,
     reason: Annotated[str, typer.Option(help="recorded with every new version")] = "seal rollover",
@@ -195,14 +199,14 @@ def resign(
 
 @app.command()
 @handle_errors
-def resume(job: Annotated[int, typer.Argument(help="job id")], workers: WorkersOpt = None, as_json: JsonOpt = False) -> None:
+def resume(job: JobArg, workers: WorkersOpt = None, as_json: JsonOpt = False) -> None:
     """Finish an interrupted job (after a crash, kill -9 or power cut)."""
     _summary(_run(_service(), job, workers=workers, as_json=as_json), as_json=as_json)
 
 
 @app.command()
 @handle_errors
-def status(job: Annotated[int, typer.Argument(help="job id")], as_json: JsonOpt = False) -> None:
+def status(job: JobArg, as_json: JsonOpt = False) -> None:
     """State and counts of a job."""
     p = _service().status(job, principal=_OPERATOR)
     if as_json:
@@ -217,7 +221,7 @@ def status(job: Annotated[int, typer.Argument(help="job id")], as_json: JsonOpt 
 @app.command()
 @handle_errors
 def failures(
-    job: Annotated[int, typer.Argument(help="job id")],
+    job: JobArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Every failed item of a job, as CSV (row/seq, key, code, message) or JSON lines."""
@@ -234,7 +238,7 @@ def failures(
 
 @app.command()
 @handle_errors
-def cancel(job: Annotated[int, typer.Argument(help="job id")]) -> None:
+def cancel(job: JobArg) -> None:
     """Stop a job; items not yet done stay undone."""
     p = _service().cancel(job, principal=_OPERATOR)
     typer.echo(f"job {p.job_id} cancelled: {p.done} done, {p.skipped} skipped, {p.failed} failed, {p.pending + p.running} not done")

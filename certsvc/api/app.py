@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from certsvc import __version__
 from certsvc.api.deps import public
 from certsvc.api.errors import install_error_handlers
+from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
 from certsvc.services.context import ServiceContext
 from certsvc.services.webhooks import WebhookService
@@ -56,5 +57,6 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    document_problems(app)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app

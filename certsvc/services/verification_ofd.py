@@ -63,6 +63,7 @@ def _detail(check: crypto.OfdSignatureCheck, unreferenced: tuple[str, ...]) -> S
         covers_whole_file=check.references_intact and not unreferenced,
         modification_level="none" if check.is_intact and not unreferenced else "other",
         changes="; ".join(changes) or None,
+        timestamped_at=check.timestamp_at,
     )
 
 
@@ -90,20 +91,17 @@ class OfdVerification:
         )
         reasons: list[Reason] = []
         details = [_detail(check, result.unreferenced_files) for check in result.signatures]
-        for check in result.signatures:
+        for check, detail in zip(result.signatures, details, strict=True):
             broken = set(check.ses_codes) & _INTEGRITY_CODES
             if not check.references_intact or broken:
-                reasons.append(reason("signature_broken", detail=details[0].changes or ", ".join(sorted(broken))))
+                reasons.append(reason("signature_broken", detail=detail.changes or ", ".join(sorted(broken))))
                 continue
             if not check.is_trusted:
                 reasons.append(reason("signer_untrusted", detail=check.trust_explanation))
-            seal_codes = [c for c in check.ses_codes if c not in _INTEGRITY_CODES]
+            seal_problems = [c for c in check.ses_codes if c not in _INTEGRITY_CODES] + list(check.problems)
             reasons.append(
-                reason("seal_data_invalid", detail=", ".join(seal_codes)) if seal_codes or check.problems
-                else reason("seal_data_valid")
+                reason("seal_data_invalid", detail=", ".join(seal_problems)) if seal_problems else reason("seal_data_valid")
             )
-            if check.problems:
-                reasons.append(reason("seal_data_invalid", detail="; ".join(check.problems)))
         if result.unreferenced_files:
             reasons.append(
                 reason("modified_after_signing", detail="files not protected by the seal: " + ", ".join(result.unreferenced_files))

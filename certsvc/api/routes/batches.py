@@ -201,7 +201,11 @@ def get_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> B
     return BatchRead.of(BatchService(ctx).status(job_id, principal=principal))
 
 
-@router.get("/{job_id}/failures", response_model=None)
+@router.get(
+    "/{job_id}/failures",
+    response_model=None,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}},
+)
 def get_failures(
     job_id: RowId,
     ctx: ContextDep,

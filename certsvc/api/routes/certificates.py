@@ -12,7 +12,7 @@ from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.schemas import CertificateIssued, CertificateRead
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.registry import FileVariant, RegistryService
-from certsvc.services.requests import IssueRequest
+from certsvc.services.requests import ISSUE_REQUEST_EXAMPLE, IssueRequest
 
 __all__ = ["router"]
 
@@ -23,7 +23,12 @@ def _api_base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.post("", status_code=201, response_model=CertificateIssued)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CertificateIssued,
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": ISSUE_REQUEST_EXAMPLE}}}},
+)
 def issue_certificate(
     body: IssueRequest,
     request: Request,
