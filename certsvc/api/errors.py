@@ -37,9 +37,17 @@ STATUS_BY_ERROR: tuple[tuple[type[e.CertsvcError], int], ...] = (
 
 
 def problem_response(
-    status: int, code: str, title: str, *, detail: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    title: str,
+    *,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"urn:certsvc:problem:{code}", "title": title, "status": status, "code": code}
+    # Extension members never replace the standard ones.
+    body: dict[str, Any] = dict(extensions or {})
+    body.update({"type": f"urn:certsvc:problem:{code}", "title": title, "status": status, "code": code})
     if detail is not None:
         body["errors"] = detail
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -55,7 +63,9 @@ async def _certsvc_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         _log.error("request failed: %s (%s)", exc.code, exc.message, exc_info=exc.__cause__ or exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem_response(status, exc.code, exc.message, detail=exc.details, headers=headers)
+    return problem_response(
+        status, exc.code, exc.message, detail=exc.details, headers=headers, extensions=exc.extensions
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
