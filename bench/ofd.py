@@ -25,12 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._machine import machine, median_ms, timed
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
-from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier
+from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.rendering.ofd import render_ofd
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.context import build_context
+from certsvc.services.producer import SealSnapshot
 from certsvc.services.provisioning import department_by_code, init_embedded
-from certsvc.services.sealing import SealSnapshot
 from certsvc.services.verification import VerificationService
 from certsvc.storage.repositories import SealRepository
 
@@ -58,19 +59,14 @@ def main(n: int = 20) -> None:
     print("|---|---|---|---|---|---|---|")
     for template in ctx.templates.all():
         sample = template.load_sample()
-        content = LicenceContent(
-            identifier=str(LicenceIdentifier(template.type_code, code, "20260315000123", 1)),
-            holder_name=sample["holder"]["name"],
-            holder_id_type=sample["holder"]["id_type"],
-            holder_id=sample["holder"]["id"],
-            fields=template.validate_fields(sample["fields"]),
-            valid_from=date.fromisoformat(sample["valid_from"]),
-            valid_until=date.fromisoformat(sample["valid_until"]),
-            issued_on=now.date(),
-            department_name=name,
-            department_code=code,
-            verify_url="https://certsvc.example.gov.cn/v/bench",
+        identifier = str(LicenceIdentifier(template.type_code, code, "20260315000123", 1))
+        record = LicenceRecord(
+            kind=template.kind, holder_name=sample["holder"]["name"], holder_id_type=HolderIdType(sample["holder"]["id_type"]),
+            holder_id=sample["holder"]["id"], fields=template.validate_fields(sample["fields"]),
+            valid_from=date.fromisoformat(sample["valid_from"]), valid_until=date.fromisoformat(sample["valid_until"]),
+            issuer=Issuer(name=name, code=code, area_code="152500"),
         )
+        content = LicenceContent(record=record, identifier=identifier, issued_on=now.date(), verify_url="https://certsvc.example.gov.cn/v/bench")
         content = replace(content, verify_url=f"https://certsvc.example.gov.cn/v/{content.identifier}")
         made: dict[str, bytes] = {}
 
@@ -80,7 +76,7 @@ def main(n: int = 20) -> None:
                 rendered.electronic_pdf, box=rendered.seal_box, department_name=name, signed_at=now, reason="bench"
             )
             assert seal.ses_seal_der is not None
-            crypto.sign_pdf_ranges(signed, seal_der=seal.ses_seal_der, key=loaded.key, certificate_der=seal.certificate_der, signed_at=now)
+            crypto.sign_pdf_ranges(signed, seal_der=seal.ses_seal_der, key=loaded.key, signed_at=now)
             made["pdf"] = signed
 
         def ofd_once() -> None:

@@ -44,11 +44,17 @@ class Settings(BaseSettings):
         "is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the peer address is the client",
     )
     audit_checkpoint_every: int = Field(default=1000, ge=1, description="sign the audit chain head every N entries")
+    audit_checkpoint_seconds: int = Field(
+        default=60, ge=1, description="and at the first request after this many seconds with new entries"
+    )
+    audit_witness_url: str | None = Field(
+        default=None, description="where each signed audit checkpoint is also POSTed (a witness outside this host)"
+    )
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    # --- holders and sharing (issue 8, docs/sharing.md) ---
+    # --- holders and sharing (docs/sharing.md) ---
     oidc_issuer: str | None = Field(default=None, description="`iss` of holder identity tokens; unset = no holder sign-in")
     oidc_audience: str = Field(default="certsvc", description="`aud` holder tokens must carry")
     oidc_jwks_url: str | None = Field(default=None, description="the issuer's JWKS URL (fetched, cached, refreshed on an unknown kid)")

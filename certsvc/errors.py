@@ -135,7 +135,7 @@ class ConfigurationError(CertsvcError):
     code = "configuration_error"
 
 
-# --- holders and material-waiver sharing (issue 8) --------------------------------------------
+# --- holders and material-waiver sharing -----------------------------------------------------
 # Every refusal in sharing has its own stable code (set per instance with ``code=``); the class
 # decides only the HTTP family. Codes in use are listed in docs/sharing.md.
 class HolderTokenError(AuthenticationError):
@@ -168,7 +168,7 @@ __all__ += [
 ]
 
 
-# --- QR codes and trust lists (issue 6) ------------------------------------------------------
+# --- QR codes and trust lists -------------------------------------------------------------
 class InvalidQrPayloadError(BadRequestError):
     """Scanned text is not a well-formed certsvc QR payload; verification turns it into a reason."""
 
@@ -184,7 +184,7 @@ class InvalidTrustListError(BadRequestError):
 __all__ += ["InvalidQrPayloadError", "InvalidTrustListError"]
 
 
-# --- batch jobs (issue 7) ------------------------------------------------------------------------
+# --- batch jobs -------------------------------------------------------------------------------
 class JobEngineError(CertsvcError):
     """The batch engine could not run a job's items (its workers do not start)."""
 

@@ -12,7 +12,7 @@ import json
 import sys
 import time
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -165,6 +165,14 @@ def resign(
     issued_before: Annotated[str | None, typer.Option("--issued-before", help="YYYY-MM-DD (Beijing date)")] = None,
     template: Annotated[str | None, typer.Option(help="only licences of this template")] = None,
     reason: Annotated[str, typer.Option(help="recorded with every new version")] = "seal rollover",
+    compromised_at: Annotated[
+        str | None,
+        typer.Option(
+            "--compromised-at",
+            help="the old seal's key was compromised at this ISO 8601 time (with zone): files it sealed "
+            "from then on verify as invalid (needs --from-seal); without it the re-sign is a key rotation",
+        ),
+    ] = None,
     execute: ExecuteOpt = False,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
@@ -176,6 +184,12 @@ def resign(
             before = date.fromisoformat(issued_before)
         except ValueError as exc:
             raise BadRequestError(f"--issued-before must be YYYY-MM-DD, not {issued_before!r}") from exc
+    compromise = None
+    if compromised_at is not None:
+        try:
+            compromise = datetime.fromisoformat(compromised_at)
+        except ValueError as exc:
+            raise BadRequestError(f"--compromised-at must be an ISO 8601 time, not {compromised_at!r}") from exc
     service = _service()
     filters: dict[str, Any] = {
         "to_seal_id": to_seal, "department_code": department, "from_seal_id": from_seal,
@@ -192,7 +206,7 @@ def resign(
                 f"{plan.to_seal_id} would be skipped.\nnothing was signed; add --execute to re-sign"
             )
         return
-    created = service.create_resign_job(principal=_OPERATOR, reason=reason, **filters)
+    created = service.create_resign_job(principal=_OPERATOR, reason=reason, compromised_at=compromise, **filters)
     _announce(created, as_json=as_json)
     _summary(_run(service, created.job_id, workers=workers, as_json=as_json), as_json=as_json)
 

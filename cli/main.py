@@ -165,7 +165,7 @@ def verify(
     file: Annotated[Path, typer.Argument(help="the licence file, PDF or OFD")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Verify a licence PDF or OFD. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
+    """Verify a licence PDF or OFD. Exit 0 valid, 1 otherwise (invalid, indeterminate, a print copy), 2 could not evaluate."""
     try:
         data = file.read_bytes()
     except OSError as exc:
@@ -217,7 +217,7 @@ def show(
 # app.add_typer(<module>.app, name="<group>")
 app.add_typer(qr.trust_app, name="trust")
 app.command("verify-qr")(qr.verify_qr)
-from certsvc_cli import admin as _admin_cli  # noqa: E402 - issue 5
+from certsvc_cli import admin as _admin_cli  # noqa: E402
 from certsvc_cli import audit as _audit_cli  # noqa: E402
 from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
 
@@ -228,15 +228,15 @@ app.add_typer(_admin_cli.webhook_app, name="webhook")
 app.add_typer(_audit_cli.app, name="audit")
 app.add_typer(_lifecycle_cli.app)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
 
-from certsvc_cli import stats as _stats_cli  # noqa: E402 - issue 8
+from certsvc_cli import stats as _stats_cli  # noqa: E402
 
 app.add_typer(_stats_cli.app, name="stats")
 
-from certsvc_cli import batch as _batch_cli  # noqa: E402 - issue 7
+from certsvc_cli import batch as _batch_cli  # noqa: E402
 
 app.add_typer(_batch_cli.app, name="batch")
 
-from certsvc_cli import templates as _templates_cli  # noqa: E402 - issue 4
+from certsvc_cli import templates as _templates_cli  # noqa: E402
 
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 

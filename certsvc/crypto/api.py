@@ -65,15 +65,19 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
+from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
 from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
 from certsvc.crypto.timestamp_client import TimeStampTransport
 
 __all__ = [
     "QR_ALPHABET",
     "CertificateInfo",
+    "EncryptedKeyFiles",
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "KeySource",
+    "LoadedKey",
     "ModificationLevel",
     "OfdSignatureCheck",
     "OfdValidationResult",
@@ -85,6 +89,7 @@ __all__ = [
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
+    "SigningKey",
     "TimeStampAuthorities",
     "TimeStampAuthority",
     "TimeStampTransport",

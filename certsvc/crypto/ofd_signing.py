@@ -30,7 +30,8 @@ from certsvc.crypto import ses
 from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
 from certsvc.crypto.ofd_package import OFD_NS, read_package
-from certsvc.crypto.sm2 import Sm2PrivateKey, sm3
+from certsvc.crypto.signing import SigningKey, sm2_signing
+from certsvc.crypto.sm2 import Sm2Signing, sm3
 from certsvc.crypto.timestamp_client import TimeStampTransport
 from certsvc.crypto.timestamp_tokens import fetch_time_stamp_token
 from certsvc.errors import SigningError
@@ -69,10 +70,10 @@ def _n(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _sm2(key: SealKey) -> Sm2PrivateKey:
+def _sm2(key: SigningKey | SealKey) -> Sm2Signing:
     if key.algorithm is not KeyAlgorithm.SM2:
         raise SigningError("a GB/T 38540 seal on an OFD needs an SM2 key", code="ofd_needs_sm2_seal")
-    return key._sm2_key()
+    return sm2_signing(key) if isinstance(key, SigningKey) else key._sm2_key()
 
 
 def _with_signatures_entry(ofd_xml: ET.Element) -> bytes:
@@ -113,7 +114,7 @@ def seal_ofd(
     unsigned: bytes,
     *,
     seal_der: bytes,
-    key: SealKey,
+    key: SigningKey | SealKey,
     certificate_der: bytes,
     signed_at: datetime,
     page_index: int,

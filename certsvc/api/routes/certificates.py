@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from certsvc.api.deps import ContextDep, CurrentPrincipal, IssuerPrincipal, RequestId
+from certsvc.api.deps import ContextDep, IssuerOrOperator, IssuerPrincipal, RequestId
 from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.schemas import CertificateIssued, CertificateRead
 from certsvc.services.issuance import IssuanceService
@@ -48,7 +48,7 @@ def issue_certificate(
 
 @router.get("/{identifier}", response_model=CertificateRead)
 def get_certificate(
-    identifier: str, request: Request, ctx: ContextDep, principal: CurrentPrincipal, rid: RequestId
+    identifier: str, request: Request, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
 ) -> CertificateRead:
     info = RegistryService(ctx).get(identifier, principal=principal, request_id=rid)
     return CertificateRead.of(info, api_base=_api_base(request), public_url=ctx.settings.public_url)
@@ -62,7 +62,7 @@ def get_certificate(
 def get_certificate_pdf(
     identifier: str,
     ctx: ContextDep,
-    principal: CurrentPrincipal,
+    principal: IssuerOrOperator,
     rid: RequestId,
     variant: Annotated[FileVariant, Query()] = FileVariant.ELECTRONIC,
     revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
@@ -93,7 +93,7 @@ def get_certificate_pdf(
 def get_certificate_ofd(
     identifier: str,
     ctx: ContextDep,
-    principal: CurrentPrincipal,
+    principal: IssuerOrOperator,
     rid: RequestId,
     revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
@@ -111,7 +111,7 @@ def get_certificate_ofd(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "DER GB/T 38540 SES_Signature"}},
 )
-def get_seal_signature(identifier: str, ctx: ContextDep, principal: CurrentPrincipal, rid: RequestId) -> Response:
+def get_seal_signature(identifier: str, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId) -> Response:
     """The GB/T 38540 electronic seal signature (SES_Signature, DER) made with an SM2 seal."""
     der = RegistryService(ctx).seal_signature(identifier, principal=principal, request_id=rid)
     return Response(

@@ -12,9 +12,9 @@ from datetime import date
 
 from certsvc.domain.identifiers import LicenceIdentifier
 from certsvc.errors import ValidationFailedError
+from certsvc.rendering.content import LicenceContent
 from certsvc.rendering.ofd.recorder import record_scene
 from certsvc.rendering.ofd.writer import OfdMetadata, write_ofd
-from certsvc.rendering.renderer import LicenceContent, _metadata
 from certsvc.rendering.templates import LicenceTemplate
 
 __all__ = ["GBT36903_NAMES", "RenderedOfd", "ofd_metadata", "render_ofd"]
@@ -66,7 +66,7 @@ def _platform_date(key: str, value: str) -> str:
 
 def ofd_metadata(template: LicenceTemplate, content: LicenceContent) -> OfdMetadata:
     """DocInfo of the licence's OFD: the GB/T 36903 metadata the PDF carries in XMP, by name."""
-    values = dict(_metadata(template, content))
+    values = dict(content.metadata)
     values.setdefault("version", _version(content.identifier))
     custom = tuple(
         (name, _platform_date(key, values[key]) if key in _DATE_KEYS else values[key])
