@@ -229,7 +229,7 @@ def second_signature_over_changes(pdf: bytes) -> bytes:
 
     image = io.BytesIO()
     Image.new("RGBA", (64, 64), (200, 0, 0, 255)).save(image, format="PNG")
-    sealer = crypto.PdfSealer(key=key, certificate_der=cert, chain_ders=[root], seal_image_png=image.getvalue())
+    sealer = crypto.PdfSealer(key=crypto.LoadedKey(key, certificate_der=cert, chain_der=[root]), seal_image_png=image.getvalue())
     return sealer.seal(
         isa_page_content(pdf), box=SealBox(0, 100, 600, 220, 720), department_name="锡林郭勒盟市场监督管理局",
         signed_at=now, reason="second seal", field_name="Seal2",
