@@ -10,7 +10,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from certsvc.errors import ConfigurationError
 
-__all__ = ["Environment", "Settings", "load_settings"]
+__all__ = ["Environment", "JobEngineKind", "Settings", "load_settings"]
 
 _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -18,6 +18,11 @@ _PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Environment(StrEnum):
     DEVELOPMENT = "development"
     PRODUCTION = "production"
+
+
+class JobEngineKind(StrEnum):
+    LOCAL = "local"
+    CELERY = "celery"
 
 
 class Settings(BaseSettings):
@@ -57,6 +62,12 @@ class Settings(BaseSettings):
     sharing_link_seconds: int = Field(default=300, ge=10, le=3600, description="life of a signed download link")
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
+    # --- a cluster (docs/deployment.md) ---
+    job_engine: JobEngineKind = Field(
+        default=JobEngineKind.LOCAL, description="batch work: local process pool, or Celery workers (`certsvc worker`)"
+    )
+    broker_url: str | None = Field(default=None, description="Celery broker, e.g. redis://host:6379/0")
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
@@ -93,6 +104,12 @@ class Settings(BaseSettings):
                 found.append("CERTSVC_SHARING_LINK_SECRET must be set (32+ characters) in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql+psycopg:")):
+            found.append("CERTSVC_DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
+        if self.job_engine is JobEngineKind.CELERY and not self.broker_url:
+            found.append("CERTSVC_JOB_ENGINE=celery needs CERTSVC_BROKER_URL (redis://…)")
+        if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):
+            found.append("CERTSVC_BROKER_URL must be a redis:// or rediss:// URL")
         if not self.templates_dir.is_dir():
             found.append(f"CERTSVC_TEMPLATES_DIR does not exist: {self.templates_dir}")
         return found

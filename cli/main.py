@@ -93,13 +93,30 @@ def init() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes serving this port; instances on several machines need PostgreSQL")] = 1,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
     import uvicorn
 
     from certsvc.api.app import create_app
 
-    uvicorn.run(create_app(_context()), host=host, port=port, log_level="info")
+    ctx = _context()  # settings checked and the schema migrated once, before any worker starts
+    if workers == 1:
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level="info")
+        return
+    ctx.database.dispose()
+    # Each worker process builds its own app from the same CERTSVC_* environment. Loading every
+    # template takes a worker longer than uvicorn's default 5 s start-up health check on a busy
+    # machine, after which it would be killed and started again, over and over.
+    uvicorn.run(
+        "certsvc.api.app:create_app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_worker_healthcheck=120,
+    )
 
 
 @app.command("templates")
