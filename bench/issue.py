@@ -28,13 +28,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._machine import machine, median_ms, timed
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
+from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.context import build_context
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.principals import Principal, Role
+from certsvc.services.producer import SealSnapshot
 from certsvc.services.provisioning import add_seal, department_by_code, init_embedded
 from certsvc.services.requests import parse_issue_request
-from certsvc.services.sealing import SealSnapshot
 from certsvc.storage.repositories import SealRepository
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,11 +114,14 @@ def main(n: int = 30) -> None:
             principal = Principal(client_id=0, name="bench", role=Role.ISSUER, department_id=department.id, department_code=code)
             name = department.name
         now = ctx.clock.now()
+        record = LicenceRecord(
+            kind=template.kind, holder_name=request.holder.name, holder_id_type=request.holder.id_type,
+            holder_id=request.holder.id, fields=template.validate_fields(request.fields), valid_from=request.valid_from,
+            valid_until=request.valid_until, issuer=Issuer(name=name, code=code, area_code="152500"),
+        )
         content = LicenceContent(
-            identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
-            holder_name=request.holder.name, holder_id_type=request.holder.id_type.value, holder_id=request.holder.id,
-            fields=template.validate_fields(request.fields), valid_from=request.valid_from, valid_until=request.valid_until,
-            issued_on=now.date(), department_name=name, department_code=code, verify_url="https://certsvc.example.gov.cn/v/x",
+            record=record, identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
+            issued_on=now.date(), verify_url="https://certsvc.example.gov.cn/v/x",
         )
         image = ctx.blobs.get(snapshot.image_sha256)
         rendered = render_licence(template, content, seal_image_png=image)

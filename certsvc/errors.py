@@ -25,6 +25,7 @@ __all__ = [
     "RenderingError",
     "SigningError",
     "StorageError",
+    "TimeStampUnavailableError",
     "UnknownTemplateError",
     "ValidationFailedError",
 ]
@@ -113,6 +114,13 @@ class SigningError(CertsvcError):
     code = "signing_failed"
 
 
+class TimeStampUnavailableError(CertsvcError):
+    """No trusted time could be obtained: the time-stamping authority refused, gave a token
+    that does not match the request, or could not be reached."""
+
+    code = "timestamp_unavailable"
+
+
 class RenderingError(CertsvcError):
     code = "rendering_failed"
 
@@ -127,7 +135,7 @@ class ConfigurationError(CertsvcError):
     code = "configuration_error"
 
 
-# --- holders and material-waiver sharing (issue 8) --------------------------------------------
+# --- holders and material-waiver sharing -----------------------------------------------------
 # Every refusal in sharing has its own stable code (set per instance with ``code=``); the class
 # decides only the HTTP family. Codes in use are listed in docs/sharing.md.
 class HolderTokenError(AuthenticationError):
@@ -160,7 +168,7 @@ __all__ += [
 ]
 
 
-# --- QR codes and trust lists (issue 6) ------------------------------------------------------
+# --- QR codes and trust lists -------------------------------------------------------------
 class InvalidQrPayloadError(BadRequestError):
     """Scanned text is not a well-formed certsvc QR payload; verification turns it into a reason."""
 
@@ -176,7 +184,7 @@ class InvalidTrustListError(BadRequestError):
 __all__ += ["InvalidQrPayloadError", "InvalidTrustListError"]
 
 
-# --- batch jobs (issue 7) ------------------------------------------------------------------------
+# --- batch jobs -------------------------------------------------------------------------------
 class JobEngineError(CertsvcError):
     """The batch engine could not run a job's items (its workers do not start)."""
 

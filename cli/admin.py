@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from certsvc.config import load_settings
+from certsvc.domain.ids import ROW_ID_MAX
 from certsvc.errors import BadRequestError
 from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import build_context
@@ -24,6 +25,8 @@ client_app = typer.Typer(help="API clients and their keys.", no_args_is_help=Tru
 webhook_app = typer.Typer(help="Webhooks for licence state changes.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+# Ids beyond every supported database's range are refused as usage errors, not driver errors.
+RowIdArg = Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX)]
 
 
 def _admin() -> AdminService:
@@ -121,7 +124,7 @@ def seal_list(department: str, as_json: JsonOption = False) -> None:
 
 @seal_app.command("retire")
 @handle_errors
-def seal_retire(seal_id: int, as_json: JsonOption = False) -> None:
+def seal_retire(seal_id: RowIdArg, as_json: JsonOption = False) -> None:
     """Retire a seal: no new versions are sealed with it; files it sealed stay valid."""
     seal = _admin().retire_seal(seal_id, principal=local_operator())
     _out(seal, as_json, f"seal {seal.id} retired")
@@ -130,7 +133,7 @@ def seal_retire(seal_id: int, as_json: JsonOption = False) -> None:
 @seal_app.command("image")
 @handle_errors
 def seal_image(
-    seal_id: int,
+    seal_id: RowIdArg,
     png: Annotated[Path, typer.Argument(help="PNG with a transparent background")],
     as_json: JsonOption = False,
 ) -> None:
@@ -181,7 +184,7 @@ def client_list(department: Annotated[str | None, typer.Option()] = None, as_jso
 
 @client_app.command("revoke")
 @handle_errors
-def client_revoke(client_id: int, as_json: JsonOption = False) -> None:
+def client_revoke(client_id: RowIdArg, as_json: JsonOption = False) -> None:
     """Revoke a client's key at once."""
     c = _admin().revoke_client(client_id, principal=local_operator())
     _out(c, as_json, f"client {c.id} revoked")

@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +32,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+class FileFormat(StrEnum):
+    PDF = "pdf"
+    OFD = "ofd"
 
 
 def _context() -> ServiceContext:
@@ -96,27 +101,9 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, max=64, help="API processes serving this port; instances on several machines need PostgreSQL")] = 1,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
-    import uvicorn
+    from certsvc.api.serving import serve as serve_api
 
-    from certsvc.api.app import create_app
-
-    ctx = _context()  # settings checked and the schema migrated once, before any worker starts
-    if workers == 1:
-        uvicorn.run(create_app(ctx), host=host, port=port, log_level="info")
-        return
-    ctx.database.dispose()
-    # Each worker process builds its own app from the same CERTSVC_* environment. Loading every
-    # template takes a worker longer than uvicorn's default 5 s start-up health check on a busy
-    # machine, after which it would be killed and started again, over and over.
-    uvicorn.run(
-        "certsvc.api.app:create_app_from_environment",
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="info",
-        timeout_worker_healthcheck=120,
-    )
+    serve_api(_context(), host=host, port=port, workers=workers)
 
 
 @app.command("templates")
@@ -140,8 +127,11 @@ def list_templates(as_json: Annotated[bool, typer.Option("--json", help="machine
 def issue(
     template: Annotated[str, typer.Argument(help="template slug, see `certsvc templates`")],
     request_file: Annotated[Path, typer.Argument(help="REQUEST.json in the API body shape")],
-    out: Annotated[Path | None, typer.Option(help="write the signed PDF here")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the signed file here (see --format)")] = None,
     department: Annotated[str | None, typer.Option(help="issuing department's code")] = None,
+    file_format: Annotated[
+        FileFormat, typer.Option("--format", help="what --out receives; ofd needs an SM2 seal (refused before issuing)")
+    ] = FileFormat.PDF,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Issue a licence from a request file."""
@@ -156,10 +146,14 @@ def issue(
     request = parse_issue_request(data)
     ctx = _context()
     principal = _operator_principal(ctx, department)
-    issued = IssuanceService(ctx).issue(request, principal=principal)
+    issued = IssuanceService(ctx).issue(request, principal=principal, require_ofd=file_format is FileFormat.OFD)
     if out is not None:
-        _, pdf = RegistryService(ctx).file(issued.identifier, principal=principal)
-        out.write_bytes(pdf)
+        registry = RegistryService(ctx)
+        if file_format is FileFormat.OFD:
+            _, body = registry.ofd_file(issued.identifier, principal=principal)
+        else:
+            _, body = registry.file(issued.identifier, principal=principal)
+        out.write_bytes(body)
     if as_json:
         _print_json({**_jsonable(issued), "file": str(out) if out else None})
     else:
@@ -169,15 +163,15 @@ def issue(
 @app.command()
 @handle_errors
 def verify(
-    file: Annotated[Path, typer.Argument(help="the licence PDF")],
+    file: Annotated[Path, typer.Argument(help="the licence file, PDF or OFD")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Verify a licence PDF. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
+    """Verify a licence PDF or OFD. Exit 0 valid, 1 otherwise (invalid, indeterminate, a print copy), 2 could not evaluate."""
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
-    report = VerificationService(_context()).verify_pdf(data)
+    report = VerificationService(_context()).verify_file(data)
     if as_json:
         _print_json(report)
     else:
@@ -188,6 +182,7 @@ def verify(
             typer.echo(
                 f"  signature {s.field_name}: {s.algorithm}, signer {s.signer}, intact={s.is_intact}, "
                 f"trusted={s.is_trusted}, modifications={s.modification_level}"
+                + (f", time-stamped {s.timestamped_at.isoformat()}" if s.timestamped_at else "")
             )
         if report.registry:
             typer.echo(f"  registry: {report.registry.identifier} status={report.registry.status}")
@@ -198,12 +193,18 @@ def verify(
 @handle_errors
 def show(
     identifier: Annotated[str, typer.Argument()],
+    ofd: Annotated[Path | None, typer.Option("--ofd", help="also write the licence's sealed OFD here")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a licence's registry entry."""
     ctx = _context()
     operator = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
     info = RegistryService(ctx).get(identifier, principal=operator)
+    if ofd is not None:
+        _, body = RegistryService(ctx).ofd_file(identifier, principal=operator)
+        ofd.write_bytes(body)
+        if not as_json:
+            typer.echo(f"OFD written to {ofd}")
     if as_json:
         _print_json(info)
         return
@@ -217,7 +218,7 @@ def show(
 # app.add_typer(<module>.app, name="<group>")
 app.add_typer(qr.trust_app, name="trust")
 app.command("verify-qr")(qr.verify_qr)
-from certsvc_cli import admin as _admin_cli  # noqa: E402 - issue 5
+from certsvc_cli import admin as _admin_cli  # noqa: E402
 from certsvc_cli import audit as _audit_cli  # noqa: E402
 from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
 
@@ -228,15 +229,15 @@ app.add_typer(_admin_cli.webhook_app, name="webhook")
 app.add_typer(_audit_cli.app, name="audit")
 app.add_typer(_lifecycle_cli.app)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
 
-from certsvc_cli import stats as _stats_cli  # noqa: E402 - issue 8
+from certsvc_cli import stats as _stats_cli  # noqa: E402
 
 app.add_typer(_stats_cli.app, name="stats")
 
-from certsvc_cli import batch as _batch_cli  # noqa: E402 - issue 7
+from certsvc_cli import batch as _batch_cli  # noqa: E402
 
 app.add_typer(_batch_cli.app, name="batch")
 
-from certsvc_cli import templates as _templates_cli  # noqa: E402 - issue 4
+from certsvc_cli import templates as _templates_cli  # noqa: E402
 
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 

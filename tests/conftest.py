@@ -16,6 +16,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from certsvc.api.app import create_app
+from certsvc.api.serving import server_options
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.principals import Role, create_api_client
@@ -174,7 +175,7 @@ def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 
 
-# --- QR codes (issue 6) ----------------------------------------------------------------------
+# --- QR codes -----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, dict[str, Any]]:
     """One issued licence per template (alternating ECDSA and SM2 departments): id, key, PDF."""
@@ -189,7 +190,7 @@ def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, d
     return issued
 
 
-# --- issue 5: departments of their own for tests (the session database is shared) ------------
+# --- departments of their own for tests (the session database is shared) ------------
 def make_department(ctx: ServiceContext, *, algorithm: str = "ecdsa-p256") -> tuple[str, str, str]:
     """A new department with a seal, an issuer key and a sharing key: (code, issuer_key, sharing_key)."""
     import secrets as _secrets
@@ -207,7 +208,7 @@ def make_department(ctx: ServiceContext, *, algorithm: str = "ecdsa-p256") -> tu
     return code, issuer.api_key, sharing.api_key
 
 
-# --- issue 8: holders (in-test identity provider) and receiving departments -----------------
+# --- holders (in-test identity provider) and receiving departments -----------------
 @pytest.fixture(scope="session")
 def idp() -> Iterator[Any]:
     """The in-test identity provider, its JWKS served over HTTP on 127.0.0.1 (tests/idp.py)."""
@@ -270,7 +271,9 @@ def receivers(embedded: ServiceContext) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def server_url(embedded: ServiceContext) -> Iterator[str]:
     """The app served for real by uvicorn on a free local port, in a thread."""
-    config = uvicorn.Config(create_app(embedded), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(
+        create_app(embedded), host="127.0.0.1", port=0, log_level="warning", **server_options(embedded.settings)
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -283,3 +286,20 @@ def server_url(embedded: ServiceContext) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# --- verdicts: one freshly issued licence per signing algorithm ------------------------------
+@pytest.fixture(scope="session")
+def licence_per_algorithm(client: TestClient, embedded: ServiceContext, ecdsa_key: str, sm2_key: str) -> dict[str, dict[str, Any]]:
+    """algorithm -> {identifier, api_key, pdf, print_pdf}: RSA from a department made here."""
+    _, rsa_key, _ = make_department(embedded, algorithm="rsa-3072")
+    issued: dict[str, dict[str, Any]] = {}
+    for algorithm, key in (("rsa-3072", rsa_key), ("ecdsa-p256", ecdsa_key), ("sm2", sm2_key)):
+        response = client.post("/api/v1/certificates", json=sample_request(), headers=auth(key))
+        assert response.status_code == 201, response.text
+        identifier = response.json()["identifier"]
+        pdf = client.get(f"/api/v1/certificates/{identifier}/pdf", headers=auth(key))
+        print_pdf = client.get(f"/api/v1/certificates/{identifier}/pdf?variant=print", headers=auth(key))
+        assert pdf.status_code == 200 and print_pdf.status_code == 200
+        issued[algorithm] = {"identifier": identifier, "api_key": key, "pdf": pdf.content, "print_pdf": print_pdf.content}
+    return issued

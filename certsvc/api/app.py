@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI, Request, Response
 from certsvc import __version__
 from certsvc.api.deps import public
 from certsvc.api.errors import install_error_handlers
+from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
@@ -73,6 +74,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    document_problems(app)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app
 

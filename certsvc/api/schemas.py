@@ -123,6 +123,7 @@ class SignatureRead(BaseModel):
     covers_whole_file: bool
     modification_level: str
     changes: str | None
+    timestamped_at: datetime | None = None
 
 
 class RegistryRead(BaseModel):
@@ -138,6 +139,10 @@ class RegistryRead(BaseModel):
     current_version: int
     current_identifier: str
     is_issued_file: bool
+    is_print_copy: bool
+    is_current_content: bool
+    sealed_at: datetime | None
+    seal_compromised_at: datetime | None
 
 
 class VerificationRead(BaseModel):

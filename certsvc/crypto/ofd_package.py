@@ -20,6 +20,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import defusedxml
@@ -63,6 +64,11 @@ class OfdPackage:
         return parse_xml(data, name=name, limits=self.limits)
 
 
+# What zipfile raises for a damaged archive: a fuzzed "version needed" field gives
+# NotImplementedError, a truncated one EOFError or OSError, a damaged deflate stream zlib.error.
+_UNREADABLE_ZIP = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError, zlib.error)
+
+
 def is_ofd(data: bytes) -> bool:
     """Whether ``data`` looks like an OFD: a ZIP whose entries include ``OFD.xml``."""
     if not data.startswith(_ZIP_MAGIC):
@@ -70,7 +76,7 @@ def is_ofd(data: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return any(info.filename == "OFD.xml" for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError):
+    except _UNREADABLE_ZIP:
         return False
 
 
@@ -106,7 +112,7 @@ def read_package(data: bytes, *, limits: PackageLimits | None = None, max_bytes:
         raise InvalidDocumentError("the file is not an OFD (not a ZIP package)", code="ofd_malformed")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError) as exc:
+    except _UNREADABLE_ZIP as exc:
         raise InvalidDocumentError("the OFD package is not a readable ZIP file", code="ofd_malformed") from exc
     with archive:
         infos = archive.infolist()
@@ -134,7 +140,7 @@ def read_package(data: bytes, *, limits: PackageLimits | None = None, max_bytes:
                 with archive.open(info) as entry:
                     # The declared size can lie; never read more than it promised.
                     body = entry.read(info.file_size + 1)
-            except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError) as exc:
+            except _UNREADABLE_ZIP as exc:
                 raise InvalidDocumentError(f"the OFD entry {info.filename[:80]!r} cannot be read", code="ofd_malformed") from exc
             if len(body) != info.file_size:
                 raise InvalidDocumentError("an OFD entry is larger than its declared size", code="ofd_malformed")

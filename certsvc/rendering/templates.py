@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from certsvc.domain.identifiers import HolderIdType, is_valid_uscc, validate_holder_id
+from certsvc.domain.licence import LicenceKind
 from certsvc.errors import (
     BadRequestError,
     ConfigurationError,
@@ -364,6 +365,11 @@ class LicenceTemplate:
             ):
                 return spec.key
         return None
+
+    @property
+    def kind(self) -> LicenceKind:
+        """The template as a licence kind: what a licence record needs of it."""
+        return LicenceKind(slug=self.slug, name=self.name, type_code=self.type_code, number_field=self.number_field)
 
     def load_sample(self) -> dict[str, Any]:
         """The sample request (API body shape) shipped with the template."""

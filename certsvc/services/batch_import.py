@@ -45,7 +45,6 @@ __all__ = [
     "import_idempotency_key",
     "read_table",
     "resolve_columns",
-    "sniff_bytes",
 ]
 
 # The request envelope's columns and the header texts they are known by in departments' sheets.
@@ -334,11 +333,6 @@ def check_rows(
                     key = {"holder.name": "holder_name", "holder.id": "holder_id", "body": "valid_until"}.get(name, name)
                     problem(key, str(item.get("problem", "")))
         yield ImportRow(row_number, record_no, None if problems else request, tuple(problems))
-
-
-def sniff_bytes(data: bytes) -> str:
-    """A guessed file suffix for uploaded bytes without a usable name: XLSX is a ZIP."""
-    return ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
 
 
 class ImportHandler:

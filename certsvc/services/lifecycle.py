@@ -9,25 +9,24 @@ nobody changed the licence meanwhile (optimistic: the current revision must be u
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier
+from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.domain.licence import LicenceRecord
 from certsvc.domain.status import LicenceAction, LicenceStatus, effective_status, transition
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
-from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
-from certsvc.services.issuance import gbt36903_metadata, verification_url
+from certsvc.services.licences import licence_record_of
+from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
-from certsvc.services.qr import QrService
+from certsvc.services.producer import LicenceProducer, SealSnapshot, VersionSpec
 from certsvc.services.requests import pydantic_problems
-from certsvc.services.sealing import SealSnapshot, VersionProducer, box_to_json
 from certsvc.services.webhooks import WebhookService, enqueue_event
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_lifecycle import StatusChange
@@ -106,16 +105,12 @@ class StatusChangeInfo:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     cert_id: int
-    department_id: int
-    department_code: str
-    department_name: str
     template: str
     revision: int
     status: LicenceStatus
     old_identifier: str
     new_identifier: str
-    content: LicenceContent
-    data: dict[str, Any]
+    record: LicenceRecord
     seal: SealSnapshot
 
 
@@ -246,12 +241,17 @@ class LifecycleService:
         reason = _reason(reason)
         with licence_access(self.ctx, principal, action=action.value, request_id=request_id):
             plan = self._plan(identifier, action, amendment, principal)
-        template = self.ctx.templates.get(plan.template)
         now = self.ctx.clock.now()
-        # The new version's QR code carries its own identifier, signed like at issuance (issue 6).
-        content = replace(plan.content, verify_url=QrService(self.ctx).qr_text(plan.content, seal=plan.seal))
-        produced = VersionProducer(self.ctx).render_and_seal(
-            template, content, seal=plan.seal, signed_at=now, reason=_SEAL_REASON[action]
+        produced = LicenceProducer(self.ctx).produce(
+            VersionSpec(
+                template=self.ctx.templates.get(plan.template),
+                record=plan.record,
+                identifier=plan.new_identifier,
+                issued_on=now.date(),
+                seal=plan.seal,
+                signed_at=now,
+                reason=_SEAL_REASON[action],
+            )
         )
         with self.ctx.database.transaction() as session:
             repo = CertificateRepository(session)
@@ -268,22 +268,18 @@ class LifecycleService:
                     certificate_id=cert.id,
                     version=revision,
                     identifier=plan.new_identifier,
-                    sha256=produced.signed_sha256,
-                    print_sha256=produced.print_sha256,
-                    unsigned_sha256=produced.unsigned_sha256,
-                    seal_box=box_to_json(produced.seal_box),
-                    seal_id=plan.seal.id,
-                    signed_at=now,
                     reason=action.value,
-                    ses_signature_der=produced.ses_signature_der,
+                    **produced.version_columns(),
                 )
             )
+            record_ofd(session, certificate_id=cert.id, version=revision, ofd=produced.ofd)
+            record = plan.record
             cert.identifier = plan.new_identifier
             cert.current_version = revision
-            cert.data = plan.data
-            cert.holder_name = plan.content.holder_name
-            cert.valid_from = plan.content.valid_from
-            cert.valid_until = plan.content.valid_until
+            cert.data = record.canonical_fields()
+            cert.holder_name = record.holder_name
+            cert.valid_from = record.valid_from
+            cert.valid_until = record.valid_until
             target = transition(plan.status, action)
             cert.status = target.value
             self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
@@ -325,59 +321,29 @@ class LifecycleService:
             if seal is None:
                 raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
             template = self.ctx.templates.get(cert.template)
-            data: dict[str, Any] = dict(cert.data)
-            holder_name, valid_from, valid_until = cert.holder_name, cert.valid_from, cert.valid_until
+            record = licence_record_of(cert, self.ctx.templates)
             if amendment is not None:
-                data.update(amendment.fields)
-                holder_name = amendment.holder_name or holder_name
-                valid_from = amendment.valid_from or valid_from
-                valid_until = amendment.valid_until or valid_until
-                if valid_until < valid_from:
+                record = replace(
+                    record,
+                    holder_name=amendment.holder_name or record.holder_name,
+                    valid_from=amendment.valid_from or record.valid_from,
+                    valid_until=amendment.valid_until or record.valid_until,
+                    fields={**record.fields, **amendment.fields},
+                )
+                if record.valid_until < record.valid_from:
                     raise ValidationFailedError(
                         "invalid validity period", details=[{"field": "valid_until", "problem": "before valid_from"}]
                     )
-            fields = template.validate_fields(data)
+            record = replace(record, fields=template.validate_fields(record.fields))
             printed = LicenceIdentifier.parse(cert.identifier)
-            new_identifier = str(printed.with_version(printed.version + 1))
-            content = LicenceContent(
-                identifier=new_identifier,
-                holder_name=holder_name,
-                holder_id_type=cert.holder_id_type,
-                holder_id=cert.holder_id,
-                fields=fields,
-                valid_from=valid_from,
-                valid_until=valid_until,
-                issued_on=now.date(),
-                department_name=cert.department.name,
-                department_code=cert.department.code,
-                verify_url=verification_url(self.ctx.settings.public_url, new_identifier),
-                metadata=gbt36903_metadata(
-                    identifier=new_identifier,
-                    template=template,
-                    fields=fields,
-                    holder_name=holder_name,
-                    holder_type=HolderIdType(cert.holder_id_type),
-                    holder_id=cert.holder_id,
-                    issuer_name=cert.department.name,
-                    issuer_code=cert.department.code,
-                    area_code=cert.department.area_code,
-                    issued_on=now.date(),
-                    valid_from=valid_from,
-                    valid_until=valid_until,
-                ),
-            )
             return _Plan(
                 cert_id=cert.id,
-                department_id=cert.department_id,
-                department_code=cert.department.code,
-                department_name=cert.department.name,
                 template=cert.template,
                 revision=cert.current_version,
                 status=current,
                 old_identifier=cert.identifier,
-                new_identifier=new_identifier,
-                content=content,
-                data=_jsonable(fields),
+                new_identifier=str(printed.with_version(printed.version + 1)),
+                record=record,
                 seal=SealSnapshot.of(seal),
             )
 
@@ -461,7 +427,3 @@ def _reason(reason: str) -> str:
     if not reason or len(reason) > 500:
         raise ValidationFailedError("a reason is required", details=[{"field": "reason", "problem": "1 to 500 characters"}])
     return reason
-
-
-def _jsonable(fields: dict[str, object]) -> dict[str, Any]:
-    return json.loads(json.dumps(fields, ensure_ascii=False, default=str))  # type: ignore[no-any-return]

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from certsvc.config import JobEngineKind
 from certsvc.errors import CertsvcError, NotReadyError
 from certsvc.jobs.broker import broker_problem
 from certsvc.services.context import ServiceContext
@@ -59,8 +58,6 @@ def check_readiness(ctx: ServiceContext) -> list[ReadinessCheck]:
     settings = ctx.settings
     if settings.broker_url is not None:
         checks.append(ReadinessCheck("broker", broker_problem(settings.broker_url)))
-    elif settings.job_engine is JobEngineKind.CELERY:
-        checks.append(ReadinessCheck("broker", "CERTSVC_BROKER_URL is not set"))
     if database.is_ok:
         checks.append(_seal_keys(ctx, refs))
     else:

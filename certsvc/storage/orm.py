@@ -103,6 +103,8 @@ class Seal(Base):
     valid_from: Mapped[datetime] = mapped_column()
     valid_until: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    # Set when the key is reported compromised: files this seal made from then on are not trusted.
+    compromised_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
     department: Mapped[Department] = relationship(back_populates="seals")
 
@@ -178,7 +180,7 @@ class CertificateVersion(Base):
     # re-signing the same page with a new seal keeps it, so several revisions may share one.
     identifier: Mapped[str] = mapped_column(String(130), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)  # the signed electronic PDF
-    print_sha256: Mapped[str] = mapped_column(String(64))
+    print_sha256: Mapped[str] = mapped_column(String(64), index=True)
     unsigned_sha256: Mapped[str] = mapped_column(String(64))  # kept so re-signing need not render
     seal_box: Mapped[list[float]] = mapped_column(JSON)  # [page, x1, y1, x2, y2] of the visible seal
     seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"))

@@ -39,9 +39,12 @@ class WebhookEndpoint(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     url: Mapped[str] = mapped_column(String(500))
-    # The HMAC key must be usable to sign, so it cannot be stored as a hash; it is shown to the
+    # The HMAC key must be usable to sign, so it cannot be stored as a hash: it is stored
+    # encrypted (``crypto.SecretBox``, key derived from the key passphrase), shown to the
     # operator once and never returned by the API afterwards.
-    secret: Mapped[str] = mapped_column(String(100))
+    encrypted_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Clear text of rows written before encryption; emptied when the service starts.
+    legacy_secret: Mapped[str | None] = mapped_column("secret", String(100), nullable=True)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column()
 
@@ -93,3 +96,7 @@ class AuditCheckpoint(Base):
     algorithm: Mapped[str] = mapped_column(String(20))
     public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+    # 1, 2, 3 ... and the hash of the previous checkpoint: deleting or replacing a checkpoint
+    # leaves a gap in the numbers or a broken link. NULL on checkpoints made before numbering.
+    sequence: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True, default=None)
+    prev_checkpoint_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)

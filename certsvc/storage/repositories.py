@@ -127,6 +127,14 @@ class CertificateRepository:
             .options(selectinload(CertificateVersion.certificate))
         ).all()
 
+    def versions_by_print_sha256(self, digest: str) -> Sequence[CertificateVersion]:
+        return self.session.scalars(
+            select(CertificateVersion)
+            .where(CertificateVersion.print_sha256 == digest)
+            .order_by(CertificateVersion.id)
+            .options(selectinload(CertificateVersion.certificate))
+        ).all()
+
     def version(self, certificate_id: int, version: int) -> CertificateVersion | None:
         return self.session.scalar(
             select(CertificateVersion).where(

@@ -96,6 +96,10 @@ class WebhookRepository:
             select(WebhookEndpoint).where(WebhookEndpoint.department_id == department_id).order_by(WebhookEndpoint.id)
         ).all()
 
+    def with_clear_text_secret(self) -> Sequence[WebhookEndpoint]:
+        """Endpoints registered before secrets were encrypted, still holding clear text."""
+        return self.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.legacy_secret.is_not(None))).all()
+
     def add_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
         self.session.add(delivery)
         self.session.flush()
@@ -184,6 +188,29 @@ class AuditChainRepository:
 
     def last_checkpoint(self) -> AuditCheckpoint | None:
         return self.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+
+    def last_numbered_checkpoint(self) -> AuditCheckpoint | None:
+        return self.session.scalar(
+            select(AuditCheckpoint).where(AuditCheckpoint.sequence.is_not(None)).order_by(AuditCheckpoint.sequence.desc()).limit(1)
+        )
+
+    def last_checkpoint_before(self, checkpoint_id: int) -> AuditCheckpoint | None:
+        return self.session.scalar(
+            select(AuditCheckpoint).where(AuditCheckpoint.id < checkpoint_id).order_by(AuditCheckpoint.id.desc()).limit(1)
+        )
+
+    def first_after(self, event_id: int) -> AuditEvent | None:
+        return self.session.scalar(select(AuditEvent).where(AuditEvent.id > event_id).order_by(AuditEvent.id).limit(1))
+
+    def entry_hashes_after(self, event_id: int, *, up_to: int) -> Iterator[tuple[int, str]]:
+        """(id, entry hash) of the entries after ``event_id`` up to ``up_to``, in order."""
+        rows = self.session.execute(
+            select(AuditEvent.id, AuditEvent.entry_hash)
+            .where(AuditEvent.id > event_id, AuditEvent.id <= up_to)
+            .order_by(AuditEvent.id)
+        )
+        for event_id_, entry in rows:
+            yield int(event_id_), str(entry)
 
     def checkpoints(self) -> Sequence[AuditCheckpoint]:
         return self.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()

@@ -106,7 +106,7 @@ def test_signature_by_a_key_outside_the_trust_roots_is_not_trusted(
     page.drawString(72, 720, "Food business licence (forged)")
     page.save()
     image = embedded.blobs.get(_any_seal_image(embedded))
-    sealer = crypto.PdfSealer(key=seal_key, certificate_der=cert, chain_ders=[root], seal_image_png=image)
+    sealer = crypto.PdfSealer(key=crypto.LoadedKey(seal_key, certificate_der=cert, chain_der=[root]), seal_image_png=image)
     forged = sealer.seal(
         buf.getvalue(), box=SealBox(0, 400, 100, 520, 220), department_name="锡林郭勒盟市场监督管理局",
         signed_at=now, reason="forged",
@@ -168,3 +168,14 @@ def test_oversized_upload_is_413(embedded: ServiceContext, issued: tuple[str, by
         )
         _problem(small_client.post("/api/v1/verify", files={"file": ("l.pdf", issued[1], "application/pdf")}), 413, "document_too_large")
     small.database.dispose()
+
+
+def test_a_signature_without_byte_range_is_a_report_not_an_error(client: TestClient, issued: tuple[str, bytes]) -> None:
+    """Removing /ByteRange used to make the file unreadable (422); it is a broken signature."""
+    from tests.pdf_attacks import usf_byte_range_removed
+
+    report = _verify(client, usf_byte_range_removed(issued[1]))
+    assert report["verdict"] == "invalid"
+    assert "signature_broken" in _codes(report)
+    (broken,) = [r for r in report["reasons"] if r["code"] == "signature_broken"]  # type: ignore[union-attr]
+    assert "/ByteRange" in broken["message_en"]  # type: ignore[index]

@@ -97,3 +97,32 @@ def test_errors_are_messages_with_exit_codes(run, tmp_path: Path) -> None:  # ty
     result = run("issue", "food-business-licence", str(bad))
     assert result.exit_code == 2 and "invalid_holder_id" in result.output
     assert "Traceback" not in result.output
+
+
+def _department(home: Path, algorithm: str) -> str:
+    data = json.loads((home / "demo-credentials.json").read_text())
+    return str(next(d["code"] for d in data["departments"] if d["algorithm"] == algorithm))
+
+
+def test_issue_format_ofd_show_ofd_and_verify(run, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "licence.ofd"
+    sm2 = _department(home, "sm2")
+    issued = run("issue", "food-business-licence", str(SAMPLE), "--format", "ofd", "--out", str(out), "--department", sm2, "--json")
+    assert issued.exit_code == 0, issued.output
+    identifier = json.loads(issued.output)["identifier"]
+    assert out.read_bytes().startswith(b"PK\x03\x04")
+    verified = run("verify", str(out), "--json")
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.output)["verdict"] == "valid"
+
+    again = tmp_path / "again.ofd"
+    shown = run("show", identifier, "--ofd", str(again))
+    assert shown.exit_code == 0 and again.read_bytes() == out.read_bytes()
+
+
+def test_issue_format_ofd_is_refused_for_an_ecdsa_seal_before_issuing(run, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ecdsa = _department(home, "ecdsa-p256")
+    out = tmp_path / "never.ofd"
+    result = run("issue", "food-business-licence", str(SAMPLE), "--format", "ofd", "--out", str(out), "--department", ecdsa)
+    assert result.exit_code == 4 and "ofd_needs_sm2_seal" in result.output
+    assert not out.exists()

@@ -113,5 +113,6 @@ def test_sigkill_mid_job_then_resume_gives_exactly_one_new_version(tmp_path: Pat
     verifier = VerificationService(ctx)
     for sha in list(originals.values())[:: LICENCES // 5]:
         report = verifier.verify_pdf(ctx.blobs.get(sha))  # still retrievable
-        assert any(r.code == "licence_superseded" and "superseded by version 2" in r.message_en for r in report.reasons)
+        assert any(r.code == "earlier_seal_of_current" and "re-sealed as version 2" in r.message_en for r in report.reasons)
+        assert report.verdict.value == "valid", report.reasons
     ctx.database.dispose()
