@@ -197,3 +197,13 @@ class JobEngineError(CertsvcError):
 
 
 __all__ += ["JobEngineError"]
+
+
+# --- operations ----------------------------------------------------------------------------------
+class NotReadyError(CertsvcError):
+    """This process cannot serve yet: a dependency (database, broker, seal keys) is unreachable."""
+
+    code = "not_ready"
+
+
+__all__ += ["NotReadyError"]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import re
 import threading
 import time
@@ -89,21 +88,40 @@ def database_factory(request: pytest.FixtureRequest) -> Iterator[DatabaseFactory
         yield DatabaseFactory(server)
 
 
+_SHARED_HOMES: set[Path] = set()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def run_database_url(database_factory: DatabaseFactory) -> Iterator[str | None]:
-    """The database of the shared deployment, also in ``CERTSVC_DATABASE_URL`` for everything
-    that reads settings from the environment (CLI runs, subprocesses) with the shared home."""
+    """The database of the shared deployment, also in ``CERTSVC_DATABASE_URL`` for the
+    subprocesses and CLI runs that use the shared home.
+
+    Any other home that takes its database from that variable (a test that builds a deployment
+    of its own in ``tmp_path``) gets a fresh database of its own instead, as a new home gets a
+    new SQLite file: ``Settings.sqlalchemy_url`` maps each such home to one (in this process).
+    """
     url = database_factory.new_url()
     if url is None:
         yield None
         return
-    previous = os.environ.get("CERTSVC_DATABASE_URL")
-    os.environ["CERTSVC_DATABASE_URL"] = url
-    yield url
-    if previous is None:
-        os.environ.pop("CERTSVC_DATABASE_URL", None)
-    else:
-        os.environ["CERTSVC_DATABASE_URL"] = previous
+    from certsvc.config import Settings
+
+    original = Settings.sqlalchemy_url
+    own: dict[Path, str] = {}
+
+    def per_home(settings: Settings) -> str:
+        chosen = str(original.fget(settings))  # type: ignore[attr-defined]
+        home = settings.resolved_home
+        if chosen != url or home in _SHARED_HOMES:
+            return chosen
+        if home not in own:
+            own[home] = str(database_factory.new_url())
+        return own[home]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CERTSVC_DATABASE_URL", url)
+        patch.setattr(Settings, "sqlalchemy_url", property(per_home))
+        yield url
 
 
 @pytest.fixture()
@@ -128,6 +146,7 @@ def isolated_env(home: Path, database_url: str | None, **extra: str) -> dict[str
 def embedded(tmp_path_factory: pytest.TempPathFactory, run_database_url: str | None) -> Iterator[ServiceContext]:
     """An initialised embedded deployment (database, blobs, keys, development PKI) in a temp home."""
     home = tmp_path_factory.mktemp("certsvc-home")
+    _SHARED_HOMES.add(home.resolve())
     # Rate limiting is off for the shared deployment (the suite verifies far more than 120 files a
     # minute from one address); tests/api/test_qr.py checks the limiter with its own settings.
     ctx = build_context(
