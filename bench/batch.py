@@ -56,9 +56,11 @@ def _records(path: Path, n: int) -> None:
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(rows[0])
+        number = rows[0].index("许可证编号")
         for i in range(n):
             row = list(rows[1 + i % 10])
             row[0] = f"BENCH-{i:06d}"
+            row[number] = f"JY1{i:013d}"  # one licence per number
             writer.writerow(row)
 
 

@@ -70,6 +70,8 @@ class Settings(BaseSettings):
     sharing_link_seconds: int = Field(default=300, ge=10, le=3600, description="life of a signed download link")
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
+    # --- a cluster (docs/deployment.md) ---
+    broker_url: str | None = Field(default=None, description="Redis of the cluster, e.g. redis://host:6379/0; checked by /readyz")
     # --- time-stamping and long-term validation (docs/ltv.md) ---
     pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = Field(
         default="B-LTA",
@@ -131,6 +133,10 @@ class Settings(BaseSettings):
                     found.append(f"{name} must be https when TSA credentials are set in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql+psycopg:")):
+            found.append("CERTSVC_DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
+        if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):
+            found.append("CERTSVC_BROKER_URL must be a redis:// or rediss:// URL")
         for proxy in self.trusted_proxy_list:
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -35,17 +35,22 @@ class CertsvcError(Exception):
     """Base of every error certsvc raises on purpose.
 
     ``details`` carries structured, caller-safe context (field names, limits); it must never
-    hold secrets, key paths or stack traces.
+    hold secrets, key paths or stack traces. ``extensions`` are named values a caller acts on
+    (e.g. the ``existing_identifier`` of a duplicate); the API writes them as problem+json
+    extension members (RFC 9457 §3.2).
     """
 
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, extensions: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = details
+        self.extensions = dict(extensions or {})
 
     def __str__(self) -> str:
         return self.message
@@ -192,3 +197,13 @@ class JobEngineError(CertsvcError):
 
 
 __all__ += ["JobEngineError"]
+
+
+# --- operations ----------------------------------------------------------------------------------
+class NotReadyError(CertsvcError):
+    """This process cannot serve yet: a dependency (database, broker, seal keys) is unreachable."""
+
+    code = "not_ready"
+
+
+__all__ += ["NotReadyError"]

@@ -15,6 +15,7 @@ from certsvc.domain.ids import ROW_ID_MAX
 from certsvc.errors import BadRequestError
 from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import build_context
+from certsvc.services.licence_types import LicenceTypeService
 from certsvc_cli.errors import handle_errors
 
 __all__ = ["client_app", "department_app", "seal_app", "webhook_app"]
@@ -75,8 +76,30 @@ def department_show(code: str, as_json: JsonOption = False) -> None:
     """Show a department and its seals."""
     d = _admin().show_department(code, principal=local_operator())
     lines = [f"{d.code} {d.name} area {d.area_code} status {d.status}"]
-    lines += [f"  seal {s.id}: {s.name} {s.algorithm} {s.status} until {s.valid_until.date()}" for s in d.seals]
+    lines += [f"  licence types: {', '.join(d.licence_types) or '(none)'}"]
+    lines += [
+        f"  seal {s.id}: {s.name} ({s.purpose}) {s.algorithm} {s.status} until {s.valid_until.date()}"
+        + ("  [default]" if s.is_default else "")
+        for s in d.seals
+    ]
     _out(d, as_json, "\n".join(lines))
+
+
+@department_app.command("types")
+@handle_errors
+def department_types(
+    code: Annotated[str, typer.Argument(help="department code")],
+    add: Annotated[list[str] | None, typer.Option("--add", help="allow this template (repeatable)")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="withdraw this template (repeatable)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show, allow or withdraw the licence types (templates) a department may issue."""
+    service = LicenceTypeService(build_context(load_settings()))
+    if add or remove:
+        types = service.change(code, add=add or [], remove=remove or [], principal=local_operator())
+    else:
+        types = service.types(code, principal=local_operator())
+    _out(types, as_json, "\n".join(types.templates) or f"department {types.department_code} may issue no licence type")
 
 
 @seal_app.command("add")
@@ -84,6 +107,9 @@ def department_show(code: str, as_json: JsonOption = False) -> None:
 def seal_add(
     department: Annotated[str, typer.Argument(help="department code")],
     name: Annotated[str, typer.Option(help="e.g. 行政审批专用章")],
+    purpose: Annotated[
+        str | None, typer.Option(help="what it seals for (公章, 行政许可专用章 ...); defaults to the name")
+    ] = None,
     algorithm: Annotated[str, typer.Option(help="rsa-3072 | ecdsa-p256 | sm2")] = "ecdsa-p256",
     validity_days: Annotated[int, typer.Option()] = 1825,
     key: Annotated[Path | None, typer.Option(help="import: private key PEM")] = None,
@@ -108,10 +134,15 @@ def seal_add(
             certificate_pem=_read(certificate),
             key_passphrase=passphrase or None,
             principal=local_operator(),
+            purpose=purpose,
         )
     else:
-        seal = admin.add_seal(department, name=name, algorithm=algorithm, validity_days=validity_days, principal=local_operator())
-    _out(seal, as_json, f"seal {seal.id}: {seal.name} ({seal.algorithm}) for {seal.department_code}")
+        seal = admin.add_seal(
+            department, name=name, algorithm=algorithm, validity_days=validity_days, principal=local_operator(),
+            purpose=purpose,
+        )
+    role = "the department's default seal" if seal.is_default else "not the default: certsvc seal default to sign with it"
+    _out(seal, as_json, f"seal {seal.id}: {seal.name} ({seal.algorithm}) for {seal.department_code}; {role}")
 
 
 @seal_app.command("list")
@@ -119,7 +150,23 @@ def seal_add(
 def seal_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's seals."""
     rows = _admin().list_seals(department, principal=local_operator())
-    _out(rows, as_json, "\n".join(f"{s.id}  {s.status:8} {s.algorithm:11} {s.name}  until {s.valid_until.date()}" for s in rows))
+    _out(
+        rows,
+        as_json,
+        "\n".join(
+            f"{s.id}  {s.status:8} {s.algorithm:11} {s.name} ({s.purpose})  until {s.valid_until.date()}"
+            + ("  [default]" if s.is_default else "")
+            for s in rows
+        ),
+    )
+
+
+@seal_app.command("default")
+@handle_errors
+def seal_default(seal_id: int, as_json: JsonOption = False) -> None:
+    """Make a seal its department's default: it signs every template that names no seal purpose."""
+    seal = _admin().set_default_seal(seal_id, principal=local_operator())
+    _out(seal, as_json, f"seal {seal.id} ({seal.name}) is now the default seal of {seal.department_code}")
 
 
 @seal_app.command("retire")

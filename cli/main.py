@@ -98,11 +98,12 @@ def init() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes serving this port; instances on several machines need PostgreSQL")] = 1,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
     from certsvc.api.serving import serve as serve_api
 
-    serve_api(_context(), host=host, port=port)
+    serve_api(_context(), host=host, port=port, workers=workers)
 
 
 @app.command("templates")

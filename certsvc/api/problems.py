@@ -43,6 +43,9 @@ class Problem(BaseModel):
     status: int
     code: str = Field(description="stable, machine-readable; never renamed once released")
     errors: list[Any] | dict[str, Any] | None = Field(default=None, description="details: e.g. one entry per invalid field")
+    existing_identifier: str | None = Field(
+        default=None, description="duplicate_licence_number: the licence that holds the number (amend or reissue it)"
+    )
 
 
 def problem_statuses(route: APIRoute) -> list[int]:

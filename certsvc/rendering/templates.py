@@ -331,6 +331,8 @@ class LicenceTemplate:
     directory: Path
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # The seal purpose (公章, 行政许可专用章 ...) that seals this licence; None: the department's default seal.
+    seal_purpose: str | None = None
 
     @property
     def field_map(self) -> Mapping[str, FieldSpec]:
@@ -839,6 +841,7 @@ def _parse_template(directory: Path) -> LicenceTemplate:
         "name",
         "type_code",
         "description",
+        "seal_purpose",
         "page",
         "defaults",
         "fields",
@@ -865,6 +868,10 @@ def _parse_template(directory: Path) -> LicenceTemplate:
             f"type_code must be a valid USCC followed by 3 digits (GB/T 36904), got {type_code!r}"
         )
         type_code = str(type_code)
+    seal_purpose = raw.get("seal_purpose")
+    if seal_purpose is not None and not (isinstance(seal_purpose, str) and 0 < len(seal_purpose.strip()) <= 100):
+        problems.add("seal_purpose must be a seal purpose such as 行政许可专用章 (1 to 100 characters)")
+        seal_purpose = None
     page = _parse_page(raw.get("page", {}), problems)
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -1006,6 +1013,7 @@ def _parse_template(directory: Path) -> LicenceTemplate:
         directory=directory,
         description=str(raw.get("description", "")),
         defaults=dict(defaults),
+        seal_purpose=seal_purpose.strip() if isinstance(seal_purpose, str) else None,
     )
     _check_sample(template)
     return template

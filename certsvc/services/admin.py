@@ -23,6 +23,7 @@ from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm import ApiClient, Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
 from certsvc.storage.repositories_lifecycle import ClientAdminRepository, SealAdminRepository
+from certsvc.storage.repositories_rules import LicenceTypeRepository, SealChoiceRepository
 
 __all__ = ["AdminService", "ClientInfo", "DepartmentInfo", "SealInfo", "local_operator"]
 
@@ -39,6 +40,8 @@ class SealInfo:
     id: int
     department_code: str
     name: str
+    purpose: str
+    is_default: bool
     algorithm: str
     status: str
     valid_from: datetime
@@ -54,6 +57,7 @@ class DepartmentInfo:
     area_code: str
     status: str
     seals: tuple[SealInfo, ...]
+    licence_types: tuple[str, ...]  # template slugs the department may issue
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,8 @@ def _seal_info(seal: Seal) -> SealInfo:
         seal.id,
         seal.department.code,
         seal.name,
+        seal.purpose,
+        seal.is_default,
         seal.algorithm,
         seal.status,
         seal.valid_from,
@@ -81,7 +87,7 @@ def _seal_info(seal: Seal) -> SealInfo:
     )
 
 
-def _department_info(department: Department, seals: list[Seal]) -> DepartmentInfo:
+def _department_info(department: Department, seals: list[Seal], licence_types: list[str]) -> DepartmentInfo:
     return DepartmentInfo(
         department.id,
         department.code,
@@ -89,6 +95,7 @@ def _department_info(department: Department, seals: list[Seal]) -> DepartmentInf
         department.area_code,
         department.status,
         tuple(_seal_info(s) for s in seals),
+        tuple(licence_types),
     )
 
 
@@ -112,26 +119,44 @@ class AdminService:
             department = add_department(
                 session, code=code, name=name, area_code=area_code, actor=principal, now=self.ctx.clock.now()
             )
-            return _department_info(department, [])
+            return _department_info(department, [], [])
 
     def list_departments(self, *, principal: Principal) -> list[DepartmentInfo]:
         """Raises: PermissionDeniedError: not an operator."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
-            return [_department_info(d, list(d.seals)) for d in DepartmentRepository(session).all()]
+            types = LicenceTypeRepository(session)
+            return [
+                _department_info(d, list(d.seals), types.for_department(d.id)) for d in DepartmentRepository(session).all()
+            ]
 
     def show_department(self, code: str, *, principal: Principal) -> DepartmentInfo:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown code."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
             department = department_by_code(session, code)
-            return _department_info(department, list(SealRepository(session).for_department(department.id)))
+            return _department_info(
+                department,
+                list(SealRepository(session).for_department(department.id)),
+                LicenceTypeRepository(session).for_department(department.id),
+            )
 
     # --- seals ---------------------------------------------------------------------------------
     def add_seal(
-        self, department_code: str, *, name: str, algorithm: str, validity_days: int, principal: Principal
+        self,
+        department_code: str,
+        *,
+        name: str,
+        algorithm: str,
+        validity_days: int,
+        principal: Principal,
+        purpose: str | None = None,
     ) -> SealInfo:
         """Make a seal from the development CA: a new key, its certificate, the drawn image.
+
+        ``purpose`` (公章, 行政许可专用章 ...) defaults to the name. The department's first seal
+        becomes its default seal; any later one signs only once made default or chosen by a
+        template's purpose.
 
         Raises:
             PermissionDeniedError: not an operator.
@@ -141,6 +166,7 @@ class AdminService:
         require_role(principal, Role.OPERATOR)
         key_algorithm = _algorithm(algorithm)
         _check_seal_name(name)
+        _check_seal_name(purpose or name, field="purpose")
         if not 1 <= validity_days <= 3650:
             raise ValidationFailedError("invalid validity", details=[{"field": "validity_days", "problem": "1 to 3650"}])
         with self.ctx.database.transaction() as session:
@@ -153,6 +179,7 @@ class AdminService:
                 algorithm=key_algorithm,
                 actor=principal,
                 validity_days=validity_days,
+                purpose=(purpose or name).strip(),
             )
             return _seal_info(seal)
 
@@ -165,8 +192,11 @@ class AdminService:
         certificate_pem: bytes,
         key_passphrase: bytes | None,
         principal: Principal,
+        purpose: str | None = None,
     ) -> SealInfo:
         """Import a key and its certificate (with its chain, seal CA first) made elsewhere.
+
+        Purpose and default as for ``add_seal``.
 
         Raises:
             PermissionDeniedError: not an operator.
@@ -178,6 +208,7 @@ class AdminService:
         """
         require_role(principal, Role.OPERATOR)
         _check_seal_name(name)
+        _check_seal_name(purpose or name, field="purpose")
         ders = crypto.certificates_from_pem(certificate_pem)
         stored_pem = crypto.reencrypt_private_key_pem(
             key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase()
@@ -204,6 +235,8 @@ class AdminService:
                 Seal(
                     department_id=department.id,
                     name=name.strip(),
+                    purpose=(purpose or name).strip(),
+                    is_default=SealChoiceRepository(session).default_of(department.id) is None,
                     algorithm=algorithm.value,
                     key_ref=key_ref,
                     certificate_der=ders[0],
@@ -254,6 +287,36 @@ class AdminService:
                 action="seal.retire",
                 target=f"department:{seal.department.code}",
                 details={"seal_id": seal.id},
+            )
+            return _seal_info(seal)
+
+    def set_default_seal(self, seal_id: int, *, principal: Principal) -> SealInfo:
+        """Make a seal its department's default: the seal that signs templates naming no purpose.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown seal.
+            ConflictError: ``seal_retired``, or ``seal_not_valid`` (outside its validity now).
+        """
+        require_role(principal, Role.OPERATOR)
+        now = self.ctx.clock.now()
+        with self.ctx.database.transaction() as session:
+            seal = SealAdminRepository(session).by_id(seal_id)
+            if seal is None:
+                raise NotFoundError(f"no seal {seal_id}")
+            if seal.status == "retired":
+                raise ConflictError(f"seal {seal_id} is retired", code="seal_retired")
+            if not seal.valid_from <= now < seal.valid_until:
+                raise ConflictError(f"seal {seal_id} is outside its validity", code="seal_not_valid")
+            previous = SealChoiceRepository(session).default_of(seal.department_id)
+            SealChoiceRepository(session).make_default(seal)
+            append_audit_event(
+                session,
+                at=now,
+                actor=principal,
+                action="seal.default",
+                target=f"department:{seal.department.code}",
+                details={"seal_id": seal.id, "previous_seal_id": previous.id if previous is not None else None},
             )
             return _seal_info(seal)
 
@@ -433,6 +496,6 @@ def _algorithm(value: str) -> crypto.KeyAlgorithm:
         ) from exc
 
 
-def _check_seal_name(name: str) -> None:
+def _check_seal_name(name: str, *, field: str = "name") -> None:
     if not name.strip() or len(name) > 100:
-        raise ValidationFailedError("invalid seal name", details=[{"field": "name", "problem": "1 to 100 characters"}])
+        raise ValidationFailedError(f"invalid seal {field}", details=[{"field": field, "problem": "1 to 100 characters"}])

@@ -46,6 +46,7 @@ from certsvc.services.batch_import import (
 )
 from certsvc.services.batch_resign import SKIP_STATUSES, ResignHandler
 from certsvc.services.context import ServiceContext
+from certsvc.services.issuance_rules import require_licence_type
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
 from certsvc.storage.orm import Certificate
@@ -114,7 +115,8 @@ class BatchService:
         """Dry run: check every row of an import file; nothing is stored.
 
         Raises:
-            PermissionDeniedError: the caller is not an operator.
+            PermissionDeniedError: the caller is not an operator, or the department may not
+                issue this template (``licence_type_not_allowed``).
             NotFoundError: no such department.
             UnknownTemplateError: no such template.
             BadRequestError: the file is not a readable CSV or XLSX.
@@ -185,8 +187,10 @@ class BatchService:
     ) -> tuple[ImportReport, int]:
         require_role(principal, Role.OPERATOR)
         spec = self.ctx.templates.get(template)
-        with self.ctx.database.transaction() as session:
-            department_id = department_by_code(session, department_code).id
+        with self.ctx.database.read() as session:
+            department = department_by_code(session, department_code)
+            require_licence_type(session, department_id=department.id, department_code=department.code, template=spec)
+            department_id = department.id
         rows = read_table(source, filename=filename)
         header = next(rows, None)
         if header is None:
@@ -204,7 +208,7 @@ class BatchService:
                         report.already_issued += 1
             pending_keys.clear()
 
-        for row in check_rows(rows, spec, columns):
+        for row in check_rows(rows, spec, columns, today=self.ctx.clock.now().date()):
             report.total_rows += 1
             if row.request is None:
                 report.invalid_rows += 1

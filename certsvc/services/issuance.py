@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.exc import IntegrityError
 
@@ -14,6 +14,13 @@ from certsvc.domain.status import LicenceStatus
 from certsvc.errors import ConflictError, PermissionDeniedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.issuance_rules import (
+    choose_seal,
+    licence_number_of,
+    refuse_ended_validity,
+    require_licence_type,
+    require_number_free,
+)
 from certsvc.services.licences import issuer_of
 from certsvc.services.ofd_versions import OFD_NEEDS_SM2_SEAL, ofd_sealable, record_ofd
 from certsvc.services.principals import Principal, Role, require_role
@@ -23,7 +30,6 @@ from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import (
     CertificateRepository,
     DepartmentRepository,
-    SealRepository,
     SerialRepository,
 )
 
@@ -39,6 +45,12 @@ class IssuedCertificate:
     template: str
     department_code: str
     is_replay: bool  # an idempotent retry answered with the first result
+
+    def stored_answer(self) -> dict[str, object]:
+        """The answer as kept with the licence, so that a replay returns it unchanged."""
+        answer = asdict(self)
+        del answer["is_replay"]
+        return answer
 
 
 def _request_fingerprint(request: IssueRequest) -> str:
@@ -68,10 +80,15 @@ class IssuanceService:
 
         Raises:
             PermissionDeniedError: the caller is not an issuer of a department.
-            UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data.
-            ConflictError: the idempotency key was used for a different request, or the
-                department has no usable seal, or ``require_ofd`` and the seal is not SM2
-                (``ofd_needs_sm2_seal``: refused before anything is issued).
+            UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data;
+                ``validity_already_ended`` for a period that ended before today.
+            PermissionDeniedError: ``licence_type_not_allowed``, a type not configured for the
+                department.
+            ConflictError: the idempotency key was used for a different request
+                (``idempotency_key_reused``), the licence number is held by another licence
+                (``duplicate_licence_number``), no seal may sign (see ``choose_seal``), or
+                ``require_ofd`` and the seal is not SM2 (``ofd_needs_sm2_seal``: refused before
+                anything is issued).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         require_role(principal, Role.ISSUER)
@@ -88,12 +105,16 @@ class IssuanceService:
         holder_id = validate_holder_id(holder_type, request.holder.id)
         fields = template.validate_fields(request.fields)
         now = self.ctx.clock.now()
+        refuse_ended_validity(request.valid_until, today=now.date())
+        number = licence_number_of(template, fields)
 
         with self.ctx.database.transaction() as session:
             department = DepartmentRepository(session).by_id(principal.department_id)
-            seal = SealRepository(session).active_for(principal.department_id, now) if department else None
-            if department is None or seal is None:
-                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
+            if department is None:
+                raise PermissionDeniedError("this client's department no longer exists")
+            require_licence_type(session, department_id=department.id, department_code=department.code, template=template)
+            require_number_free(session, department_id=department.id, template=template, number=number)
+            seal = choose_seal(session, department_id=department.id, template=template, at=now)
             if require_ofd and not ofd_sealable(seal.algorithm, seal.ses_seal_der):
                 raise ConflictError(
                     "an OFD licence needs a GB/T 38540 (SM2) seal; this department seals with "
@@ -130,6 +151,15 @@ class IssuanceService:
             )
         )
 
+        issued = IssuedCertificate(
+            identifier=identifier,
+            status=LicenceStatus.VALID.value,
+            sha256=produced.signed_sha256,
+            version=1,
+            template=template.slug,
+            department_code=issuer.code,
+            is_replay=False,
+        )
         try:
             with self.ctx.database.transaction() as session:
                 cert = CertificateRepository(session).add(
@@ -150,6 +180,8 @@ class IssuanceService:
                         issued_at=now,
                         idempotency_key=idempotency_key or None,
                         request_sha256=fingerprint,
+                        licence_number=number,
+                        issue_response=issued.stored_answer(),
                     )
                 )
                 CertificateRepository(session).add_version(
@@ -173,16 +205,11 @@ class IssuanceService:
                 replay = self._replay(principal.department_id, idempotency_key, fingerprint)
                 if replay is not None:
                     return replay
+            # Or another licence took the number since the check above.
+            with self.ctx.database.read() as session:
+                require_number_free(session, department_id=department_id, template=template, number=number)
             raise
-        return IssuedCertificate(
-            identifier=identifier,
-            status=LicenceStatus.VALID.value,
-            sha256=produced.signed_sha256,
-            version=1,
-            template=template.slug,
-            department_code=issuer.code,
-            is_replay=False,
-        )
+        return issued
 
     def _replay(self, department_id: int, key: str, fingerprint: str) -> IssuedCertificate | None:
         with self.ctx.database.read() as session:
@@ -193,13 +220,16 @@ class IssuanceService:
                 raise ConflictError(
                     "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
                 )
-            version = CertificateRepository(session).version(cert.id, cert.current_version)
-            assert version is not None  # a certificate always has its current version
+            if cert.issue_response is not None:
+                return IssuedCertificate(**cert.issue_response, is_replay=True)
+            # Licences issued before answers were stored: the first version is what was answered.
+            first = CertificateRepository(session).version(cert.id, 1)
+            assert first is not None  # a certificate always has its first version
             return IssuedCertificate(
-                identifier=cert.identifier,
-                status=cert.status,
-                sha256=version.sha256,
-                version=cert.current_version,
+                identifier=first.identifier,
+                status=LicenceStatus.VALID.value,
+                sha256=first.sha256,
+                version=1,
                 template=cert.template,
                 department_code=cert.department.code,
                 is_replay=True,

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.exc import IntegrityError
 
 from certsvc.domain.identifiers import LicenceIdentifier
 from certsvc.domain.licence import LicenceRecord
@@ -22,15 +23,21 @@ from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.issuance_rules import (
+    choose_seal,
+    licence_number_of,
+    refuse_ended_validity,
+    require_number_free,
+)
 from certsvc.services.licences import licence_record_of
 from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
-from certsvc.services.producer import LicenceProducer, SealSnapshot, VersionSpec
+from certsvc.services.producer import LicenceProducer, ProducedVersion, SealSnapshot, VersionSpec
 from certsvc.services.requests import pydantic_problems
 from certsvc.services.webhooks import WebhookService, enqueue_event
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_lifecycle import StatusChange
-from certsvc.storage.repositories import CertificateRepository, SealRepository
+from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 
 __all__ = [
@@ -111,6 +118,8 @@ class _Plan:
     old_identifier: str
     new_identifier: str
     record: LicenceRecord
+    department_id: int
+    licence_number: str | None  # kept by amend and reissue; an amended one must be free
     seal: SealSnapshot
 
 
@@ -188,8 +197,10 @@ class LifecycleService:
             PermissionDeniedError, NotFoundError: as for ``change_status``.
             IllegalTransitionError: the licence is not valid (suspended, revoked, expired ...).
             ConflictError: ``superseded_version`` (the identifier is not the current one),
-                ``concurrent_change`` (changed while sealing), ``no_active_seal``.
-            ValidationFailedError: the changed fields do not fit the template.
+                ``concurrent_change`` (changed while sealing), ``duplicate_licence_number`` (the
+                new number is another licence's), or no seal may sign (see ``choose_seal``).
+            ValidationFailedError: the changed fields do not fit the template, or the new
+                validity period has already ended (``validity_already_ended``).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         return self._new_version(identifier, LicenceAction.AMEND, request.reason, request, principal, request_id)
@@ -253,6 +264,27 @@ class LifecycleService:
                 reason=_SEAL_REASON[action],
             )
         )
+        try:
+            result, deliveries = self._store_version(plan, action, reason, produced, principal, request_id, now)
+        except IntegrityError:
+            # Another licence may have taken the amended number since the plan was checked.
+            with self.ctx.database.read() as session:
+                require_number_free(session, department_id=plan.department_id, template=self.ctx.templates.get(plan.template),
+                                    number=plan.licence_number, holder_id=plan.cert_id)
+            raise
+        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
+        return result
+
+    def _store_version(
+        self,
+        plan: _Plan,
+        action: LicenceAction,
+        reason: str,
+        produced: ProducedVersion,
+        principal: Principal,
+        request_id: str | None,
+        now: datetime,
+    ) -> tuple[LifecycleResult, list[int]]:
         with self.ctx.database.transaction() as session:
             repo = CertificateRepository(session)
             cert = repo.by_identifier(plan.old_identifier)
@@ -280,6 +312,7 @@ class LifecycleService:
             cert.holder_name = record.holder_name
             cert.valid_from = record.valid_from
             cert.valid_until = record.valid_until
+            cert.licence_number = plan.licence_number
             target = transition(plan.status, action)
             cert.status = target.value
             self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
@@ -294,8 +327,7 @@ class LifecycleService:
                 sha256=produced.signed_sha256,
                 changed_at=now,
             )
-        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
-        return result
+        return result, deliveries
 
     def _plan(
         self,
@@ -317,10 +349,8 @@ class LifecycleService:
                     code="superseded_version",
                     details={"current_identifier": cert.identifier},
                 )
-            seal = SealRepository(session).active_for(cert.department_id, now)
-            if seal is None:
-                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
             template = self.ctx.templates.get(cert.template)
+            seal = choose_seal(session, department_id=cert.department_id, template=template, at=now)
             record = licence_record_of(cert, self.ctx.templates)
             if amendment is not None:
                 record = replace(
@@ -334,7 +364,10 @@ class LifecycleService:
                     raise ValidationFailedError(
                         "invalid validity period", details=[{"field": "valid_until", "problem": "before valid_from"}]
                     )
+                refuse_ended_validity(record.valid_until, today=now.date())
             record = replace(record, fields=template.validate_fields(record.fields))
+            number = licence_number_of(template, record.fields)
+            require_number_free(session, department_id=cert.department_id, template=template, number=number, holder_id=cert.id)
             printed = LicenceIdentifier.parse(cert.identifier)
             return _Plan(
                 cert_id=cert.id,
@@ -344,6 +377,8 @@ class LifecycleService:
                 old_identifier=cert.identifier,
                 new_identifier=str(printed.with_version(printed.version + 1)),
                 record=record,
+                department_id=cert.department_id,
+                licence_number=number,
                 seal=SealSnapshot.of(seal),
             )
 

@@ -32,6 +32,7 @@ from certsvc.services.timestamping import provision_dev_tsa
 from certsvc.services.trust_signer import provision_dev_trust_signer
 from certsvc.storage.orm import Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
+from certsvc.storage.repositories_rules import LicenceTypeRepository, SealChoiceRepository
 
 __all__ = [
     "DEMO_DEPARTMENTS",
@@ -58,11 +59,35 @@ class DemoDepartment:
     area_code: str
     seal_name: str
     algorithm: crypto.KeyAlgorithm
+    licence_types: tuple[str, ...]  # template slugs the department may issue
 
 
+# A 市场监督管理局 licenses food and drug businesses and issues its own 准予行政许可决定书, never a
+# planning permit; a 行政审批和政务服务局 holds the approvals concentrated in it (相对集中行政许可权):
+# planning and construction as well as food and drug retail.
 DEMO_DEPARTMENTS = (
-    DemoDepartment("11152500011512829G", "锡林郭勒盟市场监督管理局", "152500", "行政许可专用章", crypto.KeyAlgorithm.ECDSA_P256),
-    DemoDepartment("11152502011513952P", "锡林浩特市行政审批和政务服务局", "152502", "行政审批专用章", crypto.KeyAlgorithm.SM2),
+    DemoDepartment(
+        "11152500011512829G",
+        "锡林郭勒盟市场监督管理局",
+        "152500",
+        "行政许可专用章",
+        crypto.KeyAlgorithm.ECDSA_P256,
+        ("administrative-licensing-decision", "drug-business-licence", "food-business-licence"),
+    ),
+    DemoDepartment(
+        "11152502011513952P",
+        "锡林浩特市行政审批和政务服务局",
+        "152502",
+        "行政审批专用章",
+        crypto.KeyAlgorithm.SM2,
+        (
+            "administrative-licensing-decision",
+            "construction-planning-permit",
+            "drug-business-licence",
+            "food-business-licence",
+            "special-operations-certificate",
+        ),
+    ),
 )
 
 
@@ -212,8 +237,12 @@ def add_seal(
     algorithm: crypto.KeyAlgorithm,
     actor: Principal | None,
     validity_days: int = 1825,
+    purpose: str | None = None,
 ) -> Seal:
     """Make a seal for a department: key, certificate from the development CA, drawn image.
+
+    The purpose defaults to the seal's name. The department's first seal becomes its default
+    seal; later seals never take that role by themselves.
 
     Raises:
         ValidationFailedError: seal text the seal font cannot draw (before any key is made).
@@ -260,6 +289,8 @@ def add_seal(
         Seal(
             department_id=department.id,
             name=name,
+            purpose=purpose or name,
+            is_default=SealChoiceRepository(session).default_of(department.id) is None,
             algorithm=algorithm.value,
             key_ref=key_ref,
             certificate_der=cert_der,
@@ -276,7 +307,8 @@ def add_seal(
         actor=actor,
         action="seal.add",
         target=f"department:{department.code}",
-        details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name},
+        details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name, "purpose": seal.purpose,
+                 "is_default": seal.is_default},
     )
     return seal
 
@@ -322,6 +354,9 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
                     session, code=demo.code, name=demo.name, area_code=demo.area_code, actor=None, now=ctx.clock.now()
                 )
                 created.append(f"department {demo.code} {demo.name}")
+                types = LicenceTypeRepository(session)
+                for slug in demo.licence_types:
+                    types.grant(department.id, slug, at=ctx.clock.now())
             if SealRepository(session).active_for(department.id, ctx.clock.now()) is None:
                 add_seal(ctx, session, department=department, name=demo.seal_name, algorithm=demo.algorithm, actor=None)
                 created.append(f"{demo.algorithm.value} seal for {demo.code}")

@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -19,6 +20,8 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -89,10 +92,25 @@ class Department(Base):
 
 class Seal(Base):
     __tablename__ = "seals"
+    # At most one default seal per department, on SQLite and PostgreSQL alike (a partial index).
+    __table_args__ = (
+        Index(
+            "uq_seals_department_default",
+            "department_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))  # e.g. 行政许可专用章
+    # What the seal is for (公章, 行政许可专用章 ...); a template naming a purpose is sealed with it.
+    purpose: Mapped[str] = mapped_column(String(100))
+    # The seal that signs when a template names no purpose. Set explicitly (the first seal of a
+    # department gets it); adding a seal never moves it, so issuance never changes by itself.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     algorithm: Mapped[str] = mapped_column(String(20))  # KeyAlgorithm value
     key_ref: Mapped[str] = mapped_column(String(300))  # key store reference, never the key itself
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
@@ -143,6 +161,9 @@ class Certificate(Base):
     __table_args__ = (
         UniqueConstraint("department_id", "idempotency_key"),
         Index("ix_certificates_holder", "holder_id_type", "holder_id"),
+        # One 许可证编号 per department and licence type, kept by the database itself so two
+        # concurrent issues cannot both win (NULLs, licences without a number, never collide).
+        Index("uq_certificates_licence_number", "department_id", "type_code", "licence_number", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -162,6 +183,10 @@ class Certificate(Base):
     issued_at: Mapped[datetime] = mapped_column()
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
+    # The printed licence number (the template's number field), unique per department and type.
+    licence_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The answer given when the licence was issued; an idempotent replay returns exactly this.
+    issue_response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     versions: Mapped[list[CertificateVersion]] = relationship(
         back_populates="certificate", order_by="CertificateVersion.version"

@@ -61,15 +61,14 @@ def test_issued_file_carries_the_gbt36903_metadata(embedded: ServiceContext, iss
     assert read_licence_metadata(issued["print"]) == expected  # the paper copy says the same
 
 
-def test_resident_id_holders_get_code_type_111(client: TestClient, ecdsa_key: str) -> None:
-    body = client.post(
-        "/api/v1/certificates", json=sample_request("special-operations-certificate"), headers=auth(ecdsa_key)
-    ).json()
-    pdf = client.get(body["links"]["pdf"], headers=auth(ecdsa_key)).content
+def test_resident_id_holders_get_code_type_111(client: TestClient, sm2_key: str) -> None:
+    request = sample_request("special-operations-certificate")
+    body = client.post("/api/v1/certificates", json=request, headers=auth(sm2_key)).json()
+    pdf = client.get(body["links"]["pdf"], headers=auth(sm2_key)).content
     metadata = read_licence_metadata(pdf)
     assert metadata is not None
     assert metadata["holder_code_type"] == "111"  # 公民身份号码
-    assert metadata["licence_number"] == sample_request("special-operations-certificate")["fields"]["certificate_number"]
+    assert metadata["licence_number"] == request["fields"]["certificate_number"]
 
 
 def test_issued_file_is_pdfa_2b_after_sealing(issued: dict[str, Any]) -> None:

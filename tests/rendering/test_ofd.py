@@ -29,7 +29,7 @@ def ofds(registry: TemplateRegistry) -> dict[str, tuple[LicenceContent, bytes]]:
 
     out = {}
     for template in registry.all():
-        content = content_for(template, metadata={"area_code": "152500"})
+        content = content_for(template, area_code="152500")
         out[template.slug] = (content, render_ofd(template, content).data)
     return out
 

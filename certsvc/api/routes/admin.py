@@ -14,6 +14,7 @@ from certsvc.api.ids import RowId
 from certsvc.api.uploads import read_limited_body
 from certsvc.services.admin import AdminService, ClientInfo, DepartmentInfo, SealInfo
 from certsvc.services.audit import AuditService, ChainReport
+from certsvc.services.licence_types import LicenceTypeService
 from certsvc.services.revocation import RevocationService
 
 __all__ = ["router"]
@@ -31,6 +32,8 @@ class SealRead(BaseModel):
     id: int
     department_code: str
     name: str
+    purpose: str = Field(description="公章, 行政许可专用章 …: a template naming this purpose is sealed with it")
+    is_default: bool = Field(description="signs every template that names no seal purpose")
     algorithm: str
     status: str
     valid_from: datetime
@@ -49,16 +52,26 @@ class DepartmentRead(BaseModel):
     area_code: str
     status: str
     seals: list[SealRead]
+    licence_types: list[str] = Field(description="template slugs the department may issue")
 
     @classmethod
     def of(cls, d: DepartmentInfo) -> DepartmentRead:
-        return cls(
-            id=d.id, code=d.code, name=d.name, area_code=d.area_code, status=d.status, seals=[SealRead.of(s) for s in d.seals]
-        )
+        return cls.model_validate(d, from_attributes=True)
+
+
+class LicenceTypesRead(BaseModel):
+    department_code: str
+    templates: list[str]
+
+
+class LicenceTypesChange(BaseModel):
+    add: list[str] = Field(default_factory=list, description="template slugs to allow")
+    remove: list[str] = Field(default_factory=list, description="template slugs to withdraw")
 
 
 class SealCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="e.g. 行政审批专用章")
+    purpose: str | None = Field(default=None, min_length=1, max_length=100, description="defaults to the name")
     algorithm: str = Field(default="ecdsa-p256", description="rsa-3072 | ecdsa-p256 | sm2")
     validity_days: int = Field(default=1825, ge=1, le=3650)
     # Import instead of generating: both PEMs given (certificate first, then its chain).
@@ -140,10 +153,12 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
             certificate_pem=(body.certificate_pem or "").encode(),
             key_passphrase=body.key_passphrase.encode() if body.key_passphrase else None,
             principal=principal,
+            purpose=body.purpose,
         )
     else:
         seal = admin.add_seal(
-            code, name=body.name, algorithm=body.algorithm, validity_days=body.validity_days, principal=principal
+            code, name=body.name, algorithm=body.algorithm, validity_days=body.validity_days, principal=principal,
+            purpose=body.purpose,
         )
     return SealRead.of(seal)
 
@@ -173,6 +188,26 @@ def revoke_seal(seal_id: RowId, body: SealRevoke, ctx: ContextDep, principal: Op
     time-stamped before ``at`` stay valid; later ones are invalid (docs/ltv.md)."""
     info = RevocationService(ctx).revoke_seal(seal_id, reason=body.reason, invalid_from=body.at, principal=principal)
     return RevocationRead.model_validate(info, from_attributes=True)
+
+
+@router.get("/departments/{code}/licence-types", response_model=LicenceTypesRead)
+def list_licence_types(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> LicenceTypesRead:
+    return LicenceTypesRead.model_validate(LicenceTypeService(ctx).types(code, principal=principal), from_attributes=True)
+
+
+@router.patch("/departments/{code}/licence-types", response_model=LicenceTypesRead)
+def change_licence_types(
+    code: str, body: LicenceTypesChange, ctx: ContextDep, principal: OperatorPrincipal
+) -> LicenceTypesRead:
+    """Allow (``add``) or withdraw (``remove``) licence types of a department."""
+    changed = LicenceTypeService(ctx).change(code, add=body.add, remove=body.remove, principal=principal)
+    return LicenceTypesRead.model_validate(changed, from_attributes=True)
+
+
+@router.post("/seals/{seal_id}/default", response_model=SealRead)
+def make_default_seal(seal_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+    """Make the seal its department's default (adding a seal never does this by itself)."""
+    return SealRead.of(AdminService(ctx).set_default_seal(seal_id, principal=principal))
 
 
 @router.post("/seals/{seal_id}/retire", response_model=SealRead)

@@ -82,7 +82,13 @@ def get_certificate_pdf(
 @router.get(
     "/{identifier}/ofd",
     response_class=Response,
-    responses={200: {"content": {"application/ofd": {}}, "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)"}},
+    responses={
+        200: {"content": {"application/ofd": {}}, "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)"},
+        409: {
+            "description": "ofd_needs_sm2_seal: the version was sealed with an ECDSA or RSA seal, so it has no OFD",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        },
+    },
 )
 def get_certificate_ofd(
     identifier: str,
