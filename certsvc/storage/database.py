@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,7 +94,12 @@ def _owner_only(db_path: Path) -> None:
     """
     try:
         db_path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        # Only a new file is opened here: closing any descriptor of an open database releases
+        # every POSIX lock this process holds on it (fcntl semantics), which would let another
+        # writer in under a connection of this process and corrupt the file.
+        if not db_path.exists():
+            with contextlib.suppress(FileExistsError):
+                os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600))
         for suffix in _SQLITE_COMPANIONS:
             companion = Path(f"{db_path}{suffix}")
             if companion.exists() and companion.stat().st_mode & 0o077:
