@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -33,12 +34,22 @@ def issue(node: NodeSettings, api_key: str, request: dict[str, Any], count: int,
     with ctx.database.read() as session:
         principal = authenticate(session, api_key, now=ctx.clock.now())
     service = IssuanceService(ctx)
-    identifiers = [
-        service.issue(IssueRequest.model_validate(request), principal=principal, idempotency_key=idempotency_key).identifier
-        for _ in range(count)
-    ]
+    identifiers = []
+    for i in range(count):
+        body = request if idempotency_key is not None else _with_own_number(request, os.getpid(), i)
+        issued = service.issue(IssueRequest.model_validate(body), principal=principal, idempotency_key=idempotency_key)
+        identifiers.append(issued.identifier)
     ctx.database.dispose()
     return identifiers
+
+
+def _with_own_number(request: dict[str, Any], pid: int, i: int) -> dict[str, Any]:
+    """The request with a licence number of this process's own (the registry refuses a number
+    twice per department and type): the last seven digits become the pid and the count."""
+    fields = dict(request["fields"])
+    number = str(fields["licence_number"])
+    fields["licence_number"] = f"{number[:-7]}{pid % 100_000:05d}{i:02d}"
+    return {**request, "fields": fields}
 
 
 def append_audit_events(node: NodeSettings, count: int, prefix: str) -> int:

@@ -105,9 +105,10 @@ def test_one_idempotency_key_sent_to_two_processes_at_once_gives_one_licence(
     _code, issuer, _ = make_department(embedded)
     key = "two-nodes-" + new_token()
     headers = {**auth(issuer), "Idempotency-Key": key}
+    body = sample_request()  # one request, retried: the same body every time
 
     def post(url: str) -> httpx.Response:
-        return httpx.post(f"{url}/api/v1/certificates", json=sample_request(), headers=headers, timeout=120)
+        return httpx.post(f"{url}/api/v1/certificates", json=body, headers=headers, timeout=120)
 
     with ThreadPoolExecutor(6) as pool:
         responses = list(pool.map(post, urls * 3))

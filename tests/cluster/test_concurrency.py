@@ -22,6 +22,8 @@ from typer.testing import CliRunner
 from certsvc.config import load_settings
 from certsvc.jobs.api import new_token
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.provisioning import ensure_dev_passphrase
+from certsvc.services.webhook_secrets import seal_secret
 from certsvc.services.webhooks import enqueue_event
 from certsvc.storage.orm import AuditEvent, Certificate, Department
 from certsvc.storage.orm_batch import BatchItem, BatchJob
@@ -170,9 +172,11 @@ def test_pending_webhooks_sent_by_parallel_processes_reach_the_receiver_once(
     state, url = receiver
     events = 12
     now = own.clock.now()
+    ensure_dev_passphrase(own)  # the key that webhook secrets are encrypted under, shared by the nodes
     with own.database.transaction() as session:
         department_id = session.scalars(select(Department.id)).one()
-        session.add(WebhookEndpoint(department_id=department_id, url=url, secret="s" * 32, is_active=True, created_at=now))
+        secret = seal_secret(own, "s" * 32)  # stored encrypted, as every endpoint's secret is
+        session.add(WebhookEndpoint(department_id=department_id, url=url, encrypted_secret=secret, is_active=True, created_at=now))
         session.flush()
         for i in range(events):
             enqueue_event(session, department_id=department_id, event_type="certificate.revoked", data={"i": i}, now=now)
