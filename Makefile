@@ -10,6 +10,9 @@ APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zen
 # Issue 4: BabelStone Han draws rare Han characters in names (𠮷, CJK Ext. B) that AR PL lacks;
 # icc-profiles-free's sRGB.icc is the PDF/A output intent of every licence PDF.
 APT_PACKAGES += fonts-babelstone-han icc-profiles-free
+# Noto Sans Mongolian (fonts-noto-core): the OpenType font HarfBuzz shapes traditional Mongolian
+# with, for the bilingual seals and licences of 内蒙古 departments.
+APT_PACKAGES += fonts-noto-core
 
 .PHONY: install system-deps run test lint bench clean
 

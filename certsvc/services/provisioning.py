@@ -16,8 +16,14 @@ from certsvc.config import Environment
 from certsvc.crypto import api as crypto
 from certsvc.domain.identifiers import is_valid_uscc
 from certsvc.errors import ConfigurationError, ConflictError, NotFoundError, ValidationFailedError
-from certsvc.rendering.seals import draw_round_seal
 from certsvc.services.audit import append_audit_event, ensure_audit_key
+from certsvc.services.bilingual import (
+    RingLayout,
+    SealText,
+    default_bilingual,
+    draw_seal_image,
+    mongolian_name,
+)
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, create_api_client
 from certsvc.storage.orm import Department, Seal
@@ -34,6 +40,7 @@ __all__ = [
     "ensure_dev_ca",
     "ensure_dev_passphrase",
     "init_embedded",
+    "seal_text",
 ]
 
 _SEAL_DIAMETER_MM = 42  # the common size of a round official seal (公章)
@@ -133,15 +140,25 @@ def _new_key(ctx: ServiceContext, ref: str, algorithm: crypto.KeyAlgorithm) -> c
 
 
 def add_department(
-    session: Session, *, code: str, name: str, area_code: str, actor: Principal | None, now: datetime
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    area_code: str,
+    actor: Principal | None,
+    now: datetime,
+    name_mn: str | None = None,
+    is_bilingual: bool | None = None,
 ) -> Department:
-    """Register a department.
+    """Register a department; ``is_bilingual`` ``None`` means "as its area code says".
 
     Raises:
-        ValidationFailedError: bad 统一社会信用代码, name or area code.
+        ValidationFailedError: bad 统一社会信用代码, name, Mongolian name or area code (all listed).
         ConflictError: a department with this code exists.
     """
     problems = []
+    mongolian, mongolian_problems = mongolian_name("name_mn", name_mn)
+    problems.extend(mongolian_problems)
     code = code.strip().upper()
     if not is_valid_uscc(code):
         problems.append({"field": "code", "problem": "not a valid 统一社会信用代码"})
@@ -154,7 +171,10 @@ def add_department(
     repo = DepartmentRepository(session)
     if repo.by_code(code) is not None:
         raise ConflictError(f"department {code} exists", code="department_exists")
-    department = repo.add(Department(code=code, name=name.strip(), area_code=area_code))
+    bilingual = default_bilingual(area_code) if is_bilingual is None else is_bilingual
+    department = repo.add(
+        Department(code=code, name=name.strip(), area_code=area_code, name_mn=mongolian, is_bilingual=bilingual)
+    )
     append_audit_event(
         session, at=now, actor=actor, action="department.add", target=f"department:{code}"
     )
@@ -170,8 +190,13 @@ def add_seal(
     algorithm: crypto.KeyAlgorithm,
     actor: Principal | None,
     validity_days: int = 1825,
+    name_mn: str | None = None,
+    ring_layout: RingLayout = RingLayout.RINGS,
 ) -> Seal:
-    """Make a seal for a department: key, certificate from the development CA, drawn image."""
+    """Make a seal for a department: key, certificate from the development CA, drawn image.
+
+    ``name_mn`` must be normalised and checked already (``bilingual.mongolian_name``).
+    """
     ca = ensure_dev_ca(ctx, algorithm)
     now = ctx.clock.now()
     key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
@@ -186,7 +211,7 @@ def add_seal(
         not_before=now - timedelta(minutes=5),
         not_after=not_after,
     )
-    image = draw_round_seal(department_name=department.name, seal_name=name, diameter_mm=_SEAL_DIAMETER_MM)
+    image = draw_seal_image(seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM)
     image_sha = ctx.blobs.put(image)
     ses_seal = None
     if algorithm is crypto.KeyAlgorithm.SM2:
@@ -207,6 +232,8 @@ def add_seal(
         Seal(
             department_id=department.id,
             name=name,
+            name_mn=name_mn,
+            ring_layout=ring_layout.value,
             algorithm=algorithm.value,
             key_ref=key_ref,
             certificate_der=cert_der,
@@ -226,6 +253,18 @@ def add_seal(
         details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name},
     )
     return seal
+
+
+def seal_text(department: Department, seal_name: str, seal_name_mn: str | None, layout: RingLayout) -> SealText:
+    """What a department's round seal says, in one or both scripts."""
+    return SealText(
+        department_name=department.name,
+        seal_name=seal_name,
+        department_name_mn=department.name_mn,
+        seal_name_mn=seal_name_mn,
+        layout=layout,
+        is_bilingual=department.is_bilingual,
+    )
 
 
 def init_embedded(ctx: ServiceContext) -> InitResult:
