@@ -50,7 +50,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:
-        with ctx.database.session() as session:
+        with ctx.database.read() as session:
             session.connection().exec_driver_sql("SELECT 1")
         return {"status": "ok", "version": __version__}
 

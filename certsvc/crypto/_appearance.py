@@ -31,6 +31,7 @@ from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.writer import BasePdfFileWriter, PdfFileWriter
 from pyhanko.stamp import BaseStamp, BaseStampStyle
 
+from certsvc.domain.pdf_numbers import normalize_content_numbers, pdf_numbers
 from certsvc.errors import SigningError
 
 __all__ = [
@@ -181,12 +182,13 @@ class _SealDrawing(AppearanceContent):
         leading = size * 1.35
         # The text block sits slightly below the centre, where the seal's lower half covers it.
         top = h * 0.42 + leading * (len(self._lines) - 1) / 2
-        out = [b"BT 0 g /FSeal %g Tf" % size]
+        out = [b"BT 0 g /FSeal " + pdf_numbers(size) + b" Tf"]
         for i, (line, width) in enumerate(zip(self._lines, widths, strict=True)):
             x = (w - width * size) / 2
             y = top - i * leading
-            out.append(b"1 0 0 1 %g %g Tm" % (x, y))
-            out.append(engine.shape(line).graphics_ops)
+            out.append(b"1 0 0 1 " + pdf_numbers(x, y) + b" Tm")
+            # The shaping engine positions glyphs with %g, which can write exponents.
+            out.append(normalize_content_numbers(engine.shape(line).graphics_ops))
         out.append(b"ET")
         return b" ".join(out)
 
@@ -209,12 +211,9 @@ class _SealDrawing(AppearanceContent):
         )
         scale = min(w / img.width, h / img.height)
         iw, ih = img.width * scale, img.height * scale
-        return b"q /SealGS gs %g 0 0 %g %g %g cm /SealImg Do Q" % (
-            iw,
-            ih,
-            (w - iw) / 2,
-            (h - ih) / 2,
-        )
+        # (w - iw) / 2 is a rounding residue like 7.1e-15 for a square image in a square box.
+        matrix = pdf_numbers(iw, 0, 0, ih, (w - iw) / 2, (h - ih) / 2)
+        return b"q /SealGS gs " + matrix + b" cm /SealImg Do Q"
 
 
 # --- template ------------------------------------------------------------------------------

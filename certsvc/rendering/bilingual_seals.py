@@ -24,14 +24,23 @@ from enum import StrEnum
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter
 
-from certsvc.errors import RenderingError
+from certsvc.errors import RenderingError, ValidationFailedError
 from certsvc.rendering.mongolian import (
     ShapedRun,
     glyph_contours,
     mongolian_text_problems,
     shape_mongolian,
 )
-from certsvc.rendering.seals import _arc_text, _check_text, _glyph_tile, _px, _stamp, _star, _to_png
+from certsvc.rendering.seals import (
+    _UNDRAWABLE,
+    _arc_text,
+    _check_text,
+    _glyph_tile,
+    _px,
+    _stamp,
+    _star,
+    _to_png,
+)
 
 __all__ = ["RingLayout", "draw_bilingual_round_seal"]
 
@@ -135,11 +144,23 @@ def _composite(mask: Image.Image, run: ShapedRun, place: Callable[[float, float]
     mask.paste(ImageChops.lighter(mask, layer.reduce(_SUPERSAMPLE)))
 
 
-def _check_mongolian(text: str, what: str) -> ShapedRun:
+def _check_mongolian(text: str, field: str) -> ShapedRun:
     problems = mongolian_text_problems(text)
     if problems:
-        raise RenderingError(f"{what}: " + "; ".join(problems))
+        raise ValidationFailedError(
+            f"the seal's Mongolian text cannot be drawn: {'; '.join(problems)}",
+            code=_UNDRAWABLE,
+            details=[{"field": field, "problem": f"the Mongolian name {p}"} for p in problems],
+        )
     return shape_mongolian(text)
+
+
+def _too_long(layout: str) -> ValidationFailedError:
+    return ValidationFailedError(
+        f"the department's names are too long for this seal size ({layout} layout)",
+        code=_UNDRAWABLE,
+        details=[{"field": "name_mn", "problem": "too long to fit the seal beside the Chinese name"}],
+    )
 
 
 def _chinese_line(mask: Image.Image, text: str, *, cx: float, cy: float, height: int, width_budget: float) -> None:
@@ -166,17 +187,16 @@ def draw_bilingual_round_seal(
     Mongolian ``seal_name_mn`` above it when given) on straight lines below the star.
 
     Raises:
-        RenderingError: a name is empty, too long for the seal, or has characters the seal fonts
-            cannot draw.
+        ValidationFailedError: (code ``seal_text_not_drawable``) a name that is too long for the
+            seal or has characters the seal fonts cannot draw.
+        RenderingError: a diameter outside 30–60 mm.
     """
+    _check_text(department_name=department_name, seal_name=seal_name, code=None)
     name = department_name.strip()
-    if not 2 <= len(name) <= 30:
-        raise RenderingError(f"department name must be 2–30 characters for a seal, got {len(name)}")
     if not 30 <= diameter_mm <= 60:
         raise RenderingError("a bilingual seal must be 30–60 mm across")
-    _check_text(name + seal_name, "seal text")
-    outer_run = _check_mongolian(department_name_mn, "Mongolian department name")
-    purpose_run = _check_mongolian(seal_name_mn, "Mongolian seal name") if seal_name_mn else None
+    outer_run = _check_mongolian(department_name_mn, "department_name_mn")
+    purpose_run = _check_mongolian(seal_name_mn, "name_mn") if seal_name_mn else None
 
     size = _px(diameter_mm)
     c = size / 2
@@ -241,7 +261,7 @@ def _fit_rings(size: int, ring: float, band_em: float, run: ShapedRun, n: int) -
         if mongolian_deg <= _MAX_RING_DEG and tightest_deg <= _MAX_INNER_DEG and inner - height * 0.6 > size * 0.17:
             return round(height), outer, inner, min(_MAX_INNER_DEG, max(120.0, natural_deg))
         height -= size * 0.0025
-    raise RenderingError("the department's names are too long for this seal size (rings layout)")
+    raise _too_long("rings")
 
 
 def _fit_halves(size: int, ring: float, band_em: float, run: ShapedRun, n: int) -> _Fit:
@@ -258,4 +278,4 @@ def _fit_halves(size: int, ring: float, band_em: float, run: ShapedRun, n: int) 
         if mongolian_deg <= _MAX_UPPER_DEG and tightest_deg <= _MAX_LOWER_DEG:
             return round(height), radius, chinese, min(_MAX_LOWER_DEG, max(90.0, natural_deg))
         height -= size * 0.0025
-    raise RenderingError("the department's names are too long for this seal size (halves layout)")
+    raise _too_long("halves")

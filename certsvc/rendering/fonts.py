@@ -229,7 +229,28 @@ def _printable(ch: str) -> bool:
 
 
 def _in_font(font: TTFont, ch: str) -> bool:
-    return bool(font.face.charToGlyph.get(ord(ch), 0) != 0)
+    """Whether ``font`` maps ``ch`` to a glyph that draws something.
+
+    A mapped glyph is not enough: AR PL UKai maps 䶮 (U+4DAE) and some fifty other characters
+    to glyphs without a single contour, which print as blank space. Space characters are the
+    one kind whose right glyph is empty.
+    """
+    gid = font.face.charToGlyph.get(ord(ch), 0)
+    if gid == 0:
+        return False
+    return unicodedata.category(ch) == "Zs" or _has_outline(font, gid)
+
+
+def _has_outline(font: TTFont, gid: int) -> bool:
+    # glyf data of a glyph: empty (loca gives zero length) or a header whose numberOfContours
+    # is 0 means no ink; -1 is a composite glyph, drawn from others (TrueType 'glyf' spec).
+    face = font.face
+    start, end = face.glyphPos[gid], face.glyphPos[gid + 1]
+    if end - start < 2:
+        return False
+    offset = face.table["glyf"]["offset"] + start
+    contours = int.from_bytes(face._ttf_data[offset : offset + 2], "big", signed=True)
+    return contours != 0
 
 
 def _fallback_eligible(ch: str) -> bool:
@@ -284,8 +305,7 @@ def runs(text: str, font: str) -> list[tuple[str, str]]:
     before drawing, so this only happens for measuring.
     """
     primary = _font(font)
-    cmap = primary.face.charToGlyph
-    if all(cmap.get(ord(ch)) or ch in _LAYOUT_CHARS for ch in text):
+    if all(ch in _LAYOUT_CHARS or _in_font(primary, ch) for ch in text):
         return [(_reportlab_name(font), text)]  # the common case: one run, no fallback lookups
     extra = _fallback_font()
     out: list[tuple[str, str]] = []

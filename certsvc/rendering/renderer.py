@@ -35,6 +35,7 @@ from reportlab.pdfbase.pdfdoc import PDFImageXObject
 from reportlab.pdfgen.canvas import Canvas
 
 from certsvc.domain.layout import SealBox
+from certsvc.domain.pdf_numbers import pdf_number
 from certsvc.errors import RenderingError, ValidationFailedError
 from certsvc.rendering import fonts
 from certsvc.rendering.metadata import apply_metadata, document_id
@@ -806,7 +807,8 @@ def _guilloche_ops(
             (x, y), (nx, ny) = _walk(sides, perimeter * k / steps)
             off = amp * math.sin(2 * math.pi * waves * k / steps + phase)
             ops.append(
-                f"{(x + nx * off) * MM:.2f} {(h_mm - (y + ny * off)) * MM:.2f} {'m' if k == 0 else 'l'}"
+                f"{pdf_number((x + nx * off) * MM, 2)} {pdf_number((h_mm - (y + ny * off)) * MM, 2)} "
+                + ("m" if k == 0 else "l")
             )
         ops.append("S")
     return "\n".join(ops)

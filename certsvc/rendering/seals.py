@@ -53,13 +53,29 @@ def _font(size_px: int) -> ImageFont.FreeTypeFont:
     return ImageFont.truetype(str(font_path("song")), size_px, index=0)
 
 
-def _check_text(text: str, what: str) -> None:
-    # The seal is drawn by PIL with the one 宋体 face: the licence's per-character fallback
-    # font does not apply here.
-    missing = missing_glyphs(text, "song", fallback=False)
-    if missing:
-        raise RenderingError(
-            f"{what} contains characters the seal font cannot draw: {''.join(missing)}"
+_UNDRAWABLE = "seal_text_not_drawable"
+
+
+def _check_text(*, department_name: str, seal_name: str, code: str | None) -> None:
+    """Refuse seal text that cannot be drawn: a caller's input, so a 4xx, never a 500."""
+    name = department_name.strip()
+    if not 2 <= len(name) <= 30:
+        raise ValidationFailedError(
+            f"department name must be 2–30 characters for a seal, got {len(name)}",
+            code=_UNDRAWABLE,
+            details=[{"field": "department_name", "problem": "2 to 30 characters fit a seal"}],
+        )
+    problems = []
+    for field, text in (("department_name", name), ("name", seal_name), ("code", code or "")):
+        # The seal is drawn by PIL with the one 宋体 face: the licence's per-character fallback
+        # font does not apply here.
+        missing = missing_glyphs(text, "song", fallback=False)
+        if missing:
+            shown = ", ".join(f"{ch} (U+{ord(ch):04X})" for ch in missing)
+            problems.append({"field": field, "problem": f"the seal font cannot draw {shown}"})
+    if problems:
+        raise ValidationFailedError(
+            "the seal text has characters the seal font cannot draw", code=_UNDRAWABLE, details=problems
         )
 
 
@@ -156,15 +172,14 @@ def draw_round_seal(
     """A round official seal as a transparent RGBA PNG at 600 dpi.
 
     Raises:
-        RenderingError: empty or over-long name (6–25 characters fit), or characters the font
-            cannot draw.
+        ValidationFailedError: (code ``seal_text_not_drawable``) a department name that is not
+            2–30 characters, or characters the seal font cannot draw.
+        RenderingError: a diameter outside 20–60 mm.
     """
+    _check_text(department_name=department_name, seal_name=seal_name, code=code)
     name = department_name.strip()
-    if not 2 <= len(name) <= 30:
-        raise RenderingError(f"department name must be 2–30 characters for a seal, got {len(name)}")
     if not 20 <= diameter_mm <= 60:
         raise RenderingError("seal diameter must be 20–60 mm")
-    _check_text(name + seal_name + (code or ""), "seal text")
     size = _px(diameter_mm)
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
@@ -261,12 +276,10 @@ def draw_oval_seal(
     Raises:
         RenderingError: as for ``draw_round_seal``.
     """
+    _check_text(department_name=department_name, seal_name=seal_name, code=code)
     name = department_name.strip()
-    if not 2 <= len(name) <= 30:
-        raise RenderingError(f"department name must be 2–30 characters for a seal, got {len(name)}")
     if not (25 <= width_mm <= 70 and 15 <= height_mm <= width_mm):
         raise RenderingError("oval seal must be 25–70 mm wide and no taller than wide")
-    _check_text(name + seal_name + (code or ""), "seal text")
     w, h = _px(width_mm), _px(height_mm)
     mask = Image.new("L", (w, h), 0)
     draw = ImageDraw.Draw(mask)

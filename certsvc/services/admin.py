@@ -194,13 +194,13 @@ class AdminService:
     def list_departments(self, *, principal: Principal) -> list[DepartmentInfo]:
         """Raises: PermissionDeniedError: not an operator."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             return [_department_info(d, list(d.seals)) for d in DepartmentRepository(session).all()]
 
     def show_department(self, code: str, *, principal: Principal) -> DepartmentInfo:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown code."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, code)
             return _department_info(department, list(SealRepository(session).for_department(department.id)))
 
@@ -224,7 +224,7 @@ class AdminService:
             NotFoundError: unknown department.
             ValidationFailedError: unknown algorithm, empty name, bad Mongolian name, unknown
                 ring layout or a bad validity (all listed).
-            RenderingError: the names do not fit on the seal.
+            ValidationFailedError: (seal_text_not_drawable) the names do not fit on the seal.
         """
         require_role(principal, Role.OPERATOR)
         key_algorithm = _algorithm(algorithm)
@@ -329,7 +329,7 @@ class AdminService:
     def list_seals(self, department_code: str, *, principal: Principal) -> list[SealInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
             return [_seal_info(s) for s in SealRepository(session).for_department(department.id)]
 
@@ -461,7 +461,7 @@ class AdminService:
     def list_clients(self, *, principal: Principal, department_code: str | None = None) -> list[ClientInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department_id = department_by_code(session, department_code).id if department_code else None
             codes = {d.id: d.code for d in DepartmentRepository(session).all()}
             return [_client_info(c, codes) for c in ClientAdminRepository(session).all(department_id=department_id)]
@@ -507,7 +507,7 @@ class AdminService:
     def list_webhooks(self, department_code: str, *, principal: Principal) -> list[WebhookInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
             return WebhookService(self.ctx).endpoints(session, department.id)
 

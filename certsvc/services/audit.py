@@ -274,18 +274,21 @@ class AuditService:
         with self._key() as key, self.ctx.database.transaction() as session:
             return _write_checkpoint(session, key, at=self.ctx.clock.now())
 
+    def is_checkpoint_due(self, session: Session) -> bool:
+        """At least N entries were appended since the last checkpoint (a read: no lock needed)."""
+        head = AuditRepository(session).head()
+        if head is None:
+            return False
+        last = AuditChainRepository(session).last_checkpoint()
+        return head.id - (last.last_event_id if last else 0) >= self.ctx.settings.audit_checkpoint_every
+
     def checkpoint_if_due(self, session: Session) -> CheckpointInfo | None:
         """Inside the caller's transaction: sign the head when N entries passed since the last checkpoint.
 
         Checked at the start of each authenticated request and CLI command, so a checkpoint may
         cover a few more than N entries; it always covers the head it signs.
         """
-        chain = AuditChainRepository(session)
-        head = AuditRepository(session).head()
-        if head is None:
-            return None
-        last = chain.last_checkpoint()
-        if head.id - (last.last_event_id if last else 0) < self.ctx.settings.audit_checkpoint_every:
+        if not self.is_checkpoint_due(session):
             return None
         try:
             key = self._key()
@@ -301,7 +304,7 @@ class AuditService:
             KeyUnavailableError: the audit key cannot be loaded.
         """
         public = self.public_key_der()
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             return verify_chain(session, trusted_public_key_der=public)
 
     def export(
@@ -318,7 +321,7 @@ class AuditService:
                 request_id=request_id,
                 details={"from": start.isoformat() if start else None, "to": end.isoformat() if end else None},
             )
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             for event in AuditChainRepository(session).between(start, end):
                 yield {"id": event.id, **event_fields(event), "prev_hash": event.prev_hash, "entry_hash": event.entry_hash}
 

@@ -15,51 +15,54 @@ def authorize(
 ) -> Principal:
     """The caller behind ``api_key`` if its role is one of ``roles``.
 
-    Every refusal is appended to the audit log (outcome ``unauthenticated`` or ``forbidden``)
-    in its own transaction, committed before the error is raised. A successful call also signs
-    an audit checkpoint when one is due.
+    The key is checked in a read (no write lock). Every refusal is appended to the audit log
+    (outcome ``unauthenticated`` or ``forbidden``) in its own transaction, committed before the
+    error is raised. A successful call also signs an audit checkpoint when one is due.
 
     Raises:
         AuthenticationError: missing, unknown, expired or revoked key (401).
         PermissionDeniedError: the key is good but its role is not allowed here (403).
     """
     now = ctx.clock.now()
+    # Authentication only reads: a good key never takes the write lock. A refusal is written
+    # in a transaction of its own, and so is an audit checkpoint when one is due.
     refusal: AuthenticationError | PermissionDeniedError | None = None
-    with ctx.database.transaction() as session:
+    actor: Principal | None = None
+    outcome = ""
+    details: dict[str, object] = {}
+    is_checkpoint_due = False
+    with ctx.database.read() as session:
         try:
             principal = authenticate(session, api_key, now=now)
         except AuthenticationError as exc:
-            refusal = exc
+            refusal, outcome = exc, "unauthenticated"
             # The key id (never the secret) says which key was tried, when one was well-formed.
             parts = (api_key or "").split("_", 2)
-            tried = parts[1][:32] if len(parts) == 3 else None
+            details = {"key_id": parts[1][:32] if len(parts) == 3 else None}
+        else:
+            if principal.role not in roles:
+                refusal, outcome, actor = (
+                    PermissionDeniedError(f"this action needs the role {' or '.join(sorted(r.value for r in roles))}"),
+                    "forbidden",
+                    principal,
+                )
+                details = {"role": principal.role.value}
+            else:
+                is_checkpoint_due = AuditService(ctx).is_checkpoint_due(session)
+    if refusal is not None:
+        with ctx.database.transaction() as session:
             append_audit_event(
                 session,
                 at=now,
-                actor=None,
+                actor=actor,
                 action="auth.refused",
                 target=target,
-                outcome="unauthenticated",
+                outcome=outcome,
                 request_id=request_id,
-                details={"key_id": tried},
+                details=details,
             )
-        else:
-            if principal.role not in roles:
-                refusal = PermissionDeniedError(
-                    f"this action needs the role {' or '.join(sorted(r.value for r in roles))}"
-                )
-                append_audit_event(
-                    session,
-                    at=now,
-                    actor=principal,
-                    action="auth.refused",
-                    target=target,
-                    outcome="forbidden",
-                    request_id=request_id,
-                    details={"role": principal.role.value},
-                )
-            else:
-                AuditService(ctx).checkpoint_if_due(session)
-    if refusal is not None:
         raise refusal
+    if is_checkpoint_due:
+        with ctx.database.transaction() as session:
+            AuditService(ctx).checkpoint_if_due(session)
     return principal

@@ -72,7 +72,8 @@ def draw_seal_image(text: SealText, *, diameter_mm: float) -> bytes:
     """The round seal image: bilingual when the department is and has its Mongolian name.
 
     Raises:
-        RenderingError: a name does not fit or has characters the seal fonts cannot draw.
+        ValidationFailedError: (seal_text_not_drawable) a name does not fit or has characters
+            the seal fonts cannot draw.
     """
     if text.is_bilingual and text.department_name_mn:
         return draw_bilingual_round_seal(

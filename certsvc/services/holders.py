@@ -276,7 +276,7 @@ class HolderService:
         now = self.ctx.clock.now()
         if token.startswith(_API_KEY_PREFIX):
             # An API client is not a holder: a good key is refused (403), a bad one unauthenticated (401).
-            with self.ctx.database.session() as session:
+            with self.ctx.database.read() as session:
                 authenticate(session, token, now=now)
             raise PermissionDeniedError("holder routes need a holder identity token, not an API key", code="holder_token_required")
         if settings.oidc_issuer is None:
@@ -398,5 +398,5 @@ class HolderService:
 
     def usage(self, holder: Holder) -> list[UsageView]:
         """Every recorded use of the holder's licences (and every refused attempt naming them)."""
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             return [UsageView.of(r) for r in SharingRepository(session).usage_for_holder(holder.id_type.value, holder.id)]

@@ -203,7 +203,7 @@ class IssuanceService:
         )
 
     def _replay(self, department_id: int, key: str, fingerprint: str) -> IssuedCertificate | None:
-        with self.ctx.database.transaction() as session:
+        with self.ctx.database.read() as session:
             cert = CertificateRepository(session).by_idempotency_key(department_id, key)
             if cert is None:
                 return None

@@ -20,6 +20,7 @@ from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier
 from certsvc.domain.status import LicenceAction, LicenceStatus, effective_status, transition
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
 from certsvc.rendering.renderer import LicenceContent
+from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.issuance import gbt36903_metadata, verification_url
@@ -146,11 +147,8 @@ class LifecycleService:
             raise ValidationFailedError(f"{action.value} is not a status change", details=[{"field": "action", "problem": "unknown"}])
         reason = _reason(reason)
         now = self.ctx.clock.now()
-        deliveries: list[int] = []
-        try:
+        with licence_access(self.ctx, principal, action=action.value, request_id=request_id):
             result, deliveries = self._change_status(identifier, action, reason, principal, request_id, now)
-        except _ForeignLicenceError as exc:
-            raise self._refused(exc) from None
         WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
         return result
 
@@ -164,7 +162,7 @@ class LifecycleService:
         now: datetime,
     ) -> tuple[LifecycleResult, list[int]]:
         with self.ctx.database.transaction() as session:
-            cert = self._visible(session, identifier, principal, action.value, request_id)
+            cert = visible_licence(session, identifier, principal)
             current = self._effective(cert)
             target = transition(current, action)
             cert.status = target.value
@@ -217,24 +215,23 @@ class LifecycleService:
         Raises:
             NotFoundError: no such licence, or another department's.
         """
-        try:
-            with self.ctx.database.transaction() as session:
-                cert = self._visible(session, identifier, principal, "history", request_id)
-                rows = StatusHistoryRepository(session).for_certificate(cert.id)
-                append_audit_event(
-                    session,
-                    at=self.ctx.clock.now(),
-                    actor=principal,
-                    action="certificate.history",
-                    target=cert.identifier,
-                    request_id=request_id,
-                )
-                return [
-                    StatusChangeInfo(r.at, r.action, r.from_status, r.to_status, r.reason, r.version, r.identifier, r.actor)
-                    for r in rows
-                ]
-        except _ForeignLicenceError as exc:
-            raise self._refused(exc) from None
+        with licence_access(self.ctx, principal, action="history", request_id=request_id), self.ctx.database.read() as session:
+            cert = visible_licence(session, identifier, principal)
+            target = cert.identifier
+            changes = [
+                StatusChangeInfo(r.at, r.action, r.from_status, r.to_status, r.reason, r.version, r.identifier, r.actor)
+                for r in StatusHistoryRepository(session).for_certificate(cert.id)
+            ]
+        with self.ctx.database.transaction() as session:
+            append_audit_event(
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="certificate.history",
+                target=target,
+                request_id=request_id,
+            )
+        return changes
 
     def _new_version(
         self,
@@ -247,10 +244,8 @@ class LifecycleService:
     ) -> LifecycleResult:
         require_role(principal, Role.ISSUER, Role.OPERATOR)
         reason = _reason(reason)
-        try:
-            plan = self._plan(identifier, action, amendment, principal, request_id)
-        except _ForeignLicenceError as exc:
-            raise self._refused(exc) from None
+        with licence_access(self.ctx, principal, action=action.value, request_id=request_id):
+            plan = self._plan(identifier, action, amendment, principal)
         template = self.ctx.templates.get(plan.template)
         now = self.ctx.clock.now()
         # The new version's QR code carries its own identifier, signed like at issuance (issue 6).
@@ -312,11 +307,12 @@ class LifecycleService:
         action: LicenceAction,
         amendment: AmendRequest | None,
         principal: Principal,
-        request_id: str | None,
     ) -> _Plan:
         now = self.ctx.clock.now()
-        with self.ctx.database.transaction() as session:
-            cert = self._visible(session, identifier, principal, action.value, request_id)
+        # A read: the new version is made outside any transaction and written after a check
+        # that nothing changed meanwhile.
+        with self.ctx.database.read() as session:
+            cert = visible_licence(session, identifier, principal)
             current = self._effective(cert)
             transition(current, action)  # refuse early, before rendering anything
             if identifier != cert.identifier:
@@ -394,33 +390,6 @@ class LifecycleService:
             today=self.ctx.clock.now().date(),
         )
 
-    def _visible(self, session: Any, identifier: str, principal: Principal, action: str, request_id: str | None) -> Certificate:
-        cert = CertificateRepository(session).by_identifier(identifier)
-        if cert is not None and (principal.role is Role.OPERATOR or cert.department_id == principal.department_id):
-            return cert
-        if cert is not None:
-            raise _ForeignLicenceError(identifier, principal, action, request_id)
-        raise NotFoundError("no such licence")
-
-    def _refused(self, exc: _ForeignLicenceError) -> NotFoundError:
-        """Another department's licence: answered like an unknown one, so its identifier is not
-        confirmed, but recorded as a refused attempt (after the first transaction has ended)."""
-        self._record_refusal(exc.identifier, exc.principal, exc.action, exc.request_id)
-        return NotFoundError("no such licence")
-
-    def _record_refusal(self, identifier: str, principal: Principal, action: str, request_id: str | None) -> None:
-        with self.ctx.database.transaction() as session:
-            append_audit_event(
-                session,
-                at=self.ctx.clock.now(),
-                actor=principal,
-                action=f"certificate.{action}",
-                target=identifier,
-                outcome="forbidden",
-                request_id=request_id,
-                details={"why": "another department's licence"},
-            )
-
     def _record(
         self,
         session: Any,
@@ -485,14 +454,6 @@ class LifecycleService:
             },
             now=now,
         )
-
-
-class _ForeignLicenceError(Exception):
-    """Internal: the licence exists but belongs to another department (becomes a 404)."""
-
-    def __init__(self, identifier: str, principal: Principal, action: str, request_id: str | None) -> None:
-        super().__init__(identifier)
-        self.identifier, self.principal, self.action, self.request_id = identifier, principal, action, request_id
 
 
 def _reason(reason: str) -> str:

@@ -197,6 +197,8 @@ def add_seal(
 
     ``name_mn`` must be normalised and checked already (``bilingual.mongolian_name``).
     """
+    # Drawn first: a name the seal cannot show is refused before any key is made.
+    image = draw_seal_image(seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM)
     ca = ensure_dev_ca(ctx, algorithm)
     now = ctx.clock.now()
     key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
@@ -211,7 +213,6 @@ def add_seal(
         not_before=now - timedelta(minutes=5),
         not_after=not_after,
     )
-    image = draw_seal_image(seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM)
     image_sha = ctx.blobs.put(image)
     ses_seal = None
     if algorithm is crypto.KeyAlgorithm.SM2:

@@ -295,7 +295,7 @@ class QrService:
 
     def _registry_reasons(self, claims: crypto.QrClaims, key: TrustKey) -> tuple[RegistryView | None, list[Reason]]:
         today = self.ctx.clock.now().date()
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             cert = CertificateRepository(session).by_identifier(claims.identifier)
             if cert is None:
                 return None, [reason("not_in_registry")]

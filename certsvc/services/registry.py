@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -11,9 +9,10 @@ from typing import Any
 
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import NotFoundError
+from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
-from certsvc.services.principals import Principal, Role
+from certsvc.services.principals import Principal
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 
@@ -59,24 +58,17 @@ class RegistryService:
         self.ctx = ctx
 
     def get(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> CertificateInfo:
-        """Metadata of one licence the caller may see.
+        """Metadata of one licence the caller may see (the read is audited).
 
         Raises:
             NotFoundError: no such licence, or it belongs to another department (the same
                 answer, so other departments' identifiers are not confirmed).
         """
-        with self._refusals_recorded(principal), self.ctx.database.transaction() as session:
-            cert = self._visible(CertificateRepository(session).by_identifier(identifier), principal)
+        with licence_access(self.ctx, principal, action="read", request_id=request_id), self.ctx.database.read() as session:
+            cert = visible_licence(session, identifier, principal)
             info = _info(cert, today=self.ctx.clock.now().date())
-            append_audit_event(
-                session,
-                at=self.ctx.clock.now(),
-                actor=principal,
-                action="certificate.read",
-                target=cert.identifier,
-                request_id=request_id,
-            )
-            return info
+        self._audit(principal, "certificate.read", info.identifier, request_id)
+        return info
 
     def file(
         self,
@@ -95,9 +87,8 @@ class RegistryService:
         Raises:
             NotFoundError: as for ``get``, or no such revision.
         """
-        with self._refusals_recorded(principal), self.ctx.database.transaction() as session:
-            repo = CertificateRepository(session)
-            cert = self._visible(repo.by_identifier(identifier), principal)
+        with licence_access(self.ctx, principal, action="download", request_id=request_id), self.ctx.database.read() as session:
+            cert = visible_licence(session, identifier, principal)
             if revision is None:
                 version = _version_named(cert, identifier)
             else:
@@ -106,16 +97,10 @@ class RegistryService:
                     raise NotFoundError(f"this licence has no revision {revision}")
                 version = found
             digest = version.sha256 if variant is FileVariant.ELECTRONIC else version.print_sha256
-            append_audit_event(
-                session,
-                at=self.ctx.clock.now(),
-                actor=principal,
-                action="certificate.download",
-                target=version.identifier,
-                request_id=request_id,
-                details={"variant": variant.value, "revision": version.version},
-            )
-            name = version.identifier
+            name, number = version.identifier, version.version
+        self._audit(
+            principal, "certificate.download", name, request_id, details={"variant": variant.value, "revision": number}
+        )
         return name, self.ctx.blobs.get(digest)
 
     def seal_signature(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> bytes:
@@ -124,56 +109,34 @@ class RegistryService:
         Raises:
             NotFoundError: as for ``get``, or the version was not sealed with an SM2 seal.
         """
-        with self._refusals_recorded(principal), self.ctx.database.transaction() as session:
-            cert = self._visible(CertificateRepository(session).by_identifier(identifier), principal)
-            version = _version_named(cert, identifier)
+        with licence_access(self.ctx, principal, action="seal_signature", request_id=request_id), self.ctx.database.read() as session:
+            version = _version_named(visible_licence(session, identifier, principal), identifier)
             if version.ses_signature_der is None:
                 raise NotFoundError("this licence version has no GB/T 38540 seal signature (not an SM2 seal)")
-            append_audit_event(
-                session,
-                at=self.ctx.clock.now(),
-                actor=principal,
-                action="certificate.seal_signature",
-                target=version.identifier,
-                request_id=request_id,
-            )
-            return version.ses_signature_der
+            name, signature = version.identifier, version.ses_signature_der
+        self._audit(principal, "certificate.seal_signature", name, request_id)
+        return signature
 
-    def _visible(self, cert: Certificate | None, principal: Principal) -> Certificate:
-        if cert is None:
-            raise NotFoundError("no such licence")
-        if principal.role is not Role.OPERATOR and cert.department_id != principal.department_id:
-            # The caller gets the same answer as for an unknown identifier; `_refusals_recorded`
-            # records the attempt once the caller's transaction has been rolled back.
-            raise _OtherDepartmentError(cert.identifier)
-        return cert
-
-    @contextmanager
-    def _refusals_recorded(self, principal: Principal) -> Iterator[None]:
-        try:
-            yield
-        except _OtherDepartmentError as refused:
-            self._record_refusal(refused.identifier, principal)
-            raise NotFoundError("no such licence") from None
-
-    def _record_refusal(self, identifier: str, principal: Principal) -> None:
+    def _audit(
+        self,
+        principal: Principal,
+        action: str,
+        target: str,
+        request_id: str | None,
+        *,
+        details: dict[str, object] | None = None,
+    ) -> None:
+        # The look-up reads without the write lock; only this append of the audit row writes.
         with self.ctx.database.transaction() as session:
             append_audit_event(
                 session,
                 at=self.ctx.clock.now(),
                 actor=principal,
-                action="certificate.read",
-                target=identifier,
-                outcome="refused_other_department",
+                action=action,
+                target=target,
+                request_id=request_id,
+                details=details,
             )
-
-
-class _OtherDepartmentError(NotFoundError):
-    """Another department's licence: answered as not found, recorded as a refused read."""
-
-    def __init__(self, identifier: str) -> None:
-        super().__init__("no such licence")
-        self.identifier = identifier
 
 
 def _version_named(cert: Certificate, identifier: str) -> CertificateVersion:
@@ -226,7 +189,7 @@ def public_status(ctx: ServiceContext, identifier: str) -> PublicStatus:
     Raises:
         NotFoundError: unknown identifier.
     """
-    with ctx.database.session() as session:
+    with ctx.database.read() as session:
         cert = CertificateRepository(session).by_identifier(identifier)
         if cert is None:
             raise NotFoundError("no such licence")

@@ -307,7 +307,7 @@ class AuthorizationService:
     def list(self, holder: Holder) -> list[AuthorizationView]:
         """The holder's authorizations, newest first, with their state today."""
         now = self.ctx.clock.now()
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             repo = SharingRepository(session)
             return [_view(session, a, now) for a in repo.authorizations_for_holder(holder.id_type.value, holder.id)]
 
@@ -317,7 +317,7 @@ class AuthorizationService:
         Raises:
             AuthorizationUnknownError: no such code among the holder's authorizations.
         """
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             a = SharingRepository(session).authorization_by_code(normalise_code(code))
             if a is None or (a.holder_id_type, a.holder_id) != (holder.id_type.value, holder.id):
                 raise AuthorizationUnknownError("no such authorization")
@@ -601,7 +601,7 @@ class SharingService:
         """
         if principal.department_id is None:
             raise SharingRefusedError("this client belongs to no department", code="forbidden")
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             rows = SharingRepository(session).usage_for_department(principal.department_id, since=since, until=until)
             return [_for_department(UsageView.of(r)) for r in rows]
 

@@ -61,7 +61,7 @@ class StatsService:
         require_role(principal, Role.OPERATOR)
         now = self.ctx.clock.now()
         today = now.date()
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             repo = StatsRepository(session)
             merged: dict[tuple[str, str, str, str], int] = defaultdict(int)
             for code, name, template, stored, is_past, count in repo.licence_counts(today=today):

@@ -162,7 +162,7 @@ class TrustService:
     def current(self) -> TrustList:
         """The list as the registry has it now (no signature: the server trusts its own rows)."""
         now = self.ctx.clock.now()
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             rows = session.execute(select(Seal, Department).join(Department, Seal.department_id == Department.id)).all()
             keys = tuple(
                 TrustKey(

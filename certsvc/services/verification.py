@@ -130,7 +130,7 @@ class VerificationService:
         identifier = metadata.get("identifier", "")
         if not identifier or len(identifier) > 130:  # the registry column's width
             return None, []
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             cert = CertificateRepository(session).by_identifier(identifier)
             if cert is None or not cert.versions:
                 return None, []
@@ -146,7 +146,7 @@ class VerificationService:
 
     def _registry_view(self, file_sha: str, revision_shas: list[str]) -> tuple[RegistryView | None, bytes | None]:
         """The registry's view of the file, and the GB/T 38540 signature stored with it (SM2)."""
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             versions = CertificateRepository(session).versions_by_sha256([file_sha, *revision_shas])
             if not versions:
                 return None, None

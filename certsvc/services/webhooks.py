@@ -145,7 +145,7 @@ class WebhookService:
 
     def deliveries(self, endpoint_id: int) -> list[DeliveryInfo]:
         """Every delivery to an endpoint with the HTTP status of each attempt."""
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             repo = WebhookRepository(session)
             return [
                 DeliveryInfo(
@@ -175,7 +175,7 @@ class WebhookService:
 
     def deliver_pending(self) -> int:
         """Deliver every pending event (after a restart); returns how many were attempted."""
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             pending = list(WebhookRepository(session).pending_ids())
         for delivery_id in pending:
             self.deliver(delivery_id)
@@ -184,7 +184,7 @@ class WebhookService:
     def deliver(self, delivery_id: int) -> str:
         """Try to deliver one event until it succeeds or the attempts run out; returns the final status."""
         settings = self.ctx.settings
-        with self.ctx.database.session() as session:
+        with self.ctx.database.read() as session:
             delivery = WebhookRepository(session).delivery(delivery_id)
             if delivery is None or delivery.status != "pending":
                 return delivery.status if delivery else "missing"

@@ -133,23 +133,19 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A read-only session: one consistent snapshot, rolled back (never committed) at the end.
+        """A read-only session: one consistent snapshot, never committed.
 
         On SQLite it starts with a plain (deferred) BEGIN instead of BEGIN IMMEDIATE, so it does
         not take the write lock: readers run beside the writer (WAL) instead of queueing behind
         it. Writing in it is a bug: use ``transaction()`` for anything that may write (a deferred
         transaction that upgrades to a writer can fail with "database is locked").
         """
+        # Closing (not committing) the session ends the transaction with a rollback; objects
+        # read stay usable, detached, after the block.
         with self._sessions() as session:
             if self.is_sqlite:
                 session.connection(execution_options={_READ_ONLY: True})
-            try:
-                yield session
-            finally:
-                session.rollback()
-
-    def session(self) -> Session:
-        return self._sessions()
+            yield session
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -91,7 +91,7 @@ def test_refusals_are_audited(client: TestClient, embedded: ServiceContext, keys
     rid = "authz-audit-check"
     client.get("/api/v1/admin/departments", headers={**auth(keys[Role.ISSUER]), "X-Request-ID": rid})
     client.get("/api/v1/admin/departments", headers={"X-Request-ID": rid})
-    with embedded.database.session() as session:
+    with embedded.database.read() as session:
         events = session.scalars(select(AuditEvent).where(AuditEvent.request_id == rid)).all()
     assert {e.outcome for e in events} == {"forbidden", "unauthenticated"}
     assert all(e.action == "auth.refused" and e.target == "GET /api/v1/admin/departments" for e in events)

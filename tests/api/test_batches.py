@@ -91,7 +91,7 @@ def test_resign_over_the_api(client: TestClient, embedded: ServiceContext, opera
     assert identifier == []
 
     # Both revisions stay retrievable; the earlier one verifies as superseded, the new one as valid SM2.
-    with embedded.database.session() as session:
+    with embedded.database.read() as session:
         some = session.scalars(select(Certificate.identifier).where(Certificate.department_id == department.id)).first()
     assert some is not None
     pdf_url = f"/api/v1/certificates/{some}/pdf"

@@ -133,7 +133,7 @@ def test_other_departments_licence_is_404_and_the_attempt_is_recorded(
     identifier = _issue(client, ecdsa_key).json()["identifier"]
     _problem(client.get(f"/api/v1/certificates/{identifier}", headers=auth(sm2_key)), 404, "not_found")
     _problem(client.get(f"/api/v1/certificates/{identifier}/pdf", headers=auth(sm2_key)), 404, "not_found")
-    with embedded.database.session() as session:
+    with embedded.database.read() as session:
         refused = session.scalars(
             select(AuditEvent).where(AuditEvent.target == identifier, AuditEvent.outcome == "refused_other_department")
         ).all()

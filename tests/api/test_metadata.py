@@ -39,7 +39,7 @@ def _codes(report: dict[str, Any]) -> set[str]:
 def test_issued_file_carries_the_gbt36903_metadata(embedded: ServiceContext, issued: dict[str, Any]) -> None:
     metadata = read_licence_metadata(issued["pdf"])
     assert metadata is not None
-    with embedded.database.session() as session:
+    with embedded.database.read() as session:
         cert = CertificateRepository(session).by_identifier(issued["identifier"])
         assert cert is not None
         expected = {

@@ -106,7 +106,7 @@ def test_a_bilingual_departments_seal_is_drawn_in_both_scripts_and_is_the_ses_pi
     expected = draw_bilingual_round_seal(
         department_name=name, department_name_mn=NAME_MN, seal_name="行政审批专用章", layout=RingLayout.HALVES
     )
-    with embedded.database.session() as session:
+    with embedded.database.read() as session:
         seal = session.scalars(select(Seal).where(Seal.id == made.json()["id"])).one()
         assert embedded.blobs.get(seal.image_sha256) == expected
         assert seal.ses_seal_der is not None

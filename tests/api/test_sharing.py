@@ -37,7 +37,7 @@ def _query(client: TestClient, key: str, body: dict[str, str]) -> Any:
 
 
 def _records(ctx: ServiceContext, holder: str) -> list[UsageRecord]:
-    with ctx.database.session() as session:
+    with ctx.database.read() as session:
         return list(session.scalars(select(UsageRecord).where(UsageRecord.holder_id == holder).order_by(UsageRecord.id)))
 
 
@@ -120,7 +120,7 @@ def test_scope_enforcement_each_refusal_has_its_code_and_is_recorded(
     ]
     # The other holder sees the attempt made with someone else's code under their id.
     assert [r.result for r in _records(holder_ctx, other_holder)] == ["authorization_other_holder"]
-    with holder_ctx.database.session() as session:
+    with holder_ctx.database.read() as session:
         for record in _records(holder_ctx, holder):
             event = session.get(AuditEvent, record.audit_event_id)
             assert event is not None and event.details["result"] == record.result

@@ -74,7 +74,7 @@ def test_a_scripted_day_is_in_the_holders_list_and_in_the_audit_chain(
     assert [u["department_code"] for u in usage] == departments
     assert all(u["reason"] and u["application_no"] for u in usage)
 
-    with holder_ctx.database.session() as session:
+    with holder_ctx.database.read() as session:
         ids = [u["id"] for u in usage]
         records = {r.id: r for r in session.query(UsageRecord).filter(UsageRecord.id.in_(ids))}
         for u in usage:

@@ -120,7 +120,7 @@ def test_signature_by_a_key_outside_the_trust_roots_is_not_trusted(
 
 
 def _any_seal_image(ctx: ServiceContext) -> str:
-    with ctx.database.session() as session:
+    with ctx.database.read() as session:
         seal = session.query(Seal).first()
         assert seal is not None
         return seal.image_sha256

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from certsvc.errors import RenderingError
+from certsvc.errors import ValidationFailedError
 from certsvc.rendering.bilingual_seals import RingLayout, draw_bilingual_round_seal
 from certsvc.rendering.seals import draw_round_seal, validate_seal_png
 
@@ -83,9 +83,9 @@ def test_mongolian_fills_the_outer_ring_down_to_the_lower_left(seals: dict[RingL
 
 
 def test_too_long_or_wrong_script_names_are_refused() -> None:
-    with pytest.raises(RenderingError, match="too long"):
+    with pytest.raises(ValidationFailedError, match="too long"):
         draw_bilingual_round_seal(department_name=NAME, department_name_mn=" ".join([NAME_MN] * 3))
-    with pytest.raises(RenderingError, match="not traditional Mongolian"):
+    with pytest.raises(ValidationFailedError, match="not traditional Mongolian"):
         draw_bilingual_round_seal(department_name=NAME, department_name_mn="Xilin Gol")
 
 

@@ -69,3 +69,32 @@ def test_without_the_fallback_rare_characters_are_refused_naming_the_package(
         template.validate_fields({**sample["fields"], "legal_representative": "吉𠮷犇"})
     problems = " ".join(d["problem"] for d in info.value.details)
     assert "U+20BB7" in problems and fonts.FALLBACK_FONT.package in problems
+
+
+# --- glyphs that exist but draw nothing -----------------------------------------------------
+BLANK_IN_KAI = "䶮"  # U+4DAE: AR PL UKai maps it to a glyph with no contours
+
+
+def _ink(font_file: Path, ch: str) -> tuple[int, int, int, int] | None:
+    from PIL import Image, ImageDraw, ImageFont
+
+    face = ImageFont.truetype(str(font_file), 64, index=0)
+    image = Image.new("L", (100, 100))
+    ImageDraw.Draw(image).text((10, 10), ch, font=face, fill=255)
+    return image.getbbox()
+
+
+def test_a_mapped_glyph_without_an_outline_does_not_count() -> None:
+    # The premise, shown with another rasteriser: UKai's glyph draws nothing, UMing's draws.
+    assert _ink(fonts.font_path("kai"), BLANK_IN_KAI) is None
+    assert _ink(fonts.font_path("song"), BLANK_IN_KAI) is not None
+    assert not fonts.has_glyph(BLANK_IN_KAI, "kai", fallback=False)
+    assert fonts.has_glyph(BLANK_IN_KAI, "song", fallback=False)
+    assert fonts.has_glyph(BLANK_IN_KAI, "kai")  # the fallback face draws it
+    # spaces are the one kind of character whose right glyph is empty
+    assert fonts.has_glyph(" ", "kai", fallback=False) and fonts.has_glyph("\u3000", "kai", fallback=False)
+
+
+def test_only_the_blank_character_comes_from_the_fallback_face() -> None:
+    kai = fonts.font_name("kai")
+    assert fonts.runs("张䶮明，你好", "kai") == [(kai, "张"), ("certsvc-fallback", "䶮"), (kai, "明，你好")]

@@ -6,7 +6,7 @@ import math
 import pytest
 from PIL import Image
 
-from certsvc.errors import RenderingError, ValidationFailedError
+from certsvc.errors import ValidationFailedError
 from certsvc.rendering.seals import (
     SEAL_PNG_MAX_BYTES,
     draw_oval_seal,
@@ -87,8 +87,20 @@ def test_oval_seal() -> None:
 
 
 def test_seal_refuses_unprintable_name() -> None:
-    with pytest.raises(RenderingError):
-        draw_round_seal(department_name="无锡市𠀀𠀀市场监督管理局")
+    # A caller's input, so a validation error (422), never a rendering failure (500).
+    with pytest.raises(ValidationFailedError) as info:
+        draw_round_seal(department_name="无锡市𠀀𠀀市场监督管理局", seal_name="行政许可专用章")
+    assert info.value.code == "seal_text_not_drawable"
+    assert info.value.details == [{"field": "department_name", "problem": "the seal font cannot draw 𠀀 (U+20000)"}]
+    with pytest.raises(ValidationFailedError) as info:
+        draw_oval_seal(department_name="锡林郭勒盟市场监督管理局", seal_name="合同专用章😀")
+    assert info.value.details[0]["field"] == "name"
+
+
+def test_seal_refuses_a_department_name_too_long_to_fit() -> None:
+    with pytest.raises(ValidationFailedError) as info:
+        draw_round_seal(department_name="锡林郭勒盟" * 7)
+    assert info.value.code == "seal_text_not_drawable"
 
 
 # --- uploaded seal images: validate_seal_png ------------------------------------------------------

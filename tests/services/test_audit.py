@@ -41,7 +41,7 @@ def _append(ctx: ServiceContext, n: int, prefix: str = "e") -> None:
 
 
 def _ids(ctx: ServiceContext) -> list[int]:
-    with ctx.database.session() as session:
+    with ctx.database.read() as session:
         return list(session.scalars(select(AuditEvent.id).order_by(AuditEvent.id)))
 
 
@@ -135,7 +135,7 @@ def test_eight_concurrent_writers_make_one_unbroken_chain(ctx: ServiceContext) -
     report = AuditService(ctx).verify()
     assert report.is_intact, report.problem
     assert report.entries == 8 * 15
-    with ctx.database.session() as session:
+    with ctx.database.read() as session:
         prevs = session.scalars(select(AuditEvent.prev_hash)).all()
     assert len(set(prevs)) == len(prevs)  # no two entries follow the same one: no fork
 

@@ -60,10 +60,10 @@ def test_each_bad_token_has_its_own_code(holder_ctx: ServiceContext, idp: Identi
 
 def test_refusals_are_recorded_in_usage_records_and_the_audit_chain(holder_ctx: ServiceContext, idp: IdentityProvider) -> None:
     forged = IdentityProvider().token(fresh_uscc(), now=holder_ctx.clock.now())
-    with holder_ctx.database.session() as session:
+    with holder_ctx.database.read() as session:
         before = session.scalar(select(UsageRecord.id).order_by(UsageRecord.id.desc()).limit(1)) or 0
     _refused(holder_ctx, forged, request_id="forged-1")
-    with holder_ctx.database.session() as session:
+    with holder_ctx.database.read() as session:
         record = session.scalars(select(UsageRecord).where(UsageRecord.id > before, UsageRecord.request_id == "forged-1")).one()
         event = session.get(AuditEvent, record.audit_event_id)
     assert (record.operation, record.result, record.holder_id) == ("holder_sign_in", "holder_token_forged", None)

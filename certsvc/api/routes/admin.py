@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId
+from certsvc.api.ids import RowId
 from certsvc.api.uploads import read_limited_body
 from certsvc.services.admin import AdminService, ClientInfo, DepartmentInfo, SealInfo
 from certsvc.services.audit import AuditService, ChainReport
@@ -199,7 +200,7 @@ def list_seals(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list
 
 
 @router.post("/seals/{seal_id}/retire", response_model=SealRead)
-def retire_seal(seal_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+def retire_seal(seal_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
     return SealRead.of(AdminService(ctx).retire_seal(seal_id, principal=principal))
 
 
@@ -208,7 +209,7 @@ def retire_seal(seal_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> 
     response_model=SealRead,
     openapi_extra={"requestBody": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}},
 )
-async def set_seal_image(seal_id: int, request: Request, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+async def set_seal_image(seal_id: RowId, request: Request, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
     """Replace the seal's image with an uploaded PNG (transparent background, body ``image/png``)."""
     png = await read_limited_body(request, 2 * 1024 * 1024 + 1)
     info = await run_in_threadpool(AdminService(ctx).set_seal_image, seal_id, png, principal=principal)
@@ -231,7 +232,7 @@ def list_clients(
 
 
 @router.post("/clients/{client_id}/revoke", response_model=ClientRead)
-def revoke_client(client_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> ClientRead:
+def revoke_client(client_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> ClientRead:
     return ClientRead.of(AdminService(ctx).revoke_client(client_id, principal=principal))
 
 

@@ -26,6 +26,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal
+from certsvc.api.ids import RowId, RowIdField
 from certsvc.errors import (
     BadRequestError,
     CertsvcError,
@@ -60,8 +61,8 @@ class BatchCreate(BaseModel):
     department: str | None = None
     mapping: dict[str, str] | None = None
     # resign
-    to_seal: int | None = None
-    from_seal: int | None = None
+    to_seal: RowIdField | None = None
+    from_seal: RowIdField | None = None
     issued_before: date | None = None
     reason: str = Field(default="seal rollover", max_length=150)
 
@@ -195,14 +196,14 @@ async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPri
 
 
 @router.get("/{job_id}", response_model=BatchRead)
-def get_batch(job_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
+def get_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
     """State and counts of a job, with the rate and ETA of its current run."""
     return BatchRead.of(BatchService(ctx).status(job_id, principal=principal))
 
 
 @router.get("/{job_id}/failures", response_model=None)
 def get_failures(
-    job_id: int,
+    job_id: RowId,
     ctx: ContextDep,
     principal: OperatorPrincipal,
     format: Literal["json", "csv"] = Query(default="json"),
@@ -230,7 +231,7 @@ def get_failures(
 
 
 @router.post("/{job_id}/cancel", response_model=BatchRead)
-def cancel_batch(job_id: int, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
+def cancel_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
     """Stop a job: running workers stop at their next claim; items not done stay pending."""
     return BatchRead.of(BatchService(ctx).cancel(job_id, principal=principal))
 

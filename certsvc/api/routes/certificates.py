@@ -8,6 +8,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Header, Query, Request, Response
 
 from certsvc.api.deps import ContextDep, CurrentPrincipal, IssuerPrincipal, RequestId
+from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.schemas import CertificateIssued, CertificateRead
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.registry import FileVariant, RegistryService
@@ -59,7 +60,7 @@ def get_certificate_pdf(
     principal: CurrentPrincipal,
     rid: RequestId,
     variant: Annotated[FileVariant, Query()] = FileVariant.ELECTRONIC,
-    revision: Annotated[int | None, Query(ge=1, description="an earlier registry revision (default: newest)")] = None,
+    revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
     """The signed PDF (or the print copy) of a licence; ``revision`` fetches an earlier one."""
     name, data = RegistryService(ctx).file(
