@@ -38,6 +38,11 @@ from certsvc.domain.layout import SealBox
 from certsvc.domain.pdf_numbers import pdf_number
 from certsvc.errors import RenderingError, ValidationFailedError
 from certsvc.rendering import fonts
+from certsvc.rendering.bilingual_layout import (
+    DEPARTMENT_NAME_MN,
+    draw_mongolian_line,
+    fit_mongolian,
+)
 from certsvc.rendering.metadata import apply_metadata, document_id
 from certsvc.rendering.templates import (
     MM,
@@ -75,6 +80,9 @@ class LicenceContent:
     department_name: str
     department_code: str  # issuing authority USCC
     verify_url: str  # what the QR code encodes
+    # The issuing department's name in traditional Mongolian script, given for a bilingual
+    # department: the template's bilingual layout (if it has one) is used then.
+    department_name_mn: str | None = None
     # GB/T 36903 metadata written to XMP and the info dictionary (extra keys win over derived).
     metadata: Mapping[str, str] = field(default_factory=dict)
 
@@ -124,6 +132,7 @@ _SOURCE_PATH = {
     "$valid_until": "valid_until",
     "$validity": "valid_until",
     "$identifier": "identifier",
+    DEPARTMENT_NAME_MN: "department_name_mn",
 }
 
 
@@ -138,6 +147,7 @@ def _builtin_values(content: LicenceContent) -> dict[str, object]:
         "$valid_until": content.valid_until,
         "$validity": f"{format_date_cn(content.valid_from)}至{format_date_cn(content.valid_until)}",
         "$identifier": content.identifier,
+        DEPARTMENT_NAME_MN: content.department_name_mn,
     }
 
 
@@ -174,6 +184,12 @@ def _plan(template: LicenceTemplate, content: LicenceContent) -> _Plan:
     flow_text = ""
     for item in template.items:
         source = item.source
+        if item.kind == "mongolian":
+            value = values.get(source) if source else item.text("text")
+            mongolian = _place_mongolian(template, item, value, _SOURCE_PATH.get(source or "", "layout"), problems)
+            if mongolian is not None:
+                placed.append(mongolian)
+            continue
         if source is None:
             placed.append(_Placed(item))
             continue
@@ -260,6 +276,27 @@ def _plan(template: LicenceTemplate, content: LicenceContent) -> _Plan:
     seal_page = _page_index(template.seal.page, pages)
     seal_box = _seal_box(template, seal_page)
     return _Plan(pages, tuple(placed), flow_item, flow_pages, seal_box, seal_page)
+
+
+def _place_mongolian(
+    template: LicenceTemplate, item: LayoutItem, value: object, path: str, problems: list[dict[str, str]]
+) -> _Placed | None:
+    """Fit a ``mongolian`` item (rendering/bilingual_layout.py); ``None`` and a problem if it cannot."""
+    if not value:
+        problems.append({"field": path, "problem": "the bilingual layout needs the department's Mongolian name"})
+        return None
+    size = _size(template, item)
+    fitted = fit_mongolian(
+        str(value),
+        width_pt=item.num("width") * MM if "width" in item.props else None,
+        size=size,
+        max_lines=item_max_lines(item),
+        smallest=item.num("shrink_to", size),
+    )
+    if fitted is None:
+        problems.append({"field": path, "problem": f"too long for its box ({item_max_lines(item)} line(s))"})
+        return None
+    return _Placed(item, lines=tuple(fitted[0]), size=fitted[1])
 
 
 def _paginate(
@@ -487,6 +524,23 @@ class _Painter:
                     char_space=item.num("char_space"),
                     bold=bool(item.props.get("bold")),
                 )
+        elif kind == "mongolian":
+            size = placed.size or _size(t, item)
+            leading = item.num("leading", size * 1.4 / MM)
+            align = item.text("align", "left")
+            x = item.num("x")
+            if "width" in item.props and align != "left":
+                x += item.num("width") / (2 if align == "center" else 1)
+            for i, line in enumerate(placed.lines):
+                draw_mongolian_line(
+                    canvas,
+                    line,
+                    x_pt=x * MM,
+                    baseline_pt=self.y(item.num("y") + i * leading),
+                    size=size,
+                    align=align,
+                    color=_color(item.props.get("color") or self.default_color),
+                )
         elif kind == "field":
             self.draw_field(canvas, placed)
         elif kind == "table":
@@ -535,6 +589,20 @@ class _Painter:
         if label:
             label_font = item.text("label_font", t.default_font)
             label_size = item.num("label_size", size)
+            label_mn = item.props.get("label_mn")
+            if isinstance(label_mn, str):
+                # Mongolian before Chinese (内政办发〔1996〕32号 Art. 3), both in the label column.
+                draw_mongolian_line(
+                    canvas,
+                    label_mn,
+                    x_pt=x * MM,
+                    baseline_pt=self.y(y),
+                    size=label_size,
+                    align="left",
+                    color=_color(self.default_color),
+                )
+                x += item.num("label_mn_width")
+                label_width -= item.num("label_mn_width")
             suffix = item.text("label_suffix", "：")
             if item.props.get("label_justify") and len(label) > 1:
                 # 分散对齐: labels of different lengths share one width, as on the printed form.
@@ -950,6 +1018,8 @@ def render_licence(
         RenderingError: the seal image or the verify URL cannot be used.
     """
     fonts.register_fonts()
+    if content.department_name_mn and template.bilingual is not None:
+        template = template.bilingual
     plan = _plan(template, content)
     seal = _cached_image(seal_image_png)
     matrix = _qr_matrix(content.verify_url)

@@ -24,6 +24,7 @@ from certsvc.errors import ConflictError, NotFoundError
 from certsvc.jobs.api import ItemOutcome, WorkItem, record_outcome
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.audit import append_audit_event
+from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import verification_url
 from certsvc.services.principals import Principal, Role
@@ -261,6 +262,7 @@ class ResignHandler:
             valid_until=args.valid_until,
             issued_on=args.issued_on,
             department_name=args.department_name,
+            department_name_mn=args.department_name_mn,
             department_code=args.department_code,
             verify_url=verification_url(self.ctx.settings.public_url, identifier),
         )
@@ -282,6 +284,7 @@ class _RenderArgs:
     issued_on: date
     department_name: str
     department_code: str
+    department_name_mn: str | None
 
 
 def _render_args(cert: Certificate) -> _RenderArgs:
@@ -296,6 +299,7 @@ def _render_args(cert: Certificate) -> _RenderArgs:
         issued_on=cert.issued_at.date(),
         department_name=cert.department.name,
         department_code=cert.department.code,
+        department_name_mn=licence_name_mn(is_bilingual=cert.department.is_bilingual, name_mn=cert.department.name_mn),
     )
 
 

@@ -21,6 +21,7 @@ __all__ = [
     "SealText",
     "default_bilingual",
     "draw_seal_image",
+    "licence_name_mn",
     "missing_mongolian_warnings",
     "mongolian_name",
 ]
@@ -55,6 +56,16 @@ def mongolian_name(field: str, raw: str | None) -> tuple[str | None, list[dict[s
         return None, []
     value = normalise_mongolian(raw)
     return value, [{"field": field, "problem": f"the Mongolian name {p}"} for p in mongolian_text_problems(value)]
+
+
+def licence_name_mn(*, is_bilingual: bool, name_mn: str | None) -> str | None:
+    """The Mongolian name a licence prints: a bilingual department's, when it has one.
+
+    ``LicenceContent.department_name_mn`` set makes the renderer use the template's bilingual
+    layout; a bilingual department still without its name gets the Chinese layout (and its
+    operator was told when the department was registered).
+    """
+    return name_mn if is_bilingual and name_mn else None
 
 
 def missing_mongolian_warnings(*, is_bilingual: bool, name_mn: str | None, area_code: str) -> list[str]:

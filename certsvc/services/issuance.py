@@ -16,6 +16,7 @@ from certsvc.errors import ConflictError, PermissionDeniedError
 from certsvc.rendering.renderer import LicenceContent
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.audit import append_audit_event
+from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
@@ -101,7 +102,12 @@ class IssuanceService:
             serial = SerialRepository(session).next_value(
                 department_id=department.id, type_code=template.type_code, year=now.year
             )
-            department_view = _DepartmentView(department.id, department.code, department.name)
+            department_view = _DepartmentView(
+                department.id,
+                department.code,
+                department.name,
+                licence_name_mn(is_bilingual=department.is_bilingual, name_mn=department.name_mn),
+            )
             area_code = department.area_code  # GB/T 36903 行政区划代码, read inside the transaction
             seal_view = SealSnapshot.of(seal)
         identifier = LicenceIdentifier(template.type_code, department_view.code, f"{now.year}{serial:06d}", 1)
@@ -116,6 +122,7 @@ class IssuanceService:
             valid_until=request.valid_until,
             issued_on=now.date(),
             department_name=department_view.name,
+            department_name_mn=department_view.name_mn,
             department_code=department_view.code,
             verify_url=verification_url(self.ctx.settings.public_url, str(identifier)),
             metadata=gbt36903_metadata(
@@ -229,6 +236,7 @@ class _DepartmentView:
     id: int
     code: str
     name: str
+    name_mn: str | None  # set for a bilingual department: the bilingual layout is used
 
 
 def _jsonable(fields: dict[str, object]) -> dict[str, object]:

@@ -22,6 +22,7 @@ from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
 from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
+from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext
 from certsvc.services.issuance import gbt36903_metadata, verification_url
 from certsvc.services.principals import Principal, Role, require_role
@@ -349,6 +350,9 @@ class LifecycleService:
                 valid_until=valid_until,
                 issued_on=now.date(),
                 department_name=cert.department.name,
+                department_name_mn=licence_name_mn(
+                    is_bilingual=cert.department.is_bilingual, name_mn=cert.department.name_mn
+                ),
                 department_code=cert.department.code,
                 verify_url=verification_url(self.ctx.settings.public_url, new_identifier),
                 metadata=gbt36903_metadata(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import secrets
+import subprocess
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -12,7 +14,7 @@ from certsvc.domain.identifiers import uscc_check_char
 from certsvc.rendering.bilingual_seals import RingLayout, draw_bilingual_round_seal
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import Seal
-from tests.conftest import auth
+from tests.conftest import auth, sample_request
 
 # Test words, not an official name: the API stores what it is given.
 NAME_MN = "ᠰᠢᠯᠢ ᠶᠢᠨ ᠭᠣᠣᠯ ᠠᠶᠢᠮᠠᠭ"
@@ -111,3 +113,30 @@ def test_a_bilingual_departments_seal_is_drawn_in_both_scripts_and_is_the_ses_pi
         assert embedded.blobs.get(seal.image_sha256) == expected
         assert seal.ses_seal_der is not None
         assert parse_seal(seal.ses_seal_der).picture_data == expected  # GB/T 38540 picture
+
+
+def test_a_bilingual_department_issues_the_bilingual_layout(
+    client: TestClient, operator_key: str, tmp_path: Path
+) -> None:
+    code = _code("152502")
+    admin = auth(operator_key)
+    client.post(
+        "/api/v1/admin/departments",
+        json={"code": code, "name": "锡林浩特市市场监督管理局", "area_code": "152502", "name_mn": NAME_MN},
+        headers=admin,
+    )
+    client.post(f"/api/v1/admin/departments/{code}/seals", json={"name": "行政许可专用章"}, headers=admin)
+    key = client.post(
+        "/api/v1/admin/clients", json={"name": f"issuer-{code}", "role": "issuer", "department_code": code}, headers=admin
+    ).json()["api_key"]
+    issued = client.post("/api/v1/certificates", json=sample_request(), headers=auth(key))
+    assert issued.status_code == 201, issued.text
+    pdf = client.get(f"/api/v1/certificates/{issued.json()['identifier']}/pdf", headers=auth(key)).content
+    (tmp_path / "l.pdf").write_bytes(pdf)
+    text = subprocess.run(["pdftotext", str(tmp_path / "l.pdf"), "-"], capture_output=True, text=True, check=True).stdout
+    assert NAME_MN in text, text
+    assert "锡林浩特市市场监督管" in text
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "l.pdf")], capture_output=True, text=True, check=True).stdout
+    assert "NotoSansMongolian" in fonts
+    report = client.post("/api/v1/verify", content=pdf, headers={"content-type": "application/pdf"}).json()
+    assert report["verdict"] == "valid"
