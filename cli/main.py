@@ -81,7 +81,8 @@ def init() -> None:
     result = init_embedded(ctx)
     typer.echo(f"home:         {result.home}")
     typer.echo(f"database:     {result.database_url}")
-    typer.echo(f"credentials:  {result.credentials_file} (mode 0600)")
+    if result.credentials_file is not None:
+        typer.echo(f"credentials:  {result.credentials_file} (mode 0600)")
     for root in result.trust_roots:
         typer.echo(f"trust root:   {root}")
     typer.echo("created:      " + ("; ".join(result.created) if result.created else "nothing (already set up)"))

@@ -15,6 +15,7 @@ from certsvc.errors import BadRequestError
 from certsvc.services.context import build_context
 from certsvc.services.qr import QrVerification, verify_qr_offline
 from certsvc.services.trust import TrustService, parse_trust_list
+from certsvc.services.trust_signer import import_trust_signer
 from certsvc_cli.errors import handle_errors
 
 __all__ = ["trust_app", "verify_qr"]
@@ -37,6 +38,20 @@ def export(file: Annotated[Path, typer.Argument(help="where to write the signed 
     document = TrustService(ctx).signed_document()
     file.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
     typer.echo(f"wrote {len(document['keys'])} keys to {file} (next update {document['next_update']})")
+
+
+@trust_app.command("import-signer")
+@handle_errors
+def import_signer(
+    key: Annotated[Path, typer.Option(help="the signing key (PKCS#8 PEM, encrypted or not)")],
+    certificate: Annotated[Path, typer.Option(help="its certificate, then its issuer (a trust root), as PEM")],
+    key_passphrase_file: Annotated[Path | None, typer.Option(help="file holding the key's passphrase")] = None,
+) -> None:
+    """Install the key that signs the trust list (production; `certsvc init` makes one in development)."""
+    ctx = build_context(load_settings())
+    passphrase = _read(key_passphrase_file).strip() if key_passphrase_file is not None else None
+    info = import_trust_signer(ctx, key_pem=_read(key), certificate_pem=_read(certificate), key_passphrase=passphrase)
+    typer.echo(f"trust-list signer installed: {info.subject_common_name} (serial {info.serial_hex})")
 
 
 @handle_errors

@@ -12,6 +12,7 @@ from certsvc.crypto.certificates import (
     CertificateInfo,
     certificate_summary,
     make_intermediate_ca,
+    make_list_signer_certificate,
     make_root_ca,
     make_seal_certificate,
 )
@@ -30,6 +31,9 @@ from certsvc.crypto.key_import import (
     verify_detached,
 )
 from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
+from certsvc.crypto.ofd_package import is_ofd
+from certsvc.crypto.ofd_signing import seal_ofd
+from certsvc.crypto.ofd_validation import OfdSignatureCheck, OfdValidationResult, validate_ofd
 from certsvc.crypto.pdf_signing import PdfSealer
 from certsvc.crypto.pdf_validation import (
     ModificationLevel,
@@ -67,6 +71,8 @@ __all__ = [
     "JwtFailure",
     "KeyAlgorithm",
     "ModificationLevel",
+    "OfdSignatureCheck",
+    "OfdValidationResult",
     "PdfSealer",
     "PdfValidationResult",
     "QrClaims",
@@ -86,19 +92,23 @@ __all__ = [
     "decode_qr_payload",
     "generate_private_key_pem",
     "is_directly_issued_by",
+    "is_ofd",
     "key_id",
     "licence_digest",
     "load_verifying_key",
     "make_department_seal_data",
     "make_intermediate_ca",
+    "make_list_signer_certificate",
     "make_root_ca",
     "make_seal_certificate",
     "parse_jwks",
     "reencrypt_private_key_pem",
+    "seal_ofd",
     "sha256",
     "sign_pdf_ranges",
     "sign_qr_payload",
     "sign_raw",
+    "validate_ofd",
     "validate_pdf",
     "verify_detached",
     "verify_jwt",

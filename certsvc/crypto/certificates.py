@@ -34,6 +34,7 @@ __all__ = [
     "CertificateInfo",
     "certificate_summary",
     "make_intermediate_ca",
+    "make_list_signer_certificate",
     "make_root_ca",
     "make_seal_certificate",
 ]
@@ -334,6 +335,41 @@ def make_seal_certificate(
         path_length=None,
         key_usage={"digital_signature", "non_repudiation"},
         document_signing_eku=document_signing_eku,
+    )
+
+
+def make_list_signer_certificate(
+    *,
+    key: SealKey,
+    common_name: str,
+    organization: str,
+    issuer_certificate_der: bytes,
+    issuer_key: SealKey,
+    not_before: datetime,
+    not_after: datetime,
+    serial: int | None = None,
+) -> bytes:
+    """A certificate for a key that signs lists (the QR trust list), not documents (DER).
+
+    A leaf of its own, so that the key signing the list is neither a CA key (kept offline) nor
+    a department's seal key.
+
+    Raises:
+        ValueError: inconsistent validity dates.
+        SigningError: the issuer key does not match the issuer certificate.
+    """
+    return _build(
+        subject_key=key,
+        subject=_name_dict(common_name=common_name, organization=organization),
+        issuer_key=issuer_key,
+        issuer_der=issuer_certificate_der,
+        serial=_new_serial(serial),
+        not_before=not_before,
+        not_after=not_after,
+        is_ca=False,
+        path_length=None,
+        key_usage={"digital_signature"},
+        document_signing_eku=False,
     )
 
 

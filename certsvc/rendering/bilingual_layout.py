@@ -135,7 +135,16 @@ def draw_mongolian_line(
     align: str,
     color: Color,
 ) -> None:
-    """One Mongolian line: shaped, drawn from its glyphs, searchable as Mongolian."""
+    """One Mongolian line: shaped, drawn from its glyphs, searchable as Mongolian.
+
+    A canvas that is not reportlab's (the OFD recorder) can draw the shaped glyphs itself by
+    offering ``drawShapedRun(run, x_pt, baseline_pt, size, align, color)``; it gets the
+    ``ShapedRun`` value (glyph ids, advances, font file), never PDF operators.
+    """
+    custom = getattr(canvas, "drawShapedRun", None)
+    if callable(custom):
+        custom(shape_mongolian(text), x_pt, baseline_pt, size, align, color)
+        return
     canvas.saveState()
     canvas.setFillColor(color)
     draw_mongolian(canvas, text, x=x_pt, y=baseline_pt, size=size, align=align)

@@ -42,6 +42,7 @@ __all__ = [
     "missing_glyphs",
     "register_fonts",
     "runs",
+    "spec_for_name",
     "string_width",
 ]
 
@@ -181,8 +182,30 @@ def _load(key: str, spec: FontSpec) -> TTFont:
         raise ConfigurationError(
             f"font file {spec.path} (package {spec.package}) cannot be used: {exc}"
         ) from exc
+    _serialise_subsetting(font)
     pdfmetrics.registerFont(font)
     return font
+
+
+def _serialise_subsetting(font: TTFont) -> None:
+    """Let one thread at a time cut subsets from ``font``'s face.
+
+    A registered font is shared by every document rendered in the process, and reportlab's
+    ``TTFontFile.makeSubset`` walks composite glyphs (i, j, accented letters) by seeking a file
+    position stored on the face: two documents saved at once move each other's position and
+    read the wrong glyph, which ends in ``KeyError`` (a failed issuance) or a wrong subset.
+    Subsetting is a few milliseconds per document, so a lock per face costs little; separate
+    faces (song, kai, fallback) still subset in parallel.
+    """
+    face = font.face
+    subset = face.makeSubset
+    lock = threading.Lock()
+
+    def locked_subset(codes: list[int]) -> bytes:
+        with lock:
+            return bytes(subset(codes))
+
+    face.makeSubset = locked_subset
 
 
 def _font(key: str) -> TTFont:
@@ -327,3 +350,18 @@ def runs(text: str, font: str) -> list[tuple[str, str]]:
 def string_width(text: str, font: str, size: float) -> float:
     """Advance width of ``text`` in points (reportlab metrics, fallback face included)."""
     return float(sum(pdfmetrics.stringWidth(run, name, size) for name, run in runs(text, font)))
+
+
+def spec_for_name(name: str) -> FontSpec:
+    """The font file behind a reportlab font name from :func:`runs` (the OFD writer embeds it).
+
+    Raises:
+        ConfigurationError: not a certsvc font name.
+    """
+    key = name.removeprefix("certsvc-")
+    if key == _FALLBACK_KEY:
+        return FALLBACK_FONT
+    spec = _specs.get(key)
+    if spec is None or name != _reportlab_name(key):
+        raise ConfigurationError(f"{name!r} is not a certsvc font")
+    return spec

@@ -56,7 +56,7 @@ from certsvc.rendering.templates import (
 )
 from certsvc.rendering.text import wrap_text
 
-__all__ = ["PRINT_MARK_TEXT", "LicenceContent", "RenderedLicence", "render_licence"]
+__all__ = ["PRINT_MARK_TEXT", "LicenceContent", "RenderedLicence", "layout_for", "render_licence"]
 
 PRINT_MARK_TEXT = "打印件"
 _BLACK = HexColor("#000000")
@@ -1007,6 +1007,14 @@ def _metadata(template: LicenceTemplate, content: LicenceContent) -> dict[str, s
     return derived
 
 
+def layout_for(template: LicenceTemplate, content: LicenceContent) -> LicenceTemplate:
+    """The layout a licence is drawn with: the template's bilingual one (``bilingual.json``)
+    when the content carries the issuing department's Mongolian name, else the template."""
+    if content.department_name_mn and template.bilingual is not None:
+        return template.bilingual
+    return template
+
+
 def render_licence(
     template: LicenceTemplate, content: LicenceContent, *, seal_image_png: bytes
 ) -> RenderedLicence:
@@ -1018,8 +1026,7 @@ def render_licence(
         RenderingError: the seal image or the verify URL cannot be used.
     """
     fonts.register_fonts()
-    if content.department_name_mn and template.bilingual is not None:
-        template = template.bilingual
+    template = layout_for(template, content)
     plan = _plan(template, content)
     seal = _cached_image(seal_image_png)
     matrix = _qr_matrix(content.verify_url)

@@ -23,7 +23,7 @@ from certsvc.services.provisioning import (
     add_department,
     add_seal,
     department_by_code,
-    ensure_dev_ca,
+    dev_ca,
     seal_text,
 )
 from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
@@ -382,7 +382,7 @@ class AdminService:
                 raise ConflictError(f"seal {seal_id} is retired", code="seal_retired")
             seal.image_sha256 = self.ctx.blobs.put(png)
             if seal.ses_seal_der is not None:
-                ca = ensure_dev_ca(self.ctx, crypto.KeyAlgorithm.SM2)
+                ca = dev_ca(self.ctx, crypto.KeyAlgorithm.SM2)
                 now = self.ctx.clock.now()
                 seal.ses_seal_der = crypto.make_department_seal_data(
                     es_id=f"{seal.department.code}{secrets.token_hex(4).upper()}",

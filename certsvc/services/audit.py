@@ -253,7 +253,7 @@ class AuditService:
         self.ctx = ctx
 
     def _key(self) -> crypto.SealKey:
-        ensure_audit_key(self.ctx)
+        # Made by `certsvc init` (ensure_audit_key); a request only loads it.
         return crypto.SealKey.from_pem(self.ctx.keys.get(AUDIT_KEY_REF), self.ctx.passphrase())
 
     def public_key_der(self) -> bytes:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from certsvc.clock import Clock, SystemClock
 from certsvc.config import Settings
@@ -17,6 +18,8 @@ from certsvc.storage.database import Database
 from certsvc.storage.keystore import FileKeyStore
 
 __all__ = ["LoadedSeal", "SealLike", "ServiceContext", "build_context"]
+
+_T = TypeVar("_T")
 
 
 class SealLike(Protocol):
@@ -58,6 +61,8 @@ class ServiceContext:
     _passphrase: bytes | None = field(default=None, repr=False)
     _seals: dict[int, LoadedSeal] = field(default_factory=dict, repr=False)
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _loaded: dict[str, object] = field(default_factory=dict, repr=False)
+    _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
     def pki_dir(self) -> Path:
@@ -92,6 +97,22 @@ class ServiceContext:
     def seal_maker_certificates(self) -> list[bytes]:
         """DER certificates of the seal-making authorities (制章者) whose GB/T 38540 seals are trusted."""
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
+
+    def loaded(self, name: str, load: Callable[[], _T]) -> _T:
+        """``load()``'s result, kept for the life of this context (decrypted keys, secrets).
+
+        Kept here rather than in a module global: a context is one deployment, and what it
+        loaded goes away with it.
+        """
+        with self._loaded_lock:
+            if name not in self._loaded:
+                self._loaded[name] = load()
+            return self._loaded[name]  # type: ignore[return-value]
+
+    def forget_loaded(self, name: str) -> None:
+        """Drop a loaded value that was replaced (a newly provisioned key); the next use reloads it."""
+        with self._loaded_lock:
+            self._loaded.pop(name, None)
 
     def forget_seal(self, seal_id: int) -> None:
         """Drop the cached signer of a seal whose image or key changed; the next use reloads it."""

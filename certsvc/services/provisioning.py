@@ -15,7 +15,14 @@ from sqlalchemy.orm import Session
 from certsvc.config import Environment
 from certsvc.crypto import api as crypto
 from certsvc.domain.identifiers import is_valid_uscc
-from certsvc.errors import ConfigurationError, ConflictError, NotFoundError, ValidationFailedError
+from certsvc.errors import (
+    BadRequestError,
+    ConfigurationError,
+    ConflictError,
+    KeyUnavailableError,
+    NotFoundError,
+    ValidationFailedError,
+)
 from certsvc.services.audit import append_audit_event, ensure_audit_key
 from certsvc.services.bilingual import (
     RingLayout,
@@ -25,7 +32,9 @@ from certsvc.services.bilingual import (
     mongolian_name,
 )
 from certsvc.services.context import ServiceContext
+from certsvc.services.link_secret import ensure_dev_link_secret
 from certsvc.services.principals import Principal, Role, create_api_client
+from certsvc.services.trust_signer import provision_dev_trust_signer
 from certsvc.storage.orm import Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
 
@@ -37,6 +46,7 @@ __all__ = [
     "add_department",
     "add_seal",
     "department_by_code",
+    "dev_ca",
     "ensure_dev_ca",
     "ensure_dev_passphrase",
     "init_embedded",
@@ -76,7 +86,7 @@ class DevCa:
 class InitResult:
     home: Path
     database_url: str
-    credentials_file: Path
+    credentials_file: Path | None  # demo API keys (development only)
     trust_roots: list[Path]
     created: list[str]
 
@@ -97,17 +107,34 @@ def ensure_dev_passphrase(ctx: ServiceContext) -> None:
         fh.write(secrets.token_urlsafe(32))
 
 
-def ensure_dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
-    """Create (once) the development root and seal-issuing CA for ``algorithm``'s family."""
+def _dev_ca_refs(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> tuple[str, Path, Path]:
     family = _CA_FAMILY[algorithm]
+    return family, ctx.trust_roots_dir / f"dev-root-{family}.der", ctx.pki_dir / f"dev-seal-ca-{family}.der"
+
+
+def _refuse_in_production(ctx: ServiceContext) -> None:
+    if ctx.settings.env is Environment.PRODUCTION:
+        raise BadRequestError(
+            "production has no development PKI: import seals made by the seal-making authority "
+            "(key_pem and certificate_pem) instead",
+            code="development_pki_disabled",
+        )
+
+
+def ensure_dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
+    """Create (once) the development root and seal-issuing CA for ``algorithm``'s family.
+
+    Only ``certsvc init`` calls this: a trust root is never made as a side effect of a request.
+
+    Raises:
+        BadRequestError: in production (code ``development_pki_disabled``).
+    """
+    _refuse_in_production(ctx)
+    family, root_file, ca_file = _dev_ca_refs(ctx, algorithm)
     ca_algorithm = crypto.KeyAlgorithm.SM2 if family == "sm2" else crypto.KeyAlgorithm.ECDSA_P256
-    root_file = ctx.trust_roots_dir / f"dev-root-{family}.der"
-    ca_file = ctx.pki_dir / f"dev-seal-ca-{family}.der"
-    root_ref, ca_ref = f"dev-root-{family}", f"dev-seal-ca-{family}"
-    passphrase = ctx.passphrase()
     if not root_file.exists():
         now = ctx.clock.now()
-        root_key = _new_key(ctx, root_ref, ca_algorithm)
+        root_key = _new_key(ctx, f"dev-root-{family}", ca_algorithm)
         root_der = crypto.make_root_ca(
             key=root_key,
             common_name=f"certsvc Development Root CA ({family.upper()})",
@@ -115,7 +142,7 @@ def ensure_dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
             not_before=now - timedelta(minutes=5),
             not_after=now + timedelta(days=3650 * 2),
         )
-        ca_key = _new_key(ctx, ca_ref, ca_algorithm)
+        ca_key = _new_key(ctx, f"dev-seal-ca-{family}", ca_algorithm)
         ca_der = crypto.make_intermediate_ca(
             key=ca_key,
             issuer_key=root_key,
@@ -129,7 +156,21 @@ def ensure_dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
         ctx.trust_roots_dir.mkdir(parents=True, exist_ok=True)
         ca_file.write_bytes(ca_der)
         root_file.write_bytes(root_der)  # written last: its presence marks a complete CA
-    ca_key = crypto.SealKey.from_pem(ctx.keys.get(ca_ref), passphrase)
+    return dev_ca(ctx, algorithm)
+
+
+def dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
+    """The development seal-issuing CA that ``certsvc init`` made; never creates one.
+
+    Raises:
+        BadRequestError: in production (code ``development_pki_disabled``).
+        KeyUnavailableError: ``certsvc init`` has not made it.
+    """
+    _refuse_in_production(ctx)
+    family, root_file, ca_file = _dev_ca_refs(ctx, algorithm)
+    if not root_file.exists():
+        raise KeyUnavailableError(f"no development {family.upper()} CA: run `certsvc init`")
+    ca_key = crypto.SealKey.from_pem(ctx.keys.get(f"dev-seal-ca-{family}"), ctx.passphrase())
     return DevCa(family=family, root_der=root_file.read_bytes(), ca_der=ca_file.read_bytes(), ca_key=ca_key)
 
 
@@ -196,10 +237,16 @@ def add_seal(
     """Make a seal for a department: key, certificate from the development CA, drawn image.
 
     ``name_mn`` must be normalised and checked already (``bilingual.mongolian_name``).
+
+    Raises:
+        ValidationFailedError: seal text the seal font cannot draw, or names too long for the
+            seal (before any key is made).
+        BadRequestError: in production, which has no development CA.
+        KeyUnavailableError: ``certsvc init`` has not made the development CA.
     """
     # Drawn first: a name the seal cannot show is refused before any key is made.
     image = draw_seal_image(seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM)
-    ca = ensure_dev_ca(ctx, algorithm)
+    ca = dev_ca(ctx, algorithm)
     now = ctx.clock.now()
     key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
     key = _new_key(ctx, key_ref, algorithm)
@@ -269,11 +316,32 @@ def seal_text(department: Department, seal_name: str, seal_name_mn: str | None, 
 
 
 def init_embedded(ctx: ServiceContext) -> InitResult:
-    """Set up the embedded deployment; running it again changes nothing that exists."""
+    """Set up the embedded deployment; running it again changes nothing that exists.
+
+    Every key and trust root of the deployment is made here (or imported by an operator), never
+    as a side effect of a request. In production only the service's own audit key is made: seals
+    and the trust-list signer come from the deployment's CA (``certsvc trust import-signer``).
+    """
     created: list[str] = []
     ensure_dev_passphrase(ctx)
     ensure_audit_key(ctx)  # the service's own key for signing audit checkpoints
     credentials_file = ctx.settings.resolved_home / "demo-credentials.json"
+    if ctx.settings.env is Environment.PRODUCTION:
+        return InitResult(
+            home=ctx.settings.resolved_home,
+            database_url=ctx.settings.sqlalchemy_url,
+            credentials_file=None,
+            trust_roots=sorted(ctx.trust_roots_dir.glob("*.der")),
+            created=created,
+        )
+    ensure_dev_link_secret(ctx)
+    for algorithm in (crypto.KeyAlgorithm.ECDSA_P256, crypto.KeyAlgorithm.SM2):
+        ensure_dev_ca(ctx, algorithm)
+    root_ref = f"dev-root-{_CA_FAMILY[crypto.KeyAlgorithm.ECDSA_P256]}"
+    with crypto.SealKey.from_pem(ctx.keys.get(root_ref), ctx.passphrase()) as root_key:
+        root_der = (ctx.trust_roots_dir / f"{root_ref}.der").read_bytes()
+        if provision_dev_trust_signer(ctx, root_key=root_key, root_der=root_der):
+            created.append("trust-list signing key")
     existing: dict[str, dict[str, str]] = {}
     if credentials_file.exists():
         existing = {d["code"]: d for d in json.loads(credentials_file.read_text())["departments"]}

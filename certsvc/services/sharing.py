@@ -15,23 +15,19 @@ import dataclasses
 import hashlib
 import hmac
 import json
-import os
 import secrets
-import threading
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy.orm import Session
 
-from certsvc.config import Environment
 from certsvc.domain.identifiers import HolderIdType, mask_holder_id, validate_holder_id
 from certsvc.domain.status import LicenceStatus
 from certsvc.errors import (
     AuthorizationUnknownError,
     BadRequestError,
     CertsvcError,
-    ConfigurationError,
     NotFoundError,
     NoValidLicenceError,
     SharingRefusedError,
@@ -40,6 +36,7 @@ from certsvc.rendering.charts import qr_png
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.holders import Holder, UsageView, licence_status, record_usage
+from certsvc.services.link_secret import link_secret
 from certsvc.services.principals import Principal, Role
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_sharing import SharingAuthorization
@@ -522,7 +519,7 @@ class SharingService:
     # --- signed, short-lived download links ---------------------------------------------------
     def _sign_link(self, record_id: int, client_id: int, expires_at: datetime) -> str:
         payload = _b64(json.dumps({"u": record_id, "c": client_id, "e": int(expires_at.timestamp())}, separators=(",", ":")).encode())
-        mac = hmac.new(_link_secret(self.ctx), payload.encode(), hashlib.sha256).digest()
+        mac = hmac.new(link_secret(self.ctx), payload.encode(), hashlib.sha256).digest()
         return f"{payload}.{_b64(mac)}"
 
     def download(self, principal: Principal, token: str, *, request_id: str | None = None) -> tuple[str, bytes]:
@@ -538,7 +535,7 @@ class SharingService:
             NoValidLicenceError: the licence stopped being valid since the query.
         """
         payload, _, mac = token.partition(".")
-        expected = _b64(hmac.new(_link_secret(self.ctx), payload.encode(), hashlib.sha256).digest())
+        expected = _b64(hmac.new(link_secret(self.ctx), payload.encode(), hashlib.sha256).digest())
         # An altered or made-up link is "not found": it names nothing certsvc handed out.
         if not mac or not hmac.compare_digest(mac, expected):
             raise NotFoundError("the download link is not valid", code="download_link_invalid")
@@ -671,29 +668,3 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-_SECRETS: dict[str, bytes] = {}
-_SECRETS_LOCK = threading.Lock()
-
-
-def _link_secret(ctx: ServiceContext) -> bytes:
-    """The HMAC key of download links: configured, or generated once per development home."""
-    configured = ctx.settings.sharing_link_secret
-    if configured is not None:
-        return configured.get_secret_value().encode()
-    if ctx.settings.env is Environment.PRODUCTION:
-        raise ConfigurationError("CERTSVC_SHARING_LINK_SECRET must be set in production")
-    path = ctx.settings.key_dir / "sharing-link-secret"
-    with _SECRETS_LOCK:
-        cached = _SECRETS.get(str(path))
-        if cached is None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "w") as fh:
-                    fh.write(secrets.token_urlsafe(32))
-            except FileExistsError:
-                pass  # another process made it first; use theirs
-            cached = _SECRETS[str(path)] = path.read_bytes().strip()
-        return cached

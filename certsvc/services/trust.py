@@ -5,9 +5,10 @@ SubjectPublicKeyInfo) instead of a table of separate QR keys: a seal certificate
 department's document-signer certificate (the DCC's "DSC"), with a validity and a status, and
 adding a seal is already the key-rollover step. So the list needs no new table and no migration.
 
-The list is JSON, signed with ECDSA P-256 by the deployment's seal-issuing CA (the authority
-that already vouches for every seal key); it carries that CA's certificate, and a verifier
-accepts it only when that certificate was issued by a root it already trusts (an anchor).
+The list is JSON, signed by a key provisioned for that one job (``services.trust_signer``:
+made by ``certsvc init`` in development, imported by an operator in production); it carries the
+signer's certificate chain, and a verifier accepts it only when that certificate was issued by
+a root it already trusts (an anchor).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from sqlalchemy import select
 from certsvc.crypto import api as crypto
 from certsvc.errors import InvalidTrustListError
 from certsvc.services.context import ServiceContext
+from certsvc.services.trust_signer import load_trust_signer
 from certsvc.storage.orm import Certificate, Department, Seal
 
 __all__ = ["TRUST_LIST_FORMAT", "TrustKey", "TrustList", "TrustService", "parse_trust_list"]
@@ -195,31 +197,17 @@ class TrustService:
         """The current list as a signed JSON document (``GET /api/v1/trust/keys``, ``trust export``).
 
         Raises:
-            KeyUnavailableError: the signing CA's key cannot be loaded.
+            KeyUnavailableError: no trust-list signer was provisioned, or its key cannot be loaded.
         """
-        signer_key, chain = _list_signer(self.ctx)
+        list_signer = load_trust_signer(self.ctx)
         body = self.current().body()
-        signer = {"algorithm": signer_key.algorithm.value, "chain": [base64.b64encode(c).decode() for c in chain]}
-        signature = crypto.sign_raw(signer_key, _canonical({**body, "signer": signer}))
+        signer = {
+            "algorithm": list_signer.key.algorithm.value,
+            "chain": [base64.b64encode(c).decode() for c in list_signer.chain_der],
+        }
+        signature = crypto.sign_raw(list_signer.key, _canonical({**body, "signer": signer}))
         return {**body, "signer": signer, "signature": base64.b64encode(signature).decode()}
 
     def anchors(self) -> list[bytes]:
         """The roots this deployment trusts, as anchors for trust lists."""
         return self.ctx.trust_roots()
-
-
-_signers: dict[int, tuple[ServiceContext, crypto.SealKey, tuple[bytes, ...]]] = {}
-_signers_lock = threading.Lock()
-
-
-def _list_signer(ctx: ServiceContext) -> tuple[crypto.SealKey, tuple[bytes, ...]]:
-    # Decrypting the CA key costs a key derivation; do it once per context, like seal keys.
-    from certsvc.services.provisioning import ensure_dev_ca
-
-    with _signers_lock:
-        cached = _signers.get(id(ctx))
-        if cached is None or cached[0] is not ctx:
-            ca = ensure_dev_ca(ctx, crypto.KeyAlgorithm.ECDSA_P256)
-            cached = (ctx, ca.ca_key, (ca.ca_der, ca.root_der))
-            _signers[id(ctx)] = cached
-        return cached[1], cached[2]

@@ -9,7 +9,8 @@ import httpx
 import pytest
 
 from certsvc.domain.identifiers import LicenceIdentifier
-from tests.conftest import auth, sample_request
+from certsvc.services.context import ServiceContext
+from tests.conftest import auth, make_department, sample_request
 
 pytestmark = pytest.mark.slow
 
@@ -37,3 +38,25 @@ def test_parallel_retries_with_one_idempotency_key_make_one_licence(server_url: 
         responses = list(pool.map(issue, range(6)))
     assert {r.status_code for r in responses} == {201}
     assert len({r.json()["identifier"] for r in responses}) == 1
+
+
+def test_64_parallel_issues_over_rsa_ecdsa_and_sm2_departments_all_succeed(
+    server_url: str, embedded: ServiceContext
+) -> None:
+    # Three departments, one per signing algorithm, issuing at once: shared fonts (subsetting),
+    # shared seal signers and the one SQLite writer all see concurrent use.
+    keys = [make_department(embedded, algorithm=a)[1] for a in ("rsa-3072", "ecdsa-p256", "sm2")]
+    request = sample_request()
+    # Latin letters with composite glyphs (i, j, é) in the text: the case that raced in subsetting.
+    request["fields"]["legal_representative"] = "Jiří Émile"
+
+    def issue(i: int) -> httpx.Response:
+        return httpx.post(
+            f"{server_url}/api/v1/certificates", json=request, headers=auth(keys[i % 3]), timeout=120
+        )
+
+    with ThreadPoolExecutor(max_workers=16) as pool:
+        responses = list(pool.map(issue, range(64)))
+    errors = [(r.status_code, r.text[:200]) for r in responses if r.status_code != 201]
+    assert errors == []
+    assert len({r.json()["identifier"] for r in responses}) == 64

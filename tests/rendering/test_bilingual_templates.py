@@ -161,3 +161,21 @@ def test_bilingual_layouts_match_reference_images(
             continue
         diff = ImageStat.Stat(ImageChops.difference(page, Image.open(reference).convert("RGB"))).mean
         assert sum(diff) / 3 < TOLERANCE, f"{reference.name}: mean difference {sum(diff) / 3:.3f}"
+
+
+def test_a_canvas_of_another_format_gets_the_shaped_run_as_a_value(registry: TemplateRegistry) -> None:
+    """The seam an OFD recorder uses: shaped glyphs as a plain value, not PDF operators."""
+    from reportlab.lib.colors import black
+
+    from certsvc.rendering.bilingual_layout import draw_mongolian_line
+    from certsvc.rendering.mongolian import ShapedRun
+
+    received: list[tuple[ShapedRun, float, float, float, str]] = []
+
+    class Recorder:
+        def drawShapedRun(self, run: ShapedRun, x: float, y: float, size: float, align: str, color: object) -> None:
+            received.append((run, x, y, size, align))
+
+    draw_mongolian_line(Recorder(), NAME_MN, x_pt=10, baseline_pt=20, size=9, align="left", color=black)  # type: ignore[arg-type]
+    (run, x, y, size, align), = received
+    assert run.text == NAME_MN and run.glyphs[0].name.endswith(".ini") and (x, y, size, align) == (10, 20, 9, "left")

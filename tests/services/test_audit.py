@@ -12,6 +12,7 @@ from sqlalchemy import select, text
 
 from certsvc.config import load_settings
 from certsvc.services.audit import (
+    AUDIT_KEY_REF,
     AuditService,
     ChainProblemKind,
     append_audit_event,
@@ -106,6 +107,11 @@ def test_checkpoints_are_made_every_n_entries(tmp_path: Path) -> None:
     context = build_context(load_settings(home=tmp_path, audit_checkpoint_every=3))
     ensure_dev_passphrase(context)
     _append(context, 4)
+    with context.database.transaction() as session:
+        # the key is made by `certsvc init`, never by the request that finds a checkpoint due
+        assert AuditService(context).checkpoint_if_due(session) is None
+    assert not context.keys.exists(AUDIT_KEY_REF)
+    ensure_audit_key(context)
     with context.database.transaction() as session:
         made = AuditService(context).checkpoint_if_due(session)
     assert made is not None and made.event_count == 4

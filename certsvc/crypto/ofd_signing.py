@@ -1,0 +1,161 @@
+"""Sealing an OFD package with a GB/T 38540 electronic seal (SM2), the way OFD readers expect.
+
+Added to the package (STANDARDS §1.4, §1.6; ofdrw's layout)::
+
+    OFD.xml                                  DocBody/Signatures → Doc_0/Signs/Signatures.xml
+    Doc_0/Signs/Signatures.xml               MaxSignId, Signature ID=1 Type=Seal BaseLoc=…
+    Doc_0/Signs/Sign_0/Signature.xml         SignedInfo: Provider, SignatureMethod (SM2-with-SM3
+                                             OID), SignatureDateTime, References (SM3 OID) with
+                                             the base64 SM3 of every other file of the package,
+                                             StampAnnot (page, seal box); SignedValue path
+    Doc_0/Signs/Sign_0/SignedValue.dat       DER SES_Signature: dataHash = SM3(Signature.xml),
+                                             propertyInfo = the absolute path of Signature.xml,
+                                             carrying the department's SESeal (whose picture
+                                             readers draw at StampAnnot/Boundary)
+
+The seal protects the whole package ("whole protected" in ofdrw's terms): the References list
+every file but the signature's own two, ``Signatures.xml`` included, so nothing can be added,
+removed or changed afterwards. certsvc never counter-signs a file; a new version is a new file.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import xml.etree.ElementTree as ET
+import zipfile
+from datetime import UTC, datetime
+
+from certsvc.crypto import ses
+from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
+from certsvc.crypto.keys import KeyAlgorithm, SealKey
+from certsvc.crypto.ofd_package import OFD_NS, read_package
+from certsvc.crypto.sm2 import Sm2PrivateKey, sm3
+from certsvc.errors import SigningError
+
+__all__ = [
+    "OID_SM3",
+    "SIGNATURES_PATH",
+    "SIGNATURE_PATH",
+    "SIGNED_VALUE_PATH",
+    "seal_ofd",
+]
+
+OID_SM3 = "1.2.156.10197.1.401"  # GM/T 0006: SM3, the References' CheckMethod
+SIGNATURES_PATH = "Doc_0/Signs/Signatures.xml"
+SIGNATURE_PATH = "Doc_0/Signs/Sign_0/Signature.xml"
+SIGNED_VALUE_PATH = "Doc_0/Signs/Sign_0/SignedValue.dat"
+_Q = f"{{{OFD_NS}}}"
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+ET.register_namespace("ofd", OFD_NS)
+
+
+def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, _Q + tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _xml(root: ET.Element) -> bytes:
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
+def _n(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _sm2(key: SealKey) -> Sm2PrivateKey:
+    if key.algorithm is not KeyAlgorithm.SM2:
+        raise SigningError("a GB/T 38540 seal on an OFD needs an SM2 key", code="ofd_needs_sm2_seal")
+    return key._sm2_key()
+
+
+def _with_signatures_entry(ofd_xml: ET.Element) -> bytes:
+    body = ofd_xml.find(f"{_Q}DocBody")
+    if body is None or body.find(f"{_Q}Signatures") is not None:
+        raise SigningError("the OFD is not an unsealed certsvc package")
+    # GB/T 33190 §7.4: DocBody = DocInfo, DocRoot, Versions?, Signatures?
+    _el(body, "Signatures", SIGNATURES_PATH)
+    return _xml(ofd_xml)
+
+
+def _page_id(document: ET.Element, page_index: int) -> str:
+    pages = document.findall(f"{_Q}Pages/{_Q}Page")
+    if not 0 <= page_index < len(pages):
+        raise SigningError(f"the OFD has no page {page_index} for the seal")
+    return pages[page_index].get("ID", "")
+
+
+def _signature_xml(
+    files: dict[str, bytes], *, page_id: str, boundary: tuple[float, float, float, float], signed_at: datetime
+) -> bytes:
+    root = ET.Element(_Q + "Signature")
+    info = _el(root, "SignedInfo")
+    _el(info, "Provider", ProviderName="certsvc", Version="0.1.0", Company="certsvc")
+    _el(info, "SignatureMethod", OID_SM2_WITH_SM3)
+    _el(info, "SignatureDateTime", signed_at.astimezone(UTC).strftime("%Y%m%d%H%M%SZ"))
+    references = _el(info, "References", CheckMethod=OID_SM3)
+    for name in sorted(files):
+        reference = _el(references, "Reference", FileRef=f"/{name}")
+        _el(reference, "CheckValue", base64.b64encode(sm3(files[name])).decode())
+    x, y, w, h = boundary
+    _el(info, "StampAnnot", ID="1", PageRef=page_id, Boundary=f"{_n(x)} {_n(y)} {_n(w)} {_n(h)}")
+    _el(root, "SignedValue", f"/{SIGNED_VALUE_PATH}")
+    return _xml(root)
+
+
+def seal_ofd(
+    unsigned: bytes,
+    *,
+    seal_der: bytes,
+    key: SealKey,
+    certificate_der: bytes,
+    signed_at: datetime,
+    page_index: int,
+    boundary_mm: tuple[float, float, float, float],
+) -> bytes:
+    """Seal an unsealed OFD: returns the sealed package (see the module docstring).
+
+    ``boundary_mm`` is the seal box (x, y, width, height in mm from the page's top-left).
+    GB/T 38540 ``SES_Signature.timeStamp`` is left out; a time-stamp token over the signature
+    value would be added by :func:`certsvc.crypto.ses.sign_document`'s caller once a TSA exists.
+
+    Raises:
+        SigningError: not an SM2 key (code ``ofd_needs_sm2_seal``), the signer is not in the
+            seal's list, the seal is not valid at ``signed_at``, or the package is not unsealed.
+        InvalidDocumentError: ``unsigned`` is not a readable OFD package.
+    """
+    sm2_key = _sm2(key)
+    package = read_package(unsigned)
+    files = dict(package.files)
+    files["OFD.xml"] = _with_signatures_entry(package.xml("OFD.xml"))
+    signatures = ET.Element(_Q + "Signatures")
+    _el(signatures, "MaxSignId", "1")
+    _el(signatures, "Signature", ID="1", Type="Seal", BaseLoc=f"/{SIGNATURE_PATH}")
+    files[SIGNATURES_PATH] = _xml(signatures)
+    page_id = _page_id(package.xml("Doc_0/Document.xml"), page_index)
+    signature_xml = _signature_xml(files, page_id=page_id, boundary=boundary_mm, signed_at=signed_at)
+    try:
+        signed_value = ses.sign_document(
+            seal_der=seal_der,
+            signer_key=sm2_key,
+            signer_cert_der=certificate_der,
+            # GB/T 38540 applied to OFD (STANDARDS §1.4): dataHash = SM3(Signature.xml bytes).
+            data_hash_sm3=sm3(signature_xml),
+            property_info=f"/{SIGNATURE_PATH}",
+            signed_at=signed_at,
+        )
+    except ValueError as exc:
+        raise SigningError(f"the seal data cannot be used: {exc}") from exc
+    files[SIGNATURE_PATH] = signature_xml
+    files[SIGNED_VALUE_PATH] = signed_value
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in files.items():
+            entry = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_STORED if name.endswith((".png", ".jpg", ".dat")) else zipfile.ZIP_DEFLATED
+            archive.writestr(entry, data)
+    return buffer.getvalue()

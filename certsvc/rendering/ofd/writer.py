@@ -1,0 +1,254 @@
+"""A :class:`LicenceScene` and its GB/T 36903 metadata → an OFD package (GB/T 33190-2016).
+
+Package layout (the smallest one readers and national platforms accept, STANDARDS §1.6)::
+
+    OFD.xml                          DocInfo (CustomDatas = GB/T 36903 metadata), DocRoot
+    Doc_0/Document.xml               page area, resources, pages, MaxUnitID
+    Doc_0/PublicRes.xml              fonts  → Doc_0/Res/font_<id>.ttf (subsets)
+    Doc_0/DocumentRes.xml            images → Doc_0/Res/image_<id>.png|jpg
+    Doc_0/Pages/Page_<n>/Content.xml text, paths, images of one page
+
+The seal is not drawn: like the electronic PDF, the page leaves the seal box empty, and the
+signature (``Doc_0/Signs``, added by sealing) makes readers draw the seal picture there. The
+bytes are deterministic: the same scene and metadata give the same package.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+
+from certsvc.rendering import fonts
+from certsvc.rendering.ofd.font_subset import font_family_name, subset_font
+from certsvc.rendering.ofd.scene import ImageMark, LicenceScene, PathMark, Rgb, TextMark
+
+__all__ = ["OFD_NS", "OfdMetadata", "write_ofd"]
+
+OFD_NS = "http://www.ofdspec.org/2016"
+_Q = f"{{{OFD_NS}}}"
+ET.register_namespace("ofd", OFD_NS)
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: equal input, equal bytes
+
+
+@dataclass(frozen=True, slots=True)
+class OfdMetadata:
+    """``OFD.xml`` DocInfo: the descriptive fields and the GB/T 36903 custom data (in order)."""
+
+    doc_id: str  # 32 hex digits (GB/T 33190 §7.4: a UUID-like identifier of the document)
+    title: str
+    author: str
+    subject: str
+    keywords: tuple[str, ...]
+    created_on: date
+    custom_data: tuple[tuple[str, str], ...]
+
+
+def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
+    element = ET.SubElement(parent, _Q + tag, attrs)
+    if text is not None:
+        element.text = text
+    return element
+
+
+def _xml(root: ET.Element) -> bytes:
+    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
+    return b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + body
+
+
+def _n(value: float) -> str:
+    text = f"{value:.3f}".rstrip("0").rstrip(".")
+    return "0" if text in ("", "-0") else text
+
+
+def _color(value: Rgb) -> str:
+    return f"{value[0]} {value[1]} {value[2]}"
+
+
+class _Ids:
+    """GB/T 33190 §7.5: object IDs are unique in the document; MaxUnitID is the largest."""
+
+    def __init__(self) -> None:
+        self.last = 0
+
+    def __call__(self) -> str:
+        self.last += 1
+        return str(self.last)
+
+
+def _image_format(data: bytes) -> tuple[str, str]:
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG", "png"
+    if data.startswith(b"\xff\xd8"):
+        return "JPEG", "jpg"
+    return "PNG", "png"  # the renderer only accepts images Pillow reads; PNG is the usual case
+
+
+def _ofd_xml(meta: OfdMetadata) -> bytes:
+    root = ET.Element(_Q + "OFD", {"Version": "1.0", "DocType": "OFD"})
+    body = _el(root, "DocBody")
+    info = _el(body, "DocInfo")
+    _el(info, "DocID", meta.doc_id)
+    _el(info, "Title", meta.title)
+    _el(info, "Author", meta.author)
+    _el(info, "Subject", meta.subject)
+    _el(info, "CreationDate", meta.created_on.isoformat())
+    _el(info, "Creator", "certsvc")
+    _el(info, "CreatorVersion", "0.1.0")
+    keywords = _el(info, "Keywords")
+    for word in meta.keywords:
+        _el(keywords, "Keyword", word)
+    custom = _el(info, "CustomDatas")
+    for name, value in meta.custom_data:
+        _el(custom, "CustomData", value, Name=name)
+    _el(body, "DocRoot", "Doc_0/Document.xml")
+    return _xml(root)
+
+
+def _text_object(layer: ET.Element, ids: _Ids, mark: TextMark, font_id: str) -> None:
+    width = sum(mark.advances) + mark.size
+    # The boundary only needs to contain the glyphs (readers clip to it): one em above the
+    # baseline and a third below is more than any CJK face reaches.
+    top = mark.y - mark.size * 1.2
+    attrs = {
+        "ID": ids(),
+        "Boundary": f"{_n(mark.x)} {_n(top)} {_n(width)} {_n(mark.size * 1.6)}",
+        "Font": font_id,
+        "Size": _n(mark.size),
+    }
+    if mark.is_bold:
+        attrs["Stroke"] = "true"
+        attrs["LineWidth"] = _n(mark.stroke_width)
+    text = _el(layer, "TextObject", **attrs)
+    _el(text, "FillColor", Value=_color(mark.fill))
+    if mark.is_bold:
+        _el(text, "StrokeColor", Value=_color(mark.fill))
+    code_attrs = {"X": "0", "Y": _n(mark.y - top)}
+    if mark.advances:
+        code_attrs["DeltaX"] = " ".join(_n(a) for a in mark.advances)
+    _el(text, "TextCode", mark.text, **code_attrs)
+
+
+def _path_object(layer: ET.Element, ids: _Ids, mark: PathMark, page: tuple[float, float]) -> None:
+    attrs = {
+        "ID": ids(),
+        "Boundary": f"0 0 {_n(page[0])} {_n(page[1])}",
+        "LineWidth": _n(mark.line_width),
+        "Stroke": "true" if mark.stroke is not None else "false",
+        "Fill": "true" if mark.fill is not None else "false",
+    }
+    path = _el(layer, "PathObject", **attrs)
+    if mark.stroke is not None:
+        _el(path, "StrokeColor", Value=_color(mark.stroke))
+    if mark.fill is not None:
+        _el(path, "FillColor", Value=_color(mark.fill))
+    _el(path, "AbbreviatedData", mark.data)
+
+
+def _image_object(layer: ET.Element, ids: _Ids, mark: ImageMark, resource_id: str) -> None:
+    _el(
+        layer,
+        "ImageObject",
+        ID=ids(),
+        Boundary=f"{_n(mark.x)} {_n(mark.y)} {_n(mark.width)} {_n(mark.height)}",
+        # GB/T 33190 §8.2: an image fills the unit square of its own space; the CTM scales it.
+        CTM=f"{_n(mark.width)} 0 0 {_n(mark.height)} 0 0",
+        ResourceID=resource_id,
+    )
+
+
+def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, bytes]]:
+    ids = _Ids()
+    # Resources first, so their IDs are known to the pages.
+    used: dict[str, list[str]] = {}
+    images: dict[bytes, str] = {}
+    for page in scene.pages:
+        for mark in page.marks:
+            if isinstance(mark, TextMark):
+                used.setdefault(mark.font, []).append(mark.text)
+    font_ids = {name: ids() for name in sorted(used)}
+    image_ids: dict[str, str] = {}
+    for page in scene.pages:
+        for mark in page.marks:
+            if isinstance(mark, ImageMark):
+                digest = hashlib.sha256(mark.data).hexdigest()
+                if digest not in image_ids:
+                    image_ids[digest] = ids()
+                    images[mark.data] = image_ids[digest]
+
+    public = ET.Element(_Q + "Res", {"BaseLoc": "Res"})
+    font_files: list[tuple[str, bytes]] = []
+    if font_ids:
+        fonts_el = _el(public, "Fonts")
+        for name, font_id in font_ids.items():
+            spec = fonts.spec_for_name(name)
+            family = font_family_name(spec)
+            font_el = _el(fonts_el, "Font", ID=font_id, FontName=family, FamilyName=family)
+            file_name = f"font_{font_id}.ttf"
+            _el(font_el, "FontFile", file_name)
+            font_files.append((file_name, subset_font(spec, "".join(sorted(set("".join(used[name])))))))
+    document_res = ET.Element(_Q + "Res", {"BaseLoc": "Res"})
+    image_files: list[tuple[str, bytes]] = []
+    if images:
+        media = _el(document_res, "MultiMedias")
+        for data, image_id in images.items():
+            fmt, ext = _image_format(data)
+            item = _el(media, "MultiMedia", ID=image_id, Type="Image", Format=fmt)
+            file_name = f"image_{image_id}.{ext}"
+            _el(item, "MediaFile", file_name)
+            image_files.append((file_name, data))
+
+    page_xml: list[tuple[str, bytes]] = []
+    page_ids: list[str] = []
+    size = (scene.width, scene.height)
+    for index, page in enumerate(scene.pages):
+        page_ids.append(ids())
+        root = ET.Element(_Q + "Page")
+        layer = _el(_el(root, "Content"), "Layer", ID=ids(), Type="Body")
+        for mark in page.marks:
+            if isinstance(mark, TextMark):
+                _text_object(layer, ids, mark, font_ids[mark.font])
+            elif isinstance(mark, PathMark):
+                _path_object(layer, ids, mark, size)
+            else:
+                _image_object(layer, ids, mark, image_ids[hashlib.sha256(mark.data).hexdigest()])
+        page_xml.append((f"Doc_0/Pages/Page_{index}/Content.xml", _xml(root)))
+
+    document = ET.Element(_Q + "Document")
+    common = _el(document, "CommonData")
+    _el(common, "MaxUnitID", str(ids.last))
+    _el(_el(common, "PageArea"), "PhysicalBox", f"0 0 {_n(scene.width)} {_n(scene.height)}")
+    _el(common, "PublicRes", "PublicRes.xml")
+    _el(common, "DocumentRes", "DocumentRes.xml")
+    pages_el = _el(document, "Pages")
+    for index, page_id in enumerate(page_ids):
+        _el(pages_el, "Page", ID=page_id, BaseLoc=f"Pages/Page_{index}/Content.xml")
+
+    yield "OFD.xml", _ofd_xml(meta)
+    yield "Doc_0/Document.xml", _xml(document)
+    yield "Doc_0/PublicRes.xml", _xml(public)
+    yield "Doc_0/DocumentRes.xml", _xml(document_res)
+    for name, data in font_files + image_files:
+        yield f"Doc_0/Res/{name}", data
+    yield from page_xml
+
+
+def write_ofd(scene: LicenceScene, meta: OfdMetadata) -> bytes:
+    """The OFD package (a ZIP file, GB/T 33190 §7.1) of a licence scene.
+
+    Raises:
+        RenderingError: a font cannot be embedded.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, data in _entries(scene, meta):
+            info = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
+            # Fonts and XML shrink a lot; PNG/JPEG are compressed already.
+            is_image = name.endswith((".png", ".jpg"))
+            info.compress_type = zipfile.ZIP_STORED if is_image else zipfile.ZIP_DEFLATED
+            archive.writestr(info, data)
+    return buffer.getvalue()
