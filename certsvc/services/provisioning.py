@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from certsvc.services.bilingual import (
     SealText,
     default_bilingual,
     draw_seal_image,
+    missing_mongolian_warnings,
     mongolian_name,
 )
 from certsvc.services.context import ServiceContext
@@ -64,11 +65,32 @@ class DemoDepartment:
     area_code: str
     seal_name: str
     algorithm: crypto.KeyAlgorithm
+    name_mn: str | None = None  # only a spelling attested in a public Mongolian-language source
+    name_mn_source: str | None = None  # where that spelling is published
 
 
+# Mongolian names: a demo department carries one only when its exact spelling is published by a
+# public Mongolian-language source, never a translation made here (translations of official
+# names must match the Chinese exactly and are approved by the region's Mongolian language
+# offices). No published spelling was found for the two 锡林郭勒盟 bureaus (searched: the
+# Mongolian editions of the region's government sites, mgl.*.gov.cn), so they are bilingual
+# departments *without* their Mongolian name: `certsvc init` reports that, and their seals and
+# licences stay Chinese until an operator sets it (`certsvc department update CODE --name-mn`).
+# 内蒙古自治区人民政府 writes its own name on its Mongolian site; it issues the demo's bilingual
+# administrative licensing decisions.
 DEMO_DEPARTMENTS = (
     DemoDepartment("11152500011512829G", "锡林郭勒盟市场监督管理局", "152500", "行政许可专用章", crypto.KeyAlgorithm.ECDSA_P256),
     DemoDepartment("11152502011513952P", "锡林浩特市行政审批和政务服务局", "152502", "行政审批专用章", crypto.KeyAlgorithm.SM2),
+    DemoDepartment(
+        "111500000115100509",
+        "内蒙古自治区人民政府",
+        "150000",
+        "行政许可专用章",
+        crypto.KeyAlgorithm.SM2,
+        name_mn="ᠥᠪᠥᠷ ᠮᠣᠩᠭᠤᠯ ᠤᠨ ᠥᠪᠡᠷᠲᠡᠭᠡᠨ ᠵᠠᠰᠠᠬᠤ ᠣᠷᠣᠨ ᠤ ᠠᠷᠠᠳ ᠤᠨ ᠵᠠᠰᠠᠭ ᠤᠨ ᠣᠷᠳᠣᠨ",
+        # The heading of its decree No. 213 (…ᠣᠷᠳᠣᠨ ᠤ ᠵᠠᠷᠯᠢᠭ, 人民政府令) on its Mongolian site.
+        name_mn_source="https://mgl.nmg.gov.cn/am/2016/1/4/U_68445_392250.html",
+    ),
 )
 
 
@@ -89,6 +111,7 @@ class InitResult:
     credentials_file: Path | None  # demo API keys (development only)
     trust_roots: list[Path]
     created: list[str]
+    warnings: list[str] = field(default_factory=list)  # e.g. a bilingual department without its Mongolian name
 
 
 def ensure_dev_passphrase(ctx: ServiceContext) -> None:
@@ -346,15 +369,28 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
     if credentials_file.exists():
         existing = {d["code"]: d for d in json.loads(credentials_file.read_text())["departments"]}
     entries = []
+    warnings: list[str] = []
     for demo in DEMO_DEPARTMENTS:
         with ctx.database.transaction() as session:
             repo = DepartmentRepository(session)
             department = repo.by_code(demo.code)
             if department is None:
                 department = add_department(
-                    session, code=demo.code, name=demo.name, area_code=demo.area_code, actor=None, now=ctx.clock.now()
+                    session,
+                    code=demo.code,
+                    name=demo.name,
+                    area_code=demo.area_code,
+                    actor=None,
+                    now=ctx.clock.now(),
+                    name_mn=demo.name_mn,
                 )
-                created.append(f"department {demo.code} {demo.name}")
+                created.append(f"department {demo.code} {demo.name}" + (f" / {demo.name_mn}" if demo.name_mn else ""))
+            warnings.extend(
+                f"{department.name}: {w}"
+                for w in missing_mongolian_warnings(
+                    is_bilingual=department.is_bilingual, name_mn=department.name_mn, area_code=department.area_code
+                )
+            )
             if SealRepository(session).active_for(department.id, ctx.clock.now()) is None:
                 add_seal(ctx, session, department=department, name=demo.seal_name, algorithm=demo.algorithm, actor=None)
                 created.append(f"{demo.algorithm.value} seal for {demo.code}")
@@ -372,6 +408,7 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
         credentials_file=credentials_file,
         trust_roots=sorted(ctx.trust_roots_dir.glob("*.der")),
         created=created,
+        warnings=warnings,
     )
 
 

@@ -140,3 +140,23 @@ def test_a_bilingual_department_issues_the_bilingual_layout(
     assert "NotoSansMongolian" in fonts
     report = client.post("/api/v1/verify", content=pdf, headers={"content-type": "application/pdf"}).json()
     assert report["verdict"] == "valid"
+
+
+def test_init_gives_demo_departments_only_attested_mongolian_names(embedded: ServiceContext) -> None:
+    from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
+    from certsvc.storage.orm import Department
+
+    result = init_embedded(embedded)  # again: idempotent, and it reports what is missing
+    without = [d for d in DEMO_DEPARTMENTS if d.name_mn is None]
+    assert len(result.warnings) == len(without) and all("Mongolian name" in w for w in result.warnings)
+    attested = [d for d in DEMO_DEPARTMENTS if d.name_mn is not None]
+    assert attested and all(d.name_mn_source and d.name_mn_source.startswith("https://mgl.") for d in attested)
+    with embedded.database.read() as session:
+        for demo in attested:
+            department = session.scalars(select(Department).where(Department.code == demo.code)).one()
+            assert department.is_bilingual and department.name_mn == demo.name_mn
+            seal = session.scalars(select(Seal).where(Seal.department_id == department.id)).first()
+            assert seal is not None
+            assert embedded.blobs.get(seal.image_sha256) == draw_bilingual_round_seal(
+                department_name=demo.name, department_name_mn=demo.name_mn or "", seal_name=demo.seal_name
+            )

@@ -15,8 +15,8 @@ from certsvc.rendering.seals import draw_round_seal
 from certsvc.rendering.templates import LicenceTemplate, TemplateRegistry
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-DEPARTMENT_NAME = "无锡市市场监督管理局"
-DEPARTMENT_CODE = "11320200014123456K"
+DEPARTMENT_NAME = "锡林郭勒盟市场监督管理局"
+DEPARTMENT_CODE = "11152500011512829G"
 ISSUED_ON = date(2026, 3, 15)
 
 
@@ -45,7 +45,7 @@ def content_for(template: LicenceTemplate, **overrides: Any) -> LicenceContent:
         issued_on=ISSUED_ON,
         department_name=DEPARTMENT_NAME,
         department_code=DEPARTMENT_CODE,
-        verify_url=f"https://zz.wuxi.gov.cn/v/{identifier}?k=Q7uX2mR9",
+        verify_url=f"https://zz.xlgl.example/v/{identifier}?k=Q7uX2mR9",
     )
     values.update(overrides)
     return LicenceContent(**values)
