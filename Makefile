@@ -50,6 +50,7 @@ bench: install
 	$(PY) bench/issue.py
 	$(PY) bench/sm2.py
 	$(PY) bench/render.py
+	$(PY) bench/bilingual.py
 	$(PY) bench/qr.py
 
 clean:
