@@ -13,6 +13,9 @@ APT_PACKAGES += fonts-babelstone-han icc-profiles-free
 # Noto Sans Mongolian (fonts-noto-core): the OpenType font HarfBuzz shapes traditional Mongolian
 # with, for the bilingual seals and licences of 内蒙古 departments.
 APT_PACKAGES += fonts-noto-core
+# The cluster deployment: the test suite runs a second time on a PostgreSQL server it starts
+# itself, and the Celery engine's tests start their own redis-server.
+APT_PACKAGES += postgresql redis-server
 
 .PHONY: install system-deps run test lint bench clean
 
@@ -28,19 +31,21 @@ system-deps:
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,postgresql,celery]'
 	touch $@
 
 run: install
 	$(VENV)/bin/certsvc init
 	$(VENV)/bin/certsvc serve --host 127.0.0.1 --port 8000
 
-# Layer contracts, lint and types first (seconds), then the suite (slow tests included).
+# Layer contracts, lint and types first (seconds), then the suite (slow tests included) twice:
+# on SQLite (the embedded default) and on a PostgreSQL server the tests start and stop themselves.
 test: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check certsvc cli tests bench
 	$(VENV)/bin/mypy certsvc cli
 	$(PY) -m pytest
+	$(PY) -m pytest --db=postgresql
 
 lint: install
 	$(VENV)/bin/ruff check certsvc cli tests bench

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from enum import StrEnum
 from pathlib import Path
 
@@ -37,6 +38,11 @@ class Settings(BaseSettings):
     public_rate_limit_per_minute: int = Field(
         default=120, ge=0, description="requests per client address per minute on public endpoints; 0 = off"
     )
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks of reverse proxies whose X-Forwarded-For "
+        "is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the peer address is the client",
+    )
     audit_checkpoint_every: int = Field(default=1000, ge=1, description="sign the audit chain head every N entries")
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
@@ -57,6 +63,20 @@ class Settings(BaseSettings):
     sharing_link_seconds: int = Field(default=300, ge=10, le=3600, description="life of a signed download link")
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
+    # --- time-stamping (docs/ltv.md) ---
+    tsa_url: str | None = Field(default=None, description="RFC 3161 TSA for seal time-stamps; unset = the built-in TSA, in-process")
+    tsa_sm2_url: str | None = Field(default=None, description="GM/T 0033 (SM2) TSA for SM2 seals; unset = CERTSVC_TSA_URL")
+    tsa_username: str | None = Field(default=None, description="HTTP Basic user for the TSA (optional)")
+    tsa_password: SecretStr | None = None
+    tsa_api_key: SecretStr | None = Field(default=None, description="bearer key for the TSA, e.g. another certsvc's `timestamping` client")
+    tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    tsa_policy_oid: str = Field(
+        default="2.999.3161.1",  # X.660 example arc: a development value, never registered
+        pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
+        description="TSA policy of the built-in TSA; replace with the operator's own arc in production",
+    )
+    tsa_accuracy_ms: int = Field(default=1000, ge=1, le=60_000, description="accuracy the built-in TSA states")
+
     @property
     def resolved_home(self) -> Path:
         return self.home.expanduser().resolve()
@@ -66,6 +86,10 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_home / 'certsvc.sqlite3'}"
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return [p.strip() for p in self.trusted_proxies.split(",") if p.strip()]
 
     @property
     def blob_dir(self) -> Path:
@@ -91,8 +115,16 @@ class Settings(BaseSettings):
                 found.append("CERTSVC_PUBLIC_URL must be https in production")
             if self.sharing_link_secret is None or len(self.sharing_link_secret.get_secret_value()) < 32:
                 found.append("CERTSVC_SHARING_LINK_SECRET must be set (32+ characters) in production")
+            for name, url in (("CERTSVC_TSA_URL", self.tsa_url), ("CERTSVC_TSA_SM2_URL", self.tsa_sm2_url)):
+                if url is not None and url.startswith("http://") and (self.tsa_password or self.tsa_api_key):
+                    found.append(f"{name} must be https when TSA credentials are set in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        for proxy in self.trusted_proxy_list:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                found.append(f"CERTSVC_TRUSTED_PROXIES: {proxy!r} is not an IP address or network")
         if not self.templates_dir.is_dir():
             found.append(f"CERTSVC_TEMPLATES_DIR does not exist: {self.templates_dir}")
         return found

@@ -25,6 +25,7 @@ __all__ = [
     "RenderingError",
     "SigningError",
     "StorageError",
+    "TimeStampUnavailableError",
     "UnknownTemplateError",
     "ValidationFailedError",
 ]
@@ -111,6 +112,13 @@ class KeyUnavailableError(CertsvcError):
 
 class SigningError(CertsvcError):
     code = "signing_failed"
+
+
+class TimeStampUnavailableError(CertsvcError):
+    """No trusted time could be obtained: the time-stamping authority refused, gave a token
+    that does not match the request, or could not be reached."""
+
+    code = "timestamp_unavailable"
 
 
 class RenderingError(CertsvcError):

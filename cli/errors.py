@@ -22,6 +22,7 @@ EXIT_BY_ERROR: tuple[tuple[type[e.CertsvcError], int], ...] = (
     (e.AuthenticationError, 5),
     (e.PermissionDeniedError, 5),
     (e.KeyUnavailableError, 6),
+    (e.TimeStampUnavailableError, 6),
     (e.ConfigurationError, 7),
     (e.CertsvcError, 8),
 )

@@ -6,7 +6,7 @@ import json
 import sys
 from dataclasses import asdict, is_dataclass
 from datetime import date, datetime
-from enum import Enum
+from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -32,6 +32,11 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+
+
+class FileFormat(StrEnum):
+    PDF = "pdf"
+    OFD = "ofd"
 
 
 def _context() -> ServiceContext:
@@ -97,11 +102,9 @@ def serve(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
-    import uvicorn
+    from certsvc.api.serving import serve as serve_api
 
-    from certsvc.api.app import create_app
-
-    uvicorn.run(create_app(_context()), host=host, port=port, log_level="info")
+    serve_api(_context(), host=host, port=port)
 
 
 @app.command("templates")
@@ -125,8 +128,11 @@ def list_templates(as_json: Annotated[bool, typer.Option("--json", help="machine
 def issue(
     template: Annotated[str, typer.Argument(help="template slug, see `certsvc templates`")],
     request_file: Annotated[Path, typer.Argument(help="REQUEST.json in the API body shape")],
-    out: Annotated[Path | None, typer.Option(help="write the signed PDF here")] = None,
+    out: Annotated[Path | None, typer.Option(help="write the signed file here (see --format)")] = None,
     department: Annotated[str | None, typer.Option(help="issuing department's code")] = None,
+    file_format: Annotated[
+        FileFormat, typer.Option("--format", help="what --out receives; ofd needs an SM2 seal (refused before issuing)")
+    ] = FileFormat.PDF,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Issue a licence from a request file."""
@@ -141,10 +147,14 @@ def issue(
     request = parse_issue_request(data)
     ctx = _context()
     principal = _operator_principal(ctx, department)
-    issued = IssuanceService(ctx).issue(request, principal=principal)
+    issued = IssuanceService(ctx).issue(request, principal=principal, require_ofd=file_format is FileFormat.OFD)
     if out is not None:
-        _, pdf = RegistryService(ctx).file(issued.identifier, principal=principal)
-        out.write_bytes(pdf)
+        registry = RegistryService(ctx)
+        if file_format is FileFormat.OFD:
+            _, body = registry.ofd_file(issued.identifier, principal=principal)
+        else:
+            _, body = registry.file(issued.identifier, principal=principal)
+        out.write_bytes(body)
     if as_json:
         _print_json({**_jsonable(issued), "file": str(out) if out else None})
     else:
@@ -154,15 +164,15 @@ def issue(
 @app.command()
 @handle_errors
 def verify(
-    file: Annotated[Path, typer.Argument(help="the licence PDF")],
+    file: Annotated[Path, typer.Argument(help="the licence file, PDF or OFD")],
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Verify a licence PDF. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
+    """Verify a licence PDF or OFD. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
-    report = VerificationService(_context()).verify_pdf(data)
+    report = VerificationService(_context()).verify_file(data)
     if as_json:
         _print_json(report)
     else:
@@ -173,6 +183,7 @@ def verify(
             typer.echo(
                 f"  signature {s.field_name}: {s.algorithm}, signer {s.signer}, intact={s.is_intact}, "
                 f"trusted={s.is_trusted}, modifications={s.modification_level}"
+                + (f", time-stamped {s.timestamped_at.isoformat()}" if s.timestamped_at else "")
             )
         if report.registry:
             typer.echo(f"  registry: {report.registry.identifier} status={report.registry.status}")
@@ -183,12 +194,18 @@ def verify(
 @handle_errors
 def show(
     identifier: Annotated[str, typer.Argument()],
+    ofd: Annotated[Path | None, typer.Option("--ofd", help="also write the licence's sealed OFD here")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a licence's registry entry."""
     ctx = _context()
     operator = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
     info = RegistryService(ctx).get(identifier, principal=operator)
+    if ofd is not None:
+        _, body = RegistryService(ctx).ofd_file(identifier, principal=operator)
+        ofd.write_bytes(body)
+        if not as_json:
+            typer.echo(f"OFD written to {ofd}")
     if as_json:
         _print_json(info)
         return

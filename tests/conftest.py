@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ import uvicorn
 from fastapi.testclient import TestClient
 
 from certsvc.api.app import create_app
+from certsvc.api.serving import server_options
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.principals import Role, create_api_client
@@ -24,13 +27,111 @@ TEMPLATES = PROJECT_ROOT / "templates"
 PUBLIC_URL = "https://certsvc.example.gov.cn"
 
 
+# --- the database the suite runs on: SQLite (default) or PostgreSQL (--db=postgresql) ----------
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="run the suite on SQLite files (default) or on a PostgreSQL server the run starts itself",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"certsvc database: {config.getoption('--db')}"
+
+
+_TEMPLATE_DB = "certsvc_template"
+
+
+class DatabaseFactory:
+    """Fresh, migrated databases: a PostgreSQL database cloned from a migrated template, or None
+    on SQLite (where a new ``CERTSVC_HOME`` is a new database file)."""
+
+    def __init__(self, server: Any | None) -> None:
+        self.server = server
+        self._names = itertools.count(1)
+        self._template_ready = False
+
+    @property
+    def is_postgresql(self) -> bool:
+        return self.server is not None
+
+    def new_empty_url(self, tmp_path: Path) -> str:
+        """An empty database, not migrated: a new SQLite file, or a new PostgreSQL database."""
+        if self.server is None:
+            return f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+        return str(self.server.create_database(f"certsvc_empty_{next(self._names)}"))
+
+    def new_url(self) -> str | None:
+        if self.server is None:
+            return None
+        if not self._template_ready:
+            from certsvc.storage.database import Database
+
+            database = Database(self.server.create_database(_TEMPLATE_DB))
+            database.migrate()
+            database.dispose()  # a template must have no connections while it is copied
+            self._template_ready = True
+        # CREATE DATABASE … TEMPLATE copies files: a few tens of milliseconds, no migrations rerun.
+        return str(self.server.create_database(f"certsvc_{next(self._names)}", template=_TEMPLATE_DB))
+
+
 @pytest.fixture(scope="session")
-def embedded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceContext]:
-    """An initialised embedded deployment (SQLite, blobs, keys, development PKI) in a temp home."""
+def database_factory(request: pytest.FixtureRequest) -> Iterator[DatabaseFactory]:
+    if request.config.getoption("--db") != "postgresql":
+        yield DatabaseFactory(None)
+        return
+    from tests.servers import PostgresServer
+
+    with PostgresServer() as server:
+        yield DatabaseFactory(server)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def run_database_url(database_factory: DatabaseFactory) -> Iterator[str | None]:
+    """The database of the shared deployment, also in ``CERTSVC_DATABASE_URL`` for everything
+    that reads settings from the environment (CLI runs, subprocesses) with the shared home."""
+    url = database_factory.new_url()
+    if url is None:
+        yield None
+        return
+    previous = os.environ.get("CERTSVC_DATABASE_URL")
+    os.environ["CERTSVC_DATABASE_URL"] = url
+    yield url
+    if previous is None:
+        os.environ.pop("CERTSVC_DATABASE_URL", None)
+    else:
+        os.environ["CERTSVC_DATABASE_URL"] = previous
+
+
+@pytest.fixture()
+def fresh_database_url(database_factory: DatabaseFactory) -> str | None:
+    """A database of this test's own (None on SQLite: a new home is a new database file).
+
+    Pass it as ``database_url`` to ``load_settings`` and as ``CERTSVC_DATABASE_URL`` to
+    subprocesses of a test that builds its own deployment in ``tmp_path``.
+    """
+    return database_factory.new_url()
+
+
+def isolated_env(home: Path, database_url: str | None, **extra: str) -> dict[str, str]:
+    """Environment variables that point a CLI run or subprocess at a deployment of its own."""
+    env = {"CERTSVC_HOME": str(home), **extra}
+    if database_url is not None:
+        env["CERTSVC_DATABASE_URL"] = database_url
+    return env
+
+
+@pytest.fixture(scope="session")
+def embedded(tmp_path_factory: pytest.TempPathFactory, run_database_url: str | None) -> Iterator[ServiceContext]:
+    """An initialised embedded deployment (database, blobs, keys, development PKI) in a temp home."""
     home = tmp_path_factory.mktemp("certsvc-home")
     # Rate limiting is off for the shared deployment (the suite verifies far more than 120 files a
     # minute from one address); tests/api/test_qr.py checks the limiter with its own settings.
-    ctx = build_context(load_settings(home=home, public_url=PUBLIC_URL, public_rate_limit_per_minute=0))
+    ctx = build_context(
+        load_settings(home=home, public_url=PUBLIC_URL, public_rate_limit_per_minute=0, database_url=run_database_url)
+    )
     init_embedded(ctx)
     yield ctx
     ctx.database.dispose()
@@ -170,7 +271,9 @@ def receivers(embedded: ServiceContext) -> dict[str, dict[str, str]]:
 @pytest.fixture(scope="module")
 def server_url(embedded: ServiceContext) -> Iterator[str]:
     """The app served for real by uvicorn on a free local port, in a thread."""
-    config = uvicorn.Config(create_app(embedded), host="127.0.0.1", port=0, log_level="warning")
+    config = uvicorn.Config(
+        create_app(embedded), host="127.0.0.1", port=0, log_level="warning", **server_options(embedded.settings)
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

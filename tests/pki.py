@@ -12,14 +12,16 @@ import functools
 import importlib.util
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from certsvc.crypto.api import (
     KeyAlgorithm,
     SealKey,
+    TimeStampAuthority,
     make_intermediate_ca,
     make_root_ca,
     make_seal_certificate,
+    make_tsa_certificate,
 )
 from certsvc.domain.identifiers import uscc_check_char
 
@@ -28,6 +30,7 @@ __all__ = [
     "NOT_AFTER",
     "NOT_BEFORE",
     "SIGNED_AT",
+    "TSA_POLICY",
     "TestPki",
     "available_algorithms",
     "credit_code",
@@ -36,6 +39,7 @@ __all__ = [
     "rogue_pki",
     "sample_pdf",
     "seal_png",
+    "tsa",
 ]
 
 DEPARTMENT_NAME = "某某市市场监督管理局"
@@ -43,6 +47,7 @@ NOT_BEFORE = datetime(2024, 1, 1, tzinfo=UTC)
 NOT_AFTER = datetime(2034, 1, 1, tzinfo=UTC)
 # Inside every certificate's validity: signatures made "at" this instant are checkable forever.
 SIGNED_AT = datetime(2025, 3, 14, 1, 2, 3, tzinfo=UTC)
+TSA_POLICY = "2.999.3161.7"
 
 
 def credit_code(first17: str = "11110000000000000") -> str:
@@ -168,3 +173,27 @@ def seal_png(size: int = 300) -> bytes:
     buf = io.BytesIO()
     img.save(buf, "PNG")
     return buf.getvalue()
+
+
+@functools.cache
+def tsa(algorithm: KeyAlgorithm) -> TimeStampAuthority:
+    """A time-stamping authority under the trusted test root of ``algorithm`` (real clock)."""
+    chain = pki(algorithm)
+    key = SealKey.generate(algorithm)
+    cert = make_tsa_certificate(
+        key=key,
+        common_name=f"certsvc Test TSA ({algorithm})",
+        organization="certsvc 测试时间戳服务",
+        issuer_certificate_der=chain.root_der,
+        issuer_key=chain.root_key,
+        not_before=NOT_BEFORE,
+        not_after=NOT_AFTER,
+    )
+    return TimeStampAuthority(
+        key=key,
+        certificate_der=cert,
+        chain_ders=[chain.root_der],
+        policy_oid=TSA_POLICY,
+        accuracy=timedelta(seconds=1),
+        clock=lambda: datetime.now(UTC),
+    )

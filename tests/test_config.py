@@ -14,6 +14,7 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("CERTSVC_HOME", str(tmp_path))
     monkeypatch.setenv("CERTSVC_PUBLIC_URL", "https://zz.example.gov.cn")
     monkeypatch.setenv("CERTSVC_MAX_UPLOAD_BYTES", "65536")
+    monkeypatch.delenv("CERTSVC_DATABASE_URL", raising=False)  # set by the suite's PostgreSQL run
     settings = load_settings()
     assert settings.resolved_home == tmp_path.resolve()
     assert settings.public_url == "https://zz.example.gov.cn"

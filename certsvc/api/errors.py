@@ -31,6 +31,7 @@ STATUS_BY_ERROR: tuple[tuple[type[e.CertsvcError], int], ...] = (
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
     (e.KeyUnavailableError, 503),
+    (e.TimeStampUnavailableError, 503),
     (e.CertsvcError, 500),
 )
 

@@ -15,7 +15,7 @@ from fastapi import Depends, HTTPException, Request
 
 from certsvc.api.deps import ContextDep
 
-__all__ = ["PublicRateLimit", "RateLimiter", "public_rate_limit"]
+__all__ = ["PublicRateLimit", "RateLimiter", "client_key", "public_rate_limit"]
 
 _MAX_TRACKED = 50_000  # addresses kept; beyond that idle buckets are dropped (memory bound)
 
@@ -60,12 +60,19 @@ def _limiter(request: Request, per_minute: int) -> RateLimiter:
     return limiter
 
 
+def client_key(request: Request) -> str:
+    """What a limit counts against: the client's address.
+
+    The server resolves it (``api/serving.py``): the peer, or behind a proxy listed in
+    ``CERTSVC_TRUSTED_PROXIES`` the address that proxy saw. A header here is never read: a
+    client can send any ``X-Forwarded-For`` it likes.
+    """
+    return request.client.host if request.client else "unknown"
+
+
 def public_rate_limit(request: Request, ctx: ContextDep) -> None:
     """Dependency of every public router: 429 with Retry-After past the limit."""
-    # The direct peer address; behind a reverse proxy configure it to pass the real one
-    # (uvicorn --proxy-headers), never trust a client-sent header here.
-    address = request.client.host if request.client else "unknown"
-    allowed, retry_after = _limiter(request, ctx.settings.public_rate_limit_per_minute).allow(address)
+    allowed, retry_after = _limiter(request, ctx.settings.public_rate_limit_per_minute).allow(client_key(request))
     if not allowed:
         raise HTTPException(
             status_code=429,

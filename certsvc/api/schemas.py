@@ -123,6 +123,7 @@ class SignatureRead(BaseModel):
     covers_whole_file: bool
     modification_level: str
     changes: str | None
+    timestamped_at: datetime | None = None
 
 
 class RegistryRead(BaseModel):

@@ -27,7 +27,7 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
 
 
 async def uploaded_pdf(request: Request, limit: int) -> bytes:
-    """The PDF from a raw ``application/pdf`` body or from a multipart ``file`` part."""
+    """The licence file (PDF or OFD) from a raw body or from a multipart ``file`` part."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     body = await read_limited_body(request, limit + 64 * 1024)  # room for multipart framing
     if content_type == "multipart/form-data":
@@ -36,10 +36,10 @@ async def uploaded_pdf(request: Request, limit: int) -> bytes:
         if not isinstance(upload, UploadFile):
             raise BadRequestError("send the PDF as the multipart field 'file'", code="missing_file")
         data = await upload.read()
-    elif content_type in ("application/pdf", "application/octet-stream", ""):
+    elif content_type in ("application/pdf", "application/ofd", "application/octet-stream", ""):
         data = body
     else:
-        raise InvalidDocumentError(f"expected application/pdf or multipart/form-data, got {content_type}")
+        raise InvalidDocumentError(f"expected application/pdf, application/ofd or multipart/form-data, got {content_type}")
     if len(data) > limit:
         raise DocumentTooLargeError(f"the upload is larger than {limit} bytes", details={"limit": limit})
     if not data:

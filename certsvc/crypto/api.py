@@ -15,6 +15,7 @@ from certsvc.crypto.certificates import (
     make_list_signer_certificate,
     make_root_ca,
     make_seal_certificate,
+    make_tsa_certificate,
 )
 from certsvc.crypto.jwt_tokens import (
     JsonWebKeySet,
@@ -57,12 +58,15 @@ from certsvc.crypto.qr_payload import (
     sign_qr_payload,
     sign_raw,
 )
+from certsvc.crypto.secret_box import SecretBox
 from certsvc.crypto.ses_pdf import (
     SesCheck,
     make_department_seal_data,
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
+from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
+from certsvc.crypto.timestamp_client import TimeStampTransport
 
 __all__ = [
     "QR_ALPHABET",
@@ -77,9 +81,13 @@ __all__ = [
     "PdfValidationResult",
     "QrClaims",
     "SealKey",
+    "SecretBox",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
+    "TimeStampAuthorities",
+    "TimeStampAuthority",
+    "TimeStampTransport",
     "TokenRejectedError",
     "VerifiedToken",
     "VerifyingKey",
@@ -101,6 +109,7 @@ __all__ = [
     "make_list_signer_certificate",
     "make_root_ca",
     "make_seal_certificate",
+    "make_tsa_certificate",
     "parse_jwks",
     "reencrypt_private_key_pem",
     "seal_ofd",

@@ -37,10 +37,13 @@ __all__ = [
     "make_list_signer_certificate",
     "make_root_ca",
     "make_seal_certificate",
+    "make_tsa_certificate",
 ]
 
 # RFC 9336: id-kp-documentSigning.
 _EKU_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+# RFC 3161 §2.3: a TSA certificate has exactly id-kp-timeStamping, marked critical.
+_EKU_TIME_STAMPING = ObjectIdentifier("1.3.6.1.5.5.7.3.8")
 _SM2_CURVE_OID = "1.2.156.10197.1.301"
 
 
@@ -102,6 +105,7 @@ def _build(
     path_length: int | None,
     key_usage: set[str],
     document_signing_eku: bool,
+    time_stamping_eku: bool = False,
 ) -> bytes:
     _check_validity(not_before, not_after)
     if subject_key.algorithm is KeyAlgorithm.SM2 or issuer_key.algorithm is KeyAlgorithm.SM2:
@@ -120,6 +124,7 @@ def _build(
             is_ca=is_ca,
             path_length=path_length,
             key_usage=key_usage,
+            time_stamping_eku=time_stamping_eku,
         )
 
     subject_name = x509.Name([x509.NameAttribute(_OIDS[k], v) for k, v in subject.items()])
@@ -160,6 +165,8 @@ def _build(
         builder = builder.add_extension(
             x509.ExtendedKeyUsage([_EKU_DOCUMENT_SIGNING]), critical=False
         )
+    if time_stamping_eku:
+        builder = builder.add_extension(x509.ExtendedKeyUsage([_EKU_TIME_STAMPING]), critical=True)
     try:
         cert = builder.sign(issuer_key._pyca_key(), hashes.SHA256())
     except (ValueError, TypeError) as exc:
@@ -202,6 +209,7 @@ def _build_sm2(
     is_ca: bool,
     path_length: int | None,
     key_usage: set[str],
+    time_stamping_eku: bool,
 ) -> bytes:
     try:
         from certsvc.crypto import sm2_certificates
@@ -224,6 +232,7 @@ def _build_sm2(
         is_ca=is_ca,
         path_length=path_length,
         key_usage=key_usage,
+        extended_key_usage=("time_stamping",) if time_stamping_eku else (),
     )
     return der
 
@@ -335,6 +344,41 @@ def make_seal_certificate(
         path_length=None,
         key_usage={"digital_signature", "non_repudiation"},
         document_signing_eku=document_signing_eku,
+    )
+
+
+def make_tsa_certificate(
+    *,
+    key: SealKey,
+    common_name: str,
+    organization: str,
+    issuer_certificate_der: bytes,
+    issuer_key: SealKey,
+    not_before: datetime,
+    not_after: datetime,
+    serial: int | None = None,
+) -> bytes:
+    """A time-stamping authority's certificate (DER): keyUsage digitalSignature +
+    nonRepudiation (critical) and extendedKeyUsage id-kp-timeStamping only, critical
+    (RFC 3161 §2.3), which ``openssl ts -verify`` and pyHanko both insist on.
+
+    Raises:
+        ValueError: inconsistent validity dates.
+        SigningError: the issuer key does not match the issuer certificate.
+    """
+    return _build(
+        subject_key=key,
+        subject=_name_dict(common_name=common_name, organization=organization),
+        issuer_key=issuer_key,
+        issuer_der=issuer_certificate_der,
+        serial=_new_serial(serial),
+        not_before=not_before,
+        not_after=not_after,
+        is_ca=False,
+        path_length=None,
+        key_usage={"digital_signature", "non_repudiation"},
+        document_signing_eku=False,
+        time_stamping_eku=True,
     )
 
 

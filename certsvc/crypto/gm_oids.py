@@ -35,6 +35,11 @@ import threading
 
 from asn1crypto import algos, cms, core, keys
 
+# asn1crypto.tsp adds id-ct-TSTInfo ("tst_info") to ContentType's map when it is imported;
+# imported first, so the reverse map built below knows that name too (else building a
+# time-stamp token by name fails in whichever process happened to register the GM OIDs first).
+from asn1crypto import tsp  # noqa: F401  # isort: skip
+
 __all__ = [
     "OID_GM_DATA",
     "OID_GM_SIGNED_DATA",

@@ -63,6 +63,11 @@ class OfdPackage:
         return parse_xml(data, name=name, limits=self.limits)
 
 
+# What zipfile raises for a damaged central directory: a fuzzed "version needed" field gives
+# NotImplementedError, a truncated one EOFError or OSError.
+_UNREADABLE_ZIP = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError)
+
+
 def is_ofd(data: bytes) -> bool:
     """Whether ``data`` looks like an OFD: a ZIP whose entries include ``OFD.xml``."""
     if not data.startswith(_ZIP_MAGIC):
@@ -70,7 +75,7 @@ def is_ofd(data: bytes) -> bool:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return any(info.filename == "OFD.xml" for info in archive.infolist())
-    except (zipfile.BadZipFile, ValueError):
+    except _UNREADABLE_ZIP:
         return False
 
 
@@ -106,7 +111,7 @@ def read_package(data: bytes, *, limits: PackageLimits | None = None, max_bytes:
         raise InvalidDocumentError("the file is not an OFD (not a ZIP package)", code="ofd_malformed")
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
-    except (zipfile.BadZipFile, ValueError) as exc:
+    except _UNREADABLE_ZIP as exc:
         raise InvalidDocumentError("the OFD package is not a readable ZIP file", code="ofd_malformed") from exc
     with archive:
         infos = archive.infolist()

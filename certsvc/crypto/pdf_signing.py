@@ -57,8 +57,9 @@ from certsvc.crypto._appearance import (
     build_seal_appearance,
 )
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
+from certsvc.crypto.timestamp_client import TimeStampTransport, TransportTimeStamper
 from certsvc.domain.layout import SealBox
-from certsvc.errors import InvalidDocumentError, SigningError
+from certsvc.errors import CertsvcError, InvalidDocumentError, SigningError
 
 __all__ = ["DEFAULT_CJK_FONTS", "PdfSealer"]
 
@@ -76,6 +77,9 @@ _CST = timezone(timedelta(hours=8), "CST")
 # Headroom added to the measured CMS size (bytes). ECDSA/SM2 DER signatures vary by a few
 # bytes; the dry run uses the maximum length, this covers encoding differences.
 _RESERVE_MARGIN = 64
+# Extra room when a signature time-stamp is embedded: tokens differ from the measured one in
+# genTime digits, serial and nonce lengths, and an outside TSA may add a certificate.
+_TIMESTAMP_MARGIN = 512
 # Appearances kept per sealer: one per (department, day, box size); old ones are dropped.
 _MAX_APPEARANCES = 64
 
@@ -96,6 +100,9 @@ _SEQUENCE, _SET, _OCTET_STRING, _CONTEXT_0 = 0x30, 0x31, 0x04, 0xA0
 _INTEGER_1 = b"\x02\x01\x01"  # CMSVersion v1 (SignedData and SignerInfo)
 _ATTR_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
 _ATTR_SIGNING_TIME = "1.2.840.113549.1.9.5"
+_CONTEXT_1 = 0xA1
+# RFC 3161 Appendix A / ETSI EN 319 122-1 §5.3: id-aa-signatureTimeStampToken.
+_ATTR_SIGNATURE_TIME_STAMP = cms.CMSAttributeType("signature_time_stamp_token").dump()
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,16 +170,31 @@ class _CmsParts:
             attrs.append(_signing_time_attr(signing_time))
         return b"".join(sorted(attrs))
 
-    def content_info(self, attrs: bytes, signature: bytes) -> bytes:
+    def content_info(self, attrs: bytes, signature: bytes, token: bytes | None = None) -> bytes:
+        unsigned = b""
+        if token is not None:
+            # unsignedAttrs [1] IMPLICIT SET OF Attribute, one attribute holding the token.
+            unsigned = _tlv(
+                _CONTEXT_1, _tlv(_SEQUENCE, _ATTR_SIGNATURE_TIME_STAMP + _tlv(_SET, token))
+            )
         signer_info = _tlv(
             _SEQUENCE,
             self.signer_info_head
             + _tlv(_CONTEXT_0, attrs)
             + self.signature_algorithm
-            + _tlv(_OCTET_STRING, signature),
+            + _tlv(_OCTET_STRING, signature)
+            + unsigned,
         )
         signed_data = _tlv(_SEQUENCE, self.signed_data_head + _tlv(_SET, signer_info))
         return _tlv(_SEQUENCE, self.content_type + _tlv(_CONTEXT_0, signed_data))
+
+
+def _hash(md: str, data: bytes) -> bytes:
+    if md == "sm3":
+        from certsvc.crypto.sm2 import sm3
+
+        return sm3(data)
+    return hashlib.new(md, data).digest()
 
 
 def _signing_time_attr(at: datetime) -> bytes:
@@ -210,8 +232,9 @@ def _cms_shape(ci: cms.ContentInfo) -> tuple[Any, ...]:
 
 
 class _PrebuiltCmsMixin(Signer):
-    """``async_sign`` from pre-encoded parts for the one case the sealer uses (no timestamp,
-    no extra attributes); anything else goes through pyHanko's generic implementation."""
+    """``async_sign`` from pre-encoded parts for the one case the sealer uses (no extra
+    attributes, optionally a signature time-stamp); anything else goes through pyHanko's
+    generic implementation."""
 
     _cms_parts: _CmsParts | None = None
 
@@ -232,7 +255,7 @@ class _PrebuiltCmsMixin(Signer):
             parts is None
             or digest_algorithm.lower() != parts.md
             or use_pades != parts.pades
-            or timestamper is not None
+            or (timestamper is not None and not isinstance(timestamper, TransportTimeStamper))
             or not is_pdf_sig
             or encap_content_info is not None
             or settings.cades_signed_attrs is not None
@@ -254,9 +277,24 @@ class _PrebuiltCmsMixin(Signer):
         attrs = parts.signed_attrs(data_digest, settings.signing_time)
         # The signature covers the DER of the attributes with their SET tag (RFC 5652 §5.4).
         signature = await self.async_sign_raw(_tlv(_SET, attrs), parts.md, dry_run)
-        return cms.ContentInfo.load(parts.content_info(attrs, signature))
+        token = None
+        if timestamper is not None:
+            # The signature time-stamp (PAdES B-T) covers the signature value (RFC 3161 App. A),
+            # hashed with the signature's own digest, as pyHanko's TSTProvider does.
+            if dry_run:
+                token_ci = await timestamper.async_dummy_response(parts.md)
+            else:
+                token_ci = await timestamper.async_timestamp(_hash(parts.md, signature), parts.md)
+            token = token_ci.dump()
+        return cms.ContentInfo.load(parts.content_info(attrs, signature, token))
 
-    def prepare_cms(self, md: str, pades: bool, signing_time: datetime) -> int:
+    def prepare_cms(
+        self,
+        md: str,
+        pades: bool,
+        signing_time: datetime,
+        timestamper: TransportTimeStamper | None = None,
+    ) -> int:
         """Enable the pre-encoded CMS if it matches pyHanko's; return the CMS size (bytes)."""
         self._cms_parts = None
         digest = bytes(hashlib.new(md).digest_size) if md != "sm3" else bytes(32)
@@ -264,13 +302,15 @@ class _PrebuiltCmsMixin(Signer):
 
         async def both() -> tuple[cms.ContentInfo, cms.ContentInfo | None]:
             reference = await self.async_sign(
-                digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs
-            )
+                digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs,
+                timestamper=timestamper,
+            )  # fmt: skip
             try:
                 self._cms_parts = _CmsParts.build(self, md, pades, reference)
                 ours = await self.async_sign(
-                    digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs
-                )
+                    digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs,
+                    timestamper=timestamper,
+                )  # fmt: skip
             except Exception:  # a certificate or algorithm the fast path cannot encode
                 _log.warning("pre-encoded CMS unavailable; using pyHanko's", exc_info=True)
                 return reference, None
@@ -389,11 +429,17 @@ class PdfSealer:
         seal_image_png: bytes,
         font_paths: Sequence[str] = DEFAULT_CJK_FONTS,
         show_text: bool = True,
+        timestamp_transport: TimeStampTransport | None = None,
     ) -> None:
         # show_text=False: the appearance is the seal image alone, for pages that already print
         # the department's name and the date where the seal goes (so the electronic and the
         # printed copy look the same).
+        # timestamp_transport: every seal then carries a signature time-stamp (PAdES B-T) from
+        # the TSA behind it; the TSA is asked once here, to measure the token.
         self._show_text = show_text
+        self._timestamper = (
+            TransportTimeStamper(timestamp_transport) if timestamp_transport is not None else None
+        )
         self._algorithm = key.algorithm
         cert = _load_cert(certificate_der, "seal certificate")
         if cert.public_key.dump() != key.public_key_spki_der():
@@ -443,11 +489,20 @@ class PdfSealer:
                 self._md,
                 self._subfilter is fields.SigSeedSubFilter.PADES,
                 signing_time=datetime(2000, 1, 1, tzinfo=UTC),
+                timestamper=self._timestamper,
             )
+        except CertsvcError:
+            raise
         except Exception as exc:
             raise SigningError("the seal signer could not be prepared") from exc
+        margin = _RESERVE_MARGIN + (_TIMESTAMP_MARGIN if self._timestamper is not None else 0)
         # x2: hex encoding in the PDF.
-        return 2 * (size + _RESERVE_MARGIN)
+        return 2 * (size + margin)
+
+    @property
+    def is_timestamping(self) -> bool:
+        """Whether every seal carries a signature time-stamp (PAdES B-T)."""
+        return self._timestamper is not None
 
     def _appearance(
         self, department_name: str, date_text: str, width: float, height: float
@@ -541,6 +596,7 @@ class PdfSealer:
             meta,
             self._signer,
             stamp_style=self._style(department_name, date_text),
+            timestamper=self._timestamper,
             new_field_spec=fields.SigFieldSpec(
                 sig_field_name=field_name,
                 on_page=box.page_index,
@@ -550,6 +606,8 @@ class PdfSealer:
         )
         try:
             out = pdf_signer.sign_pdf(writer, bytes_reserved=self._bytes_reserved)
+        except CertsvcError:
+            raise
         except Exception as exc:
             raise SigningError(f"the document could not be sealed: {_reason(exc)}") from exc
         data: bytes = out.getvalue()

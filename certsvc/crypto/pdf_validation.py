@@ -84,6 +84,12 @@ class SignatureCheck:
     signed_revision_sha256: str | None
     bottom_line: bool
     problem: str | None = None  # set when the signature could not be evaluated at all
+    # The signature time-stamp (PAdES B-T): when a TSA saw the signature value. Proven, unlike
+    # ``signing_time``; None when the signature carries no time-stamp.
+    timestamp_at: datetime | None = None
+    # The time-stamp token's own check: intact, signed by a TSA chaining to a trusted root with
+    # the timeStamping purpose. None when there is no time-stamp.
+    is_timestamp_valid: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +270,11 @@ def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
     signing_time = status.signer_reported_dt
     if signing_time is not None:
         signing_time = signing_time.astimezone(UTC)
+    timestamp_at, is_timestamp_valid = None, None
+    ts = status.timestamp_validity
+    if ts is not None:
+        timestamp_at = ts.timestamp.astimezone(UTC)
+        is_timestamp_valid = bool(ts.intact and ts.valid and ts.trusted)
     bottom_line = (
         bool(status.bottom_line)
         and is_intact
@@ -286,6 +297,8 @@ def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
         modification_description=description,
         signed_revision_sha256=revision_sha,
         bottom_line=bottom_line,
+        timestamp_at=timestamp_at,
+        is_timestamp_valid=is_timestamp_valid,
     )
 
 

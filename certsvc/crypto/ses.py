@@ -346,6 +346,7 @@ def _assemble_signature(
     property_info: str,
     signed_at: datetime,
     version: int = SES_VERSION,
+    time_stamper: Callable[[bytes], bytes] | None = None,
 ) -> bytes:
     # No policy checks here (tests use it to build deliberately bad signatures).
     tbs = TBS_Sign(
@@ -360,15 +361,17 @@ def _assemble_signature(
     tbs_der = tbs.dump()
     # GB/T 38540 (STANDARDS §1.3): the signer signs DER(TBS_Sign).
     signature = signer_key.sign(tbs_der, signer_id=DEFAULT_SIGNER_ID)
-    result = SES_Signature(
-        {
-            "to_sign": tbs,
-            "cert": signer_cert_der,
-            "signature_alg_id": OID_SM2_WITH_SM3,
-            "signature": signature,
-        }
-    )
-    return bytes(result.dump())
+    fields: dict[str, object] = {
+        "to_sign": tbs,
+        "cert": signer_cert_der,
+        "signature_alg_id": OID_SM2_WITH_SM3,
+        "signature": signature,
+    }
+    if time_stamper is not None:
+        # GB/T 38540 §7.x timeStamp: a time-stamp token over the signature value, written
+        # [0] EXPLICIT as ofdrw does (STANDARDS §1.2).
+        fields["time_stamp"] = time_stamper(signature)
+    return bytes(SES_Signature(fields).dump())
 
 
 def sign_document(
@@ -379,11 +382,14 @@ def sign_document(
     data_hash_sm3: bytes,
     property_info: str,
     signed_at: datetime,
+    time_stamper: Callable[[bytes], bytes] | None = None,
 ) -> bytes:
     """Apply a seal to a document: returns DER ``SES_Signature`` (OFD ``SignedValue.dat``).
 
     ``data_hash_sm3`` is SM3 of the protected data (for OFD: of ``Signature.xml``);
     ``property_info`` describes it (for OFD: the absolute path of that ``Signature.xml``).
+    ``time_stamper``, when given, maps the signature value to a DER TimeStampToken over it
+    (GM/T 0033), stored in ``timeStamp``; its errors propagate.
 
     Raises:
         ValueError: the hash is not 32 bytes, or property_info is not ASCII.
@@ -409,6 +415,7 @@ def sign_document(
         property_info=property_info,
         signed_at=signed_at,
         version=seal.version,
+        time_stamper=time_stamper,
     )
 
 

@@ -10,12 +10,15 @@ signature inside the PDF and, for every SM2 sealing, also produces an ``SES_Sign
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from certsvc.crypto import ses
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
 from certsvc.crypto.sm2 import sm3
+from certsvc.crypto.timestamp_client import TimeStampTransport
+from certsvc.crypto.timestamp_tokens import check_time_stamp_token, fetch_time_stamp_token
 from certsvc.errors import InvalidDocumentError, SigningError
 
 __all__ = ["SesCheck", "make_department_seal_data", "sign_pdf_ranges", "signed_ranges", "verify_pdf_ranges"]
@@ -31,6 +34,8 @@ class SesCheck:
     is_valid: bool
     codes: tuple[str, ...]
     messages: tuple[str, ...]
+    # genTime of a valid GM/T 0033 token in SES_Signature.timeStamp; None without one.
+    timestamp_at: datetime | None = None
 
 
 def _sm2(key: SealKey, what: str):  # type: ignore[no-untyped-def]
@@ -89,9 +94,30 @@ def _property_info(ranges: tuple[int, int, int, int]) -> str:
     return "PDF/ByteRange[{} {} {} {}]".format(*ranges)
 
 
-def sign_pdf_ranges(signed_pdf: bytes, *, seal_der: bytes, key: SealKey, certificate_der: bytes, signed_at: datetime) -> bytes:
-    """A DER ``SES_Signature`` over the SM3 of the bytes the PDF's newest signature covers."""
+def sign_pdf_ranges(
+    signed_pdf: bytes,
+    *,
+    seal_der: bytes,
+    key: SealKey,
+    certificate_der: bytes,
+    signed_at: datetime,
+    timestamp_transport: TimeStampTransport | None = None,
+) -> bytes:
+    """A DER ``SES_Signature`` over the SM3 of the bytes the PDF's newest signature covers;
+    with ``timestamp_transport``, its ``timeStamp`` holds an SM3 time-stamp token of the
+    signature value from that TSA.
+
+    Raises:
+        TimeStampUnavailableError: the TSA could not give the time-stamp.
+    """
     ranges, covered = signed_ranges(signed_pdf)
+    stamper = None
+    if timestamp_transport is not None:
+        transport = timestamp_transport
+
+        def stamper(signature: bytes) -> bytes:
+            return fetch_time_stamp_token(transport, signature, md="sm3")
+
     return ses.sign_document(
         seal_der=seal_der,
         signer_key=_sm2(key, "seal"),
@@ -99,18 +125,36 @@ def sign_pdf_ranges(signed_pdf: bytes, *, seal_der: bytes, key: SealKey, certifi
         data_hash_sm3=sm3(covered),
         property_info=_property_info(ranges),
         signed_at=signed_at,
+        time_stamper=stamper,
     )
 
 
-def verify_pdf_ranges(signed_pdf: bytes, signature_der: bytes, *, maker_certificates_der: list[bytes]) -> SesCheck:
-    """Check an ``SES_Signature`` against the PDF it was made for (STANDARDS §1.3 checklist)."""
+def verify_pdf_ranges(
+    signed_pdf: bytes,
+    signature_der: bytes,
+    *,
+    maker_certificates_der: list[bytes],
+    trust_roots_der: Sequence[bytes] = (),
+) -> SesCheck:
+    """Check an ``SES_Signature`` against the PDF it was made for (STANDARDS §1.3 checklist);
+    a ``timeStamp`` must cover the signature value and come from a TSA chaining to
+    ``trust_roots_der`` (else ``ses_timestamp_invalid``)."""
     try:
         info = ses.parse_signature(signature_der)
         _, covered = signed_ranges(signed_pdf[: _revision_end(signed_pdf, info.property_info)])
     except (InvalidDocumentError, SigningError, ValueError) as exc:
         return SesCheck(False, ("ses_malformed",), (str(exc),))
     report = ses.verify_ses_signature(signature_der, document_hash=sm3(covered), maker_trust=maker_certificates_der)
-    return SesCheck(report.is_valid, report.codes, tuple(r.message for r in report.reasons))
+    codes, messages = list(report.codes), [r.message for r in report.reasons]
+    timestamp_at = None
+    if info.time_stamp is not None:
+        check = check_time_stamp_token(info.time_stamp, info.signature, trust_roots_der=trust_roots_der)
+        if check.is_valid:
+            timestamp_at = check.gen_time
+        else:
+            codes.append("ses_timestamp_invalid")
+            messages.append(check.problem or "the time-stamp does not verify")
+    return SesCheck(not codes, tuple(codes), tuple(messages), timestamp_at)
 
 
 def _revision_end(pdf: bytes, property_info: str) -> int:

@@ -80,6 +80,7 @@ def build_sm2_certificate(
     path_length: int | None = None,
     key_usage: Iterable[str] = ("digital_signature", "non_repudiation"),
     issuer_public_key: Sm2PublicKey | None = None,
+    extended_key_usage: Iterable[str] = (),
 ) -> bytes:
     """Build and sign an SM2 certificate; returns DER.
 
@@ -125,6 +126,12 @@ def build_sm2_certificate(
             "extn_value": {"key_identifier": key_identifier(authority_pub)},
         },
     ]
+    purposes = list(extended_key_usage)
+    if purposes:
+        # Only ever id-kp-timeStamping here, which RFC 3161 §2.3 requires to be critical.
+        extensions.append(
+            {"extn_id": "extended_key_usage", "critical": True, "extn_value": purposes}
+        )
     sig_alg = {"algorithm": _SM2_SM3}
     tbs = x509.TbsCertificate(
         {

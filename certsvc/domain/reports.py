@@ -98,6 +98,7 @@ class SignatureDetail:
     covers_whole_file: bool
     modification_level: str
     changes: str | None
+    timestamped_at: datetime | None = None  # proven by a trusted time-stamp (PAdES B-T)
 
 
 @dataclass(frozen=True, slots=True)

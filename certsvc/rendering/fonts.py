@@ -42,7 +42,6 @@ __all__ = [
     "missing_glyphs",
     "register_fonts",
     "runs",
-    "spec_for_name",
     "string_width",
 ]
 
@@ -351,17 +350,3 @@ def string_width(text: str, font: str, size: float) -> float:
     """Advance width of ``text`` in points (reportlab metrics, fallback face included)."""
     return float(sum(pdfmetrics.stringWidth(run, name, size) for name, run in runs(text, font)))
 
-
-def spec_for_name(name: str) -> FontSpec:
-    """The font file behind a reportlab font name from :func:`runs` (the OFD writer embeds it).
-
-    Raises:
-        ConfigurationError: not a certsvc font name.
-    """
-    key = name.removeprefix("certsvc-")
-    if key == _FALLBACK_KEY:
-        return FALLBACK_FONT
-    spec = _specs.get(key)
-    if spec is None or name != _reportlab_name(key):
-        raise ConfigurationError(f"{name!r} is not a certsvc font")
-    return spec

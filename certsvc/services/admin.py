@@ -431,14 +431,14 @@ class AdminService:
             client_role = Role(role)
         except ValueError as exc:
             raise ValidationFailedError(
-                "unknown role", details=[{"field": "role", "problem": "issuer, operator or sharing"}]
+                "unknown role", details=[{"field": "role", "problem": "issuer, operator, sharing or timestamping"}]
             ) from exc
         if not name.strip() or len(name) > 100:
             raise ValidationFailedError("invalid name", details=[{"field": "name", "problem": "1 to 100 characters"}])
-        if (client_role is Role.OPERATOR) == (department_code is not None):
+        if (client_role in (Role.OPERATOR, Role.TIMESTAMPING)) == (department_code is not None):
             raise ValidationFailedError(
-                "issuer and sharing clients belong to a department; operators to none",
-                details=[{"field": "department_code", "problem": "required for issuer/sharing, not allowed for operator"}],
+                "issuer and sharing clients belong to a department; operators and timestamping clients to none",
+                details=[{"field": "department_code", "problem": "required for issuer/sharing, not allowed for operator/timestamping"}],
             )
         now = self.ctx.clock.now()
         if expires_at is not None and expires_at <= now:

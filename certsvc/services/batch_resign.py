@@ -27,6 +27,13 @@ from certsvc.services.audit import append_audit_event
 from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import verification_url
+from certsvc.services.ofd_versions import (
+    OfdProducer,
+    OfdVersion,
+    ofd_sealable,
+    record_ofd,
+    stored_ofd,
+)
 from certsvc.services.principals import Principal, Role
 from certsvc.services.qr import QrService
 from certsvc.services.sealing import SealSnapshot, VersionProducer, box_from_json, box_to_json
@@ -65,6 +72,9 @@ class _Current:
     old_seal_image_sha256: str
     department_name: str
     render_args: _RenderArgs | None  # set when the seal image changes: the print copy is redrawn
+    ofd: OfdVersion | None  # the version's OFD, sealed again with the new seal
+    # An SM2 seal replacing an ECDSA/RSA one: the version had no OFD, so one is rendered now.
+    ofd_args: _RenderArgs | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +139,10 @@ class ResignHandler:
             return _Skip("already_on_seal", row.identifier, row.current_version)
         if self.from_seal_id is not None and row.seal_id != int(self.from_seal_id):
             return _Skip("not_on_from_seal", row.identifier, row.current_version)
+        ofd = stored_ofd(session, row.certificate_id, row.current_version)
+        needs_ofd = ofd is None and ofd_sealable(seal.algorithm, seal.ses_seal_der)
         render_args = None
-        if row.seal_image_sha256 != seal.image_sha256:
+        if row.seal_image_sha256 != seal.image_sha256 or needs_ofd:
             cert = session.get(Certificate, row.certificate_id)
             assert cert is not None
             render_args = _render_args(cert)
@@ -145,7 +157,9 @@ class ResignHandler:
             seal_box=row.seal_box,
             old_seal_image_sha256=row.seal_image_sha256,
             department_name=row.department_name,
-            render_args=render_args,
+            render_args=render_args if row.seal_image_sha256 != seal.image_sha256 else None,
+            ofd=ofd,
+            ofd_args=render_args if needs_ofd else None,
         )
 
     def _to_seal_in(self, session: Session) -> SealSnapshot:
@@ -191,7 +205,20 @@ class ResignHandler:
             seal=seal,
             signed_at=now,
             reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
+            ofd_source=current.ofd,
         )
+        if current.ofd_args is not None:
+            args = current.ofd_args
+            produced = replace(
+                produced,
+                ofd=OfdProducer(self.ctx).render_and_seal(
+                    self.ctx.templates.get(args.template),
+                    self._content(args, seal, current.identifier),
+                    seal=seal,
+                    ses_seal_der=seal.ses_seal_der,
+                    signed_at=now,
+                ),
+            )
         new_version = current.base_version + 1
         # Everything the write transaction stores is computed before it begins: the write lock
         # (SQLite: one writer at a time) is held for a few short statements only.
@@ -232,6 +259,7 @@ class ResignHandler:
                         code="licence_changed",
                     )
                 insert_version(session, version_row)
+                record_ofd(session, certificate_id=current.certificate_id, version=new_version, ofd=produced.ofd)
                 append_audit_event(
                     session,
                     at=now,
@@ -252,6 +280,11 @@ class ResignHandler:
 
     def _render_print_copy(self, args: _RenderArgs, seal: SealSnapshot, identifier: str) -> str:
         template = self.ctx.templates.get(args.template)
+        content = self._content(args, seal, identifier)
+        rendered = render_licence(template, content, seal_image_png=self.ctx.blobs.get(seal.image_sha256))
+        return self.ctx.blobs.put(rendered.print_pdf)
+
+    def _content(self, args: _RenderArgs, seal: SealSnapshot, identifier: str) -> LicenceContent:
         content = LicenceContent(
             identifier=identifier,
             holder_name=args.holder_name,
@@ -267,9 +300,7 @@ class ResignHandler:
             verify_url=verification_url(self.ctx.settings.public_url, identifier),
         )
         # The same signed QR payload as a newly issued licence, signed by the new seal.
-        content = replace(content, verify_url=QrService(self.ctx).qr_text(content, seal=seal))
-        rendered = render_licence(template, content, seal_image_png=self.ctx.blobs.get(seal.image_sha256))
-        return self.ctx.blobs.put(rendered.print_pdf)
+        return replace(content, verify_url=QrService(self.ctx).qr_text(content, seal=seal))
 
 
 @dataclass(frozen=True, slots=True)

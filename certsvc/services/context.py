@@ -98,6 +98,26 @@ class ServiceContext:
         """DER certificates of the seal-making authorities (制章者) whose GB/T 38540 seals are trusted."""
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
+    def built_in_tsa(self) -> crypto.TimeStampAuthorities:
+        """The built-in time-stamping authority (keys loaded once per context)."""
+        from certsvc.services.timestamping import built_in_authorities
+
+        return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
+
+    def timestamp_transport(self, algorithm: str) -> crypto.TimeStampTransport:
+        """Where seals of ``algorithm`` get their time-stamps (one per context and family)."""
+        from certsvc.services.timestamping import timestamp_transport
+
+        name = f"timestamp-transport-{algorithm}"
+        with self._loaded_lock:
+            kept = self._loaded.get(name)
+        if kept is not None:
+            return kept  # type: ignore[return-value]
+        # Made outside ``loaded``: the built-in TSA is a loaded value too, and the lock is not
+        # re-entrant. Two threads may both make one; the first kept wins.
+        made = timestamp_transport(self, algorithm)
+        return self.loaded(name, lambda: made)
+
     def loaded(self, name: str, load: Callable[[], _T]) -> _T:
         """``load()``'s result, kept for the life of this context (decrypted keys, secrets).
 
@@ -121,6 +141,11 @@ class ServiceContext:
 
     def loaded_seal(self, seal: SealLike) -> LoadedSeal:
         """The cached signer for ``seal``; loads and decrypts its key on first use only."""
+        loaded = self._seals.get(seal.id)
+        if loaded is not None:
+            return loaded
+        # Resolved outside the lock: the built-in TSA takes the same lock to load its keys.
+        transport = self.timestamp_transport(seal.algorithm)
         with self._seals_lock:
             loaded = self._seals.get(seal.id)
             if loaded is None:
@@ -132,6 +157,8 @@ class ServiceContext:
                     seal_image_png=self.blobs.get(seal.image_sha256),
                     # Every template prints the issuer's name and the date under the seal.
                     show_text=False,
+                    # PAdES B-T: every seal carries a signature time-stamp.
+                    timestamp_transport=transport,
                 )
                 loaded = LoadedSeal(
                     seal_id=seal.id, algorithm=seal.algorithm, key=key, sealer=sealer, lock=threading.Lock()
@@ -154,7 +181,7 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     database = Database(settings.sqlalchemy_url)
     if migrate:
         database.migrate()
-    return ServiceContext(
+    ctx = ServiceContext(
         settings=settings,
         database=database,
         blobs=LocalBlobStore(settings.blob_dir),
@@ -162,3 +189,10 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         templates=TemplateRegistry.load(settings.templates_dir),
         clock=clock or SystemClock(),
     )
+    if migrate:
+        # The data half of migration 0011, which needs the key passphrase (imported here:
+        # the webhook services build on this module).
+        from certsvc.services.webhook_secrets import encrypt_clear_text_secrets
+
+        encrypt_clear_text_secrets(ctx)
+    return ctx

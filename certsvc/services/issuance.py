@@ -18,6 +18,7 @@ from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.audit import append_audit_event
 from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext
+from certsvc.services.ofd_versions import OFD_NEEDS_SM2_SEAL, ofd_sealable, record_ofd
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
 from certsvc.services.requests import IssueRequest
@@ -64,6 +65,7 @@ class IssuanceService:
         principal: Principal,
         idempotency_key: str | None = None,
         request_id: str | None = None,
+        require_ofd: bool = False,
     ) -> IssuedCertificate:
         """Issue one licence for the caller's department.
 
@@ -76,7 +78,8 @@ class IssuanceService:
             PermissionDeniedError: the caller is not an issuer of a department.
             UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data.
             ConflictError: the idempotency key was used for a different request, or the
-                department has no usable seal.
+                department has no usable seal, or ``require_ofd`` and the seal is not SM2
+                (``ofd_needs_sm2_seal``: refused before anything is issued).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         require_role(principal, Role.ISSUER)
@@ -99,6 +102,12 @@ class IssuanceService:
             seal = SealRepository(session).active_for(principal.department_id, now) if department else None
             if department is None or seal is None:
                 raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
+            if require_ofd and not ofd_sealable(seal.algorithm, seal.ses_seal_der):
+                raise ConflictError(
+                    "an OFD licence needs a GB/T 38540 (SM2) seal; this department seals with "
+                    f"{seal.algorithm}",
+                    code=OFD_NEEDS_SM2_SEAL,
+                )
             serial = SerialRepository(session).next_value(
                 department_id=department.id, type_code=template.type_code, year=now.year
             )
@@ -183,6 +192,7 @@ class IssuanceService:
                         ses_signature_der=produced.ses_signature_der,
                     )
                 )
+                record_ofd(session, certificate_id=cert.id, version=1, ofd=produced.ofd)
                 append_audit_event(
                     session,
                     at=now,

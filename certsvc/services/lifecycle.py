@@ -25,6 +25,7 @@ from certsvc.services.audit import append_audit_event
 from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext
 from certsvc.services.issuance import gbt36903_metadata, verification_url
+from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.qr import QrService
 from certsvc.services.requests import pydantic_problems
@@ -279,6 +280,7 @@ class LifecycleService:
                     ses_signature_der=produced.ses_signature_der,
                 )
             )
+            record_ofd(session, certificate_id=cert.id, version=revision, ofd=produced.ofd)
             cert.identifier = plan.new_identifier
             cert.current_version = revision
             cert.data = plan.data

@@ -24,6 +24,7 @@ class Role(StrEnum):
     ISSUER = "issuer"  # issues and manages its own department's licences
     OPERATOR = "operator"  # administration and batch work across departments
     SHARING = "sharing"  # receiving departments (material waiver)
+    TIMESTAMPING = "timestamping"  # RFC 3161 clients of the built-in TSA, nothing else
 
 
 @dataclass(frozen=True, slots=True)

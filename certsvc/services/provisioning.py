@@ -35,6 +35,7 @@ from certsvc.services.bilingual import (
 from certsvc.services.context import ServiceContext
 from certsvc.services.link_secret import ensure_dev_link_secret
 from certsvc.services.principals import Principal, Role, create_api_client
+from certsvc.services.timestamping import provision_dev_tsa
 from certsvc.services.trust_signer import provision_dev_trust_signer
 from certsvc.storage.orm import Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
@@ -360,6 +361,7 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
     ensure_dev_link_secret(ctx)
     for algorithm in (crypto.KeyAlgorithm.ECDSA_P256, crypto.KeyAlgorithm.SM2):
         ensure_dev_ca(ctx, algorithm)
+    created.extend(provision_dev_tsa(ctx))
     root_ref = f"dev-root-{_CA_FAMILY[crypto.KeyAlgorithm.ECDSA_P256]}"
     with crypto.SealKey.from_pem(ctx.keys.get(root_ref), ctx.passphrase()) as root_key:
         root_der = (ctx.trust_roots_dir / f"{root_ref}.der").read_bytes()

@@ -12,6 +12,7 @@ from certsvc.errors import NotFoundError
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.ofd_versions import require_ofd
 from certsvc.services.principals import Principal
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -88,20 +89,29 @@ class RegistryService:
             NotFoundError: as for ``get``, or no such revision.
         """
         with licence_access(self.ctx, principal, action="download", request_id=request_id), self.ctx.database.read() as session:
-            cert = visible_licence(session, identifier, principal)
-            if revision is None:
-                version = _version_named(cert, identifier)
-            else:
-                found = next((v for v in cert.versions if v.version == revision), None)
-                if found is None:
-                    raise NotFoundError(f"this licence has no revision {revision}")
-                version = found
+            version = _pick_version(visible_licence(session, identifier, principal), identifier, revision)
             digest = version.sha256 if variant is FileVariant.ELECTRONIC else version.print_sha256
             name, number = version.identifier, version.version
         self._audit(
             principal, "certificate.download", name, request_id, details={"variant": variant.value, "revision": number}
         )
         return name, self.ctx.blobs.get(digest)
+
+    def ofd_file(
+        self, identifier: str, *, principal: Principal, revision: int | None = None, request_id: str | None = None
+    ) -> tuple[str, bytes]:
+        """The sealed OFD of the version named by ``identifier`` (or ``revision``), like :meth:`file`.
+
+        Raises:
+            NotFoundError: as for :meth:`file`.
+            ConflictError: ``ofd_needs_sm2_seal`` — that version was sealed with an ECDSA/RSA seal.
+        """
+        with licence_access(self.ctx, principal, action="download", request_id=request_id), self.ctx.database.read() as session:
+            version = _pick_version(visible_licence(session, identifier, principal), identifier, revision)
+            ofd = require_ofd(session, version.certificate_id, version.version)
+            name, number = version.identifier, version.version
+        self._audit(principal, "certificate.download", name, request_id, details={"variant": "ofd", "revision": number})
+        return name, self.ctx.blobs.get(ofd.sha256)
 
     def seal_signature(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> bytes:
         """The GB/T 38540 ``SES_Signature`` (DER) stored with the version named by ``identifier``.
@@ -208,3 +218,13 @@ def public_status(ctx: ServiceContext, identifier: str) -> PublicStatus:
             is_current_version=is_current,
             current_identifier=cert.identifier,
         )
+
+
+def _pick_version(cert: Certificate, identifier: str, revision: int | None) -> CertificateVersion:
+    """The version named by ``identifier``, or the registry ``revision`` when one is asked for."""
+    if revision is None:
+        return _version_named(cert, identifier)
+    found = next((v for v in cert.versions if v.version == revision), None)
+    if found is None:
+        raise NotFoundError(f"this licence has no revision {revision}")
+    return found

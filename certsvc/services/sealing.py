@@ -7,7 +7,7 @@ every licence is made the same way.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from certsvc.crypto import api as crypto
@@ -15,6 +15,7 @@ from certsvc.domain.layout import SealBox
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.context import ServiceContext
+from certsvc.services.ofd_versions import OfdProducer, OfdVersion
 from certsvc.storage.orm import Seal
 
 __all__ = ["ProducedVersion", "SealSnapshot", "VersionProducer", "box_from_json", "box_to_json"]
@@ -54,6 +55,7 @@ class ProducedVersion:
     seal_id: int
     signed_at: datetime
     ses_signature_der: bytes | None  # GB/T 38540 SES_Signature, SM2 seals only
+    ofd: OfdVersion | None = None  # the sealed OFD, SM2 seals only (services/ofd_versions.py)
 
 
 def box_to_json(box: SealBox) -> list[float]:
@@ -77,12 +79,16 @@ class VersionProducer:
         signed_at: datetime,
         reason: str,
     ) -> ProducedVersion:
-        """Render both variants from the data, seal the electronic one, store all three files."""
+        """Render both PDF variants and the OFD from the data, seal the electronic PDF and the
+        OFD, store every file."""
         image = self.ctx.blobs.get(seal.image_sha256)
         rendered = render_licence(template, content, seal_image_png=image)
         unsigned_sha = self.ctx.blobs.put(rendered.electronic_pdf)
         print_sha = self.ctx.blobs.put(rendered.print_pdf)
-        return self._seal_and_store(
+        ofd = OfdProducer(self.ctx).render_and_seal(
+            template, content, seal=seal, ses_seal_der=seal.ses_seal_der, signed_at=signed_at
+        )
+        produced = self._seal_and_store(
             rendered.electronic_pdf,
             unsigned_sha=unsigned_sha,
             print_sha=print_sha,
@@ -92,6 +98,7 @@ class VersionProducer:
             signed_at=signed_at,
             reason=reason,
         )
+        return replace(produced, ofd=ofd)
 
     def reseal(
         self,
@@ -103,10 +110,15 @@ class VersionProducer:
         seal: SealSnapshot,
         signed_at: datetime,
         reason: str,
+        ofd_source: OfdVersion | None = None,
     ) -> ProducedVersion:
-        """Seal a stored unsigned render again (a clean file, not a signature on a signature)."""
+        """Seal a stored unsigned render again (a clean file, not a signature on a signature);
+        the stored unsealed OFD too, when the version has one and the new seal is SM2."""
         unsigned = self.ctx.blobs.get(unsigned_sha256)
-        return self._seal_and_store(
+        ofd = None
+        if ofd_source is not None:
+            ofd = OfdProducer(self.ctx).reseal(ofd_source, seal=seal, ses_seal_der=seal.ses_seal_der, signed_at=signed_at)
+        produced = self._seal_and_store(
             unsigned,
             unsigned_sha=unsigned_sha256,
             print_sha=print_sha256,
@@ -116,6 +128,7 @@ class VersionProducer:
             signed_at=signed_at,
             reason=reason,
         )
+        return replace(produced, ofd=ofd)
 
     def _seal_and_store(
         self,
@@ -130,6 +143,7 @@ class VersionProducer:
         reason: str,
     ) -> ProducedVersion:
         loaded = self.ctx.loaded_seal(seal)
+        transport = self.ctx.timestamp_transport(seal.algorithm)
         with loaded.lock:
             signed = loaded.sealer.seal(
                 unsigned, box=box, department_name=department_name, signed_at=signed_at, reason=reason
@@ -142,6 +156,8 @@ class VersionProducer:
                     key=loaded.key,
                     certificate_der=seal.certificate_der,
                     signed_at=signed_at,
+                    # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF signature's.
+                    timestamp_transport=transport,
                 )
         return ProducedVersion(
             signed_sha256=self.ctx.blobs.put(signed),

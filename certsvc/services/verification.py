@@ -13,6 +13,7 @@ from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
+from certsvc.services.verification_ofd import OfdVerification
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
@@ -33,6 +34,17 @@ _STATUS_REASON = {
 class VerificationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+
+    def verify_file(self, data: bytes) -> VerificationReport:
+        """Check a licence file someone holds, PDF or OFD, told apart by content (not by name).
+
+        Raises:
+            DocumentTooLargeError: larger than ``max_upload_bytes``.
+            InvalidDocumentError: neither a PDF nor an OFD, or too damaged (or unsafe) to evaluate.
+        """
+        if crypto.is_ofd(data):
+            return OfdVerification(self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)).verify(data)
+        return self.verify_pdf(data)
 
     def verify_pdf(self, data: bytes) -> VerificationReport:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.
@@ -68,6 +80,7 @@ class VerificationService:
                     covers_whole_file=sig.covers_whole_file,
                     modification_level=sig.modification_level.value,
                     changes=sig.modification_description or None,
+                    timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
                 )
             )
             if not sig.is_intact:
@@ -88,7 +101,10 @@ class VerificationService:
         registry, ses_signature = self._registry_view(file_sha, revisions)
         if ses_signature is not None:
             check = crypto.verify_pdf_ranges(
-                data, ses_signature, maker_certificates_der=self.ctx.seal_maker_certificates()
+                data,
+                ses_signature,
+                maker_certificates_der=self.ctx.seal_maker_certificates(),
+                trust_roots_der=self.ctx.trust_roots(),
             )
             reasons.append(
                 reason("seal_data_valid")

@@ -33,6 +33,7 @@ from certsvc.errors import ValidationFailedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal
+from certsvc.services.webhook_secrets import endpoint_secret, seal_secret
 from certsvc.storage.orm_lifecycle import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from certsvc.storage.repositories_lifecycle import WebhookRepository
 
@@ -126,7 +127,13 @@ class WebhookService:
         secret = "whsec_" + secrets.token_urlsafe(32)
         now = self.ctx.clock.now()
         endpoint = WebhookRepository(session).add_endpoint(
-            WebhookEndpoint(department_id=department_id, url=url, secret=secret, is_active=True, created_at=now)
+            WebhookEndpoint(
+                department_id=department_id,
+                url=url,
+                encrypted_secret=seal_secret(self.ctx, secret),
+                is_active=True,
+                created_at=now,
+            )
         )
         append_audit_event(
             session,
@@ -190,7 +197,7 @@ class WebhookService:
                 return delivery.status if delivery else "missing"
             endpoint = WebhookRepository(session).endpoint(delivery.endpoint_id)
             assert endpoint is not None  # foreign key
-            url, secret, event_id = endpoint.url, endpoint.secret, delivery.event_id
+            url, secret, event_id = endpoint.url, endpoint_secret(self.ctx, endpoint), delivery.event_id
             body = json.dumps(delivery.payload, ensure_ascii=False, sort_keys=True).encode()
             done = delivery.attempts
         while done < settings.webhook_max_attempts:

@@ -80,6 +80,28 @@ def _sync_wal(wal_path: Path | None) -> None:
         os.close(fd)
 
 
+# Files beside the database that SQLite (or WriterLock) creates and that hold its data.
+_SQLITE_COMPANIONS = ("", "-wal", "-shm", "-journal", "-writer")
+
+
+def _owner_only(db_path: Path) -> None:
+    """Make the database file, before SQLite does, readable by its owner only (0600).
+
+    It holds holders' personal data and webhook secrets. SQLite gives the ``-wal``, ``-shm``
+    and ``-journal`` files it creates the mode of the database file, so creating that one 0600
+    covers them; files of an older deployment (0644 under a default umask) are tightened here.
+    """
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(db_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600))
+        for suffix in _SQLITE_COMPANIONS:
+            companion = Path(f"{db_path}{suffix}")
+            if companion.exists() and companion.stat().st_mode & 0o077:
+                os.chmod(companion, 0o600)
+    except OSError as exc:
+        raise StorageError(f"the database file cannot be created: {db_path}") from exc
+
+
 class Database:
     """Owns the engine; hands out sessions. One per process."""
 
@@ -95,12 +117,16 @@ class Database:
             event.listen(self.engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
             event.listen(self.engine, "begin", _sqlite_begin_immediate)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            # PostgreSQL (psycopg 3): row locks and MVCC do what the writer lock does on SQLite.
+            # pre_ping replaces connections a server restart or failover closed; the pool is
+            # sized for an API process's threads plus the batch claim loop.
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=30)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._writer_lock: WriterLock | None = None
         db_path = make_url(url).database if self.is_sqlite else None
         self._wal_path: Path | None = None
         if db_path and db_path != ":memory:" and not db_path.startswith("file:"):
+            _owner_only(Path(db_path))
             self._writer_lock = WriterLock(Path(db_path + "-writer"))
             self._wal_path = Path(db_path + "-wal")
 

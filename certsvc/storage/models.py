@@ -6,7 +6,7 @@ line here when you add such a module.
 
 from __future__ import annotations
 
-from certsvc.storage import orm, orm_batch, orm_lifecycle, orm_sharing
+from certsvc.storage import orm, orm_batch, orm_lifecycle, orm_ofd, orm_sharing
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_sharing"]
+__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_sharing"]

@@ -39,9 +39,12 @@ class WebhookEndpoint(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     url: Mapped[str] = mapped_column(String(500))
-    # The HMAC key must be usable to sign, so it cannot be stored as a hash; it is shown to the
+    # The HMAC key must be usable to sign, so it cannot be stored as a hash: it is stored
+    # encrypted (``crypto.SecretBox``, key derived from the key passphrase), shown to the
     # operator once and never returned by the API afterwards.
-    secret: Mapped[str] = mapped_column(String(100))
+    encrypted_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # Clear text of rows written before encryption; emptied when the service starts.
+    legacy_secret: Mapped[str | None] = mapped_column("secret", String(100), nullable=True)
     is_active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime] = mapped_column()
 

@@ -6,7 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
 from certsvc.storage.orm import (
@@ -148,22 +150,25 @@ class SerialRepository:
         self.session = session
 
     def next_value(self, *, department_id: int, type_code: str, year: int) -> int:
-        """Allocate the next serial number; the caller's transaction holds the write lock."""
-        bumped = self.session.execute(
-            update(SerialCounter)
-            .where(
-                SerialCounter.department_id == department_id,
-                SerialCounter.type_code == type_code,
-                SerialCounter.year == year,
-            )
-            .values(next_value=SerialCounter.next_value + 1)
-            .returning(SerialCounter.next_value)
-        ).scalar_one_or_none()
-        if bumped is not None:
-            return int(bumped) - 1
-        self.session.add(SerialCounter(department_id=department_id, type_code=type_code, year=year, next_value=2))
-        self.session.flush()
-        return 1
+        """Allocate the next serial number in the caller's transaction.
+
+        One upsert: the first number of a year inserts the counter, every later one bumps it.
+        On PostgreSQL two first allocations that race meet at the unique constraint and the
+        second turns into the bump (no IntegrityError, no gap); concurrent bumps queue on the
+        counter's row lock until the holder commits, so no two transactions get one number.
+        On SQLite the transaction holds the one write lock anyway.
+        """
+        dialect = self.session.get_bind().dialect.name
+        upsert = (pg_insert if dialect == "postgresql" else sqlite_insert)(SerialCounter).values(
+            department_id=department_id, type_code=type_code, year=year, next_value=2
+        )
+        allocated = self.session.execute(
+            upsert.on_conflict_do_update(
+                index_elements=[SerialCounter.department_id, SerialCounter.type_code, SerialCounter.year],
+                set_={"next_value": SerialCounter.next_value + 1},
+            ).returning(SerialCounter.next_value)
+        ).scalar_one()
+        return int(allocated) - 1
 
 
 _HEAD_HASH = select(AuditEvent.entry_hash).order_by(AuditEvent.id.desc()).limit(1)

@@ -104,15 +104,19 @@ class BatchRepository:
             .order_by(BatchItem.id)
             .limit(limit)
         )
+        returned = (BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts)
+        claimed = dict(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
         if self.session.get_bind().dialect.name == "postgresql":
-            ids = ids.with_for_update(skip_locked=True)
+            # The ids are picked once, in a materialised CTE: PostgreSQL may otherwise run an
+            # ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` subquery again per outer row and
+            # hand out more than ``limit`` items. SKIP LOCKED lets concurrent workers pass over
+            # the rows another claim is taking instead of queueing behind it.
+            picked = ids.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+            statement = update(BatchItem).where(BatchItem.id == picked.c.id, BatchItem.state == "pending")
+        else:
+            statement = update(BatchItem).where(BatchItem.id.in_(ids.scalar_subquery()), BatchItem.state == "pending")
         # On the session's connection: a Core statement, without the ORM's bookkeeping.
-        rows = self.session.connection().execute(
-            update(BatchItem)
-            .where(BatchItem.id.in_(ids.scalar_subquery()), BatchItem.state == "pending")
-            .values(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
-            .returning(BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts),
-        ).all()
+        rows = self.session.connection().execute(statement.values(**claimed).returning(*returned)).all()
         return sorted(
             (ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5])) for r in rows),
             key=lambda item: item.id,

@@ -48,8 +48,12 @@ def _concrete(path: str) -> str:
 
 @pytest.fixture(scope="module")
 def keys(embedded: ServiceContext, operator_key: str) -> dict[Role, str]:
+    from certsvc.services.principals import create_api_client
+
     _code, issuer, sharing = make_department(embedded)
-    return {Role.ISSUER: issuer, Role.OPERATOR: operator_key, Role.SHARING: sharing}
+    with embedded.database.transaction() as session:
+        stamping = create_api_client(session, name="authz-tsa", role=Role.TIMESTAMPING, department_id=None).api_key
+    return {Role.ISSUER: issuer, Role.OPERATOR: operator_key, Role.SHARING: sharing, Role.TIMESTAMPING: stamping}
 
 
 def test_every_route_declares_a_rule(client: TestClient) -> None:

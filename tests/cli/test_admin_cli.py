@@ -9,16 +9,16 @@ import pytest
 from typer.testing import CliRunner
 
 from certsvc_cli.main import app
-from tests.conftest import TEMPLATES
+from tests.conftest import TEMPLATES, isolated_env
 
 pytestmark = pytest.mark.slow
 
 
-def test_operator_commands(tmp_path: Path) -> None:
+def test_operator_commands(tmp_path: Path, fresh_database_url: str | None) -> None:
     runner = CliRunner()
 
     def run(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(app, list(args), env={"CERTSVC_HOME": str(tmp_path)}, catch_exceptions=False)
+        return runner.invoke(app, list(args), env=isolated_env(tmp_path, fresh_database_url), catch_exceptions=False)
 
     assert run("init").exit_code == 0
     code = "11152502011599995A"

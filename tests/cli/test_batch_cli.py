@@ -14,7 +14,7 @@ from certsvc.crypto import api as crypto
 from certsvc.services.context import build_context
 from certsvc.services.provisioning import DEMO_DEPARTMENTS
 from certsvc_cli.main import app
-from tests.conftest import TEMPLATES
+from tests.conftest import TEMPLATES, DatabaseFactory, isolated_env
 from tests.jobs.batch_helpers import new_seal
 
 pytestmark = pytest.mark.slow
@@ -30,11 +30,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(home: Path):  # type: ignore[no-untyped-def]
+def database_url(database_factory: DatabaseFactory) -> str | None:
+    return database_factory.new_url()
+
+
+@pytest.fixture(scope="module")
+def run(home: Path, database_url: str | None):  # type: ignore[no-untyped-def]
     runner = CliRunner()
 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(app, list(args), env={"CERTSVC_HOME": str(home)}, catch_exceptions=False)
+        return runner.invoke(app, list(args), env=isolated_env(home, database_url), catch_exceptions=False)
 
     assert invoke("init").exit_code == 0
     return invoke
@@ -71,8 +76,8 @@ def test_import_dry_run_then_execute_then_rerun(run, tmp_path: Path) -> None:  #
     assert failures.output.strip() == "seq,key,error_code,error_message"
 
 
-def test_resign_dry_run_execute_and_resume_refusal(run, home: Path) -> None:  # type: ignore[no-untyped-def]
-    ctx = build_context(load_settings(home=home))
+def test_resign_dry_run_execute_and_resume_refusal(run, home: Path, database_url: str | None) -> None:  # type: ignore[no-untyped-def]
+    ctx = build_context(load_settings(home=home, database_url=database_url))
     seal_id = new_seal(ctx, CODE, algorithm=crypto.KeyAlgorithm.SM2, name=DEMO_DEPARTMENTS[0].seal_name)
     ctx.database.dispose()
     dry = run("batch", "resign", "--to-seal", str(seal_id), "--json")

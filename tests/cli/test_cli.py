@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from certsvc_cli.main import app
-from tests.conftest import TEMPLATES
+from tests.conftest import TEMPLATES, DatabaseFactory, isolated_env
 
 pytestmark = pytest.mark.slow
 
@@ -24,11 +24,16 @@ def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def run(home: Path):  # type: ignore[no-untyped-def]
+def database_url(database_factory: DatabaseFactory) -> str | None:
+    return database_factory.new_url()
+
+
+@pytest.fixture(scope="module")
+def run(home: Path, database_url: str | None):  # type: ignore[no-untyped-def]
     runner = CliRunner()
 
     def invoke(*args: str):  # type: ignore[no-untyped-def]
-        return runner.invoke(app, list(args), env={"CERTSVC_HOME": str(home)}, catch_exceptions=False)
+        return runner.invoke(app, list(args), env=isolated_env(home, database_url), catch_exceptions=False)
 
     first = invoke("init")
     assert first.exit_code == 0, first.output
@@ -92,3 +97,32 @@ def test_errors_are_messages_with_exit_codes(run, tmp_path: Path) -> None:  # ty
     result = run("issue", "food-business-licence", str(bad))
     assert result.exit_code == 2 and "invalid_holder_id" in result.output
     assert "Traceback" not in result.output
+
+
+def _department(home: Path, algorithm: str) -> str:
+    data = json.loads((home / "demo-credentials.json").read_text())
+    return str(next(d["code"] for d in data["departments"] if d["algorithm"] == algorithm))
+
+
+def test_issue_format_ofd_show_ofd_and_verify(run, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    out = tmp_path / "licence.ofd"
+    sm2 = _department(home, "sm2")
+    issued = run("issue", "food-business-licence", str(SAMPLE), "--format", "ofd", "--out", str(out), "--department", sm2, "--json")
+    assert issued.exit_code == 0, issued.output
+    identifier = json.loads(issued.output)["identifier"]
+    assert out.read_bytes().startswith(b"PK\x03\x04")
+    verified = run("verify", str(out), "--json")
+    assert verified.exit_code == 0, verified.output
+    assert json.loads(verified.output)["verdict"] == "valid"
+
+    again = tmp_path / "again.ofd"
+    shown = run("show", identifier, "--ofd", str(again))
+    assert shown.exit_code == 0 and again.read_bytes() == out.read_bytes()
+
+
+def test_issue_format_ofd_is_refused_for_an_ecdsa_seal_before_issuing(run, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ecdsa = _department(home, "ecdsa-p256")
+    out = tmp_path / "never.ofd"
+    result = run("issue", "food-business-licence", str(SAMPLE), "--format", "ofd", "--out", str(out), "--department", ecdsa)
+    assert result.exit_code == 4 and "ofd_needs_sm2_seal" in result.output
+    assert not out.exists()

@@ -26,7 +26,7 @@ from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
 from certsvc.services.verification import VerificationService
 from certsvc.storage.orm import AuditEvent, Certificate, CertificateVersion
 from certsvc.storage.orm_batch import BatchItem, BatchJob
-from tests.conftest import PUBLIC_URL, TEMPLATES
+from tests.conftest import PUBLIC_URL, TEMPLATES, isolated_env
 from tests.jobs.batch_helpers import OPERATOR, new_seal
 
 pytestmark = pytest.mark.slow
@@ -48,9 +48,9 @@ def _records(path: Path, n: int) -> None:
             writer.writerow(row)
 
 
-def test_sigkill_mid_job_then_resume_gives_exactly_one_new_version(tmp_path: Path) -> None:
+def test_sigkill_mid_job_then_resume_gives_exactly_one_new_version(tmp_path: Path, fresh_database_url: str | None) -> None:
     home = tmp_path / "home"
-    ctx = build_context(load_settings(home=home, public_url=PUBLIC_URL))
+    ctx = build_context(load_settings(home=home, public_url=PUBLIC_URL, database_url=fresh_database_url))
     init_embedded(ctx)
     code = DEMO_DEPARTMENTS[0].code
     records = tmp_path / "records.csv"
@@ -63,7 +63,7 @@ def test_sigkill_mid_job_then_resume_gives_exactly_one_new_version(tmp_path: Pat
     with ctx.database.transaction() as session:
         originals = {cid: sha for cid, sha in session.execute(select(CertificateVersion.certificate_id, CertificateVersion.sha256))}
 
-    env = {**os.environ, "CERTSVC_HOME": str(home), "CERTSVC_PUBLIC_URL": PUBLIC_URL}
+    env = {**os.environ, **isolated_env(home, fresh_database_url, CERTSVC_PUBLIC_URL=PUBLIC_URL)}
     command = [str(CERTSVC), "batch", "resign", "--to-seal", str(seal_id), "--execute", "--workers", "2", "--json"]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     done_at_kill = 0

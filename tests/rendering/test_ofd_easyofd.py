@@ -1,4 +1,4 @@
-"""easyofd (PyPI), an OFD reader nobody here wrote, opens every licence OFD and renders it.
+"""easyofd (PyPI), an OFD reader nobody here wrote, opens every sealed licence OFD and renders it.
 
 Its render is compared with the electronic PDF of the same licence, character by character:
 every character easyofd draws must be one the PDF draws at the same place (within 1 mm), and
@@ -24,9 +24,10 @@ from reportlab.pdfbase import pdfmetrics  # noqa: E402
 from reportlab.pdfbase.ttfonts import TTFont  # noqa: E402
 
 from certsvc.rendering.fonts import DEFAULT_FONTS  # noqa: E402
-from certsvc.rendering.ofd import render_ofd  # noqa: E402
 from certsvc.rendering.renderer import RenderedLicence  # noqa: E402
 from certsvc.rendering.templates import TemplateRegistry  # noqa: E402
+from tests.crypto.ofd_fixtures import sealed_ofd  # noqa: E402
+from tests.sm2_pki import build_sm2_pki  # noqa: E402
 
 pytestmark = [pytest.mark.interop, pytest.mark.slow]
 TOLERANCE_MM = 1.0
@@ -67,14 +68,33 @@ def easyofd_pdf(ofd: bytes) -> bytes:
     return pdf
 
 
-def test_easyofd_renders_every_template_like_the_pdf(
+def _red_share(pdf: bytes, page_no: int, box_mm: tuple[float, float, float, float], size: tuple[float, float]) -> float:
+    """Share of seal-red pixels inside ``box_mm`` on easyofd's render of one page."""
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        page = doc[page_no]
+        sx, sy = page.rect.width / size[0], page.rect.height / size[1]
+        x, y, w, h = box_mm
+        clip = pymupdf.Rect(x * sx, y * sy, (x + w) * sx, (y + h) * sy)
+        pix = page.get_pixmap(dpi=36, clip=clip, colorspace=pymupdf.csRGB, alpha=False)
+    samples = pix.samples
+    red = sum(1 for i in range(0, len(samples), 3) if samples[i] > 150 and samples[i + 1] < 110 and samples[i + 2] < 110)
+    return red / max(1, pix.width * pix.height)
+
+
+def test_easyofd_renders_every_sealed_licence_like_the_pdf(
     registry: TemplateRegistry, rendered: dict[str, tuple[object, RenderedLicence]]
 ) -> None:
-    for template in registry.all():
-        content, licence = rendered[template.slug]
-        ofd = render_ofd(template, content).data  # type: ignore[arg-type]
+    pki = build_sm2_pki()
+    for index, template in enumerate(registry.all()):
+        _, licence = rendered[template.slug]
+        sealed = sealed_ofd(pki, template.slug)  # the same content as the PDF fixture
         size = (template.page.width_mm, template.page.height_mm)
-        theirs = _chars(easyofd_pdf(ofd), *size)
+        theirs_pdf = easyofd_pdf(sealed.data)
+        # easyofd draws the seal picture from SignedValue.dat at the StampAnnot box.
+        assert _red_share(theirs_pdf, sealed.unsigned.seal_page, sealed.unsigned.seal_box, size) > 0.05, template.slug
+        if index == 0:  # the unsealed file has an empty seal box: the check above can fail
+            assert _red_share(easyofd_pdf(sealed.unsigned.data), sealed.unsigned.seal_page, sealed.unsigned.seal_box, size) < 0.01
+        theirs = _chars(theirs_pdf, *size)
         ours = _chars(licence.electronic_pdf, *size)
         assert Counter(c for c, _, _ in theirs) == Counter(c for c, _, _ in ours), template.slug
         for ch, x, y in theirs:

@@ -24,9 +24,9 @@ from certsvc.storage.orm import AuditEvent
 
 
 @pytest.fixture
-def ctx(tmp_path: Path) -> Iterator[ServiceContext]:
+def ctx(tmp_path: Path, fresh_database_url: str | None) -> Iterator[ServiceContext]:
     """A database of its own: these tests tamper with it."""
-    context = build_context(load_settings(home=tmp_path, audit_checkpoint_every=1000))
+    context = build_context(load_settings(home=tmp_path, audit_checkpoint_every=1000, database_url=fresh_database_url))
     ensure_dev_passphrase(context)
     ensure_audit_key(context)
     yield context
@@ -103,8 +103,8 @@ def test_a_forged_checkpoint_is_found(ctx: ServiceContext) -> None:
     assert problem is not None and problem.kind is ChainProblemKind.CHECKPOINT_INVALID
 
 
-def test_checkpoints_are_made_every_n_entries(tmp_path: Path) -> None:
-    context = build_context(load_settings(home=tmp_path, audit_checkpoint_every=3))
+def test_checkpoints_are_made_every_n_entries(tmp_path: Path, fresh_database_url: str | None) -> None:
+    context = build_context(load_settings(home=tmp_path, audit_checkpoint_every=3, database_url=fresh_database_url))
     ensure_dev_passphrase(context)
     _append(context, 4)
     with context.database.transaction() as session:

@@ -24,7 +24,7 @@ from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.provisioning import ensure_dev_ca, init_embedded
 from certsvc.services.trust import TrustService, parse_trust_list
 from certsvc.services.trust_signer import import_trust_signer
-from tests.conftest import PUBLIC_URL, auth
+from tests.conftest import PUBLIC_URL, auth, isolated_env
 from tests.pki import NOT_AFTER, NOT_BEFORE, pki
 
 _PASSPHRASE = "a passphrase of twenty characters"
@@ -35,7 +35,7 @@ def _files(home: Path) -> set[Path]:
     return {p for p in home.rglob("*") if p.is_file() and not p.name.startswith("certsvc.sqlite3")}
 
 
-def _production(home: Path) -> ServiceContext:
+def _production(home: Path, database_url: str | None) -> ServiceContext:
     settings = load_settings(
         env="production",
         home=home,
@@ -43,12 +43,15 @@ def _production(home: Path) -> ServiceContext:
         public_url=PUBLIC_URL,
         sharing_link_secret=_LINK_SECRET,
         public_rate_limit_per_minute=0,
+        database_url=database_url,
     )
     return build_context(settings)
 
 
-def test_the_public_trust_list_creates_nothing_before_init(tmp_path: Path) -> None:
-    ctx = build_context(load_settings(home=tmp_path, public_url=PUBLIC_URL, public_rate_limit_per_minute=0))
+def test_the_public_trust_list_creates_nothing_before_init(tmp_path: Path, fresh_database_url: str | None) -> None:
+    ctx = build_context(
+        load_settings(home=tmp_path, public_url=PUBLIC_URL, public_rate_limit_per_minute=0, database_url=fresh_database_url)
+    )
     before = _files(tmp_path)
     with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
         response = client.get("/api/v1/trust/keys")
@@ -67,8 +70,8 @@ def test_the_list_is_signed_by_its_own_provisioned_key(embedded: ServiceContext)
     assert not signer.is_ca  # neither the root nor the seal CA signs the list
 
 
-def test_production_makes_no_development_pki(tmp_path: Path) -> None:
-    ctx = _production(tmp_path)
+def test_production_makes_no_development_pki(tmp_path: Path, fresh_database_url: str | None) -> None:
+    ctx = _production(tmp_path, fresh_database_url)
     result = init_embedded(ctx)
     assert result.credentials_file is None and result.trust_roots == []
     assert not (tmp_path / "pki").exists()
@@ -80,10 +83,10 @@ def test_production_makes_no_development_pki(tmp_path: Path) -> None:
     assert not (tmp_path / "pki").exists()
 
 
-def test_production_refuses_a_seal_from_the_development_ca(tmp_path: Path) -> None:
+def test_production_refuses_a_seal_from_the_development_ca(tmp_path: Path, fresh_database_url: str | None) -> None:
     from certsvc.services.principals import Role, create_api_client
 
-    ctx = _production(tmp_path)
+    ctx = _production(tmp_path, fresh_database_url)
     init_embedded(ctx)
     with ctx.database.transaction() as session:
         operator = create_api_client(session, name="op", role=Role.OPERATOR, department_id=None).api_key
@@ -122,18 +125,18 @@ def _signer_files(tmp_path: Path, *, issuer_der: bytes, issuer_key: SealKey) -> 
     return tmp_path / "signer.key", tmp_path / "signer.pem"
 
 
-def test_an_operator_imports_the_production_signer(tmp_path: Path) -> None:
+def test_an_operator_imports_the_production_signer(tmp_path: Path, fresh_database_url: str | None) -> None:
     from certsvc_cli.main import app
 
     home = tmp_path / "home"
-    ctx = _production(home)
+    ctx = _production(home, fresh_database_url)
     root = pki(KeyAlgorithm.ECDSA_P256)
     ctx.trust_roots_dir.mkdir(parents=True)
     (ctx.trust_roots_dir / "xlgl-root.der").write_bytes(root.root_der)
     key_file, cert_file = _signer_files(tmp_path, issuer_der=root.root_der, issuer_key=root.root_key)
     env = {
+        **isolated_env(home, fresh_database_url),
         "CERTSVC_ENV": "production",
-        "CERTSVC_HOME": str(home),
         "CERTSVC_KEY_PASSPHRASE": _PASSPHRASE,
         "CERTSVC_PUBLIC_URL": PUBLIC_URL,
         "CERTSVC_SHARING_LINK_SECRET": _LINK_SECRET,
@@ -147,8 +150,8 @@ def test_an_operator_imports_the_production_signer(tmp_path: Path) -> None:
     assert again.exit_code != 0 and "never overwritten" in again.output
 
 
-def test_a_signer_no_trusted_root_issued_is_refused(tmp_path: Path) -> None:
-    ctx = _production(tmp_path / "home")
+def test_a_signer_no_trusted_root_issued_is_refused(tmp_path: Path, fresh_database_url: str | None) -> None:
+    ctx = _production(tmp_path / "home", fresh_database_url)
     root = pki(KeyAlgorithm.ECDSA_P256)
     key_file, cert_file = _signer_files(tmp_path, issuer_der=root.root_der, issuer_key=root.root_key)
     with pytest.raises(ValidationFailedError) as info:

@@ -7,10 +7,11 @@ from sqlalchemy import inspect
 from certsvc.storage.database import Database
 from certsvc.storage.orm import Department
 from certsvc.storage.repositories import SerialRepository
+from tests.conftest import DatabaseFactory
 
 
-def test_migrations_create_the_schema_and_are_idempotent(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+def test_migrations_create_the_schema_and_are_idempotent(tmp_path: Path, database_factory: DatabaseFactory) -> None:
+    db = Database(database_factory.new_empty_url(tmp_path))
     db.migrate()
     db.migrate()  # a second upgrade is a no-op
     tables = set(inspect(db.engine).get_table_names())
@@ -18,8 +19,8 @@ def test_migrations_create_the_schema_and_are_idempotent(tmp_path: Path) -> None
     db.dispose()
 
 
-def test_serials_count_up_per_department_type_and_year(tmp_path: Path) -> None:
-    db = Database(f"sqlite:///{tmp_path / 'x.sqlite3'}")
+def test_serials_count_up_per_department_type_and_year(tmp_path: Path, database_factory: DatabaseFactory) -> None:
+    db = Database(database_factory.new_empty_url(tmp_path))
     db.migrate()
     with db.transaction() as session:
         session.add(Department(code="11152500011512829G", name="x", area_code="152500"))

@@ -14,6 +14,7 @@ from certsvc.api.routes import (
     sharing,
     stats,
     trust,
+    tsa,
     verification,
 )
 from certsvc.api.web import pages
@@ -31,5 +32,6 @@ ROUTERS: tuple[APIRouter, ...] = (
     sharing.router,  # issue 8: receiving departments
     stats.router,  # issue 8: programme figures (operators)
     batches.router,  # issue 7: batch jobs (operators)
+    tsa.router,  # RFC 3161 time-stamping (timestamping clients)
     pages.public_router,  # public: the /v/... verification pages the QR codes open
 )

@@ -75,6 +75,27 @@ def get_certificate_pdf(
 
 
 @router.get(
+    "/{identifier}/ofd",
+    response_class=Response,
+    responses={200: {"content": {"application/ofd": {}}, "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)"}},
+)
+def get_certificate_ofd(
+    identifier: str,
+    ctx: ContextDep,
+    principal: CurrentPrincipal,
+    rid: RequestId,
+    revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
+) -> Response:
+    """The sealed OFD of a licence (SM2 seals only: otherwise 409 ``ofd_needs_sm2_seal``)."""
+    name, data = RegistryService(ctx).ofd_file(identifier, principal=principal, revision=revision, request_id=rid)
+    return Response(
+        data,
+        media_type="application/ofd",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.ofd"},
+    )
+
+
+@router.get(
     "/{identifier}/seal-signature",
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "DER GB/T 38540 SES_Signature"}},

@@ -24,6 +24,7 @@ router = APIRouter(prefix="/api/v1", tags=["verification"])
         "requestBody": {
             "content": {
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+                "application/ofd": {"schema": {"type": "string", "format": "binary"}},
                 "multipart/form-data": {
                     "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
                 },
@@ -32,7 +33,8 @@ router = APIRouter(prefix="/api/v1", tags=["verification"])
     },
 )
 async def verify(request: Request, ctx: ContextDep) -> VerificationRead:
-    """Verify a licence PDF: signatures, changes after signing, trust, and the registry's view."""
+    """Verify a licence PDF or OFD (told apart by content): seals, changes after sealing, trust,
+    and the registry's view."""
     data = await uploaded_pdf(request, ctx.settings.max_upload_bytes)
-    report = await run_in_threadpool(VerificationService(ctx).verify_pdf, data)
+    report = await run_in_threadpool(VerificationService(ctx).verify_file, data)
     return VerificationRead.of(report)

@@ -79,10 +79,10 @@ def licence_page_with_payload(identifier: str, payload: str, request: Request, c
 
 @public_router.post("/v/check", response_class=HTMLResponse)
 async def check_upload(request: Request, ctx: ContextDep) -> HTMLResponse:
-    """The page's PDF form: verify the PDF the visitor holds and show the verdict."""
+    """The page's file form: verify the PDF or OFD the visitor holds and show the verdict."""
     try:
         data = await uploaded_pdf(request, ctx.settings.max_upload_bytes)
-        report = await run_in_threadpool(VerificationService(ctx).verify_pdf, data)
+        report = await run_in_threadpool(VerificationService(ctx).verify_file, data)
     except CertsvcError as exc:
         return _error_page(request, exc)
     return _templates.TemplateResponse(

@@ -1,66 +1,74 @@
 """Embedded font subsets for OFD: a TrueType file with just the characters a licence prints.
 
 GB/T 33190 §11.1 lets a document carry its font files (``FontFile``), and a licence must look the
-same on every reader, so every face used is embedded. The subset keeps the font's own Unicode
-``cmap``: an OFD ``TextCode`` holds the characters themselves, which readers map to glyphs through
-that table (a renumbered subset would need ``CGTransform`` tables that not every reader honours).
+same on every reader, so every face used is embedded. An OFD ``TextCode`` holds the characters
+themselves, which readers map to glyphs through the font's Unicode ``cmap`` (a renumbered subset
+would need ``CGTransform`` tables that not every reader honours).
+
+The glyphs are cut by reportlab's subsetter, from the face the PDF renderer has already parsed
+(about 10 ms, where parsing a CJK collection again would cost ten times more); its subsets map
+one-byte PDF codes to glyphs, so the ``cmap`` is then rewritten to map Unicode: format 4 for the
+Basic Multilingual Plane, format 12 for every plane (rare characters in names, CJK Ext. B+).
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import logging
 
-from fontTools import subset
-from fontTools.ttLib import TTFont
+from fontTools.ttLib import TTFont, newTable
+from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
+from reportlab.pdfbase import pdfmetrics
 
 from certsvc.errors import RenderingError
-from certsvc.rendering.fonts import FontSpec
 
-__all__ = ["font_family_name", "subset_font"]
+__all__ = ["EmbeddedFont", "subset_font"]
 
-# fontTools reports every table it drops (bitmap strikes, FontForge timestamps) as a warning.
-logging.getLogger("fontTools.subset").setLevel(logging.ERROR)
+logging.getLogger("fontTools").setLevel(logging.ERROR)
 
 
-def _options() -> subset.Options:
-    options = subset.Options()
-    options.hinting = False  # readers rasterise at screen and print sizes without the hints
-    options.layout_features = []  # no shaping: CJK licence text is drawn character by character
-    options.name_IDs = [1, 2, 3, 4, 6]  # family, style, unique id, full name, PostScript name
-    options.name_languages = ["*"]
-    options.notdef_outline = True
-    options.glyph_names = False
-    options.recalc_timestamp = False  # the same input gives the same bytes
-    options.drop_tables += ["DSIG", "BDF", "FFTM", "EBDT", "EBLC", "EBSC"]
-    return options
+class EmbeddedFont:
+    """A subset font file and the family name readers show (OFD ``FontName``)."""
+
+    __slots__ = ("data", "family")
+
+    def __init__(self, data: bytes, family: str) -> None:
+        self.data = data
+        self.family = family
 
 
-def _open(spec: FontSpec) -> TTFont:
-    return TTFont(str(spec.path), fontNumber=spec.subfont_index, lazy=True, recalcTimestamp=False)
+def _unicode_cmap(mapping: dict[int, str]) -> object:
+    table = newTable("cmap")
+    table.tableVersion = 0
+    table.tables = []
+    for fmt, encoding, entries in (
+        (4, 1, {code: glyph for code, glyph in mapping.items() if code <= 0xFFFF}),
+        (12, 10, dict(mapping)),
+    ):
+        subtable = CmapSubtable.newSubtable(fmt)
+        subtable.platformID, subtable.platEncID, subtable.language = 3, encoding, 0
+        subtable.cmap = entries
+        table.tables.append(subtable)
+    return table
 
 
-@functools.lru_cache(maxsize=16)
-def font_family_name(spec: FontSpec) -> str:
-    """The face's family name from its ``name`` table (what OFD's ``FontName`` carries)."""
-    name = _open(spec)["name"]
-    return str(name.getBestFamilyName() or spec.path.stem)
-
-
-def subset_font(spec: FontSpec, characters: str) -> bytes:
-    """A TrueType font with the glyphs of ``characters`` (plus .notdef), deterministic bytes.
+def subset_font(font_name: str, characters: str) -> EmbeddedFont:
+    """The glyphs of ``characters`` from a registered reportlab font, with a Unicode ``cmap``.
 
     Raises:
-        RenderingError: the font file cannot be read or subset.
+        RenderingError: the font is not registered or cannot be subset.
     """
     try:
-        font = _open(spec)
-        subsetter = subset.Subsetter(_options())
-        subsetter.populate(text=characters)
-        subsetter.subset(font)
+        # The shared face's makeSubset is serialised per face (rendering/fonts.py): the PDF
+        # renderer may be subsetting the same face in another thread.
+        face = pdfmetrics.getFont(font_name).face
+        codes = sorted({ord(ch) for ch in characters if face.charToGlyph.get(ord(ch))})
+        font = TTFont(io.BytesIO(face.makeSubset(codes)), recalcTimestamp=False)  # same input, same bytes
+        by_position = font["cmap"].getcmap(1, 0).cmap  # reportlab: subset position → glyph
+        font["cmap"] = _unicode_cmap({codes[pos]: glyph for pos, glyph in by_position.items() if pos < len(codes)})
+        family = str(font["name"].getBestFamilyName() or font_name)
         out = io.BytesIO()
         font.save(out)
-    except Exception as exc:  # fontTools raises many types for damaged files
-        raise RenderingError(f"the font {spec.path.name} cannot be embedded") from exc
-    return out.getvalue()
+    except Exception as exc:  # reportlab and fontTools raise many types for damaged fonts
+        raise RenderingError(f"the font {font_name} cannot be embedded") from exc
+    return EmbeddedFont(out.getvalue(), family)

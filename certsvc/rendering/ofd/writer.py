@@ -23,8 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
-from certsvc.rendering import fonts
-from certsvc.rendering.ofd.font_subset import font_family_name, subset_font
+from certsvc.rendering.ofd.font_subset import subset_font
 from certsvc.rendering.ofd.scene import ImageMark, LicenceScene, PathMark, Rgb, TextMark
 
 __all__ = ["OFD_NS", "OfdMetadata", "write_ofd"]
@@ -185,12 +184,11 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
     if font_ids:
         fonts_el = _el(public, "Fonts")
         for name, font_id in font_ids.items():
-            spec = fonts.spec_for_name(name)
-            family = font_family_name(spec)
-            font_el = _el(fonts_el, "Font", ID=font_id, FontName=family, FamilyName=family)
+            embedded = subset_font(name, "".join(used[name]))
+            font_el = _el(fonts_el, "Font", ID=font_id, FontName=embedded.family, FamilyName=embedded.family)
             file_name = f"font_{font_id}.ttf"
             _el(font_el, "FontFile", file_name)
-            font_files.append((file_name, subset_font(spec, "".join(sorted(set("".join(used[name])))))))
+            font_files.append((file_name, embedded.data))
     document_res = ET.Element(_Q + "Res", {"BaseLoc": "Res"})
     image_files: list[tuple[str, bytes]] = []
     if images:

@@ -1,0 +1,59 @@
+"""Webhook HMAC secrets at rest: encrypted with a key derived from the key passphrase."""
+
+from __future__ import annotations
+
+from certsvc.crypto import api as crypto
+from certsvc.errors import KeyUnavailableError
+from certsvc.services.context import ServiceContext
+from certsvc.storage.orm_lifecycle import WebhookEndpoint
+from certsvc.storage.repositories_lifecycle import WebhookRepository
+
+__all__ = ["encrypt_clear_text_secrets", "endpoint_secret", "seal_secret"]
+
+_PURPOSE = "webhook-secrets"
+
+
+def _box(ctx: ServiceContext) -> crypto.SecretBox:
+    # Derived once per context (scrypt is deliberately slow).
+    return ctx.loaded(_PURPOSE, lambda: crypto.SecretBox.from_passphrase(ctx.passphrase(), purpose=_PURPOSE))
+
+
+def seal_secret(ctx: ServiceContext, secret: str) -> str:
+    """The stored form of a new endpoint's secret.
+
+    Raises:
+        KeyUnavailableError: no key passphrase (``certsvc init`` not run).
+    """
+    return _box(ctx).seal(secret)
+
+
+def endpoint_secret(ctx: ServiceContext, endpoint: WebhookEndpoint) -> str:
+    """The secret to sign deliveries to ``endpoint`` with.
+
+    Raises:
+        KeyUnavailableError: the secret cannot be decrypted (another passphrase) or is missing.
+    """
+    if endpoint.encrypted_secret is not None:
+        return _box(ctx).open(endpoint.encrypted_secret)
+    if endpoint.legacy_secret is not None:  # not yet encrypted: the service has not restarted
+        return endpoint.legacy_secret
+    raise KeyUnavailableError(f"webhook {endpoint.id} has no secret: register it again")
+
+
+def encrypt_clear_text_secrets(ctx: ServiceContext) -> int:
+    """Encrypt the secrets of endpoints registered before encryption; returns how many.
+
+    Runs at start-up: the schema migration cannot, since it never sees the passphrase. Without a
+    passphrase yet (development before ``certsvc init``) there is nothing it could have stored.
+    """
+    try:
+        box = _box(ctx)
+    except KeyUnavailableError:
+        return 0
+    with ctx.database.transaction() as session:
+        rows = WebhookRepository(session).with_clear_text_secret()
+        for endpoint in rows:
+            assert endpoint.legacy_secret is not None  # the query's condition
+            endpoint.encrypted_secret = box.seal(endpoint.legacy_secret)
+            endpoint.legacy_secret = None
+        return len(rows)

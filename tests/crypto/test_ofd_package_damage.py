@@ -1,0 +1,30 @@
+"""A damaged ZIP directory is refused as a malformed OFD, never an unexpected error (found by fuzzing)."""
+
+from __future__ import annotations
+
+import io
+import struct
+import zipfile
+
+import pytest
+
+from certsvc.crypto.ofd_package import is_ofd, read_package
+from certsvc.errors import InvalidDocumentError
+
+
+def _with_version_needed(version: int) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr("OFD.xml", b"<ofd:OFD xmlns:ofd='http://www.ofdspec.org/2016'/>")
+    data = bytearray(out.getvalue())
+    directory = data.rfind(b"PK\x01\x02")
+    data[directory + 6 : directory + 8] = struct.pack("<H", version)  # "version needed to extract"
+    return bytes(data)
+
+
+def test_an_unknown_zip_version_is_a_malformed_ofd() -> None:
+    damaged = _with_version_needed(171)  # zipfile raises NotImplementedError("zip file version 17.1")
+    assert not is_ofd(damaged)
+    with pytest.raises(InvalidDocumentError) as info:
+        read_package(damaged)
+    assert info.value.code == "ofd_malformed"
