@@ -20,6 +20,7 @@ import io
 import re
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import defusedxml
@@ -64,8 +65,8 @@ class OfdPackage:
 
 
 # What zipfile raises for a damaged central directory: a fuzzed "version needed" field gives
-# NotImplementedError, a truncated one EOFError or OSError.
-_UNREADABLE_ZIP = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError)
+# NotImplementedError, a truncated one EOFError or OSError; damaged deflate data zlib.error.
+_UNREADABLE_ZIP = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError, zlib.error)
 
 
 def is_ofd(data: bytes) -> bool:
@@ -139,7 +140,7 @@ def read_package(data: bytes, *, limits: PackageLimits | None = None, max_bytes:
                 with archive.open(info) as entry:
                     # The declared size can lie; never read more than it promised.
                     body = entry.read(info.file_size + 1)
-            except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError) as exc:
+            except _UNREADABLE_ZIP as exc:
                 raise InvalidDocumentError(f"the OFD entry {info.filename[:80]!r} cannot be read", code="ofd_malformed") from exc
             if len(body) != info.file_size:
                 raise InvalidDocumentError("an OFD entry is larger than its declared size", code="ofd_malformed")

@@ -28,3 +28,14 @@ def test_an_unknown_zip_version_is_a_malformed_ofd() -> None:
     with pytest.raises(InvalidDocumentError) as info:
         read_package(damaged)
     assert info.value.code == "ofd_malformed"
+
+
+def test_damaged_deflate_data_is_a_malformed_ofd() -> None:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("OFD.xml", ("<ofd:OFD xmlns:ofd='http://www.ofdspec.org/2016'>" + "锡林郭勒" * 200 + "</ofd:OFD>").encode())
+    data = bytearray(out.getvalue())
+    data[30 + len("OFD.xml") + 2] = 0xFF  # inside the deflate stream: zlib.error, "invalid distance too far back"
+    with pytest.raises(InvalidDocumentError) as info:
+        read_package(bytes(data))
+    assert info.value.code == "ofd_malformed"
