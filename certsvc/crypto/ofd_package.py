@@ -64,8 +64,8 @@ class OfdPackage:
         return parse_xml(data, name=name, limits=self.limits)
 
 
-# What zipfile raises for a damaged central directory: a fuzzed "version needed" field gives
-# NotImplementedError, a truncated one EOFError or OSError; damaged deflate data zlib.error.
+# What zipfile raises for a damaged archive: a fuzzed "version needed" field gives
+# NotImplementedError, a truncated one EOFError or OSError, a damaged deflate stream zlib.error.
 _UNREADABLE_ZIP = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError, zlib.error)
 
 
