@@ -7,7 +7,7 @@ SUDO := $(shell [ "$$(id -u)" = "0" ] || echo sudo)
 # Debian packages certsvc needs: pdfsig/pdftoppm/pdffonts (poppler), CJK TrueType fonts for
 # licences and seals, certutil for pdfsig's NSS trust store, and the openssl CLI for interop.
 APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zenhei libnss3-tools openssl chromium
-# Issue 4: BabelStone Han draws rare Han characters in names (𠮷, CJK Ext. B) that AR PL lacks;
+# BabelStone Han draws rare Han characters in names (𠮷, CJK Ext. B) that AR PL lacks;
 # icc-profiles-free's sRGB.icc is the PDF/A output intent of every licence PDF.
 APT_PACKAGES += fonts-babelstone-han icc-profiles-free
 # Noto Sans Mongolian (fonts-noto-core): the OpenType font HarfBuzz shapes traditional Mongolian
@@ -57,6 +57,7 @@ bench: install
 	$(PY) bench/render.py
 	$(PY) bench/bilingual.py
 	$(PY) bench/qr.py
+	$(PY) bench/ofd.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

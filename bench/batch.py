@@ -56,9 +56,11 @@ def _records(path: Path, n: int) -> None:
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(rows[0])
+        number = rows[0].index("许可证编号")
         for i in range(n):
             row = list(rows[1 + i % 10])
             row[0] = f"BENCH-{i:06d}"
+            row[number] = f"JY1{i:013d}"  # one licence per number
             writer.writerow(row)
 
 
@@ -129,8 +131,8 @@ def _baseline(repeat: int) -> dict[str, float]:
     from certsvc.config import load_settings
     from certsvc.rendering.renderer import render_licence
     from certsvc.services.context import build_context
+    from certsvc.services.producer import SealSnapshot
     from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
-    from certsvc.services.sealing import SealSnapshot
     from certsvc.storage.repositories import SealRepository
 
     home = Path(tempfile.mkdtemp(prefix="certsvc-bench-base-"))
@@ -143,16 +145,21 @@ def _baseline(repeat: int) -> dict[str, float]:
         assert seal is not None
         snapshot = SealSnapshot.of(seal)
         name = department.name
+    from certsvc.domain.identifiers import HolderIdType
+    from certsvc.domain.licence import Issuer, LicenceRecord
     from certsvc.rendering.renderer import LicenceContent
 
     template = ctx.templates.get(FOOD)
     sample = template.load_sample()
+    record = LicenceRecord(
+        kind=template.kind, holder_name=sample["holder"]["name"], holder_id_type=HolderIdType(sample["holder"]["id_type"]),
+        holder_id=sample["holder"]["id"], fields=template.validate_fields(sample["fields"]),
+        valid_from=date.fromisoformat(sample["valid_from"]), valid_until=date.fromisoformat(sample["valid_until"]),
+        issuer=Issuer(name=name, code=demo.code, area_code=demo.area_code),
+    )
     content = LicenceContent(
-        identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
-        holder_name=sample["holder"]["name"], holder_id_type=sample["holder"]["id_type"], holder_id=sample["holder"]["id"],
-        fields=template.validate_fields(sample["fields"]), valid_from=date.fromisoformat(sample["valid_from"]),
-        valid_until=date.fromisoformat(sample["valid_until"]), issued_on=date(2026, 3, 15), department_name=name,
-        department_code=demo.code, verify_url="https://certsvc.example.gov.cn/v/x",
+        record=record, identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
+        issued_on=date(2026, 3, 15), verify_url="https://certsvc.example.gov.cn/v/x",
     )
     rendered = render_licence(template, content, seal_image_png=ctx.blobs.get(snapshot.image_sha256))
     pdf, box = rendered.electronic_pdf, rendered.seal_box

@@ -11,6 +11,7 @@ signature size reserved up front so no dry-run signature is made).
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import sys
 import tempfile
@@ -28,14 +29,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._machine import machine, median_ms, timed
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
+from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.context import build_context
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.principals import Principal, Role
+from certsvc.services.producer import SealSnapshot
 from certsvc.services.provisioning import add_seal, department_by_code, init_embedded
 from certsvc.services.requests import parse_issue_request
-from certsvc.services.sealing import SealSnapshot
 from certsvc.storage.repositories import SealRepository
+from certsvc.storage.repositories_rules import SealChoiceRepository
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -107,17 +110,20 @@ def main(n: int = 30) -> None:
         with ctx.database.transaction() as session:
             department = department_by_code(session, code)
             seals = SealRepository(session)
-            seal = seals.by_id(seal_id) if seal_id else seals.active_for(department.id, ctx.clock.now())
+            seal = seals.by_id(seal_id) if seal_id else SealChoiceRepository(session).default_of(department.id)
             assert seal is not None
             snapshot = SealSnapshot.of(seal)
             principal = Principal(client_id=0, name="bench", role=Role.ISSUER, department_id=department.id, department_code=code)
             name = department.name
         now = ctx.clock.now()
+        record = LicenceRecord(
+            kind=template.kind, holder_name=request.holder.name, holder_id_type=request.holder.id_type,
+            holder_id=request.holder.id, fields=template.validate_fields(request.fields), valid_from=request.valid_from,
+            valid_until=request.valid_until, issuer=Issuer(name=name, code=code, area_code="152500"),
+        )
         content = LicenceContent(
-            identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
-            holder_name=request.holder.name, holder_id_type=request.holder.id_type.value, holder_id=request.holder.id,
-            fields=template.validate_fields(request.fields), valid_from=request.valid_from, valid_until=request.valid_until,
-            issued_on=now.date(), department_name=name, department_code=code, verify_url="https://certsvc.example.gov.cn/v/x",
+            record=record, identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
+            issued_on=now.date(), verify_url="https://certsvc.example.gov.cn/v/x",
         )
         image = ctx.blobs.get(snapshot.image_sha256)
         rendered = render_licence(template, content, seal_image_png=image)
@@ -132,8 +138,11 @@ def main(n: int = 30) -> None:
         row: dict[str, object] = {"algorithm": algorithm, "render_ms": render_ms, "seal_ms": seal_ms}
         if seal_id is None:  # the department's active seal: measure whole issuance too
             service = IssuanceService(ctx)
-            service.issue(request, principal=principal)
-            total_ms = median_ms([timed(lambda: service.issue(request, principal=principal)) for _ in range(n)])
+            # Each licence needs a number of its own (one licence per number and department).
+            numbered = (request.model_copy(update={"fields": {**request.fields, "licence_number": f"JY1{i:013d}"}})
+                        for i in itertools.count(len(rows) * (n + 1)))
+            service.issue(next(numbered), principal=principal)
+            total_ms = median_ms([timed(lambda: service.issue(next(numbered), principal=principal)) for _ in range(n)])
             row["issue_total_ms"] = total_ms
             row["store_and_db_ms"] = max(0.0, total_ms - render_ms - seal_ms)
         if algorithm != "sm2":  # pyHanko has no stock SM2 signer

@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 import reportlab
 from reportlab.pdfgen.canvas import Canvas
 
-from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier
+from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.rendering import fonts
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.rendering.seals import draw_round_seal
@@ -50,17 +51,20 @@ def _cpu_model() -> str:
 def _content(template: LicenceTemplate) -> LicenceContent:
     sample = template.load_sample()
     identifier = LicenceIdentifier(template.type_code, DEPARTMENT[1], "20260315000123", 1)
-    return LicenceContent(
-        identifier=str(identifier),
+    record = LicenceRecord(
+        kind=template.kind,
         holder_name=sample["holder"]["name"],
-        holder_id_type=sample["holder"]["id_type"],
+        holder_id_type=HolderIdType(sample["holder"]["id_type"]),
         holder_id=sample["holder"]["id"],
         fields=template.validate_fields(sample["fields"]),
         valid_from=date.fromisoformat(sample["valid_from"]),
         valid_until=date.fromisoformat(sample["valid_until"]),
+        issuer=Issuer(name=DEPARTMENT[0], code=DEPARTMENT[1], area_code="320200"),
+    )
+    return LicenceContent(
+        record=record,
+        identifier=str(identifier),
         issued_on=date(2026, 3, 15),
-        department_name=DEPARTMENT[0],
-        department_code=DEPARTMENT[1],
         verify_url=f"https://zz.wuxi.gov.cn/v/{identifier}?k=Q7uX2mR9",
     )
 

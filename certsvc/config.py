@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from enum import StrEnum
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -44,11 +45,17 @@ class Settings(BaseSettings):
         "is believed (e.g. 10.0.0.5,10.1.0.0/16); empty: none, the peer address is the client",
     )
     audit_checkpoint_every: int = Field(default=1000, ge=1, description="sign the audit chain head every N entries")
+    audit_checkpoint_seconds: int = Field(
+        default=60, ge=1, description="and at the first request after this many seconds with new entries"
+    )
+    audit_witness_url: str | None = Field(
+        default=None, description="where each signed audit checkpoint is also POSTed (a witness outside this host)"
+    )
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)
 
-    # --- holders and sharing (issue 8, docs/sharing.md) ---
+    # --- holders and sharing (docs/sharing.md) ---
     oidc_issuer: str | None = Field(default=None, description="`iss` of holder identity tokens; unset = no holder sign-in")
     oidc_audience: str = Field(default="certsvc", description="`aud` holder tokens must carry")
     oidc_jwks_url: str | None = Field(default=None, description="the issuer's JWKS URL (fetched, cached, refreshed on an unknown kid)")
@@ -63,7 +70,13 @@ class Settings(BaseSettings):
     sharing_link_seconds: int = Field(default=300, ge=10, le=3600, description="life of a signed download link")
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
-    # --- time-stamping (docs/ltv.md) ---
+    # --- a cluster (docs/deployment.md) ---
+    broker_url: str | None = Field(default=None, description="Redis of the cluster, e.g. redis://host:6379/0; checked by /readyz")
+    # --- time-stamping and long-term validation (docs/ltv.md) ---
+    pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = Field(
+        default="B-LTA",
+        description="B-T: signature time-stamp; B-LT: + validation data (DSS); B-LTA: + document time-stamp",
+    )
     tsa_url: str | None = Field(default=None, description="RFC 3161 TSA for seal time-stamps; unset = the built-in TSA, in-process")
     tsa_sm2_url: str | None = Field(default=None, description="GM/T 0033 (SM2) TSA for SM2 seals; unset = CERTSVC_TSA_URL")
     tsa_username: str | None = Field(default=None, description="HTTP Basic user for the TSA (optional)")
@@ -120,6 +133,10 @@ class Settings(BaseSettings):
                     found.append(f"{name} must be https when TSA credentials are set in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql+psycopg:")):
+            found.append("CERTSVC_DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
+        if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):
+            found.append("CERTSVC_BROKER_URL must be a redis:// or rediss:// URL")
         for proxy in self.trusted_proxy_list:
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -35,17 +35,22 @@ class CertsvcError(Exception):
     """Base of every error certsvc raises on purpose.
 
     ``details`` carries structured, caller-safe context (field names, limits); it must never
-    hold secrets, key paths or stack traces.
+    hold secrets, key paths or stack traces. ``extensions`` are named values a caller acts on
+    (e.g. the ``existing_identifier`` of a duplicate); the API writes them as problem+json
+    extension members (RFC 9457 §3.2).
     """
 
     code: str = "internal_error"
 
-    def __init__(self, message: str, *, code: str | None = None, details: Any = None) -> None:
+    def __init__(
+        self, message: str, *, code: str | None = None, details: Any = None, extensions: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         if code is not None:
             self.code = code
         self.details = details
+        self.extensions = dict(extensions or {})
 
     def __str__(self) -> str:
         return self.message
@@ -135,7 +140,7 @@ class ConfigurationError(CertsvcError):
     code = "configuration_error"
 
 
-# --- holders and material-waiver sharing (issue 8) --------------------------------------------
+# --- holders and material-waiver sharing -----------------------------------------------------
 # Every refusal in sharing has its own stable code (set per instance with ``code=``); the class
 # decides only the HTTP family. Codes in use are listed in docs/sharing.md.
 class HolderTokenError(AuthenticationError):
@@ -168,7 +173,7 @@ __all__ += [
 ]
 
 
-# --- QR codes and trust lists (issue 6) ------------------------------------------------------
+# --- QR codes and trust lists -------------------------------------------------------------
 class InvalidQrPayloadError(BadRequestError):
     """Scanned text is not a well-formed certsvc QR payload; verification turns it into a reason."""
 
@@ -184,7 +189,7 @@ class InvalidTrustListError(BadRequestError):
 __all__ += ["InvalidQrPayloadError", "InvalidTrustListError"]
 
 
-# --- batch jobs (issue 7) ------------------------------------------------------------------------
+# --- batch jobs -------------------------------------------------------------------------------
 class JobEngineError(CertsvcError):
     """The batch engine could not run a job's items (its workers do not start)."""
 
@@ -192,3 +197,13 @@ class JobEngineError(CertsvcError):
 
 
 __all__ += ["JobEngineError"]
+
+
+# --- operations ----------------------------------------------------------------------------------
+class NotReadyError(CertsvcError):
+    """This process cannot serve yet: a dependency (database, broker, seal keys) is unreachable."""
+
+    code = "not_ready"
+
+
+__all__ += ["NotReadyError"]

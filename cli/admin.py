@@ -11,9 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from certsvc.config import load_settings
+from certsvc.domain.ids import ROW_ID_MAX
 from certsvc.errors import BadRequestError
 from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import build_context
+from certsvc.services.licence_types import LicenceTypeService
 from certsvc_cli.errors import handle_errors
 
 __all__ = ["client_app", "department_app", "seal_app", "webhook_app"]
@@ -31,6 +33,8 @@ BilingualOption = Annotated[
     bool | None,
     typer.Option("--bilingual/--chinese-only", help="seals and licences in Mongolian and Chinese (default: area 15xxxx)"),
 ]
+# Ids beyond every supported database's range are refused as usage errors, not driver errors.
+RowIdArg = Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX)]
 
 
 def _admin() -> AdminService:
@@ -104,8 +108,30 @@ def department_show(code: str, as_json: JsonOption = False) -> None:
     d = _admin().show_department(code, principal=local_operator())
     lines = [f"{d.code} {d.name} area {d.area_code} status {d.status}"]
     lines += [f"  Mongolian name: {d.name_mn or '-'}  bilingual: {'yes' if d.is_bilingual else 'no'}"]
-    lines += [f"  seal {s.id}: {s.name} {s.algorithm} {s.status} until {s.valid_until.date()}" for s in d.seals]
+    lines += [f"  licence types: {', '.join(d.licence_types) or '(none)'}"]
+    lines += [
+        f"  seal {s.id}: {s.name} ({s.purpose}) {s.algorithm} {s.status} until {s.valid_until.date()}"
+        + ("  [default]" if s.is_default else "")
+        for s in d.seals
+    ]
     _out(d, as_json, "\n".join(lines))
+
+
+@department_app.command("types")
+@handle_errors
+def department_types(
+    code: Annotated[str, typer.Argument(help="department code")],
+    add: Annotated[list[str] | None, typer.Option("--add", help="allow this template (repeatable)")] = None,
+    remove: Annotated[list[str] | None, typer.Option("--remove", help="withdraw this template (repeatable)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show, allow or withdraw the licence types (templates) a department may issue."""
+    service = LicenceTypeService(build_context(load_settings()))
+    if add or remove:
+        types = service.change(code, add=add or [], remove=remove or [], principal=local_operator())
+    else:
+        types = service.types(code, principal=local_operator())
+    _out(types, as_json, "\n".join(types.templates) or f"department {types.department_code} may issue no licence type")
 
 
 @seal_app.command("add")
@@ -113,6 +139,9 @@ def department_show(code: str, as_json: JsonOption = False) -> None:
 def seal_add(
     department: Annotated[str, typer.Argument(help="department code")],
     name: Annotated[str, typer.Option(help="e.g. 行政审批专用章")],
+    purpose: Annotated[
+        str | None, typer.Option(help="what it seals for (公章, 行政许可专用章 ...); defaults to the name")
+    ] = None,
     algorithm: Annotated[str, typer.Option(help="rsa-3072 | ecdsa-p256 | sm2")] = "ecdsa-p256",
     validity_days: Annotated[int, typer.Option()] = 1825,
     name_mn: Annotated[str | None, typer.Option("--name-mn", help="the seal's name in Mongolian script")] = None,
@@ -143,6 +172,7 @@ def seal_add(
             name_mn=name_mn,
             ring_layout=ring_layout,
             principal=local_operator(),
+            purpose=purpose,
         )
     else:
         seal = admin.add_seal(
@@ -153,8 +183,10 @@ def seal_add(
             name_mn=name_mn,
             ring_layout=ring_layout,
             principal=local_operator(),
+            purpose=purpose,
         )
-    _out(seal, as_json, f"seal {seal.id}: {seal.name} ({seal.algorithm}) for {seal.department_code}")
+    role = "the department's default seal" if seal.is_default else "not the default: certsvc seal default to sign with it"
+    _out(seal, as_json, f"seal {seal.id}: {seal.name} ({seal.algorithm}) for {seal.department_code}; {role}")
 
 
 @seal_app.command("list")
@@ -162,21 +194,61 @@ def seal_add(
 def seal_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's seals."""
     rows = _admin().list_seals(department, principal=local_operator())
-    _out(rows, as_json, "\n".join(f"{s.id}  {s.status:8} {s.algorithm:11} {s.name}  until {s.valid_until.date()}" for s in rows))
+    _out(
+        rows,
+        as_json,
+        "\n".join(
+            f"{s.id}  {s.status:8} {s.algorithm:11} {s.name} ({s.purpose})  until {s.valid_until.date()}"
+            + ("  [default]" if s.is_default else "")
+            for s in rows
+        ),
+    )
+
+
+@seal_app.command("default")
+@handle_errors
+def seal_default(seal_id: int, as_json: JsonOption = False) -> None:
+    """Make a seal its department's default: it signs every template that names no seal purpose."""
+    seal = _admin().set_default_seal(seal_id, principal=local_operator())
+    _out(seal, as_json, f"seal {seal.id} ({seal.name}) is now the default seal of {seal.department_code}")
 
 
 @seal_app.command("retire")
 @handle_errors
-def seal_retire(seal_id: int, as_json: JsonOption = False) -> None:
+def seal_retire(seal_id: RowIdArg, as_json: JsonOption = False) -> None:
     """Retire a seal: no new versions are sealed with it; files it sealed stay valid."""
     seal = _admin().retire_seal(seal_id, principal=local_operator())
     _out(seal, as_json, f"seal {seal.id} retired")
 
 
+@seal_app.command("revoke")
+@handle_errors
+def seal_revoke(
+    seal_id: int,
+    reason: Annotated[str, typer.Option(help="key-compromise, superseded, affiliation-changed, cessation-of-operation, unspecified")],
+    at: Annotated[datetime | None, typer.Option(help="from when the key is not trusted, UTC (default now)")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a seal's certificate: licences time-stamped before --at stay valid, later ones do not."""
+    from datetime import UTC
+
+    from certsvc.services.revocation import RevocationService
+
+    invalid_from = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    info = RevocationService(build_context(load_settings())).revoke_seal(seal_id, reason=reason, invalid_from=invalid_from, principal=local_operator())
+    _out(
+        info,
+        as_json,
+        f"seal {info.seal_id} revoked ({info.reason}); not trusted from {info.invalid_from.isoformat()}\n"
+        "licences time-stamped before that stay valid; to re-seal them with a new seal:\n"
+        f"  certsvc seal add DEPARTMENT --name NAME   then   certsvc batch resign --from-seal {info.seal_id} --to-seal NEW",
+    )
+
+
 @seal_app.command("image")
 @handle_errors
 def seal_image(
-    seal_id: int,
+    seal_id: RowIdArg,
     png: Annotated[Path, typer.Argument(help="PNG with a transparent background")],
     as_json: JsonOption = False,
 ) -> None:
@@ -227,7 +299,7 @@ def client_list(department: Annotated[str | None, typer.Option()] = None, as_jso
 
 @client_app.command("revoke")
 @handle_errors
-def client_revoke(client_id: int, as_json: JsonOption = False) -> None:
+def client_revoke(client_id: RowIdArg, as_json: JsonOption = False) -> None:
     """Revoke a client's key at once."""
     c = _admin().revoke_client(client_id, principal=local_operator())
     _out(c, as_json, f"client {c.id} revoked")

@@ -61,7 +61,8 @@ def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     elif problem is None:
         typer.echo(f"audit chain intact: {report.entries} entries, {report.checkpoints} signed checkpoints")
     else:
-        typer.echo(f"audit chain BROKEN: {problem.kind.value} at entry {problem.event_id}: {problem.message}")
+        where = f" at entry {problem.event_id}" if problem.event_id is not None else ""
+        typer.echo(f"audit chain BROKEN: {problem.kind.value}{where}: {problem.message}")
     sys.exit(0 if report.is_intact else 1)
 
 

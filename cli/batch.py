@@ -12,13 +12,14 @@ import json
 import sys
 import time
 from dataclasses import asdict
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from certsvc.config import load_settings
+from certsvc.domain.ids import ROW_ID_MAX
 from certsvc.errors import BadRequestError
 from certsvc.jobs.api import JobProgress
 from certsvc.jobs.local import default_workers
@@ -33,6 +34,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Batch work: import licence records, re-sign licences (durable, resumable jobs).", no_args_is_help=True)
 
 _OPERATOR = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
+JobArg = Annotated[int, typer.Argument(help="job id", min=1, max=ROW_ID_MAX)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print a machine-readable summary only")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="worker processes (default: all cores)")]
 ExecuteOpt = Annotated[bool, typer.Option("--execute", help="act; without it this is a dry run")]
@@ -155,12 +157,22 @@ def import_(
 @app.command()
 @handle_errors
 def resign(
-    to_seal: Annotated[int, typer.Option("--to-seal", help="id of the new seal")],
+    to_seal: Annotated[int, typer.Option("--to-seal", help="id of the new seal", min=1, max=ROW_ID_MAX)],
     department: Annotated[str | None, typer.Option(help="department code (default: the new seal's)")] = None,
-    from_seal: Annotated[int | None, typer.Option("--from-seal", help="only licences now sealed with this seal")] = None,
+    from_seal: Annotated[
+        int | None, typer.Option("--from-seal", help="only licences now sealed with this seal", min=1, max=ROW_ID_MAX)
+    ] = None,
     issued_before: Annotated[str | None, typer.Option("--issued-before", help="YYYY-MM-DD (Beijing date)")] = None,
     template: Annotated[str | None, typer.Option(help="only licences of this template")] = None,
     reason: Annotated[str, typer.Option(help="recorded with every new version")] = "seal rollover",
+    compromised_at: Annotated[
+        str | None,
+        typer.Option(
+            "--compromised-at",
+            help="the old seal's key was compromised at this ISO 8601 time (with zone): files it sealed "
+            "from then on verify as invalid (needs --from-seal); without it the re-sign is a key rotation",
+        ),
+    ] = None,
     execute: ExecuteOpt = False,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
@@ -172,6 +184,12 @@ def resign(
             before = date.fromisoformat(issued_before)
         except ValueError as exc:
             raise BadRequestError(f"--issued-before must be YYYY-MM-DD, not {issued_before!r}") from exc
+    compromise = None
+    if compromised_at is not None:
+        try:
+            compromise = datetime.fromisoformat(compromised_at)
+        except ValueError as exc:
+            raise BadRequestError(f"--compromised-at must be an ISO 8601 time, not {compromised_at!r}") from exc
     service = _service()
     filters: dict[str, Any] = {
         "to_seal_id": to_seal, "department_code": department, "from_seal_id": from_seal,
@@ -188,21 +206,21 @@ def resign(
                 f"{plan.to_seal_id} would be skipped.\nnothing was signed; add --execute to re-sign"
             )
         return
-    created = service.create_resign_job(principal=_OPERATOR, reason=reason, **filters)
+    created = service.create_resign_job(principal=_OPERATOR, reason=reason, compromised_at=compromise, **filters)
     _announce(created, as_json=as_json)
     _summary(_run(service, created.job_id, workers=workers, as_json=as_json), as_json=as_json)
 
 
 @app.command()
 @handle_errors
-def resume(job: Annotated[int, typer.Argument(help="job id")], workers: WorkersOpt = None, as_json: JsonOpt = False) -> None:
+def resume(job: JobArg, workers: WorkersOpt = None, as_json: JsonOpt = False) -> None:
     """Finish an interrupted job (after a crash, kill -9 or power cut)."""
     _summary(_run(_service(), job, workers=workers, as_json=as_json), as_json=as_json)
 
 
 @app.command()
 @handle_errors
-def status(job: Annotated[int, typer.Argument(help="job id")], as_json: JsonOpt = False) -> None:
+def status(job: JobArg, as_json: JsonOpt = False) -> None:
     """State and counts of a job."""
     p = _service().status(job, principal=_OPERATOR)
     if as_json:
@@ -217,7 +235,7 @@ def status(job: Annotated[int, typer.Argument(help="job id")], as_json: JsonOpt 
 @app.command()
 @handle_errors
 def failures(
-    job: Annotated[int, typer.Argument(help="job id")],
+    job: JobArg,
     as_json: JsonOpt = False,
 ) -> None:
     """Every failed item of a job, as CSV (row/seq, key, code, message) or JSON lines."""
@@ -234,7 +252,7 @@ def failures(
 
 @app.command()
 @handle_errors
-def cancel(job: Annotated[int, typer.Argument(help="job id")]) -> None:
+def cancel(job: JobArg) -> None:
     """Stop a job; items not yet done stay undone."""
     p = _service().cancel(job, principal=_OPERATOR)
     typer.echo(f"job {p.job_id} cancelled: {p.done} done, {p.skipped} skipped, {p.failed} failed, {p.pending + p.running} not done")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from dataclasses import asdict, is_dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -100,11 +100,12 @@ def init() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes serving this port; instances on several machines need PostgreSQL")] = 1,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
     from certsvc.api.serving import serve as serve_api
 
-    serve_api(_context(), host=host, port=port)
+    serve_api(_context(), host=host, port=port, workers=workers)
 
 
 @app.command("templates")
@@ -165,14 +166,16 @@ def issue(
 @handle_errors
 def verify(
     file: Annotated[Path, typer.Argument(help="the licence file, PDF or OFD")],
+    at: Annotated[datetime | None, typer.Option(help="validate as of this date/time (UTC), e.g. 2040-01-01")] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Verify a licence PDF or OFD. Exit 0 valid, 1 invalid or indeterminate, 2 could not evaluate."""
+    """Verify a licence PDF or OFD. Exit 0 valid, 1 otherwise (invalid, indeterminate, a print copy), 2 could not evaluate."""
     try:
         data = file.read_bytes()
     except OSError as exc:
         raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
-    report = VerificationService(_context()).verify_file(data)
+    moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    report = VerificationService(_context()).verify_file(data, at=moment)
     if as_json:
         _print_json(report)
     else:
@@ -219,7 +222,7 @@ def show(
 # app.add_typer(<module>.app, name="<group>")
 app.add_typer(qr.trust_app, name="trust")
 app.command("verify-qr")(qr.verify_qr)
-from certsvc_cli import admin as _admin_cli  # noqa: E402 - issue 5
+from certsvc_cli import admin as _admin_cli  # noqa: E402
 from certsvc_cli import audit as _audit_cli  # noqa: E402
 from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
 
@@ -230,15 +233,15 @@ app.add_typer(_admin_cli.webhook_app, name="webhook")
 app.add_typer(_audit_cli.app, name="audit")
 app.add_typer(_lifecycle_cli.app)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
 
-from certsvc_cli import stats as _stats_cli  # noqa: E402 - issue 8
+from certsvc_cli import stats as _stats_cli  # noqa: E402
 
 app.add_typer(_stats_cli.app, name="stats")
 
-from certsvc_cli import batch as _batch_cli  # noqa: E402 - issue 7
+from certsvc_cli import batch as _batch_cli  # noqa: E402
 
 app.add_typer(_batch_cli.app, name="batch")
 
-from certsvc_cli import templates as _templates_cli  # noqa: E402 - issue 4
+from certsvc_cli import templates as _templates_cli  # noqa: E402
 
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -88,21 +88,40 @@ def database_factory(request: pytest.FixtureRequest) -> Iterator[DatabaseFactory
         yield DatabaseFactory(server)
 
 
+_SHARED_HOMES: set[Path] = set()
+
+
 @pytest.fixture(scope="session", autouse=True)
 def run_database_url(database_factory: DatabaseFactory) -> Iterator[str | None]:
-    """The database of the shared deployment, also in ``CERTSVC_DATABASE_URL`` for everything
-    that reads settings from the environment (CLI runs, subprocesses) with the shared home."""
+    """The database of the shared deployment, also in ``CERTSVC_DATABASE_URL`` for the
+    subprocesses and CLI runs that use the shared home.
+
+    Any other home that takes its database from that variable (a test that builds a deployment
+    of its own in ``tmp_path``) gets a fresh database of its own instead, as a new home gets a
+    new SQLite file: ``Settings.sqlalchemy_url`` maps each such home to one (in this process).
+    """
     url = database_factory.new_url()
     if url is None:
         yield None
         return
-    previous = os.environ.get("CERTSVC_DATABASE_URL")
-    os.environ["CERTSVC_DATABASE_URL"] = url
-    yield url
-    if previous is None:
-        os.environ.pop("CERTSVC_DATABASE_URL", None)
-    else:
-        os.environ["CERTSVC_DATABASE_URL"] = previous
+    from certsvc.config import Settings
+
+    original = Settings.sqlalchemy_url
+    own: dict[Path, str] = {}
+
+    def per_home(settings: Settings) -> str:
+        chosen = str(original.fget(settings))  # type: ignore[attr-defined]
+        home = settings.resolved_home
+        if chosen != url or home in _SHARED_HOMES:
+            return chosen
+        if home not in own:
+            own[home] = str(database_factory.new_url())
+        return own[home]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CERTSVC_DATABASE_URL", url)
+        patch.setattr(Settings, "sqlalchemy_url", property(per_home))
+        yield url
 
 
 @pytest.fixture()
@@ -127,6 +146,7 @@ def isolated_env(home: Path, database_url: str | None, **extra: str) -> dict[str
 def embedded(tmp_path_factory: pytest.TempPathFactory, run_database_url: str | None) -> Iterator[ServiceContext]:
     """An initialised embedded deployment (database, blobs, keys, development PKI) in a temp home."""
     home = tmp_path_factory.mktemp("certsvc-home")
+    _SHARED_HOMES.add(home.resolve())
     # Rate limiting is off for the shared deployment (the suite verifies far more than 120 files a
     # minute from one address); tests/api/test_qr.py checks the limiter with its own settings.
     ctx = build_context(
@@ -166,22 +186,42 @@ def client(embedded: ServiceContext) -> Iterator[TestClient]:
         yield test_client
 
 
+_NUMBERS = itertools.count(1)
+
+
 def sample_request(slug: str = "food-business-licence") -> dict[str, Any]:
+    """The template's sample request with a licence number no other call has returned.
+
+    The registry refuses a second licence with the same number (per department and type), so
+    every call adds a running count to the last digits of the sample's number.
+    """
     data: dict[str, Any] = json.loads((TEMPLATES / slug / "sample.json").read_text(encoding="utf-8"))
+    fields = data["fields"]
+    key = next((k for k in fields if k == "licence_number"), None) or next((k for k in fields if k.endswith("_number")), None)
+    if key is not None:
+        fields[key] = unique_number(fields[key])
     return data
+
+
+def unique_number(number: str) -> str:
+    """``number`` with its last run of digits raised by a session-wide count (same width)."""
+    digits = list(re.finditer(r"\d+", number))[-1]
+    raised = str(int(digits.group()) + next(_NUMBERS)).zfill(len(digits.group()))
+    return number[: digits.start()] + raised + number[digits.end() :]
 
 
 def auth(api_key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_key}"}
 
 
-# --- QR codes (issue 6) ----------------------------------------------------------------------
+# --- QR codes -----------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, dict[str, Any]]:
     """One issued licence per template (alternating ECDSA and SM2 departments): id, key, PDF."""
     issued: dict[str, dict[str, Any]] = {}
     for i, path in enumerate(sorted(p for p in TEMPLATES.iterdir() if (p / "sample.json").exists())):
-        key = ecdsa_key if i % 2 == 0 else sm2_key
+        # Alternating algorithms, within the licence types each demo department may issue.
+        key = ecdsa_key if i % 2 == 0 and path.name in _MARKET_REGULATOR_TYPES else sm2_key
         response = client.post("/api/v1/certificates", json=sample_request(path.name), headers=auth(key))
         assert response.status_code == 201, response.text
         identifier = response.json()["identifier"]
@@ -190,25 +230,30 @@ def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, d
     return issued
 
 
-# --- issue 5: departments of their own for tests (the session database is shared) ------------
+_MARKET_REGULATOR_TYPES = ("administrative-licensing-decision", "drug-business-licence", "food-business-licence")
+
+
+# --- departments of their own for tests (the session database is shared) ------------
 def make_department(ctx: ServiceContext, *, algorithm: str = "ecdsa-p256") -> tuple[str, str, str]:
     """A new department with a seal, an issuer key and a sharing key: (code, issuer_key, sharing_key)."""
     import secrets as _secrets
 
     from certsvc.domain.identifiers import uscc_check_char
     from certsvc.services.admin import AdminService, local_operator
+    from certsvc.services.licence_types import LicenceTypeService
 
     first17 = "11" + "152502" + "".join(_secrets.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
     code = first17 + uscc_check_char(first17)
     admin, op = AdminService(ctx), local_operator()
     admin.add_department(code=code, name=f"测试部门{code[-6:]}", area_code="152502", principal=op)
     admin.add_seal(code, name="行政审批专用章", algorithm=algorithm, validity_days=365, principal=op)
+    LicenceTypeService(ctx).change(code, add=[p.name for p in TEMPLATES.iterdir() if (p / "template.json").exists()], principal=op)
     issuer = admin.add_client(name=f"issuer-{code}", role="issuer", department_code=code, expires_at=None, principal=op)
     sharing = admin.add_client(name=f"sharing-{code}", role="sharing", department_code=code, expires_at=None, principal=op)
     return code, issuer.api_key, sharing.api_key
 
 
-# --- issue 8: holders (in-test identity provider) and receiving departments -----------------
+# --- holders (in-test identity provider) and receiving departments -----------------
 @pytest.fixture(scope="session")
 def idp() -> Iterator[Any]:
     """The in-test identity provider, its JWKS served over HTTP on 127.0.0.1 (tests/idp.py)."""
@@ -286,3 +331,20 @@ def server_url(embedded: ServiceContext) -> Iterator[str]:
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(timeout=10)
+
+
+# --- verdicts: one freshly issued licence per signing algorithm ------------------------------
+@pytest.fixture(scope="session")
+def licence_per_algorithm(client: TestClient, embedded: ServiceContext, ecdsa_key: str, sm2_key: str) -> dict[str, dict[str, Any]]:
+    """algorithm -> {identifier, api_key, pdf, print_pdf}: RSA from a department made here."""
+    _, rsa_key, _ = make_department(embedded, algorithm="rsa-3072")
+    issued: dict[str, dict[str, Any]] = {}
+    for algorithm, key in (("rsa-3072", rsa_key), ("ecdsa-p256", ecdsa_key), ("sm2", sm2_key)):
+        response = client.post("/api/v1/certificates", json=sample_request(), headers=auth(key))
+        assert response.status_code == 201, response.text
+        identifier = response.json()["identifier"]
+        pdf = client.get(f"/api/v1/certificates/{identifier}/pdf", headers=auth(key))
+        print_pdf = client.get(f"/api/v1/certificates/{identifier}/pdf?variant=print", headers=auth(key))
+        assert pdf.status_code == 200 and print_pdf.status_code == 200
+        issued[algorithm] = {"identifier": identifier, "api_key": key, "pdf": pdf.content, "print_pdf": print_pdf.content}
+    return issued

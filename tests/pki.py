@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from certsvc.crypto.api import (
     KeyAlgorithm,
+    LoadedKey,
     SealKey,
     TimeStampAuthority,
     make_intermediate_ca,
@@ -71,6 +72,11 @@ class TestPki:
     def chain_ders(self) -> tuple[bytes, ...]:
         """Intermediate then root: what a signer embeds beside its own certificate."""
         return (self.intermediate_der, self.root_der)
+
+    @property
+    def signing_key(self) -> LoadedKey:
+        """The seal key with its certificate and chain, as signers take it."""
+        return LoadedKey(self.seal_key, certificate_der=self.seal_der, chain_der=self.chain_ders)
 
 
 def damaged_pem(pem_bytes: bytes) -> bytes:

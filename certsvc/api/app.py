@@ -13,11 +13,25 @@ from fastapi import Depends, FastAPI, Request, Response
 from certsvc import __version__
 from certsvc.api.deps import public
 from certsvc.api.errors import install_error_handlers
+from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
-from certsvc.services.context import ServiceContext
+from certsvc.config import load_settings
+from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.readiness import require_ready
 from certsvc.services.webhooks import WebhookService
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "create_app_from_environment"]
+
+_log = logging.getLogger("certsvc.api")
+
+
+def _deliver_pending(ctx: ServiceContext) -> None:
+    try:
+        WebhookService(ctx).deliver_pending()
+    except Exception:
+        # The process serves on (``/readyz`` says what is wrong); the events stay pending
+        # for the next start of this or another process.
+        _log.warning("pending webhook events not sent at start-up", exc_info=True)
 
 
 def create_app(ctx: ServiceContext) -> FastAPI:
@@ -27,7 +41,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Webhook events recorded before a crash or restart are still pending: send them now,
         # in the background, so start-up does not wait for slow receivers.
-        threading.Thread(target=WebhookService(ctx).deliver_pending, name="certsvc-webhooks-pending", daemon=True).start()
+        threading.Thread(target=_deliver_pending, args=(ctx,), name="certsvc-webhooks-pending", daemon=True).start()
         yield
 
     app = FastAPI(
@@ -50,11 +64,26 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:
-        with ctx.database.read() as session:
-            session.connection().exec_driver_sql("SELECT 1")
+        """Alive: the process answers. Touches nothing else (see ``/readyz``)."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["operations"], dependencies=[Depends(public)])
+    def readyz() -> dict[str, object]:
+        """Ready: database, broker (when configured) and seal keys reachable; 503 with the reasons."""
+        return {"status": "ready", "checks": require_ready(ctx)}
 
     for router in ROUTERS:
         app.include_router(router)
+    document_problems(app)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app
+
+
+def create_app_from_environment() -> FastAPI:
+    """The app of one ``certsvc serve --workers N`` worker process: settings from ``CERTSVC_*``.
+
+    The serving command has migrated the schema before starting its workers; each worker only
+    opens the database, stores and templates for itself (nothing is shared between them but
+    the database, the blob and key stores and, when configured, Redis).
+    """
+    return create_app(build_context(load_settings(), migrate=False))

@@ -25,9 +25,7 @@ from certsvc.services.principals import Principal, Role
 
 __all__ = [
     "AccessRule",
-    "AnyPrincipal",
     "ContextDep",
-    "CurrentPrincipal",
     "IssuerOrOperator",
     "IssuerPrincipal",
     "OperatorPrincipal",
@@ -135,7 +133,3 @@ IssuerPrincipal = Annotated[Principal, Depends(allow(Role.ISSUER))]
 OperatorPrincipal = Annotated[Principal, Depends(allow(Role.OPERATOR))]
 SharingPrincipal = Annotated[Principal, Depends(allow(Role.SHARING))]
 IssuerOrOperator = Annotated[Principal, Depends(allow(Role.ISSUER, Role.OPERATOR))]
-AnyPrincipal = Annotated[Principal, Depends(allow(Role.ISSUER, Role.OPERATOR, Role.SHARING))]
-# Kept for routes written before roles were declared: department licences are read by their
-# issuer or by an operator.
-CurrentPrincipal = IssuerOrOperator

@@ -31,15 +31,24 @@ STATUS_BY_ERROR: tuple[tuple[type[e.CertsvcError], int], ...] = (
     (e.NotFoundError, 404),
     (e.ConflictError, 409),
     (e.KeyUnavailableError, 503),
+    (e.NotReadyError, 503),
     (e.TimeStampUnavailableError, 503),
     (e.CertsvcError, 500),
 )
 
 
 def problem_response(
-    status: int, code: str, title: str, *, detail: Any = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    title: str,
+    *,
+    detail: Any = None,
+    headers: dict[str, str] | None = None,
+    extensions: dict[str, str] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"urn:certsvc:problem:{code}", "title": title, "status": status, "code": code}
+    # Extension members never replace the standard ones.
+    body: dict[str, Any] = dict(extensions or {})
+    body.update({"type": f"urn:certsvc:problem:{code}", "title": title, "status": status, "code": code})
     if detail is not None:
         body["errors"] = detail
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
@@ -55,7 +64,9 @@ async def _certsvc_error(request: Request, exc: Exception) -> JSONResponse:
     if status >= 500:
         _log.error("request failed: %s (%s)", exc.code, exc.message, exc_info=exc.__cause__ or exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return problem_response(status, exc.code, exc.message, detail=exc.details, headers=headers)
+    return problem_response(
+        status, exc.code, exc.message, detail=exc.details, headers=headers, extensions=exc.extensions
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

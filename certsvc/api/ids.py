@@ -12,9 +12,9 @@ from typing import Annotated
 from fastapi import Path
 from pydantic import Field
 
-__all__ = ["ROW_ID_MAX", "RowId", "RowIdField"]
+from certsvc.domain.ids import ROW_ID_MAX
 
-ROW_ID_MAX = 2**31 - 1  # PostgreSQL ``integer``, the narrowest id column of the schema
+__all__ = ["ROW_ID_MAX", "RowId", "RowIdField"]
 
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="a row id (1 to 2147483647)")]
 RowIdField = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import HTTPException, Request
 
 from certsvc.api.deps import ContextDep
 
-__all__ = ["PublicRateLimit", "RateLimiter", "client_key", "public_rate_limit"]
+__all__ = ["RateLimiter", "client_key", "public_rate_limit"]
 
 _MAX_TRACKED = 50_000  # addresses kept; beyond that idle buckets are dropped (memory bound)
 
@@ -80,5 +79,3 @@ def public_rate_limit(request: Request, ctx: ContextDep) -> None:
             headers={"Retry-After": str(max(1, int(retry_after + 0.999)))},
         )
 
-
-PublicRateLimit = Annotated[None, Depends(public_rate_limit)]

@@ -124,6 +124,7 @@ class SignatureRead(BaseModel):
     modification_level: str
     changes: str | None
     timestamped_at: datetime | None = None
+    proven_by: str | None = None
 
 
 class RegistryRead(BaseModel):
@@ -139,6 +140,10 @@ class RegistryRead(BaseModel):
     current_version: int
     current_identifier: str
     is_issued_file: bool
+    is_print_copy: bool
+    is_current_content: bool
+    sealed_at: datetime | None
+    seal_compromised_at: datetime | None
 
 
 class VerificationRead(BaseModel):

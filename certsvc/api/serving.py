@@ -24,10 +24,30 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": proxies}
 
 
-def serve(ctx: ServiceContext, *, host: str, port: int) -> None:
-    """Serve the app with uvicorn until interrupted (``certsvc serve``)."""
+def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> None:
+    """Serve the app with uvicorn until interrupted (``certsvc serve``).
+
+    ``ctx`` was built (settings checked, schema migrated) before any worker starts. With
+    several workers each process builds its own app from the same ``CERTSVC_*`` environment.
+    """
     import uvicorn
 
     from certsvc.api.app import create_app
 
-    uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **server_options(ctx.settings))
+    options = server_options(ctx.settings)
+    if workers == 1:
+        uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **options)
+        return
+    ctx.database.dispose()
+    # Loading every template takes a worker longer than uvicorn's default 5 s start-up health
+    # check on a busy machine, after which it would be killed and started again, over and over.
+    uvicorn.run(
+        "certsvc.api.app:create_app_from_environment",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        timeout_worker_healthcheck=120,
+        **options,
+    )

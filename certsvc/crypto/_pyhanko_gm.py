@@ -36,8 +36,8 @@ from certsvc.crypto.gm_oids import OID_SM2_SIGN, OID_SM2_WITH_SM3, register_gm_o
 from certsvc.crypto.sm2 import (
     DEFAULT_SIGNER_ID,
     SM2_SIGNATURE_PLACEHOLDER_SIZE,
-    Sm2PrivateKey,
     Sm2PublicKey,
+    Sm2Signing,
 )
 
 __all__ = ["SM2_SM3_MECHANISM", "GmSignatureValidator", "Sm2Signer"]
@@ -49,7 +49,7 @@ _SM2_OIDS = frozenset({OID_SM2_WITH_SM3, OID_SM2_SIGN})
 
 
 class Sm2Signer(Signer):
-    """pyHanko signer backed by an :class:`Sm2PrivateKey` (loaded once, held by the caller).
+    """pyHanko signer backed by an SM2 key (an ``Sm2PrivateKey`` or any ``Sm2Signing``, held by the caller).
 
     Use with ``PdfSignatureMetadata(md_algorithm='sm3')``; other digests are refused because
     SM2-with-SM3 fixes the digest (GB/T 35276 §7).
@@ -58,7 +58,7 @@ class Sm2Signer(Signer):
     def __init__(
         self,
         *,
-        signing_key: Sm2PrivateKey,
+        signing_key: Sm2Signing,
         signing_cert: x509.Certificate,
         cert_registry: CertificateStore | None = None,
         embed_roots: bool = True,

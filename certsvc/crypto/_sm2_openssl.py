@@ -35,7 +35,6 @@ __all__ = [
     "load_public_spki",
     "openssl_version",
     "private_to_pem",
-    "public_from_private",
     "public_to_spki",
     "sign_sm3",
     "verify_sm3",
@@ -311,10 +310,6 @@ def public_to_spki(key: PKeyHandle) -> bytes:
         _lib.CRYPTO_free(out.value, None, 0)
 
 
-def public_from_private(key: PKeyHandle) -> PKeyHandle:
-    return load_public_spki(public_to_spki(key))
-
-
 def _init_ctx(key: PKeyHandle, signer_id: bytes, *, sign: bool) -> tuple[int, int]:
     """A (EVP_MD_CTX*, EVP_PKEY_CTX*) pair ready for one SM3withSM2 operation.
 
@@ -390,14 +385,14 @@ def sign_sm3(key: PKeyHandle, message: bytes, signer_id: bytes) -> bytes:
 
 
 def verify_sm3(key: PKeyHandle, der_signature: bytes, message: bytes, signer_id: bytes) -> bool:
-    """True iff ``der_signature`` (strict DER) is a valid SM3withSM2 signature over ``message``."""
-    try:
-        with _operation_ctx(key, signer_id, sign=False) as mctx:
-            rc = _lib.EVP_DigestVerify(
-                mctx, der_signature, len(der_signature), message, len(message)
-            )
-            if rc != 1:
-                _drain_errors()
-            return bool(rc == 1)
-    except SigningError:
-        return False
+    """True iff ``der_signature`` (strict DER) is a valid SM3withSM2 signature over ``message``.
+
+    Raises:
+        SigningError: no verification context could be set up. That is a failure to evaluate,
+            not a signature that does not verify, so it is never turned into ``False``.
+    """
+    with _operation_ctx(key, signer_id, sign=False) as mctx:
+        rc = _lib.EVP_DigestVerify(mctx, der_signature, len(der_signature), message, len(message))
+        if rc != 1:
+            _drain_errors()
+        return bool(rc == 1)

@@ -35,6 +35,7 @@ from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.crypto.ofd_package import is_ofd
 from certsvc.crypto.ofd_signing import seal_ofd
 from certsvc.crypto.ofd_validation import OfdSignatureCheck, OfdValidationResult, validate_ofd
+from certsvc.crypto.pdf_ltv import LtvStamper, ValidationData
 from certsvc.crypto.pdf_signing import PdfSealer
 from certsvc.crypto.pdf_validation import (
     ModificationLevel,
@@ -58,6 +59,14 @@ from certsvc.crypto.qr_payload import (
     sign_qr_payload,
     sign_raw,
 )
+from certsvc.crypto.revocation import (
+    REVOCATION_REASONS,
+    RevokedCertificate,
+    make_crl,
+    make_ocsp_response,
+    ocsp_malformed,
+    ocsp_request_serial,
+)
 from certsvc.crypto.secret_box import SecretBox
 from certsvc.crypto.ses_pdf import (
     SesCheck,
@@ -65,30 +74,39 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
+from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
 from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
 from certsvc.crypto.timestamp_client import TimeStampTransport
 
 __all__ = [
     "QR_ALPHABET",
+    "REVOCATION_REASONS",
     "CertificateInfo",
+    "EncryptedKeyFiles",
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "KeySource",
+    "LoadedKey",
+    "LtvStamper",
     "ModificationLevel",
     "OfdSignatureCheck",
     "OfdValidationResult",
     "PdfSealer",
     "PdfValidationResult",
     "QrClaims",
+    "RevokedCertificate",
     "SealKey",
     "SecretBox",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
+    "SigningKey",
     "TimeStampAuthorities",
     "TimeStampAuthority",
     "TimeStampTransport",
     "TokenRejectedError",
+    "ValidationData",
     "VerifiedToken",
     "VerifyingKey",
     "b41decode",
@@ -104,12 +122,16 @@ __all__ = [
     "key_id",
     "licence_digest",
     "load_verifying_key",
+    "make_crl",
     "make_department_seal_data",
     "make_intermediate_ca",
     "make_list_signer_certificate",
+    "make_ocsp_response",
     "make_root_ca",
     "make_seal_certificate",
     "make_tsa_certificate",
+    "ocsp_malformed",
+    "ocsp_request_serial",
     "parse_jwks",
     "reencrypt_private_key_pem",
     "seal_ofd",

@@ -106,6 +106,8 @@ def _build(
     key_usage: set[str],
     document_signing_eku: bool,
     time_stamping_eku: bool = False,
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
 ) -> bytes:
     _check_validity(not_before, not_after)
     if subject_key.algorithm is KeyAlgorithm.SM2 or issuer_key.algorithm is KeyAlgorithm.SM2:
@@ -125,6 +127,8 @@ def _build(
             path_length=path_length,
             key_usage=key_usage,
             time_stamping_eku=time_stamping_eku,
+            crl_url=crl_url,
+            ocsp_url=ocsp_url,
         )
 
     subject_name = x509.Name([x509.NameAttribute(_OIDS[k], v) for k, v in subject.items()])
@@ -167,6 +171,16 @@ def _build(
         )
     if time_stamping_eku:
         builder = builder.add_extension(x509.ExtendedKeyUsage([_EKU_TIME_STAMPING]), critical=True)
+    if crl_url is not None:
+        # RFC 5280 §4.2.1.13: where relying parties fetch the issuing CA's CRL.
+        point = x509.DistributionPoint([x509.UniformResourceIdentifier(crl_url)], None, None, None)
+        builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
+    if ocsp_url is not None:
+        # RFC 5280 §4.2.2.1 id-ad-ocsp: where the CA answers OCSP for this certificate.
+        access = x509.AccessDescription(
+            x509.oid.AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+        )
+        builder = builder.add_extension(x509.AuthorityInformationAccess([access]), critical=False)
     try:
         cert = builder.sign(issuer_key._pyca_key(), hashes.SHA256())
     except (ValueError, TypeError) as exc:
@@ -210,6 +224,8 @@ def _build_sm2(
     path_length: int | None,
     key_usage: set[str],
     time_stamping_eku: bool,
+    crl_url: str | None,
+    ocsp_url: str | None,
 ) -> bytes:
     try:
         from certsvc.crypto import sm2_certificates
@@ -233,6 +249,8 @@ def _build_sm2(
         path_length=path_length,
         key_usage=key_usage,
         extended_key_usage=("time_stamping",) if time_stamping_eku else (),
+        crl_url=crl_url,
+        ocsp_url=ocsp_url,
     )
     return der
 
@@ -310,8 +328,13 @@ def make_seal_certificate(
     not_after: datetime,
     serial: int | None = None,
     document_signing_eku: bool = False,
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
 ) -> bytes:
     """A department's seal certificate (DER).
+
+    ``crl_url``/``ocsp_url`` go into the CRL distribution points and the authority
+    information access (OCSP) extensions: where a verifier learns of a revocation.
 
     No extendedKeyUsage by default: with id-kp-documentSigning alone, NSS (poppler ``pdfsig``,
     Firefox's PDF viewer) refuses the certificate for signature verification ("Certificate
@@ -344,6 +367,8 @@ def make_seal_certificate(
         path_length=None,
         key_usage={"digital_signature", "non_repudiation"},
         document_signing_eku=document_signing_eku,
+        crl_url=crl_url,
+        ocsp_url=ocsp_url,
     )
 
 

@@ -30,7 +30,10 @@ from certsvc.crypto import ses
 from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
 from certsvc.crypto.ofd_package import OFD_NS, read_package
-from certsvc.crypto.sm2 import Sm2PrivateKey, sm3
+from certsvc.crypto.signing import SigningKey, sm2_signing
+from certsvc.crypto.sm2 import Sm2Signing, sm3
+from certsvc.crypto.timestamp_client import TimeStampTransport
+from certsvc.crypto.timestamp_tokens import fetch_time_stamp_token
 from certsvc.errors import SigningError
 
 __all__ = [
@@ -67,10 +70,10 @@ def _n(value: float) -> str:
     return "0" if text in ("", "-0") else text
 
 
-def _sm2(key: SealKey) -> Sm2PrivateKey:
+def _sm2(key: SigningKey | SealKey) -> Sm2Signing:
     if key.algorithm is not KeyAlgorithm.SM2:
         raise SigningError("a GB/T 38540 seal on an OFD needs an SM2 key", code="ofd_needs_sm2_seal")
-    return key._sm2_key()
+    return sm2_signing(key) if isinstance(key, SigningKey) else key._sm2_key()
 
 
 def _with_signatures_entry(ofd_xml: ET.Element) -> bytes:
@@ -111,21 +114,23 @@ def seal_ofd(
     unsigned: bytes,
     *,
     seal_der: bytes,
-    key: SealKey,
+    key: SigningKey | SealKey,
     certificate_der: bytes,
     signed_at: datetime,
     page_index: int,
     boundary_mm: tuple[float, float, float, float],
+    timestamp_transport: TimeStampTransport | None = None,
 ) -> bytes:
     """Seal an unsealed OFD: returns the sealed package (see the module docstring).
 
-    ``boundary_mm`` is the seal box (x, y, width, height in mm from the page's top-left).
-    GB/T 38540 ``SES_Signature.timeStamp`` is left out; a time-stamp token over the signature
-    value would be added by :func:`certsvc.crypto.ses.sign_document`'s caller once a TSA exists.
+    ``boundary_mm`` is the seal box (x, y, width, height in mm from the page's top-left). With
+    ``timestamp_transport``, ``SES_Signature.timeStamp`` holds an SM3 time-stamp token over the
+    signature value from that TSA (GB/T 38540; the token does not change ``Signature.xml``).
 
     Raises:
         SigningError: not an SM2 key (code ``ofd_needs_sm2_seal``), the signer is not in the
             seal's list, the seal is not valid at ``signed_at``, or the package is not unsealed.
+        TimeStampUnavailableError: the TSA could not give the time-stamp.
         InvalidDocumentError: ``unsigned`` is not a readable OFD package.
     """
     sm2_key = _sm2(key)
@@ -138,6 +143,13 @@ def seal_ofd(
     files[SIGNATURES_PATH] = _xml(signatures)
     page_id = _page_id(package.xml("Doc_0/Document.xml"), page_index)
     signature_xml = _signature_xml(files, page_id=page_id, boundary=boundary_mm, signed_at=signed_at)
+    stamper = None
+    if timestamp_transport is not None:
+        transport = timestamp_transport
+
+        def stamper(signature: bytes) -> bytes:
+            return fetch_time_stamp_token(transport, signature, md="sm3")
+
     try:
         signed_value = ses.sign_document(
             seal_der=seal_der,
@@ -147,6 +159,7 @@ def seal_ofd(
             data_hash_sm3=sm3(signature_xml),
             property_info=f"/{SIGNATURE_PATH}",
             signed_at=signed_at,
+            time_stamper=stamper,
         )
     except ValueError as exc:
         raise SigningError(f"the seal data cannot be used: {exc}") from exc

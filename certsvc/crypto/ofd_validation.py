@@ -38,6 +38,7 @@ from certsvc.crypto._pyhanko_gm import GmSignatureValidator
 from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
 from certsvc.crypto.ofd_package import OFD_NS, OfdPackage, read_package
 from certsvc.crypto.sm2 import sm3
+from certsvc.crypto.timestamp_tokens import check_time_stamp_token
 from certsvc.errors import InvalidDocumentError
 
 __all__ = ["OfdSignatureCheck", "OfdValidationResult", "validate_ofd"]
@@ -55,6 +56,7 @@ class OfdSignatureCheck:
     seal_name: str | None
     seal_id: str | None  # SES_SealInfo.esID
     signing_time: datetime | None  # TBS_Sign.timeInfo, claimed by the signer
+    timestamp_at: datetime | None  # SES_Signature.timeStamp's time, when its token verifies
     references_intact: bool
     changed_files: tuple[str, ...]
     missing_files: tuple[str, ...]
@@ -174,6 +176,7 @@ def _check_one(
     signature_path: str,
     *,
     roots: list[asn1_x509.Certificate],
+    trust_roots_der: Sequence[bytes],
     pool: list[asn1_x509.Certificate],
     maker_trust: Sequence[bytes],
     at: datetime | None,
@@ -192,7 +195,15 @@ def _check_one(
     codes = list(report.codes)
     info = report.signature
     cn = org = cert_sha = None
+    timestamp_at = None
     trust_problem: str | None = "the seal data cannot be read"
+    if info is not None and info.time_stamp is not None:
+        # GB/T 38540 timeStamp: a token over the signature value from a TSA under the roots.
+        stamp = check_time_stamp_token(info.time_stamp, info.signature, trust_roots_der=trust_roots_der)
+        if stamp.is_valid:
+            timestamp_at = stamp.gen_time
+        else:
+            codes.append("ses_timestamp_invalid")
     if info is not None:
         if _path(info.property_info) != signature_path:
             codes.append("property_info_mismatch")
@@ -214,6 +225,7 @@ def _check_one(
         seal_name=info.seal.seal_name if info else None,
         seal_id=info.seal.es_id if info else None,
         signing_time=info.signed_at if info else None,
+        timestamp_at=timestamp_at,
         references_intact=references_intact,
         changed_files=tuple(changed),
         missing_files=tuple(missing),
@@ -281,7 +293,10 @@ def validate_ofd(
     paths, covered = _signature_paths(package)
     checks = []
     for path in paths:
-        check, protected = _check_one(package, path, roots=roots, pool=pool, maker_trust=maker_certificates_der, at=validation_time)
+        check, protected = _check_one(
+            package, path, roots=roots, trust_roots_der=trust_roots_der, pool=pool,
+            maker_trust=maker_certificates_der, at=validation_time,
+        )
         checks.append(check)
         covered |= protected
     unreferenced = tuple(sorted(name for name in package.files if name not in covered)) if paths else ()

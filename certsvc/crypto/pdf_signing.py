@@ -5,7 +5,7 @@ with the seal image drawn over the department's name and the signing date.
 A :class:`PdfSealer` is built once per seal and reused for every document. Everything that
 does not depend on the document is done once, not per document:
 
-* the key is already loaded (a :class:`SealKey`), and the pyHanko ``Signer`` wrapping it
+* the key is already open (a :class:`SigningKey`), and the pyHanko ``Signer`` wrapping it
   signs with it directly (pyHanko's stock ``SimpleSigner`` re-parses the private key for
   every signature);
 * the CMS size is measured once with a dry run, so each ``seal()`` passes ``bytes_reserved``
@@ -56,7 +56,8 @@ from certsvc.crypto._appearance import (
     PrebuiltStampStyle,
     build_seal_appearance,
 )
-from certsvc.crypto.keys import KeyAlgorithm, SealKey
+from certsvc.crypto.keys import KeyAlgorithm
+from certsvc.crypto.signing import SigningKey, sm2_signing
 from certsvc.crypto.timestamp_client import TimeStampTransport, TransportTimeStamper
 from certsvc.domain.layout import SealBox
 from certsvc.errors import CertsvcError, InvalidDocumentError, SigningError
@@ -327,12 +328,12 @@ class _PrebuiltCmsMixin(Signer):
 
 # --- signers -------------------------------------------------------------------------------
 class _SealKeySigner(_PrebuiltCmsMixin):
-    """pyHanko Signer over a loaded :class:`SealKey` (RSA PKCS#1 v1.5 / ECDSA)."""
+    """pyHanko Signer over a :class:`SigningKey` (RSA PKCS#1 v1.5 / ECDSA)."""
 
     def __init__(
         self,
         *,
-        key: SealKey,
+        key: SigningKey,
         signing_cert: asn1_x509.Certificate,
         cert_registry: SimpleCertificateStore,
         mechanism: str,
@@ -414,7 +415,7 @@ def _load_cert(der: bytes, what: str) -> asn1_x509.Certificate:
 
 # --- public --------------------------------------------------------------------------------
 class PdfSealer:
-    """Seals PDFs with one department seal: key + certificate + chain + seal image.
+    """Seals PDFs with one department seal: its signing key (with certificate and chain) + seal image.
 
     Raises (constructor):
         SigningError: unreadable certificate or image, or a certificate that is not the key's.
@@ -423,9 +424,7 @@ class PdfSealer:
     def __init__(
         self,
         *,
-        key: SealKey,
-        certificate_der: bytes,
-        chain_ders: Sequence[bytes],
+        key: SigningKey,
         seal_image_png: bytes,
         font_paths: Sequence[str] = DEFAULT_CJK_FONTS,
         show_text: bool = True,
@@ -441,16 +440,16 @@ class PdfSealer:
             TransportTimeStamper(timestamp_transport) if timestamp_transport is not None else None
         )
         self._algorithm = key.algorithm
-        cert = _load_cert(certificate_der, "seal certificate")
+        cert = _load_cert(key.certificate_der, "seal certificate")
         if cert.public_key.dump() != key.public_key_spki_der():
             raise SigningError("the seal certificate does not belong to the seal key")
-        chain = [_load_cert(d, "chain certificate") for d in chain_ders]
+        chain = [_load_cert(d, "chain certificate") for d in key.chain_der]
         registry = SimpleCertificateStore.from_certs([cert, *chain])
 
         self._signer: _PrebuiltCmsMixin
         if key.algorithm is KeyAlgorithm.SM2:
             self._signer = _sm2_signer_class()(
-                signing_key=key._sm2_key(), signing_cert=cert, cert_registry=registry
+                signing_key=sm2_signing(key), signing_cert=cert, cert_registry=registry
             )
             self._md = "sm3"
             # No PAdES profile for SM2 exists; GB/T 38540 verifiers expect adbe.pkcs7.detached.

@@ -12,25 +12,36 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.sign.diff_analysis import ModificationLevel as _PhLevel
-from pyhanko.sign.diff_analysis import SuspiciousModification
-from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko.sign.fields import enumerate_sig_fields
+from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
+from pyhanko.sign.validation.errors import SignatureValidationError
+from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from certsvc.crypto.pdf_revisions import (
+    PdfChange,
+    changes_after_revision,
+    eof_candidates,
+    has_trailing_data,
+)
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
 
 __all__ = [
     "DEFAULT_MAX_PDF_BYTES",
     "ModificationLevel",
+    "PdfChange",
     "PdfValidationResult",
     "SignatureCheck",
     "validate_pdf",
@@ -39,26 +50,20 @@ __all__ = [
 DEFAULT_MAX_PDF_BYTES = 64 * 1024 * 1024
 # ISO 32000-2 §7.5.2: the header may be preceded by junk; readers look in the first 1 KiB.
 _HEADER_WINDOW = 1024
+_LISTED_CHANGES = 5  # changes spelled out in a description; the rest are counted
+# Errors that mean the signature itself is wrong (its structure, its CMS, its value), as
+# opposed to a failure of ours to evaluate it.
+_BROKEN_SIGNATURE_ERRORS = (SignatureValidationError, PdfError, ValueError, KeyError)
+_log = logging.getLogger(__name__)
 
 
 class ModificationLevel(StrEnum):
-    """What changed in the file after a signature's revision (pyHanko's difference analysis)."""
+    """What the revisions after a signature's own wrote, judged by :mod:`.pdf_revisions`."""
 
     NONE = "none"  # byte-for-byte the signed revision
-    ARCHIVAL = "archival"  # only validation data / document timestamps (PAdES LTA) added
-    FORM_FILLING = "form_filling"  # further signatures or form field values
-    ANNOTATIONS = "annotations"  # annotations added/changed
-    OTHER = "other"  # anything else: page content, structure — the document now shows more
-    UNKNOWN = "unknown"  # could not be determined (e.g. the signature could not be read)
-
-
-_LEVELS = {
-    _PhLevel.NONE: ModificationLevel.NONE,
-    _PhLevel.LTA_UPDATES: ModificationLevel.ARCHIVAL,
-    _PhLevel.FORM_FILLING: ModificationLevel.FORM_FILLING,
-    _PhLevel.ANNOTATIONS: ModificationLevel.ANNOTATIONS,
-    _PhLevel.OTHER: ModificationLevel.OTHER,
-}
+    ARCHIVAL = "archival"  # only PAdES LTV data: DSS, document time-stamps
+    OTHER = "other"  # anything else: a modification (see ``SignatureCheck.changes``)
+    UNKNOWN = "unknown"  # not determined (the signature could not be read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,19 +88,32 @@ class SignatureCheck:
     # file's hash even when something was appended afterwards.
     signed_revision_sha256: str | None
     bottom_line: bool
-    problem: str | None = None  # set when the signature could not be evaluated at all
+    problem: str | None = None  # why the signature is broken, or why it could not be evaluated
+    # False when evaluating failed on our side (e.g. the SM2 library could not set up a
+    # context): the signature is then neither intact nor broken, and must not be called forged.
+    is_evaluated: bool = True
+    is_document_timestamp: bool = False  # /DocTimeStamp (PAdES LTA), not a seal
+    changes: tuple[PdfChange, ...] = ()  # after this signature's revision, LTV data excluded
     # The signature time-stamp (PAdES B-T): when a TSA saw the signature value. Proven, unlike
     # ``signing_time``; None when the signature carries no time-stamp.
     timestamp_at: datetime | None = None
     # The time-stamp token's own check: intact, signed by a TSA chaining to a trusted root with
     # the timeStamping purpose. None when there is no time-stamp.
     is_timestamp_valid: bool | None = None
+    trust_problem: str | None = None  # pyHanko's trust problem indication, e.g. "EXPIRED"
+    # Set when the chain was no longer valid at the validation time but the seal is proven in
+    # the past (PAdES B-LTA): the instant the chain was validated at, and what proves it.
+    validated_in_past_at: datetime | None = None
+    proven_by: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class PdfValidationResult:
     file_sha256: str
     signatures: tuple[SignatureCheck, ...]
+    # Bytes after the last revision that parses, other than white space: appended without
+    # being an incremental update. The signatures were checked on the file without them.
+    trailing_bytes: int = 0
 
     @property
     def is_signed(self) -> bool:
@@ -104,7 +122,7 @@ class PdfValidationResult:
     @property
     def bottom_line(self) -> bool:
         """True only if there is at least one signature and every signature passes."""
-        return bool(self.signatures) and all(s.bottom_line for s in self.signatures)
+        return bool(self.signatures) and all(s.bottom_line for s in self.signatures) and not self.trailing_bytes
 
 
 def _gm_validator() -> Any:
@@ -128,16 +146,7 @@ def _load_roots(trust_roots_der: Sequence[bytes]) -> list[asn1_x509.Certificate]
     return roots
 
 
-def _open(pdf: bytes, max_bytes: int) -> PdfFileReader:
-    if len(pdf) > max_bytes:
-        raise DocumentTooLargeError(
-            f"the document is larger than {max_bytes} bytes", details={"limit": max_bytes}
-        )
-    if b"%PDF-" not in pdf[:_HEADER_WINDOW]:
-        raise InvalidDocumentError("the file is not a PDF (no %PDF- header)")
-    if b"%%EOF" not in pdf[-_HEADER_WINDOW:]:
-        # A PDF ends with %%EOF (ISO 32000-2 §7.5.5); missing means truncated.
-        raise InvalidDocumentError("the PDF is truncated (no %%EOF marker at the end)")
+def _read(pdf: bytes) -> PdfFileReader:
     try:
         reader = PdfFileReader(io.BytesIO(pdf), strict=False)
         if reader.encrypted:
@@ -150,6 +159,31 @@ def _open(pdf: bytes, max_bytes: int) -> PdfFileReader:
     except Exception as exc:
         raise InvalidDocumentError("the PDF is malformed and cannot be read") from exc
     return reader
+
+
+def _open(pdf: bytes, max_bytes: int) -> tuple[PdfFileReader, bytes]:
+    """The reader of the last complete revision, and the bytes it covers.
+
+    Bytes appended after the last ``%%EOF`` (or after one that does not parse) are not an
+    incremental update: readers differ on what they make of them, so they are set aside here
+    and reported by the caller, and the signatures are checked on the file without them.
+    """
+    if len(pdf) > max_bytes:
+        raise DocumentTooLargeError(
+            f"the document is larger than {max_bytes} bytes", details={"limit": max_bytes}
+        )
+    if b"%PDF-" not in pdf[:_HEADER_WINDOW]:
+        raise InvalidDocumentError("the file is not a PDF (no %PDF- header)")
+    first_error: InvalidDocumentError | None = None
+    for end in eof_candidates(pdf):
+        try:
+            return _read(pdf[:end]), pdf[:end]
+        except InvalidDocumentError as exc:
+            if str(exc).startswith("encrypted"):
+                raise
+            first_error = first_error or exc
+    # A PDF ends with %%EOF (ISO 32000-2 §7.5.5); none at all means truncated.
+    raise first_error or InvalidDocumentError("the PDF is truncated (no %%EOF marker)")
 
 
 def _algorithm_name(mechanism: str | None, md: str | None) -> str | None:
@@ -179,31 +213,14 @@ def _subject(cert: asn1_x509.Certificate) -> tuple[str | None, str | None]:
     return cn, org
 
 
-def _modification(status: Any) -> tuple[ModificationLevel, str]:
-    level = status.modification_level
-    diff = status.diff_result
-    if level is None:
-        return ModificationLevel.UNKNOWN, "difference analysis was not available"
-    ours = _LEVELS.get(level, ModificationLevel.OTHER)
-    if isinstance(diff, SuspiciousModification):
-        # pyHanko's message lists object references: keep its first sentence as the detail.
-        detail = str(diff).split("\n", 1)[0][:160]
-        return ModificationLevel.OTHER, (
-            "changed after signing beyond form filling (page content, annotations or "
-            f"document structure): {detail}"
-        )
-    if ours is ModificationLevel.NONE:
-        return ours, "no changes after signing"
-    changed = sorted(getattr(diff, "changed_form_fields", ()) or ())
-    text = {
-        ModificationLevel.ARCHIVAL: "validation data or document timestamps added",
-        ModificationLevel.FORM_FILLING: "signatures or form field values added",
-        ModificationLevel.ANNOTATIONS: "annotations added or changed",
-        ModificationLevel.OTHER: "other changes after signing",
-    }[ours]
-    if changed:
-        text += f" (fields: {', '.join(changed)})"
-    return ours, text
+def _describe(changes: tuple[PdfChange, ...], later_revisions: int) -> tuple[ModificationLevel, str]:
+    if changes:
+        listed = "; ".join(c.describe_en() for c in changes[:_LISTED_CHANGES])
+        more = f"; and {len(changes) - _LISTED_CHANGES} more" if len(changes) > _LISTED_CHANGES else ""
+        return ModificationLevel.OTHER, listed + more
+    if later_revisions:
+        return ModificationLevel.ARCHIVAL, "validation data or document time-stamps added (PAdES LTV)"
+    return ModificationLevel.NONE, "no changes after signing"
 
 
 def _trust_explanation(status: Any) -> str | None:
@@ -226,14 +243,68 @@ def _trust_explanation(status: Any) -> str | None:
     return texts.get(name, f"the signer's certificate is not trusted ({name})")
 
 
-def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
-    field_name = str(embedded.field_name)
+def _broken(field_name: str, problem: str, revision_sha: str | None = None, *, is_timestamp: bool = False) -> SignatureCheck:
+    return SignatureCheck(
+        field_name=field_name,
+        signer_common_name=None,
+        signer_organization=None,
+        signer_certificate_sha256=None,
+        algorithm=None,
+        signing_time=None,
+        is_intact=False,
+        is_trusted=False,
+        trust_explanation="the signature is broken",
+        covers_whole_file=False,
+        modification_level=ModificationLevel.UNKNOWN,
+        modification_description="not evaluated",
+        signed_revision_sha256=revision_sha,
+        bottom_line=False,
+        problem=problem,
+        is_document_timestamp=is_timestamp,
+    )
+
+
+def _structure_problem(embedded: EmbeddedPdfSignature, pdf: bytes) -> str | None:
+    """Why the signature dictionary cannot be a signature over a revision of this file.
+
+    ISO 32000-2 §12.8.1: /ByteRange is [0 a b c] and the gap [a, b) is exactly the hex string
+    of /Contents, which holds the CMS (zero padding allowed after it). Anything else (an
+    emptied or zeroed /Contents, a /ByteRange that skips signed bytes or points elsewhere) is a
+    broken signature, whatever a lenient validator makes of it.
+    """
+    raw = embedded.byte_range
+    if not isinstance(raw, generic.ArrayObject) or len(raw) != 4:
+        return "/ByteRange is not an array of four numbers"
+    values = [raw[i] for i in range(4)]
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return "/ByteRange is not an array of four integers"
+    start, length1, offset2, length2 = (int(v) for v in values)
+    if start != 0 or length1 <= 0 or offset2 <= length1 or length2 < 0 or offset2 + length2 > len(pdf):
+        return "/ByteRange does not describe the file"
+    gap = pdf[length1:offset2]
+    if len(gap) < 2 or gap[:1] != b"<" or gap[-1:] != b">":
+        return "/ByteRange does not exclude exactly the /Contents string"
     try:
-        byte_range = [int(x) for x in embedded.byte_range]
-        revision_end = byte_range[2] + byte_range[3]
-        revision_sha = hashlib.sha256(pdf[:revision_end]).hexdigest()
-    except Exception:
-        revision_sha = None
+        gap_bytes = bytes.fromhex(gap[1:-1].decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        return "/ByteRange does not exclude exactly the /Contents string"
+    contents = bytes(embedded.pkcs7_content)
+    if gap_bytes != contents:
+        return "the /Contents in the signed gap is not the signature's /Contents"
+    if not contents.rstrip(b"\x00"):
+        return "/Contents is empty or zeroed"
+    return None
+
+
+def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> SignatureCheck:
+    field_name = str(embedded.field_name)
+    is_timestamp = embedded.sig_object_type == "/DocTimeStamp"
+    revision_sha: str | None = None
+    problem = _structure_problem(embedded, pdf)
+    if problem is not None:
+        return _broken(field_name, problem, is_timestamp=is_timestamp)
+    byte_range = [int(x) for x in embedded.byte_range]
+    revision_sha = hashlib.sha256(pdf[: byte_range[2] + byte_range[3]]).hexdigest()
     try:
         cert = embedded.signer_cert
         cert_sha = hashlib.sha256(cert.dump()).hexdigest()
@@ -241,53 +312,47 @@ def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
     except Exception:
         cert_sha, cn, org = None, None, None
     try:
-        status = validate_pdf_signature(embedded, signer_validation_context=vc_factory())
+        if is_timestamp:
+            status: Any = validate_pdf_timestamp(embedded, validation_context=vc_factory(), skip_diff=True)
+        else:
+            status = validate_pdf_signature(embedded, signer_validation_context=vc_factory(), skip_diff=True)
+    except _BROKEN_SIGNATURE_ERRORS as exc:
+        return _broken(field_name, f"the signature cannot be verified: {exc}"[:300], revision_sha, is_timestamp=is_timestamp)
     except Exception as exc:
-        return SignatureCheck(
-            field_name=field_name,
+        # Our side failed (a library, a resource): say so; never call the file forged for it.
+        _log.warning("signature %s could not be evaluated: %s", field_name, type(exc).__name__)
+        return replace(
+            _broken(field_name, f"the signature could not be evaluated ({type(exc).__name__})", revision_sha),
             signer_common_name=cn,
             signer_organization=org,
             signer_certificate_sha256=cert_sha,
-            algorithm=None,
-            signing_time=None,
-            is_intact=False,
-            is_trusted=False,
             trust_explanation="the signature could not be evaluated",
-            covers_whole_file=False,
-            modification_level=ModificationLevel.UNKNOWN,
-            modification_description="not evaluated",
-            signed_revision_sha256=revision_sha,
-            bottom_line=False,
-            problem=f"the signature could not be evaluated ({type(exc).__name__})",
+            is_evaluated=False,
+            is_document_timestamp=is_timestamp,
         )
-    level, description = _modification(status)
+    changes = changes_after_revision(embedded.reader, embedded.signed_revision)
+    level, description = _describe(changes, embedded.reader.xrefs.total_revisions - 1 - embedded.signed_revision)
     covers_whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-    revision_ok = status.coverage is not None and status.coverage >= (
-        SignatureCoverageLevel.ENTIRE_REVISION
-    )
+    revision_ok = status.coverage is not None and status.coverage >= SignatureCoverageLevel.ENTIRE_REVISION
     is_intact = bool(status.intact and status.valid)
+    if is_intact and not revision_ok:
+        # The bytes verify but are not a whole revision: the signature was moved (wrapping).
+        return _broken(field_name, "the signed bytes are not a whole revision of this file", revision_sha, is_timestamp=is_timestamp)
     is_trusted = bool(status.trusted)
-    signing_time = status.signer_reported_dt
+    signing_time = getattr(status, "signer_reported_dt", None) or getattr(status, "timestamp", None)
     if signing_time is not None:
         signing_time = signing_time.astimezone(UTC)
     timestamp_at, is_timestamp_valid = None, None
-    ts = status.timestamp_validity
+    ts = getattr(status, "timestamp_validity", None)  # a document time-stamp has none
     if ts is not None:
         timestamp_at = ts.timestamp.astimezone(UTC)
         is_timestamp_valid = bool(ts.intact and ts.valid and ts.trusted)
-    bottom_line = (
-        bool(status.bottom_line)
-        and is_intact
-        and is_trusted
-        and revision_ok
-        and level not in (ModificationLevel.OTHER, ModificationLevel.UNKNOWN)
-    )
     return SignatureCheck(
         field_name=field_name,
         signer_common_name=cn,
         signer_organization=org,
         signer_certificate_sha256=cert_sha,
-        algorithm=_algorithm_name(status.pkcs7_signature_mechanism, status.md_algorithm),
+        algorithm=_algorithm_name(getattr(status, "pkcs7_signature_mechanism", None), status.md_algorithm),
         signing_time=signing_time,
         is_intact=is_intact,
         is_trusted=is_trusted,
@@ -296,10 +361,91 @@ def _check_one(embedded: Any, pdf: bytes, vc_factory: Any) -> SignatureCheck:
         modification_level=level,
         modification_description=description,
         signed_revision_sha256=revision_sha,
-        bottom_line=bottom_line,
+        bottom_line=bool(getattr(status, "bottom_line", is_trusted)) and is_intact and is_trusted and not changes,
+        problem=None if is_intact else "the signature does not match the signed bytes",
+        is_document_timestamp=is_timestamp,
+        changes=changes,
         timestamp_at=timestamp_at,
         is_timestamp_valid=is_timestamp_valid,
+        trust_problem=getattr(getattr(status, "trust_problem_indic", None), "name", None),
     )
+
+
+# Trust problems an archival time-stamp may cure: a certificate of the chain no longer valid at
+# the validation time (pyHanko reports an expired intermediate as a general chain failure).
+# The chain is then validated in full at the proven instant, so a chain broken for any other
+# reason fails there too; a missing chain or a wrong key usage is never retried.
+_CURABLE_BY_POE = {"EXPIRED", "OUT_OF_BOUNDS_NO_POE", "CERTIFICATE_CHAIN_GENERAL_FAILURE"}
+
+
+def _revision_end(embedded: EmbeddedPdfSignature) -> int:
+    byte_range = [int(x) for x in embedded.byte_range]
+    return byte_range[2] + byte_range[3]
+
+
+def _proven_in_the_past(
+    pairs: list[tuple[EmbeddedPdfSignature | None, SignatureCheck]], past_factory: Any
+) -> tuple[SignatureCheck, ...]:
+    """PAdES B-LTA (ETSI EN 319 102-1 §5.6.2, simplified): a seal whose chain is no longer valid
+    is valid when a valid document time-stamp covers it (the seal and its validation data
+    existed then), its signature time-stamp is valid (when it was made), and its chain
+    validates at that instant."""
+    stamps = [
+        (_revision_end(e), c) for e, c in pairs
+        if e is not None and c.is_document_timestamp and c.is_intact and c.is_trusted and not c.changes
+    ]  # fmt: skip
+    out = []
+    for embedded, check in pairs:
+        if (
+            embedded is not None
+            and not check.is_document_timestamp
+            and not check.is_trusted
+            and check.is_intact
+            and check.trust_problem in _CURABLE_BY_POE
+            and check.is_timestamp_valid
+            and check.timestamp_at is not None
+        ):
+            end = _revision_end(embedded)
+            archival = next((c for e, c in reversed(stamps) if e > end), None)
+            if archival is not None:
+                try:
+                    past = validate_pdf_signature(
+                        embedded, signer_validation_context=past_factory(check.timestamp_at), skip_diff=True
+                    )
+                except Exception:
+                    past = None
+                if past is not None and past.trusted and past.intact and past.valid:
+                    when = archival.signing_time.isoformat() if archival.signing_time else "?"
+                    check = replace(
+                        check,
+                        is_trusted=True,
+                        trust_explanation=None,
+                        bottom_line=not check.changes,
+                        validated_in_past_at=check.timestamp_at,
+                        proven_by=(
+                            f"signature time-stamp {check.timestamp_at.isoformat()} and document time-stamp "
+                            f"{when} by {archival.signer_common_name or 'a trusted TSA'}"
+                        ),
+                    )
+        out.append(check)
+    return tuple(out)
+
+
+def _signature_fields(reader: PdfFileReader, pdf: bytes) -> list[EmbeddedPdfSignature | SignatureCheck]:
+    """Every filled signature field: a readable signature, or the check saying why it is broken."""
+    try:
+        fields = list(enumerate_sig_fields(reader, filled_status=True))
+    except Exception as exc:
+        raise InvalidDocumentError("the PDF's form fields cannot be read") from exc
+    found: list[EmbeddedPdfSignature | SignatureCheck] = []
+    for name, value, field_ref in fields:
+        try:
+            found.append(EmbeddedPdfSignature(reader, field_ref, name))
+        except Exception as exc:
+            # A /ByteRange or /Contents that is missing or unreadable, or no CMS inside.
+            kind = value.get("/Type") if isinstance(value, generic.DictionaryObject) else None
+            found.append(_broken(str(name), f"the signature dictionary is unreadable: {exc}"[:300], is_timestamp=kind == "/DocTimeStamp"))
+    return found
 
 
 def validate_pdf(
@@ -322,12 +468,7 @@ def validate_pdf(
     if validation_time is not None and validation_time.tzinfo is None:
         raise ValueError("validation_time must be timezone-aware")
     roots = _load_roots(trust_roots_der)
-    reader = _open(pdf, max_bytes)
-    try:
-        embedded_sigs = list(reader.embedded_signatures)
-    except Exception as exc:
-        raise InvalidDocumentError("the PDF's form fields cannot be read") from exc
-
+    reader, body = _open(pdf, max_bytes)
     gm_validator = _gm_validator()
 
     def vc_factory() -> ValidationContext:
@@ -343,5 +484,17 @@ def validate_pdf(
             kwargs["signature_validator"] = gm_validator
         return ValidationContext(**kwargs)
 
-    checks = tuple(_check_one(e, pdf, vc_factory) for e in embedded_sigs)
-    return PdfValidationResult(file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks)
+    def past_factory(moment: datetime) -> ValidationContext:
+        # The same trust, at an instant in the past that a time-stamp proves.
+        kwargs: dict[str, Any] = {"trust_roots": roots, "allow_fetching": False, "revocation_mode": "soft-fail", "moment": moment}
+        if gm_validator is not None:
+            kwargs["signature_validator"] = gm_validator
+        return ValidationContext(**kwargs)
+
+    pairs: list[tuple[EmbeddedPdfSignature | None, SignatureCheck]] = [
+        (None, item) if isinstance(item, SignatureCheck) else (item, _check_one(item, body, vc_factory))
+        for item in _signature_fields(reader, body)
+    ]
+    checks = _proven_in_the_past(pairs, past_factory)
+    trailing = len(pdf) - len(body) if has_trailing_data(pdf, len(body)) else 0
+    return PdfValidationResult(file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, trailing_bytes=trailing)

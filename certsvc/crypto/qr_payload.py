@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
+from certsvc.crypto.signing import SigningKey
 from certsvc.errors import InvalidQrPayloadError, SigningError
 
 __all__ = [
@@ -199,7 +200,7 @@ def _message(identifier: str, body: bytes) -> bytes:
     return _DOMAIN + bytes([body[0]]) + identifier.encode("ascii") + b"\x00" + body
 
 
-def sign_raw(key: SealKey, message: bytes) -> bytes:
+def sign_raw(key: SigningKey | SealKey, message: bytes) -> bytes:
     """Raw 64-byte r||s signature: ECDSA P-256/SHA-256 or SM2/SM3 (default ID).
 
     Raises:
@@ -216,7 +217,7 @@ def sign_raw(key: SealKey, message: bytes) -> bytes:
     return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
-def sign_qr_payload(claims: QrClaims, key: SealKey) -> str:
+def sign_qr_payload(claims: QrClaims, key: SigningKey | SealKey) -> str:
     """The B41 text of the signed payload (without the URL or the identifier).
 
     Raises:

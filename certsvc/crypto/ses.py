@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from asn1crypto import core, x509
 
 from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3, register_gm_oids
-from certsvc.crypto.sm2 import DEFAULT_SIGNER_ID, Sm2PrivateKey, Sm2PublicKey, sm3
+from certsvc.crypto.sm2 import DEFAULT_SIGNER_ID, Sm2PrivateKey, Sm2PublicKey, Sm2Signing, sm3
 from certsvc.crypto.sm2_certificates import verify_sm2_certificate_signature
 from certsvc.errors import SigningError
 
@@ -257,7 +257,7 @@ def _ascii(value: str, what: str) -> str:
 _PICTURE_MAGIC = {b"\x89PNG\r\n\x1a\n": "PNG"}
 
 
-def _ensure_key_matches(key: Sm2PrivateKey, cert_der: bytes, what: str) -> x509.Certificate:
+def _ensure_key_matches(key: Sm2Signing, cert_der: bytes, what: str) -> x509.Certificate:
     cert = x509.Certificate.load(cert_der)
     if Sm2PublicKey.from_spki_der(cert.public_key.dump()) != key.public_key():
         raise SigningError(f"the {what} key does not match the {what} certificate")
@@ -340,7 +340,7 @@ def make_seal(
 def _assemble_signature(
     *,
     seal_der: bytes,
-    signer_key: Sm2PrivateKey,
+    signer_key: Sm2Signing,
     signer_cert_der: bytes,
     data_hash_sm3: bytes,
     property_info: str,
@@ -377,7 +377,7 @@ def _assemble_signature(
 def sign_document(
     *,
     seal_der: bytes,
-    signer_key: Sm2PrivateKey,
+    signer_key: Sm2Signing,
     signer_cert_der: bytes,
     data_hash_sm3: bytes,
     property_info: str,

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from certsvc.crypto import ses
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
+from certsvc.crypto.signing import SigningKey, sm2_signing
 from certsvc.crypto.sm2 import sm3
 from certsvc.crypto.timestamp_client import TimeStampTransport
 from certsvc.crypto.timestamp_tokens import check_time_stamp_token, fetch_time_stamp_token
@@ -98,8 +99,7 @@ def sign_pdf_ranges(
     signed_pdf: bytes,
     *,
     seal_der: bytes,
-    key: SealKey,
-    certificate_der: bytes,
+    key: SigningKey,
     signed_at: datetime,
     timestamp_transport: TimeStampTransport | None = None,
 ) -> bytes:
@@ -108,6 +108,7 @@ def sign_pdf_ranges(
     signature value from that TSA.
 
     Raises:
+        SigningError: ``key`` is not SM2, not listed in the seal, or the seal is not valid then.
         TimeStampUnavailableError: the TSA could not give the time-stamp.
     """
     ranges, covered = signed_ranges(signed_pdf)
@@ -120,8 +121,8 @@ def sign_pdf_ranges(
 
     return ses.sign_document(
         seal_der=seal_der,
-        signer_key=_sm2(key, "seal"),
-        signer_cert_der=certificate_der,
+        signer_key=sm2_signing(key),
+        signer_cert_der=key.certificate_der,
         data_hash_sm3=sm3(covered),
         property_info=_property_info(ranges),
         signed_at=signed_at,

@@ -15,7 +15,7 @@ OpenSSL's CSPRNG. Keys are handles: use ``with Sm2PrivateKey.from_pem(...) as ke
 from __future__ import annotations
 
 from types import TracebackType
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 from asn1crypto import algos
 from cryptography.hazmat.primitives import hashes
@@ -27,7 +27,7 @@ __all__ = [
     "SM2_SIGNATURE_PLACEHOLDER_SIZE",
     "Sm2PrivateKey",
     "Sm2PublicKey",
-    "signature_to_der",
+    "Sm2Signing",
     "sm3",
 ]
 
@@ -53,26 +53,7 @@ def _check_id(signer_id: bytes) -> None:
         raise ValueError("signer_id must be bytes shorter than 8192 bytes")
 
 
-def signature_to_der(signature: bytes) -> bytes | None:
-    """Normalise an SM2 signature value to strict DER ``SEQUENCE{r,s}``.
 
-    Accepts DER, or the raw 64-byte ``r||s`` some SES producers emit (see STANDARDS §1.3).
-    Returns None when the value is neither.
-    """
-    try:
-        parsed = algos.DSASignature.load(signature, strict=True)
-        r, s = parsed["r"].native, parsed["s"].native
-        if isinstance(r, int) and isinstance(s, int):
-            der = algos.DSASignature({"r": r, "s": s}).dump(force=True)
-            if der == signature:
-                return bytes(der)
-    except (ValueError, TypeError):
-        pass
-    if len(signature) == 2 * _ORDER_BYTES:
-        r = int.from_bytes(signature[:_ORDER_BYTES], "big")
-        s = int.from_bytes(signature[_ORDER_BYTES:], "big")
-        return bytes(algos.DSASignature({"r": r, "s": s}).dump(force=True))
-    return None
 
 
 class Sm2PublicKey:
@@ -100,7 +81,8 @@ class Sm2PublicKey:
     ) -> bool:
         """True iff ``signature`` (DER or raw 64-byte r||s) is valid over ``message``.
 
-        Never raises for a bad or malformed signature.
+        Never raises for a bad or malformed signature; raises :class:`SigningError` when the
+        library cannot set up a verification (a failure to evaluate, not a forgery).
         """
         _check_id(signer_id)
         if not isinstance(signature, (bytes, bytearray)) or not signature:
@@ -127,6 +109,14 @@ class Sm2PublicKey:
 
     def __repr__(self) -> str:
         return f"<Sm2PublicKey sm3={sm3(self._spki)[:8].hex()}>"
+
+
+class Sm2Signing(Protocol):
+    """What an SM2 signer needs: an ``Sm2PrivateKey``, or a key behind another interface."""
+
+    def public_key(self) -> Sm2PublicKey: ...
+
+    def sign(self, message: bytes, *, signer_id: bytes = DEFAULT_SIGNER_ID) -> bytes: ...
 
 
 class Sm2PrivateKey:

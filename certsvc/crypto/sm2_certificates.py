@@ -81,6 +81,8 @@ def build_sm2_certificate(
     key_usage: Iterable[str] = ("digital_signature", "non_repudiation"),
     issuer_public_key: Sm2PublicKey | None = None,
     extended_key_usage: Iterable[str] = (),
+    crl_url: str | None = None,
+    ocsp_url: str | None = None,
 ) -> bytes:
     """Build and sign an SM2 certificate; returns DER.
 
@@ -131,6 +133,26 @@ def build_sm2_certificate(
         # Only ever id-kp-timeStamping here, which RFC 3161 §2.3 requires to be critical.
         extensions.append(
             {"extn_id": "extended_key_usage", "critical": True, "extn_value": purposes}
+        )
+    if crl_url is not None:
+        extensions.append(
+            {
+                "extn_id": "crl_distribution_points",
+                "critical": False,
+                "extn_value": [
+                    {"distribution_point": {"full_name": [x509.GeneralName({"uniform_resource_identifier": crl_url})]}}
+                ],
+            }
+        )
+    if ocsp_url is not None:
+        extensions.append(
+            {
+                "extn_id": "authority_information_access",
+                "critical": False,
+                "extn_value": [
+                    {"access_method": "ocsp", "access_location": x509.GeneralName({"uniform_resource_identifier": ocsp_url})}
+                ],
+            }
         )
     sig_alg = {"algorithm": _SM2_SM3}
     tbs = x509.TbsCertificate(

@@ -29,15 +29,16 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 
 from certsvc.crypto.gm_oids import register_gm_oids
-from certsvc.crypto.keys import KeyAlgorithm, SealKey
+from certsvc.crypto.keys import KeyAlgorithm
 from certsvc.errors import SigningError
 
-__all__ = ["ACCEPTED_DIGESTS", "TimeStampAuthorities", "TimeStampAuthority"]
+__all__ = ["ACCEPTED_DIGESTS", "TimeStampAuthorities", "TimeStampAuthority", "TsaKey"]
 
 register_gm_oids()
 
@@ -45,6 +46,18 @@ register_gm_oids()
 ACCEPTED_DIGESTS: dict[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64, "sm3": 32}
 _EKU_TIME_STAMPING = "time_stamping"
 _ID_CT_TST_INFO = "1.2.840.113549.1.9.16.1.4"  # RFC 3161 §2.4.2 id-ct-TSTInfo
+
+
+class TsaKey(Protocol):
+    """What the TSA needs of its key: a :class:`~certsvc.crypto.signing.SigningKey` (file,
+    PKCS#11 token ...) or a plain :class:`~certsvc.crypto.keys.SealKey`."""
+
+    @property
+    def algorithm(self) -> KeyAlgorithm: ...
+
+    def public_key_spki_der(self) -> bytes: ...
+
+    def sign(self, message: bytes, *, digest_algorithm: str) -> bytes: ...
 
 
 def _sm3(data: bytes) -> bytes:
@@ -112,7 +125,7 @@ class TimeStampAuthority:
     def __init__(
         self,
         *,
-        key: SealKey,
+        key: TsaKey,
         certificate_der: bytes,
         chain_ders: Sequence[bytes],
         policy_oid: str,

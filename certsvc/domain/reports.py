@@ -21,6 +21,9 @@ class Verdict(StrEnum):
     VALID = "valid"
     INVALID = "invalid"
     INDETERMINATE = "indeterminate"
+    # Neutral: the file is the registry's print copy of a licence. It carries no electronic
+    # seal by design, so it is neither valid nor invalid as an electronic file.
+    PRINT_COPY = "print_copy"
 
 
 # Stable reason codes with their Chinese and English text. Codes are part of the API: never
@@ -58,6 +61,21 @@ REASONS: dict[str, tuple[Verdict, str, str]] = {
         "GB/T 38540 电子签章数据校验失败",
         "The GB/T 38540 seal signature stored for this file does not verify",
     ),
+    "seal_revoked": (
+        Verdict.INVALID,
+        "签章证书已吊销，且没有可信时间戳证明签章早于吊销生效时间",
+        "The seal certificate is revoked and no trusted time-stamp proves the seal was made before the revocation took effect",
+    ),
+    "sealed_before_revocation": (
+        Verdict.VALID,
+        "签章证书后来被吊销，可信时间戳证明签章早于吊销生效时间",
+        "The seal certificate was revoked later; a trusted time-stamp proves the seal was made before the revocation took effect",
+    ),
+    "proven_by_archival_timestamp": (
+        Verdict.VALID,
+        "签章证书在核验时间已失效，但文件中的时间戳和验证数据证明签章时证书有效（PAdES B-LTA）",
+        "The seal certificate is no longer valid at the validation time, but the time-stamps and validation data in the file prove it was valid when the seal was made (PAdES B-LTA)",
+    ),
     "licence_valid": (Verdict.VALID, "证照状态有效", "The licence is valid"),
     "licence_suspended": (Verdict.INVALID, "证照已暂扣", "The licence is suspended"),
     "licence_revoked": (Verdict.INVALID, "证照已吊销或撤销", "The licence has been revoked"),
@@ -79,10 +97,16 @@ class Reason:
     verdict: Verdict
 
 
-def reason(code: str, *, detail: str | None = None) -> Reason:
-    """Build a reason from the catalogue; ``detail`` is appended to the English text."""
+def reason(code: str, *, detail: str | None = None, detail_zh: str | None = None) -> Reason:
+    """Build a reason from the catalogue; ``detail`` is appended to the English text and
+    ``detail_zh`` to the Chinese one."""
     verdict, zh, en = REASONS[code]
-    return Reason(code=code, message_zh=zh, message_en=f"{en}: {detail}" if detail else en, verdict=verdict)
+    return Reason(
+        code=code,
+        message_zh=f"{zh}：{detail_zh}" if detail_zh else zh,
+        message_en=f"{en}: {detail}" if detail else en,
+        verdict=verdict,
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +123,7 @@ class SignatureDetail:
     modification_level: str
     changes: str | None
     timestamped_at: datetime | None = None  # proven by a trusted time-stamp (PAdES B-T)
+    proven_by: str | None = None  # what proves the seal when its certificate has since expired
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +140,11 @@ class RegistryView:
     current_version: int
     current_identifier: str
     is_issued_file: bool  # the uploaded bytes (or their signed revision) are the issued file
+    is_print_copy: bool = False  # the uploaded bytes are this version's print copy
+    # This version's page is the licence's current page (a later version only re-sealed it).
+    is_current_content: bool = True
+    sealed_at: datetime | None = None  # when the registry sealed this version
+    seal_compromised_at: datetime | None = None  # the recorded compromise of this version's seal key
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +163,11 @@ class VerificationReport:
 
     @staticmethod
     def combine(reasons: list[Reason]) -> Verdict:
-        """Invalid wins over indeterminate, which wins over valid."""
+        """A recognised print copy is that, whatever else is said (the registry's facts are
+        reported beside it); otherwise invalid wins over indeterminate, which wins over valid."""
         verdicts = {r.verdict for r in reasons}
+        if Verdict.PRINT_COPY in verdicts:
+            return Verdict.PRINT_COPY
         if Verdict.INVALID in verdicts:
             return Verdict.INVALID
         if Verdict.INDETERMINATE in verdicts or not reasons:
@@ -142,7 +175,7 @@ class VerificationReport:
         return Verdict.VALID
 
 
-# --- QR code verification (issue 6): appended, codes are stable like the ones above ----------
+# --- QR code verification: appended, codes are stable like the ones above -------------------
 REASONS.update(
     {
         "qr_signature_valid": (Verdict.VALID, "二维码签名有效，内容未被篡改", "The QR code's signature is valid"),
@@ -181,7 +214,7 @@ REASONS.update(
 )
 
 
-# --- identification by the file's own metadata (issue 4): appended, codes are stable ---------
+# --- identification by the file's own metadata: appended, codes are stable -----------------
 REASONS.update(
     {
         "identified_by_metadata": (
@@ -194,6 +227,41 @@ REASONS.update(
             Verdict.INVALID,
             "文件内嵌的证照元数据与证照库记录不一致，文件可能被伪造",
             "The GB/T 36903 metadata embedded in the file contradicts the registry record",
+        ),
+    }
+)
+
+
+# --- what changed after a seal, print copies, re-signed files: appended, codes are stable ----
+REASONS.update(
+    {
+        "appended_data": (
+            Verdict.INVALID,
+            "文件末尾附加了不属于任何修订的数据，不同阅读器可能显示不同内容",
+            "Bytes were appended after the file's last revision without being a valid update; "
+            "readers may show different things",
+        ),
+        "signature_not_evaluated": (
+            Verdict.INDETERMINATE,
+            "签章暂时无法校验（核验服务内部错误），这不表示文件被篡改，请稍后重试",
+            "The signature could not be evaluated (an internal failure of the verifier); this does "
+            "not mean the file was altered",
+        ),
+        "print_copy": (
+            Verdict.PRINT_COPY,
+            "打印件不含电子签章，请扫描二维码核验",
+            "This is the licence's print copy: it carries no electronic seal; scan its QR code to "
+            "check the licence",
+        ),
+        "earlier_seal_of_current": (
+            Verdict.VALID,
+            "此文件是当前证照内容的较早签章版本（证照已重新签章，内容未变）",
+            "This file is an earlier seal of the licence's current content (re-sealed since, same content)",
+        ),
+        "sealed_after_key_compromise": (
+            Verdict.INVALID,
+            "此文件的签章时间晚于签章密钥的泄露时间，签章不可信",
+            "This file was sealed after its seal key's recorded compromise time",
         ),
     }
 )

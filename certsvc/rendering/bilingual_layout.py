@@ -20,7 +20,7 @@ Mongolian font), so a broken template fails at start-up, never while a clerk is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from reportlab.lib.colors import Color
@@ -39,11 +39,13 @@ __all__ = [
     "MONGOLIAN_ITEM_SCHEMA",
     "MONGOLIAN_LABEL_PROPS",
     "check_mongolian_item",
+    "draw_mongolian_item",
     "draw_mongolian_line",
     "fit_mongolian",
 ]
 
 BILINGUAL_FILE = "bilingual.json"
+_MM = 72 / 25.4  # points per millimetre (templates.MM; that module imports this one)
 DEPARTMENT_NAME_MN = "$department_name_mn"
 
 _NUM = (int, float)
@@ -149,3 +151,32 @@ def draw_mongolian_line(
     canvas.setFillColor(color)
     draw_mongolian(canvas, text, x=x_pt, y=baseline_pt, size=size, align=align)
     canvas.restoreState()
+
+
+def draw_mongolian_item(
+    canvas: Canvas,
+    lines: tuple[str, ...],
+    *,
+    x_mm: float,
+    width_mm: float | None,
+    baseline_pt: Callable[[float], float],
+    y_mm: float,
+    leading_mm: float,
+    size: float,
+    align: str,
+    color: Color,
+) -> None:
+    """The planned lines of a ``mongolian`` item; with a width, centre/right align in its box."""
+    x = x_mm
+    if width_mm is not None and align != "left":
+        x += width_mm / (2 if align == "center" else 1)
+    for i, line in enumerate(lines):
+        draw_mongolian_line(
+            canvas,
+            line,
+            x_pt=x * _MM,
+            baseline_pt=baseline_pt(y_mm + i * leading_mm),
+            size=size,
+            align=align,
+            color=color,
+        )

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from certsvc.domain.identifiers import HolderIdType, is_valid_uscc, validate_holder_id
+from certsvc.domain.licence import LicenceKind
 from certsvc.errors import (
     BadRequestError,
     ConfigurationError,
@@ -344,6 +345,8 @@ class LicenceTemplate:
     # The same licence laid out in Mongolian and Chinese (``bilingual.json``), used for
     # bilingual departments; see rendering/bilingual_layout.py.
     bilingual: LicenceTemplate | None = None
+    # The seal purpose (公章, 行政许可专用章 ...) that seals this licence; None: the department's default seal.
+    seal_purpose: str | None = None
 
     @property
     def field_map(self) -> Mapping[str, FieldSpec]:
@@ -378,6 +381,11 @@ class LicenceTemplate:
             ):
                 return spec.key
         return None
+
+    @property
+    def kind(self) -> LicenceKind:
+        """The template as a licence kind: what a licence record needs of it."""
+        return LicenceKind(slug=self.slug, name=self.name, type_code=self.type_code, number_field=self.number_field)
 
     def load_sample(self) -> dict[str, Any]:
         """The sample request (API body shape) shipped with the template."""
@@ -847,6 +855,7 @@ def _parse_template(directory: Path, file_name: str = "template.json") -> Licenc
         "name",
         "type_code",
         "description",
+        "seal_purpose",
         "page",
         "defaults",
         "fields",
@@ -873,6 +882,10 @@ def _parse_template(directory: Path, file_name: str = "template.json") -> Licenc
             f"type_code must be a valid USCC followed by 3 digits (GB/T 36904), got {type_code!r}"
         )
         type_code = str(type_code)
+    seal_purpose = raw.get("seal_purpose")
+    if seal_purpose is not None and not (isinstance(seal_purpose, str) and 0 < len(seal_purpose.strip()) <= 100):
+        problems.add("seal_purpose must be a seal purpose such as 行政许可专用章 (1 to 100 characters)")
+        seal_purpose = None
     page = _parse_page(raw.get("page", {}), problems)
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -1017,6 +1030,7 @@ def _parse_template(directory: Path, file_name: str = "template.json") -> Licenc
         directory=directory,
         description=str(raw.get("description", "")),
         defaults=dict(defaults),
+        seal_purpose=seal_purpose.strip() if isinstance(seal_purpose, str) else None,
     )
     _check_sample(template)
     return template

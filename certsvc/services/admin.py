@@ -30,6 +30,7 @@ from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm import ApiClient, Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
 from certsvc.storage.repositories_lifecycle import ClientAdminRepository, SealAdminRepository
+from certsvc.storage.repositories_rules import LicenceTypeRepository, SealChoiceRepository
 
 __all__ = ["AdminService", "ClientInfo", "DepartmentInfo", "SealInfo", "local_operator"]
 
@@ -46,6 +47,8 @@ class SealInfo:
     id: int
     department_code: str
     name: str
+    purpose: str
+    is_default: bool
     algorithm: str
     status: str
     valid_from: datetime
@@ -63,6 +66,7 @@ class DepartmentInfo:
     area_code: str
     status: str
     seals: tuple[SealInfo, ...]
+    licence_types: tuple[str, ...]  # template slugs the department may issue
     name_mn: str | None = None
     is_bilingual: bool = False
     warnings: tuple[str, ...] = ()  # told to the operator, not refused (a missing Mongolian name)
@@ -85,6 +89,8 @@ def _seal_info(seal: Seal) -> SealInfo:
         seal.id,
         seal.department.code,
         seal.name,
+        seal.purpose,
+        seal.is_default,
         seal.algorithm,
         seal.status,
         seal.valid_from,
@@ -95,7 +101,7 @@ def _seal_info(seal: Seal) -> SealInfo:
     )
 
 
-def _department_info(department: Department, seals: list[Seal]) -> DepartmentInfo:
+def _department_info(department: Department, seals: list[Seal], licence_types: list[str]) -> DepartmentInfo:
     return DepartmentInfo(
         department.id,
         department.code,
@@ -103,6 +109,7 @@ def _department_info(department: Department, seals: list[Seal]) -> DepartmentInf
         department.area_code,
         department.status,
         tuple(_seal_info(s) for s in seals),
+        tuple(licence_types),
         department.name_mn,
         department.is_bilingual,
         tuple(
@@ -150,7 +157,7 @@ class AdminService:
                 name_mn=name_mn,
                 is_bilingual=is_bilingual,
             )
-            return _department_info(department, [])
+            return _department_info(department, [], [])
 
     def update_department(
         self,
@@ -189,20 +196,31 @@ class AdminService:
                     target=f"department:{department.code}",
                     details=changes,
                 )
-            return _department_info(department, list(SealRepository(session).for_department(department.id)))
+            return _department_info(
+                department,
+                list(SealRepository(session).for_department(department.id)),
+                LicenceTypeRepository(session).for_department(department.id),
+            )
 
     def list_departments(self, *, principal: Principal) -> list[DepartmentInfo]:
         """Raises: PermissionDeniedError: not an operator."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
-            return [_department_info(d, list(d.seals)) for d in DepartmentRepository(session).all()]
+            types = LicenceTypeRepository(session)
+            return [
+                _department_info(d, list(d.seals), types.for_department(d.id)) for d in DepartmentRepository(session).all()
+            ]
 
     def show_department(self, code: str, *, principal: Principal) -> DepartmentInfo:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown code."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
             department = department_by_code(session, code)
-            return _department_info(department, list(SealRepository(session).for_department(department.id)))
+            return _department_info(
+                department,
+                list(SealRepository(session).for_department(department.id)),
+                LicenceTypeRepository(session).for_department(department.id),
+            )
 
     # --- seals ---------------------------------------------------------------------------------
     def add_seal(
@@ -215,9 +233,14 @@ class AdminService:
         principal: Principal,
         name_mn: str | None = None,
         ring_layout: str = RingLayout.RINGS.value,
+        purpose: str | None = None,
     ) -> SealInfo:
         """Make a seal from the development CA: a new key, its certificate, the drawn image
         (bilingual for a bilingual department with its Mongolian name).
+
+        ``purpose`` (公章, 行政许可专用章 ...) defaults to the name. The department's first seal
+        becomes its default seal; any later one signs only once made default or chosen by a
+        template's purpose.
 
         Raises:
             PermissionDeniedError: not an operator.
@@ -230,6 +253,7 @@ class AdminService:
         key_algorithm = _algorithm(algorithm)
         _check_seal_name(name)
         mongolian, layout, problems = _seal_mongolian(name_mn, ring_layout)
+        _check_seal_name(purpose or name, field="purpose")
         if not 1 <= validity_days <= 3650:
             problems.append({"field": "validity_days", "problem": "1 to 3650"})
         if problems:
@@ -246,6 +270,7 @@ class AdminService:
                 validity_days=validity_days,
                 name_mn=mongolian,
                 ring_layout=layout,
+                purpose=(purpose or name).strip(),
             )
             return _seal_info(seal)
 
@@ -260,8 +285,11 @@ class AdminService:
         principal: Principal,
         name_mn: str | None = None,
         ring_layout: str = RingLayout.RINGS.value,
+        purpose: str | None = None,
     ) -> SealInfo:
         """Import a key and its certificate (with its chain, seal CA first) made elsewhere.
+
+        Purpose and default as for ``add_seal``.
 
         Raises:
             PermissionDeniedError: not an operator.
@@ -273,6 +301,7 @@ class AdminService:
         """
         require_role(principal, Role.OPERATOR)
         _check_seal_name(name)
+        _check_seal_name(purpose or name, field="purpose")
         mongolian, layout, problems = _seal_mongolian(name_mn, ring_layout)
         if problems:
             raise ValidationFailedError("invalid seal", details=problems)
@@ -306,6 +335,8 @@ class AdminService:
                     name=name.strip(),
                     name_mn=mongolian,
                     ring_layout=layout.value,
+                    purpose=(purpose or name).strip(),
+                    is_default=SealChoiceRepository(session).default_of(department.id) is None,
                     algorithm=algorithm.value,
                     key_ref=key_ref,
                     certificate_der=ders[0],
@@ -356,6 +387,36 @@ class AdminService:
                 action="seal.retire",
                 target=f"department:{seal.department.code}",
                 details={"seal_id": seal.id},
+            )
+            return _seal_info(seal)
+
+    def set_default_seal(self, seal_id: int, *, principal: Principal) -> SealInfo:
+        """Make a seal its department's default: the seal that signs templates naming no purpose.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown seal.
+            ConflictError: ``seal_retired``, or ``seal_not_valid`` (outside its validity now).
+        """
+        require_role(principal, Role.OPERATOR)
+        now = self.ctx.clock.now()
+        with self.ctx.database.transaction() as session:
+            seal = SealAdminRepository(session).by_id(seal_id)
+            if seal is None:
+                raise NotFoundError(f"no seal {seal_id}")
+            if seal.status == "retired":
+                raise ConflictError(f"seal {seal_id} is retired", code="seal_retired")
+            if not seal.valid_from <= now < seal.valid_until:
+                raise ConflictError(f"seal {seal_id} is outside its validity", code="seal_not_valid")
+            previous = SealChoiceRepository(session).default_of(seal.department_id)
+            SealChoiceRepository(session).make_default(seal)
+            append_audit_event(
+                session,
+                at=now,
+                actor=principal,
+                action="seal.default",
+                target=f"department:{seal.department.code}",
+                details={"seal_id": seal.id, "previous_seal_id": previous.id if previous is not None else None},
             )
             return _seal_info(seal)
 
@@ -545,6 +606,6 @@ def _seal_mongolian(name_mn: str | None, ring_layout: str) -> tuple[str | None, 
     return mongolian, layout, problems
 
 
-def _check_seal_name(name: str) -> None:
+def _check_seal_name(name: str, *, field: str = "name") -> None:
     if not name.strip() or len(name) > 100:
-        raise ValidationFailedError("invalid seal name", details=[{"field": "name", "problem": "1 to 100 characters"}])
+        raise ValidationFailedError(f"invalid seal {field}", details=[{"field": field, "problem": "1 to 100 characters"}])

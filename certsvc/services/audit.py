@@ -2,31 +2,51 @@
 
 Each entry carries the SHA-256 of the previous one, so changing, removing or reordering an entry
 breaks the chain where it happened. Someone with write access to the database could recompute
-the whole chain after a change; the checkpoints stop that: every N entries (and on demand) the
-chain head is signed with the service's own key, which lives in the key store, not the database.
+the whole chain after a change; the checkpoints stop that: every N entries, at the first request
+after a minute with new entries, and on demand, the chain head is signed with the service's own
+key, which lives in the key store, not the database. Checkpoints are numbered and each names
+the hash of the one before, so deleting one leaves a gap; each is also appended, with the hashes
+of the entries it covers, to a file outside the database (and optionally sent to a witness URL,
+:mod:`certsvc.services.audit_witness`), so verification names the first entry that differs from
+what was witnessed. What this does not prove is in docs/verification.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import StrEnum
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event as orm_events
 from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
 from certsvc.errors import KeyUnavailableError
+from certsvc.services.audit_records import (
+    GENESIS_HASH,
+    checkpoint_hash,
+    checkpoint_message,
+    entry_hash,
+    event_fields,
+    stored_checkpoint_message,
+)
+from certsvc.services.audit_verify import ChainProblem, ChainProblemKind, ChainReport, verify_chain
+from certsvc.services.audit_witness import (
+    WitnessRecord,
+    append_witness,
+    read_witness,
+    send_to_witness,
+)
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal
-from certsvc.storage.orm import AuditEvent
 from certsvc.storage.orm_lifecycle import AuditCheckpoint
 from certsvc.storage.repositories import AuditRepository
 from certsvc.storage.repositories_lifecycle import AuditChainRepository
 
+# The chain's records and its verification live beside this module; their names are
+# re-exported so that callers import the audit log from one place.
 __all__ = [
     "AUDIT_KEY_REF",
     "GENESIS_HASH",
@@ -36,35 +56,14 @@ __all__ = [
     "ChainReport",
     "CheckpointInfo",
     "append_audit_event",
+    "checkpoint_hash",
     "ensure_audit_key",
     "entry_hash",
     "event_fields",
     "verify_chain",
 ]
 
-GENESIS_HASH = "0" * 64
 AUDIT_KEY_REF = "audit-signing"  # the service's own key (ECDSA P-256), never a department's seal key
-
-
-def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
-    """SHA-256 over the previous hash and a canonical JSON of the entry's fields."""
-    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
-
-
-def event_fields(event: AuditEvent) -> dict[str, Any]:
-    """The hashed fields of a stored event, exactly as they were hashed when it was appended."""
-    return {
-        "at": event.at.astimezone(UTC).isoformat(),
-        "actor_client_id": event.actor_client_id,
-        "actor_department_id": event.actor_department_id,
-        "actor": event.actor,
-        "action": event.action,
-        "target": event.target,
-        "request_id": event.request_id,
-        "outcome": event.outcome,
-        "details": event.details or {},
-    }
 
 
 def append_audit_event(
@@ -105,32 +104,6 @@ def append_audit_event(
     return repo.append({**fields, "at": at, "prev_hash": prev, "entry_hash": entry_hash(prev, fields)})
 
 
-class ChainProblemKind(StrEnum):
-    CHANGED = "changed"  # an entry's content no longer matches its hash (or was rewritten)
-    REMOVED = "removed"  # entries are missing before this one (or at the end, per a checkpoint)
-    REORDERED = "reordered"  # this entry links to an entry that is elsewhere in the chain
-    CHECKPOINT_INVALID = "checkpoint_invalid"  # a checkpoint's signature fails: forged or altered
-
-
-@dataclass(frozen=True, slots=True)
-class ChainProblem:
-    kind: ChainProblemKind
-    event_id: int | None  # the first entry found wrong (None: the problem is a checkpoint)
-    position: int | None  # 1-based position of that entry in id order
-    message: str
-    checkpoint_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ChainReport:
-    is_intact: bool
-    entries: int
-    head_event_id: int | None
-    head_hash: str
-    checkpoints: int
-    problem: ChainProblem | None
-
-
 @dataclass(frozen=True, slots=True)
 class CheckpointInfo:
     id: int
@@ -138,108 +111,7 @@ class CheckpointInfo:
     last_event_id: int
     head_hash: str
     event_count: int
-
-
-def _checkpoint_message(at: datetime, last_event_id: int, head_hash: str, event_count: int) -> bytes:
-    return json.dumps(
-        {
-            "type": "certsvc-audit-checkpoint",
-            "at": at.astimezone(UTC).isoformat(),
-            "last_event_id": last_event_id,
-            "head_hash": head_hash,
-            "event_count": event_count,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    ).encode()
-
-
-def verify_chain(session: Session, *, trusted_public_key_der: bytes | None) -> ChainReport:
-    """Walk the chain and report the first entry changed, removed or reordered.
-
-    With ``trusted_public_key_der`` every checkpoint's signature is checked against the service's
-    key (never against the key stored beside it, which a forger could replace) and its head must
-    still be in the chain: that finds a chain recomputed after a change, and a truncated tail.
-    """
-    repo = AuditChainRepository(session)
-    known = repo.hashes()
-    prev_hash, prev_id, count = GENESIS_HASH, None, 0
-    problem: ChainProblem | None = None
-    for event in repo.walk():
-        count += 1
-        recomputed = entry_hash(event.prev_hash, event_fields(event))
-        if recomputed != event.entry_hash:
-            problem = ChainProblem(ChainProblemKind.CHANGED, event.id, count, f"entry {event.id} was changed")
-            break
-        if event.prev_hash != prev_hash:
-            if event.prev_hash in known or event.prev_hash == GENESIS_HASH:
-                problem = ChainProblem(
-                    ChainProblemKind.REORDERED,
-                    event.id,
-                    count,
-                    f"entry {event.id} is out of place: it follows entry {known.get(event.prev_hash, 'genesis')}",
-                )
-            elif prev_id is not None and event.id == prev_id + 1:
-                # Consecutive ids and a self-consistent previous entry: the previous entry was
-                # rewritten with a recomputed hash.
-                problem = ChainProblem(
-                    ChainProblemKind.CHANGED, prev_id, count - 1, f"entry {prev_id} was changed (hash recomputed)"
-                )
-            else:
-                after = f"after entry {prev_id}" if prev_id is not None else "at the start"
-                problem = ChainProblem(
-                    ChainProblemKind.REMOVED, event.id, count, f"entries were removed {after}, before entry {event.id}"
-                )
-            break
-        prev_hash, prev_id = event.entry_hash, event.id
-    checkpoints = repo.checkpoints()
-    if problem is None and trusted_public_key_der is not None:
-        problem = _check_checkpoints(repo, checkpoints, trusted_public_key_der)
-    return ChainReport(
-        is_intact=problem is None,
-        entries=count if problem is None else len(known),
-        head_event_id=prev_id,
-        head_hash=prev_hash,
-        checkpoints=len(checkpoints),
-        problem=problem,
-    )
-
-
-def _check_checkpoints(
-    repo: AuditChainRepository, checkpoints: Any, public_key_der: bytes
-) -> ChainProblem | None:
-    for cp in checkpoints:
-        message = _checkpoint_message(cp.at, cp.last_event_id, cp.head_hash, cp.event_count)
-        if not crypto.verify_detached(public_key_der, cp.signature, message):
-            return ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, None, None, f"checkpoint {cp.id} has no valid signature", cp.id
-            )
-        event = repo.event(cp.last_event_id)
-        if event is None:
-            return ChainProblem(
-                ChainProblemKind.REMOVED,
-                cp.last_event_id,
-                cp.event_count,
-                f"entry {cp.last_event_id}, signed in checkpoint {cp.id}, was removed",
-                cp.id,
-            )
-        if event.entry_hash != cp.head_hash:
-            return ChainProblem(
-                ChainProblemKind.CHANGED,
-                cp.last_event_id,
-                cp.event_count,
-                f"the chain up to entry {cp.last_event_id} was rewritten since checkpoint {cp.id}",
-                cp.id,
-            )
-        if repo.count_up_to(cp.last_event_id) != cp.event_count:
-            return ChainProblem(
-                ChainProblemKind.REMOVED,
-                cp.last_event_id,
-                cp.event_count,
-                f"checkpoint {cp.id} counted {cp.event_count} entries up to {cp.last_event_id}",
-                cp.id,
-            )
-    return None
+    sequence: int | None = None
 
 
 def ensure_audit_key(ctx: ServiceContext) -> None:
@@ -272,21 +144,31 @@ class AuditService:
             KeyUnavailableError: the audit key cannot be loaded.
         """
         with self._key() as key, self.ctx.database.transaction() as session:
-            return _write_checkpoint(session, key, at=self.ctx.clock.now())
+            return self._write(session, key)
 
     def is_checkpoint_due(self, session: Session) -> bool:
-        """At least N entries were appended since the last checkpoint (a read: no lock needed)."""
+        """N entries were appended since the last checkpoint, or the oldest entry no checkpoint
+        covers is older than ``audit_checkpoint_seconds`` (a read: no lock needed)."""
+        chain = AuditChainRepository(session)
         head = AuditRepository(session).head()
         if head is None:
             return False
-        last = AuditChainRepository(session).last_checkpoint()
-        return head.id - (last.last_event_id if last else 0) >= self.ctx.settings.audit_checkpoint_every
+        last = chain.last_checkpoint()
+        covered = last.last_event_id if last else 0
+        if head.id <= covered:
+            return False
+        if head.id - covered >= self.ctx.settings.audit_checkpoint_every:
+            return True
+        oldest = chain.first_after(covered)
+        age = self.ctx.clock.now() - oldest.at if oldest is not None else timedelta(0)
+        return age >= timedelta(seconds=self.ctx.settings.audit_checkpoint_seconds)
 
     def checkpoint_if_due(self, session: Session) -> CheckpointInfo | None:
-        """Inside the caller's transaction: sign the head when N entries passed since the last checkpoint.
+        """Inside the caller's transaction: sign the head when ``is_checkpoint_due``.
 
         Checked at the start of each authenticated request and CLI command, so a checkpoint may
-        cover a few more than N entries; it always covers the head it signs.
+        cover a few more than N entries; it always covers the head it signs. That is what makes
+        checkpoints come at least every minute of activity.
         """
         if not self.is_checkpoint_due(session):
             return None
@@ -295,17 +177,35 @@ class AuditService:
         except KeyUnavailableError:
             return None  # no key yet (not initialised): the next call tries again
         with key:
-            return _write_checkpoint(session, key, at=self.ctx.clock.now())
+            return self._write(session, key)
+
+    def _write(self, session: Session, key: crypto.SealKey) -> CheckpointInfo | None:
+        written = _write_checkpoint(session, key, at=self.ctx.clock.now())
+        if written is None:
+            return None
+        info, record = written
+        home, url = self.ctx.settings.resolved_home, self.ctx.settings.audit_witness_url
+
+        def witness(_: Session) -> None:
+            # After the commit: a crash before this line leaves the file behind the database,
+            # which verification tolerates; never a witnessed checkpoint the database lacks.
+            append_witness(home, record)
+            if url:
+                send_to_witness(url, record)
+
+        orm_events.listen(session, "after_commit", witness, once=True)
+        return info
 
     def verify(self) -> ChainReport:
-        """Walk the whole chain and check every checkpoint.
+        """Walk the whole chain and check every checkpoint, in the database and witnessed.
 
         Raises:
             KeyUnavailableError: the audit key cannot be loaded.
         """
         public = self.public_key_der()
+        witness = list(read_witness(self.ctx.settings.resolved_home))
         with self.ctx.database.read() as session:
-            return verify_chain(session, trusted_public_key_der=public)
+            return verify_chain(session, trusted_public_key_der=public, witness=witness)
 
     def export(
         self, *, start: datetime | None, end: datetime | None, actor: Principal | None, request_id: str | None = None
@@ -326,15 +226,21 @@ class AuditService:
                 yield {"id": event.id, **event_fields(event), "prev_hash": event.prev_hash, "entry_hash": event.entry_hash}
 
 
-def _write_checkpoint(session: Session, key: crypto.SealKey, *, at: datetime) -> CheckpointInfo | None:
+def _write_checkpoint(
+    session: Session, key: crypto.SealKey, *, at: datetime
+) -> tuple[CheckpointInfo, WitnessRecord] | None:
     repo = AuditRepository(session)
     repo.lock_chain()
     head = repo.head()
     if head is None:
         return None
     chain = AuditChainRepository(session)
+    last = chain.last_numbered_checkpoint()
+    sequence = (last.sequence or 0) + 1 if last is not None else 1
+    prev = checkpoint_hash(stored_checkpoint_message(last)) if last is not None else GENESIS_HASH
     count = chain.count_up_to(head.id)
-    message = _checkpoint_message(at, head.id, head.entry_hash, count)
+    message = checkpoint_message(at, head.id, head.entry_hash, count, sequence=sequence, prev_checkpoint_hash=prev)
+    signature = key.sign(message)
     cp = chain.add_checkpoint(
         AuditCheckpoint(
             at=at,
@@ -343,7 +249,11 @@ def _write_checkpoint(session: Session, key: crypto.SealKey, *, at: datetime) ->
             event_count=count,
             algorithm=key.algorithm.value,
             public_key_der=key.public_key_spki_der(),
-            signature=key.sign(message),
+            signature=signature,
+            sequence=sequence,
+            prev_checkpoint_hash=prev,
         )
     )
-    return CheckpointInfo(cp.id, at, head.id, head.entry_hash, count)
+    previous = chain.last_checkpoint_before(cp.id)
+    entries = tuple(chain.entry_hashes_after(previous.last_event_id if previous else 0, up_to=head.id))
+    return CheckpointInfo(cp.id, at, head.id, head.entry_hash, count, sequence), WitnessRecord(sequence, message, signature, entries)

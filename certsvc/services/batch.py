@@ -21,6 +21,8 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.orm import Session
+
 from certsvc.errors import BadRequestError, ConflictError, NotFoundError, ValidationFailedError
 from certsvc.jobs.api import (
     ItemHandler,
@@ -44,6 +46,7 @@ from certsvc.services.batch_import import (
 )
 from certsvc.services.batch_resign import SKIP_STATUSES, ResignHandler
 from certsvc.services.context import ServiceContext
+from certsvc.services.issuance_rules import require_licence_type
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
 from certsvc.storage.orm import Certificate
@@ -112,7 +115,8 @@ class BatchService:
         """Dry run: check every row of an import file; nothing is stored.
 
         Raises:
-            PermissionDeniedError: the caller is not an operator.
+            PermissionDeniedError: the caller is not an operator, or the department may not
+                issue this template (``licence_type_not_allowed``).
             NotFoundError: no such department.
             UnknownTemplateError: no such template.
             BadRequestError: the file is not a readable CSV or XLSX.
@@ -183,8 +187,10 @@ class BatchService:
     ) -> tuple[ImportReport, int]:
         require_role(principal, Role.OPERATOR)
         spec = self.ctx.templates.get(template)
-        with self.ctx.database.transaction() as session:
-            department_id = department_by_code(session, department_code).id
+        with self.ctx.database.read() as session:
+            department = department_by_code(session, department_code)
+            require_licence_type(session, department_id=department.id, department_code=department.code, template=spec)
+            department_id = department.id
         rows = read_table(source, filename=filename)
         header = next(rows, None)
         if header is None:
@@ -202,7 +208,7 @@ class BatchService:
                         report.already_issued += 1
             pending_keys.clear()
 
-        for row in check_rows(rows, spec, columns):
+        for row in check_rows(rows, spec, columns, today=self.ctx.clock.now().date()):
             report.total_rows += 1
             if row.request is None:
                 report.invalid_rows += 1
@@ -288,17 +294,26 @@ class BatchService:
         issued_before: date | None = None,
         template: str | None = None,
         reason: str = "seal rollover",
+        compromised_at: datetime | None = None,
     ) -> JobCreated:
         """Plan a re-sign job: one item per matching licence.
 
+        A key rotation (the default) leaves every file the old seal made valid. With
+        ``compromised_at`` the re-sign is for a compromised key: the old seal (``from_seal_id``,
+        required) is recorded as compromised from then, and files it sealed at or after that
+        time verify as invalid; earlier ones stay valid.
+
         Raises:
-            as ``check_resign``.
+            as ``check_resign``; BadRequestError: ``compromised_at`` without ``from_seal_id``,
+            naive, or in the future.
         """
         require_role(principal, Role.OPERATOR)
         params = self._resign_params(
             to_seal_id=to_seal_id, department_code=department_code, from_seal_id=from_seal_id,
             issued_before=issued_before, template=template, reason=reason, principal=principal,
         )
+        if compromised_at is not None:
+            params["compromised_at"] = self._check_compromise(from_seal_id, compromised_at).isoformat()
         fingerprint = _fingerprint(
             BatchKind.RESIGN, {k: v for k, v in params.items() if k not in ("actor_client_id", "actor_name")}
         )
@@ -309,6 +324,8 @@ class BatchService:
                 return JobCreated(existing.id, True, existing.total)
         # Item rows are made in the same transaction as the job: a job is never half planned.
         with self.ctx.database.transaction() as session:
+            if compromised_at is not None and from_seal_id is not None:
+                _record_compromise(session, from_seal_id, compromised_at, principal=principal, now=now)
             job = self._add_job(session, BatchKind.RESIGN, params, fingerprint, principal, now=now)
             repo = BatchRepository(session)
             total = 0
@@ -328,6 +345,15 @@ class BatchService:
             repo.add_items(chunk)
             job.total = total
             return JobCreated(job.id, False, total)
+
+    def _check_compromise(self, from_seal_id: int | None, compromised_at: datetime) -> datetime:
+        if from_seal_id is None:
+            raise BadRequestError("a key compromise names the compromised seal (from_seal)", code="compromise_needs_seal")
+        if compromised_at.tzinfo is None:
+            raise BadRequestError("the compromise time needs a time zone", code="invalid_compromise_time")
+        if compromised_at > self.ctx.clock.now():
+            raise BadRequestError("the compromise time is in the future", code="invalid_compromise_time")
+        return compromised_at
 
     def _resign_params(
         self,
@@ -553,3 +579,16 @@ def _fingerprint(kind: str, params: Mapping[str, Any], *, file: Path | None = No
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def _record_compromise(session: Session, seal_id: int, at: datetime, *, principal: Principal, now: datetime) -> None:
+    """Mark a seal's key compromised from ``at`` (the earliest report stands), audited."""
+    seal = SealRepository(session).by_id(seal_id)
+    if seal is None:
+        raise NotFoundError(f"no seal {seal_id}")
+    if seal.compromised_at is None or at < seal.compromised_at:
+        seal.compromised_at = at
+    append_audit_event(
+        session, at=now, actor=principal, action="seal.compromised", target=f"seal:{seal_id}",
+        details={"compromised_at": at.isoformat()},
+    )

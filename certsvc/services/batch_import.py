@@ -28,6 +28,7 @@ from certsvc.jobs.api import ItemOutcome, WorkItem
 from certsvc.rendering.templates import FieldType, LicenceTemplate
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService
+from certsvc.services.issuance_rules import refuse_ended_validity
 from certsvc.services.principals import Principal, Role
 from certsvc.services.requests import parse_issue_request
 from certsvc.storage.database import Database
@@ -45,7 +46,6 @@ __all__ = [
     "import_idempotency_key",
     "read_table",
     "resolve_columns",
-    "sniff_bytes",
 ]
 
 # The request envelope's columns and the header texts they are known by in departments' sheets.
@@ -254,10 +254,15 @@ def check_rows(
     columns: ColumnMap,
     *,
     first_row: int = 2,
+    today: date | None = None,
 ) -> Iterator[ImportRow]:
-    """Check each data row; yields one :class:`ImportRow` per non-empty row."""
+    """Check each data row; yields one :class:`ImportRow` per non-empty row.
+
+    With ``today``, a row whose validity ended before it is reported (issuance refuses it).
+    """
     specs = template.field_map
     seen: dict[str, int] = {}
+    numbers_seen: dict[str, int] = {}  # 许可证编号 → first row: one licence per number
     for row_number, cells in enumerate(rows, start=first_row):
         values = {key: _cell_text(cells[i]) if i < len(cells) else "" for i, key in columns.by_index.items()}
         if not any(values.values()):
@@ -301,6 +306,11 @@ def check_rows(
                 dates[key] = text
             except ValueError:
                 problem(key, f"not a date (YYYY-MM-DD): {text!r}" if text else "the date is missing")
+        if today is not None and "valid_until" in dates:
+            try:
+                refuse_ended_validity(date.fromisoformat(dates["valid_until"]), today=today)
+            except ValidationFailedError as exc:
+                problem("valid_until", exc.message)
 
         fields: dict[str, object] = {}
         for key, text in values.items():
@@ -311,6 +321,12 @@ def check_rows(
                 fields[key] = _to_value(spec.type, text)
             except ValueError:
                 problem(key, f"{spec.label} must be a JSON list of rows")
+        number = fields.get(template.number_field) if template.number_field else None
+        if isinstance(number, str) and number:
+            if number in numbers_seen:
+                problem(template.number_field or "", f"duplicate licence number {number}: also in row {numbers_seen[number]}")
+            else:
+                numbers_seen[number] = row_number
         try:
             template.validate_fields(fields)
         except ValidationFailedError as exc:
@@ -334,11 +350,6 @@ def check_rows(
                     key = {"holder.name": "holder_name", "holder.id": "holder_id", "body": "valid_until"}.get(name, name)
                     problem(key, str(item.get("problem", "")))
         yield ImportRow(row_number, record_no, None if problems else request, tuple(problems))
-
-
-def sniff_bytes(data: bytes) -> str:
-    """A guessed file suffix for uploaded bytes without a usable name: XLSX is a ZIP."""
-    return ".xlsx" if data[:4] == b"PK\x03\x04" else ".csv"
 
 
 class ImportHandler:

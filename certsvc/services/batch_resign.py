@@ -12,31 +12,30 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from certsvc.config import Settings
+from certsvc.domain.identifiers import HolderIdType
+from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.domain.status import LicenceStatus
 from certsvc.errors import ConflictError, NotFoundError
 from certsvc.jobs.api import ItemOutcome, WorkItem, record_outcome
-from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.issuance import verification_url
-from certsvc.services.ofd_versions import (
-    OfdProducer,
-    OfdVersion,
-    ofd_sealable,
-    record_ofd,
-    stored_ofd,
-)
+from certsvc.services.ofd_versions import record_ofd, stored_ofd
 from certsvc.services.principals import Principal, Role
-from certsvc.services.qr import QrService
-from certsvc.services.sealing import SealSnapshot, VersionProducer, box_from_json, box_to_json
+from certsvc.services.producer import (
+    LicenceProducer,
+    SealSnapshot,
+    StoredRender,
+    VersionSpec,
+    box_from_json,
+)
 from certsvc.storage.database import Database
 from certsvc.storage.orm import Certificate
 from certsvc.storage.repositories import SealRepository
@@ -66,15 +65,10 @@ class _Current:
     base_version: int
     identifier: str  # the current version's
     licence_identifier: str  # the licence's (certificates.identifier)
-    unsigned_sha256: str
-    print_sha256: str
-    seal_box: list[float]
-    old_seal_image_sha256: str
-    department_name: str
-    render_args: _RenderArgs | None  # set when the seal image changes: the print copy is redrawn
-    ofd: OfdVersion | None  # the version's OFD, sealed again with the new seal
-    # An SM2 seal replacing an ECDSA/RSA one: the version had no OFD, so one is rendered now.
-    ofd_args: _RenderArgs | None
+    template: str
+    record: LicenceRecord
+    issued_on: date  # the date the current version's page prints
+    stored: StoredRender
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,27 +133,35 @@ class ResignHandler:
             return _Skip("already_on_seal", row.identifier, row.current_version)
         if self.from_seal_id is not None and row.seal_id != int(self.from_seal_id):
             return _Skip("not_on_from_seal", row.identifier, row.current_version)
-        ofd = stored_ofd(session, row.certificate_id, row.current_version)
-        needs_ofd = ofd is None and ofd_sealable(seal.algorithm, seal.ses_seal_der)
-        render_args = None
-        if row.seal_image_sha256 != seal.image_sha256 or needs_ofd:
-            cert = session.get(Certificate, row.certificate_id)
-            assert cert is not None
-            render_args = _render_args(cert)
-            session.expunge(cert)
         return _Current(
             certificate_id=row.certificate_id,
             base_version=row.current_version,
             identifier=row.version_identifier,
             licence_identifier=row.identifier,
-            unsigned_sha256=row.unsigned_sha256,
-            print_sha256=row.print_sha256,
-            seal_box=row.seal_box,
-            old_seal_image_sha256=row.seal_image_sha256,
-            department_name=row.department_name,
-            render_args=render_args if row.seal_image_sha256 != seal.image_sha256 else None,
-            ofd=ofd,
-            ofd_args=render_args if needs_ofd else None,
+            template=row.template,
+            record=LicenceRecord(
+                kind=self.ctx.templates.get(row.template).kind,
+                holder_name=row.holder_name,
+                holder_id_type=HolderIdType(row.holder_id_type),
+                holder_id=row.holder_id,
+                valid_from=row.valid_from,
+                valid_until=row.valid_until,
+                issuer=Issuer(
+                    name=row.department_name,
+                    code=row.department_code,
+                    area_code=row.department_area_code,
+                    name_mn=licence_name_mn(is_bilingual=row.department_is_bilingual, name_mn=row.department_name_mn),
+                ),
+                fields=row.data,
+            ),
+            issued_on=row.version_issued_at.date(),
+            stored=StoredRender(
+                unsigned_sha256=row.unsigned_sha256,
+                print_sha256=row.print_sha256,
+                seal_box=box_from_json(row.seal_box),
+                seal_image_sha256=row.seal_image_sha256,
+                ofd=stored_ofd(session, row.certificate_id, row.current_version),
+            ),
         )
 
     def _to_seal_in(self, session: Session) -> SealSnapshot:
@@ -189,36 +191,21 @@ class ResignHandler:
                 raise NotFoundError(f"licence {item.key} no longer exists")
             return ItemOutcome.skipped(state.reason, {"identifier": state.identifier, "version": state.version})
         current = state
-        render_args = current.render_args
 
         # The slow part runs outside any transaction (see docs/architecture.md, Transactions).
-        print_sha = current.print_sha256
-        if render_args is not None:
-            # The print copy shows the seal image drawn on the page: a new image means a new
-            # print copy. The electronic render is reused as stored (its seal box is empty).
-            print_sha = self._render_print_copy(render_args, seal, current.identifier)
-        produced = VersionProducer(self.ctx).reseal(
-            unsigned_sha256=current.unsigned_sha256,
-            print_sha256=print_sha,
-            box=box_from_json(current.seal_box),
-            department_name=current.department_name,
-            seal=seal,
-            signed_at=now,
-            reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
-            ofd_source=current.ofd,
-        )
-        if current.ofd_args is not None:
-            args = current.ofd_args
-            produced = replace(
-                produced,
-                ofd=OfdProducer(self.ctx).render_and_seal(
-                    self.ctx.templates.get(args.template),
-                    self._content(args, seal, current.identifier),
-                    seal=seal,
-                    ses_seal_der=seal.ses_seal_der,
-                    signed_at=now,
-                ),
+        # The stored render is sealed again, so the page and its identifier stay the same.
+        produced = LicenceProducer(self.ctx).produce(
+            VersionSpec(
+                template=self.ctx.templates.get(current.template),
+                record=current.record,
+                identifier=current.identifier,
+                issued_on=current.issued_on,
+                seal=seal,
+                signed_at=now,
+                reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
+                reuse=current.stored,
             )
+        )
         new_version = current.base_version + 1
         # Everything the write transaction stores is computed before it begins: the write lock
         # (SQLite: one writer at a time) is held for a few short statements only.
@@ -226,14 +213,8 @@ class ResignHandler:
             "certificate_id": current.certificate_id,
             "version": new_version,
             "identifier": current.identifier,
-            "sha256": produced.signed_sha256,
-            "print_sha256": produced.print_sha256,
-            "unsigned_sha256": produced.unsigned_sha256,
-            "seal_box": box_to_json(produced.seal_box),
-            "seal_id": seal.id,
-            "signed_at": now,
             "reason": f"resign (batch {self.job_id}): {self.reason}"[:200],
-            "ses_signature_der": produced.ses_signature_der,
+            **produced.version_columns(),
         }
         audit_details = {"version": new_version, "seal_id": seal.id, "sha256": produced.signed_sha256}
         done = ItemOutcome.done(
@@ -277,61 +258,6 @@ class ResignHandler:
             _log.warning("batch job %s item %s: claim lost, result discarded", self.job_id, item.id)
             return ItemOutcome.skipped("claim_lost", is_recorded=True)
         return outcome
-
-    def _render_print_copy(self, args: _RenderArgs, seal: SealSnapshot, identifier: str) -> str:
-        template = self.ctx.templates.get(args.template)
-        content = self._content(args, seal, identifier)
-        rendered = render_licence(template, content, seal_image_png=self.ctx.blobs.get(seal.image_sha256))
-        return self.ctx.blobs.put(rendered.print_pdf)
-
-    def _content(self, args: _RenderArgs, seal: SealSnapshot, identifier: str) -> LicenceContent:
-        content = LicenceContent(
-            identifier=identifier,
-            holder_name=args.holder_name,
-            holder_id_type=args.holder_id_type,
-            holder_id=args.holder_id,
-            fields=args.fields,
-            valid_from=args.valid_from,
-            valid_until=args.valid_until,
-            issued_on=args.issued_on,
-            department_name=args.department_name,
-            department_name_mn=args.department_name_mn,
-            department_code=args.department_code,
-            verify_url=verification_url(self.ctx.settings.public_url, identifier),
-        )
-        # The same signed QR payload as a newly issued licence, signed by the new seal.
-        return replace(content, verify_url=QrService(self.ctx).qr_text(content, seal=seal))
-
-
-@dataclass(frozen=True, slots=True)
-class _RenderArgs:
-    template: str
-    holder_name: str
-    holder_id_type: str
-    holder_id: str
-    fields: dict[str, object]
-    valid_from: date
-    valid_until: date
-    issued_on: date
-    department_name: str
-    department_code: str
-    department_name_mn: str | None
-
-
-def _render_args(cert: Certificate) -> _RenderArgs:
-    return _RenderArgs(
-        template=cert.template,
-        holder_name=cert.holder_name,
-        holder_id_type=cert.holder_id_type,
-        holder_id=cert.holder_id,
-        fields=dict(cert.data),
-        valid_from=cert.valid_from,
-        valid_until=cert.valid_until,
-        issued_on=cert.issued_at.date(),
-        department_name=cert.department.name,
-        department_code=cert.department.code,
-        department_name_mn=licence_name_mn(is_bilingual=cert.department.is_bilingual, name_mn=cert.department.name_mn),
-    )
 
 
 def build_resign_handler(config: Mapping[str, Any]) -> ResignHandler:

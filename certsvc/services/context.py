@@ -23,7 +23,7 @@ _T = TypeVar("_T")
 
 
 class SealLike(Protocol):
-    """The parts of a seal needed to load it (``services.sealing.SealSnapshot``)."""
+    """The parts of a seal needed to load it (``services.producer.SealSnapshot``)."""
 
     @property
     def id(self) -> int: ...
@@ -41,13 +41,20 @@ class SealLike(Protocol):
 
 @dataclass(frozen=True)
 class LoadedSeal:
-    """A seal ready to sign: the key is loaded once and kept, with the sealer built around it."""
+    """A seal ready to sign: its key opened once and kept, with the PDF sealer built around it.
+
+    ``lock`` serialises signatures with this key (a token session, like a loaded key object,
+    is not shared by two threads at once).
+    """
 
     seal_id: int
-    algorithm: str
-    key: crypto.SealKey
+    key: crypto.SigningKey
     sealer: crypto.PdfSealer
     lock: threading.Lock
+
+    @property
+    def algorithm(self) -> str:
+        return self.key.algorithm.value
 
 
 @dataclass
@@ -58,11 +65,17 @@ class ServiceContext:
     keys: FileKeyStore
     templates: TemplateRegistry
     clock: Clock
+    # Where seal keys come from; encrypted key files under CERTSVC_HOME unless given.
+    signing_keys: crypto.KeySource | None = field(default=None, repr=False)
     _passphrase: bytes | None = field(default=None, repr=False)
     _seals: dict[int, LoadedSeal] = field(default_factory=dict, repr=False)
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _loaded: dict[str, object] = field(default_factory=dict, repr=False)
     _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.signing_keys is None:
+            self.signing_keys = crypto.EncryptedKeyFiles(read_pem=self.keys.get, passphrase=self.passphrase)
 
     @property
     def pki_dir(self) -> Path:
@@ -104,13 +117,18 @@ class ServiceContext:
 
         return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
 
+    def peek_loaded(self, name: str) -> object | None:
+        """A loaded value if there is one; never loads (for values whose making itself needs
+        ``loaded``, which is not re-entrant)."""
+        with self._loaded_lock:
+            return self._loaded.get(name)
+
     def timestamp_transport(self, algorithm: str) -> crypto.TimeStampTransport:
         """Where seals of ``algorithm`` get their time-stamps (one per context and family)."""
         from certsvc.services.timestamping import timestamp_transport
 
         name = f"timestamp-transport-{algorithm}"
-        with self._loaded_lock:
-            kept = self._loaded.get(name)
+        kept = self.peek_loaded(name)
         if kept is not None:
             return kept  # type: ignore[return-value]
         # Made outside ``loaded``: the built-in TSA is a loaded value too, and the lock is not
@@ -140,29 +158,31 @@ class ServiceContext:
             self._seals.pop(seal_id, None)
 
     def loaded_seal(self, seal: SealLike) -> LoadedSeal:
-        """The cached signer for ``seal``; loads and decrypts its key on first use only."""
+        """The cached signer for ``seal``; its key is opened on first use only.
+
+        Raises:
+            KeyUnavailableError: the key cannot be opened.
+            SigningError: the seal's certificate or image cannot be used with the key.
+        """
         loaded = self._seals.get(seal.id)
         if loaded is not None:
             return loaded
         # Resolved outside the lock: the built-in TSA takes the same lock to load its keys.
-        transport = self.timestamp_transport(seal.algorithm)
+        transport = self.timestamp_transport(seal.algorithm) if self.settings.pades_level != "B-B" else None
         with self._seals_lock:
             loaded = self._seals.get(seal.id)
             if loaded is None:
-                key = crypto.SealKey.from_pem(self.keys.get(seal.key_ref), self.passphrase())
+                assert self.signing_keys is not None  # set in __post_init__
+                key = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
                 sealer = crypto.PdfSealer(
                     key=key,
-                    certificate_der=seal.certificate_der,
-                    chain_ders=list(seal.chain_der),
                     seal_image_png=self.blobs.get(seal.image_sha256),
                     # Every template prints the issuer's name and the date under the seal.
                     show_text=False,
-                    # PAdES B-T: every seal carries a signature time-stamp.
+                    # PAdES B-T and up: every seal carries a signature time-stamp.
                     timestamp_transport=transport,
                 )
-                loaded = LoadedSeal(
-                    seal_id=seal.id, algorithm=seal.algorithm, key=key, sealer=sealer, lock=threading.Lock()
-                )
+                loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=threading.Lock())
                 self._seals[seal.id] = loaded
             return loaded
 

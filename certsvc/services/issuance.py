@@ -4,34 +4,36 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from datetime import date
+from dataclasses import asdict, dataclass
 
 from sqlalchemy.exc import IntegrityError
 
 from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier, validate_holder_id
+from certsvc.domain.licence import LicenceRecord
 from certsvc.domain.status import LicenceStatus
 from certsvc.errors import ConflictError, PermissionDeniedError
-from certsvc.rendering.renderer import LicenceContent
-from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.audit import append_audit_event
-from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext
+from certsvc.services.issuance_rules import (
+    choose_seal,
+    licence_number_of,
+    refuse_ended_validity,
+    require_licence_type,
+    require_number_free,
+)
+from certsvc.services.licences import issuer_of
 from certsvc.services.ofd_versions import OFD_NEEDS_SM2_SEAL, ofd_sealable, record_ofd
 from certsvc.services.principals import Principal, Role, require_role
-from certsvc.services.qr import QrService
+from certsvc.services.producer import LicenceProducer, SealSnapshot, VersionSpec
 from certsvc.services.requests import IssueRequest
-from certsvc.services.sealing import SealSnapshot, VersionProducer, box_to_json
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import (
     CertificateRepository,
     DepartmentRepository,
-    SealRepository,
     SerialRepository,
 )
 
-__all__ = ["IssuanceService", "IssuedCertificate", "gbt36903_metadata", "verification_url"]
+__all__ = ["IssuanceService", "IssuedCertificate"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +46,11 @@ class IssuedCertificate:
     department_code: str
     is_replay: bool  # an idempotent retry answered with the first result
 
-
-def verification_url(public_url: str, identifier: str) -> str:
-    return f"{public_url.rstrip('/')}/v/{identifier}"
+    def stored_answer(self) -> dict[str, object]:
+        """The answer as kept with the licence, so that a replay returns it unchanged."""
+        answer = asdict(self)
+        del answer["is_replay"]
+        return answer
 
 
 def _request_fingerprint(request: IssueRequest) -> str:
@@ -76,10 +80,15 @@ class IssuanceService:
 
         Raises:
             PermissionDeniedError: the caller is not an issuer of a department.
-            UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data.
-            ConflictError: the idempotency key was used for a different request, or the
-                department has no usable seal, or ``require_ofd`` and the seal is not SM2
-                (``ofd_needs_sm2_seal``: refused before anything is issued).
+            UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data;
+                ``validity_already_ended`` for a period that ended before today.
+            PermissionDeniedError: ``licence_type_not_allowed``, a type not configured for the
+                department.
+            ConflictError: the idempotency key was used for a different request
+                (``idempotency_key_reused``), the licence number is held by another licence
+                (``duplicate_licence_number``), no seal may sign (see ``choose_seal``), or
+                ``require_ofd`` and the seal is not SM2 (``ofd_needs_sm2_seal``: refused before
+                anything is issued).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         require_role(principal, Role.ISSUER)
@@ -96,12 +105,16 @@ class IssuanceService:
         holder_id = validate_holder_id(holder_type, request.holder.id)
         fields = template.validate_fields(request.fields)
         now = self.ctx.clock.now()
+        refuse_ended_validity(request.valid_until, today=now.date())
+        number = licence_number_of(template, fields)
 
         with self.ctx.database.transaction() as session:
             department = DepartmentRepository(session).by_id(principal.department_id)
-            seal = SealRepository(session).active_for(principal.department_id, now) if department else None
-            if department is None or seal is None:
-                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
+            if department is None:
+                raise PermissionDeniedError("this client's department no longer exists")
+            require_licence_type(session, department_id=department.id, department_code=department.code, template=template)
+            require_number_free(session, department_id=department.id, template=template, number=number)
+            seal = choose_seal(session, department_id=department.id, template=template, at=now)
             if require_ofd and not ofd_sealable(seal.algorithm, seal.ses_seal_der):
                 raise ConflictError(
                     "an OFD licence needs a GB/T 38540 (SM2) seal; this department seals with "
@@ -111,85 +124,69 @@ class IssuanceService:
             serial = SerialRepository(session).next_value(
                 department_id=department.id, type_code=template.type_code, year=now.year
             )
-            department_view = _DepartmentView(
-                department.id,
-                department.code,
-                department.name,
-                licence_name_mn(is_bilingual=department.is_bilingual, name_mn=department.name_mn),
-            )
-            area_code = department.area_code  # GB/T 36903 行政区划代码, read inside the transaction
+            department_id = department.id
+            issuer = issuer_of(department)
             seal_view = SealSnapshot.of(seal)
-        identifier = LicenceIdentifier(template.type_code, department_view.code, f"{now.year}{serial:06d}", 1)
-
-        content = LicenceContent(
-            identifier=str(identifier),
+        licence_id = LicenceIdentifier(template.type_code, issuer.code, f"{now.year}{serial:06d}", 1)
+        identifier = str(licence_id)
+        record = LicenceRecord(
+            kind=template.kind,
             holder_name=request.holder.name,
-            holder_id_type=holder_type.value,
+            holder_id_type=holder_type,
             holder_id=holder_id,
-            fields=fields,
             valid_from=request.valid_from,
             valid_until=request.valid_until,
-            issued_on=now.date(),
-            department_name=department_view.name,
-            department_name_mn=department_view.name_mn,
-            department_code=department_view.code,
-            verify_url=verification_url(self.ctx.settings.public_url, str(identifier)),
-            metadata=gbt36903_metadata(
-                identifier=str(identifier),
-                template=template,
-                fields=fields,
-                holder_name=request.holder.name,
-                holder_type=holder_type,
-                holder_id=holder_id,
-                issuer_name=department_view.name,
-                issuer_code=department_view.code,
-                area_code=area_code,
-                issued_on=now.date(),
-                valid_from=request.valid_from,
-                valid_until=request.valid_until,
-            ),
+            issuer=issuer,
+            fields=fields,
         )
-        # The QR code carries the URL plus a payload signed with the seal key (issue 6, docs/qr.md).
-        content = replace(content, verify_url=QrService(self.ctx).qr_text(content, seal=seal_view))
-        produced = VersionProducer(self.ctx).render_and_seal(
-            template, content, seal=seal_view, signed_at=now, reason="电子证照签发 / licence issued"
+        produced = LicenceProducer(self.ctx).produce(
+            VersionSpec(
+                template=template,
+                record=record,
+                identifier=identifier,
+                issued_on=now.date(),
+                seal=seal_view,
+                signed_at=now,
+                reason="电子证照签发 / licence issued",
+            )
         )
 
+        issued = IssuedCertificate(
+            identifier=identifier,
+            status=LicenceStatus.VALID.value,
+            sha256=produced.signed_sha256,
+            version=1,
+            template=template.slug,
+            department_code=issuer.code,
+            is_replay=False,
+        )
         try:
             with self.ctx.database.transaction() as session:
                 cert = CertificateRepository(session).add(
                     Certificate(
-                        identifier_base=identifier.base,
-                        identifier=str(identifier),
-                        department_id=department_view.id,
+                        identifier_base=licence_id.base,
+                        identifier=identifier,
+                        department_id=department_id,
                         template=template.slug,
                         type_code=template.type_code,
-                        holder_name=request.holder.name,
-                        holder_id_type=holder_type.value,
-                        holder_id=holder_id,
-                        data=_jsonable(fields),
+                        holder_name=record.holder_name,
+                        holder_id_type=record.holder_id_type.value,
+                        holder_id=record.holder_id,
+                        data=record.canonical_fields(),
                         status=LicenceStatus.VALID.value,
-                        valid_from=request.valid_from,
-                        valid_until=request.valid_until,
+                        valid_from=record.valid_from,
+                        valid_until=record.valid_until,
                         current_version=1,
                         issued_at=now,
                         idempotency_key=idempotency_key or None,
                         request_sha256=fingerprint,
+                        licence_number=number,
+                        issue_response=issued.stored_answer(),
                     )
                 )
                 CertificateRepository(session).add_version(
                     CertificateVersion(
-                        certificate_id=cert.id,
-                        version=1,
-                        identifier=str(identifier),
-                        sha256=produced.signed_sha256,
-                        print_sha256=produced.print_sha256,
-                        unsigned_sha256=produced.unsigned_sha256,
-                        seal_box=box_to_json(produced.seal_box),
-                        seal_id=seal_view.id,
-                        signed_at=now,
-                        reason="issue",
-                        ses_signature_der=produced.ses_signature_der,
+                        certificate_id=cert.id, version=1, identifier=identifier, reason="issue", **produced.version_columns()
                     )
                 )
                 record_ofd(session, certificate_id=cert.id, version=1, ofd=produced.ofd)
@@ -198,7 +195,7 @@ class IssuanceService:
                     at=now,
                     actor=principal,
                     action="certificate.issue",
-                    target=str(identifier),
+                    target=identifier,
                     request_id=request_id,
                     details={"template": template.slug, "sha256": produced.signed_sha256, "seal_id": seal_view.id},
                 )
@@ -208,16 +205,11 @@ class IssuanceService:
                 replay = self._replay(principal.department_id, idempotency_key, fingerprint)
                 if replay is not None:
                     return replay
+            # Or another licence took the number since the check above.
+            with self.ctx.database.read() as session:
+                require_number_free(session, department_id=department_id, template=template, number=number)
             raise
-        return IssuedCertificate(
-            identifier=str(identifier),
-            status=LicenceStatus.VALID.value,
-            sha256=produced.signed_sha256,
-            version=1,
-            template=template.slug,
-            department_code=department_view.code,
-            is_replay=False,
-        )
+        return issued
 
     def _replay(self, department_id: int, key: str, fingerprint: str) -> IssuedCertificate | None:
         with self.ctx.database.read() as session:
@@ -228,67 +220,17 @@ class IssuanceService:
                 raise ConflictError(
                     "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
                 )
-            version = CertificateRepository(session).version(cert.id, cert.current_version)
-            assert version is not None  # a certificate always has its current version
+            if cert.issue_response is not None:
+                return IssuedCertificate(**cert.issue_response, is_replay=True)
+            # Licences issued before answers were stored: the first version is what was answered.
+            first = CertificateRepository(session).version(cert.id, 1)
+            assert first is not None  # a certificate always has its first version
             return IssuedCertificate(
-                identifier=cert.identifier,
-                status=cert.status,
-                sha256=version.sha256,
-                version=cert.current_version,
+                identifier=first.identifier,
+                status=LicenceStatus.VALID.value,
+                sha256=first.sha256,
+                version=1,
                 template=cert.template,
                 department_code=cert.department.code,
                 is_replay=True,
             )
-
-
-@dataclass(frozen=True, slots=True)
-class _DepartmentView:
-    id: int
-    code: str
-    name: str
-    name_mn: str | None  # set for a bilingual department: the bilingual layout is used
-
-
-def _jsonable(fields: dict[str, object]) -> dict[str, object]:
-    return json.loads(json.dumps(fields, ensure_ascii=False, default=str))  # type: ignore[no-any-return]
-
-
-
-def gbt36903_metadata(
-    *,
-    identifier: str,
-    template: LicenceTemplate,
-    fields: Mapping[str, object],
-    holder_name: str,
-    holder_type: HolderIdType,
-    holder_id: str,
-    issuer_name: str,
-    issuer_code: str,
-    area_code: str,
-    issued_on: date,
-    valid_from: date,
-    valid_until: date,
-) -> dict[str, str]:
-    """The GB/T 36903-2018 metadata written into the licence PDF's XMP and info dictionary.
-
-    Verification reads it back (``read_licence_metadata``) to find the registry entry of a file
-    whose QR code is unreadable or whose bytes changed.
-    """
-    metadata = {
-        "identifier": identifier,
-        "licence_name": template.name,
-        "type_code": template.type_code,
-        "holder_name": holder_name,
-        "holder_code": holder_id,
-        "holder_code_type": holder_type.gbt36903_code,  # 001 统一社会信用代码 / 111 公民身份号码
-        "issuer_name": issuer_name,
-        "issuer_code": issuer_code,
-        "issued_on": issued_on.isoformat(),
-        "valid_from": valid_from.isoformat(),
-        "valid_until": valid_until.isoformat(),
-        "area_code": area_code,
-    }
-    number = fields.get(template.number_field) if template.number_field else None
-    if isinstance(number, str) and number:
-        metadata["licence_number"] = number
-    return metadata

@@ -9,31 +9,35 @@ nobody changed the licence meanwhile (optimistic: the current revision must be u
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from sqlalchemy.exc import IntegrityError
 
-from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier
+from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.domain.licence import LicenceRecord
 from certsvc.domain.status import LicenceAction, LicenceStatus, effective_status, transition
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
-from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
-from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext
-from certsvc.services.issuance import gbt36903_metadata, verification_url
+from certsvc.services.issuance_rules import (
+    choose_seal,
+    licence_number_of,
+    refuse_ended_validity,
+    require_number_free,
+)
+from certsvc.services.licences import licence_record_of
 from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
-from certsvc.services.qr import QrService
+from certsvc.services.producer import LicenceProducer, ProducedVersion, SealSnapshot, VersionSpec
 from certsvc.services.requests import pydantic_problems
-from certsvc.services.sealing import SealSnapshot, VersionProducer, box_to_json
 from certsvc.services.webhooks import WebhookService, enqueue_event
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_lifecycle import StatusChange
-from certsvc.storage.repositories import CertificateRepository, SealRepository
+from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 
 __all__ = [
@@ -108,16 +112,14 @@ class StatusChangeInfo:
 @dataclass(frozen=True, slots=True)
 class _Plan:
     cert_id: int
-    department_id: int
-    department_code: str
-    department_name: str
     template: str
     revision: int
     status: LicenceStatus
     old_identifier: str
     new_identifier: str
-    content: LicenceContent
-    data: dict[str, Any]
+    record: LicenceRecord
+    department_id: int
+    licence_number: str | None  # kept by amend and reissue; an amended one must be free
     seal: SealSnapshot
 
 
@@ -195,8 +197,10 @@ class LifecycleService:
             PermissionDeniedError, NotFoundError: as for ``change_status``.
             IllegalTransitionError: the licence is not valid (suspended, revoked, expired ...).
             ConflictError: ``superseded_version`` (the identifier is not the current one),
-                ``concurrent_change`` (changed while sealing), ``no_active_seal``.
-            ValidationFailedError: the changed fields do not fit the template.
+                ``concurrent_change`` (changed while sealing), ``duplicate_licence_number`` (the
+                new number is another licence's), or no seal may sign (see ``choose_seal``).
+            ValidationFailedError: the changed fields do not fit the template, or the new
+                validity period has already ended (``validity_already_ended``).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
         return self._new_version(identifier, LicenceAction.AMEND, request.reason, request, principal, request_id)
@@ -248,13 +252,39 @@ class LifecycleService:
         reason = _reason(reason)
         with licence_access(self.ctx, principal, action=action.value, request_id=request_id):
             plan = self._plan(identifier, action, amendment, principal)
-        template = self.ctx.templates.get(plan.template)
         now = self.ctx.clock.now()
-        # The new version's QR code carries its own identifier, signed like at issuance (issue 6).
-        content = replace(plan.content, verify_url=QrService(self.ctx).qr_text(plan.content, seal=plan.seal))
-        produced = VersionProducer(self.ctx).render_and_seal(
-            template, content, seal=plan.seal, signed_at=now, reason=_SEAL_REASON[action]
+        produced = LicenceProducer(self.ctx).produce(
+            VersionSpec(
+                template=self.ctx.templates.get(plan.template),
+                record=plan.record,
+                identifier=plan.new_identifier,
+                issued_on=now.date(),
+                seal=plan.seal,
+                signed_at=now,
+                reason=_SEAL_REASON[action],
+            )
         )
+        try:
+            result, deliveries = self._store_version(plan, action, reason, produced, principal, request_id, now)
+        except IntegrityError:
+            # Another licence may have taken the amended number since the plan was checked.
+            with self.ctx.database.read() as session:
+                require_number_free(session, department_id=plan.department_id, template=self.ctx.templates.get(plan.template),
+                                    number=plan.licence_number, holder_id=plan.cert_id)
+            raise
+        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
+        return result
+
+    def _store_version(
+        self,
+        plan: _Plan,
+        action: LicenceAction,
+        reason: str,
+        produced: ProducedVersion,
+        principal: Principal,
+        request_id: str | None,
+        now: datetime,
+    ) -> tuple[LifecycleResult, list[int]]:
         with self.ctx.database.transaction() as session:
             repo = CertificateRepository(session)
             cert = repo.by_identifier(plan.old_identifier)
@@ -270,23 +300,19 @@ class LifecycleService:
                     certificate_id=cert.id,
                     version=revision,
                     identifier=plan.new_identifier,
-                    sha256=produced.signed_sha256,
-                    print_sha256=produced.print_sha256,
-                    unsigned_sha256=produced.unsigned_sha256,
-                    seal_box=box_to_json(produced.seal_box),
-                    seal_id=plan.seal.id,
-                    signed_at=now,
                     reason=action.value,
-                    ses_signature_der=produced.ses_signature_der,
+                    **produced.version_columns(),
                 )
             )
             record_ofd(session, certificate_id=cert.id, version=revision, ofd=produced.ofd)
+            record = plan.record
             cert.identifier = plan.new_identifier
             cert.current_version = revision
-            cert.data = plan.data
-            cert.holder_name = plan.content.holder_name
-            cert.valid_from = plan.content.valid_from
-            cert.valid_until = plan.content.valid_until
+            cert.data = record.canonical_fields()
+            cert.holder_name = record.holder_name
+            cert.valid_from = record.valid_from
+            cert.valid_until = record.valid_until
+            cert.licence_number = plan.licence_number
             target = transition(plan.status, action)
             cert.status = target.value
             self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
@@ -301,8 +327,7 @@ class LifecycleService:
                 sha256=produced.signed_sha256,
                 changed_at=now,
             )
-        WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
-        return result
+        return result, deliveries
 
     def _plan(
         self,
@@ -324,66 +349,36 @@ class LifecycleService:
                     code="superseded_version",
                     details={"current_identifier": cert.identifier},
                 )
-            seal = SealRepository(session).active_for(cert.department_id, now)
-            if seal is None:
-                raise ConflictError("the department has no active seal to issue with", code="no_active_seal")
             template = self.ctx.templates.get(cert.template)
-            data: dict[str, Any] = dict(cert.data)
-            holder_name, valid_from, valid_until = cert.holder_name, cert.valid_from, cert.valid_until
+            seal = choose_seal(session, department_id=cert.department_id, template=template, at=now)
+            record = licence_record_of(cert, self.ctx.templates)
             if amendment is not None:
-                data.update(amendment.fields)
-                holder_name = amendment.holder_name or holder_name
-                valid_from = amendment.valid_from or valid_from
-                valid_until = amendment.valid_until or valid_until
-                if valid_until < valid_from:
+                record = replace(
+                    record,
+                    holder_name=amendment.holder_name or record.holder_name,
+                    valid_from=amendment.valid_from or record.valid_from,
+                    valid_until=amendment.valid_until or record.valid_until,
+                    fields={**record.fields, **amendment.fields},
+                )
+                if record.valid_until < record.valid_from:
                     raise ValidationFailedError(
                         "invalid validity period", details=[{"field": "valid_until", "problem": "before valid_from"}]
                     )
-            fields = template.validate_fields(data)
+                refuse_ended_validity(record.valid_until, today=now.date())
+            record = replace(record, fields=template.validate_fields(record.fields))
+            number = licence_number_of(template, record.fields)
+            require_number_free(session, department_id=cert.department_id, template=template, number=number, holder_id=cert.id)
             printed = LicenceIdentifier.parse(cert.identifier)
-            new_identifier = str(printed.with_version(printed.version + 1))
-            content = LicenceContent(
-                identifier=new_identifier,
-                holder_name=holder_name,
-                holder_id_type=cert.holder_id_type,
-                holder_id=cert.holder_id,
-                fields=fields,
-                valid_from=valid_from,
-                valid_until=valid_until,
-                issued_on=now.date(),
-                department_name=cert.department.name,
-                department_name_mn=licence_name_mn(
-                    is_bilingual=cert.department.is_bilingual, name_mn=cert.department.name_mn
-                ),
-                department_code=cert.department.code,
-                verify_url=verification_url(self.ctx.settings.public_url, new_identifier),
-                metadata=gbt36903_metadata(
-                    identifier=new_identifier,
-                    template=template,
-                    fields=fields,
-                    holder_name=holder_name,
-                    holder_type=HolderIdType(cert.holder_id_type),
-                    holder_id=cert.holder_id,
-                    issuer_name=cert.department.name,
-                    issuer_code=cert.department.code,
-                    area_code=cert.department.area_code,
-                    issued_on=now.date(),
-                    valid_from=valid_from,
-                    valid_until=valid_until,
-                ),
-            )
             return _Plan(
                 cert_id=cert.id,
-                department_id=cert.department_id,
-                department_code=cert.department.code,
-                department_name=cert.department.name,
                 template=cert.template,
                 revision=cert.current_version,
                 status=current,
                 old_identifier=cert.identifier,
-                new_identifier=new_identifier,
-                content=content,
-                data=_jsonable(fields),
+                new_identifier=str(printed.with_version(printed.version + 1)),
+                record=record,
+                department_id=cert.department_id,
+                licence_number=number,
                 seal=SealSnapshot.of(seal),
             )
 
@@ -467,7 +462,3 @@ def _reason(reason: str) -> str:
     if not reason or len(reason) > 500:
         raise ValidationFailedError("a reason is required", details=[{"field": "reason", "problem": "1 to 500 characters"}])
     return reason
-
-
-def _jsonable(fields: dict[str, object]) -> dict[str, Any]:
-    return json.loads(json.dumps(fields, ensure_ascii=False, default=str))  # type: ignore[no-any-return]

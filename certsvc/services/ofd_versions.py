@@ -90,6 +90,7 @@ class OfdProducer:
     ) -> OfdVersion:
         assert ses_seal_der is not None  # checked by _sealable
         loaded = self.ctx.loaded_seal(seal)
+        transport = self.ctx.timestamp_transport(seal.algorithm)
         with loaded.lock:
             sealed = crypto.seal_ofd(
                 unsigned,
@@ -99,6 +100,8 @@ class OfdProducer:
                 signed_at=signed_at,
                 page_index=int(box[0]),
                 boundary_mm=(box[1], box[2], box[3], box[4]),
+                # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF's seal data.
+                timestamp_transport=transport,
             )
         return OfdVersion(sha256=self.ctx.blobs.put(sealed), unsigned_sha256=unsigned_sha, seal_box=box)
 

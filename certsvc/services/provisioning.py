@@ -39,6 +39,7 @@ from certsvc.services.timestamping import provision_dev_tsa
 from certsvc.services.trust_signer import provision_dev_trust_signer
 from certsvc.storage.orm import Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
+from certsvc.storage.repositories_rules import LicenceTypeRepository, SealChoiceRepository
 
 __all__ = [
     "DEMO_DEPARTMENTS",
@@ -66,10 +67,15 @@ class DemoDepartment:
     area_code: str
     seal_name: str
     algorithm: crypto.KeyAlgorithm
+    licence_types: tuple[str, ...]  # template slugs the department may issue
     name_mn: str | None = None  # only a spelling attested in a public Mongolian-language source
     name_mn_source: str | None = None  # where that spelling is published
 
 
+# A 市场监督管理局 licenses food and drug businesses and issues its own 准予行政许可决定书, never a
+# planning permit; a 行政审批和政务服务局 holds the approvals concentrated in it (相对集中行政许可权):
+# planning and construction as well as food and drug retail.
+#
 # Mongolian names: a demo department carries one only when its exact spelling is published by a
 # public Mongolian-language source, never a translation made here (translations of official
 # names must match the Chinese exactly and are approved by the region's Mongolian language
@@ -80,14 +86,35 @@ class DemoDepartment:
 # 内蒙古自治区人民政府 writes its own name on its Mongolian site; it issues the demo's bilingual
 # administrative licensing decisions.
 DEMO_DEPARTMENTS = (
-    DemoDepartment("11152500011512829G", "锡林郭勒盟市场监督管理局", "152500", "行政许可专用章", crypto.KeyAlgorithm.ECDSA_P256),
-    DemoDepartment("11152502011513952P", "锡林浩特市行政审批和政务服务局", "152502", "行政审批专用章", crypto.KeyAlgorithm.SM2),
+    DemoDepartment(
+        "11152500011512829G",
+        "锡林郭勒盟市场监督管理局",
+        "152500",
+        "行政许可专用章",
+        crypto.KeyAlgorithm.ECDSA_P256,
+        ("administrative-licensing-decision", "drug-business-licence", "food-business-licence"),
+    ),
+    DemoDepartment(
+        "11152502011513952P",
+        "锡林浩特市行政审批和政务服务局",
+        "152502",
+        "行政审批专用章",
+        crypto.KeyAlgorithm.SM2,
+        (
+            "administrative-licensing-decision",
+            "construction-planning-permit",
+            "drug-business-licence",
+            "food-business-licence",
+            "special-operations-certificate",
+        ),
+    ),
     DemoDepartment(
         "111500000115100509",
         "内蒙古自治区人民政府",
         "150000",
         "行政许可专用章",
         crypto.KeyAlgorithm.SM2,
+        ("administrative-licensing-decision",),
         name_mn="ᠥᠪᠥᠷ ᠮᠣᠩᠭᠤᠯ ᠤᠨ ᠥᠪᠡᠷᠲᠡᠭᠡᠨ ᠵᠠᠰᠠᠬᠤ ᠣᠷᠣᠨ ᠤ ᠠᠷᠠᠳ ᠤᠨ ᠵᠠᠰᠠᠭ ᠤᠨ ᠣᠷᠳᠣᠨ",
         # The heading of its decree No. 213 (…ᠣᠷᠳᠣᠨ ᠤ ᠵᠠᠷᠯᠢᠭ, 人民政府令) on its Mongolian site.
         name_mn_source="https://mgl.nmg.gov.cn/am/2016/1/4/U_68445_392250.html",
@@ -257,10 +284,13 @@ def add_seal(
     validity_days: int = 1825,
     name_mn: str | None = None,
     ring_layout: RingLayout = RingLayout.RINGS,
+    purpose: str | None = None,
 ) -> Seal:
     """Make a seal for a department: key, certificate from the development CA, drawn image.
 
     ``name_mn`` must be normalised and checked already (``bilingual.mongolian_name``).
+    The purpose defaults to the seal's name. The department's first seal becomes its default
+    seal; later seals never take that role by themselves.
 
     Raises:
         ValidationFailedError: seal text the seal font cannot draw, or names too long for the
@@ -283,6 +313,10 @@ def add_seal(
         credit_code=department.code,
         not_before=now - timedelta(minutes=5),
         not_after=not_after,
+        # Where relying parties learn of a revocation (services/revocation.py). SM2 CAs publish
+        # a CRL only: pyca/cryptography's OCSP builder cannot sign with SM2.
+        crl_url=f"{ctx.settings.public_url}/pki/{ca.family}/crl",
+        ocsp_url=f"{ctx.settings.public_url}/pki/{ca.family}/ocsp" if ca.family != "sm2" else None,
     )
     image_sha = ctx.blobs.put(image)
     ses_seal = None
@@ -306,6 +340,8 @@ def add_seal(
             name=name,
             name_mn=name_mn,
             ring_layout=ring_layout.value,
+            purpose=purpose or name,
+            is_default=SealChoiceRepository(session).default_of(department.id) is None,
             algorithm=algorithm.value,
             key_ref=key_ref,
             certificate_der=cert_der,
@@ -322,7 +358,8 @@ def add_seal(
         actor=actor,
         action="seal.add",
         target=f"department:{department.code}",
-        details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name},
+        details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name, "purpose": seal.purpose,
+                 "is_default": seal.is_default},
     )
     return seal
 
@@ -387,6 +424,9 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
                     name_mn=demo.name_mn,
                 )
                 created.append(f"department {demo.code} {demo.name}" + (f" / {demo.name_mn}" if demo.name_mn else ""))
+                types = LicenceTypeRepository(session)
+                for slug in demo.licence_types:
+                    types.grant(department.id, slug, at=ctx.clock.now())
             warnings.extend(
                 f"{department.name}: {w}"
                 for w in missing_mongolian_warnings(

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,12 +22,12 @@ from urllib.parse import urlsplit
 
 from certsvc.crypto import api as crypto
 from certsvc.domain.identifiers import mask_holder_id, mask_holder_name
+from certsvc.domain.licence import LicenceRecord
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError, InvalidQrPayloadError
-from certsvc.rendering.renderer import LicenceContent
 from certsvc.services.context import ServiceContext
-from certsvc.services.sealing import SealSnapshot
+from certsvc.services.licences import licence_record_of
 from certsvc.services.trust import TrustKey, TrustList, TrustService
 from certsvc.storage.repositories import CertificateRepository
 
@@ -39,6 +38,7 @@ __all__ = [
     "decode_qr_image",
     "licence_record_digest",
     "parse_qr_text",
+    "signed_qr_text",
     "verify_qr_offline",
 ]
 
@@ -68,29 +68,30 @@ class QrVerification:
         return any(r.code == "qr_signature_valid" for r in self.report.reasons)
 
 
-def licence_record_digest(
-    algorithm: str,
-    *,
-    identifier: str,
-    department_code: str,
-    holder_name: str,
-    holder_id_type: str,
-    holder_id: str,
-    fields: dict[str, Any],
-    valid_from: date,
-    valid_until: date,
-) -> bytes:
-    """SHA-256 (SM3 for SM2 keys) of the canonical JSON record of one licence version."""
-    record = {
-        "id": identifier,
-        "department": department_code,
-        "holder": {"name": holder_name, "id_type": holder_id_type, "id": holder_id},
-        # The same JSON round trip issuance uses to store the fields, so both sides agree.
-        "fields": json.loads(json.dumps(fields, ensure_ascii=False, default=str)),
-        "valid": [valid_from.isoformat(), valid_until.isoformat()],
-    }
-    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return crypto.licence_digest(crypto.KeyAlgorithm(algorithm), canonical.encode("utf-8"))
+def licence_record_digest(algorithm: str, record: LicenceRecord, identifier: str) -> bytes:
+    """SHA-256 (SM3 for SM2 keys) of the record's canonical JSON for the version ``identifier``."""
+    return crypto.licence_digest(crypto.KeyAlgorithm(algorithm), record.canonical_json(identifier))
+
+
+def signed_qr_text(public_url: str, record: LicenceRecord, *, identifier: str, issued_on: date, key: crypto.SigningKey) -> str:
+    """The text a licence's QR code encodes: verification URL + a payload signed with ``key``.
+
+    Raises:
+        SigningError, KeyUnavailableError: the key could not sign.
+    """
+    if key.algorithm.value not in _QR_ALGORITHMS:
+        # RSA seals would need a 384-byte signature, too large for a 25 mm code: URL only.
+        return build_qr_text(public_url, identifier, "").removesuffix("/")
+    claims = crypto.QrClaims(
+        identifier=identifier,
+        issued_on=issued_on,
+        valid_from=record.valid_from,
+        valid_until=record.valid_until,
+        data_digest=licence_record_digest(key.algorithm.value, record, identifier),
+        holder_name_masked=mask_holder_name(record.holder_name),
+        holder_id_masked=mask_holder_id(record.holder_id),
+    )
+    return build_qr_text(public_url, identifier, crypto.sign_qr_payload(claims, key))
 
 
 def build_qr_text(public_url: str, identifier: str, payload: str) -> str:
@@ -234,41 +235,6 @@ class QrService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def qr_text(self, content: LicenceContent, *, seal: SealSnapshot) -> str:
-        """The text the licence's QR code encodes: verification URL + payload signed by ``seal``.
-
-        Raises:
-            KeyUnavailableError: the seal key cannot be loaded.
-            SigningError: signing failed.
-        """
-        if seal.algorithm not in _QR_ALGORITHMS:
-            # RSA seals would need a 384-byte signature, too large for a 25 mm code: URL only.
-            return build_qr_text(self.ctx.settings.public_url, content.identifier, "").removesuffix("/")
-        digest = licence_record_digest(
-            seal.algorithm,
-            identifier=content.identifier,
-            department_code=content.department_code,
-            holder_name=content.holder_name,
-            holder_id_type=content.holder_id_type,
-            holder_id=content.holder_id,
-            fields=dict(content.fields),
-            valid_from=content.valid_from,
-            valid_until=content.valid_until,
-        )
-        claims = crypto.QrClaims(
-            identifier=content.identifier,
-            issued_on=content.issued_on,
-            valid_from=content.valid_from,
-            valid_until=content.valid_until,
-            data_digest=digest,
-            holder_name_masked=mask_holder_name(content.holder_name),
-            holder_id_masked=mask_holder_id(content.holder_id),
-        )
-        loaded = self.ctx.loaded_seal(seal)
-        with loaded.lock:
-            payload = crypto.sign_qr_payload(claims, loaded.key)
-        return build_qr_text(self.ctx.settings.public_url, content.identifier, payload)
-
     def verify_text(self, text: str) -> QrVerification:
         """Verify scanned text online: the payload against the registry's keys, then the registry.
 
@@ -309,17 +275,7 @@ class QrService:
             matches = True
             if is_current:
                 # Only the current version's data is kept; an older version's QR is superseded anyway.
-                expected = licence_record_digest(
-                    key.algorithm,
-                    identifier=cert.identifier,
-                    department_code=cert.department.code,
-                    holder_name=cert.holder_name,
-                    holder_id_type=cert.holder_id_type,
-                    holder_id=cert.holder_id,
-                    fields=dict(cert.data),
-                    valid_from=cert.valid_from,
-                    valid_until=cert.valid_until,
-                )
+                expected = licence_record_digest(key.algorithm, licence_record_of(cert, self.ctx.templates), cert.identifier)
                 matches = expected == claims.data_digest and cert.department.code == key.department_code
                 if not matches:
                     reasons.append(reason("qr_data_mismatch"))

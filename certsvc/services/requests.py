@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from certsvc.domain.identifiers import HolderIdType
 from certsvc.errors import ValidationFailedError
 
-__all__ = ["HolderIn", "IssueRequest", "parse_issue_request", "pydantic_problems"]
+__all__ = ["ISSUE_REQUEST_EXAMPLE", "HolderIn", "IssueRequest", "parse_issue_request", "pydantic_problems"]
 
 
 class HolderIn(BaseModel):
@@ -21,20 +21,33 @@ class HolderIn(BaseModel):
     id: str = Field(min_length=1, max_length=30, description="持证主体代码")
 
 
+ISSUE_REQUEST_EXAMPLE: dict[str, Any] = {
+    # A complete, template-valid request (tests/api/test_openapi_contract.py issues it).
+    "template": "food-business-licence",
+    "holder": {"name": "锡林浩特市草原味道餐饮有限公司", "id_type": "uscc", "id": "91152502MA0N2X4K7B"},
+    "fields": {
+        "licence_number": "JY21525020012345",
+        "legal_representative": "巴特尔",
+        "residence": "内蒙古自治区锡林郭勒盟锡林浩特市额尔敦路28号",
+        "business_premises": "内蒙古自治区锡林郭勒盟锡林浩特市贝子庙街道团结大街106号",
+        "business_type": "餐饮服务经营者",
+        "business_items": "热食类食品制售；冷食类食品制售；自制饮品制售",
+        "supervision_authority": "锡林浩特市市场监督管理局",
+        "supervisors": "其其格、王磊",
+        "complaint_phone": "12315",
+        "issuer": "苏和",
+    },
+    "valid_from": "2026-11-26",
+    "valid_until": "2031-11-25",
+}
+
+
 class IssueRequest(BaseModel):
     """Body of ``POST /api/v1/certificates`` and the CLI's REQUEST.json."""
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={
-            "example": {
-                "template": "food-business-licence",
-                "holder": {"name": "锡林浩特市草原味道餐饮有限公司", "id_type": "uscc", "id": "91152502MA0N2X4K7B"},
-                "fields": {"legal_representative": "张三"},
-                "valid_from": "2026-11-26",
-                "valid_until": "2031-11-25",
-            }
-        },
+        json_schema_extra={"examples": [ISSUE_REQUEST_EXAMPLE]},
     )
 
     template: str = Field(min_length=1, max_length=64)

@@ -19,12 +19,14 @@ from certsvc.domain.identifiers import (
     uscc_check_char,
     validate_holder_id,
 )
+from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.errors import BadRequestError
-from certsvc.rendering import LicenceContent, TemplateRegistry, draw_round_seal, render_licence
-from certsvc.services.issuance import verification_url
+from certsvc.rendering import TemplateRegistry, draw_round_seal
+from certsvc.services.producer import render_record, verification_url
 from certsvc.services.requests import parse_issue_request
 
 __all__ = [
+    "PREVIEW_AREA_CODE",
     "PREVIEW_DEPARTMENT_CODE",
     "PREVIEW_DEPARTMENT_NAME",
     "PreviewVariant",
@@ -36,6 +38,7 @@ __all__ = [
 # department has (the 9-digit organisation part is all zeros).
 PREVIEW_DEPARTMENT_NAME = "某某市行政审批局"
 PREVIEW_DEPARTMENT_CODE = "11000000000000000" + uscc_check_char("11000000000000000")
+PREVIEW_AREA_CODE = "000000"  # no GB/T 2260 division has this code
 
 
 class PreviewVariant(StrEnum):
@@ -103,21 +106,24 @@ class TemplatePreviewService:
                 template.type_code, PREVIEW_DEPARTMENT_CODE, f"{issued_on.year}000001", 1
             )
         )
-        content = LicenceContent(
-            identifier=identifier,
+        record = LicenceRecord(
+            kind=template.kind,
             holder_name=parsed.holder.name,
-            holder_id_type=holder_type.value,
+            holder_id_type=holder_type,
             holder_id=holder_id,
-            fields=fields,
             valid_from=parsed.valid_from,
             valid_until=parsed.valid_until,
-            issued_on=issued_on,
-            department_name=department_name,
-            department_code=PREVIEW_DEPARTMENT_CODE,
-            verify_url=verification_url(self.public_url, identifier),
+            issuer=Issuer(name=department_name, code=PREVIEW_DEPARTMENT_CODE, area_code=PREVIEW_AREA_CODE),
+            fields=fields,
         )
-        rendered = render_licence(
-            template, content, seal_image_png=draw_round_seal(department_name=department_name)
+        # The producer's render, without a key: the QR code carries the plain verification URL.
+        rendered = render_record(
+            template,
+            record,
+            identifier=identifier,
+            issued_on=issued_on,
+            qr_text=verification_url(self.public_url, identifier),
+            seal_image_png=draw_round_seal(department_name=department_name),
         )
         pdf = rendered.print_pdf if variant is PreviewVariant.PRINT else rendered.electronic_pdf
         return TemplatePreview(

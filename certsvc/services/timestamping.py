@@ -32,8 +32,10 @@ __all__ = [
     "MAX_TIMESTAMP_REQUEST_BYTES",
     "HttpTimeStampTransport",
     "built_in_authorities",
+    "ltv_stamper",
     "provision_dev_tsa",
     "timestamp_transport",
+    "validation_data",
 ]
 
 # A TimeStampReq is an imprint, a nonce and a few flags: well under 1 KiB.
@@ -124,11 +126,14 @@ def _authority(ctx: ServiceContext, family: str) -> crypto.TimeStampAuthority:
         raise KeyUnavailableError(
             "no time-stamping key: run `certsvc init` (development) or set CERTSVC_TSA_URL"
         )
-    key = crypto.SealKey.from_pem(ctx.keys.get(f"dev-tsa-{family}"), ctx.passphrase())
+    assert ctx.signing_keys is not None  # set by the context
+    cert_der, root_der = cert_file.read_bytes(), root_file.read_bytes()
+    # Through the signing-key seam, like every seal: a PKCS#11 backend serves the TSA too.
+    key = ctx.signing_keys.open(f"dev-tsa-{family}", certificate_der=cert_der, chain_der=[root_der])
     return crypto.TimeStampAuthority(
         key=key,
-        certificate_der=cert_file.read_bytes(),
-        chain_ders=[root_file.read_bytes()],
+        certificate_der=cert_der,
+        chain_ders=[root_der],
         policy_oid=ctx.settings.tsa_policy_oid,
         accuracy=timedelta(milliseconds=ctx.settings.tsa_accuracy_ms),
         clock=ctx.clock.now,
@@ -168,3 +173,38 @@ def timestamp_transport(ctx: ServiceContext, algorithm: str) -> crypto.TimeStamp
         password=settings.tsa_password.get_secret_value() if settings.tsa_password else None,
         bearer=settings.tsa_api_key.get_secret_value() if settings.tsa_api_key else None,
     )
+
+
+def ltv_stamper(ctx: ServiceContext, algorithm: str) -> crypto.LtvStamper:
+    """The DSS + document time-stamp writer for licences sealed with ``algorithm``: its
+    document time-stamps come from the same TSA as the seals' (SM3 for SM2 seals)."""
+    name = f"ltv-stamper-{algorithm}"
+    kept = ctx.peek_loaded(name)
+    if kept is not None:
+        return kept  # type: ignore[return-value]
+    transport = ctx.timestamp_transport(algorithm)
+    md = "sm3" if algorithm == crypto.KeyAlgorithm.SM2.value else "sha256"
+    made = crypto.LtvStamper(transport, md=md)
+    return ctx.loaded(name, lambda: made)
+
+
+def validation_data(
+    ctx: ServiceContext, *, algorithm: str, certificate_der: bytes, chain_der: tuple[bytes, ...]
+) -> crypto.ValidationData:
+    """What a verifier needs, years later, to validate a seal of this chain offline: the chain,
+    the built-in TSA's certificates, and the seal CA's current CRL (development CAs; an
+    imported seal's CA publishes its own CRL, which an operator adds with ``ltv renew``)."""
+    from certsvc.services.revocation import RevocationService
+
+    certificates = [certificate_der, *chain_der]
+    crls: list[bytes] = []
+    family = "sm2" if algorithm == crypto.KeyAlgorithm.SM2.value else "ecdsa"
+    url = ctx.settings.tsa_sm2_url if family == "sm2" and ctx.settings.tsa_sm2_url else ctx.settings.tsa_url
+    if url is None:  # the built-in TSA: its certificate too (an outside TSA's is in its tokens)
+        tsa_cert = ctx.pki_dir / f"dev-tsa-{family}.der"
+        if tsa_cert.exists():
+            certificates.append(tsa_cert.read_bytes())
+    ca_file = ctx.pki_dir / f"dev-seal-ca-{family}.der"
+    if chain_der and ca_file.exists() and chain_der[0] == ca_file.read_bytes():
+        crls.append(RevocationService(ctx).current_crl(family))
+    return crypto.ValidationData(certificates=tuple(dict.fromkeys(certificates)), crls=tuple(crls))

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
+from certsvc.domain.registry_reasons import registry_reasons
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus, effective_status
-from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
+from certsvc.errors import (
+    DocumentTooLargeError,
+    InvalidDocumentError,
+    KeyUnavailableError,
+    SigningError,
+    ValidationFailedError,
+)
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
+from certsvc.services.revocation import RevocationService
 from certsvc.services.verification_ofd import OfdVerification
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -20,22 +29,14 @@ from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 
 __all__ = ["VerificationService"]
 
-# Changes after signing that cannot alter what a licence page shows.
-_HARMLESS_MODIFICATIONS = {crypto.ModificationLevel.NONE, crypto.ModificationLevel.ARCHIVAL, crypto.ModificationLevel.FORM_FILLING}
-_STATUS_REASON = {
-    LicenceStatus.VALID: "licence_valid",
-    LicenceStatus.SUSPENDED: "licence_suspended",
-    LicenceStatus.REVOKED: "licence_revoked",
-    LicenceStatus.CANCELLED: "licence_cancelled",
-    LicenceStatus.EXPIRED: "licence_expired",
-}
+_LISTED_CHANGES = 5  # changes spelled out in a reason; the rest are counted
 
 
 class VerificationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def verify_file(self, data: bytes) -> VerificationReport:
+    def verify_file(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
         """Check a licence file someone holds, PDF or OFD, told apart by content (not by name).
 
         Raises:
@@ -44,10 +45,14 @@ class VerificationService:
         """
         if crypto.is_ofd(data):
             return OfdVerification(self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)).verify(data)
-        return self.verify_pdf(data)
+        return self.verify_pdf(data, at=at)
 
-    def verify_pdf(self, data: bytes) -> VerificationReport:
+    def verify_pdf(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.
+
+        ``at`` (aware) validates the seals as of that instant instead of now, e.g. a future
+        date to see whether the file will still verify then (docs/ltv.md); the registry's view
+        of the licence is always today's.
 
         Raises:
             DocumentTooLargeError: larger than ``max_upload_bytes``.
@@ -61,56 +66,39 @@ class VerificationService:
         if b"%PDF-" not in data[:1024]:
             raise InvalidDocumentError("the file is not a PDF")
         now = self.ctx.clock.now()
-        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=now)
+        if at is not None and at.tzinfo is None:
+            raise ValidationFailedError("at needs a time zone", details=[{"field": "at", "problem": "aware datetime"}])
+        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now)
         file_sha = hashlib.sha256(data).hexdigest()
 
-        reasons: list[Reason] = []
-        details: list[SignatureDetail] = []
-        for sig in result.signatures:
-            details.append(
-                SignatureDetail(
-                    field_name=sig.field_name,
-                    signer=sig.signer_common_name or "",
-                    signer_organization=sig.signer_organization,
-                    algorithm=sig.algorithm or "unknown",
-                    signed_at=sig.signing_time,
-                    is_intact=sig.is_intact,
-                    is_trusted=sig.is_trusted,
-                    trust_problem=sig.trust_explanation,
-                    covers_whole_file=sig.covers_whole_file,
-                    modification_level=sig.modification_level.value,
-                    changes=sig.modification_description or None,
-                    timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
-                )
+        reasons = _signature_reasons(result)
+        details = [
+            SignatureDetail(
+                field_name=sig.field_name,
+                signer=sig.signer_common_name or "",
+                signer_organization=sig.signer_organization,
+                algorithm=sig.algorithm or "unknown",
+                signed_at=sig.signing_time,
+                is_intact=sig.is_intact,
+                is_trusted=sig.is_trusted,
+                trust_problem=sig.trust_explanation,
+                covers_whole_file=sig.covers_whole_file,
+                modification_level=sig.modification_level.value,
+                changes=sig.modification_description or None,
+                timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
+                proven_by=sig.proven_by,
             )
-            if not sig.is_intact:
-                reasons.append(reason("signature_broken", detail=sig.field_name))
-                continue
-            if sig.modification_level not in _HARMLESS_MODIFICATIONS:
-                reasons.append(
-                    reason("modified_after_signing", detail=sig.modification_description or sig.modification_level.value)
-                )
-            if not sig.is_trusted:
-                reasons.append(reason("signer_untrusted", detail=sig.trust_explanation))
-        if not result.signatures:
-            reasons.append(reason("no_signature"))
-        elif not reasons:
-            reasons.append(reason("signature_valid"))
-
+            for sig in result.signatures
+        ]
+        reasons.extend(self._revocation_reasons(result.signatures))
         revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
         registry, ses_signature = self._registry_view(file_sha, revisions)
+        if registry is None and not result.signatures:
+            registry = self._print_copy_view(file_sha)
+            if registry is not None:
+                reasons = [reason("print_copy", detail=registry.identifier, detail_zh=registry.identifier)]
         if ses_signature is not None:
-            check = crypto.verify_pdf_ranges(
-                data,
-                ses_signature,
-                maker_certificates_der=self.ctx.seal_maker_certificates(),
-                trust_roots_der=self.ctx.trust_roots(),
-            )
-            reasons.append(
-                reason("seal_data_valid")
-                if check.is_valid
-                else reason("seal_data_invalid", detail=", ".join(check.codes))
-            )
+            reasons.append(self._seal_data_reason(data, ses_signature))
         if registry is None:
             # Not the issued bytes (re-saved, printed to PDF, QR unreadable, or forged): the file's
             # own GB/T 36903 metadata may still name the licence; report it, never as valid.
@@ -119,13 +107,7 @@ class VerificationService:
         if registry is None:
             reasons.append(reason("not_in_registry"))
         else:
-            if registry.version < registry.current_version:
-                reasons.append(
-                    reason("licence_superseded", detail=f"superseded by version {registry.current_version}: {registry.current_identifier}")
-                )
-            status = LicenceStatus(registry.status)
-            if status in _STATUS_REASON:
-                reasons.append(reason(_STATUS_REASON[status]))
+            reasons.extend(registry_reasons(registry))
         return VerificationReport(
             verdict=VerificationReport.combine(reasons),
             reasons=tuple(reasons),
@@ -170,6 +152,51 @@ class VerificationService:
             view = self._view(session, version, is_issued_file=version.sha256 == file_sha)
             return view, version.ses_signature_der
 
+    def _revocation_reasons(self, signatures: tuple[crypto.SignatureCheck, ...]) -> list[Reason]:
+        """A revoked seal certificate is trusted only for signatures that a trusted time-stamp
+        proves older than the revocation's ``invalid_from`` (docs/ltv.md)."""
+        seals = [s for s in signatures if not s.is_document_timestamp and s.signer_certificate_sha256]
+        revocations = RevocationService(self.ctx).revocations([s.signer_certificate_sha256 or "" for s in seals])
+        found: list[Reason] = []
+        for sig in seals:
+            revocation = revocations.get(sig.signer_certificate_sha256 or "")
+            if revocation is None:
+                continue
+            proven = sig.timestamp_at if sig.is_timestamp_valid else None
+            when = f"{revocation.reason}, not trusted from {revocation.invalid_from.isoformat()}"
+            if proven is not None and proven < revocation.invalid_from:
+                found.append(reason("sealed_before_revocation", detail=f"time-stamped {proven.isoformat()}; {when}"))
+            else:
+                found.append(reason("seal_revoked", detail=when))
+        return found
+
+    def _seal_data_reason(self, data: bytes, ses_signature: bytes) -> Reason:
+        """The GB/T 38540 signature stored for the file; a failure to evaluate it is said as such."""
+        try:
+            check = crypto.verify_pdf_ranges(
+                data,
+                ses_signature,
+                maker_certificates_der=self.ctx.seal_maker_certificates(),
+                trust_roots_der=self.ctx.trust_roots(),
+            )
+        except (SigningError, KeyUnavailableError) as exc:
+            return reason("signature_not_evaluated", detail=f"GB/T 38540 seal data: {exc.message}")
+        if check.is_valid:
+            return reason("seal_data_valid")
+        return reason("seal_data_invalid", detail=", ".join(check.codes))
+
+    def _print_copy_view(self, file_sha: str) -> RegistryView | None:
+        """The licence whose print copy these exact bytes are (its SHA-256 is recorded at issuance).
+
+        Only the exact bytes: an edited print copy is not recognised, and a print copy is never
+        reported as valid, so there is nothing to gain by presenting one.
+        """
+        with self.ctx.database.read() as session:
+            versions = CertificateRepository(session).versions_by_print_sha256(file_sha)
+            if not versions:
+                return None
+            return replace(self._view(session, versions[-1], is_issued_file=False), is_print_copy=True)
+
     def _view(self, session: Session, version: CertificateVersion, *, is_issued_file: bool) -> RegistryView:
         """What the registry says about one stored version of a licence, now and when it was signed."""
         cert = version.certificate
@@ -192,7 +219,56 @@ class VerificationService:
             current_version=cert.current_version,
             current_identifier=cert.identifier,
             is_issued_file=is_issued_file,
+            is_current_content=_is_current_content(version),
+            sealed_at=version.signed_at,
+            seal_compromised_at=version.seal.compromised_at,
         )
+
+
+def _is_current_content(version: CertificateVersion) -> bool:
+    """Whether a later version only re-sealed this one: the same identifier and the same unsigned page."""
+    cert = version.certificate
+    current = next((v for v in cert.versions if v.version == cert.current_version), None)
+    return current is not None and current.identifier == version.identifier and current.unsigned_sha256 == version.unsigned_sha256
+
+
+def _signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
+    """What the file's signatures say: broken, not evaluated, changed after the seal, untrusted."""
+    reasons: list[Reason] = []
+    seals = [s for s in result.signatures if not s.is_document_timestamp]
+    for sig in result.signatures:
+        if not sig.is_evaluated:
+            reasons.append(reason("signature_not_evaluated", detail=sig.field_name))
+        elif not sig.is_intact:
+            reasons.append(reason("signature_broken", detail=f"{sig.field_name}: {sig.problem}"))
+        elif not sig.is_document_timestamp:
+            if sig.changes:
+                reasons.append(
+                    reason(
+                        "modified_after_signing",
+                        detail=sig.modification_description,
+                        detail_zh="；".join(c.describe_zh() for c in sig.changes[:_LISTED_CHANGES])
+                        + (f"；另有 {len(sig.changes) - _LISTED_CHANGES} 处" if len(sig.changes) > _LISTED_CHANGES else ""),
+                    )
+                )
+            if not sig.is_trusted:
+                reasons.append(reason("signer_untrusted", detail=sig.trust_explanation))
+            elif sig.proven_by is not None:
+                reasons.append(reason("proven_by_archival_timestamp", detail=sig.proven_by))
+    if result.trailing_bytes:
+        intact = bool(seals) and all(s.is_intact for s in seals)
+        reasons.append(
+            reason(
+                "appended_data",
+                detail=f"{result.trailing_bytes} bytes; the signed revision is {'intact' if intact else 'not intact'}",
+                detail_zh=f"{result.trailing_bytes} 字节；签章所覆盖的修订{'完好' if intact else '已损坏'}",
+            )
+        )
+    if not seals:
+        reasons.append(reason("no_signature"))
+    elif all(r.code == "proven_by_archival_timestamp" for r in reasons):
+        reasons.insert(0, reason("signature_valid"))
+    return reasons
 
 
 def _status_at(session: Session, certificate_id: int, at: datetime) -> str:

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
+from certsvc.domain.registry_reasons import registry_reasons
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
-from certsvc.domain.status import LicenceStatus
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -34,13 +34,6 @@ ViewOf = Callable[[Session, CertificateVersion, bool], RegistryView]  # (…, is
 _INTEGRITY_CODES = frozenset({"ses_malformed", "ses_signature_invalid", "data_hash_mismatch", "property_info_mismatch"})
 # GB/T 36903 names in OFD CustomDatas → the registry fields they must agree with.
 _METADATA_FIELDS = {"持证主体代码": "holder_code", "证照颁发机构代码": "issuer_code", "证照类型代码": "type_code"}
-_STATUS_REASON = {
-    LicenceStatus.VALID: "licence_valid",
-    LicenceStatus.SUSPENDED: "licence_suspended",
-    LicenceStatus.REVOKED: "licence_revoked",
-    LicenceStatus.CANCELLED: "licence_cancelled",
-    LicenceStatus.EXPIRED: "licence_expired",
-}
 
 
 def _detail(check: crypto.OfdSignatureCheck, unreferenced: tuple[str, ...]) -> SignatureDetail:
@@ -63,6 +56,7 @@ def _detail(check: crypto.OfdSignatureCheck, unreferenced: tuple[str, ...]) -> S
         covers_whole_file=check.references_intact and not unreferenced,
         modification_level="none" if check.is_intact and not unreferenced else "other",
         changes="; ".join(changes) or None,
+        timestamped_at=check.timestamp_at,
     )
 
 
@@ -90,20 +84,17 @@ class OfdVerification:
         )
         reasons: list[Reason] = []
         details = [_detail(check, result.unreferenced_files) for check in result.signatures]
-        for check in result.signatures:
+        for check, detail in zip(result.signatures, details, strict=True):
             broken = set(check.ses_codes) & _INTEGRITY_CODES
             if not check.references_intact or broken:
-                reasons.append(reason("signature_broken", detail=details[0].changes or ", ".join(sorted(broken))))
+                reasons.append(reason("signature_broken", detail=detail.changes or ", ".join(sorted(broken))))
                 continue
             if not check.is_trusted:
                 reasons.append(reason("signer_untrusted", detail=check.trust_explanation))
-            seal_codes = [c for c in check.ses_codes if c not in _INTEGRITY_CODES]
+            seal_problems = [c for c in check.ses_codes if c not in _INTEGRITY_CODES] + list(check.problems)
             reasons.append(
-                reason("seal_data_invalid", detail=", ".join(seal_codes)) if seal_codes or check.problems
-                else reason("seal_data_valid")
+                reason("seal_data_invalid", detail=", ".join(seal_problems)) if seal_problems else reason("seal_data_valid")
             )
-            if check.problems:
-                reasons.append(reason("seal_data_invalid", detail="; ".join(check.problems)))
         if result.unreferenced_files:
             reasons.append(
                 reason("modified_after_signing", detail="files not protected by the seal: " + ", ".join(result.unreferenced_files))
@@ -120,13 +111,7 @@ class OfdVerification:
         if registry is None:
             reasons.append(reason("not_in_registry"))
         else:
-            if registry.version < registry.current_version:
-                reasons.append(
-                    reason("licence_superseded", detail=f"superseded by version {registry.current_version}: {registry.current_identifier}")
-                )
-            status = LicenceStatus(registry.status)
-            if status in _STATUS_REASON:
-                reasons.append(reason(_STATUS_REASON[status]))
+            reasons.extend(registry_reasons(registry))
         return VerificationReport(
             verdict=VerificationReport.combine(reasons),
             reasons=tuple(reasons),

@@ -46,6 +46,9 @@ def encrypt_clear_text_secrets(ctx: ServiceContext) -> int:
     Runs at start-up: the schema migration cannot, since it never sees the passphrase. Without a
     passphrase yet (development before ``certsvc init``) there is nothing it could have stored.
     """
+    with ctx.database.read() as session:
+        if not WebhookRepository(session).with_clear_text_secret():
+            return 0  # the usual case: no key derivation (scrypt) at every start
     try:
         box = _box(ctx)
     except KeyUnavailableError:

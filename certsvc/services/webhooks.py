@@ -14,7 +14,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import os
 import secrets
+import socket
 import threading
 import time
 import urllib.error
@@ -22,7 +24,7 @@ import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -189,8 +191,14 @@ class WebhookService:
         return len(pending)
 
     def deliver(self, delivery_id: int) -> str:
-        """Try to deliver one event until it succeeds or the attempts run out; returns the final status."""
+        """Try to deliver one event until it succeeds or the attempts run out; returns the final status.
+
+        Each attempt is made under a lease on the delivery row (``WebhookRepository.lease``):
+        when several processes (API processes, machines) try to send the same pending event,
+        one posts it and the others return "pending" at once.
+        """
         settings = self.ctx.settings
+        owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(6)}"
         with self.ctx.database.read() as session:
             delivery = WebhookRepository(session).delivery(delivery_id)
             if delivery is None or delivery.status != "pending":
@@ -203,6 +211,8 @@ class WebhookService:
         while done < settings.webhook_max_attempts:
             if done > 0:
                 time.sleep(settings.webhook_backoff_seconds * 2 ** (done - 1))
+            if not self._lease(delivery_id, owner, done):
+                return "pending"  # another process is sending it
             done += 1
             status, error, elapsed_ms = self._post(url, secret, event_id, done, body)
             is_success = status is not None and 200 <= status < 300
@@ -226,9 +236,21 @@ class WebhookService:
                 row.status = final
                 if final != "pending":
                     row.finished_at = self.ctx.clock.now()
+                    row.lease_owner, row.lease_until = None, None
             if final != "pending":
                 return final
         return "failed"
+
+    def _lease(self, delivery_id: int, owner: str, attempts: int) -> bool:
+        settings = self.ctx.settings
+        # Long enough for the attempt and the back-off that follows it: the lease is renewed
+        # before the next attempt, so a live sender never loses it; a dead one frees it then.
+        hold = settings.webhook_timeout_seconds + settings.webhook_backoff_seconds * 2**attempts + 30
+        now = self.ctx.clock.now()
+        with self.ctx.database.transaction() as session:
+            return WebhookRepository(session).lease(
+                delivery_id, owner=owner, attempts=attempts, now=now, until=now + timedelta(seconds=hold)
+            )
 
     def _post(self, url: str, secret: str, event_id: str, attempt: int, body: bytes) -> tuple[int | None, str | None, int]:
         timestamp = int(self.ctx.clock.now().timestamp())

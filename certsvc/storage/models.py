@@ -6,7 +6,15 @@ line here when you add such a module.
 
 from __future__ import annotations
 
-from certsvc.storage import orm, orm_batch, orm_lifecycle, orm_ofd, orm_sharing
+from certsvc.storage import (
+    orm,
+    orm_batch,
+    orm_lifecycle,
+    orm_ofd,
+    orm_revocation,
+    orm_rules,
+    orm_sharing,
+)
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_sharing"]
+__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_revocation", "orm_rules", "orm_sharing"]

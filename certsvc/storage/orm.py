@@ -20,6 +20,8 @@ from sqlalchemy import (
     String,
     TypeDecorator,
     UniqueConstraint,
+    false,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -94,6 +96,16 @@ class Department(Base):
 
 class Seal(Base):
     __tablename__ = "seals"
+    # At most one default seal per department, on SQLite and PostgreSQL alike (a partial index).
+    __table_args__ = (
+        Index(
+            "uq_seals_department_default",
+            "department_id",
+            unique=True,
+            sqlite_where=text("is_default"),
+            postgresql_where=text("is_default"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
@@ -102,6 +114,11 @@ class Seal(Base):
     # Where the two scripts go on a bilingual round seal: "rings" (Mongolian outer ring,
     # Chinese inner ring) or "halves" (Mongolian upper half, Chinese lower half).
     ring_layout: Mapped[str] = mapped_column(String(10), default="rings")
+    # What the seal is for (公章, 行政许可专用章 ...); a template naming a purpose is sealed with it.
+    purpose: Mapped[str] = mapped_column(String(100))
+    # The seal that signs when a template names no purpose. Set explicitly (the first seal of a
+    # department gets it); adding a seal never moves it, so issuance never changes by itself.
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     algorithm: Mapped[str] = mapped_column(String(20))  # KeyAlgorithm value
     key_ref: Mapped[str] = mapped_column(String(300))  # key store reference, never the key itself
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
@@ -112,6 +129,8 @@ class Seal(Base):
     valid_from: Mapped[datetime] = mapped_column()
     valid_until: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=_now)
+    # Set when the key is reported compromised: files this seal made from then on are not trusted.
+    compromised_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
     department: Mapped[Department] = relationship(back_populates="seals")
 
@@ -150,6 +169,9 @@ class Certificate(Base):
     __table_args__ = (
         UniqueConstraint("department_id", "idempotency_key"),
         Index("ix_certificates_holder", "holder_id_type", "holder_id"),
+        # One 许可证编号 per department and licence type, kept by the database itself so two
+        # concurrent issues cannot both win (NULLs, licences without a number, never collide).
+        Index("uq_certificates_licence_number", "department_id", "type_code", "licence_number", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -169,6 +191,10 @@ class Certificate(Base):
     issued_at: Mapped[datetime] = mapped_column()
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_sha256: Mapped[str] = mapped_column(String(64))
+    # The printed licence number (the template's number field), unique per department and type.
+    licence_number: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The answer given when the licence was issued; an idempotent replay returns exactly this.
+    issue_response: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     versions: Mapped[list[CertificateVersion]] = relationship(
         back_populates="certificate", order_by="CertificateVersion.version"
@@ -187,7 +213,7 @@ class CertificateVersion(Base):
     # re-signing the same page with a new seal keeps it, so several revisions may share one.
     identifier: Mapped[str] = mapped_column(String(130), index=True)
     sha256: Mapped[str] = mapped_column(String(64), index=True)  # the signed electronic PDF
-    print_sha256: Mapped[str] = mapped_column(String(64))
+    print_sha256: Mapped[str] = mapped_column(String(64), index=True)
     unsigned_sha256: Mapped[str] = mapped_column(String(64))  # kept so re-signing need not render
     seal_box: Mapped[list[float]] = mapped_column(JSON)  # [page, x1, y1, x2, y2] of the visible seal
     seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"))

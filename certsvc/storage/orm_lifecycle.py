@@ -63,6 +63,9 @@ class WebhookDelivery(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
+    # The delivering process and how long it may: several processes share the outbox.
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
 
 
 class WebhookAttempt(Base):
@@ -93,3 +96,7 @@ class AuditCheckpoint(Base):
     algorithm: Mapped[str] = mapped_column(String(20))
     public_key_der: Mapped[bytes] = mapped_column(LargeBinary)
     signature: Mapped[bytes] = mapped_column(LargeBinary)
+    # 1, 2, 3 ... and the hash of the previous checkpoint: deleting or replacing a checkpoint
+    # leaves a gap in the numbers or a broken link. NULL on checkpoints made before numbering.
+    sequence: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True, default=None)
+    prev_checkpoint_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)

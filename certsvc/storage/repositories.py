@@ -62,7 +62,11 @@ class SealRepository:
         return self.session.get(Seal, seal_id)
 
     def active_for(self, department_id: int, at: datetime) -> Seal | None:
-        """The newest active seal of a department that is valid at ``at``."""
+        """The newest active seal of a department that is valid at ``at``.
+
+        Whether a department has a usable seal at all; which seal signs is chosen elsewhere
+        (``services.issuance_rules.choose_seal``), never by age.
+        """
         return self.session.scalar(
             select(Seal)
             .where(
@@ -124,6 +128,14 @@ class CertificateRepository:
         return self.session.scalars(
             select(CertificateVersion)
             .where(CertificateVersion.sha256.in_(list(digests)))
+            .options(selectinload(CertificateVersion.certificate))
+        ).all()
+
+    def versions_by_print_sha256(self, digest: str) -> Sequence[CertificateVersion]:
+        return self.session.scalars(
+            select(CertificateVersion)
+            .where(CertificateVersion.print_sha256 == digest)
+            .order_by(CertificateVersion.id)
             .options(selectinload(CertificateVersion.certificate))
         ).all()
 

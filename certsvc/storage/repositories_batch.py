@@ -1,14 +1,14 @@
-"""Queries for batch jobs and their items (issue 7). Repositories never commit."""
+"""Queries for batch jobs and their items. Repositories never commit."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from certsvc.storage.orm import (
     Certificate,
@@ -226,12 +226,24 @@ class ResignRow:
     status: str
     current_version: int
     version_identifier: str
+    version_issued_at: datetime  # when the version's identifier was first signed: its printed issue date
     unsigned_sha256: str
     print_sha256: str
     seal_box: list[float]
     seal_id: int
     seal_image_sha256: str
+    template: str
+    holder_name: str
+    holder_id_type: str
+    holder_id: str
+    data: dict[str, Any]
+    valid_from: date
+    valid_until: date
     department_name: str
+    department_code: str
+    department_area_code: str
+    department_name_mn: str | None  # the stored Mongolian name, printed when the department is bilingual
+    department_is_bilingual: bool
 
 
 def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, ResignRow]:
@@ -239,6 +251,12 @@ def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, R
     ids = list(certificate_ids)
     if not ids:
         return {}
+    first = aliased(CertificateVersion)
+    issued_at = (
+        select(func.min(first.signed_at))
+        .where(first.certificate_id == Certificate.id, first.identifier == CertificateVersion.identifier)
+        .scalar_subquery()
+    )
     rows = session.execute(
         select(
             Certificate.id,
@@ -246,12 +264,24 @@ def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, R
             Certificate.status,
             Certificate.current_version,
             CertificateVersion.identifier,
+            issued_at,
             CertificateVersion.unsigned_sha256,
             CertificateVersion.print_sha256,
             CertificateVersion.seal_box,
             CertificateVersion.seal_id,
             Seal.image_sha256,
+            Certificate.template,
+            Certificate.holder_name,
+            Certificate.holder_id_type,
+            Certificate.holder_id,
+            Certificate.data,
+            Certificate.valid_from,
+            Certificate.valid_until,
             Department.name,
+            Department.code,
+            Department.area_code,
+            Department.name_mn,
+            Department.is_bilingual,
         )
         .join(
             CertificateVersion,
@@ -262,7 +292,34 @@ def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, R
         .join(Department, Department.id == Certificate.department_id)
         .where(Certificate.id.in_(ids))
     ).all()
-    return {int(r[0]): ResignRow(int(r[0]), r[1], r[2], int(r[3]), r[4], r[5], r[6], list(r[7]), int(r[8]), r[9], r[10]) for r in rows}
+    return {
+        int(r[0]): ResignRow(
+            certificate_id=int(r[0]),
+            identifier=r[1],
+            status=r[2],
+            current_version=int(r[3]),
+            version_identifier=r[4],
+            version_issued_at=r[5],
+            unsigned_sha256=r[6],
+            print_sha256=r[7],
+            seal_box=list(r[8]),
+            seal_id=int(r[9]),
+            seal_image_sha256=r[10],
+            template=r[11],
+            holder_name=r[12],
+            holder_id_type=r[13],
+            holder_id=r[14],
+            data=dict(r[15]),
+            valid_from=r[16],
+            valid_until=r[17],
+            department_name=r[18],
+            department_code=r[19],
+            department_area_code=r[20],
+            department_name_mn=r[21],
+            department_is_bilingual=bool(r[22]),
+        )
+        for r in rows
+    }
 
 
 def bump_current_version(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from certsvc.storage.orm import ApiClient, AuditEvent, Seal
@@ -108,6 +108,30 @@ class WebhookRepository:
     def delivery(self, delivery_id: int) -> WebhookDelivery | None:
         return self.session.get(WebhookDelivery, delivery_id)
 
+    def lease(self, delivery_id: int, *, owner: str, attempts: int, now: datetime, until: datetime) -> bool:
+        """Take (or renew) the right to make attempt ``attempts + 1``; False if another has it.
+
+        One conditional UPDATE: of several processes racing for a pending delivery exactly one
+        matches. A lease that ran out (its holder died) is free again, and ``attempts`` must
+        be what the caller last saw, so a process that lost the lease never posts again.
+        """
+        leased = self.session.execute(
+            update(WebhookDelivery)
+            .where(
+                WebhookDelivery.id == delivery_id,
+                WebhookDelivery.status == "pending",
+                WebhookDelivery.attempts == attempts,
+                or_(
+                    WebhookDelivery.lease_until.is_(None),
+                    WebhookDelivery.lease_until < now,
+                    WebhookDelivery.lease_owner == owner,
+                ),
+            )
+            .values(lease_owner=owner, lease_until=until)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(leased.rowcount == 1)  # type: ignore[attr-defined]  # a CursorResult
+
     def pending_ids(self) -> Sequence[int]:
         return self.session.scalars(
             select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").order_by(WebhookDelivery.id)
@@ -164,6 +188,29 @@ class AuditChainRepository:
 
     def last_checkpoint(self) -> AuditCheckpoint | None:
         return self.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+
+    def last_numbered_checkpoint(self) -> AuditCheckpoint | None:
+        return self.session.scalar(
+            select(AuditCheckpoint).where(AuditCheckpoint.sequence.is_not(None)).order_by(AuditCheckpoint.sequence.desc()).limit(1)
+        )
+
+    def last_checkpoint_before(self, checkpoint_id: int) -> AuditCheckpoint | None:
+        return self.session.scalar(
+            select(AuditCheckpoint).where(AuditCheckpoint.id < checkpoint_id).order_by(AuditCheckpoint.id.desc()).limit(1)
+        )
+
+    def first_after(self, event_id: int) -> AuditEvent | None:
+        return self.session.scalar(select(AuditEvent).where(AuditEvent.id > event_id).order_by(AuditEvent.id).limit(1))
+
+    def entry_hashes_after(self, event_id: int, *, up_to: int) -> Iterator[tuple[int, str]]:
+        """(id, entry hash) of the entries after ``event_id`` up to ``up_to``, in order."""
+        rows = self.session.execute(
+            select(AuditEvent.id, AuditEvent.entry_hash)
+            .where(AuditEvent.id > event_id, AuditEvent.id <= up_to)
+            .order_by(AuditEvent.id)
+        )
+        for event_id_, entry in rows:
+            yield int(event_id_), str(entry)
 
     def checkpoints(self) -> Sequence[AuditCheckpoint]:
         return self.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id)).all()

@@ -39,6 +39,7 @@ def test_a_seal_name_the_seal_font_cannot_draw_is_a_422(
         ("POST", "/api/v1/batches/{id}/cancel"),
         ("POST", "/api/v1/admin/clients/{id}/revoke"),
         ("POST", "/api/v1/admin/seals/{id}/retire"),
+        ("POST", "/api/v1/admin/seals/{id}/default"),
         ("PUT", "/api/v1/admin/seals/{id}/image"),
     ],
 )

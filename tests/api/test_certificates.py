@@ -49,18 +49,18 @@ def test_print_variant_is_a_different_pdf(client: TestClient, ecdsa_key: str) ->
 
 
 def test_same_idempotency_key_returns_the_first_licence(client: TestClient, ecdsa_key: str) -> None:
-    key = uuid.uuid4().hex
-    first = _issue(client, ecdsa_key, **{"Idempotency-Key": key})
-    second = _issue(client, ecdsa_key, **{"Idempotency-Key": key})
+    key, body = uuid.uuid4().hex, sample_request()
+    first = _issue(client, ecdsa_key, body, **{"Idempotency-Key": key})
+    second = _issue(client, ecdsa_key, body, **{"Idempotency-Key": key})
     assert first.status_code == second.status_code == 201
     assert first.json()["identifier"] == second.json()["identifier"]
     assert second.headers["Idempotent-Replayed"] == "true"
 
 
 def test_idempotency_key_reused_for_other_data_is_a_conflict(client: TestClient, ecdsa_key: str) -> None:
-    key = uuid.uuid4().hex
-    assert _issue(client, ecdsa_key, **{"Idempotency-Key": key}).status_code == 201
-    other = sample_request()
+    key, body = uuid.uuid4().hex, sample_request()
+    assert _issue(client, ecdsa_key, body, **{"Idempotency-Key": key}).status_code == 201
+    other = dict(body, holder=dict(body["holder"]))
     other["holder"]["name"] = "另一家餐饮有限公司"
     response = _issue(client, ecdsa_key, other, **{"Idempotency-Key": key})
     assert response.status_code == 409

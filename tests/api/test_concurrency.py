@@ -28,11 +28,11 @@ def test_twenty_parallel_issues_get_twenty_identifiers(server_url: str, ecdsa_ke
 
 
 def test_parallel_retries_with_one_idempotency_key_make_one_licence(server_url: str, ecdsa_key: str) -> None:
-    key = uuid.uuid4().hex
+    key, body = uuid.uuid4().hex, sample_request()
 
     def issue(_: int) -> httpx.Response:
         headers = {**auth(ecdsa_key), "Idempotency-Key": key}
-        return httpx.post(f"{server_url}/api/v1/certificates", json=sample_request(), headers=headers, timeout=120)
+        return httpx.post(f"{server_url}/api/v1/certificates", json=body, headers=headers, timeout=120)
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         responses = list(pool.map(issue, range(6)))
@@ -46,13 +46,14 @@ def test_64_parallel_issues_over_rsa_ecdsa_and_sm2_departments_all_succeed(
     # Three departments, one per signing algorithm, issuing at once: shared fonts (subsetting),
     # shared seal signers and the one SQLite writer all see concurrent use.
     keys = [make_department(embedded, algorithm=a)[1] for a in ("rsa-3072", "ecdsa-p256", "sm2")]
-    request = sample_request()
-    # Latin letters with composite glyphs (i, j, é) in the text: the case that raced in subsetting.
-    request["fields"]["legal_representative"] = "Jiří Émile"
+    requests = [sample_request() for _ in range(64)]  # each with a licence number of its own
+    for request in requests:
+        # Latin letters with composite glyphs (i, j, é) in the text: the case that raced in subsetting.
+        request["fields"]["legal_representative"] = "Jiří Émile"
 
     def issue(i: int) -> httpx.Response:
         return httpx.post(
-            f"{server_url}/api/v1/certificates", json=request, headers=auth(keys[i % 3]), timeout=120
+            f"{server_url}/api/v1/certificates", json=requests[i], headers=auth(keys[i % 3]), timeout=120
         )
 
     with ThreadPoolExecutor(max_workers=16) as pool:

@@ -61,27 +61,38 @@ def test_issued_file_carries_the_gbt36903_metadata(embedded: ServiceContext, iss
     assert read_licence_metadata(issued["print"]) == expected  # the paper copy says the same
 
 
-def test_resident_id_holders_get_code_type_111(client: TestClient, ecdsa_key: str) -> None:
-    body = client.post(
-        "/api/v1/certificates", json=sample_request("special-operations-certificate"), headers=auth(ecdsa_key)
-    ).json()
-    pdf = client.get(body["links"]["pdf"], headers=auth(ecdsa_key)).content
+def test_resident_id_holders_get_code_type_111(client: TestClient, sm2_key: str) -> None:
+    request = sample_request("special-operations-certificate")
+    body = client.post("/api/v1/certificates", json=request, headers=auth(sm2_key)).json()
+    pdf = client.get(body["links"]["pdf"], headers=auth(sm2_key)).content
     metadata = read_licence_metadata(pdf)
     assert metadata is not None
     assert metadata["holder_code_type"] == "111"  # 公民身份号码
-    assert metadata["licence_number"] == sample_request("special-operations-certificate")["fields"]["certificate_number"]
+    assert metadata["licence_number"] == request["fields"]["certificate_number"]
 
 
 def test_issued_file_is_pdfa_2b_after_sealing(issued: dict[str, Any]) -> None:
     assert pdfa_2b_problems(issued["pdf"]) == []
 
 
-def test_print_copy_is_identified_by_its_metadata_but_not_valid(client: TestClient, issued: dict[str, Any]) -> None:
+def test_the_print_copy_is_recognised_as_such(client: TestClient, issued: dict[str, Any]) -> None:
+    """The registry's own print copy: neither valid nor invalid, the licence named, the QR pointed to."""
     report = _verify(client, issued["print"])
-    assert "identified_by_metadata" in _codes(report) and "not_in_registry" not in _codes(report)
-    assert report["verdict"] == "invalid"  # the printed copy carries no signature
+    assert report["verdict"] == "print_copy"
+    assert _codes(report) == {"print_copy", "licence_valid"}
+    (print_copy,) = [r for r in report["reasons"] if r["code"] == "print_copy"]
+    assert print_copy["message_zh"].startswith("打印件不含电子签章，请扫描二维码核验")
     registry = report["registry"]
-    assert registry["identifier"] == issued["identifier"] and registry["is_issued_file"] is False
+    assert registry["identifier"] == issued["identifier"] and registry["is_print_copy"] is True
+    assert registry["is_issued_file"] is False and registry["status"] == "valid"
+
+
+def test_an_edited_print_copy_is_only_identified_by_its_metadata(client: TestClient, issued: dict[str, Any]) -> None:
+    edited = issued["print"].replace(b"ReportLab", b"ReportLaX", 1)
+    assert edited != issued["print"]
+    report = _verify(client, edited)
+    assert "print_copy" not in _codes(report) and "identified_by_metadata" in _codes(report)
+    assert report["verdict"] == "invalid"  # no signature: an edited print copy is nothing official
 
 
 def test_a_resaved_file_is_found_through_its_metadata(client: TestClient, issued: dict[str, Any]) -> None:
@@ -113,3 +124,11 @@ def test_metadata_naming_an_unknown_licence_is_not_in_registry(client: TestClien
     unknown = identifier[:-1] + (b"X" if identifier[-1:] != b"X" else b"Y")
     report = _verify(client, issued["print"].replace(identifier, unknown))
     assert "not_in_registry" in _codes(report) and report["registry"] is None
+
+
+def test_the_public_page_shows_a_print_copy_as_a_print_copy(client: TestClient, issued: dict[str, Any]) -> None:
+    page = client.post("/v/check", files={"file": ("licence.pdf", issued["print"], "application/pdf")})
+    assert page.status_code == 200
+    assert 'class="verdict print_copy" id="verdict">\n 打印件' in page.text
+    assert "无效" not in page.text and 'id="print-copy"' in page.text
+    assert "打印件不含电子签章，请扫描二维码核验" in page.text and issued["identifier"] in page.text

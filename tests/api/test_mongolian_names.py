@@ -126,6 +126,10 @@ def test_a_bilingual_department_issues_the_bilingual_layout(
         headers=admin,
     )
     client.post(f"/api/v1/admin/departments/{code}/seals", json={"name": "行政许可专用章"}, headers=admin)
+    allowed = client.patch(
+        f"/api/v1/admin/departments/{code}/licence-types", json={"add": ["food-business-licence"]}, headers=admin
+    )
+    assert allowed.status_code == 200, allowed.text
     key = client.post(
         "/api/v1/admin/clients", json={"name": f"issuer-{code}", "role": "issuer", "department_code": code}, headers=admin
     ).json()["api_key"]

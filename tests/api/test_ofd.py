@@ -125,3 +125,22 @@ def test_public_page_checks_an_uploaded_ofd(client: TestClient, sm2_ofd: tuple[s
     response = client.post("/v/check", files={"file": ("licence.ofd", ofd, "application/ofd")})
     assert response.status_code == 200
     assert identifier in response.text and "valid" in response.text
+
+
+def test_seal_carries_a_time_stamp_and_a_foreign_one_is_refused(client: TestClient, sm2_key: str, sm2_ofd: tuple[str, bytes]) -> None:
+    from certsvc.crypto.ses import SES_Signature
+
+    _, ofd = sm2_ofd
+    (sig,) = _verify(client, ofd)["signatures"]
+    assert sig["timestamped_at"] is not None  # GB/T 38540 timeStamp from the SM2 TSA
+    other = client.post("/api/v1/certificates", json=sample_request(), headers=auth(sm2_key)).json()["identifier"]
+    with zipfile.ZipFile(io.BytesIO(client.get(f"/api/v1/certificates/{other}/ofd", headers=auth(sm2_key)).content)) as archive:
+        foreign = SES_Signature.load(archive.read(SIGNED_VALUE_PATH))["time_stamp"].native
+    with zipfile.ZipFile(io.BytesIO(ofd)) as archive:
+        ours = SES_Signature.load(archive.read(SIGNED_VALUE_PATH))
+    ours = SES_Signature({**{k: ours[k] for k in ("to_sign", "cert", "signature_alg_id", "signature")}, "time_stamp": foreign})
+    report = _verify(client, _repack(ofd, SIGNED_VALUE_PATH, ours.dump()))
+    assert report["verdict"] == "invalid"
+    seal_data = next(r for r in report["reasons"] if r["code"] == "seal_data_invalid")
+    assert "ses_timestamp_invalid" in seal_data["message_en"]
+    assert report["signatures"][0]["is_intact"] and report["signatures"][0]["timestamped_at"] is None

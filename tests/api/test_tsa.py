@@ -96,8 +96,9 @@ def test_issued_licence_is_time_stamped(client: TestClient, ecdsa_key: str) -> N
     pdf = client.get(issued.json()["links"]["pdf"], headers=auth(ecdsa_key))
     report = client.post("/api/v1/verify", content=pdf.content, headers={"Content-Type": "application/pdf"}).json()
     assert report["verdict"] == "valid", report
-    (signature,) = report["signatures"]
+    signature, document_timestamp = report["signatures"]  # B-LTA: the seal, then the document time-stamp
     assert signature["timestamped_at"] is not None
+    assert document_timestamp["signer"].startswith("certsvc Development TSA")
 
 
 def test_seals_through_a_tsa_over_http(
@@ -136,7 +137,7 @@ def test_seals_through_a_tsa_over_http(
 
     from pyhanko.pdf_utils.reader import PdfFileReader
 
-    (sig,) = PdfFileReader(io.BytesIO(pdf)).embedded_signatures
+    sig = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]  # the seal (then the document time-stamp)
     (signer,) = sig.signed_data["signer_infos"]
     token = signer["unsigned_attrs"][0]["values"][0]
     token_certs = {c.chosen.dump() for c in token["content"]["certificates"]}

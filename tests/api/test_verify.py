@@ -43,9 +43,11 @@ def test_issued_pdf_is_valid(client: TestClient, issued: tuple[str, bytes]) -> N
     report = _verify(client, pdf)
     assert report["verdict"] == "valid", report
     assert _codes(report) == {"signature_valid", "licence_valid"}
-    (sig,) = report["signatures"]  # type: ignore[misc]
+    # PAdES B-LTA: the seal, then the document time-stamp over the file and its DSS.
+    sig, stamp = report["signatures"]  # type: ignore[misc]
     assert sig["algorithm"] == "ecdsa-sha256"
-    assert sig["is_intact"] and sig["is_trusted"] and sig["covers_whole_file"]
+    assert sig["is_intact"] and sig["is_trusted"] and sig["modification_level"] == "archival"
+    assert stamp["covers_whole_file"] and stamp["is_trusted"]
     assert sig["signer"] == "锡林郭勒盟市场监督管理局"
     registry = report["registry"]
     assert registry["identifier"] == identifier and registry["is_issued_file"]  # type: ignore[index]
@@ -80,7 +82,7 @@ def test_incremental_update_that_changes_the_page_is_not_valid(client: TestClien
     report = _verify(client, out.getvalue())
     assert report["verdict"] != "valid"
     assert "modified_after_signing" in _codes(report)
-    (sig,) = report["signatures"]  # type: ignore[misc]
+    sig = report["signatures"][0]  # type: ignore[index]
     assert sig["is_intact"] and not sig["covers_whole_file"]
     assert sig["modification_level"] == "other"
 
@@ -106,7 +108,7 @@ def test_signature_by_a_key_outside_the_trust_roots_is_not_trusted(
     page.drawString(72, 720, "Food business licence (forged)")
     page.save()
     image = embedded.blobs.get(_any_seal_image(embedded))
-    sealer = crypto.PdfSealer(key=seal_key, certificate_der=cert, chain_ders=[root], seal_image_png=image)
+    sealer = crypto.PdfSealer(key=crypto.LoadedKey(seal_key, certificate_der=cert, chain_der=[root]), seal_image_png=image)
     forged = sealer.seal(
         buf.getvalue(), box=SealBox(0, 400, 100, 520, 220), department_name="锡林郭勒盟市场监督管理局",
         signed_at=now, reason="forged",
@@ -168,3 +170,15 @@ def test_oversized_upload_is_413(embedded: ServiceContext, issued: tuple[str, by
         )
         _problem(small_client.post("/api/v1/verify", files={"file": ("l.pdf", issued[1], "application/pdf")}), 413, "document_too_large")
     small.database.dispose()
+
+
+def test_a_signature_without_byte_range_is_a_report_not_an_error(client: TestClient, issued: tuple[str, bytes]) -> None:
+    """Removing /ByteRange used to make the file unreadable (422); it is a broken signature."""
+    from tests.pdf_attacks import usf_byte_range_removed
+
+    report = _verify(client, usf_byte_range_removed(issued[1]))
+    assert report["verdict"] == "invalid"
+    assert "signature_broken" in _codes(report)
+    # The seal's, and (B-LTA) the document time-stamp's, which covered the bytes as they were.
+    broken = [r for r in report["reasons"] if r["code"] == "signature_broken"]  # type: ignore[union-attr]
+    assert any("/ByteRange" in r["message_en"] for r in broken)  # type: ignore[index]

@@ -44,13 +44,25 @@ def test_operator_commands(tmp_path: Path, fresh_database_url: str | None) -> No
     assert key.startswith("csk_")
     assert key not in run("client", "list").output
 
-    issued = run("issue", "food-business-licence", str(TEMPLATES / "food-business-licence" / "sample.json"),
-                 "--department", code, "--json")
+    sample = str(TEMPLATES / "food-business-licence" / "sample.json")
+    refused = run("issue", "food-business-licence", sample, "--department", code)
+    assert refused.exit_code == 5 and "licence_type_not_allowed" in refused.output
+    types = run("department", "types", code, "--add", "food-business-licence", "--add", "drug-business-licence", "--json")
+    assert json.loads(types.output)["templates"] == ["drug-business-licence", "food-business-licence"]
+    assert run("department", "types", code, "--remove", "drug-business-licence").output.split() == ["food-business-licence"]
+
+    issued = run("issue", "food-business-licence", sample, "--department", code, "--json")
     assert issued.exit_code == 0, issued.output
+    duplicate = run("issue", "food-business-licence", sample, "--department", code)
+    assert duplicate.exit_code == 4 and "duplicate_licence_number" in duplicate.output
     ident = json.loads(issued.output)["identifier"]
     assert "suspended" in run("suspend", ident, "--reason", "检查").output
     assert run("suspend", ident, "--reason", "again").exit_code == 4
     assert "valid" in run("resume", ident, "--reason", "整改完成").output
+    second = json.loads(run("seal", "add", code, "--name", "公章", "--json").output)
+    assert not second["is_default"] and second["purpose"] == "公章"
+    assert run("seal", "default", str(second["id"])).exit_code == 0
+    assert "[default]" in next(line for line in run("seal", "list", code).output.splitlines() if line.startswith(str(second["id"])))
     assert run("seal", "retire", str(seal_id)).exit_code == 0
 
     assert run("audit", "checkpoint").exit_code == 0

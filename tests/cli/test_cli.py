@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from certsvc_cli.main import app
-from tests.conftest import TEMPLATES, DatabaseFactory, isolated_env
+from tests.conftest import TEMPLATES, DatabaseFactory, isolated_env, sample_request
 
 pytestmark = pytest.mark.slow
 
@@ -123,6 +123,8 @@ def test_issue_format_ofd_show_ofd_and_verify(run, home: Path, tmp_path: Path) -
 def test_issue_format_ofd_is_refused_for_an_ecdsa_seal_before_issuing(run, home: Path, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     ecdsa = _department(home, "ecdsa-p256")
     out = tmp_path / "never.ofd"
-    result = run("issue", "food-business-licence", str(SAMPLE), "--format", "ofd", "--out", str(out), "--department", ecdsa)
+    request = tmp_path / "request.json"  # a number of its own: the sample's may be issued already
+    request.write_text(json.dumps(sample_request(), ensure_ascii=False), encoding="utf-8")
+    result = run("issue", "food-business-licence", str(request), "--format", "ofd", "--out", str(out), "--department", ecdsa)
     assert result.exit_code == 4 and "ofd_needs_sm2_seal" in result.output
     assert not out.exists()

@@ -26,10 +26,7 @@ BOX = SealBox(page_index=0, x1=100, y1=100, x2=207, y2=207)
 def _sealed(*, show_text: bool) -> bytes:
     p = pki(KeyAlgorithm.ECDSA_P256)
     sealer = PdfSealer(
-        key=p.seal_key,
-        certificate_der=p.seal_der,
-        chain_ders=p.chain_ders,
-        seal_image_png=seal_png(_IMAGE_PX),
+        key=p.signing_key, seal_image_png=seal_png(_IMAGE_PX),
         show_text=show_text,
     )
     return sealer.seal(sample_pdf(), box=BOX, department_name=DEPARTMENT_NAME, signed_at=SIGNED_AT, reason="电子证照签发")

@@ -23,6 +23,7 @@ from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes
 
 from certsvc.crypto.api import (
     KeyAlgorithm,
+    LoadedKey,
     ModificationLevel,
     PdfSealer,
     validate_pdf,
@@ -58,10 +59,7 @@ def _chain(alg: KeyAlgorithm) -> TestPki:
 def _sealer(alg: KeyAlgorithm, rogue: bool = False) -> PdfSealer:
     p = rogue_pki(alg) if rogue else pki(alg)
     return PdfSealer(
-        key=p.seal_key,
-        certificate_der=p.seal_der,
-        chain_ders=p.chain_ders,
-        seal_image_png=seal_png(),
+        key=p.signing_key, seal_image_png=seal_png(),
     )
 
 
@@ -185,14 +183,15 @@ def test_visible_change_after_signing_fails(modify) -> None:  # type: ignore[no-
     (check,) = validate_pdf(modified, trust_roots_der=[p.root_der]).signatures
     assert check.is_intact and check.is_trusted  # the signed revision itself is untouched
     assert not check.covers_whole_file
-    assert check.modification_level in (ModificationLevel.ANNOTATIONS, ModificationLevel.OTHER)
-    assert "after signing" in check.modification_description
+    assert check.modification_level is ModificationLevel.OTHER
+    assert "page 1: " in check.modification_description and check.changes
     assert not check.bottom_line
     # The caller can still prove which issued file the signature belongs to.
     assert check.signed_revision_sha256 == hashlib.sha256(sealed).hexdigest()
 
 
-def test_second_seal_is_form_filling_and_keeps_first_valid() -> None:
+def test_a_second_seal_is_a_change_after_the_first() -> None:
+    """Only PAdES LTV data may follow a seal: another signature field is a modification."""
     p = pki(KeyAlgorithm.ECDSA_P256)
     once = _seal(KeyAlgorithm.ECDSA_P256)
     twice = _seal(
@@ -202,9 +201,9 @@ def test_second_seal_is_form_filling_and_keeps_first_valid() -> None:
         field_name="Seal2",
     )
     first, second = validate_pdf(twice, trust_roots_der=[p.root_der]).signatures
-    assert first.modification_level is ModificationLevel.FORM_FILLING
-    assert "Seal2" in first.modification_description
-    assert first.bottom_line and second.bottom_line
+    assert first.modification_level is ModificationLevel.OTHER
+    assert "form field or widget (signed or not) added" in first.modification_description
+    assert first.is_intact and not first.bottom_line and second.bottom_line
     assert first.signed_revision_sha256 == hashlib.sha256(once).hexdigest()
 
 
@@ -266,10 +265,7 @@ def test_no_dry_run_signature_per_document(monkeypatch: pytest.MonkeyPatch) -> N
 def _fresh_sealer(alg: KeyAlgorithm) -> PdfSealer:
     p = _chain(alg)
     return PdfSealer(
-        key=p.seal_key,
-        certificate_der=p.seal_der,
-        chain_ders=p.chain_ders,
-        seal_image_png=seal_png(),
+        key=p.signing_key, seal_image_png=seal_png(),
     )
 
 
@@ -416,10 +412,7 @@ def test_certificate_must_belong_to_key() -> None:
     p = pki(KeyAlgorithm.ECDSA_P256)
     with pytest.raises(SigningError):
         PdfSealer(
-            key=p.seal_key,
-            certificate_der=p.intermediate_der,
-            chain_ders=[p.root_der],
-            seal_image_png=seal_png(),
+            key=LoadedKey(p.seal_key, certificate_der=p.intermediate_der, chain_der=[p.root_der]), seal_image_png=seal_png(),
         )
 
 
@@ -427,10 +420,7 @@ def test_bad_seal_image() -> None:
     p = pki(KeyAlgorithm.ECDSA_P256)
     with pytest.raises(SigningError):
         PdfSealer(
-            key=p.seal_key,
-            certificate_der=p.seal_der,
-            chain_ders=p.chain_ders,
-            seal_image_png=b"GIF89a not a png",
+            key=p.signing_key, seal_image_png=b"GIF89a not a png",
         )
 
 
@@ -459,9 +449,13 @@ def test_invalid_documents(data: bytes) -> None:
 
 
 def test_truncated_signed_pdf() -> None:
+    """Cut inside the seal's revision: the last complete revision is the unsigned one, and the
+    rest of the seal's revision is bytes that are not a valid update."""
     sealed = _seal(KeyAlgorithm.ECDSA_P256)
-    with pytest.raises(InvalidDocumentError):
-        validate_pdf(sealed[:-200], trust_roots_der=[pki(KeyAlgorithm.ECDSA_P256).root_der])
+    result = validate_pdf(sealed[:-200], trust_roots_der=[pki(KeyAlgorithm.ECDSA_P256).root_der])
+    assert result.signatures == () and result.trailing_bytes > 0 and not result.bottom_line
+    with pytest.raises(InvalidDocumentError):  # cut inside the first revision: nothing complete
+        validate_pdf(sealed[:1000], trust_roots_der=[pki(KeyAlgorithm.ECDSA_P256).root_der])
 
 
 def test_unsigned_pdf_has_no_signatures() -> None:
@@ -499,7 +493,7 @@ def test_image_only_appearance_draws_no_text(tmp_path: Path) -> None:
     """show_text=False: the seal image alone (the page prints the name and date itself)."""
     p = pki(KeyAlgorithm.ECDSA_P256)
     sealer = PdfSealer(
-        key=p.seal_key, certificate_der=p.seal_der, chain_ders=p.chain_ders, seal_image_png=seal_png(), show_text=False
+        key=p.signing_key, seal_image_png=seal_png(), show_text=False
     )
     sealed = sealer.seal(sample_pdf(), box=BOX, department_name=DEPARTMENT_NAME, signed_at=SIGNED_AT, reason="test")
     with_text = _seal(KeyAlgorithm.ECDSA_P256)

@@ -43,10 +43,7 @@ def _sealer(alg: KeyAlgorithm, *, rogue_tsa: bool = False) -> PdfSealer:
 
         authority = tsa_under(rogue_pki(_tsa_family(alg)))
     return PdfSealer(
-        key=p.seal_key,
-        certificate_der=p.seal_der,
-        chain_ders=p.chain_ders,
-        seal_image_png=seal_png(),
+        key=p.signing_key, seal_image_png=seal_png(),
         timestamp_transport=authority.respond,
     )
 
@@ -105,7 +102,7 @@ def test_time_stamp_from_an_untrusted_tsa_fails_the_signature() -> None:
 def test_a_seal_without_a_time_stamp_source_has_none() -> None:
     p = pki(KeyAlgorithm.ECDSA_P256)
     sealer = PdfSealer(
-        key=p.seal_key, certificate_der=p.seal_der, chain_ders=p.chain_ders, seal_image_png=seal_png()
+        key=p.signing_key, seal_image_png=seal_png()
     )
     sealed = _seal(sealer)
     assert not sealer.is_timestamping
@@ -126,8 +123,7 @@ def test_tsa_down_means_no_seal() -> None:
         return authority.respond(request)
 
     sealer = PdfSealer(
-        key=p.seal_key, certificate_der=p.seal_der, chain_ders=p.chain_ders,
-        seal_image_png=seal_png(), timestamp_transport=flaky,
+        key=p.signing_key, seal_image_png=seal_png(), timestamp_transport=flaky,
     )  # fmt: skip
     is_up["up"] = False
     with pytest.raises(TimeStampUnavailableError):

@@ -8,9 +8,9 @@ import pytest
 from asn1crypto import algos, keys
 from asn1crypto import pem as pem_armour
 
-from certsvc.crypto import _sm2_reference as ref
 from certsvc.crypto.sm2 import DEFAULT_SIGNER_ID, Sm2PrivateKey, Sm2PublicKey, sm3
 from certsvc.errors import KeyUnavailableError
+from tests.crypto import sm2_reference as ref
 from tests.pki import damaged_pem
 
 # GB/T 32918.5-2017 / GM/T 0003.5-2012 Annex A (STANDARDS §2.2 A): the example's public key,

@@ -83,3 +83,16 @@ def test_gmssl_verifies_the_sm2_pdf_signature(client: TestClient, sm2_key: str) 
     signed_attrs = signer["signed_attrs"].untag().dump(force=True)
     assert _gmssl_verifies(cert.dump(), signed_attrs, signer["signature"].native)
     assert not _gmssl_verifies(cert.dump(), signed_attrs[:-1] + b"\0", signer["signature"].native)
+
+
+def test_gmssl_verifies_the_pdf_seal_data(client: TestClient, sm2_key: str) -> None:
+    """The GB/T 38540 SES_Signature stored beside an SM2-sealed PDF (``/seal-signature``)."""
+    body = client.post("/api/v1/certificates", json=sample_request(), headers=auth(sm2_key)).json()
+    pdf = client.get(f"/api/v1/certificates/{body['identifier']}/pdf", headers=auth(sm2_key)).content
+    der = client.get(f"/api/v1/certificates/{body['identifier']}/seal-signature", headers=auth(sm2_key)).content
+    ses_signature = core.Sequence.load(der)
+    tbs = core.Sequence.load(ses_signature[0].dump())
+    (a, b, c, d), _ = _cms_of(pdf)
+    assert _bits(tbs[3]) == _sm3(pdf[a : a + b] + pdf[c : c + d])  # dataHash over the byte ranges
+    signer_cert = core.OctetString.load(ses_signature[1].dump()).native
+    assert _gmssl_verifies(signer_cert, tbs.dump(), _bits(ses_signature[3]))

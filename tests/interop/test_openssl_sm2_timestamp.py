@@ -65,8 +65,7 @@ def sm2_sealed_with_ses() -> tuple[bytes, bytes]:
     chain = pki(KeyAlgorithm.SM2)
     authority = tsa(KeyAlgorithm.SM2)
     sealer = PdfSealer(
-        key=chain.seal_key, certificate_der=chain.seal_der, chain_ders=chain.chain_ders,
-        seal_image_png=seal_png(), timestamp_transport=authority.respond,
+        key=chain.signing_key, seal_image_png=seal_png(), timestamp_transport=authority.respond,
     )  # fmt: skip
     pdf = sealer.seal(
         sample_pdf(), box=SealBox(0, 380, 80, 520, 220), department_name=DEPARTMENT_NAME,
@@ -79,7 +78,7 @@ def sm2_sealed_with_ses() -> tuple[bytes, bytes]:
         valid_start=NOT_BEFORE, valid_end=NOT_AFTER, created_at=NOT_BEFORE,
     )  # fmt: skip
     ses_signature = sign_pdf_ranges(
-        pdf, seal_der=seal_data, key=chain.seal_key, certificate_der=chain.seal_der,
+        pdf, seal_der=seal_data, key=chain.signing_key,
         signed_at=SIGNED_AT, timestamp_transport=authority.respond,
     )  # fmt: skip
     return pdf, ses_signature

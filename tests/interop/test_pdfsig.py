@@ -61,10 +61,7 @@ def _pdfsig(db: Path, pdf: Path) -> str:
 def test_pdfsig_valid_and_trusted_then_tampered(alg: KeyAlgorithm, tmp_path: Path) -> None:
     p = pki(alg)
     sealer = PdfSealer(
-        key=p.seal_key,
-        certificate_der=p.seal_der,
-        chain_ders=p.chain_ders,
-        seal_image_png=seal_png(),
+        key=p.signing_key, seal_image_png=seal_png(),
     )
     sealed = sealer.seal(
         sample_pdf(),

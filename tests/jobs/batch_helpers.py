@@ -10,6 +10,7 @@ from certsvc.domain.identifiers import uscc_check_char
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role
 from certsvc.services.provisioning import add_department, add_seal, department_by_code
+from certsvc.storage.repositories_rules import LicenceTypeRepository
 
 __all__ = ["OPERATOR", "TestDepartment", "new_department", "new_seal"]
 
@@ -33,6 +34,8 @@ def new_department(ctx: ServiceContext, *, algorithm: crypto.KeyAlgorithm = cryp
             session, code=code, name=f"无锡市批量测试局{code[-4:]}", area_code="320200", actor=None, now=ctx.clock.now()
         )
         seal = add_seal(ctx, session, department=department, name="行政许可专用章", algorithm=algorithm, actor=None)
+        for template in ctx.templates.all():
+            LicenceTypeRepository(session).grant(department.id, template.slug, at=ctx.clock.now())
         return TestDepartment(code=code, id=department.id, seal_id=seal.id)
 
 

@@ -36,15 +36,17 @@ CERTSVC = Path(sys.executable).with_name("certsvc")
 
 
 def _records(path: Path, n: int) -> None:
-    """``n`` rows made from the food template's sample rows, each with its own record number."""
+    """``n`` rows made from the food template's sample rows, each with its own record and licence number."""
     source = TEMPLATES / "food-business-licence" / "sample.csv"
     rows = list(csv.reader(source.open(encoding="utf-8", newline="")))
+    number = rows[0].index("许可证编号")
     with path.open("w", encoding="utf-8", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(rows[0])
         for i in range(n):
             row = list(rows[1 + i % 10])
             row[0] = f"CRASH-{i:05d}"
+            row[number] = f"JY1{i:013d}"
             writer.writerow(row)
 
 
@@ -113,5 +115,6 @@ def test_sigkill_mid_job_then_resume_gives_exactly_one_new_version(tmp_path: Pat
     verifier = VerificationService(ctx)
     for sha in list(originals.values())[:: LICENCES // 5]:
         report = verifier.verify_pdf(ctx.blobs.get(sha))  # still retrievable
-        assert any(r.code == "licence_superseded" and "superseded by version 2" in r.message_en for r in report.reasons)
+        assert any(r.code == "earlier_seal_of_current" and "re-sealed as version 2" in r.message_en for r in report.reasons)
+        assert report.verdict.value == "valid", report.reasons
     ctx.database.dispose()

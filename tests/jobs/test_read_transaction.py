@@ -1,4 +1,4 @@
-"""``Database.read``: read-only sessions do not take SQLite's write lock (issue 7, re-sign speed-up)."""
+"""``Database.read``: read-only sessions do not take SQLite's write lock."""
 
 from __future__ import annotations
 

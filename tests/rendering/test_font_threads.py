@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import inspect
 import random
 import sys
 import threading
 from collections.abc import Iterator
 
 import pytest
+from reportlab.pdfbase import ttfonts
 
 from certsvc.rendering import fonts
 
@@ -45,3 +47,11 @@ def test_parallel_subsetting_of_one_face_gives_the_serial_result(fast_thread_swi
     for thread in threads:
         thread.join()
     assert failures == []
+
+
+def test_the_lock_sits_on_the_path_reportlab_subsets_through() -> None:
+    # The lock wraps the face's makeSubset; this fails when a reportlab release subsets
+    # through another path, which the lock would then no longer cover.
+    source = inspect.getsource(ttfonts.TTFontFace.addSubsetObjects)
+    assert "self.makeSubset(subset)" in source
+    assert fonts._font("song").face.makeSubset.__name__ == "locked_subset"

@@ -29,7 +29,7 @@ def ofds(registry: TemplateRegistry) -> dict[str, tuple[LicenceContent, bytes]]:
 
     out = {}
     for template in registry.all():
-        content = content_for(template, metadata={"area_code": "152500"})
+        content = content_for(template, area_code="152500")
         out[template.slug] = (content, render_ofd(template, content).data)
     return out
 
@@ -117,3 +117,29 @@ def test_multi_page_licence_has_one_content_per_page(ofds: dict[str, tuple[Licen
     files = _package(ofds["administrative-licensing-decision"][1])
     pages = sorted(n for n in files if n.endswith("Content.xml"))
     assert pages == ["Doc_0/Pages/Page_0/Content.xml", "Doc_0/Pages/Page_1/Content.xml"]
+
+
+def test_the_qr_code_in_the_ofd_decodes_to_the_verify_url(ofds: dict[str, tuple[LicenceContent, bytes]]) -> None:
+    """Draw the OFD's filled black paths (the QR modules) into an image and read it with zxing."""
+    import re
+
+    import zxingcpp
+    from PIL import Image, ImageDraw
+
+    content, data = ofds["food-business-licence"]
+    page = SafeET.fromstring(_package(data)["Doc_0/Pages/Page_0/Content.xml"])
+    scale = 20  # pixels per mm
+    image = Image.new("L", (210 * scale, 297 * scale), 255)
+    draw = ImageDraw.Draw(image)
+    drawn = 0
+    for path in page.iter(f"{{{NS['ofd']}}}PathObject"):
+        fill = path.find("ofd:FillColor", NS)
+        if path.get("Fill") != "true" or fill is None or fill.get("Value") != "0 0 0":
+            continue
+        for rect in re.findall(r"M ([\d.]+) ([\d.]+) L ([\d.]+) [\d.]+ L [\d.]+ ([\d.]+) L", path.findtext("ofd:AbbreviatedData", namespaces=NS) or ""):
+            x1, y1, x2, y2 = (float(v) * scale for v in rect)
+            draw.rectangle((x1, y1, x2, y2), fill=0)
+            drawn += 1
+    assert drawn > 50
+    found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)
+    assert [b.text for b in found] == [content.verify_url]

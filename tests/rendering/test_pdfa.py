@@ -51,7 +51,7 @@ def test_sealed_electronic_copy_stays_pdfa_and_its_signature_valid(
     _, licence = rendered["administrative-licensing-decision"]  # two pages, seal on the last
     p = pki(algorithm)
     sealer = PdfSealer(
-        key=p.seal_key, certificate_der=p.seal_der, chain_ders=p.chain_ders, seal_image_png=seal_png()
+        key=p.signing_key, seal_image_png=seal_png()
     )
     signed_at = datetime(2026, 3, 15, 2, 0, tzinfo=UTC)
     sealed = sealer.seal(

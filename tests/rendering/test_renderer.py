@@ -209,7 +209,7 @@ def test_extra_metadata_is_written(
         template,
         holder_id_type="resident_id",
         holder_id="152502199007180514",
-        metadata={"area_code": "320213"},
+        area_code="320213",
     )
     meta = read_licence_metadata(
         render_licence(template, content, seal_image_png=seal_png).electronic_pdf

@@ -8,16 +8,16 @@ from datetime import UTC, datetime
 import pytest
 
 from certsvc.errors import NotFoundError
-from certsvc.services import sharing
+from certsvc.services import authorizations, sharing
 from certsvc.services.context import ServiceContext
 from certsvc.services.holders import UsageView
 from certsvc.services.principals import Principal, Role
 
 
 def test_codes_are_read_out_without_ambiguous_characters() -> None:
-    assert not set("01ILOU") & set(sharing._CODE_ALPHABET)
-    assert sharing.normalise_code(" ab2c-de3f ") == "AB2CDE3F"
-    assert sharing.format_code("AB2CDE3F") == "AB2C-DE3F"
+    assert not set("01ILOU") & set(authorizations._CODE_ALPHABET)
+    assert authorizations.normalise_code(" ab2c-de3f ") == "AB2CDE3F"
+    assert authorizations.format_code("AB2CDE3F") == "AB2C-DE3F"
 
 
 def test_a_download_link_cannot_be_altered(holder_ctx: ServiceContext) -> None:

@@ -10,6 +10,7 @@ from certsvc.api.routes import (
     certificates,
     holder,
     lifecycle,
+    pki,
     qr,
     sharing,
     stats,
@@ -24,14 +25,15 @@ __all__ = ["ROUTERS"]
 ROUTERS: tuple[APIRouter, ...] = (
     certificates.router,
     verification.router,
-    qr.public_router,  # public: QR verification (issue 6)
-    trust.public_router,  # public: signed issuer key list (issue 6)
-    lifecycle.router,  # issue 5
-    admin.router,  # issue 5: operators
-    holder.router,  # issue 8: holders (identity-provider token)
-    sharing.router,  # issue 8: receiving departments
-    stats.router,  # issue 8: programme figures (operators)
-    batches.router,  # issue 7: batch jobs (operators)
+    qr.public_router,  # public: QR verification
+    trust.public_router,  # public: signed issuer key list
+    lifecycle.router,
+    admin.router,  # operators
+    holder.router,  # holders (identity-provider token)
+    sharing.router,  # receiving departments
+    stats.router,  # programme figures (operators)
+    batches.router,  # batch jobs (operators)
     tsa.router,  # RFC 3161 time-stamping (timestamping clients)
+    pki.public_router,  # public: CRL and OCSP of the seal CAs
     pages.public_router,  # public: the /v/... verification pages the QR codes open
 )

@@ -14,6 +14,8 @@ from certsvc.api.ids import RowId
 from certsvc.api.uploads import read_limited_body
 from certsvc.services.admin import AdminService, ClientInfo, DepartmentInfo, SealInfo
 from certsvc.services.audit import AuditService, ChainReport
+from certsvc.services.licence_types import LicenceTypeService
+from certsvc.services.revocation import RevocationService
 
 __all__ = ["router"]
 
@@ -39,6 +41,8 @@ class SealRead(BaseModel):
     id: int
     department_code: str
     name: str
+    purpose: str = Field(description="公章, 行政许可专用章 …: a template naming this purpose is sealed with it")
+    is_default: bool = Field(description="signs every template that names no seal purpose")
     algorithm: str
     status: str
     valid_from: datetime
@@ -59,27 +63,29 @@ class DepartmentRead(BaseModel):
     area_code: str
     status: str
     seals: list[SealRead]
+    licence_types: list[str] = Field(description="template slugs the department may issue")
     name_mn: str | None
     is_bilingual: bool
     warnings: list[str]
 
     @classmethod
     def of(cls, d: DepartmentInfo) -> DepartmentRead:
-        return cls(
-            id=d.id,
-            code=d.code,
-            name=d.name,
-            area_code=d.area_code,
-            status=d.status,
-            seals=[SealRead.of(s) for s in d.seals],
-            name_mn=d.name_mn,
-            is_bilingual=d.is_bilingual,
-            warnings=list(d.warnings),
-        )
+        return cls.model_validate(d, from_attributes=True)
+
+
+class LicenceTypesRead(BaseModel):
+    department_code: str
+    templates: list[str]
+
+
+class LicenceTypesChange(BaseModel):
+    add: list[str] = Field(default_factory=list, description="template slugs to allow")
+    remove: list[str] = Field(default_factory=list, description="template slugs to withdraw")
 
 
 class SealCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="e.g. 行政审批专用章")
+    purpose: str | None = Field(default=None, min_length=1, max_length=100, description="defaults to the name")
     algorithm: str = Field(default="ecdsa-p256", description="rsa-3072 | ecdsa-p256 | sm2")
     validity_days: int = Field(default=1825, ge=1, le=3650)
     name_mn: str | None = Field(default=None, max_length=200, description="the seal's name in Mongolian script")
@@ -180,6 +186,7 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
             name_mn=body.name_mn,
             ring_layout=body.ring_layout,
             principal=principal,
+            purpose=body.purpose,
         )
     else:
         seal = admin.add_seal(
@@ -190,6 +197,7 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
             name_mn=body.name_mn,
             ring_layout=body.ring_layout,
             principal=principal,
+            purpose=body.purpose,
         )
     return SealRead.of(seal)
 
@@ -197,6 +205,48 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
 @router.get("/departments/{code}/seals", response_model=list[SealRead])
 def list_seals(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[SealRead]:
     return [SealRead.of(s) for s in AdminService(ctx).list_seals(code, principal=principal)]
+
+
+class SealRevoke(BaseModel):
+    reason: str = Field(description="key-compromise, superseded, affiliation-changed, cessation-of-operation or unspecified")
+    at: datetime | None = Field(default=None, description="from when the key is not trusted (RFC 5280 invalidityDate); default now")
+
+
+class RevocationRead(BaseModel):
+    seal_id: int
+    certificate_sha256: str
+    serial_hex: str
+    reason: str
+    revoked_at: datetime
+    invalid_from: datetime
+
+
+@router.post("/seals/{seal_id}/revoke", response_model=RevocationRead)
+def revoke_seal(seal_id: RowId, body: SealRevoke, ctx: ContextDep, principal: OperatorPrincipal) -> RevocationRead:
+    """Revoke the seal's certificate (published in the seal CA's CRL and OCSP answers). Licences
+    time-stamped before ``at`` stay valid; later ones are invalid (docs/ltv.md)."""
+    info = RevocationService(ctx).revoke_seal(seal_id, reason=body.reason, invalid_from=body.at, principal=principal)
+    return RevocationRead.model_validate(info, from_attributes=True)
+
+
+@router.get("/departments/{code}/licence-types", response_model=LicenceTypesRead)
+def list_licence_types(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> LicenceTypesRead:
+    return LicenceTypesRead.model_validate(LicenceTypeService(ctx).types(code, principal=principal), from_attributes=True)
+
+
+@router.patch("/departments/{code}/licence-types", response_model=LicenceTypesRead)
+def change_licence_types(
+    code: str, body: LicenceTypesChange, ctx: ContextDep, principal: OperatorPrincipal
+) -> LicenceTypesRead:
+    """Allow (``add``) or withdraw (``remove``) licence types of a department."""
+    changed = LicenceTypeService(ctx).change(code, add=body.add, remove=body.remove, principal=principal)
+    return LicenceTypesRead.model_validate(changed, from_attributes=True)
+
+
+@router.post("/seals/{seal_id}/default", response_model=SealRead)
+def make_default_seal(seal_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+    """Make the seal its department's default (adding a seal never does this by itself)."""
+    return SealRead.of(AdminService(ctx).set_default_seal(seal_id, principal=principal))
 
 
 @router.post("/seals/{seal_id}/retire", response_model=SealRead)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
@@ -65,6 +65,8 @@ class BatchCreate(BaseModel):
     from_seal: RowIdField | None = None
     issued_before: date | None = None
     reason: str = Field(default="seal rollover", max_length=150)
+    # Set for a re-sign after a key compromise (needs from_seal); absent: a key rotation.
+    compromised_at: AwareDatetime | None = None
 
 
 class BatchRead(BaseModel):
@@ -181,7 +183,9 @@ async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPri
                 plan = await run_in_threadpool(lambda: service.check_resign(principal=principal, **filters))
                 return JSONResponse(asdict(plan), status_code=200)
             created = await run_in_threadpool(
-                lambda: service.create_resign_job(principal=principal, reason=body.reason, **filters)
+                lambda: service.create_resign_job(
+                    principal=principal, reason=body.reason, compromised_at=body.compromised_at, **filters
+                )
             )
     finally:
         if upload is not None:
@@ -201,7 +205,11 @@ def get_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> B
     return BatchRead.of(BatchService(ctx).status(job_id, principal=principal))
 
 
-@router.get("/{job_id}/failures", response_model=None)
+@router.get(
+    "/{job_id}/failures",
+    response_model=None,
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}},
+)
 def get_failures(
     job_id: RowId,
     ctx: ContextDep,

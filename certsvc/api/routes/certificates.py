@@ -7,12 +7,12 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
-from certsvc.api.deps import ContextDep, CurrentPrincipal, IssuerPrincipal, RequestId
+from certsvc.api.deps import ContextDep, IssuerOrOperator, IssuerPrincipal, RequestId
 from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.schemas import CertificateIssued, CertificateRead
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.registry import FileVariant, RegistryService
-from certsvc.services.requests import IssueRequest
+from certsvc.services.requests import ISSUE_REQUEST_EXAMPLE, IssueRequest
 
 __all__ = ["router"]
 
@@ -23,7 +23,12 @@ def _api_base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.post("", status_code=201, response_model=CertificateIssued)
+@router.post(
+    "",
+    status_code=201,
+    response_model=CertificateIssued,
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": ISSUE_REQUEST_EXAMPLE}}}},
+)
 def issue_certificate(
     body: IssueRequest,
     request: Request,
@@ -43,7 +48,7 @@ def issue_certificate(
 
 @router.get("/{identifier}", response_model=CertificateRead)
 def get_certificate(
-    identifier: str, request: Request, ctx: ContextDep, principal: CurrentPrincipal, rid: RequestId
+    identifier: str, request: Request, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
 ) -> CertificateRead:
     info = RegistryService(ctx).get(identifier, principal=principal, request_id=rid)
     return CertificateRead.of(info, api_base=_api_base(request), public_url=ctx.settings.public_url)
@@ -57,7 +62,7 @@ def get_certificate(
 def get_certificate_pdf(
     identifier: str,
     ctx: ContextDep,
-    principal: CurrentPrincipal,
+    principal: IssuerOrOperator,
     rid: RequestId,
     variant: Annotated[FileVariant, Query()] = FileVariant.ELECTRONIC,
     revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
@@ -77,12 +82,18 @@ def get_certificate_pdf(
 @router.get(
     "/{identifier}/ofd",
     response_class=Response,
-    responses={200: {"content": {"application/ofd": {}}, "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)"}},
+    responses={
+        200: {"content": {"application/ofd": {}}, "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)"},
+        409: {
+            "description": "ofd_needs_sm2_seal: the version was sealed with an ECDSA or RSA seal, so it has no OFD",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        },
+    },
 )
 def get_certificate_ofd(
     identifier: str,
     ctx: ContextDep,
-    principal: CurrentPrincipal,
+    principal: IssuerOrOperator,
     rid: RequestId,
     revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
@@ -100,7 +111,7 @@ def get_certificate_ofd(
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}, "description": "DER GB/T 38540 SES_Signature"}},
 )
-def get_seal_signature(identifier: str, ctx: ContextDep, principal: CurrentPrincipal, rid: RequestId) -> Response:
+def get_seal_signature(identifier: str, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId) -> Response:
     """The GB/T 38540 electronic seal signature (SES_Signature, DER) made with an SM2 seal."""
     der = RegistryService(ctx).seal_signature(identifier, principal=principal, request_id=rid)
     return Response(

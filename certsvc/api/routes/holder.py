@@ -10,8 +10,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from certsvc.api.deps import ContextDep, RequestId, holder_token_only
+from certsvc.services.authorizations import AuthorizationService, AuthorizationView, qr_image
 from certsvc.services.holders import Holder, HolderService
-from certsvc.services.sharing import AuthorizationService, AuthorizationView, qr_image
 
 __all__ = ["router"]
 

@@ -123,7 +123,11 @@ def download(token: str, ctx: ContextDep, principal: SharingPrincipal, rid: Requ
     )
 
 
-@router.get("/usage", response_model=list[UsageExportRead])
+@router.get(
+    "/usage",
+    response_model=list[UsageExportRead],
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}},
+)
 def usage_export(
     ctx: ContextDep,
     principal: SharingPrincipal,

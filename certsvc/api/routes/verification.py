@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, public
@@ -32,9 +35,17 @@ router = APIRouter(prefix="/api/v1", tags=["verification"])
         }
     },
 )
-async def verify(request: Request, ctx: ContextDep) -> VerificationRead:
+async def verify(
+    request: Request,
+    ctx: ContextDep,
+    at: Annotated[
+        datetime | None,
+        Query(description="validate the signatures as of this instant (ISO 8601 with zone), e.g. a future date"),
+    ] = None,
+) -> VerificationRead:
     """Verify a licence PDF or OFD (told apart by content): seals, changes after sealing, trust,
-    and the registry's view."""
+    and the registry's view; ``at`` validates the seals as of another instant (docs/ltv.md)."""
     data = await uploaded_pdf(request, ctx.settings.max_upload_bytes)
-    report = await run_in_threadpool(VerificationService(ctx).verify_file, data)
+    moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
+    report = await run_in_threadpool(lambda: VerificationService(ctx).verify_file(data, at=moment))
     return VerificationRead.of(report)

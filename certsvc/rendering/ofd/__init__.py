@@ -10,9 +10,11 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date
 
+from certsvc.domain.identifiers import LicenceIdentifier
+from certsvc.errors import ValidationFailedError
+from certsvc.rendering.content import LicenceContent
 from certsvc.rendering.ofd.recorder import record_scene
 from certsvc.rendering.ofd.writer import OfdMetadata, write_ofd
-from certsvc.rendering.renderer import LicenceContent, _metadata
 from certsvc.rendering.templates import LicenceTemplate
 
 __all__ = ["GBT36903_NAMES", "RenderedOfd", "ofd_metadata", "render_ofd"]
@@ -46,6 +48,14 @@ class RenderedOfd:
     seal_box: tuple[float, float, float, float]  # x, y, width, height in mm from the top-left
 
 
+def _version(identifier: str) -> str:
+    """证照版本号: the identifier's version part, 3 digits (empty for a malformed identifier)."""
+    try:
+        return f"{LicenceIdentifier.parse(identifier).version:03d}"
+    except ValidationFailedError:
+        return ""
+
+
 def _platform_date(key: str, value: str) -> str:
     # The platforms exchange dates as yyyyMMdd; a licence without an end says 长期.
     parsed = date.fromisoformat(value)
@@ -56,8 +66,8 @@ def _platform_date(key: str, value: str) -> str:
 
 def ofd_metadata(template: LicenceTemplate, content: LicenceContent) -> OfdMetadata:
     """DocInfo of the licence's OFD: the GB/T 36903 metadata the PDF carries in XMP, by name."""
-    values = dict(_metadata(template, content))
-    values.setdefault("version", content.identifier.rsplit(".", 2)[-2] if content.identifier.count(".") >= 2 else "")
+    values = dict(content.metadata)
+    values.setdefault("version", _version(content.identifier))
     custom = tuple(
         (name, _platform_date(key, values[key]) if key in _DATE_KEYS else values[key])
         for key, name in GBT36903_NAMES

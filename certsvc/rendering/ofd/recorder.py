@@ -17,17 +17,11 @@ from reportlab.lib.colors import Color
 from reportlab.pdfbase import pdfmetrics
 
 from certsvc.rendering import fonts
+from certsvc.rendering.content import LicenceContent
+from certsvc.rendering.drawing import cached_image, fit_image, qr_matrix
+from certsvc.rendering.layout import PlacedItem, on_page, plan_layout
 from certsvc.rendering.ofd.scene import ImageMark, LicenceScene, PageScene, PathMark, Rgb, TextMark
-from certsvc.rendering.renderer import (
-    LicenceContent,
-    _cached_image,
-    _fit,
-    _on_page,
-    _Painter,
-    _Placed,
-    _plan,
-    _qr_matrix,
-)
+from certsvc.rendering.painter import PdfPainter
 from certsvc.rendering.templates import MM, LicenceTemplate
 
 __all__ = ["record_scene"]
@@ -89,7 +83,7 @@ class _Path:
 
 
 class _RecordingCanvas:
-    """Records the reportlab calls of ``renderer._Painter`` as marks (see the module docstring)."""
+    """Records the reportlab calls of ``painter.PdfPainter`` as marks (see the module docstring)."""
 
     def __init__(self, page_height_pt: float) -> None:
         self.h = page_height_pt
@@ -204,15 +198,15 @@ class _RecordingCanvas:
             self.marks.append(PathMark(data, self.state.line_width / MM, self.state.stroke, None))
 
 
-def _image_marks(painter: Any, canvas: _RecordingCanvas, placed: _Placed) -> None:
-    """What ``_Painter.draw_image`` draws: the picture fitted in its box, then the box's border."""
+def _image_marks(painter: Any, canvas: _RecordingCanvas, placed: PlacedItem) -> None:
+    """What ``PdfPainter.draw_image`` draws: the picture fitted in its box, then the box's border."""
     item = placed.item
     x, y, w, h = item.num("x"), item.num("y"), item.num("width"), item.num("height")
     if placed.image:
-        cached = _cached_image(placed.image)  # also refuses a picture the PDF could not draw
-        dx, dy, iw, ih = _fit(w * MM, h * MM, cached.width, cached.height)
+        cached = cached_image(placed.image)  # also refuses a picture the PDF could not draw
+        dx, dy, iw, ih = fit_image(w * MM, h * MM, cached.width, cached.height)
         canvas.marks.append(ImageMark(x + dx / MM, y + h - (dy + ih) / MM, iw / MM, ih / MM, placed.image))
-    item_without_picture = _Placed(item)
+    item_without_picture = PlacedItem(item)
     if item.num("border", 0.5) > 0:
         painter.draw_image(canvas, item_without_picture)
 
@@ -224,16 +218,16 @@ def record_scene(template: LicenceTemplate, content: LicenceContent) -> LicenceS
         ValidationFailedError, RenderingError: as :func:`render_licence` (the same plan).
     """
     fonts.register_fonts()
-    plan = _plan(template, content)
-    matrix = _qr_matrix(content.verify_url)
-    painter = _Painter(template, content, plan, is_print=False)
+    plan = plan_layout(template, content)
+    matrix = qr_matrix(content.verify_url)
+    painter = PdfPainter(template, content, plan, is_print=False)
     pages: list[PageScene] = []
     for page in range(plan.pages):
         painter.page = page
         canvas = _RecordingCanvas(template.page.height)
         # The PDF starts each page in the default black fill and stroke, 1 pt lines.
         for placed in plan.placed:
-            if not _on_page(placed.item, page, plan.pages):
+            if not on_page(placed.item, page, plan.pages):
                 continue
             if placed.item.kind == "image":
                 _image_marks(painter, canvas, placed)
@@ -241,9 +235,9 @@ def record_scene(template: LicenceTemplate, content: LicenceContent) -> LicenceS
                 painter.draw_item(canvas, placed)
         if plan.flow_item is not None and page < len(plan.flow_pages):
             painter.draw_flow(canvas, plan.flow_item, plan.flow_pages[page])
-        if _on_page(template.qr, page, plan.pages):
+        if on_page(template.qr, page, plan.pages):
             painter.draw_qr(canvas, matrix)
-        if _on_page(template.identifier, page, plan.pages):
+        if on_page(template.identifier, page, plan.pages):
             painter.draw_identifier(canvas)
         pages.append(PageScene(tuple(canvas.marks)))
     box = plan.seal_box

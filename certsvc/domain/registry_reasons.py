@@ -1,0 +1,53 @@
+"""What the registry says about the version a file is, as reasons: the same for PDF and OFD."""
+
+from __future__ import annotations
+
+from certsvc.domain.reports import Reason, RegistryView, reason
+from certsvc.domain.status import LicenceStatus
+
+__all__ = ["STATUS_REASONS", "registry_reasons"]
+
+STATUS_REASONS = {
+    LicenceStatus.VALID: "licence_valid",
+    LicenceStatus.SUSPENDED: "licence_suspended",
+    LicenceStatus.REVOKED: "licence_revoked",
+    LicenceStatus.CANCELLED: "licence_cancelled",
+    LicenceStatus.EXPIRED: "licence_expired",
+}
+
+
+def registry_reasons(registry: RegistryView) -> list[Reason]:
+    """The version's seal key, its place among the licence's versions, and the licence's status.
+
+    A version sealed at or after its seal key's recorded compromise is invalid. An earlier
+    version of the current page (a later version only re-sealed it) is the same licence; an
+    earlier version of another page (an amendment, a re-issue) is superseded.
+    """
+    reasons: list[Reason] = []
+    compromised = registry.seal_compromised_at
+    if compromised is not None and registry.sealed_at is not None and registry.sealed_at >= compromised:
+        reasons.append(
+            reason(
+                "sealed_after_key_compromise",
+                detail=f"sealed {registry.sealed_at.isoformat()}, key compromised since {compromised.isoformat()}",
+                detail_zh=f"签章于 {registry.sealed_at.isoformat()}，密钥自 {compromised.isoformat()} 起泄露",
+            )
+        )
+    if registry.version < registry.current_version:
+        if registry.is_current_content:
+            sealed = registry.sealed_at.isoformat() if registry.sealed_at else "?"
+            reasons.append(
+                reason(
+                    "earlier_seal_of_current",
+                    detail=f"sealed {sealed} as version {registry.version}; re-sealed as version {registry.current_version}",
+                    detail_zh=f"第 {registry.version} 版签章于 {sealed}，已重新签章为第 {registry.current_version} 版",
+                )
+            )
+        else:
+            reasons.append(
+                reason("licence_superseded", detail=f"superseded by version {registry.current_version}: {registry.current_identifier}")
+            )
+    status = LicenceStatus(registry.status)
+    if status in STATUS_REASONS:
+        reasons.append(reason(STATUS_REASONS[status]))
+    return reasons
