@@ -10,6 +10,9 @@ APT_PACKAGES := poppler-utils fonts-arphic-uming fonts-arphic-ukai fonts-wqy-zen
 # BabelStone Han draws rare Han characters in names (𠮷, CJK Ext. B) that AR PL lacks;
 # icc-profiles-free's sRGB.icc is the PDF/A output intent of every licence PDF.
 APT_PACKAGES += fonts-babelstone-han icc-profiles-free
+# Noto Sans Mongolian (fonts-noto-core): the OpenType font HarfBuzz shapes traditional Mongolian
+# with, for the bilingual seals and licences of 内蒙古 departments.
+APT_PACKAGES += fonts-noto-core
 # The cluster deployment: the test suite runs a second time on a PostgreSQL server it starts
 # itself, and the Celery engine's tests start their own redis-server.
 APT_PACKAGES += postgresql redis-server
@@ -52,6 +55,7 @@ bench: install
 	$(PY) bench/issue.py
 	$(PY) bench/sm2.py
 	$(PY) bench/render.py
+	$(PY) bench/bilingual.py
 	$(PY) bench/qr.py
 	$(PY) bench/ofd.py
 

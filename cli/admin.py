@@ -26,6 +26,13 @@ client_app = typer.Typer(help="API clients and their keys.", no_args_is_help=Tru
 webhook_app = typer.Typer(help="Webhooks for licence state changes.", no_args_is_help=True)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
+NameMnOption = Annotated[
+    str | None, typer.Option("--name-mn", help="the name in traditional Mongolian script (U+1800–U+18AF)")
+]
+BilingualOption = Annotated[
+    bool | None,
+    typer.Option("--bilingual/--chinese-only", help="seals and licences in Mongolian and Chinese (default: area 15xxxx)"),
+]
 # Ids beyond every supported database's range are refused as usage errors, not driver errors.
 RowIdArg = Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX)]
 
@@ -55,11 +62,35 @@ def department_add(
     code: Annotated[str, typer.Argument(help="统一社会信用代码")],
     name: Annotated[str, typer.Argument()],
     area_code: Annotated[str, typer.Option("--area-code", help="GB/T 2260 code")],
+    name_mn: NameMnOption = None,
+    bilingual: BilingualOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Register a department."""
-    d = _admin().add_department(code=code, name=name, area_code=area_code, principal=local_operator())
-    _out(d, as_json, f"added department {d.code} {d.name}")
+    """Register a department (bilingual by default when its area code is 15xxxx, 内蒙古)."""
+    d = _admin().add_department(
+        code=code, name=name, area_code=area_code, name_mn=name_mn, is_bilingual=bilingual, principal=local_operator()
+    )
+    _out(d, as_json, f"added department {d.code} {d.name}" + (f" / {d.name_mn}" if d.name_mn else ""))
+    _warn(d.warnings)
+
+
+@department_app.command("update")
+@handle_errors
+def department_update(
+    code: Annotated[str, typer.Argument(help="统一社会信用代码")],
+    name_mn: NameMnOption = None,
+    bilingual: BilingualOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set a department's Mongolian name or its bilingual setting."""
+    d = _admin().update_department(code, name_mn=name_mn, is_bilingual=bilingual, principal=local_operator())
+    _out(d, as_json, f"department {d.code}: bilingual={'yes' if d.is_bilingual else 'no'} name_mn={d.name_mn or '-'}")
+    _warn(d.warnings)
+
+
+def _warn(warnings: tuple[str, ...]) -> None:
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @department_app.command("list")
@@ -76,6 +107,7 @@ def department_show(code: str, as_json: JsonOption = False) -> None:
     """Show a department and its seals."""
     d = _admin().show_department(code, principal=local_operator())
     lines = [f"{d.code} {d.name} area {d.area_code} status {d.status}"]
+    lines += [f"  Mongolian name: {d.name_mn or '-'}  bilingual: {'yes' if d.is_bilingual else 'no'}"]
     lines += [f"  licence types: {', '.join(d.licence_types) or '(none)'}"]
     lines += [
         f"  seal {s.id}: {s.name} ({s.purpose}) {s.algorithm} {s.status} until {s.valid_until.date()}"
@@ -112,6 +144,10 @@ def seal_add(
     ] = None,
     algorithm: Annotated[str, typer.Option(help="rsa-3072 | ecdsa-p256 | sm2")] = "ecdsa-p256",
     validity_days: Annotated[int, typer.Option()] = 1825,
+    name_mn: Annotated[str | None, typer.Option("--name-mn", help="the seal's name in Mongolian script")] = None,
+    ring_layout: Annotated[
+        str, typer.Option("--ring-layout", help="rings: Mongolian outer ring | halves: Mongolian upper half")
+    ] = "rings",
     key: Annotated[Path | None, typer.Option(help="import: private key PEM")] = None,
     certificate: Annotated[Path | None, typer.Option(help="import: certificate PEM (then its chain)")] = None,
     key_passphrase_env: Annotated[
@@ -133,12 +169,20 @@ def seal_add(
             key_pem=_read(key),
             certificate_pem=_read(certificate),
             key_passphrase=passphrase or None,
+            name_mn=name_mn,
+            ring_layout=ring_layout,
             principal=local_operator(),
             purpose=purpose,
         )
     else:
         seal = admin.add_seal(
-            department, name=name, algorithm=algorithm, validity_days=validity_days, principal=local_operator(),
+            department,
+            name=name,
+            algorithm=algorithm,
+            validity_days=validity_days,
+            name_mn=name_mn,
+            ring_layout=ring_layout,
+            principal=local_operator(),
             purpose=purpose,
         )
     role = "the department's default seal" if seal.is_default else "not the default: certsvc seal default to sign with it"

@@ -91,6 +91,8 @@ def init() -> None:
     for root in result.trust_roots:
         typer.echo(f"trust root:   {root}")
     typer.echo("created:      " + ("; ".join(result.created) if result.created else "nothing (already set up)"))
+    for warning in result.warnings:
+        typer.echo(f"warning: {warning}", err=True)
 
 
 @app.command()

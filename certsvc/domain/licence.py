@@ -48,6 +48,9 @@ class Issuer:
     name: str
     code: str  # its 统一社会信用代码
     area_code: str  # GB/T 2260 行政区划代码 of its jurisdiction
+    # Its name in traditional Mongolian script, set only for a bilingual department that has one:
+    # the licence is then drawn with its template's bilingual layout.
+    name_mn: str | None = None
 
 
 @dataclass(frozen=True)

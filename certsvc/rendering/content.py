@@ -51,6 +51,11 @@ class LicenceContent:
         return self.record.issuer.name
 
     @property
+    def department_name_mn(self) -> str | None:
+        """The issuing department's Mongolian name: set, the template's bilingual layout is used."""
+        return self.record.issuer.name_mn
+
+    @property
     def department_code(self) -> str:
         return self.record.issuer.code
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from certsvc.domain.layout import SealBox
 from certsvc.errors import ValidationFailedError
 from certsvc.rendering import fonts
+from certsvc.rendering.bilingual_layout import DEPARTMENT_NAME_MN, fit_mongolian
 from certsvc.rendering.content import LicenceContent
 from certsvc.rendering.templates import (
     MM,
@@ -71,6 +72,7 @@ _SOURCE_PATH = {
     "$valid_until": "valid_until",
     "$validity": "valid_until",
     "$identifier": "identifier",
+    DEPARTMENT_NAME_MN: "department_name_mn",
 }
 
 
@@ -85,6 +87,7 @@ def _builtin_values(content: LicenceContent) -> dict[str, object]:
         "$valid_until": content.valid_until,
         "$validity": f"{format_date_cn(content.valid_from)}至{format_date_cn(content.valid_until)}",
         "$identifier": content.identifier,
+        DEPARTMENT_NAME_MN: content.department_name_mn,
     }
 
 
@@ -121,6 +124,12 @@ def plan_layout(template: LicenceTemplate, content: LicenceContent) -> LayoutPla
     flow_text = ""
     for item in template.items:
         source = item.source
+        if item.kind == "mongolian":
+            value = values.get(source) if source else item.text("text")
+            mongolian = _place_mongolian(template, item, value, _SOURCE_PATH.get(source or "", "layout"), problems)
+            if mongolian is not None:
+                placed.append(mongolian)
+            continue
         if source is None:
             placed.append(PlacedItem(item))
             continue
@@ -207,6 +216,27 @@ def plan_layout(template: LicenceTemplate, content: LicenceContent) -> LayoutPla
     seal_page = page_index(template.seal.page, pages)
     seal_box = _seal_box(template, seal_page)
     return LayoutPlan(pages, tuple(placed), flow_item, flow_pages, seal_box, seal_page)
+
+
+def _place_mongolian(
+    template: LicenceTemplate, item: LayoutItem, value: object, path: str, problems: list[dict[str, str]]
+) -> PlacedItem | None:
+    """Fit a ``mongolian`` item (rendering/bilingual_layout.py); ``None`` and a problem if it cannot."""
+    if not value:
+        problems.append({"field": path, "problem": "the bilingual layout needs the department's Mongolian name"})
+        return None
+    size = item_size(template, item)
+    fitted = fit_mongolian(
+        str(value),
+        width_pt=item.num("width") * MM if "width" in item.props else None,
+        size=size,
+        max_lines=item_max_lines(item),
+        smallest=item.num("shrink_to", size),
+    )
+    if fitted is None:
+        problems.append({"field": path, "problem": f"too long for its box ({item_max_lines(item)} line(s))"})
+        return None
+    return PlacedItem(item, lines=tuple(fitted[0]), size=fitted[1])
 
 
 def _paginate(

@@ -9,6 +9,7 @@ from reportlab.lib.colors import Color, HexColor
 from reportlab.pdfgen.canvas import Canvas
 
 from certsvc.rendering import fonts
+from certsvc.rendering.bilingual_layout import draw_mongolian_item, draw_mongolian_line
 from certsvc.rendering.content import LicenceContent
 from certsvc.rendering.drawing import (
     CachedImage,
@@ -203,6 +204,20 @@ class PdfPainter:
                     char_space=item.num("char_space"),
                     bold=bool(item.props.get("bold")),
                 )
+        elif kind == "mongolian":
+            size = placed.size or item_size(t, item)
+            draw_mongolian_item(
+                canvas,
+                placed.lines,
+                x_mm=item.num("x"),
+                width_mm=item.num("width") if "width" in item.props else None,
+                baseline_pt=self.y,
+                y_mm=item.num("y"),
+                leading_mm=item.num("leading", size * 1.4 / MM),
+                size=size,
+                align=item.text("align", "left"),
+                color=_color(item.props.get("color") or self.default_color),
+            )
         elif kind == "field":
             self.draw_field(canvas, placed)
         elif kind == "table":
@@ -251,6 +266,20 @@ class PdfPainter:
         if label:
             label_font = item.text("label_font", t.default_font)
             label_size = item.num("label_size", size)
+            label_mn = item.props.get("label_mn")
+            if isinstance(label_mn, str):
+                # Mongolian before Chinese (内政办发〔1996〕32号 Art. 3), both in the label column.
+                draw_mongolian_line(
+                    canvas,
+                    label_mn,
+                    x_pt=x * MM,
+                    baseline_pt=self.y(y),
+                    size=label_size,
+                    align="left",
+                    color=_color(self.default_color),
+                )
+                x += item.num("label_mn_width")
+                label_width -= item.num("label_mn_width")
             suffix = item.text("label_suffix", "：")
             if item.props.get("label_justify") and len(label) > 1:
                 # 分散对齐: labels of different lengths share one width, as on the printed form.

@@ -22,7 +22,15 @@ from certsvc.rendering.layout import plan_layout
 from certsvc.rendering.painter import PRINT_MARK_TEXT, PdfPainter
 from certsvc.rendering.templates import LicenceTemplate
 
-__all__ = ["PRINT_MARK_TEXT", "LicenceContent", "RenderedLicence", "render_licence"]
+__all__ = ["PRINT_MARK_TEXT", "LicenceContent", "RenderedLicence", "layout_for", "render_licence"]
+
+
+def layout_for(template: LicenceTemplate, content: LicenceContent) -> LicenceTemplate:
+    """The layout a licence is drawn with: the template's bilingual one (``bilingual.json``)
+    when the content carries the issuing department's Mongolian name, else the template."""
+    if content.department_name_mn and template.bilingual is not None:
+        return template.bilingual
+    return template
 
 
 def render_licence(
@@ -36,6 +44,7 @@ def render_licence(
         RenderingError: the seal image or the verify URL cannot be used.
     """
     fonts.register_fonts()
+    template = layout_for(template, content)
     plan = plan_layout(template, content)
     seal = cached_image(seal_image_png)
     matrix = qr_matrix(content.verify_url)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import io
 import json
 import math
@@ -32,6 +33,13 @@ from certsvc.errors import (
     ConfigurationError,
     UnknownTemplateError,
     ValidationFailedError,
+)
+from certsvc.rendering.bilingual_layout import (
+    BILINGUAL_FILE,
+    DEPARTMENT_NAME_MN,
+    MONGOLIAN_ITEM_SCHEMA,
+    MONGOLIAN_LABEL_PROPS,
+    check_mongolian_item,
 )
 from certsvc.rendering.fonts import (
     FALLBACK_FONT,
@@ -74,6 +82,7 @@ BUILTIN_SOURCES: frozenset[str] = frozenset(
         "$valid_until",
         "$validity",
         "$identifier",
+        DEPARTMENT_NAME_MN,  # only in bilingual layouts, drawn by a "mongolian" item
     }
 )
 
@@ -193,6 +202,7 @@ _ITEM_SCHEMAS: Mapping[str, _Schema] = {
         "suffix": ((str,), False),
         "shrink_to": (_NUM, False),
         "bold": ((bool,), False),
+        **MONGOLIAN_LABEL_PROPS,
         **_TEXT_STYLE,
     },
     "table": {
@@ -228,6 +238,7 @@ _ITEM_SCHEMAS: Mapping[str, _Schema] = {
         "max_pages": ((int,), False),
         **_TEXT_STYLE,
     },
+    "mongolian": MONGOLIAN_ITEM_SCHEMA,
     "line": {
         "x1": (_NUM, True),
         "y1": (_NUM, True),
@@ -331,6 +342,9 @@ class LicenceTemplate:
     directory: Path
     description: str = ""
     defaults: Mapping[str, Any] = field(default_factory=dict)
+    # The same licence laid out in Mongolian and Chinese (``bilingual.json``), used for
+    # bilingual departments; see rendering/bilingual_layout.py.
+    bilingual: LicenceTemplate | None = None
     # The seal purpose (公章, 行政许可专用章 ...) that seals this licence; None: the department's default seal.
     seal_purpose: str | None = None
 
@@ -820,9 +834,9 @@ def _parse_page(raw: object, problems: _Problems) -> PageSpec:
     return PageSpec(width, height)
 
 
-def _parse_template(directory: Path) -> LicenceTemplate:
+def _parse_template(directory: Path, file_name: str = "template.json") -> LicenceTemplate:
     """Parse and check one template folder; raise ConfigurationError listing every problem."""
-    path = directory / "template.json"
+    path = directory / file_name
     problems = _Problems(path)
     try:
         raw = json.loads(path.read_text(encoding="utf-8"))
@@ -923,9 +937,10 @@ def _parse_template(directory: Path) -> LicenceTemplate:
                     problems.add(
                         f"{where}: unknown built-in value {source!r} (known: {', '.join(sorted(BUILTIN_SOURCES))})"
                     )
-                elif kind != "field":
+                elif (kind == "mongolian") != (source == DEPARTMENT_NAME_MN):
                     problems.add(
-                        f"{where}: built-in value {source!r} can only be drawn by a 'field' item"
+                        f"{where}: built-in value {source!r} can only be drawn by a "
+                        f"{'mongolian' if source == DEPARTMENT_NAME_MN else 'field'} item"
                     )
             elif source not in types:
                 problems.add(f"{where}: layout refers to unknown field {source!r}")
@@ -947,8 +962,10 @@ def _parse_template(directory: Path) -> LicenceTemplate:
                     problems.add(
                         f"{where}: columns[{cindex}] must be {{key: <a column of {source}>, width: mm}}"
                     )
+        for mongolian_problem in check_mongolian_item(where, raw_item):
+            problems.add(mongolian_problem)
         label = raw_item.get("label")
-        for text in (label, raw_item.get("text")):
+        for text in (label, raw_item.get("text") if kind != "mongolian" else None):
             if isinstance(text, str):
                 problem = _glyph_problem(
                     text, {raw_item.get("label_font") or raw_item.get("font") or "song"}
@@ -1091,6 +1108,30 @@ def _check_sample(template: LicenceTemplate) -> None:
         )
 
 
+def _with_bilingual_layout(template: LicenceTemplate) -> LicenceTemplate:
+    """Attach the folder's ``bilingual.json``, which must declare exactly the same licence."""
+    if not (template.directory / BILINGUAL_FILE).is_file():
+        return template
+    variant = _parse_template(template.directory, BILINGUAL_FILE)
+    differences = [
+        what
+        for what, same in (
+            ("name", variant.name == template.name),
+            ("type_code", variant.type_code == template.type_code),
+            ("fields", variant.fields == template.fields),
+        )
+        if not same
+    ]
+    if differences:
+        path = template.directory / BILINGUAL_FILE
+        raise ConfigurationError(
+            f"{path}: a bilingual layout declares the same licence as template.json; "
+            f"it differs in {', '.join(differences)}",
+            details=[{"file": str(path), "problem": f"differs from template.json in {d}"} for d in differences],
+        )
+    return dataclasses.replace(template, bilingual=variant)
+
+
 class TemplateRegistry:
     """Every template of a directory, loaded and checked once at start-up."""
 
@@ -1114,7 +1155,7 @@ class TemplateRegistry:
             p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
         ):
             try:
-                templates[sub.name] = _parse_template(sub)
+                templates[sub.name] = _with_bilingual_layout(_parse_template(sub))
             except ConfigurationError as exc:
                 messages.append(exc.message)
                 details.extend(

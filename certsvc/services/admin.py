@@ -9,8 +9,14 @@ from datetime import datetime
 
 from certsvc.crypto import api as crypto
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
-from certsvc.rendering.seals import draw_round_seal, validate_seal_png
+from certsvc.rendering.seals import validate_seal_png
 from certsvc.services.audit import append_audit_event
+from certsvc.services.bilingual import (
+    RingLayout,
+    draw_seal_image,
+    missing_mongolian_warnings,
+    mongolian_name,
+)
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import NewApiKey, Principal, Role, create_api_client, require_role
 from certsvc.services.provisioning import (
@@ -18,6 +24,7 @@ from certsvc.services.provisioning import (
     add_seal,
     department_by_code,
     dev_ca,
+    seal_text,
 )
 from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm import ApiClient, Department, Seal
@@ -47,6 +54,8 @@ class SealInfo:
     valid_from: datetime
     valid_until: datetime
     certificate_sha256: str
+    name_mn: str | None = None
+    ring_layout: str = RingLayout.RINGS.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +67,9 @@ class DepartmentInfo:
     status: str
     seals: tuple[SealInfo, ...]
     licence_types: tuple[str, ...]  # template slugs the department may issue
+    name_mn: str | None = None
+    is_bilingual: bool = False
+    warnings: tuple[str, ...] = ()  # told to the operator, not refused (a missing Mongolian name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +96,8 @@ def _seal_info(seal: Seal) -> SealInfo:
         seal.valid_from,
         seal.valid_until,
         crypto.sha256(seal.certificate_der),
+        seal.name_mn,
+        seal.ring_layout,
     )
 
 
@@ -96,6 +110,13 @@ def _department_info(department: Department, seals: list[Seal], licence_types: l
         department.status,
         tuple(_seal_info(s) for s in seals),
         tuple(licence_types),
+        department.name_mn,
+        department.is_bilingual,
+        tuple(
+            missing_mongolian_warnings(
+                is_bilingual=department.is_bilingual, name_mn=department.name_mn, area_code=department.area_code
+            )
+        ),
     )
 
 
@@ -106,20 +127,80 @@ class AdminService:
         self.ctx = ctx
 
     # --- departments -------------------------------------------------------------------------
-    def add_department(self, *, code: str, name: str, area_code: str, principal: Principal) -> DepartmentInfo:
-        """Register a department.
+    def add_department(
+        self,
+        *,
+        code: str,
+        name: str,
+        area_code: str,
+        principal: Principal,
+        name_mn: str | None = None,
+        is_bilingual: bool | None = None,
+    ) -> DepartmentInfo:
+        """Register a department. A bilingual one (by default: area code 15xxxx, 内蒙古) without
+        its Mongolian name is registered with a warning in the result.
 
         Raises:
             PermissionDeniedError: not an operator.
-            ValidationFailedError: bad 统一社会信用代码, name or GB/T 2260 area code.
+            ValidationFailedError: bad 统一社会信用代码, name, Mongolian name or GB/T 2260 area code.
             ConflictError: the department exists.
         """
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.transaction() as session:
             department = add_department(
-                session, code=code, name=name, area_code=area_code, actor=principal, now=self.ctx.clock.now()
+                session,
+                code=code,
+                name=name,
+                area_code=area_code,
+                actor=principal,
+                now=self.ctx.clock.now(),
+                name_mn=name_mn,
+                is_bilingual=is_bilingual,
             )
             return _department_info(department, [], [])
+
+    def update_department(
+        self,
+        code: str,
+        *,
+        principal: Principal,
+        name_mn: str | None = None,
+        is_bilingual: bool | None = None,
+    ) -> DepartmentInfo:
+        """Set a department's Mongolian name and/or whether it is bilingual (``None``: unchanged).
+
+        Seals made before keep their image; make a new seal to carry the new name.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown department.
+            ValidationFailedError: a bad Mongolian name (every problem listed).
+        """
+        require_role(principal, Role.OPERATOR)
+        mongolian, problems = mongolian_name("name_mn", name_mn)
+        if problems:
+            raise ValidationFailedError("invalid Mongolian name", details=problems)
+        with self.ctx.database.transaction() as session:
+            department = department_by_code(session, code)
+            changes: dict[str, object] = {}
+            if mongolian is not None and mongolian != department.name_mn:
+                department.name_mn = changes["name_mn"] = mongolian
+            if is_bilingual is not None and is_bilingual != department.is_bilingual:
+                department.is_bilingual = changes["is_bilingual"] = is_bilingual
+            if changes:
+                append_audit_event(
+                    session,
+                    at=self.ctx.clock.now(),
+                    actor=principal,
+                    action="department.update",
+                    target=f"department:{department.code}",
+                    details=changes,
+                )
+            return _department_info(
+                department,
+                list(SealRepository(session).for_department(department.id)),
+                LicenceTypeRepository(session).for_department(department.id),
+            )
 
     def list_departments(self, *, principal: Principal) -> list[DepartmentInfo]:
         """Raises: PermissionDeniedError: not an operator."""
@@ -150,9 +231,12 @@ class AdminService:
         algorithm: str,
         validity_days: int,
         principal: Principal,
+        name_mn: str | None = None,
+        ring_layout: str = RingLayout.RINGS.value,
         purpose: str | None = None,
     ) -> SealInfo:
-        """Make a seal from the development CA: a new key, its certificate, the drawn image.
+        """Make a seal from the development CA: a new key, its certificate, the drawn image
+        (bilingual for a bilingual department with its Mongolian name).
 
         ``purpose`` (公章, 行政许可专用章 ...) defaults to the name. The department's first seal
         becomes its default seal; any later one signs only once made default or chosen by a
@@ -161,14 +245,19 @@ class AdminService:
         Raises:
             PermissionDeniedError: not an operator.
             NotFoundError: unknown department.
-            ValidationFailedError: unknown algorithm, empty name or a bad validity.
+            ValidationFailedError: unknown algorithm, empty name, bad Mongolian name, unknown
+                ring layout or a bad validity (all listed).
+            ValidationFailedError: (seal_text_not_drawable) the names do not fit on the seal.
         """
         require_role(principal, Role.OPERATOR)
         key_algorithm = _algorithm(algorithm)
         _check_seal_name(name)
+        mongolian, layout, problems = _seal_mongolian(name_mn, ring_layout)
         _check_seal_name(purpose or name, field="purpose")
         if not 1 <= validity_days <= 3650:
-            raise ValidationFailedError("invalid validity", details=[{"field": "validity_days", "problem": "1 to 3650"}])
+            problems.append({"field": "validity_days", "problem": "1 to 3650"})
+        if problems:
+            raise ValidationFailedError("invalid seal", details=problems)
         with self.ctx.database.transaction() as session:
             department = department_by_code(session, department_code)
             seal = add_seal(
@@ -179,6 +268,8 @@ class AdminService:
                 algorithm=key_algorithm,
                 actor=principal,
                 validity_days=validity_days,
+                name_mn=mongolian,
+                ring_layout=layout,
                 purpose=(purpose or name).strip(),
             )
             return _seal_info(seal)
@@ -192,6 +283,8 @@ class AdminService:
         certificate_pem: bytes,
         key_passphrase: bytes | None,
         principal: Principal,
+        name_mn: str | None = None,
+        ring_layout: str = RingLayout.RINGS.value,
         purpose: str | None = None,
     ) -> SealInfo:
         """Import a key and its certificate (with its chain, seal CA first) made elsewhere.
@@ -209,6 +302,9 @@ class AdminService:
         require_role(principal, Role.OPERATOR)
         _check_seal_name(name)
         _check_seal_name(purpose or name, field="purpose")
+        mongolian, layout, problems = _seal_mongolian(name_mn, ring_layout)
+        if problems:
+            raise ValidationFailedError("invalid seal", details=problems)
         ders = crypto.certificates_from_pem(certificate_pem)
         stored_pem = crypto.reencrypt_private_key_pem(
             key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase()
@@ -230,11 +326,15 @@ class AdminService:
             department = department_by_code(session, department_code)
             key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
             self.ctx.keys.put(key_ref, stored_pem)
-            image = draw_round_seal(department_name=department.name, seal_name=name.strip(), diameter_mm=_SEAL_DIAMETER_MM)
+            image = draw_seal_image(
+                seal_text(department, name.strip(), mongolian, layout), diameter_mm=_SEAL_DIAMETER_MM
+            )
             seal = SealRepository(session).add(
                 Seal(
                     department_id=department.id,
                     name=name.strip(),
+                    name_mn=mongolian,
+                    ring_layout=layout.value,
                     purpose=(purpose or name).strip(),
                     is_default=SealChoiceRepository(session).default_of(department.id) is None,
                     algorithm=algorithm.value,
@@ -494,6 +594,16 @@ def _algorithm(value: str) -> crypto.KeyAlgorithm:
             "unknown algorithm",
             details=[{"field": "algorithm", "problem": " | ".join(a.value for a in crypto.KeyAlgorithm)}],
         ) from exc
+
+
+def _seal_mongolian(name_mn: str | None, ring_layout: str) -> tuple[str | None, RingLayout, list[dict[str, str]]]:
+    mongolian, problems = mongolian_name("name_mn", name_mn)
+    try:
+        layout = RingLayout(ring_layout)
+    except ValueError:
+        layout = RingLayout.RINGS
+        problems.append({"field": "ring_layout", "problem": " | ".join(v.value for v in RingLayout)})
+    return mongolian, layout, problems
 
 
 def _check_seal_name(name: str, *, field: str = "name") -> None:

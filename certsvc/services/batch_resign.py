@@ -25,6 +25,7 @@ from certsvc.domain.status import LicenceStatus
 from certsvc.errors import ConflictError, NotFoundError
 from certsvc.jobs.api import ItemOutcome, WorkItem, record_outcome
 from certsvc.services.audit import append_audit_event
+from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.ofd_versions import record_ofd, stored_ofd
 from certsvc.services.principals import Principal, Role
@@ -145,7 +146,12 @@ class ResignHandler:
                 holder_id=row.holder_id,
                 valid_from=row.valid_from,
                 valid_until=row.valid_until,
-                issuer=Issuer(name=row.department_name, code=row.department_code, area_code=row.department_area_code),
+                issuer=Issuer(
+                    name=row.department_name,
+                    code=row.department_code,
+                    area_code=row.department_area_code,
+                    name_mn=licence_name_mn(is_bilingual=row.department_is_bilingual, name_mn=row.department_name_mn),
+                ),
                 fields=row.data,
             ),
             issued_on=row.version_issued_at.date(),

@@ -5,14 +5,20 @@ from __future__ import annotations
 from certsvc.domain.identifiers import HolderIdType
 from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.rendering.templates import TemplateRegistry
+from certsvc.services.bilingual import licence_name_mn
 from certsvc.storage.orm import Certificate, Department
 
 __all__ = ["issuer_of", "licence_record_of"]
 
 
 def issuer_of(department: Department) -> Issuer:
-    """The issuing department as a record needs it."""
-    return Issuer(name=department.name, code=department.code, area_code=department.area_code)
+    """The issuing department as a record needs it (its Mongolian name only when it prints one)."""
+    return Issuer(
+        name=department.name,
+        code=department.code,
+        area_code=department.area_code,
+        name_mn=licence_name_mn(is_bilingual=department.is_bilingual, name_mn=department.name_mn),
+    )
 
 
 def licence_record_of(cert: Certificate, templates: TemplateRegistry) -> LicenceRecord:

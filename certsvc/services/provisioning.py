@@ -6,7 +6,7 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -23,8 +23,15 @@ from certsvc.errors import (
     NotFoundError,
     ValidationFailedError,
 )
-from certsvc.rendering.seals import draw_round_seal
 from certsvc.services.audit import append_audit_event, ensure_audit_key
+from certsvc.services.bilingual import (
+    RingLayout,
+    SealText,
+    default_bilingual,
+    draw_seal_image,
+    missing_mongolian_warnings,
+    mongolian_name,
+)
 from certsvc.services.context import ServiceContext
 from certsvc.services.link_secret import ensure_dev_link_secret
 from certsvc.services.principals import Principal, Role, create_api_client
@@ -46,6 +53,7 @@ __all__ = [
     "ensure_dev_ca",
     "ensure_dev_passphrase",
     "init_embedded",
+    "seal_text",
 ]
 
 _SEAL_DIAMETER_MM = 42  # the common size of a round official seal (公章)
@@ -60,11 +68,23 @@ class DemoDepartment:
     seal_name: str
     algorithm: crypto.KeyAlgorithm
     licence_types: tuple[str, ...]  # template slugs the department may issue
+    name_mn: str | None = None  # only a spelling attested in a public Mongolian-language source
+    name_mn_source: str | None = None  # where that spelling is published
 
 
 # A 市场监督管理局 licenses food and drug businesses and issues its own 准予行政许可决定书, never a
 # planning permit; a 行政审批和政务服务局 holds the approvals concentrated in it (相对集中行政许可权):
 # planning and construction as well as food and drug retail.
+#
+# Mongolian names: a demo department carries one only when its exact spelling is published by a
+# public Mongolian-language source, never a translation made here (translations of official
+# names must match the Chinese exactly and are approved by the region's Mongolian language
+# offices). No published spelling was found for the two 锡林郭勒盟 bureaus (searched: the
+# Mongolian editions of the region's government sites, mgl.*.gov.cn), so they are bilingual
+# departments *without* their Mongolian name: `certsvc init` reports that, and their seals and
+# licences stay Chinese until an operator sets it (`certsvc department update CODE --name-mn`).
+# 内蒙古自治区人民政府 writes its own name on its Mongolian site; it issues the demo's bilingual
+# administrative licensing decisions.
 DEMO_DEPARTMENTS = (
     DemoDepartment(
         "11152500011512829G",
@@ -88,6 +108,17 @@ DEMO_DEPARTMENTS = (
             "special-operations-certificate",
         ),
     ),
+    DemoDepartment(
+        "111500000115100509",
+        "内蒙古自治区人民政府",
+        "150000",
+        "行政许可专用章",
+        crypto.KeyAlgorithm.SM2,
+        ("administrative-licensing-decision",),
+        name_mn="ᠥᠪᠥᠷ ᠮᠣᠩᠭᠤᠯ ᠤᠨ ᠥᠪᠡᠷᠲᠡᠭᠡᠨ ᠵᠠᠰᠠᠬᠤ ᠣᠷᠣᠨ ᠤ ᠠᠷᠠᠳ ᠤᠨ ᠵᠠᠰᠠᠭ ᠤᠨ ᠣᠷᠳᠣᠨ",
+        # The heading of its decree No. 213 (…ᠣᠷᠳᠣᠨ ᠤ ᠵᠠᠷᠯᠢᠭ, 人民政府令) on its Mongolian site.
+        name_mn_source="https://mgl.nmg.gov.cn/am/2016/1/4/U_68445_392250.html",
+    ),
 )
 
 
@@ -108,6 +139,7 @@ class InitResult:
     credentials_file: Path | None  # demo API keys (development only)
     trust_roots: list[Path]
     created: list[str]
+    warnings: list[str] = field(default_factory=list)  # e.g. a bilingual department without its Mongolian name
 
 
 def ensure_dev_passphrase(ctx: ServiceContext) -> None:
@@ -200,15 +232,25 @@ def _new_key(ctx: ServiceContext, ref: str, algorithm: crypto.KeyAlgorithm) -> c
 
 
 def add_department(
-    session: Session, *, code: str, name: str, area_code: str, actor: Principal | None, now: datetime
+    session: Session,
+    *,
+    code: str,
+    name: str,
+    area_code: str,
+    actor: Principal | None,
+    now: datetime,
+    name_mn: str | None = None,
+    is_bilingual: bool | None = None,
 ) -> Department:
-    """Register a department.
+    """Register a department; ``is_bilingual`` ``None`` means "as its area code says".
 
     Raises:
-        ValidationFailedError: bad 统一社会信用代码, name or area code.
+        ValidationFailedError: bad 统一社会信用代码, name, Mongolian name or area code (all listed).
         ConflictError: a department with this code exists.
     """
     problems = []
+    mongolian, mongolian_problems = mongolian_name("name_mn", name_mn)
+    problems.extend(mongolian_problems)
     code = code.strip().upper()
     if not is_valid_uscc(code):
         problems.append({"field": "code", "problem": "not a valid 统一社会信用代码"})
@@ -221,7 +263,10 @@ def add_department(
     repo = DepartmentRepository(session)
     if repo.by_code(code) is not None:
         raise ConflictError(f"department {code} exists", code="department_exists")
-    department = repo.add(Department(code=code, name=name.strip(), area_code=area_code))
+    bilingual = default_bilingual(area_code) if is_bilingual is None else is_bilingual
+    department = repo.add(
+        Department(code=code, name=name.strip(), area_code=area_code, name_mn=mongolian, is_bilingual=bilingual)
+    )
     append_audit_event(
         session, at=now, actor=actor, action="department.add", target=f"department:{code}"
     )
@@ -237,20 +282,24 @@ def add_seal(
     algorithm: crypto.KeyAlgorithm,
     actor: Principal | None,
     validity_days: int = 1825,
+    name_mn: str | None = None,
+    ring_layout: RingLayout = RingLayout.RINGS,
     purpose: str | None = None,
 ) -> Seal:
     """Make a seal for a department: key, certificate from the development CA, drawn image.
 
+    ``name_mn`` must be normalised and checked already (``bilingual.mongolian_name``).
     The purpose defaults to the seal's name. The department's first seal becomes its default
     seal; later seals never take that role by themselves.
 
     Raises:
-        ValidationFailedError: seal text the seal font cannot draw (before any key is made).
+        ValidationFailedError: seal text the seal font cannot draw, or names too long for the
+            seal (before any key is made).
         BadRequestError: in production, which has no development CA.
         KeyUnavailableError: ``certsvc init`` has not made the development CA.
     """
     # Drawn first: a name the seal cannot show is refused before any key is made.
-    image = draw_round_seal(department_name=department.name, seal_name=name, diameter_mm=_SEAL_DIAMETER_MM)
+    image = draw_seal_image(seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM)
     ca = dev_ca(ctx, algorithm)
     now = ctx.clock.now()
     key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
@@ -289,6 +338,8 @@ def add_seal(
         Seal(
             department_id=department.id,
             name=name,
+            name_mn=name_mn,
+            ring_layout=ring_layout.value,
             purpose=purpose or name,
             is_default=SealChoiceRepository(session).default_of(department.id) is None,
             algorithm=algorithm.value,
@@ -311,6 +362,18 @@ def add_seal(
                  "is_default": seal.is_default},
     )
     return seal
+
+
+def seal_text(department: Department, seal_name: str, seal_name_mn: str | None, layout: RingLayout) -> SealText:
+    """What a department's round seal says, in one or both scripts."""
+    return SealText(
+        department_name=department.name,
+        seal_name=seal_name,
+        department_name_mn=department.name_mn,
+        seal_name_mn=seal_name_mn,
+        layout=layout,
+        is_bilingual=department.is_bilingual,
+    )
 
 
 def init_embedded(ctx: ServiceContext) -> InitResult:
@@ -345,18 +408,31 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
     if credentials_file.exists():
         existing = {d["code"]: d for d in json.loads(credentials_file.read_text())["departments"]}
     entries = []
+    warnings: list[str] = []
     for demo in DEMO_DEPARTMENTS:
         with ctx.database.transaction() as session:
             repo = DepartmentRepository(session)
             department = repo.by_code(demo.code)
             if department is None:
                 department = add_department(
-                    session, code=demo.code, name=demo.name, area_code=demo.area_code, actor=None, now=ctx.clock.now()
+                    session,
+                    code=demo.code,
+                    name=demo.name,
+                    area_code=demo.area_code,
+                    actor=None,
+                    now=ctx.clock.now(),
+                    name_mn=demo.name_mn,
                 )
-                created.append(f"department {demo.code} {demo.name}")
+                created.append(f"department {demo.code} {demo.name}" + (f" / {demo.name_mn}" if demo.name_mn else ""))
                 types = LicenceTypeRepository(session)
                 for slug in demo.licence_types:
                     types.grant(department.id, slug, at=ctx.clock.now())
+            warnings.extend(
+                f"{department.name}: {w}"
+                for w in missing_mongolian_warnings(
+                    is_bilingual=department.is_bilingual, name_mn=department.name_mn, area_code=department.area_code
+                )
+            )
             if SealRepository(session).active_for(department.id, ctx.clock.now()) is None:
                 add_seal(ctx, session, department=department, name=demo.seal_name, algorithm=demo.algorithm, actor=None)
                 created.append(f"{demo.algorithm.value} seal for {demo.code}")
@@ -374,6 +450,7 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
         credentials_file=credentials_file,
         trust_roots=sorted(ctx.trust_roots_dir.glob("*.der")),
         created=created,
+        warnings=warnings,
     )
 
 

@@ -84,6 +84,10 @@ class Department(Base):
     code: Mapped[str] = mapped_column(String(18), unique=True)  # 统一社会信用代码
     name: Mapped[str] = mapped_column(String(200))
     area_code: Mapped[str] = mapped_column(String(6))  # GB/T 2260
+    # Traditional Mongolian script (NFC); 内蒙古 bodies write their names in both scripts
+    # (内政办发〔1996〕32号 Art. 2), so seals and licences of a bilingual department carry both.
+    name_mn: Mapped[str | None] = mapped_column(String(400), nullable=True)
+    is_bilingual: Mapped[bool] = mapped_column(Boolean, default=False)
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[datetime] = mapped_column(default=_now)
 
@@ -106,6 +110,10 @@ class Seal(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     name: Mapped[str] = mapped_column(String(100))  # e.g. 行政许可专用章
+    name_mn: Mapped[str | None] = mapped_column(String(200), nullable=True)  # the same in Mongolian
+    # Where the two scripts go on a bilingual round seal: "rings" (Mongolian outer ring,
+    # Chinese inner ring) or "halves" (Mongolian upper half, Chinese lower half).
+    ring_layout: Mapped[str] = mapped_column(String(10), default="rings")
     # What the seal is for (公章, 行政许可专用章 ...); a template naming a purpose is sealed with it.
     purpose: Mapped[str] = mapped_column(String(100))
     # The seal that signs when a template names no purpose. Set explicitly (the first seal of a

@@ -242,6 +242,8 @@ class ResignRow:
     department_name: str
     department_code: str
     department_area_code: str
+    department_name_mn: str | None  # the stored Mongolian name, printed when the department is bilingual
+    department_is_bilingual: bool
 
 
 def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, ResignRow]:
@@ -278,6 +280,8 @@ def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, R
             Department.name,
             Department.code,
             Department.area_code,
+            Department.name_mn,
+            Department.is_bilingual,
         )
         .join(
             CertificateVersion,
@@ -311,6 +315,8 @@ def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, R
             department_name=r[18],
             department_code=r[19],
             department_area_code=r[20],
+            department_name_mn=r[21],
+            department_is_bilingual=bool(r[22]),
         )
         for r in rows
     }

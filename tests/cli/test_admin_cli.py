@@ -27,9 +27,17 @@ def test_operator_commands(tmp_path: Path, fresh_database_url: str | None) -> No
     code = code[:17] + uscc_check_char(code[:17])
     assert run("department", "add", code, "测试局", "--area-code", "152502").exit_code == 0
     assert run("department", "add", code, "测试局", "--area-code", "152502").exit_code == 4  # exists
-    sm2 = run("seal", "add", code, "--name", "行政审批专用章", "--algorithm", "sm2", "--json")
+    # A 内蒙古 department without its Mongolian name is added and told; the name is set later.
+    added = run("department", "show", code, "--json")
+    assert json.loads(added.output)["is_bilingual"] is True
+    bad = run("department", "update", code, "--name-mn", "Xilin")
+    assert bad.exit_code != 0 and "not traditional Mongolian script" in bad.output
+    assert run("department", "update", code, "--name-mn", "ᠰᠢᠯᠢ ᠶᠢᠨ ᠭᠣᠣᠯ").exit_code == 0
+    assert json.loads(run("department", "show", code, "--json").output)["name_mn"] == "ᠰᠢᠯᠢ ᠶᠢᠨ ᠭᠣᠣᠯ"
+    sm2 = run("seal", "add", code, "--name", "行政审批专用章", "--algorithm", "sm2", "--ring-layout", "halves", "--json")
     assert sm2.exit_code == 0, sm2.output
     seal_id = json.loads(sm2.output)["id"]
+    assert json.loads(sm2.output)["ring_layout"] == "halves"
     assert json.loads(run("department", "show", code, "--json").output)["seals"][0]["algorithm"] == "sm2"
     added = run("client", "add", "clerk", "--role", "issuer", "--department", code, "--json")
     key = json.loads(added.output)["api_key"]

@@ -36,7 +36,7 @@ def test_renders_the_sample_unsigned_without_a_deployment(run, tmp_path: Path) -
     metadata = read_licence_metadata(pdf)
     assert metadata is not None
     assert metadata["issuer_code"] == PREVIEW_DEPARTMENT_CODE  # a placeholder authority
-    assert metadata["licence_number"] == "JY23202130123456"
+    assert metadata["licence_number"] == "JY21525020123456"
     assert not run.home.exists()  # type: ignore[attr-defined]  # no database or keys made
     again = tmp_path / "again.pdf"
     run("template", "render", "food-business-licence", "--out", str(again))

@@ -71,9 +71,9 @@ def test_unsealed_ofd_has_no_signature(pki: Sm2Pki, food: SealedOfd) -> None:
 
 def test_text_changed_in_a_page_is_found(pki: Sm2Pki, food: SealedOfd) -> None:
     files = _files(food.data)
-    holder = "无锡市梁溪区味之源餐饮管理有限公司".encode()
+    holder = "锡林浩特市草原味道餐饮管理有限公司".encode()
     assert holder in files[CONTENT]
-    tampered = repack(food.data, {CONTENT: files[CONTENT].replace(holder, "无锡市梁溪区味之缘餐饮管理有限公司".encode())})
+    tampered = repack(food.data, {CONTENT: files[CONTENT].replace(holder, "锡林浩特市草原味到餐饮管理有限公司".encode())})
     (check,) = _verify(pki, tampered).signatures
     assert check.changed_files == (CONTENT,) and not check.is_intact
 

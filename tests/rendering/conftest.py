@@ -17,9 +17,9 @@ from certsvc.rendering.seals import draw_round_seal
 from certsvc.rendering.templates import LicenceTemplate, TemplateRegistry
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
-DEPARTMENT_NAME = "无锡市市场监督管理局"
-DEPARTMENT_CODE = "11320200014123456K"
-AREA_CODE = "320200"  # 无锡市
+DEPARTMENT_NAME = "锡林郭勒盟市场监督管理局"
+DEPARTMENT_CODE = "11152500011512829G"
+AREA_CODE = "152500"  # 锡林郭勒盟
 ISSUED_ON = date(2026, 3, 15)
 
 
@@ -36,7 +36,8 @@ def seal_png() -> bytes:
 def content_for(template: LicenceTemplate, **overrides: Any) -> LicenceContent:
     """LicenceContent built from the template's shipped sample, as the producer would.
 
-    ``overrides`` name a record field (``holder_name``, ``fields`` ...), ``area_code``, or a
+    ``overrides`` name a record field (``holder_name``, ``fields`` ...), ``area_code``,
+    ``department_name``, ``department_name_mn`` (the issuer's), or a
     version field (``identifier``, ``issued_on``, ``verify_url``).
     """
     sample = template.load_sample()
@@ -49,7 +50,12 @@ def content_for(template: LicenceTemplate, **overrides: Any) -> LicenceContent:
         fields=template.validate_fields(sample["fields"]),
         valid_from=date.fromisoformat(sample["valid_from"]),
         valid_until=date.fromisoformat(sample["valid_until"]),
-        issuer=Issuer(name=DEPARTMENT_NAME, code=DEPARTMENT_CODE, area_code=overrides.pop("area_code", AREA_CODE)),
+        issuer=Issuer(
+            name=overrides.pop("department_name", DEPARTMENT_NAME),
+            code=DEPARTMENT_CODE,
+            area_code=overrides.pop("area_code", AREA_CODE),
+            name_mn=overrides.pop("department_name_mn", None),
+        ),
     )
     if "holder_id_type" in overrides:
         overrides["holder_id_type"] = HolderIdType(overrides["holder_id_type"])
@@ -58,7 +64,7 @@ def content_for(template: LicenceTemplate, **overrides: Any) -> LicenceContent:
         record=replace(record, **overrides),
         identifier=version.get("identifier", str(identifier)),
         issued_on=version.get("issued_on", ISSUED_ON),
-        verify_url=version.get("verify_url", f"https://zz.wuxi.gov.cn/v/{identifier}?k=Q7uX2mR9"),
+        verify_url=version.get("verify_url", f"https://zz.xlgl.example/v/{identifier}?k=Q7uX2mR9"),
     )
 
 

@@ -82,7 +82,7 @@ def test_text_layer_has_holder_and_values(
     compact = text_of(result.electronic_pdf)
     assert content.holder_name in compact
     assert "食品经营许可证" in compact
-    assert "JY23202130123456" in compact
+    assert "JY21525020123456" in compact
     assert "2031年3月14日" in compact
     assert content.identifier in compact
     assert "打印件" not in compact
@@ -185,7 +185,7 @@ def test_metadata_round_trip(rendered: dict[str, tuple[LicenceContent, RenderedL
     assert meta["identifier"] == content.identifier
     assert meta["licence_name"] == "食品经营许可证"
     assert meta["type_code"] == "11100000MB0143028R001"
-    assert meta["licence_number"] == "JY23202130123456"
+    assert meta["licence_number"] == "JY21525020123456"
     assert meta["holder_name"] == content.holder_name
     assert meta["holder_code"] == content.holder_id and meta["holder_code_type"] == "001"
     assert (
@@ -208,7 +208,7 @@ def test_extra_metadata_is_written(
     content = make_content(
         template,
         holder_id_type="resident_id",
-        holder_id="320281199007180513",
+        holder_id="152502199007180514",
         area_code="320213",
     )
     meta = read_licence_metadata(

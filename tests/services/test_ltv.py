@@ -45,6 +45,10 @@ def _issue(ctx: ServiceContext, code: str) -> bytes:
     return RegistryService(ctx).file(issued.identifier, principal=principal)[1]
 
 
+# The first demo department of each key algorithm (the 锡林郭勒盟 bureaus, which issue food licences).
+ONE_PER_ALGORITHM = {algorithm: demo for demo in reversed(DEMO_DEPARTMENTS) for algorithm in [demo.algorithm.value]}
+
+
 @pytest.fixture(scope="module")
 def licences(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FixedClock, ServiceContext, dict[str, bytes]]]:
     home = tmp_path_factory.mktemp("ltv")
@@ -54,8 +58,8 @@ def licences(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[FixedCl
     bb = build_context(load_settings(home=home, pades_level="B-B"), clock=clock, migrate=False)
     files = {}
     for label, ctx in (("lta", lta), ("bb", bb)):
-        for demo in DEMO_DEPARTMENTS:
-            files[f"{label}-{demo.algorithm.value}"] = _issue(ctx, demo.code)
+        for algorithm, demo in ONE_PER_ALGORITHM.items():
+            files[f"{label}-{algorithm}"] = _issue(ctx, demo.code)
     bb.database.dispose()
     yield clock, lta, files
     clock.advance(-(clock.now() - T0))
@@ -67,7 +71,7 @@ def _report(ctx: ServiceContext, pdf: bytes, at: datetime | None = None) -> tupl
     return report.verdict.value, {r.code: r.message_en for r in report.reasons}
 
 
-ALGORITHMS = [d.algorithm.value for d in DEMO_DEPARTMENTS]
+ALGORITHMS = list(ONE_PER_ALGORITHM)
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

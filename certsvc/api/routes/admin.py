@@ -26,6 +26,15 @@ class DepartmentCreate(BaseModel):
     code: str = Field(min_length=18, max_length=18, description="统一社会信用代码")
     name: str = Field(min_length=1, max_length=100)
     area_code: str = Field(min_length=6, max_length=6, description="GB/T 2260 行政区划代码")
+    name_mn: str | None = Field(default=None, max_length=400, description="the name in traditional Mongolian script")
+    is_bilingual: bool | None = Field(
+        default=None, description="seals and licences in Mongolian and Chinese; default: area code 15xxxx (内蒙古)"
+    )
+
+
+class DepartmentUpdate(BaseModel):
+    name_mn: str | None = Field(default=None, max_length=400, description="the name in traditional Mongolian script")
+    is_bilingual: bool | None = None
 
 
 class SealRead(BaseModel):
@@ -39,6 +48,8 @@ class SealRead(BaseModel):
     valid_from: datetime
     valid_until: datetime
     certificate_sha256: str
+    name_mn: str | None
+    ring_layout: str
 
     @classmethod
     def of(cls, seal: SealInfo) -> SealRead:
@@ -53,6 +64,9 @@ class DepartmentRead(BaseModel):
     status: str
     seals: list[SealRead]
     licence_types: list[str] = Field(description="template slugs the department may issue")
+    name_mn: str | None
+    is_bilingual: bool
+    warnings: list[str]
 
     @classmethod
     def of(cls, d: DepartmentInfo) -> DepartmentRead:
@@ -74,6 +88,8 @@ class SealCreate(BaseModel):
     purpose: str | None = Field(default=None, min_length=1, max_length=100, description="defaults to the name")
     algorithm: str = Field(default="ecdsa-p256", description="rsa-3072 | ecdsa-p256 | sm2")
     validity_days: int = Field(default=1825, ge=1, le=3650)
+    name_mn: str | None = Field(default=None, max_length=200, description="the seal's name in Mongolian script")
+    ring_layout: str = Field(default="rings", description="rings (Mongolian outer ring) | halves (Mongolian upper half)")
     # Import instead of generating: both PEMs given (certificate first, then its chain).
     key_pem: str | None = None
     certificate_pem: str | None = None
@@ -127,7 +143,22 @@ class WebhookRead(BaseModel):
 @router.post("/departments", status_code=201, response_model=DepartmentRead)
 def create_department(body: DepartmentCreate, ctx: ContextDep, principal: OperatorPrincipal) -> DepartmentRead:
     return DepartmentRead.of(
-        AdminService(ctx).add_department(code=body.code, name=body.name, area_code=body.area_code, principal=principal)
+        AdminService(ctx).add_department(
+            code=body.code,
+            name=body.name,
+            area_code=body.area_code,
+            name_mn=body.name_mn,
+            is_bilingual=body.is_bilingual,
+            principal=principal,
+        )
+    )
+
+
+@router.patch("/departments/{code}", response_model=DepartmentRead)
+def update_department(code: str, body: DepartmentUpdate, ctx: ContextDep, principal: OperatorPrincipal) -> DepartmentRead:
+    """Set the Mongolian name and/or the bilingual setting; absent fields stay as they are."""
+    return DepartmentRead.of(
+        AdminService(ctx).update_department(code, name_mn=body.name_mn, is_bilingual=body.is_bilingual, principal=principal)
     )
 
 
@@ -152,12 +183,20 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
             key_pem=(body.key_pem or "").encode(),
             certificate_pem=(body.certificate_pem or "").encode(),
             key_passphrase=body.key_passphrase.encode() if body.key_passphrase else None,
+            name_mn=body.name_mn,
+            ring_layout=body.ring_layout,
             principal=principal,
             purpose=body.purpose,
         )
     else:
         seal = admin.add_seal(
-            code, name=body.name, algorithm=body.algorithm, validity_days=body.validity_days, principal=principal,
+            code,
+            name=body.name,
+            algorithm=body.algorithm,
+            validity_days=body.validity_days,
+            name_mn=body.name_mn,
+            ring_layout=body.ring_layout,
+            principal=principal,
             purpose=body.purpose,
         )
     return SealRead.of(seal)
