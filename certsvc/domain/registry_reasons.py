@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from certsvc.domain.reports import Reason, RegistryView, reason
+from collections.abc import Sequence
+from datetime import datetime
+
+from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus
 
-__all__ = ["STATUS_REASONS", "registry_reasons"]
+__all__ = ["STATUS_REASONS", "registry_reasons", "report_with_registry"]
 
 STATUS_REASONS = {
     LicenceStatus.VALID: "licence_valid",
@@ -51,3 +54,23 @@ def registry_reasons(registry: RegistryView) -> list[Reason]:
     if status in STATUS_REASONS:
         reasons.append(reason(STATUS_REASONS[status]))
     return reasons
+
+
+def report_with_registry(
+    reasons: list[Reason],
+    *,
+    registry: RegistryView | None,
+    signatures: Sequence[SignatureDetail],
+    checked_at: datetime,
+    file_sha256: str,
+) -> VerificationReport:
+    """The report of a file (PDF or OFD): its own reasons, then what the registry says of it."""
+    reasons = [*reasons, *(registry_reasons(registry) if registry is not None else [reason("not_in_registry")])]
+    return VerificationReport(
+        verdict=VerificationReport.combine(reasons),
+        reasons=tuple(reasons),
+        signatures=tuple(signatures),
+        registry=registry,
+        checked_at=checked_at,
+        file_sha256=file_sha256,
+    )

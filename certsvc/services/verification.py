@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
-from certsvc.domain.registry_reasons import registry_reasons
+from certsvc.domain.registry_reasons import report_with_registry
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import (
@@ -104,18 +104,7 @@ class VerificationService:
             # own GB/T 36903 metadata may still name the licence; report it, never as valid.
             registry, metadata_reasons = self._registry_view_by_metadata(data)
             reasons.extend(metadata_reasons)
-        if registry is None:
-            reasons.append(reason("not_in_registry"))
-        else:
-            reasons.extend(registry_reasons(registry))
-        return VerificationReport(
-            verdict=VerificationReport.combine(reasons),
-            reasons=tuple(reasons),
-            signatures=tuple(details),
-            registry=registry,
-            checked_at=now,
-            file_sha256=file_sha,
-        )
+        return report_with_registry(reasons, registry=registry, signatures=details, checked_at=now, file_sha256=file_sha)
 
     def _registry_view_by_metadata(self, data: bytes) -> tuple[RegistryView | None, list[Reason]]:
         """The licence named by the file's embedded GB/T 36903 metadata, with why it was found.

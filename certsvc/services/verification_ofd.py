@@ -20,7 +20,7 @@ from collections.abc import Callable
 from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
-from certsvc.domain.registry_reasons import registry_reasons
+from certsvc.domain.registry_reasons import report_with_registry
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import CertificateVersion
@@ -108,18 +108,7 @@ class OfdVerification:
         if registry is None:
             registry, metadata_reasons = self._registry_view_by_metadata(result.metadata)
             reasons.extend(metadata_reasons)
-        if registry is None:
-            reasons.append(reason("not_in_registry"))
-        else:
-            reasons.extend(registry_reasons(registry))
-        return VerificationReport(
-            verdict=VerificationReport.combine(reasons),
-            reasons=tuple(reasons),
-            signatures=tuple(details),
-            registry=registry,
-            checked_at=now,
-            file_sha256=result.file_sha256,
-        )
+        return report_with_registry(reasons, registry=registry, signatures=details, checked_at=now, file_sha256=result.file_sha256)
 
     def _registry_view(self, file_sha: str) -> RegistryView | None:
         with self.ctx.database.read() as session:
