@@ -391,19 +391,10 @@ def make_tsa_certificate(
         ValueError: inconsistent validity dates.
         SigningError: the issuer key does not match the issuer certificate.
     """
-    return _build(
-        subject_key=key,
-        subject=_name_dict(common_name=common_name, organization=organization),
-        issuer_key=issuer_key,
-        issuer_der=issuer_certificate_der,
-        serial=_new_serial(serial),
-        not_before=not_before,
-        not_after=not_after,
-        is_ca=False,
-        path_length=None,
-        key_usage={"digital_signature", "non_repudiation"},
-        document_signing_eku=False,
-        time_stamping_eku=True,
+    return _service_leaf(
+        key=key, common_name=common_name, organization=organization, issuer_certificate_der=issuer_certificate_der,
+        issuer_key=issuer_key, not_before=not_before, not_after=not_after, serial=serial,
+        key_usage={"digital_signature", "non_repudiation"}, time_stamping_eku=True,
     )
 
 
@@ -427,6 +418,27 @@ def make_list_signer_certificate(
         ValueError: inconsistent validity dates.
         SigningError: the issuer key does not match the issuer certificate.
     """
+    return _service_leaf(
+        key=key, common_name=common_name, organization=organization, issuer_certificate_der=issuer_certificate_der,
+        issuer_key=issuer_key, not_before=not_before, not_after=not_after, serial=serial,
+        key_usage={"digital_signature"}, time_stamping_eku=False,
+    )
+
+
+def _service_leaf(
+    *,
+    key: SealKey,
+    common_name: str,
+    organization: str,
+    issuer_certificate_der: bytes,
+    issuer_key: SealKey,
+    not_before: datetime,
+    not_after: datetime,
+    serial: int | None,
+    key_usage: set[str],
+    time_stamping_eku: bool,
+) -> bytes:
+    """A leaf for one of the service's own keys (TSA, list signer): never a document signer."""
     return _build(
         subject_key=key,
         subject=_name_dict(common_name=common_name, organization=organization),
@@ -437,8 +449,9 @@ def make_list_signer_certificate(
         not_after=not_after,
         is_ca=False,
         path_length=None,
-        key_usage={"digital_signature"},
+        key_usage=key_usage,
         document_signing_eku=False,
+        time_stamping_eku=time_stamping_eku,
     )
 
 
