@@ -17,7 +17,7 @@ APT_PACKAGES += fonts-noto-core
 # itself, and the Celery engine's tests start their own redis-server.
 APT_PACKAGES += postgresql redis-server
 
-.PHONY: install system-deps run test lint bench clean
+.PHONY: install system-deps run test lint fuzz bench clean
 
 install: system-deps $(VENV)/.installed
 
@@ -50,6 +50,12 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check certsvc cli tests bench
 	$(VENV)/bin/mypy certsvc cli
+
+# The OpenAPI contract run with fresh random cases and many of them: finds what `make test`'s
+# fixed cases do not (e.g. FUZZ_EXAMPLES=200 make fuzz).
+FUZZ_EXAMPLES ?= 50
+fuzz: install
+	CERTSVC_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PY) -m pytest -q tests/api/test_openapi_contract.py
 
 bench: install
 	$(PY) bench/issue.py

@@ -297,7 +297,8 @@ class SharingService:
         payload, _, mac = token.partition(".")
         expected = _b64(hmac.new(link_secret(self.ctx), payload.encode(), hashlib.sha256).digest())
         # An altered or made-up link is "not found": it names nothing certsvc handed out.
-        if not mac or not hmac.compare_digest(mac, expected):
+        # Bytes, not str: compare_digest refuses non-ASCII text, and a link is whatever was typed.
+        if not mac or not hmac.compare_digest(mac.encode(), expected.encode()):
             raise NotFoundError("the download link is not valid", code="download_link_invalid")
         try:
             data = json.loads(_unb64(payload))

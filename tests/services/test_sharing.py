@@ -26,7 +26,7 @@ def test_a_download_link_cannot_be_altered(holder_ctx: ServiceContext) -> None:
     token = service._sign_link(999_999, 41, holder_ctx.clock.now())
     payload, mac = token.split(".")
     forged = sharing._b64(b'{"u":1,"c":41,"e":99999999999}')
-    for bad in (f"{forged}.{mac}", f"{payload}.{mac[:-2]}AA", payload, ""):
+    for bad in (f"{forged}.{mac}", f"{payload}.{mac[:-2]}AA", payload, "", f"{payload}.签章", "证.照"):
         with pytest.raises(NotFoundError) as info:
             service.download(window, bad)
         assert info.value.code == "download_link_invalid"
