@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["NEXT_STEPS_ZH", "ReasonCategory"]
+__all__ = ["NEXT_STEPS_ZH", "STATUS_NAMES_ZH", "ReasonCategory"]
+
+# Public status values in Chinese, for charts and tables read by Chinese staff.
+STATUS_NAMES_ZH: dict[str, str] = {
+    "valid": "有效",
+    "suspended": "已暂扣",
+    "revoked": "已撤销",
+    "cancelled": "已注销",
+    "expired": "已过期",
+    "superseded": "已变更",
+}
 
 
 class ReasonCategory(StrEnum):
