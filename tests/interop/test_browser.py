@@ -150,3 +150,46 @@ def test_pages_fit_360_px_and_match_their_reference_images(
             assert len(colours) == 3
         finally:
             page.close()
+
+
+def test_result_error_and_rate_limited_pages_fit_360_px(
+    browser: Any, server_url: str, client: Any, ecdsa_key: str, embedded: ServiceContext, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from fastapi.testclient import TestClient
+
+    from certsvc.api.app import create_app
+    from tests.conftest import auth, sample_request
+
+    issued = client.post("/api/v1/certificates", json=sample_request(), headers=auth(ecdsa_key)).json()
+    pdf = tmp_path / "licence.pdf"
+    pdf.write_bytes(client.get(issued["links"]["pdf"], headers=auth(ecdsa_key)).content)
+    junk = tmp_path / "photo.png"
+    junk.write_bytes(b"not a photo")
+    limited = replace(embedded, settings=embedded.settings.model_copy(update={"public_rate_limit_per_minute": 1}))
+    with TestClient(create_app(limited)) as limited_client:
+        html = {"accept": "text/html"}
+        limited_client.get("/v/x", headers=html)
+        busy = limited_client.get("/v/x", headers=html)
+    assert busy.status_code == 429
+    page = browser.new_page(viewport={"width": 360, "height": 800})
+    try:
+        page.goto(f"{server_url}/v/{issued['identifier']}")
+        page.set_input_files("#pdf-file", str(pdf))
+        page.click("#pdf-submit")
+        page.wait_for_selector("#reasons")
+        assert page.locator("#verdict").inner_text().startswith("有效")
+        _fits(page, 360)  # the verification report, long identifier included
+
+        page.goto(f"{server_url}/v/{issued['identifier']}")
+        page.set_input_files("#qr-file", str(junk))
+        page.click("#qr-submit")
+        page.wait_for_selector("#error")
+        _fits(page, 360)
+
+        page.set_content(busy.text)
+        assert page.locator("#verdict").inner_text().startswith("请稍后再试")
+        _fits(page, 360)
+    finally:
+        page.close()
