@@ -338,7 +338,10 @@ def webhook_add(department: str, url: str, as_json: JsonOption = False) -> None:
 def webhook_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's webhooks."""
     rows = _admin().list_webhooks(department, principal=operator_principal())
-    _out(rows, as_json, "\n".join(f"{w.id}  {'active' if w.is_active else 'off'}  {w.url}" for w in rows))
+    if as_json:
+        _out(rows, as_json, "")
+        return
+    print_table(("id", "state", "url"), [(w.id, "active" if w.is_active else "off", w.url) for w in rows])
 
 
 def _read(path: Path) -> bytes:
