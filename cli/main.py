@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 # Only typer and the standard library load at start-up: every service import sits inside the
 # command that needs it, so `certsvc --help` and argument errors answer at once
-# (docs/benchmarks.md, "CLI start-up"; tests/cli/test_startup.py keeps it that way).
+# (docs/benchmarks.md, "CLI start-up"; tests/cli/test_exit_codes.py keeps it that way).
 
 __all__ = ["app", "main"]
 
