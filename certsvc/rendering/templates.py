@@ -41,6 +41,7 @@ from certsvc.rendering.bilingual_layout import (
     MONGOLIAN_LABEL_PROPS,
     check_mongolian_item,
 )
+from certsvc.rendering.catalogue_entry import CatalogueEntry, load_catalogue_entry
 from certsvc.rendering.fonts import (
     FALLBACK_FONT,
     FONT_KEYS,
@@ -347,6 +348,8 @@ class LicenceTemplate:
     bilingual: LicenceTemplate | None = None
     # The seal purpose (公章, 行政许可专用章 ...) that seals this licence; None: the department's default seal.
     seal_purpose: str | None = None
+    # What the licence type is for the catalogue (``catalogue.json``): definer, holders, validity.
+    catalogue: CatalogueEntry | None = None
 
     @property
     def field_map(self) -> Mapping[str, FieldSpec]:
@@ -1155,7 +1158,8 @@ class TemplateRegistry:
             p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
         ):
             try:
-                templates[sub.name] = _with_bilingual_layout(_parse_template(sub))
+                template = _with_bilingual_layout(_parse_template(sub))
+                templates[sub.name] = dataclasses.replace(template, catalogue=load_catalogue_entry(sub))
             except ConfigurationError as exc:
                 messages.append(exc.message)
                 details.extend(
