@@ -85,7 +85,7 @@ def test_import_is_a_dry_run_until_executed_and_names_bad_rows(holder_client: Te
     assert refused.headers["content-type"].startswith("application/problem+json")
     errors = refused.json()["errors"]
     assert {(e["row"], e["column"]) for e in errors} == {(3, "事项名称"), (3, "可替代证照")}
-    missing = holder_client.post("/api/v1/matters/import", content="a,b\n1,2\n".encode(), headers=headers)
+    missing = holder_client.post("/api/v1/matters/import", content=b"a,b\n1,2\n", headers=headers)
     assert missing.status_code == 422 and all(e["row"] == 1 for e in missing.json()["errors"])
     wrong_type = holder_client.post("/api/v1/matters/import", content=b"x", headers={**auth(operator_key), "content-type": "text/plain"})
     assert wrong_type.status_code == 400 and wrong_type.json()["code"] == "unsupported_file_type"
