@@ -60,3 +60,16 @@ def test_one_type_by_code_or_slug_and_unknown_is_problem_json(client: TestClient
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
     assert missing.json()["code"] == "unknown_licence_type"
+
+
+def test_issuance_refuses_a_holder_kind_the_catalogue_does_not_list(client: TestClient, sm2_key: str, ecdsa_key: str) -> None:
+    from tests.conftest import auth, sample_request
+    from tests.idp import fresh_resident_id
+
+    body = sample_request("food-business-licence")
+    body["holder"] = {"name": "张三", "id_type": "resident_id", "id": fresh_resident_id()}
+    refused = client.post("/api/v1/certificates", json=body, headers=auth(ecdsa_key))
+    assert refused.status_code == 422 and refused.json()["code"] == "holder_kind_not_allowed"
+    assert refused.json()["errors"] == [{"field": "holder.id_type", "problem": "one of uscc"}]
+    person = sample_request("special-operations-certificate")  # a person's certificate, as listed
+    assert client.post("/api/v1/certificates", json=person, headers=auth(sm2_key)).status_code == 201
