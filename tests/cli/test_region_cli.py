@@ -58,7 +58,7 @@ def test_region_commands_on_the_shipped_samples(tmp_path: Path, fresh_database_u
     plan = json.loads(run("seal", "issue-all", str(departments), "--json").output)
     assert plan["dry_run"] is True and plan["departments_new"] == len(rows)
     assert plan["seals_to_make"] == sum(len(r["seal_kinds"].split(";")) for r in rows)
-    done = run("seal", "issue-all", str(departments), "--execute", "--workers", "2", "--json")  # worker processes
+    done = run("seal", "issue-all", str(departments), "--execute", "--workers", "0", "--json")
     assert done.exit_code == 0, done.output
     assert json.loads(done.output)["job"]["done"] == len(rows)
     again = json.loads(run("seal", "issue-all", str(departments), "--execute", "--workers", "0", "--json").output)

@@ -179,3 +179,12 @@ def test_coverage_counts_departments_by_level_and_lists_expiring_seals(embedded:
     assert {e.department_code for e in after.expiring} >= set(codes)
     assert not coverage.report(principal=op, expiring_days=0).expiring
     assert coverage.chart(after).startswith(b"\x89PNG")
+
+
+@pytest.mark.slow
+def test_worker_processes_build_the_handler_from_the_task_spec(embedded: ServiceContext, tmp_path: Path) -> None:
+    path, codes = _tree(tmp_path)
+    service, op = SealRolloutService(embedded), local_operator()
+    progress = service.run(service.create_job(path, principal=op).job_id, principal=op, workers=1)
+    assert (progress.state, progress.done, progress.failed) == ("completed", 4, 0)
+    assert _seal_counts(embedded, codes)[codes[0]] == ["公章", "行政许可专用章"]
