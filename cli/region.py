@@ -171,6 +171,12 @@ def seal_issue_all(
         )
         for level, n in plan.by_level.items():
             typer.echo(f"  {level}: {n}")
+        if plan.without_mongolian_name:
+            typer.echo(
+                f"warning: {plan.without_mongolian_name} departments of 内蒙古 have no Mongolian name: their seals are "
+                "drawn in Chinese only until an attested name is set (certsvc department update CODE --name-mn)",
+                err=True,
+            )
         typer.echo("dry run: nothing stored; run again with --execute")
         return
     created = service.create_job(path, principal=operator)

@@ -2,13 +2,16 @@
 
 One row per department, header first (CSV or XLSX):
 
-    code, name, name_mn, level, parent, area_code, seal_kinds[, algorithm]
+    code, name, name_mn, name_mn_source, level, parent, area_code, seal_kinds[, algorithm]
 
-(Chinese headers work too: 统一社会信用代码, 名称, 蒙古文名称, 层级, 上级, 行政区划代码, 印章种类, 算法).
+(Chinese headers work too: 统一社会信用代码, 名称, 蒙古文名称, 蒙古文名称来源, 层级, 上级, 行政区划代码,
+印章种类, 算法; ``name_mn``, ``name_mn_source`` and ``algorithm`` may be left out).
 ``level`` is 盟, 旗县, 苏木乡镇 or 嘎查村; ``parent`` the 统一社会信用代码 of the department one
 level up (in the file or registered already; empty for the top); ``seal_kinds`` the seals to make,
 separated by ``;``, ``；`` or ``、`` (公章;行政许可专用章); ``name_mn`` only a spelling attested in
-a public Mongolian-language source, else empty. Every problem names its row and column.
+a public Mongolian-language source, named in ``name_mn_source`` (a row with a Mongolian name and no
+source is refused: a translation made for the file is not an attested spelling), else both empty.
+Every problem names its row and column.
 """
 
 from __future__ import annotations
@@ -32,13 +35,14 @@ _COLUMNS: dict[str, tuple[str, ...]] = {
     "code": ("code", "统一社会信用代码"),
     "name": ("name", "名称"),
     "name_mn": ("name_mn", "蒙古文名称"),
+    "name_mn_source": ("name_mn_source", "蒙古文名称来源"),
     "level": ("level", "层级"),
     "parent": ("parent", "上级"),
     "area_code": ("area_code", "行政区划代码"),
     "seal_kinds": ("seal_kinds", "印章种类"),
     "algorithm": ("algorithm", "算法"),
 }
-_OPTIONAL = frozenset({"name_mn", "algorithm"})
+_OPTIONAL = frozenset({"name_mn", "name_mn_source", "algorithm"})
 _SPLIT = re.compile(r"[;；、]")
 _MAX_ROWS = 20_000
 
@@ -62,6 +66,7 @@ class DepartmentRow:
     code: str
     name: str
     name_mn: str | None
+    name_mn_source: str | None  # where the Mongolian spelling is published
     level: DepartmentLevel
     parent: str | None
     area_code: str
@@ -70,7 +75,8 @@ class DepartmentRow:
 
     def payload(self) -> dict[str, Any]:
         return {
-            "code": self.code, "name": self.name, "name_mn": self.name_mn, "level": self.level.value,
+            "code": self.code, "name": self.name, "name_mn": self.name_mn, "name_mn_source": self.name_mn_source,
+            "level": self.level.value,
             "parent": self.parent, "area_code": self.area_code, "seal_kinds": list(self.seal_kinds),
             "algorithm": self.algorithm,
         }
@@ -78,7 +84,8 @@ class DepartmentRow:
     @classmethod
     def of(cls, row: int, payload: dict[str, Any]) -> DepartmentRow:
         return cls(
-            row, str(payload["code"]), str(payload["name"]), payload.get("name_mn"), DepartmentLevel(payload["level"]),
+            row, str(payload["code"]), str(payload["name"]), payload.get("name_mn"), payload.get("name_mn_source"),
+            DepartmentLevel(payload["level"]),
             payload.get("parent"), str(payload["area_code"]), tuple(payload["seal_kinds"]), str(payload["algorithm"]),
         )
 
@@ -164,6 +171,11 @@ def _rows(rows: Iterator[list[object]], index: dict[str, int], problems: list[di
         name_mn, mn_problems = mongolian_name("name_mn", cell("name_mn") or None)
         for p in mn_problems:
             bad("name_mn", p["problem"])
+        source = cell("name_mn_source") or None
+        if name_mn is not None and source is None:
+            bad("name_mn_source", "a Mongolian name needs the public source that attests its spelling")
+        elif source is not None and (name_mn is None or len(source) > 300):
+            bad("name_mn_source", "a source only goes with a Mongolian name (at most 300 characters)")
         try:
             level = DepartmentLevel(cell("level"))
         except ValueError:
@@ -187,4 +199,4 @@ def _rows(rows: Iterator[list[object]], index: dict[str, int], problems: list[di
         if found:
             problems.extend(found)
             continue
-        yield DepartmentRow(number, code, name, name_mn, level, parent, area, kinds, algorithm)
+        yield DepartmentRow(number, code, name, name_mn, source, level, parent, area, kinds, algorithm)

@@ -42,6 +42,7 @@ from certsvc.jobs.api import (
 )
 from certsvc.jobs.local import LocalPoolEngine
 from certsvc.services.audit import append_audit_event
+from certsvc.services.bilingual import default_bilingual
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.department_file import DepartmentLevel, DepartmentRow, read_department_file
 from certsvc.services.principals import Principal, Role, require_role
@@ -68,6 +69,9 @@ class RolloutPlan:
     departments_new: int = 0
     seals_to_make: int = 0
     seals_present: int = 0  # kinds a department already holds a usable seal of
+    # Bilingual departments (内蒙古) the file gives no Mongolian name: their seals are drawn in
+    # Chinese only until an operator sets an attested name (certsvc department update --name-mn).
+    without_mongolian_name: int = 0
     by_level: dict[str, int] = field(default_factory=dict)
     rows: list[dict[str, Any]] = field(default_factory=list)  # per department: code, new, make, present
 
@@ -126,6 +130,9 @@ class SealRolloutService:
                 present = usable_seal_kinds(session, department.id, at=now) if department is not None else set()
                 make = [k for k in r.seal_kinds if k not in present]
                 plan.departments_new += department is None
+                is_bilingual = department.is_bilingual if department is not None else default_bilingual(r.area_code)
+                has_name = r.name_mn is not None or (department is not None and department.name_mn is not None)
+                plan.without_mongolian_name += is_bilingual and not has_name
                 plan.seals_to_make += len(make)
                 plan.seals_present += len(r.seal_kinds) - len(make)
                 plan.by_level[r.level.value] = plan.by_level.get(r.level.value, 0) + 1
@@ -232,8 +239,17 @@ class SealRolloutHandler:
                         session, code=row.code, name=row.name, area_code=row.area_code, actor=self.actor,
                         now=now, name_mn=row.name_mn,
                     )
+                    is_named = row.name_mn is not None
                 elif row.name_mn and department.name_mn is None:
                     department.name_mn = row.name_mn  # never overwrites a name an operator set
+                    is_named = True
+                else:
+                    is_named = False
+                if is_named:  # where the spelling is attested, kept with the change
+                    append_audit_event(
+                        session, at=now, actor=self.actor, action="department.name_mn",
+                        target=f"department:{department.code}", details={"source": row.name_mn_source},
+                    )
                 PlaceRepository(session).put(department.id, level=row.level.value, parent_code=row.parent)
                 present = usable_seal_kinds(session, department.id, at=now)
                 made: list[dict[str, Any]] = []
@@ -244,6 +260,8 @@ class SealRolloutHandler:
                     made.append({"seal_id": seal.id, "kind": kind})
                 result = {"department": row.code, "is_new": is_new, "made": made,
                           "present": [k for k in row.seal_kinds if k in present]}
+                if department.name != row.name:
+                    result["registered_name"] = department.name  # the file's name is not applied
                 outcome = (
                     ItemOutcome.done(result, is_recorded=True)
                     if made or is_new

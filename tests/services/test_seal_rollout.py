@@ -20,7 +20,7 @@ from certsvc.storage.orm import Department, Seal
 from certsvc.storage.orm_batch import BatchJob
 from certsvc.storage.orm_region import DepartmentPlace
 
-HEADER = "code,name,name_mn,level,parent,area_code,seal_kinds,algorithm"
+HEADER = "code,name,name_mn,level,parent,area_code,seal_kinds,algorithm"  # no name_mn_source: optional
 
 
 def _code(prefix: str = "11") -> str:
@@ -188,3 +188,51 @@ def test_worker_processes_build_the_handler_from_the_task_spec(embedded: Service
     progress = service.run(service.create_job(path, principal=op).job_id, principal=op, workers=1)
     assert (progress.state, progress.done, progress.failed) == ("completed", 4, 0)
     assert _seal_counts(embedded, codes)[codes[0]] == ["公章", "行政许可专用章"]
+
+
+def test_a_mongolian_name_needs_its_source_and_draws_a_bilingual_seal(embedded: ServiceContext, tmp_path: Path) -> None:
+    from certsvc.rendering.seals import draw_round_seal
+    from certsvc.services.bilingual import RingLayout, draw_seal_image
+    from certsvc.services.provisioning import DEMO_DEPARTMENTS, seal_text
+    from certsvc.storage.orm import AuditEvent
+
+    attested = next(d for d in DEMO_DEPARTMENTS if d.name_mn is not None)
+    unsourced = _file(
+        tmp_path,
+        [f"{_code()},测试局,{attested.name_mn},,盟,,150000,公章,sm2"],
+        name="unsourced.csv",
+    )
+    unsourced.write_text(
+        "code,name,name_mn,name_mn_source,level,parent,area_code,seal_kinds,algorithm\n"
+        + unsourced.read_text(encoding="utf-8").splitlines()[1]
+        + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ValidationFailedError) as caught:
+        SealRolloutService(embedded).plan(unsourced, principal=local_operator())
+    assert [(d["row"], d["column"]) for d in caught.value.details] == [(2, "name_mn_source")]
+
+    code, chinese_only = _code(), _code()
+    path = tmp_path / "sourced.csv"
+    path.write_text(
+        "code,name,name_mn,name_mn_source,level,parent,area_code,seal_kinds,algorithm\n"
+        f"{code},{attested.name},{attested.name_mn},{attested.name_mn_source},盟,,150000,行政许可专用章,sm2\n"
+        f"{chinese_only},测试旗局,,,旗县,{code},152502,公章,sm2\n",
+        encoding="utf-8",
+    )
+    service, op = SealRolloutService(embedded), local_operator()
+    assert service.plan(path, principal=op).without_mongolian_name == 1  # the 内蒙古 department with no name
+    service.run(service.create_job(path, principal=op).job_id, principal=op, workers=0)
+    with embedded.database.read() as session:
+        department = session.scalars(select(Department).where(Department.code == code)).one()
+        assert department.name_mn == attested.name_mn and department.is_bilingual
+        seal = session.scalars(select(Seal).where(Seal.department_id == department.id)).one()
+        events = session.scalars(
+            select(AuditEvent).where(AuditEvent.target == f"department:{code}", AuditEvent.action == "department.name_mn")
+        ).all()
+        assert [e.details["source"] for e in events] == [attested.name_mn_source]
+        image = embedded.blobs.get(seal.image_sha256)
+        # Drawn in both scripts (the department is bilingual and has its name), not in Chinese only.
+        assert image == draw_seal_image(seal_text(department, "行政许可专用章", None, RingLayout.RINGS), diameter_mm=42)
+        assert image != draw_round_seal(department_name=attested.name, seal_name="行政许可专用章", diameter_mm=42)
+    assert seal.ses_seal_der is not None  # SM2: GB/T 38540 seal data made with it
