@@ -131,6 +131,7 @@ class MatterMaterialsService:
             info = matter_info(matter)
             region, sharing = RegionReadRepository(session), SharingRepository(session)
             answers = []
+            recorded: set[str] = set()  # one usage record per licence named, however many materials it replaces
             for material in info.materials:
                 types = tuple(self._type(slug) for slug in material.licence_types if slug in self.ctx.templates)
                 licences: list[HolderLicence] = []
@@ -153,12 +154,14 @@ class MatterMaterialsService:
                                 continue
                             if any(x.identifier == cert.identifier for x in licences):
                                 continue
-                            record_usage(
-                                session, at=now, operation="materials", result="ok", principal=principal,
-                                holder=holder, authorization_id=a.id, certificate=cert,
-                                application_no=a.application_no, reason=f"材料关联 {info.code}: {material.name}"[:200],
-                                request_id=request_id,
-                            )
+                            if cert.identifier not in recorded:
+                                recorded.add(cert.identifier)
+                                record_usage(
+                                    session, at=now, operation="materials", result="ok", principal=principal,
+                                    holder=holder, authorization_id=a.id, certificate=cert,
+                                    application_no=a.application_no, reason=f"材料关联 {info.code}: {material.name}"[:200],
+                                    request_id=request_id, matter_code=info.code,
+                                )
                             licences.append(
                                 HolderLicence(
                                     cert.identifier, cert.template, by_code[cert.type_code].name, cert.department.name,

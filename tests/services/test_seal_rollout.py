@@ -236,3 +236,25 @@ def test_a_mongolian_name_needs_its_source_and_draws_a_bilingual_seal(embedded: 
         assert image == draw_seal_image(seal_text(department, "行政许可专用章", None, RingLayout.RINGS), diameter_mm=42)
         assert image != draw_round_seal(department_name=attested.name, seal_name="行政许可专用章", diameter_mm=42)
     assert seal.ses_seal_der is not None  # SM2: GB/T 38540 seal data made with it
+
+
+def test_a_department_whose_seal_cannot_be_made_fails_alone_and_leaves_nothing(embedded: ServiceContext, tmp_path: Path) -> None:
+    good, bad = _code(), _code()
+    path = _file(
+        tmp_path,
+        [
+            f"{good},测试局,,盟,,152500,公章,ecdsa-p256",
+            # A name longer than a round seal holds (30 characters).
+            f"{bad},{'锡林郭勒盟示例旗' * 5}局,,旗县,{good},152502,公章,ecdsa-p256",
+        ],
+    )
+    service, op = SealRolloutService(embedded), local_operator()
+    job = service.create_job(path, principal=op)
+    progress = service.run(job.job_id, principal=op, workers=0)
+    assert (progress.done, progress.failed) == (1, 1)
+    from certsvc.services.batch import BatchService
+
+    failures = list(BatchService(embedded).failures(job.job_id, principal=op))
+    assert [(f.seq, f.key, f.error_code) for f in failures] == [(3, bad, "seal_text_not_drawable")]
+    with embedded.database.read() as session:  # the failed item's transaction left no department behind
+        assert session.scalar(select(func.count()).select_from(Department).where(Department.code == bad)) == 0
