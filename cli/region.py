@@ -64,7 +64,7 @@ def catalogue(as_json: JsonOpt = False) -> None:
 @matter_app.command("load")
 @handle_errors
 def matter_load(
-    path: Annotated[Path, typer.Argument(help="CSV or XLSX: 事项编码, 事项名称, 材料名称, 可替代证照", exists=True, dir_okay=False)],
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="CSV or XLSX: 事项编码, 事项名称, 材料名称, 可替代证照", exists=True, dir_okay=False)],
     execute: ExecuteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -149,7 +149,7 @@ def matter_history(code: Annotated[str, typer.Argument(help="事项编码")], as
 # --- seals for every department -----------------------------------------------------------------
 @handle_errors
 def seal_issue_all(
-    path: Annotated[Path, typer.Argument(help="departments CSV/XLSX: code, name, name_mn, level, parent, area_code, seal_kinds", exists=True, dir_okay=False)],
+    path: Annotated[Path, typer.Argument(metavar="FILE", help="departments CSV/XLSX: code, name, name_mn, name_mn_source, level, parent, area_code, seal_kinds", exists=True, dir_okay=False)],
     execute: ExecuteOpt = False,
     workers: Annotated[int | None, typer.Option("--workers", help="worker processes (default: all cores; 0: in this process)")] = None,
     as_json: JsonOpt = False,
