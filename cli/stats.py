@@ -59,8 +59,10 @@ def stats(
     )
     typer.echo(f"applications served without paper:                {report.applications_served}")
     if report.matters:
-        typer.echo("materials per matter (waivable / materials, waived):")
-        for m in report.matters:
-            typer.echo(f"  {m.code:24} {m.name:30} {m.waivable:3}/{m.materials:<3} waived {m.waived}")
+        print_table(
+            ("事项编码 matter", "事项名称 name", "waivable", "materials", "waived"),
+            [(m.code, m.name, m.waivable, m.materials, m.waived) for m in report.matters],
+            title="materials per matter",
+        )
     for path in written:
         typer.echo(f"chart: {path}")
