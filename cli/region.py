@@ -41,25 +41,25 @@ def _ctx() -> ServiceContext:
 def _catalogue() -> CatalogueService:
     from certsvc.services.catalogue import CatalogueService
 
-    return _catalogue()
+    return CatalogueService(_ctx())
 
 
 def _matters() -> MatterRegisterService:
     from certsvc.services.matter_register import MatterRegisterService
 
-    return _matters()
+    return MatterRegisterService(_ctx())
 
 
 def _rollout() -> SealRolloutService:
     from certsvc.services.seal_rollout import SealRolloutService
 
-    return _rollout()
+    return SealRolloutService(_ctx())
 
 
 def _coverage() -> SealCoverageService:
     from certsvc.services.seal_coverage import SealCoverageService
 
-    return _coverage()
+    return SealCoverageService(_ctx())
 
 
 def _json(value: Any) -> None:
