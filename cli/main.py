@@ -241,6 +241,12 @@ from certsvc_cli import batch as _batch_cli  # noqa: E402
 
 app.add_typer(_batch_cli.app, name="batch")
 
+from certsvc_cli import ltv as _ltv_cli  # noqa: E402
+from certsvc_cli import tsa as _tsa_cli  # noqa: E402
+
+app.add_typer(_ltv_cli.app, name="ltv")
+app.add_typer(_tsa_cli.app, name="tsa")
+
 from certsvc_cli import templates as _templates_cli  # noqa: E402
 
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level

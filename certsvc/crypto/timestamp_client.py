@@ -23,7 +23,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from certsvc.crypto.gm_oids import register_gm_oids
 from certsvc.errors import TimeStampUnavailableError
 
-__all__ = ["TimeStampTransport", "TransportTimeStamper", "token_gen_time"]
+__all__ = ["TimeStampTransport", "TransportTimeStamper", "request_timestamp", "token_gen_time"]
 
 register_gm_oids()
 
@@ -96,3 +96,24 @@ def token_gen_time(token_der: bytes) -> datetime:
     info = token["content"]["encap_content_info"]["content"].parsed
     gen_time: datetime = info["gen_time"].native
     return gen_time
+
+
+def request_timestamp(transport: TimeStampTransport, data: bytes, *, md: str = "sha256") -> bytes:
+    """A DER TimeStampToken over ``data`` (hashed with ``md``: "sha256", "sm3", ...) from the
+    TSA behind ``transport``, its nonce and imprint checked.
+
+    Raises:
+        TimeStampUnavailableError: the TSA cannot be reached, refused, or answered wrongly.
+        ValueError: an unknown digest algorithm.
+    """
+    import asyncio
+    import hashlib
+
+    if md == "sm3":
+        from certsvc.crypto.sm2 import sm3  # needs OpenSSL's SM3: imported only when asked
+
+        imprint = sm3(data)
+    else:
+        imprint = hashlib.new(md, data).digest()
+    token = asyncio.run(TransportTimeStamper(transport).async_timestamp(imprint, md))
+    return bytes(token.dump())

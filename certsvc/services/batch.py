@@ -63,11 +63,13 @@ _INSERT_CHUNK = 1000
 class BatchKind:
     IMPORT = "import"
     RESIGN = "resign"
+    LTV_RENEW = "ltv-renew"  # services/ltv_renewal.py
 
 
 _FACTORIES = {
     BatchKind.IMPORT: "certsvc.services.batch_import:build_import_handler",
     BatchKind.RESIGN: "certsvc.services.batch_resign:build_resign_handler",
+    BatchKind.LTV_RENEW: "certsvc.services.ltv_renewal:build_ltv_renew_handler",
 }
 
 
@@ -433,11 +435,13 @@ class BatchService:
         task = TaskSpec(_FACTORIES[kind], {"settings": self.ctx.settings, "job_id": job_id, "params": params})
         handler: ItemHandler | None = None
         if workers <= 0:
-            handler = (
-                ImportHandler(self.ctx, job_id=job_id, params=params, owns_context=False)
-                if kind == BatchKind.IMPORT
-                else ResignHandler(self.ctx, job_id=job_id, params=params, owns_context=False)
-            )
+            # Imported here: the renewal service plans its jobs through this module.
+            from certsvc.services.ltv_renewal import LtvRenewHandler
+
+            inline: dict[str, type[ImportHandler | ResignHandler | LtvRenewHandler]] = {
+                BatchKind.IMPORT: ImportHandler, BatchKind.RESIGN: ResignHandler, BatchKind.LTV_RENEW: LtvRenewHandler,
+            }  # fmt: skip
+            handler = inline[kind](self.ctx, job_id=job_id, params=params, owns_context=False)
         return self.engine.run(job_id, task, workers=workers, on_progress=on_progress, handler=handler)
 
     def status(self, job_id: int, *, principal: Principal) -> JobProgress:
@@ -498,6 +502,33 @@ class BatchService:
             return job_progress(session, job_id, now=now)
 
     # --- storing jobs ------------------------------------------------------------------------------
+    def unfinished_job(self, kind: str, command: Mapping[str, Any]) -> JobCreated | None:
+        """The unfinished job that the same command (kind and parameters) planned, if any: a
+        rerun resumes it instead of planning again."""
+        with self.ctx.database.read() as session:
+            existing = BatchRepository(session).unfinished_by_fingerprint(_fingerprint(kind, command))
+            return JobCreated(existing.id, True, existing.total) if existing is not None else None
+
+    def create_planned_job(
+        self,
+        kind: str,
+        command: Mapping[str, Any],
+        params: Mapping[str, Any],
+        items: list[dict[str, Any]],
+        *,
+        principal: Principal,
+    ) -> JobCreated:
+        """Store a job whose items another service planned (``{"seq", "key", "payload"}`` each);
+        ``command`` identifies it for :meth:`unfinished_job`, ``params`` reach its handler.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+        """
+        require_role(principal, Role.OPERATOR)
+        stored = {**params, "actor_client_id": principal.client_id, "actor_name": principal.name}
+        fingerprint = _fingerprint(kind, command)
+        return self._store_job(kind, stored, fingerprint, principal, now=self.ctx.clock.now(), total=len(items), items=iter(items))
+
     def _add_job(
         self, session: Any, kind: str, params: dict[str, Any], fingerprint: str, principal: Principal, *, now: datetime
     ) -> BatchJob:

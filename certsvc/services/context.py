@@ -112,10 +112,11 @@ class ServiceContext:
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
     def built_in_tsa(self) -> crypto.TimeStampAuthorities:
-        """The built-in time-stamping authority (keys loaded once per context)."""
-        from certsvc.services.timestamping import built_in_authorities
+        """The built-in time-stamping authority (keys loaded once per context, and again after
+        ``certsvc tsa renew`` replaced them, even from another process)."""
+        from certsvc.services.timestamping import current_built_in_tsa
 
-        return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
+        return current_built_in_tsa(self)
 
     def peek_loaded(self, name: str) -> object | None:
         """A loaded value if there is one; never loads (for values whose making itself needs

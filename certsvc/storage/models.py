@@ -10,6 +10,7 @@ from certsvc.storage import (
     orm,
     orm_batch,
     orm_lifecycle,
+    orm_ltv,
     orm_ofd,
     orm_revocation,
     orm_rules,
@@ -17,4 +18,4 @@ from certsvc.storage import (
 )
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_revocation", "orm_rules", "orm_sharing"]
+__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ltv", "orm_ofd", "orm_revocation", "orm_rules", "orm_sharing"]
