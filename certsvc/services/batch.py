@@ -21,8 +21,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from certsvc.errors import BadRequestError, ConflictError, NotFoundError, ValidationFailedError
 from certsvc.jobs.api import (
     ItemHandler,
@@ -49,6 +47,7 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.issuance_rules import require_licence_type
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
+from certsvc.services.revocation import RevocationService, record_key_compromise
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_batch import BatchJob
 from certsvc.storage.repositories import CertificateRepository, SealRepository
@@ -327,7 +326,8 @@ class BatchService:
         # Item rows are made in the same transaction as the job: a job is never half planned.
         with self.ctx.database.transaction() as session:
             if compromised_at is not None and from_seal_id is not None:
-                _record_compromise(session, from_seal_id, compromised_at, principal=principal, now=now)
+                # The same record as `seal revoke --reason key-compromise --at` (domain/revocation_policy.py).
+                record_key_compromise(session, from_seal_id, compromised_at, principal=principal, now=now)
             job = self._add_job(session, BatchKind.RESIGN, params, fingerprint, principal, now=now)
             repo = BatchRepository(session)
             total = 0
@@ -346,7 +346,10 @@ class BatchService:
                     chunk = []
             repo.add_items(chunk)
             job.total = total
-            return JobCreated(job.id, False, total)
+            created = JobCreated(job.id, False, total)
+        if compromised_at is not None and from_seal_id is not None:
+            RevocationService(self.ctx).forget_revoked(from_seal_id)
+        return created
 
     def _check_compromise(self, from_seal_id: int | None, compromised_at: datetime) -> datetime:
         if from_seal_id is None:
@@ -610,16 +613,3 @@ def _fingerprint(kind: str, params: Mapping[str, Any], *, file: Path | None = No
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def _record_compromise(session: Session, seal_id: int, at: datetime, *, principal: Principal, now: datetime) -> None:
-    """Mark a seal's key compromised from ``at`` (the earliest report stands), audited."""
-    seal = SealRepository(session).by_id(seal_id)
-    if seal is None:
-        raise NotFoundError(f"no seal {seal_id}")
-    if seal.compromised_at is None or at < seal.compromised_at:
-        seal.compromised_at = at
-    append_audit_event(
-        session, at=now, actor=principal, action="seal.compromised", target=f"seal:{seal_id}",
-        details={"compromised_at": at.isoformat()},
-    )

@@ -216,4 +216,8 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         from certsvc.services.webhook_secrets import encrypt_clear_text_secrets
 
         encrypt_clear_text_secrets(ctx)
+        # Compromise times recorded on seals become key-compromise revocations (the one record).
+        from certsvc.services.revocation import adopt_recorded_compromises
+
+        adopt_recorded_compromises(ctx)
     return ctx
