@@ -162,8 +162,6 @@ class RevocationService:
         Raises:
             NotFoundError: no such CA in this deployment.
         """
-        if family == "sm2":
-            raise NotFoundError("SM2 seal CAs publish a CRL only (no OCSP responder)", code="no_ocsp_responder")
         ca = self._ca(family)
         try:
             serial = crypto.ocsp_request_serial(request_der, ca_der=ca.certificate_der)
