@@ -74,7 +74,13 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
-from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
+from certsvc.crypto.signing import (
+    EncryptedKeyFiles,
+    KeySource,
+    LoadedKey,
+    SerialisedKey,
+    SigningKey,
+)
 from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
 from certsvc.crypto.timestamp_client import TimeStampTransport, request_timestamp, token_gen_time
 
@@ -98,6 +104,7 @@ __all__ = [
     "RevokedCertificate",
     "SealKey",
     "SecretBox",
+    "SerialisedKey",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",

@@ -43,14 +43,15 @@ class SealLike(Protocol):
 class LoadedSeal:
     """A seal ready to sign: its key opened once and kept, with the PDF sealer built around it.
 
-    ``lock`` serialises signatures with this key (a token session, like a loaded key object,
-    is not shared by two threads at once).
+    ``key`` signs under ``lock``, one signature at a time (a token session, like a loaded key
+    object, is not shared by two threads at once); nothing else a seal does holds it, so
+    threads sealing with one key never wait for each other's TSA round trips.
     """
 
     seal_id: int
     key: crypto.SigningKey
     sealer: crypto.PdfSealer
-    lock: threading.Lock
+    lock: threading.RLock
 
     @property
     def algorithm(self) -> str:
@@ -174,7 +175,9 @@ class ServiceContext:
             loaded = self._seals.get(seal.id)
             if loaded is None:
                 assert self.signing_keys is not None  # set in __post_init__
-                key = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
+                lock = threading.RLock()
+                opened = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
+                key = crypto.SerialisedKey(opened, lock)
                 sealer = crypto.PdfSealer(
                     key=key,
                     seal_image_png=self.blobs.get(seal.image_sha256),
@@ -183,7 +186,7 @@ class ServiceContext:
                     # PAdES B-T and up: every seal carries a signature time-stamp.
                     timestamp_transport=transport,
                 )
-                loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=threading.Lock())
+                loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=lock)
                 self._seals[seal.id] = loaded
             return loaded
 

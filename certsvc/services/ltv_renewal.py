@@ -17,11 +17,14 @@ so a resumed or repeated job never renews the same file twice.
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
 
 from certsvc.config import Settings
 from certsvc.crypto import api as crypto
@@ -30,6 +33,7 @@ from certsvc.jobs.api import ItemOutcome, WorkItem, record_outcome
 from certsvc.services.audit import append_audit_event
 from certsvc.services.batch_resign import SKIP_STATUSES
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.pipeline import ItemPipeline, pipeline_depth
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
 from certsvc.services.timestamping import ltv_stamper, validation_data
@@ -173,14 +177,24 @@ class LtvRenewHandler:
             department_code=None,
         )
         self._owns_context = owns_context
+        self._ahead: ItemPipeline[ItemOutcome | tuple[RenewalTarget, str, crypto.TimeStampSummary]] = ItemPipeline(
+            pipeline_depth(ctx.settings)
+        )
 
     @property
     def database(self) -> Database:
         return self.ctx.database
 
     def close(self) -> None:
+        self._ahead.close()
         if self._owns_context:
             self.ctx.database.dispose()
+
+    def prepare(self, session: Session, items: list[WorkItem]) -> None:
+        """Start renewing the claimed chunk's licences ahead (services/pipeline.py), so their
+        TSA round trips overlap; ``handle`` records each result in order."""
+        for item in items:
+            self._ahead.start(item.id, functools.partial(self._renew, int(item.payload["certificate_id"]), item.key))
 
     def handle(self, item: WorkItem) -> ItemOutcome:
         """Renew the newest file of the licence named by the item, if it is still due.
@@ -192,11 +206,27 @@ class LtvRenewHandler:
             TimeStampUnavailableError: the TSA could not be reached.
             InvalidDocumentError: the stored file cannot be read.
         """
-        certificate_id = int(item.payload["certificate_id"])
+        renewed = self._ahead.result(item.id, functools.partial(self._renew, int(item.payload["certificate_id"]), item.key))
+        if isinstance(renewed, ItemOutcome):
+            return renewed
+        target, sha, stamp = renewed
+        now = self.ctx.clock.now()
+        outcome = ItemOutcome.done(
+            {"identifier": target.identifier, "version": target.version, "sha256": sha, "stamped_at": stamp.gen_time.isoformat()},
+            is_recorded=True,
+        )
+        try:
+            return self._record(item, target, outcome, sha=sha, stamp=stamp, now=now)
+        except _ClaimLost:
+            _log.warning("batch job %s item %s: claim lost, renewal discarded", self.job_id, item.id)
+            return ItemOutcome.skipped("claim_lost", is_recorded=True)
+
+    def _renew(self, certificate_id: int, key: str) -> ItemOutcome | tuple[RenewalTarget, str, crypto.TimeStampSummary]:
+        """The slow part, outside any transaction: the renewed file stored as a blob, or why not."""
         with self.ctx.database.read() as session:
             target = LtvRenewalRepository(session).target(certificate_id)
         if target is None:
-            return ItemOutcome.skipped("missing", {"identifier": item.key})
+            return ItemOutcome.skipped("missing", {"identifier": key})
         if target.status in SKIP_STATUSES:
             return ItemOutcome.skipped(target.status, {"identifier": target.identifier})
         previous = self.ctx.blobs.get(target.file_sha256)
@@ -204,8 +234,6 @@ class LtvRenewHandler:
         if newest is None or self.policy.due(newest) is None:
             # Renewed meanwhile (another job, a rerun after a crash): nothing left to do.
             return ItemOutcome.skipped("not_due", {"identifier": target.identifier})
-
-        # The slow part (TSA round trip, PDF revision) runs outside any transaction.
         chain = tuple(base64.b64decode(c) for c in target.seal_chain_der)
         data = validation_data(
             self.ctx, algorithm=target.seal_algorithm, certificate_der=target.seal_certificate_der, chain_der=chain
@@ -225,17 +253,7 @@ class LtvRenewHandler:
                 f"before the threshold {self.policy.renew_before.isoformat()}: renew the TSA certificate first",
                 code="tsa_certificate_ends_too_soon",
             )
-        sha = self.ctx.blobs.put(renewed)
-        now = self.ctx.clock.now()
-        outcome = ItemOutcome.done(
-            {"identifier": target.identifier, "version": target.version, "sha256": sha, "stamped_at": stamp.gen_time.isoformat()},
-            is_recorded=True,
-        )
-        try:
-            return self._record(item, target, outcome, sha=sha, stamp=stamp, now=now)
-        except _ClaimLost:
-            _log.warning("batch job %s item %s: claim lost, renewal discarded", self.job_id, item.id)
-            return ItemOutcome.skipped("claim_lost", is_recorded=True)
+        return target, self.ctx.blobs.put(renewed), stamp
 
     def _record(
         self, item: WorkItem, target: RenewalTarget, outcome: ItemOutcome, *, sha: str, stamp: crypto.TimeStampSummary, now: datetime

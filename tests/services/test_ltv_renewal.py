@@ -11,8 +11,11 @@ as issued is indeterminate, A renewed is valid and says what proves it.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -138,3 +141,12 @@ def test_renewal_thresholds_are_checked(renewed: dict[str, object]) -> None:
         RenewalPolicy.of(now=T0, within_days=1, weak_digests=["sha3"])
     assert unknown.value.code == "unknown_digest"
     assert dev_tsa_info(ctx, "ecdsa").not_after == renewed["second_tsa"].not_after  # type: ignore[attr-defined]
+
+
+@pytest.mark.skipif(shutil.which("pdfsig") is None, reason="pdfsig not installed")
+def test_pdfsig_validates_the_renewed_file_and_lists_both_document_time_stamps(renewed: dict[str, object], tmp_path: Path) -> None:
+    path = tmp_path / "renewed.pdf"
+    path.write_bytes(renewed["a_renewed"])  # type: ignore[arg-type]
+    out = subprocess.run(["pdfsig", path], capture_output=True, text=True).stdout
+    assert "Signature #1" in out and "Signature Validation: Signature is Valid." in out
+    assert "Signature #3" in out and out.count("certsvc Development TSA (ECDSA)") >= 2, out
