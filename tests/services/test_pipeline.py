@@ -81,6 +81,10 @@ def test_a_worker_keeps_several_tsa_requests_in_flight(embedded: ServiceContext,
     assert slow_tsa.answered >= 8
     assert slow_tsa.most_in_flight >= 2
     for certificate_id in issued.certificate_ids:
-        newest = _versions(embedded, certificate_id)[-1]
-        report = VerificationService(embedded).verify_pdf(embedded.blobs.get(newest[2]))
+        imported, resigned = _versions(embedded, certificate_id)
+        # Batch import and batch re-sign both make B-LTA licences: a document time-stamp on top.
+        for version in (imported, resigned):
+            stamp = crypto.newest_timestamp(embedded.blobs.get(version[2]))
+            assert stamp is not None and stamp.is_document_timestamp
+        report = VerificationService(embedded).verify_pdf(embedded.blobs.get(resigned[2]))
         assert report.verdict.value == "valid", [r.code for r in report.reasons]
