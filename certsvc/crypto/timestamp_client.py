@@ -64,9 +64,12 @@ class TransportTimeStamper(TimeStamper):
         # its nonce message), so the whole exchange is checked here.
         nonce, request = self.request_cms(message_digest, md_algorithm)  # type: ignore[no-untyped-call]
         response = await self.async_request_tsa_response(request)
-        token: cms.ContentInfo = response["time_stamp_token"]
+        # The token is handed on as freshly parsed DER: asn1crypto re-encodes an object whose
+        # children were read (``parsed``), and pyHanko dumps the token into the PDF.
+        token_der = response["time_stamp_token"].dump()
+        token = cms.ContentInfo.load(token_der)
         try:
-            info = token["content"]["encap_content_info"]["content"].parsed
+            info = cms.ContentInfo.load(token_der)["content"]["encap_content_info"]["content"].parsed
             imprint = info["message_imprint"]
             echoed = info["nonce"].native
             same_imprint = (
