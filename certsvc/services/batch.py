@@ -69,6 +69,8 @@ _FACTORIES = {
     BatchKind.IMPORT: "certsvc.services.batch_import:build_import_handler",
     BatchKind.RESIGN: "certsvc.services.batch_resign:build_resign_handler",
     BatchKind.LTV_RENEW: "certsvc.services.ltv_renewal:build_ltv_renew_handler",
+    # Seal rollout jobs (services/seal_rollout.py) can be resumed through ``batch run`` as well.
+    "seal-rollout": "certsvc.services.seal_rollout:build_seal_rollout_handler",
 }
 
 
@@ -444,7 +446,10 @@ class BatchService:
             inline: dict[str, type[ImportHandler | ResignHandler | LtvRenewHandler]] = {
                 BatchKind.IMPORT: ImportHandler, BatchKind.RESIGN: ResignHandler, BatchKind.LTV_RENEW: LtvRenewHandler,
             }  # fmt: skip
-            handler = inline[kind](self.ctx, job_id=job_id, params=params, owns_context=False)
+            # Another kind (a seal rollout) gets its handler from the task spec.
+            handler_class = inline.get(kind)
+            if handler_class is not None:
+                handler = handler_class(self.ctx, job_id=job_id, params=params, owns_context=False)
         return self.engine.run(job_id, task, workers=workers, on_progress=on_progress, handler=handler)
 
     def status(self, job_id: int, *, principal: Principal) -> JobProgress:

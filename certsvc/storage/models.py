@@ -12,10 +12,22 @@ from certsvc.storage import (
     orm_lifecycle,
     orm_ltv,
     orm_ofd,
+    orm_region,
     orm_revocation,
     orm_rules,
     orm_sharing,
 )
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ltv", "orm_ofd", "orm_revocation", "orm_rules", "orm_sharing"]
+__all__ = [
+    "Base",
+    "orm",
+    "orm_batch",
+    "orm_lifecycle",
+    "orm_ltv",
+    "orm_ofd",
+    "orm_region",
+    "orm_revocation",
+    "orm_rules",
+    "orm_sharing",
+]
