@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     tsa_password: SecretStr | None = None
     tsa_api_key: SecretStr | None = Field(default=None, description="bearer key for the TSA, e.g. another certsvc's `timestamping` client")
     tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    batch_pipeline_depth: int = Field(
+        default=0,
+        ge=0,
+        le=32,
+        description="licences a batch worker seals at once, so their TSA round trips overlap; "
+        "0 = 4 with an outside TSA (CERTSVC_TSA_URL), 1 with the in-process one",
+    )
     tsa_policy_oid: str = Field(
         default="2.999.3161.1",  # X.660 example arc: a development value, never registered
         pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",

@@ -233,9 +233,11 @@ from certsvc_cli import admin as _admin_cli  # noqa: E402
 from certsvc_cli import audit as _audit_cli  # noqa: E402
 from certsvc_cli import batch as _batch_cli  # noqa: E402
 from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
+from certsvc_cli import ltv as _ltv_cli  # noqa: E402
 from certsvc_cli import stats as _stats_cli  # noqa: E402
 from certsvc_cli import templates as _templates_cli  # noqa: E402
 from certsvc_cli import tour as _tour_cli  # noqa: E402
+from certsvc_cli import tsa as _tsa_cli  # noqa: E402
 
 app.add_typer(qr.trust_app, name="trust")
 app.add_typer(qr.qr_app, name="qr")
@@ -248,6 +250,8 @@ app.add_typer(_audit_cli.app, name="audit")
 app.add_typer(_lifecycle_cli.app)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
 app.add_typer(_stats_cli.app, name="stats")
 app.add_typer(_batch_cli.app, name="batch")
+app.add_typer(_ltv_cli.app, name="ltv")
+app.add_typer(_tsa_cli.app, name="tsa")
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 app.command("wait")(_tour_cli.wait)
 

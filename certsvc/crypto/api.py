@@ -35,7 +35,7 @@ from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.crypto.ofd_package import is_ofd
 from certsvc.crypto.ofd_signing import seal_ofd
 from certsvc.crypto.ofd_validation import OfdSignatureCheck, OfdValidationResult, validate_ofd
-from certsvc.crypto.pdf_ltv import LtvStamper, ValidationData
+from certsvc.crypto.pdf_ltv import LtvStamper, TimeStampSummary, ValidationData, newest_timestamp
 from certsvc.crypto.pdf_signing import PdfSealer
 from certsvc.crypto.pdf_validation import (
     ModificationLevel,
@@ -74,9 +74,15 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
-from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
+from certsvc.crypto.signing import (
+    EncryptedKeyFiles,
+    KeySource,
+    LoadedKey,
+    SerialisedKey,
+    SigningKey,
+)
 from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
-from certsvc.crypto.timestamp_client import TimeStampTransport
+from certsvc.crypto.timestamp_client import TimeStampTransport, request_timestamp, token_gen_time
 
 __all__ = [
     "QR_ALPHABET",
@@ -98,12 +104,14 @@ __all__ = [
     "RevokedCertificate",
     "SealKey",
     "SecretBox",
+    "SerialisedKey",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
     "SigningKey",
     "TimeStampAuthorities",
     "TimeStampAuthority",
+    "TimeStampSummary",
     "TimeStampTransport",
     "TokenRejectedError",
     "ValidationData",
@@ -130,15 +138,18 @@ __all__ = [
     "make_root_ca",
     "make_seal_certificate",
     "make_tsa_certificate",
+    "newest_timestamp",
     "ocsp_malformed",
     "ocsp_request_serial",
     "parse_jwks",
     "reencrypt_private_key_pem",
+    "request_timestamp",
     "seal_ofd",
     "sha256",
     "sign_pdf_ranges",
     "sign_qr_payload",
     "sign_raw",
+    "token_gen_time",
     "validate_ofd",
     "validate_pdf",
     "verify_detached",

@@ -14,6 +14,7 @@ Backends, each a ``KeySource`` that opens keys by reference:
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Protocol
@@ -24,7 +25,7 @@ from certsvc.errors import SigningError
 if TYPE_CHECKING:
     from certsvc.crypto.sm2 import Sm2PublicKey, Sm2Signing
 
-__all__ = ["EncryptedKeyFiles", "KeySource", "LoadedKey", "SigningKey", "sm2_signing"]
+__all__ = ["EncryptedKeyFiles", "KeySource", "LoadedKey", "SerialisedKey", "SigningKey", "sm2_signing"]
 
 
 class SigningKey(ABC):
@@ -113,6 +114,40 @@ class LoadedKey(SigningKey):
 
     def close(self) -> None:
         self._key.close()
+
+
+class SerialisedKey(SigningKey):
+    """``key`` signing one message at a time under ``lock`` (a token session, like a loaded key
+    object, is not shared by two threads at once). Only the signature itself is serialised:
+    what surrounds it — building the CMS, waiting for a TSA, writing the PDF — runs in
+    parallel, so threads sealing with one key do not queue behind each other's TSA round trip."""
+
+    def __init__(self, key: SigningKey, lock: threading.RLock) -> None:
+        self._key = key
+        self._lock = lock
+
+    @property
+    def algorithm(self) -> KeyAlgorithm:
+        return self._key.algorithm
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self._key.certificate_der
+
+    @property
+    def chain_der(self) -> tuple[bytes, ...]:
+        return self._key.chain_der
+
+    def public_key_spki_der(self) -> bytes:
+        return self._key.public_key_spki_der()
+
+    def sign(self, message: bytes, *, digest_algorithm: str) -> bytes:
+        with self._lock:
+            return self._key.sign(message, digest_algorithm=digest_algorithm)
+
+    def close(self) -> None:
+        with self._lock:
+            self._key.close()
 
 
 class KeySource(Protocol):

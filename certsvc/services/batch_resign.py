@@ -10,6 +10,7 @@ so a resumed job makes exactly one new version per licence.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,9 +29,11 @@ from certsvc.services.audit import append_audit_event
 from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.ofd_versions import record_ofd, stored_ofd
+from certsvc.services.pipeline import ItemPipeline, pipeline_depth
 from certsvc.services.principals import Principal, Role
 from certsvc.services.producer import (
     LicenceProducer,
+    ProducedVersion,
     SealSnapshot,
     StoredRender,
     VersionSpec,
@@ -98,12 +101,14 @@ class ResignHandler:
         self._owns_context = owns_context
         self._seal: SealSnapshot | None = None
         self._prepared: dict[int, _Current | _Skip] = {}
+        self._ahead: ItemPipeline[ProducedVersion] = ItemPipeline(pipeline_depth(ctx.settings))
 
     @property
     def database(self) -> Database:
         return self.ctx.database
 
     def close(self) -> None:
+        self._ahead.close()
         if self._owns_context:
             self.ctx.database.dispose()
 
@@ -120,7 +125,11 @@ class ResignHandler:
         rows = resign_rows(session, (int(item.payload["certificate_id"]) for item in items))
         for item in items:
             certificate_id = int(item.payload["certificate_id"])
-            self._prepared[item.id] = self._state_of(session, rows.get(certificate_id), item.key, seal)
+            state = self._state_of(session, rows.get(certificate_id), item.key, seal)
+            self._prepared[item.id] = state
+            if isinstance(state, _Current):
+                # Sealed ahead (services/pipeline.py): the chunk's TSA round trips overlap.
+                self._ahead.start(item.id, functools.partial(self._produce, state, seal))
 
     def _read(self, session: Session, certificate_id: int, key: str, seal: SealSnapshot) -> _Current | _Skip:
         return self._state_of(session, resign_rows(session, [certificate_id]).get(certificate_id), key, seal)
@@ -173,6 +182,21 @@ class ResignHandler:
             self._seal = SealSnapshot.of(seal)
         return self._seal
 
+    def _produce(self, current: _Current, seal: SealSnapshot) -> ProducedVersion:
+        # The stored render is sealed again, so the page and its identifier stay the same.
+        return LicenceProducer(self.ctx).produce(
+            VersionSpec(
+                template=self.ctx.templates.get(current.template),
+                record=current.record,
+                identifier=current.identifier,
+                issued_on=current.issued_on,
+                seal=seal,
+                signed_at=self.ctx.clock.now(),
+                reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
+                reuse=current.stored,
+            )
+        )
+
     def handle(self, item: WorkItem) -> ItemOutcome:
         """Re-sign the licence named by the item.
 
@@ -193,20 +217,9 @@ class ResignHandler:
             return ItemOutcome.skipped(state.reason, {"identifier": state.identifier, "version": state.version})
         current = state
 
-        # The slow part runs outside any transaction (see docs/architecture.md, Transactions).
-        # The stored render is sealed again, so the page and its identifier stay the same.
-        produced = LicenceProducer(self.ctx).produce(
-            VersionSpec(
-                template=self.ctx.templates.get(current.template),
-                record=current.record,
-                identifier=current.identifier,
-                issued_on=current.issued_on,
-                seal=seal,
-                signed_at=now,
-                reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
-                reuse=current.stored,
-            )
-        )
+        # The slow part runs outside any transaction (see docs/architecture.md, Transactions),
+        # started ahead by ``prepare`` when the worker pipelines its items.
+        produced = self._ahead.result(item.id, lambda: self._produce(current, seal))
         new_version = current.base_version + 1
         # Everything the write transaction stores is computed before it begins: the write lock
         # (SQLite: one writer at a time) is held for a few short statements only.

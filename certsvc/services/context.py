@@ -43,14 +43,15 @@ class SealLike(Protocol):
 class LoadedSeal:
     """A seal ready to sign: its key opened once and kept, with the PDF sealer built around it.
 
-    ``lock`` serialises signatures with this key (a token session, like a loaded key object,
-    is not shared by two threads at once).
+    ``key`` signs under ``lock``, one signature at a time (a token session, like a loaded key
+    object, is not shared by two threads at once); nothing else a seal does holds it, so
+    threads sealing with one key never wait for each other's TSA round trips.
     """
 
     seal_id: int
     key: crypto.SigningKey
     sealer: crypto.PdfSealer
-    lock: threading.Lock
+    lock: threading.RLock
 
     @property
     def algorithm(self) -> str:
@@ -112,10 +113,11 @@ class ServiceContext:
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
     def built_in_tsa(self) -> crypto.TimeStampAuthorities:
-        """The built-in time-stamping authority (keys loaded once per context)."""
-        from certsvc.services.timestamping import built_in_authorities
+        """The built-in time-stamping authority (keys loaded once per context, and again after
+        ``certsvc tsa renew`` replaced them, even from another process)."""
+        from certsvc.services.timestamping import current_built_in_tsa
 
-        return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
+        return current_built_in_tsa(self)
 
     def peek_loaded(self, name: str) -> object | None:
         """A loaded value if there is one; never loads (for values whose making itself needs
@@ -173,7 +175,9 @@ class ServiceContext:
             loaded = self._seals.get(seal.id)
             if loaded is None:
                 assert self.signing_keys is not None  # set in __post_init__
-                key = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
+                lock = threading.RLock()
+                opened = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
+                key = crypto.SerialisedKey(opened, lock)
                 sealer = crypto.PdfSealer(
                     key=key,
                     seal_image_png=self.blobs.get(seal.image_sha256),
@@ -182,7 +186,7 @@ class ServiceContext:
                     # PAdES B-T and up: every seal carries a signature time-stamp.
                     timestamp_transport=transport,
                 )
-                loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=threading.Lock())
+                loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=lock)
                 self._seals[seal.id] = loaded
             return loaded
 
@@ -215,4 +219,8 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         from certsvc.services.webhook_secrets import encrypt_clear_text_secrets
 
         encrypt_clear_text_secrets(ctx)
+        # Compromise times recorded on seals become key-compromise revocations (the one record).
+        from certsvc.services.revocation import adopt_recorded_compromises
+
+        adopt_recorded_compromises(ctx)
     return ctx

@@ -313,10 +313,9 @@ def add_seal(
         credit_code=department.code,
         not_before=now - timedelta(minutes=5),
         not_after=not_after,
-        # Where relying parties learn of a revocation (services/revocation.py). SM2 CAs publish
-        # a CRL only: pyca/cryptography's OCSP builder cannot sign with SM2.
+        # Where relying parties learn of a revocation (services/revocation.py).
         crl_url=f"{ctx.settings.public_url}/pki/{ca.family}/crl",
-        ocsp_url=f"{ctx.settings.public_url}/pki/{ca.family}/ocsp" if ca.family != "sm2" else None,
+        ocsp_url=f"{ctx.settings.public_url}/pki/{ca.family}/ocsp",
     )
     image_sha = ctx.blobs.put(image)
     ses_seal = None

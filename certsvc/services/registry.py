@@ -19,6 +19,7 @@ from certsvc.services.principals import Principal
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
+from certsvc.storage.repositories_ltv import LtvRenewalRepository
 
 __all__ = ["CertificateInfo", "FileVariant", "PublicStatus", "RegistryService", "VersionInfo", "public_status"]
 
@@ -93,7 +94,11 @@ class RegistryService:
         """
         with licence_access(self.ctx, principal, action="download", request_id=request_id), self.ctx.database.read() as session:
             version = _pick_version(visible_licence(session, identifier, principal), identifier, revision)
-            digest = version.sha256 if variant is FileVariant.ELECTRONIC else version.print_sha256
+            digest = version.print_sha256
+            if variant is FileVariant.ELECTRONIC:
+                # The newest archival renewal of the file, if any (``certsvc ltv renew``).
+                key = (version.certificate_id, version.version)
+                digest = LtvRenewalRepository(session).newest_files([key]).get(key, version.sha256)
             name, number = version.identifier, version.version
         self._audit(
             principal, "certificate.download", name, request_id, details={"variant": variant.value, "revision": number}

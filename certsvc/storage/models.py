@@ -10,6 +10,7 @@ from certsvc.storage import (
     orm,
     orm_batch,
     orm_lifecycle,
+    orm_ltv,
     orm_ofd,
     orm_region,
     orm_revocation,
@@ -18,4 +19,15 @@ from certsvc.storage import (
 )
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_region", "orm_revocation", "orm_rules", "orm_sharing"]
+__all__ = [
+    "Base",
+    "orm",
+    "orm_batch",
+    "orm_lifecycle",
+    "orm_ltv",
+    "orm_ofd",
+    "orm_region",
+    "orm_revocation",
+    "orm_rules",
+    "orm_sharing",
+]

@@ -57,6 +57,10 @@ class SealAdminRepository:
     def by_id(self, seal_id: int) -> Seal | None:
         return self.session.get(Seal, seal_id)
 
+    def with_compromise_time(self) -> list[Seal]:
+        """Seals still carrying a compromise time of their own (see ``adopt_recorded_compromises``)."""
+        return list(self.session.scalars(select(Seal).where(Seal.compromised_at.is_not(None)).order_by(Seal.id)))
+
 
 class ClientAdminRepository:
     def __init__(self, session: Session) -> None:
