@@ -16,6 +16,7 @@ from certsvc.errors import BadRequestError
 from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import build_context
 from certsvc.services.licence_types import LicenceTypeService
+from certsvc.services.provisioning import TokenKeyName
 from certsvc_cli.errors import handle_errors
 
 __all__ = ["client_app", "department_app", "seal_app", "webhook_app"]
@@ -153,11 +154,26 @@ def seal_add(
     key_passphrase_env: Annotated[
         str | None, typer.Option(help="import: name of the environment variable holding the key's passphrase")
     ] = None,
+    key_store: Annotated[
+        str, typer.Option("--key-store", help="file: an encrypted key file | pkcs11: generated in an HSM token")
+    ] = "file",
+    token_label: Annotated[str | None, typer.Option("--token-label", help="pkcs11: the token's label")] = None,
+    key_label: Annotated[
+        str | None, typer.Option("--key-label", help="pkcs11: the new key's label in the token (unique there)")
+    ] = None,
+    pin_file: Annotated[
+        Path | None,
+        typer.Option("--pin-file", help="pkcs11: file with the user PIN (else CERTSVC_PKCS11_PIN[_FILE])"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a seal from the development CA, or import --key and --certificate."""
-    admin = _admin()
+    """Make a seal from the development CA (key file or HSM token), or import --key and --certificate."""
+    token_key = _token_key(key_store, token_label, key_label)
+    overrides: dict[str, object] = {"pkcs11_pin_file": pin_file, "pkcs11_pin": None} if pin_file else {}
+    admin = AdminService(build_context(load_settings(**overrides)))
     if key or certificate:
+        if token_key is not None:
+            raise BadRequestError("an imported key is a key file: drop --key-store pkcs11", code="import_incomplete")
         if not (key and certificate):
             raise BadRequestError("give both --key and --certificate to import a seal", code="import_incomplete")
         import os
@@ -184,9 +200,22 @@ def seal_add(
             ring_layout=ring_layout,
             principal=local_operator(),
             purpose=purpose,
+            token_key=token_key,
         )
     role = "the department's default seal" if seal.is_default else "not the default: certsvc seal default to sign with it"
     _out(seal, as_json, f"seal {seal.id}: {seal.name} ({seal.algorithm}) for {seal.department_code}; {role}")
+
+
+def _token_key(key_store: str, token_label: str | None, key_label: str | None) -> TokenKeyName | None:
+    if key_store == "file":
+        if token_label or key_label:
+            raise BadRequestError("--token-label and --key-label need --key-store pkcs11", code="bad_key_store")
+        return None
+    if key_store != "pkcs11":
+        raise BadRequestError(f"unknown key store {key_store!r}: file or pkcs11", code="bad_key_store")
+    if not token_label or not key_label:
+        raise BadRequestError("--key-store pkcs11 needs --token-label and --key-label", code="bad_key_store")
+    return TokenKeyName(token_label=token_label, key_label=key_label)
 
 
 @seal_app.command("list")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from certsvc.api.app import create_app
 from certsvc.api.serving import server_options
@@ -231,6 +232,30 @@ def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, d
 
 
 _MARKET_REGULATOR_TYPES = ("administrative-licensing-decision", "drug-business-licence", "food-business-licence")
+
+
+# --- a SoftHSM2 token (tests/hsm.py) ------------------------------------------------
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One PKCS#11 token for the session; ``SOFTHSM2_CONF`` names it (workers inherit it)."""
+    from tests.hsm import make_softhsm
+
+    hsm = make_softhsm(tmp_path_factory.mktemp("softhsm"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOFTHSM2_CONF", str(hsm.conf))
+        yield hsm
+
+
+@pytest.fixture(scope="session")
+def hsm_ctx(embedded: ServiceContext, softhsm: Any) -> Iterator[ServiceContext]:
+    """The shared deployment seen by a process configured with the session's token."""
+    settings = embedded.settings.model_copy(
+        update={"pkcs11_module": softhsm.module, "pkcs11_pin": SecretStr(softhsm.pin)}
+    )
+    ctx = build_context(settings, migrate=False)
+    yield ctx
+    ctx.token_keys().close()
+    ctx.database.dispose()
 
 
 # --- departments of their own for tests (the session database is shared) ------------

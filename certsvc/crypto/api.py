@@ -10,6 +10,7 @@ import hashlib
 
 from certsvc.crypto.certificates import (
     CertificateInfo,
+    PublicKeyHolder,
     certificate_summary,
     make_intermediate_ca,
     make_list_signer_certificate,
@@ -43,6 +44,7 @@ from certsvc.crypto.pdf_validation import (
     SignatureCheck,
     validate_pdf,
 )
+from certsvc.crypto.pkcs11_keys import PKCS11_SCHEME, Pkcs11Keys, is_token_key_ref, token_key_ref, token_label_of
 from certsvc.crypto.qr_payload import (
     QR_ALPHABET,
     QrClaims,
@@ -74,11 +76,18 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
-from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
+from certsvc.crypto.signing import (
+    EncryptedKeyFiles,
+    KeySource,
+    LoadedKey,
+    RoutedKeySource,
+    SigningKey,
+)
 from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
 from certsvc.crypto.timestamp_client import TimeStampTransport
 
 __all__ = [
+    "PKCS11_SCHEME",
     "QR_ALPHABET",
     "REVOCATION_REASONS",
     "CertificateInfo",
@@ -94,8 +103,11 @@ __all__ = [
     "OfdValidationResult",
     "PdfSealer",
     "PdfValidationResult",
+    "Pkcs11Keys",
+    "PublicKeyHolder",
     "QrClaims",
     "RevokedCertificate",
+    "RoutedKeySource",
     "SealKey",
     "SecretBox",
     "SesCheck",
@@ -119,6 +131,7 @@ __all__ = [
     "generate_private_key_pem",
     "is_directly_issued_by",
     "is_ofd",
+    "is_token_key_ref",
     "key_id",
     "licence_digest",
     "load_verifying_key",
@@ -139,6 +152,8 @@ __all__ = [
     "sign_pdf_ranges",
     "sign_qr_payload",
     "sign_raw",
+    "token_key_ref",
+    "token_label_of",
     "validate_ofd",
     "validate_pdf",
     "verify_detached",

@@ -20,6 +20,7 @@ from certsvc.services.bilingual import (
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import NewApiKey, Principal, Role, create_api_client, require_role
 from certsvc.services.provisioning import (
+    TokenKeyName,
     add_department,
     add_seal,
     department_by_code,
@@ -56,6 +57,7 @@ class SealInfo:
     certificate_sha256: str
     name_mn: str | None = None
     ring_layout: str = RingLayout.RINGS.value
+    key_store: str = "file"  # file | pkcs11
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +100,7 @@ def _seal_info(seal: Seal) -> SealInfo:
         crypto.sha256(seal.certificate_der),
         seal.name_mn,
         seal.ring_layout,
+        "pkcs11" if crypto.is_token_key_ref(seal.key_ref) else "file",
     )
 
 
@@ -234,9 +237,12 @@ class AdminService:
         name_mn: str | None = None,
         ring_layout: str = RingLayout.RINGS.value,
         purpose: str | None = None,
+        token_key: TokenKeyName | None = None,
     ) -> SealInfo:
         """Make a seal from the development CA: a new key, its certificate, the drawn image
         (bilingual for a bilingual department with its Mongolian name).
+
+        With ``token_key`` the key is generated inside that PKCS#11 token (never extractable).
 
         ``purpose`` (公章, 行政许可专用章 ...) defaults to the name. The department's first seal
         becomes its default seal; any later one signs only once made default or chosen by a
@@ -248,6 +254,8 @@ class AdminService:
             ValidationFailedError: unknown algorithm, empty name, bad Mongolian name, unknown
                 ring layout or a bad validity (all listed).
             ValidationFailedError: (seal_text_not_drawable) the names do not fit on the seal.
+            BadRequestError: (unsupported_key_store) an SM2 key in a token.
+            KeyUnavailableError: the token cannot be reached, or holds a key with that label.
         """
         require_role(principal, Role.OPERATOR)
         key_algorithm = _algorithm(algorithm)
@@ -271,6 +279,7 @@ class AdminService:
                 name_mn=mongolian,
                 ring_layout=layout,
                 purpose=(purpose or name).strip(),
+                token_key=token_key,
             )
             return _seal_info(seal)
 

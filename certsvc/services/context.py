@@ -75,7 +75,33 @@ class ServiceContext:
 
     def __post_init__(self) -> None:
         if self.signing_keys is None:
-            self.signing_keys = crypto.EncryptedKeyFiles(read_pem=self.keys.get, passphrase=self.passphrase)
+            files = crypto.EncryptedKeyFiles(read_pem=self.keys.get, passphrase=self.passphrase)
+            # A key_ref's scheme picks its store: ``pkcs11:`` a token, a plain name a key file.
+            self.signing_keys = crypto.RoutedKeySource(default=files, by_scheme={crypto.PKCS11_SCHEME: self.token_keys})
+
+    def token_keys(self) -> crypto.Pkcs11Keys:
+        """This process's sessions to the PKCS#11 module of the settings (loaded on first use).
+
+        Raises:
+            KeyUnavailableError: no PKCS#11 module is configured.
+        """
+        module = self.settings.pkcs11_module
+        if module is None:
+            raise KeyUnavailableError("no PKCS#11 module is configured (CERTSVC_PKCS11_MODULE)")
+        return self.loaded(
+            "pkcs11", lambda: crypto.Pkcs11Keys(module_path=module, pin=self._pkcs11_pin, sm2_mechanism=self.settings.pkcs11_sm2_mechanism)
+        )
+
+    def _pkcs11_pin(self) -> str:
+        settings = self.settings
+        if settings.pkcs11_pin is not None:
+            return settings.pkcs11_pin.get_secret_value()
+        if settings.pkcs11_pin_file is not None:
+            try:
+                return settings.pkcs11_pin_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise KeyUnavailableError("the PKCS#11 PIN file cannot be read (CERTSVC_PKCS11_PIN_FILE)") from exc
+        raise KeyUnavailableError("no PKCS#11 PIN: set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE")
 
     @property
     def pki_dir(self) -> Path:
