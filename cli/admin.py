@@ -274,6 +274,54 @@ def seal_revoke(
     )
 
 
+@seal_app.command("rotate")
+@handle_errors
+def seal_rotate(
+    seal_id: RowIdArg,
+    retire_at: Annotated[
+        datetime | None, typer.Option("--retire-at", help="the old seal signs until then, UTC (default now)")
+    ] = None,
+    token_label: Annotated[str | None, typer.Option("--token-label", help="new key in this PKCS#11 token")] = None,
+    key_label: Annotated[str | None, typer.Option("--key-label", help="the new key's label in the token")] = None,
+    resign: Annotated[bool, typer.Option("--resign", help="also plan a re-sign of the old seal's licences")] = False,
+    reason: Annotated[str, typer.Option(help="recorded in the audit log")] = "seal key rotation",
+    as_json: JsonOption = False,
+) -> None:
+    """Rotate a seal's key: a new key and certificate, the old seal retired, each step audited."""
+    from datetime import UTC
+
+    from certsvc.services.seal_keys import SealKeyService
+
+    token_key = _token_key("pkcs11" if token_label or key_label else "file", token_label, key_label)
+    at = retire_at.replace(tzinfo=UTC) if retire_at is not None and retire_at.tzinfo is None else retire_at
+    rotation = SealKeyService(build_context(load_settings())).rotate(
+        seal_id, principal=local_operator(), retire_at=at, token_key=token_key, resign=resign, reason=reason
+    )
+    lines = [
+        f"seal {rotation.new_seal_id} replaces seal {rotation.old_seal_id} "
+        f"(certificate sha256 {rotation.new_certificate_sha256})",
+        f"seal {rotation.old_seal_id} retired from {rotation.retired_from.isoformat()}",
+    ]
+    if rotation.resign_job_id is not None:
+        lines.append(f"re-sign job {rotation.resign_job_id} planned: run it with certsvc batch resume {rotation.resign_job_id}")
+    _out(rotation, as_json, "\n".join(lines))
+
+
+@seal_app.command("usage")
+@handle_errors
+def seal_usage(seal_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Every licence version this seal's key sealed, from the audit log."""
+    from certsvc.services.seal_keys import SealKeyService
+
+    uses = SealKeyService(build_context(load_settings())).usage(seal_id, principal=local_operator())
+    _out(
+        uses,
+        as_json,
+        "\n".join(f"{u.at.isoformat()}  {u.action:20} {u.licence}  v{u.version}  {u.sha256}" for u in uses)
+        or f"seal {seal_id} has sealed nothing",
+    )
+
+
 @seal_app.command("image")
 @handle_errors
 def seal_image(

@@ -26,6 +26,9 @@ class SoftHsm:
     token_dir: Path
     token_label: str
     pin: str
+    # A second token a test may take away (delete); made with the first, since SoftHSM2 lists
+    # its tokens when a process loads it.
+    spare_label: str = "certsvc-spare"
 
     def util(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``softhsm2-util`` on this token's configuration."""
@@ -44,5 +47,6 @@ def make_softhsm(root: Path, *, token_label: str = "certsvc-test", pin: str = "2
     conf = root / "softhsm2.conf"
     conf.write_text(f"directories.tokendir = {token_dir}\nobjectstore.backend = file\nlog.level = ERROR\n")
     hsm = SoftHsm(module=SOFTHSM_MODULE, conf=conf, token_dir=token_dir, token_label=token_label, pin=pin)
-    hsm.util("--init-token", "--free", "--label", token_label, "--so-pin", "13579246", "--pin", pin)
+    for label in (token_label, hsm.spare_label):
+        hsm.util("--init-token", "--free", "--label", label, "--so-pin", "13579246", "--pin", pin)
     return hsm

@@ -44,7 +44,13 @@ from certsvc.crypto.pdf_validation import (
     SignatureCheck,
     validate_pdf,
 )
-from certsvc.crypto.pkcs11_keys import PKCS11_SCHEME, Pkcs11Keys, is_token_key_ref, token_key_ref, token_label_of
+from certsvc.crypto.pkcs11_keys import (
+    PKCS11_SCHEME,
+    Pkcs11Keys,
+    is_token_key_ref,
+    token_key_ref,
+    token_label_of,
+)
 from certsvc.crypto.qr_payload import (
     QR_ALPHABET,
     QrClaims,

@@ -239,6 +239,7 @@ def _build_sm2(
 ) -> bytes:
     try:
         from certsvc.crypto import sm2_certificates
+        from certsvc.crypto.sm2 import Sm2PublicKey
     except ImportError as exc:
         raise SigningError("SM2 certificates are not available in this installation") from exc
     if issuer_der is None:
@@ -249,7 +250,7 @@ def _build_sm2(
         issuer_name = asn1_x509.Certificate.load(issuer_der).subject
     der: bytes = sm2_certificates.build_sm2_certificate(
         subject=subject,
-        subject_public_key=sm2_certificates.Sm2PublicKey.from_spki_der(subject_key.public_key_spki_der()),
+        subject_public_key=Sm2PublicKey.from_spki_der(subject_key.public_key_spki_der()),
         issuer_name=issuer_name,
         issuer_key=issuer_key._sm2_key(),
         serial=serial,

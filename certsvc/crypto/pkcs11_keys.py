@@ -126,15 +126,13 @@ class _TokenSessions:
     def _open(self) -> _PooledSession:
         lib = self._owner.library()
         try:
-            token = lib.get_token(token_label=self.label)
+            token = _find_token(lib, self.label)
             try:
                 session = token.open(user_pin=self._owner.pin(), rw=True)
             except p11e.UserAlreadyLoggedIn:
                 # PKCS#11 logs in an application, not a session: a new session of a process
                 # that is logged in already shares that login.
                 session = token.open(rw=True)
-        except p11e.NoSuchToken as exc:
-            raise KeyUnavailableError(f"PKCS#11 token {self.label!r} is not present") from exc
         except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as exc:
             raise KeyUnavailableError(
                 f"PKCS#11 token {self.label!r} refused the PIN (CKR_PIN_INCORRECT): check CERTSVC_PKCS11_PIN "
@@ -178,6 +176,17 @@ class _TokenSessions:
             idle, self._idle = self._idle, []
         for pooled in idle:
             _close_quietly(pooled)
+
+
+def _find_token(lib: Any, label: str) -> Any:
+    for slot in lib.get_slots(token_present=True):
+        try:
+            token = slot.get_token()
+        except p11e.PKCS11Error:
+            continue  # a slot whose token is going away answers errors; the others still count
+        if token.label == label:
+            return token
+    raise KeyUnavailableError(f"PKCS#11 token {label!r} is not present")
 
 
 def _close_quietly(pooled: _PooledSession) -> None:

@@ -63,9 +63,8 @@ def test_contract_and_a_pdf_seal_with_a_key_that_never_leaves_the_token(
     assert not validate_pdf(damaged, trust_roots_der=roots).bottom_line
 
     # The token itself refuses to hand the private key out.
-    # (This process is logged in already: a new session shares that login.)
-    with pkcs11.lib(str(softhsm.module)).get_token(token_label=softhsm.token_label).open() as session:
-        private = session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, label=f"contract-{algorithm.value}")
+    with keys._sessions(softhsm.token_label).session() as pooled:
+        private = pooled.session.get_key(object_class=pkcs11.ObjectClass.PRIVATE_KEY, label=f"contract-{algorithm.value}")
         assert private[pkcs11.Attribute.EXTRACTABLE] is False
         assert private[pkcs11.Attribute.SENSITIVE] is True
         assert private[pkcs11.Attribute.NEVER_EXTRACTABLE] is True
