@@ -241,7 +241,10 @@ from certsvc_cli import batch as _batch_cli  # noqa: E402
 
 app.add_typer(_batch_cli.app, name="batch")
 
+from certsvc_cli import keys as _keys_cli  # noqa: E402
 from certsvc_cli import templates as _templates_cli  # noqa: E402
+
+app.add_typer(_keys_cli.app, name="keys")
 
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 

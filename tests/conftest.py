@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -36,6 +37,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="sqlite",
         help="run the suite on SQLite files (default) or on a PostgreSQL server the run starts itself",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Key files of the suite's deployments (and of the CLI runs and workers it starts) use a
+    # cheap scrypt cost: the suite makes and opens hundreds. The default cost is tested where
+    # it is the subject (tests/crypto/test_key_files.py).
+    os.environ.setdefault("CERTSVC_KEY_FILE_SCRYPT_LOG2_N", "12")
 
 
 def pytest_report_header(config: pytest.Config) -> str:

@@ -26,6 +26,13 @@ from certsvc.crypto.jwt_tokens import (
     parse_jwks,
     verify_jwt,
 )
+from certsvc.crypto.key_files import (
+    KeyFileKdf,
+    KeyFileProtection,
+    key_file_opens_with,
+    key_file_protection,
+    rewrap_key_file,
+)
 from certsvc.crypto.key_import import (
     certificate_spki_der,
     certificates_from_pem,
@@ -101,6 +108,8 @@ __all__ = [
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "KeyFileKdf",
+    "KeyFileProtection",
     "KeySource",
     "LoadedKey",
     "LtvStamper",
@@ -138,6 +147,8 @@ __all__ = [
     "is_directly_issued_by",
     "is_ofd",
     "is_token_key_ref",
+    "key_file_opens_with",
+    "key_file_protection",
     "key_id",
     "licence_digest",
     "load_verifying_key",
@@ -153,6 +164,7 @@ __all__ = [
     "ocsp_request_serial",
     "parse_jwks",
     "reencrypt_private_key_pem",
+    "rewrap_key_file",
     "seal_ofd",
     "sha256",
     "sign_pdf_ranges",

@@ -136,16 +136,29 @@ class EncryptedKeyFiles:
 
     ``read_pem`` returns the stored file of a reference and ``passphrase`` the passphrase; both
     are asked for only when a key is opened, so a deployment without keys starts.
+    ``previous_passphrase`` opens the files a passphrase change has not re-encrypted yet.
     """
 
-    def __init__(self, *, read_pem: Callable[[str], bytes], passphrase: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        *,
+        read_pem: Callable[[str], bytes],
+        passphrase: Callable[[], bytes],
+        previous_passphrase: Callable[[], bytes | None] | None = None,
+    ) -> None:
         self._read_pem = read_pem
         self._passphrase = passphrase
+        self._previous = previous_passphrase
 
     def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> SigningKey:
-        return LoadedKey.from_encrypted_pem(
-            self._read_pem(key_ref), self._passphrase(), certificate_der=certificate_der, chain_der=chain_der
-        )
+        pem = self._read_pem(key_ref)
+        try:
+            return LoadedKey.from_encrypted_pem(pem, self._passphrase(), certificate_der=certificate_der, chain_der=chain_der)
+        except KeyUnavailableError:
+            previous = self._previous() if self._previous is not None else None
+            if previous is None:
+                raise
+            return LoadedKey.from_encrypted_pem(pem, previous, certificate_der=certificate_der, chain_der=chain_der)
 
 
 class RoutedKeySource:

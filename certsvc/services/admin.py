@@ -316,7 +316,7 @@ class AdminService:
             raise ValidationFailedError("invalid seal", details=problems)
         ders = crypto.certificates_from_pem(certificate_pem)
         stored_pem = crypto.reencrypt_private_key_pem(
-            key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase()
+            key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase(), kdf=self.ctx.key_file_kdf
         )
         with crypto.SealKey.from_pem(stored_pem, self.ctx.passphrase()) as key:
             if key.public_key_spki_der() != crypto.certificate_spki_der(ders[0]):

@@ -75,7 +75,9 @@ class ServiceContext:
 
     def __post_init__(self) -> None:
         if self.signing_keys is None:
-            files = crypto.EncryptedKeyFiles(read_pem=self.keys.get, passphrase=self.passphrase)
+            files = crypto.EncryptedKeyFiles(
+                read_pem=self.keys.get, passphrase=self.passphrase, previous_passphrase=self.previous_passphrase
+            )
             # A key_ref's scheme picks its store: ``pkcs11:`` a token, a plain name a key file.
             self.signing_keys = crypto.RoutedKeySource(default=files, by_scheme={crypto.PKCS11_SCHEME: self.token_keys})
 
@@ -104,6 +106,11 @@ class ServiceContext:
         raise KeyUnavailableError("no PKCS#11 PIN: set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE")
 
     @property
+    def key_file_kdf(self) -> crypto.KeyFileKdf:
+        """How new key files are encrypted (scrypt's cost from the settings)."""
+        return crypto.KeyFileKdf(self.settings.key_file_scrypt_log2_n)
+
+    @property
     def pki_dir(self) -> Path:
         return self.settings.resolved_home / "pki"
 
@@ -126,6 +133,26 @@ class ServiceContext:
                     raise KeyUnavailableError("no key passphrase: set CERTSVC_KEY_PASSPHRASE or run `certsvc init`")
                 self._passphrase = path.read_bytes().strip()
         return self._passphrase
+
+    def previous_passphrase(self) -> bytes | None:
+        """The passphrase before a change, while ``certsvc keys rewrap`` has not moved every file."""
+        previous = self.settings.key_passphrase_previous
+        return previous.get_secret_value().encode() if previous is not None else None
+
+    def open_key_file(self, ref: str) -> crypto.SealKey:
+        """The key file ``ref`` decrypted (with the passphrase, or the previous one during a change).
+
+        Raises:
+            KeyUnavailableError: no such file, or neither passphrase opens it.
+        """
+        pem = self.keys.get(ref)
+        try:
+            return crypto.SealKey.from_pem(pem, self.passphrase())
+        except KeyUnavailableError:
+            previous = self.previous_passphrase()
+            if previous is None:
+                raise
+            return crypto.SealKey.from_pem(pem, previous)
 
     def trust_roots(self) -> list[bytes]:
         """DER certificates of the trusted roots (the development roots in the embedded default)."""

@@ -230,12 +230,12 @@ def dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
     family, root_file, ca_file = _dev_ca_refs(ctx, algorithm)
     if not root_file.exists():
         raise KeyUnavailableError(f"no development {family.upper()} CA: run `certsvc init`")
-    ca_key = crypto.SealKey.from_pem(ctx.keys.get(f"dev-seal-ca-{family}"), ctx.passphrase())
+    ca_key = ctx.open_key_file(f"dev-seal-ca-{family}")
     return DevCa(family=family, root_der=root_file.read_bytes(), ca_der=ca_file.read_bytes(), ca_key=ca_key)
 
 
 def _new_key(ctx: ServiceContext, ref: str, algorithm: crypto.KeyAlgorithm) -> crypto.SealKey:
-    pem = crypto.generate_private_key_pem(algorithm, ctx.passphrase())
+    pem = crypto.generate_private_key_pem(algorithm, ctx.passphrase(), kdf=ctx.key_file_kdf)
     ctx.keys.put(ref, pem)
     return crypto.SealKey.from_pem(pem, ctx.passphrase())
 
@@ -425,7 +425,7 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
         ensure_dev_ca(ctx, algorithm)
     created.extend(provision_dev_tsa(ctx))
     root_ref = f"dev-root-{_CA_FAMILY[crypto.KeyAlgorithm.ECDSA_P256]}"
-    with crypto.SealKey.from_pem(ctx.keys.get(root_ref), ctx.passphrase()) as root_key:
+    with ctx.open_key_file(root_ref) as root_key:
         root_der = (ctx.trust_roots_dir / f"{root_ref}.der").read_bytes()
         if provision_dev_trust_signer(ctx, root_key=root_key, root_der=root_der):
             created.append("trust-list signing key")

@@ -97,9 +97,9 @@ def provision_dev_tsa(ctx: ServiceContext) -> list[str]:
             continue
         passphrase = ctx.passphrase()
         root_der = (ctx.trust_roots_dir / f"dev-root-{family}.der").read_bytes()
-        key_pem = crypto.generate_private_key_pem(algorithm, passphrase)
+        key_pem = crypto.generate_private_key_pem(algorithm, passphrase, kdf=ctx.key_file_kdf)
         with (
-            crypto.SealKey.from_pem(ctx.keys.get(f"dev-root-{family}"), passphrase) as root_key,
+            ctx.open_key_file(f"dev-root-{family}") as root_key,
             crypto.SealKey.from_pem(key_pem, passphrase) as key,
         ):
             now = ctx.clock.now()

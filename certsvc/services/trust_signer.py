@@ -53,7 +53,7 @@ def provision_dev_trust_signer(ctx: ServiceContext, *, root_key: crypto.SealKey,
     if ctx.keys.exists(TRUST_SIGNER_REF):
         return False
     now = ctx.clock.now()
-    pem = crypto.generate_private_key_pem(crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase())
+    pem = crypto.generate_private_key_pem(crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase(), kdf=ctx.key_file_kdf)
     with crypto.SealKey.from_pem(pem, ctx.passphrase()) as key:
         cert = crypto.make_list_signer_certificate(
             key=key,
@@ -80,7 +80,7 @@ def import_trust_signer(
             algorithm, a certificate that no configured trust root issued, or a signer exists.
     """
     chain = crypto.certificates_from_pem(certificate_pem)
-    stored = crypto.reencrypt_private_key_pem(key_pem, source_passphrase=key_passphrase, target_passphrase=ctx.passphrase())
+    stored = crypto.reencrypt_private_key_pem(key_pem, source_passphrase=key_passphrase, target_passphrase=ctx.passphrase(), kdf=ctx.key_file_kdf)
     with crypto.SealKey.from_pem(stored, ctx.passphrase()) as key:
         problems = []
         if key.public_key_spki_der() != crypto.certificate_spki_der(chain[0]):
@@ -115,7 +115,7 @@ def load_trust_signer(ctx: ServiceContext) -> TrustListSigner:
                 chain = tuple(base64.b64decode(c) for c in json.load(fh)["chain"])
         except (OSError, ValueError, KeyError) as exc:
             raise KeyUnavailableError("the trust-list signer's certificate chain is unreadable") from exc
-        key = crypto.SealKey.from_pem(ctx.keys.get(TRUST_SIGNER_REF), ctx.passphrase())
+        key = ctx.open_key_file(TRUST_SIGNER_REF)
         return TrustListSigner(key=key, chain_der=chain)
 
     return ctx.loaded(TRUST_SIGNER_REF, load)
