@@ -72,6 +72,8 @@ class ServiceContext:
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _loaded: dict[str, object] = field(default_factory=dict, repr=False)
     _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _token_keys: crypto.Pkcs11Keys | None = field(default=None, repr=False)
+    _token_keys_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.signing_keys is None:
@@ -90,9 +92,14 @@ class ServiceContext:
         module = self.settings.pkcs11_module
         if module is None:
             raise KeyUnavailableError("no PKCS#11 module is configured (CERTSVC_PKCS11_MODULE)")
-        return self.loaded(
-            "pkcs11", lambda: crypto.Pkcs11Keys(module_path=module, pin=self._pkcs11_pin, sm2_mechanism=self.settings.pkcs11_sm2_mechanism)
-        )
+        # Its own lock, not ``loaded``'s: values made under that lock (the trust-list signer)
+        # open token keys, and the lock is not re-entrant.
+        with self._token_keys_lock:
+            if self._token_keys is None:
+                self._token_keys = crypto.Pkcs11Keys(
+                    module_path=module, pin=self._pkcs11_pin, sm2_mechanism=self.settings.pkcs11_sm2_mechanism
+                )
+            return self._token_keys
 
     def _pkcs11_pin(self) -> str:
         settings = self.settings

@@ -46,6 +46,20 @@ def test_token_seal_commands_and_a_wrong_pin_refused_at_start_up(
     # A token seal rotates into a token only: the new key's place must be named.
     rotated = run("seal", "rotate", str(seal["id"]))
     assert rotated.exit_code == 2 and "token" in rotated.output
+    # The trust list signed by a token key, and checked against the deployment's root.
+    signer = run("trust", "token-signer", "--token-label", softhsm.token_label, "--key-label",
+                 f"trust-{os.getpid()}", "--pin-file", str(pin_file))  # fmt: skip
+    assert signer.exit_code == 0, signer.output
+    # Every process that signs with a token key is given the PIN (here a file, as in production).
+    exported = runner.invoke(
+        app, ["trust", "export", str(tmp_path / "trust.json")], env={**env, "CERTSVC_PKCS11_PIN_FILE": str(pin_file)}
+    )
+    assert exported.exit_code == 0, exported.output
+    from certsvc.services.trust import parse_trust_list
+
+    roots = [p.read_bytes() for p in (home / "pki" / "roots").glob("*.der")]
+    listed = parse_trust_list(json.loads((tmp_path / "trust.json").read_text()), anchors_der=roots)
+    assert "ecdsa-p256" in {k.algorithm for k in listed.keys}
     rewrap = run("keys", "rewrap")
     assert rewrap.exit_code == 0 and "current" in rewrap.output and "to-rewrap" not in rewrap.output
 
