@@ -255,12 +255,19 @@ def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def hsm_ctx(embedded: ServiceContext, softhsm: Any) -> Iterator[ServiceContext]:
-    """The shared deployment seen by a process configured with the session's token."""
-    settings = embedded.settings.model_copy(
-        update={"pkcs11_module": softhsm.module, "pkcs11_pin": SecretStr(softhsm.pin)}
-    )
-    ctx = build_context(settings, migrate=False)
+def hsm_ctx(tmp_path_factory: pytest.TempPathFactory, database_factory: DatabaseFactory, softhsm: Any) -> Iterator[ServiceContext]:
+    """A deployment of its own whose processes are configured with the session's token.
+
+    Its own, not the shared one: token seals stay active in it, and a process of the shared
+    deployment (no PKCS#11 module configured) would rightly call those keys unavailable.
+    """
+    home = tmp_path_factory.mktemp("certsvc-hsm-home")
+    settings = load_settings(
+        home=home, public_url=PUBLIC_URL, public_rate_limit_per_minute=0, database_url=database_factory.new_url(),
+        pkcs11_module=softhsm.module, pkcs11_pin=SecretStr(softhsm.pin),
+    )  # fmt: skip
+    ctx = build_context(settings)
+    init_embedded(ctx)
     yield ctx
     ctx.token_keys().close()
     ctx.database.dispose()
