@@ -122,17 +122,22 @@ class _TokenSessions:
         self.label = label
         self._idle: list[_PooledSession] = []
         self._lock = threading.Lock()
+        self._is_logged_in = False
 
     def _open(self) -> _PooledSession:
         lib = self._owner.library()
         try:
             token = _find_token(lib, self.label)
-            try:
-                session = token.open(user_pin=self._owner.pin(), rw=True)
-            except p11e.UserAlreadyLoggedIn:
-                # PKCS#11 logs in an application, not a session: a new session of a process
-                # that is logged in already shares that login.
+            # PKCS#11 logs in an application, not a session: every new session of a process
+            # that is logged in shares that login (a second C_Login is an error).
+            if self._is_logged_in:
                 session = token.open(rw=True)
+            else:
+                try:
+                    session = token.open(user_pin=self._owner.pin(), rw=True)
+                except p11e.UserAlreadyLoggedIn:  # another user of the module in this process
+                    session = token.open(rw=True)
+                self._is_logged_in = True
         except (p11e.PinIncorrect, p11e.PinInvalid, p11e.PinLenRange) as exc:
             raise KeyUnavailableError(
                 f"PKCS#11 token {self.label!r} refused the PIN (CKR_PIN_INCORRECT): check CERTSVC_PKCS11_PIN "
@@ -174,6 +179,8 @@ class _TokenSessions:
         """Drop every idle session: after one is lost, its siblings usually are too."""
         with self._lock:
             idle, self._idle = self._idle, []
+            # With its last session closed the token logs the application out: log in anew.
+            self._is_logged_in = False
         for pooled in idle:
             _close_quietly(pooled)
 
