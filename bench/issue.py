@@ -7,10 +7,10 @@ signature size reserved up front so no dry-run signature is made).
 
 Seal keys in a PKCS#11 token (SoftHSM2, a token made in the run's temporary home) against key
 files of the same algorithm, same run: sealing one licence, and re-signing M licences with
-2 batch workers (``--resign M``, default 40; 0 skips it), each store twice in the order
-file, token, token, file, averaged.
+2 batch workers (``--resign M``, default 40; 0 skips it; ``--rounds R`` runs per store, default
+2, alternating which store goes first; the median is compared).
 
-    .venv/bin/python bench/issue.py [N] [--resign M]
+    .venv/bin/python bench/issue.py [N] [--resign M] [--rounds R]
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import itertools
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -123,7 +124,7 @@ def _softhsm_token(home: Path) -> bool:
     return True
 
 
-def _token_vs_file(ctx: Any, n: int, m: int) -> list[dict[str, object]]:
+def _token_vs_file(ctx: Any, n: int, m: int, rounds: int = 2) -> list[dict[str, object]]:
     """Seal with a token key and with a key file of the same algorithm; re-sign M with 2 workers."""
     from certsvc.services.batch import BatchService
     from certsvc.services.provisioning import TokenKeyName
@@ -173,18 +174,21 @@ def _token_vs_file(ctx: Any, n: int, m: int) -> list[dict[str, object]]:
                 service.issue(request.model_copy(update={"fields": {**request.fields, "licence_number": f"JY1{900000 + i:013d}"}}),
                               principal=issuer)  # fmt: skip
             per_second: dict[str, list[float]] = {"file": [], "pkcs11": []}
-            for store in ("file", "pkcs11", "pkcs11", "file"):  # ABBA: neither store always goes first
-                job = batch.create_resign_job(to_seal_id=seals[store].id, principal=operator, reason="bench")
-                start = time.perf_counter()
-                done = batch.run(job.job_id, principal=operator, workers=2).done
-                per_second[store].append(done / (time.perf_counter() - start))
-            rates = {store: sum(r) / len(r) for store, r in per_second.items()}
+            for r in range(rounds):  # alternating which store goes first
+                for store in ("file", "pkcs11") if r % 2 == 0 else ("pkcs11", "file"):
+                    job = batch.create_resign_job(to_seal_id=seals[store].id, principal=operator, reason="bench")
+                    start = time.perf_counter()
+                    done = batch.run(job.job_id, principal=operator, workers=2).done
+                    per_second[store].append(done / (time.perf_counter() - start))
+            print("re-sign runs (licences per s): " + "; ".join(
+                f"{store} " + ", ".join(f"{v:.2f}" for v in values) for store, values in per_second.items()))  # fmt: skip
+            rates = {store: statistics.median(values) for store, values in per_second.items()}
             rows.append({"phase": f"re-sign {m}, 2 workers (per s)", "file": rates["file"], "pkcs11": rates["pkcs11"],
                          "pkcs11_vs_file": rates["pkcs11"] / rates["file"]})  # fmt: skip
     return rows
 
 
-def main(n: int = 30, resign: int = 40) -> None:
+def main(n: int = 30, resign: int = 40, rounds: int = 2) -> None:
     home = Path(tempfile.mkdtemp(prefix="certsvc-bench-"))
     has_token = _softhsm_token(home)
     settings = load_settings(home=home, public_url="https://certsvc.example.gov.cn")
@@ -259,15 +263,16 @@ def main(n: int = 30, resign: int = 40) -> None:
     print("seal keys: SoftHSM2 token vs key file, same algorithm, same run (ms per seal; licences per s)")
     token_header = ["phase", "file", "pkcs11", "pkcs11_vs_file"]
     print(" | ".join(token_header))
-    for row in _token_vs_file(ctx, n, resign):
+    for row in _token_vs_file(ctx, n, resign, rounds):
         print(" | ".join(f"{row[h]:.2f}" if isinstance(row.get(h), float) else str(row.get(h, "-")) for h in token_header))
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    resign_count = 40
-    if "--resign" in args:
-        at = args.index("--resign")
-        resign_count = int(args[at + 1])
-        del args[at : at + 2]
-    main(int(args[0]) if args else 30, resign_count)
+    options = {"--resign": 40, "--rounds": 2}
+    for option in options:
+        if option in args:
+            at = args.index(option)
+            options[option] = int(args[at + 1])
+            del args[at : at + 2]
+    main(int(args[0]) if args else 30, options["--resign"], options["--rounds"])
