@@ -329,7 +329,9 @@ class Pkcs11Keys:
 
     @contextmanager
     def _call(self, token_label: str) -> Iterator[_PooledSession]:
-        with self._sessions(token_label).session() as pooled, _as_key_unavailable(token_label):
+        # The pool sees the token's own error first (a lost session is not pooled again); the
+        # caller sees KeyUnavailableError.
+        with _as_key_unavailable(token_label), self._sessions(token_label).session() as pooled:
             yield pooled
 
     def sign_with(self, token_label: str, label: str, mechanism: Any, data: bytes) -> bytes:
