@@ -8,11 +8,8 @@ from typing import Annotated
 
 import typer
 
-from certsvc.config import load_settings
-from certsvc.services.admin import local_operator
-from certsvc.services.context import build_context
-from certsvc.services.key_files import KeyFileAction, KeyFileService
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.operator import operator_principal
 
 __all__ = ["app"]
 
@@ -27,7 +24,11 @@ def rewrap(
 ) -> None:
     """Re-encrypt every key file with scrypt under CERTSVC_KEY_PASSPHRASE (files under
     CERTSVC_KEY_PASSPHRASE_PREVIOUS move to the current one). Safe to interrupt and rerun."""
-    report = KeyFileService(build_context(load_settings())).rewrap(principal=local_operator(), execute=execute)
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+    from certsvc.services.key_files import KeyFileAction, KeyFileService
+
+    report = KeyFileService(build_context(load_settings())).rewrap(principal=operator_principal(), execute=execute)
     if as_json:
         typer.echo(json.dumps(asdict(report) | {"is_complete": report.is_complete}, ensure_ascii=False, indent=2))
     else:
