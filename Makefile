@@ -16,6 +16,8 @@ APT_PACKAGES += fonts-noto-core
 # The cluster deployment: the test suite runs a second time on a PostgreSQL server it starts
 # itself, and the Celery engine's tests start their own redis-server.
 APT_PACKAGES += postgresql redis-server
+# SoftHSM2: the PKCS#11 token the tests keep seal keys in (a token made per run in a temp dir).
+APT_PACKAGES += softhsm2
 
 .PHONY: install system-deps run test lint fuzz bench clean
 

@@ -35,6 +35,29 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = Field(
         default=None, description="passphrase of the private keys at rest; generated in development"
     )
+    key_passphrase_previous: SecretStr | None = Field(
+        default=None,
+        description="the passphrase before `certsvc keys rewrap` changed it: key files not yet rewrapped open with it",
+    )
+    key_file_scrypt_log2_n: int = Field(
+        default=14,
+        ge=10,
+        le=14,
+        description="scrypt cost of new key files, as log2 N (r=8, p=5): 14 is OWASP's minimum and the most "
+        "OpenSSL reads; lower only for test suites that make hundreds of keys",
+    )
+    # --- seal keys in a PKCS#11 token (docs/keys.md) ---
+    pkcs11_module: Path | None = Field(
+        default=None, description="the PKCS#11 module (.so) of the HSM, e.g. /usr/lib/softhsm/libsofthsm2.so"
+    )
+    pkcs11_pin: SecretStr | None = Field(default=None, description="user PIN of the tokens (or CERTSVC_PKCS11_PIN_FILE)")
+    pkcs11_pin_file: Path | None = Field(default=None, description="a file holding the user PIN (mode 0600)")
+    pkcs11_sm2_mechanism: int | None = Field(
+        default=None,
+        ge=0x80000000,
+        le=0xFFFFFFFF,
+        description="the vendor's CKM_ number for SM2-with-SM3 signing; untested (docs/keys.md)",
+    )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     public_rate_limit_per_minute: int = Field(
         default=120, ge=0, description="requests per client address per minute on public endpoints; 0 = off"
@@ -140,6 +163,8 @@ class Settings(BaseSettings):
                     found.append(f"{name} must be https when TSA credentials are set in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        if self.pkcs11_pin is not None and self.pkcs11_pin_file is not None:
+            found.append("set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE, not both")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql+psycopg:")):
             found.append("CERTSVC_DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
         if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):

@@ -19,6 +19,7 @@ from certsvc_cli.tables import print_table
 if TYPE_CHECKING:
     from certsvc.services.admin import AdminService
     from certsvc.services.context import ServiceContext
+    from certsvc.services.provisioning import TokenKeyName
 
 __all__ = ["client_app", "department_app", "seal_app", "webhook_app"]
 
@@ -39,11 +40,11 @@ BilingualOption = Annotated[
 RowIdArg = Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX)]
 
 
-def _context() -> ServiceContext:
+def _context(**overrides: object) -> ServiceContext:
     from certsvc.config import load_settings
     from certsvc.services.context import build_context
 
-    return build_context(load_settings())
+    return build_context(load_settings(**overrides))
 
 
 def _admin() -> AdminService:
@@ -172,11 +173,28 @@ def seal_add(
     key_passphrase_env: Annotated[
         str | None, typer.Option(help="import: name of the environment variable holding the key's passphrase")
     ] = None,
+    key_store: Annotated[
+        str, typer.Option("--key-store", help="file: an encrypted key file | pkcs11: generated in an HSM token")
+    ] = "file",
+    token_label: Annotated[str | None, typer.Option("--token-label", help="pkcs11: the token's label")] = None,
+    key_label: Annotated[
+        str | None, typer.Option("--key-label", help="pkcs11: the new key's label in the token (unique there)")
+    ] = None,
+    pin_file: Annotated[
+        Path | None,
+        typer.Option("--pin-file", help="pkcs11: file with the user PIN (else CERTSVC_PKCS11_PIN[_FILE])"),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Make a seal from the development CA, or import --key and --certificate."""
-    admin = _admin()
+    """Make a seal from the development CA (key file or HSM token), or import --key and --certificate."""
+    token_key = _token_key(key_store, token_label, key_label)
+    overrides: dict[str, object] = {"pkcs11_pin_file": pin_file, "pkcs11_pin": None} if pin_file else {}
+    from certsvc.services.admin import AdminService
+
+    admin = AdminService(_context(**overrides))
     if key or certificate:
+        if token_key is not None:
+            raise BadRequestError("an imported key is a key file: drop --key-store pkcs11", code="import_incomplete")
         if not (key and certificate):
             raise BadRequestError("give both --key and --certificate to import a seal", code="import_incomplete")
         import os
@@ -203,9 +221,24 @@ def seal_add(
             ring_layout=ring_layout,
             principal=operator_principal(),
             purpose=purpose,
+            token_key=token_key,
         )
     role = "the department's default seal" if seal.is_default else "not the default: certsvc seal default to sign with it"
     _out(seal, as_json, f"seal {seal.id}: {seal.name} ({seal.algorithm}) for {seal.department_code}; {role}")
+
+
+def _token_key(key_store: str, token_label: str | None, key_label: str | None) -> TokenKeyName | None:
+    from certsvc.services.provisioning import TokenKeyName
+
+    if key_store == "file":
+        if token_label or key_label:
+            raise BadRequestError("--token-label and --key-label need --key-store pkcs11", code="bad_key_store")
+        return None
+    if key_store != "pkcs11":
+        raise BadRequestError(f"unknown key store {key_store!r}: file or pkcs11", code="bad_key_store")
+    if not token_label or not key_label:
+        raise BadRequestError("--key-store pkcs11 needs --token-label and --key-label", code="bad_key_store")
+    return TokenKeyName(token_label=token_label, key_label=key_label)
 
 
 @seal_app.command("list")
@@ -262,6 +295,54 @@ def seal_revoke(
         f"seal {info.seal_id} revoked ({info.reason}); not trusted from {info.invalid_from.isoformat()}\n"
         "licences time-stamped before that stay valid; to re-seal them with a new seal:\n"
         f"  certsvc seal add DEPARTMENT --name NAME   then   certsvc batch resign --from-seal {info.seal_id} --to-seal NEW",
+    )
+
+
+@seal_app.command("rotate")
+@handle_errors
+def seal_rotate(
+    seal_id: RowIdArg,
+    retire_at: Annotated[
+        datetime | None, typer.Option("--retire-at", help="the old seal signs until then, UTC (default now)")
+    ] = None,
+    token_label: Annotated[str | None, typer.Option("--token-label", help="new key in this PKCS#11 token")] = None,
+    key_label: Annotated[str | None, typer.Option("--key-label", help="the new key's label in the token")] = None,
+    resign: Annotated[bool, typer.Option("--resign", help="also plan a re-sign of the old seal's licences")] = False,
+    reason: Annotated[str, typer.Option(help="recorded in the audit log")] = "seal key rotation",
+    as_json: JsonOption = False,
+) -> None:
+    """Rotate a seal's key: a new key and certificate, the old seal retired, each step audited."""
+    from datetime import UTC
+
+    from certsvc.services.seal_keys import SealKeyService
+
+    token_key = _token_key("pkcs11" if token_label or key_label else "file", token_label, key_label)
+    at = retire_at.replace(tzinfo=UTC) if retire_at is not None and retire_at.tzinfo is None else retire_at
+    rotation = SealKeyService(_context()).rotate(
+        seal_id, principal=operator_principal(), retire_at=at, token_key=token_key, resign=resign, reason=reason
+    )
+    lines = [
+        f"seal {rotation.new_seal_id} replaces seal {rotation.old_seal_id} "
+        f"(certificate sha256 {rotation.new_certificate_sha256})",
+        f"seal {rotation.old_seal_id} retired from {rotation.retired_from.isoformat()}",
+    ]
+    if rotation.resign_job_id is not None:
+        lines.append(f"re-sign job {rotation.resign_job_id} planned: run it with certsvc batch resume {rotation.resign_job_id}")
+    _out(rotation, as_json, "\n".join(lines))
+
+
+@seal_app.command("usage")
+@handle_errors
+def seal_usage(seal_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Every licence version this seal's key sealed, from the audit log."""
+    from certsvc.services.seal_keys import SealKeyService
+
+    uses = SealKeyService(_context()).usage(seal_id, principal=operator_principal())
+    _out(
+        uses,
+        as_json,
+        "\n".join(f"{u.at.isoformat()}  {u.action:20} {u.licence}  v{u.version}  {u.sha256}" for u in uses)
+        or f"seal {seal_id} has sealed nothing",
     )
 
 

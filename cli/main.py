@@ -232,6 +232,7 @@ def show(
 from certsvc_cli import admin as _admin_cli  # noqa: E402
 from certsvc_cli import audit as _audit_cli  # noqa: E402
 from certsvc_cli import batch as _batch_cli  # noqa: E402
+from certsvc_cli import keys as _keys_cli  # noqa: E402
 from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
 from certsvc_cli import ltv as _ltv_cli  # noqa: E402
 from certsvc_cli import stats as _stats_cli  # noqa: E402
@@ -252,6 +253,7 @@ app.add_typer(_stats_cli.app, name="stats")
 app.add_typer(_batch_cli.app, name="batch")
 app.add_typer(_ltv_cli.app, name="ltv")
 app.add_typer(_tsa_cli.app, name="tsa")
+app.add_typer(_keys_cli.app, name="keys")
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 app.command("wait")(_tour_cli.wait)
 

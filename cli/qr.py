@@ -64,6 +64,30 @@ def import_signer(
     typer.echo(f"trust-list signer installed: {info.subject_common_name} (serial {info.serial_hex})")
 
 
+@trust_app.command("token-signer")
+@handle_errors
+def token_signer(
+    token_label: Annotated[str, typer.Option("--token-label", help="the PKCS#11 token's label")],
+    key_label: Annotated[str, typer.Option("--key-label", help="the key's label in the token")],
+    certificate: Annotated[
+        Path | None,
+        typer.Option(help="the token key's certificate, then a trust root (PEM); without it (development) "
+                     "the key is generated in the token and certified by the development root"),
+    ] = None,
+    pin_file: Annotated[Path | None, typer.Option("--pin-file", help="file with the user PIN")] = None,
+) -> None:
+    """Sign the trust list with a key inside a PKCS#11 token from now on."""
+    overrides: dict[str, object] = {"pkcs11_pin_file": pin_file, "pkcs11_pin": None} if pin_file else {}
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+    from certsvc.services.trust_signer import use_token_trust_signer
+
+    ctx = build_context(load_settings(**overrides))
+    pem = _read(certificate) if certificate is not None else None
+    info = use_token_trust_signer(ctx, token_label=token_label, key_label=key_label, certificate_pem=pem)
+    typer.echo(f"trust-list signer in token {token_label!r}: {info.subject_common_name} (serial {info.serial_hex})")
+
+
 @handle_errors
 def verify_qr(
     text: Annotated[str, typer.Argument(help="the scanned text of the QR code")],

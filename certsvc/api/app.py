@@ -17,7 +17,7 @@ from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.readiness import require_ready
+from certsvc.services.readiness import require_ready, require_seal_keys_at_start
 from certsvc.services.webhooks import WebhookService
 
 __all__ = ["create_app", "create_app_from_environment"]
@@ -86,4 +86,6 @@ def create_app_from_environment() -> FastAPI:
     opens the database, stores and templates for itself (nothing is shared between them but
     the database, the blob and key stores and, when configured, Redis).
     """
-    return create_app(build_context(load_settings(), migrate=False))
+    ctx = build_context(load_settings(), migrate=False)
+    require_seal_keys_at_start(ctx)  # each worker logs into the tokens of its own
+    return create_app(ctx)

@@ -10,6 +10,7 @@ import hashlib
 
 from certsvc.crypto.certificates import (
     CertificateInfo,
+    PublicKeyHolder,
     certificate_summary,
     make_intermediate_ca,
     make_list_signer_certificate,
@@ -24,6 +25,13 @@ from certsvc.crypto.jwt_tokens import (
     VerifiedToken,
     parse_jwks,
     verify_jwt,
+)
+from certsvc.crypto.key_files import (
+    KeyFileKdf,
+    KeyFileProtection,
+    key_file_opens_with,
+    key_file_protection,
+    rewrap_key_file,
 )
 from certsvc.crypto.key_import import (
     certificate_spki_der,
@@ -42,6 +50,13 @@ from certsvc.crypto.pdf_validation import (
     PdfValidationResult,
     SignatureCheck,
     validate_pdf,
+)
+from certsvc.crypto.pkcs11_keys import (
+    PKCS11_SCHEME,
+    Pkcs11Keys,
+    is_token_key_ref,
+    token_key_ref,
+    token_label_of,
 )
 from certsvc.crypto.qr_payload import (
     QR_ALPHABET,
@@ -78,6 +93,7 @@ from certsvc.crypto.signing import (
     EncryptedKeyFiles,
     KeySource,
     LoadedKey,
+    RoutedKeySource,
     SerialisedKey,
     SigningKey,
 )
@@ -85,6 +101,7 @@ from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAu
 from certsvc.crypto.timestamp_client import TimeStampTransport, request_timestamp, token_gen_time
 
 __all__ = [
+    "PKCS11_SCHEME",
     "QR_ALPHABET",
     "REVOCATION_REASONS",
     "CertificateInfo",
@@ -92,6 +109,8 @@ __all__ = [
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "KeyFileKdf",
+    "KeyFileProtection",
     "KeySource",
     "LoadedKey",
     "LtvStamper",
@@ -100,8 +119,11 @@ __all__ = [
     "OfdValidationResult",
     "PdfSealer",
     "PdfValidationResult",
+    "Pkcs11Keys",
+    "PublicKeyHolder",
     "QrClaims",
     "RevokedCertificate",
+    "RoutedKeySource",
     "SealKey",
     "SecretBox",
     "SerialisedKey",
@@ -127,6 +149,9 @@ __all__ = [
     "generate_private_key_pem",
     "is_directly_issued_by",
     "is_ofd",
+    "is_token_key_ref",
+    "key_file_opens_with",
+    "key_file_protection",
     "key_id",
     "licence_digest",
     "load_verifying_key",
@@ -144,12 +169,15 @@ __all__ = [
     "parse_jwks",
     "reencrypt_private_key_pem",
     "request_timestamp",
+    "rewrap_key_file",
     "seal_ofd",
     "sha256",
     "sign_pdf_ranges",
     "sign_qr_payload",
     "sign_raw",
     "token_gen_time",
+    "token_key_ref",
+    "token_label_of",
     "validate_ofd",
     "validate_pdf",
     "verify_detached",

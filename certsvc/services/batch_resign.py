@@ -230,7 +230,7 @@ class ResignHandler:
             "reason": f"resign (batch {self.job_id}): {self.reason}"[:200],
             **produced.version_columns(),
         }
-        audit_details = {"version": new_version, "seal_id": seal.id, "sha256": produced.signed_sha256}
+        audit_details = {"version": new_version, **produced.audit_details}
         done = ItemOutcome.done(
             {"identifier": current.licence_identifier, "version": new_version, "sha256": produced.signed_sha256},
             is_recorded=True,

@@ -73,10 +73,50 @@ class ServiceContext:
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _loaded: dict[str, object] = field(default_factory=dict, repr=False)
     _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _token_keys: crypto.Pkcs11Keys | None = field(default=None, repr=False)
+    _token_keys_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.signing_keys is None:
-            self.signing_keys = crypto.EncryptedKeyFiles(read_pem=self.keys.get, passphrase=self.passphrase)
+            files = crypto.EncryptedKeyFiles(
+                read_pem=self.keys.get, passphrase=self.passphrase, previous_passphrase=self.previous_passphrase
+            )
+            # A key_ref's scheme picks its store: ``pkcs11:`` a token, a plain name a key file.
+            self.signing_keys = crypto.RoutedKeySource(default=files, by_scheme={crypto.PKCS11_SCHEME: self.token_keys})
+
+    def token_keys(self) -> crypto.Pkcs11Keys:
+        """This process's sessions to the PKCS#11 module of the settings (loaded on first use).
+
+        Raises:
+            KeyUnavailableError: no PKCS#11 module is configured.
+        """
+        module = self.settings.pkcs11_module
+        if module is None:
+            raise KeyUnavailableError("no PKCS#11 module is configured (CERTSVC_PKCS11_MODULE)")
+        # Its own lock, not ``loaded``'s: values made under that lock (the trust-list signer)
+        # open token keys, and the lock is not re-entrant.
+        with self._token_keys_lock:
+            if self._token_keys is None:
+                self._token_keys = crypto.Pkcs11Keys(
+                    module_path=module, pin=self._pkcs11_pin, sm2_mechanism=self.settings.pkcs11_sm2_mechanism
+                )
+            return self._token_keys
+
+    def _pkcs11_pin(self) -> str:
+        settings = self.settings
+        if settings.pkcs11_pin is not None:
+            return settings.pkcs11_pin.get_secret_value()
+        if settings.pkcs11_pin_file is not None:
+            try:
+                return settings.pkcs11_pin_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise KeyUnavailableError("the PKCS#11 PIN file cannot be read (CERTSVC_PKCS11_PIN_FILE)") from exc
+        raise KeyUnavailableError("no PKCS#11 PIN: set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE")
+
+    @property
+    def key_file_kdf(self) -> crypto.KeyFileKdf:
+        """How new key files are encrypted (scrypt's cost from the settings)."""
+        return crypto.KeyFileKdf(self.settings.key_file_scrypt_log2_n)
 
     @property
     def pki_dir(self) -> Path:
@@ -101,6 +141,26 @@ class ServiceContext:
                     raise KeyUnavailableError("no key passphrase: set CERTSVC_KEY_PASSPHRASE or run `certsvc init`")
                 self._passphrase = path.read_bytes().strip()
         return self._passphrase
+
+    def previous_passphrase(self) -> bytes | None:
+        """The passphrase before a change, while ``certsvc keys rewrap`` has not moved every file."""
+        previous = self.settings.key_passphrase_previous
+        return previous.get_secret_value().encode() if previous is not None else None
+
+    def open_key_file(self, ref: str) -> crypto.SealKey:
+        """The key file ``ref`` decrypted (with the passphrase, or the previous one during a change).
+
+        Raises:
+            KeyUnavailableError: no such file, or neither passphrase opens it.
+        """
+        pem = self.keys.get(ref)
+        try:
+            return crypto.SealKey.from_pem(pem, self.passphrase())
+        except KeyUnavailableError:
+            previous = self.previous_passphrase()
+            if previous is None:
+                raise
+            return crypto.SealKey.from_pem(pem, previous)
 
     def trust_roots(self) -> list[bytes]:
         """DER certificates of the trusted roots (the development roots in the embedded default)."""

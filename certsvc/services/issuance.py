@@ -199,7 +199,7 @@ class IssuanceService:
                     action="certificate.issue",
                     target=identifier,
                     request_id=request_id,
-                    details={"template": template.slug, "sha256": produced.signed_sha256, "seal_id": seal_view.id},
+                    details={"template": template.slug, **produced.audit_details},
                 )
         except IntegrityError:
             # Two requests with one idempotency key raced: the other one won; answer with its result.

@@ -322,7 +322,7 @@ class LifecycleService:
             target = transition(plan.status, action)
             cert.status = target.value
             self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
-                         extra={"previous_identifier": plan.old_identifier, "sha256": produced.signed_sha256})
+                         extra={"previous_identifier": plan.old_identifier, **produced.audit_details})
             deliveries = self._enqueue(session, cert, action, plan.status, target, reason, plan.old_identifier, now)
             result = LifecycleResult(
                 identifier=plan.new_identifier,

@@ -137,6 +137,15 @@ class ProducedVersion:
     seal_id: int
     signed_at: datetime
     files: Mapping[str, ProducedFile]
+    # SHA-256 of the certificate of the key that sealed this version: the audit log names the
+    # key by it, so a rotated, replaced or compromised key's uses can be listed.
+    signing_certificate_sha256: str = ""
+
+    @property
+    def audit_details(self) -> dict[str, object]:
+        """What every audit event of a new sealed version says about how it was sealed."""
+        return {"seal_id": self.seal_id, "sha256": self.signed_sha256,
+                "signing_certificate_sha256": self.signing_certificate_sha256}
 
     @property
     def electronic(self) -> ProducedFile:
@@ -376,4 +385,7 @@ class LicenceProducer:
             produced = output.produce(work)
             if produced is not None:
                 files[output.name] = produced
-        return ProducedVersion(seal_id=spec.seal.id, signed_at=spec.signed_at, files=files)
+        return ProducedVersion(
+            seal_id=spec.seal.id, signed_at=spec.signed_at, files=files,
+            signing_certificate_sha256=crypto.sha256(work.signer.key.certificate_der),
+        )  # fmt: skip

@@ -117,7 +117,7 @@ class RevocationService:
             raise NotFoundError(f"no seal CA {family!r} in this deployment")
 
         def load() -> _SealCa:
-            return _SealCa(cert_file.read_bytes(), crypto.SealKey.from_pem(self.ctx.keys.get(ref), self.ctx.passphrase()))
+            return _SealCa(cert_file.read_bytes(), self.ctx.open_key_file(ref))
 
         return self.ctx.loaded(f"seal-ca-{family}", load)
 

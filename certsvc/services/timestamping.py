@@ -147,9 +147,9 @@ def renew_dev_tsa(ctx: ServiceContext, family: str, *, validity_days: int | None
 def _make_dev_tsa(ctx: ServiceContext, family: str, *, key_ref: str, validity: timedelta) -> None:
     passphrase = ctx.passphrase()
     root_der = (ctx.trust_roots_dir / f"dev-root-{family}.der").read_bytes()
-    key_pem = crypto.generate_private_key_pem(_TSA_FAMILIES[family], passphrase)
+    key_pem = crypto.generate_private_key_pem(_TSA_FAMILIES[family], passphrase, kdf=ctx.key_file_kdf)
     with (
-        crypto.SealKey.from_pem(ctx.keys.get(f"dev-root-{family}"), passphrase) as root_key,
+        ctx.open_key_file(f"dev-root-{family}") as root_key,
         crypto.SealKey.from_pem(key_pem, passphrase) as key,
     ):
         now = ctx.clock.now()

@@ -100,6 +100,11 @@ class WebhookRepository:
             select(WebhookEndpoint).where(WebhookEndpoint.department_id == department_id).order_by(WebhookEndpoint.id)
         ).all()
 
+    def with_encrypted_secret(self) -> Sequence[WebhookEndpoint]:
+        return self.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.encrypted_secret.is_not(None)).order_by(WebhookEndpoint.id)
+        ).all()
+
     def with_clear_text_secret(self) -> Sequence[WebhookEndpoint]:
         """Endpoints registered before secrets were encrypted, still holding clear text."""
         return self.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.legacy_secret.is_not(None))).all()
