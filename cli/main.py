@@ -245,6 +245,11 @@ from certsvc_cli import templates as _templates_cli  # noqa: E402
 
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 
+from certsvc_cli import region as _region_cli  # noqa: E402
+
+app.add_typer(_region_cli.upstream_app, name="upstream")
+app.add_typer(_region_cli.hub_app, name="hub")
+
 
 def main() -> None:
     app()
