@@ -46,8 +46,6 @@ __all__ = ["CREDENTIAL_PREFIX", "HubService", "MemberInfo", "NewMember", "Receiv
 CREDENTIAL_PREFIX = "chm_"
 _NAME = re.compile(r"^[\w\u4e00-\u9fff.-]{1,60}$")
 _CREDENTIAL = re.compile(r"^chm_(\d{1,12})_([A-Za-z0-9_-]{20,100})$")
-# What the delivered metadata and the sealed file's own must agree on.
-_METADATA_KEYS = ("identifier", "issuer_code", "holder_code", "type_code")
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +244,8 @@ class HubService:
         if hashlib.sha256(file).hexdigest() != delivery.file.sha256:
             raise ValidationFailedError("the file's SHA-256 is not the one stated", code="file_digest_mismatch")
         embedded = read_licence_metadata(file) or {}
-        wrong = [k for k in _METADATA_KEYS if embedded.get(k) != delivery.metadata.get(k)]
+        # The metadata travels as the sealed file states it; anything else is not this file's.
+        wrong = sorted(k for k in {*embedded, *delivery.metadata} if embedded.get(k) != delivery.metadata.get(k))
         if embedded.get("identifier") != delivery.licence.identifier or embedded.get("issuer_code") != delivery.licence.department_code:
             wrong.append("licence")
         if wrong:

@@ -74,6 +74,7 @@ def record_change(
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
+    row_id: int
     delivery_id: str
     identifier_base: str
     sequence: int
@@ -160,7 +161,7 @@ class UpstreamConnector:
             if not UpstreamOutboxRepository(session).lease(row_id, owner=self.owner, attempts=attempts, now=now, until=now + hold):
                 return "busy"
         try:
-            body = self._body(row_id)
+            body = self.payload(row_id)
         except CertsvcError as exc:
             return self._record(row_id, attempts, PostResult(None, f"{exc.code}: {exc.message}"[:500], 0), permanent=True)
         assert settings.upstream_url is not None and settings.upstream_credential is not None  # checked at start-up
@@ -202,8 +203,8 @@ class UpstreamConnector:
             _log.warning("upstream delivery %s failed: %s", row_id, _describe(result))
         return status
 
-    def _body(self, row_id: int) -> bytes:
-        """The delivery as the hub receives it: the version's sealed file, the GB/T 36903 metadata
+    def payload(self, row_id: int) -> bytes:
+        """The delivery of an outbox row as the hub receives it: the version's sealed file, the GB/T 36903 metadata
         written into it, and the licence's status after the change."""
         with self.ctx.database.read() as session:
             row = UpstreamOutboxRepository(session).row(row_id)
@@ -249,6 +250,7 @@ def _date(text: str | None, fallback: date) -> date:
 def _entry(session: Session, row: UpstreamOutboxRow) -> OutboxEntry:
     cert = session.get(Certificate, row.certificate_id)
     return OutboxEntry(
+        row_id=row.id,
         delivery_id=row.delivery_id,
         identifier_base=cert.identifier_base if cert is not None else "",
         sequence=row.sequence,

@@ -207,10 +207,12 @@ class HubRepository:
 
     def member_counts(self) -> dict[int, tuple[int, int]]:
         """Per member: licences kept and deliveries accepted."""
-        licences = dict(
-            self.session.execute(select(HubLicence.member_id, func.count()).group_by(HubLicence.member_id)).tuples().all()
-        )
-        deliveries = dict(
-            self.session.execute(select(HubDelivery.member_id, func.count()).group_by(HubDelivery.member_id)).tuples().all()
-        )
+        licences = {
+            int(m): int(n)
+            for m, n in self.session.execute(select(HubLicence.member_id, func.count()).group_by(HubLicence.member_id))
+        }
+        deliveries = {
+            int(m): int(n)
+            for m, n in self.session.execute(select(HubDelivery.member_id, func.count()).group_by(HubDelivery.member_id))
+        }
         return {m: (int(licences.get(m, 0)), int(deliveries.get(m, 0))) for m in {*licences, *deliveries}}

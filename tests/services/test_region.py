@@ -1,0 +1,223 @@
+"""The connector's outbox and the hub's acceptance rules, in one process (two deployments: the
+shared one as the 盟 member, a hub in a home of its own). The two as real `certsvc serve`
+processes: tests/cluster/test_region_processes.py."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from certsvc.api.app import create_app
+from certsvc.config import load_settings
+from certsvc.crypto import api as crypto
+from certsvc.domain.status import LicenceAction
+from certsvc.errors import (
+    AuthenticationError,
+    ConflictError,
+    InvalidDocumentError,
+    ValidationFailedError,
+)
+from certsvc.services.batch import BatchService
+from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.hub import HubService, NewMember
+from certsvc.services.hub_queries import HubQueries, LicenceQuery
+from certsvc.services.lifecycle import AmendRequest, LifecycleService
+from certsvc.services.upstream import OutboxEntry, UpstreamConnector
+from certsvc.storage.repositories import CertificateRepository
+from tests.jobs.batch_helpers import OPERATOR, new_seal
+from tests.pki import rogue_pki
+from tests.services.helpers import issue_sample, new_issuer
+
+
+@pytest.fixture
+def hub(tmp_path: Path, fresh_database_url: str | None) -> Iterator[ServiceContext]:
+    ctx = build_context(load_settings(home=tmp_path / "hub", role="hub", database_url=fresh_database_url))
+    yield ctx
+    ctx.database.dispose()
+
+
+@pytest.fixture
+def member_of(embedded: ServiceContext) -> Iterator[ServiceContext]:
+    """The shared deployment with a hub configured (restored afterwards); delivery is fast."""
+    settings = embedded.settings
+    saved = {name: getattr(settings, name) for name in ("upstream_url", "upstream_credential", "upstream_max_attempts",
+                                                         "upstream_backoff_seconds", "upstream_timeout_seconds")}
+    settings.upstream_url = "http://127.0.0.1:9"  # discard port: nothing answers until a test says so
+    settings.upstream_credential = SecretStr("chm_0_" + "x" * 40)
+    settings.upstream_backoff_seconds, settings.upstream_timeout_seconds = 0.0, 5.0
+    yield embedded
+    for name, value in saved.items():
+        setattr(settings, name, value)
+
+
+def _join(member: ServiceContext, registered: NewMember) -> None:
+    member.settings.upstream_credential = SecretStr(registered.credential)
+
+
+def _outbox(ctx: ServiceContext, identifier: str) -> list[OutboxEntry]:
+    with ctx.database.read() as session:
+        cert = CertificateRepository(session).by_identifier(identifier)
+        assert cert is not None
+        cert_id = cert.id
+    return UpstreamConnector(ctx).history(cert_id)
+
+
+def test_every_change_is_queued_in_its_transaction_numbered_per_licence(member_of: ServiceContext) -> None:
+    member = member_of
+    department, issuer = new_issuer(member)
+    issued = issue_sample(member, issuer)
+    lifecycle = LifecycleService(member, background_webhooks=False)
+    lifecycle.change_status(issued.identifier, LicenceAction.SUSPEND, reason="整改", principal=issuer)
+    lifecycle.change_status(issued.identifier, LicenceAction.RESUME, reason="整改完成", principal=issuer)
+    amended = lifecycle.amend(issued.identifier, AmendRequest(reason="变更经营者", holder_name="锡林浩特市草原乳业有限公司"),
+                              principal=issuer)
+    seal_id = new_seal(member, department.code, algorithm=crypto.KeyAlgorithm.ECDSA_P256)
+    job = BatchService(member).create_resign_job(to_seal_id=seal_id, principal=OPERATOR, reason="key rollover")
+    assert BatchService(member).run(job.job_id, principal=OPERATOR, workers=0).done == 1
+    lifecycle.change_status(amended.identifier, LicenceAction.REVOKE, reason="吊销", principal=issuer)
+
+    rows = _outbox(member, issued.identifier)
+    assert [(r.sequence, r.event, r.version) for r in rows] == [
+        (1, "issue", 1), (2, "suspend", 1), (3, "resume", 1), (4, "amend", 2), (5, "resign", 3), (6, "revoke", 3)
+    ]
+    assert [r.status for r in rows] == ["pending"] * 6
+    assert len({r.delivery_id for r in rows}) == 6
+    body = json.loads(UpstreamConnector(member).payload(rows[3].row_id))
+    assert body["licence"]["identifier"] == amended.identifier and body["licence"]["status"] == "valid"
+    assert body["metadata"]["identifier"] == amended.identifier
+    assert body["metadata"]["holder_name"] == "锡林浩特市草原乳业有限公司"
+    assert body["metadata"]["issuer_code"] == department.code
+    assert json.loads(UpstreamConnector(member).payload(rows[4].row_id))["licence"]["status"] == "valid"  # resign keeps it
+
+
+def test_no_hub_configured_queues_nothing(embedded: ServiceContext) -> None:
+    assert embedded.settings.upstream_url is None
+    _department, issuer = new_issuer(embedded)
+    issued = issue_sample(embedded, issuer)
+    assert _outbox(embedded, issued.identifier) == []
+
+
+def test_hub_applies_each_change_once_in_order_and_answers_for_the_member(member_of: ServiceContext, hub: ServiceContext) -> None:
+    member = member_of
+    registered = HubService(hub).add_member("xilingol")
+    _join(member, registered)
+    department, issuer = new_issuer(member)
+    issued = issue_sample(member, issuer)
+    LifecycleService(member, background_webhooks=False).change_status(
+        issued.identifier, LicenceAction.SUSPEND, reason="整改", principal=issuer
+    )
+    connector = UpstreamConnector(member)
+    first, second = (connector.payload(r.row_id) for r in _outbox(member, issued.identifier))
+    service = HubService(hub)
+
+    with pytest.raises(ConflictError) as early:
+        service.receive(registered.credential, second)
+    assert early.value.code == "out_of_order" and early.value.details == {"expected_sequence": 1}
+    with pytest.raises(AuthenticationError):
+        service.receive("chm_1_" + "y" * 43, first)
+    received = service.receive(registered.credential, first)
+    assert (received.member, received.sequence, received.is_duplicate) == ("xilingol", 1, False)
+    assert service.receive(registered.credential, first).is_duplicate  # a retry after a lost answer
+    assert not service.receive(registered.credential, second).is_duplicate
+
+    queries = HubQueries(hub)
+    kept = queries.licence(issued.identifier)
+    assert (kept.member, kept.status, kept.issuer_code, kept.version) == ("xilingol", "suspended", department.code, 1)
+    assert [m.deliveries for m in service.members()] == [2]
+    assert queries.search(LicenceQuery(issuer_code=department.code)) == [kept]
+
+    file = member.blobs.get(issued.sha256)
+    verified = queries.verify(file)
+    assert verified.member == "xilingol"
+    report = verified.report
+    assert report.registry is not None and report.registry.department_code == department.code
+    assert report.registry.status == "suspended"
+    assert "signature_valid" in {r.code for r in report.reasons}
+    assert queries.verify(file[:-200] + b"\n%%EOF\n").member is None  # not a delivered file
+
+
+def test_hub_refuses_files_its_member_roots_do_not_vouch_for(member_of: ServiceContext, hub: ServiceContext) -> None:
+    member = member_of
+    # Registered with another PKI's root: the member's seals do not chain to it.
+    rogue = rogue_pki()
+    pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(rogue.root_der) + b"-----END CERTIFICATE-----\n"
+    registered = HubService(hub).add_member("impostor", trust_roots_pem=pem)
+    _join(member, registered)
+    _department, issuer = new_issuer(member)
+    issued = issue_sample(member, issuer)
+    body = json.loads(UpstreamConnector(member).payload(_outbox(member, issued.identifier)[0].row_id))
+    with pytest.raises(InvalidDocumentError) as untrusted:
+        HubService(hub).receive(registered.credential, json.dumps(body).encode())
+    assert untrusted.value.code == "seal_not_trusted"
+
+    honest = HubService(hub).add_member("honest")  # roots pinned from the first delivery
+    file = bytearray(base64.b64decode(body["file"]["content_base64"]))
+    metadata_at = file.find(b"<dzzz:")
+    changed = dict(body["metadata"], holder_name="别人")
+    with pytest.raises(ValidationFailedError) as lying:
+        HubService(hub).receive(honest.credential, json.dumps({**body, "metadata": changed}).encode())
+    assert lying.value.code == "metadata_mismatch"
+    file[metadata_at // 2] ^= 0x01  # one byte of the sealed revision
+    import hashlib
+
+    tampered = {**body, "file": {"sha256": hashlib.sha256(file).hexdigest(), "content_base64": base64.b64encode(file).decode()}}
+    with pytest.raises(InvalidDocumentError):
+        HubService(hub).receive(honest.credential, json.dumps(tampered).encode())
+    assert HubService(hub).receive(honest.credential, json.dumps(body).encode()).sequence == 1
+
+
+@pytest.fixture
+def hub_url(hub: ServiceContext) -> Iterator[str]:
+    server = uvicorn.Server(uvicorn.Config(create_app(hub), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_failed_deliveries_are_visible_and_replayed_in_order(member_of: ServiceContext, hub: ServiceContext, hub_url: str) -> None:
+    member = member_of
+    member.settings.upstream_max_attempts = 2
+    registered = HubService(hub).add_member("xilingol")
+    _join(member, registered)
+    _department, issuer = new_issuer(member)
+    issued = issue_sample(member, issuer)
+    LifecycleService(member, background_webhooks=False).change_status(
+        issued.identifier, LicenceAction.CANCEL, reason="申请注销", principal=issuer
+    )
+    connector = UpstreamConnector(member)
+    assert connector.deliver_due() == 0 and connector.deliver_due() == 0  # nothing listens at port 9
+    first, second = _outbox(member, issued.identifier)
+    assert (first.status, first.attempts, second.status, second.attempts) == ("failed", 2, "pending", 0)
+    assert first.last_error is not None and "Connection refused" in first.last_error
+    status = connector.status()
+    assert first.delivery_id in {e.delivery_id for e in status.unfinished if e.status == "failed"}
+
+    member.settings.upstream_url = hub_url
+    assert connector.retry([first.delivery_id]) == 1
+    connector.deliver_due()
+    assert [r.status for r in _outbox(member, issued.identifier)] == ["delivered", "delivered"]
+    kept = HubQueries(hub).licence(issued.identifier)
+    assert (kept.status, kept.member) == ("cancelled", "xilingol")
+
+    # A refusal is final at once (here: a credential the hub does not know), and says why.
+    member.settings.upstream_credential = SecretStr("chm_999_" + "z" * 43)
+    _other, other_issuer = new_issuer(member)
+    again = issue_sample(member, other_issuer)
+    connector.deliver_due()
+    (refused,) = _outbox(member, again.identifier)
+    assert (refused.status, refused.attempts) == ("failed", 1)
+    assert refused.last_error is not None and refused.last_error.startswith("HTTP 401 unauthenticated")
