@@ -16,6 +16,7 @@ from certsvc.api.errors import install_error_handlers
 from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
 from certsvc.api.routes import hub as hub_routes
+from certsvc.api.web.hub_pages import hub_public_router
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.readiness import require_ready
@@ -86,6 +87,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         app.include_router(router)
     if ctx.settings.role == "hub":
         app.include_router(hub_routes.router)
+        app.include_router(hub_public_router)
     document_problems(app)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app

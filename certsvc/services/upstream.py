@@ -139,6 +139,8 @@ class UpstreamConnector:
     def run(self, stop: threading.Event) -> None:
         """Deliver until ``stop`` is set, looking for due rows every ``upstream_poll_seconds``."""
         while not stop.is_set():
+            if self.ctx.settings.upstream_url is None:
+                return
             try:
                 self.deliver_due()
             except Exception:

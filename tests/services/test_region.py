@@ -9,14 +9,12 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import uvicorn
 from pydantic import SecretStr
 
 from certsvc.api.app import create_app
-from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.domain.status import LicenceAction
 from certsvc.errors import (
@@ -26,48 +24,17 @@ from certsvc.errors import (
     ValidationFailedError,
 )
 from certsvc.services.batch import BatchService
-from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.hub import HubService, NewMember
+from certsvc.services.context import ServiceContext
+from certsvc.services.hub import HubService
 from certsvc.services.hub_queries import HubQueries, LicenceQuery
 from certsvc.services.lifecycle import AmendRequest, LifecycleService
-from certsvc.services.upstream import OutboxEntry, UpstreamConnector
-from certsvc.storage.repositories import CertificateRepository
+from certsvc.services.upstream import UpstreamConnector
 from tests.jobs.batch_helpers import OPERATOR, new_seal
 from tests.pki import rogue_pki
+from tests.region import hub, join, member_of, outbox
 from tests.services.helpers import issue_sample, new_issuer
 
-
-@pytest.fixture
-def hub(tmp_path: Path, fresh_database_url: str | None) -> Iterator[ServiceContext]:
-    ctx = build_context(load_settings(home=tmp_path / "hub", role="hub", database_url=fresh_database_url))
-    yield ctx
-    ctx.database.dispose()
-
-
-@pytest.fixture
-def member_of(embedded: ServiceContext) -> Iterator[ServiceContext]:
-    """The shared deployment with a hub configured (restored afterwards); delivery is fast."""
-    settings = embedded.settings
-    saved = {name: getattr(settings, name) for name in ("upstream_url", "upstream_credential", "upstream_max_attempts",
-                                                         "upstream_backoff_seconds", "upstream_timeout_seconds")}
-    settings.upstream_url = "http://127.0.0.1:9"  # discard port: nothing answers until a test says so
-    settings.upstream_credential = SecretStr("chm_0_" + "x" * 40)
-    settings.upstream_backoff_seconds, settings.upstream_timeout_seconds = 0.0, 5.0
-    yield embedded
-    for name, value in saved.items():
-        setattr(settings, name, value)
-
-
-def _join(member: ServiceContext, registered: NewMember) -> None:
-    member.settings.upstream_credential = SecretStr(registered.credential)
-
-
-def _outbox(ctx: ServiceContext, identifier: str) -> list[OutboxEntry]:
-    with ctx.database.read() as session:
-        cert = CertificateRepository(session).by_identifier(identifier)
-        assert cert is not None
-        cert_id = cert.id
-    return UpstreamConnector(ctx).history(cert_id)
+__all__ = ["hub", "member_of"]  # fixtures
 
 
 def test_every_change_is_queued_in_its_transaction_numbered_per_licence(member_of: ServiceContext) -> None:
@@ -84,7 +51,7 @@ def test_every_change_is_queued_in_its_transaction_numbered_per_licence(member_o
     assert BatchService(member).run(job.job_id, principal=OPERATOR, workers=0).done == 1
     lifecycle.change_status(amended.identifier, LicenceAction.REVOKE, reason="吊销", principal=issuer)
 
-    rows = _outbox(member, issued.identifier)
+    rows = outbox(member, issued.identifier)
     assert [(r.sequence, r.event, r.version) for r in rows] == [
         (1, "issue", 1), (2, "suspend", 1), (3, "resume", 1), (4, "amend", 2), (5, "resign", 3), (6, "revoke", 3)
     ]
@@ -102,20 +69,20 @@ def test_no_hub_configured_queues_nothing(embedded: ServiceContext) -> None:
     assert embedded.settings.upstream_url is None
     _department, issuer = new_issuer(embedded)
     issued = issue_sample(embedded, issuer)
-    assert _outbox(embedded, issued.identifier) == []
+    assert outbox(embedded, issued.identifier) == []
 
 
 def test_hub_applies_each_change_once_in_order_and_answers_for_the_member(member_of: ServiceContext, hub: ServiceContext) -> None:
     member = member_of
     registered = HubService(hub).add_member("xilingol")
-    _join(member, registered)
+    join(member, registered)
     department, issuer = new_issuer(member)
     issued = issue_sample(member, issuer)
     LifecycleService(member, background_webhooks=False).change_status(
         issued.identifier, LicenceAction.SUSPEND, reason="整改", principal=issuer
     )
     connector = UpstreamConnector(member)
-    first, second = (connector.payload(r.row_id) for r in _outbox(member, issued.identifier))
+    first, second = (connector.payload(r.row_id) for r in outbox(member, issued.identifier))
     service = HubService(hub)
 
     with pytest.raises(ConflictError) as early:
@@ -150,10 +117,10 @@ def test_hub_refuses_files_its_member_roots_do_not_vouch_for(member_of: ServiceC
     rogue = rogue_pki()
     pem = b"-----BEGIN CERTIFICATE-----\n" + base64.encodebytes(rogue.root_der) + b"-----END CERTIFICATE-----\n"
     registered = HubService(hub).add_member("impostor", trust_roots_pem=pem)
-    _join(member, registered)
+    join(member, registered)
     _department, issuer = new_issuer(member)
     issued = issue_sample(member, issuer)
-    body = json.loads(UpstreamConnector(member).payload(_outbox(member, issued.identifier)[0].row_id))
+    body = json.loads(UpstreamConnector(member).payload(outbox(member, issued.identifier)[0].row_id))
     with pytest.raises(InvalidDocumentError) as untrusted:
         HubService(hub).receive(registered.credential, json.dumps(body).encode())
     assert untrusted.value.code == "seal_not_trusted"
@@ -192,7 +159,7 @@ def test_failed_deliveries_are_visible_and_replayed_in_order(member_of: ServiceC
     member = member_of
     member.settings.upstream_max_attempts = 2
     registered = HubService(hub).add_member("xilingol")
-    _join(member, registered)
+    join(member, registered)
     _department, issuer = new_issuer(member)
     issued = issue_sample(member, issuer)
     LifecycleService(member, background_webhooks=False).change_status(
@@ -200,7 +167,7 @@ def test_failed_deliveries_are_visible_and_replayed_in_order(member_of: ServiceC
     )
     connector = UpstreamConnector(member)
     assert connector.deliver_due() == 0 and connector.deliver_due() == 0  # nothing listens at port 9
-    first, second = _outbox(member, issued.identifier)
+    first, second = outbox(member, issued.identifier)
     assert (first.status, first.attempts, second.status, second.attempts) == ("failed", 2, "pending", 0)
     assert first.last_error is not None and "Connection refused" in first.last_error
     status = connector.status()
@@ -209,7 +176,7 @@ def test_failed_deliveries_are_visible_and_replayed_in_order(member_of: ServiceC
     member.settings.upstream_url = hub_url
     assert connector.retry([first.delivery_id]) == 1
     connector.deliver_due()
-    assert [r.status for r in _outbox(member, issued.identifier)] == ["delivered", "delivered"]
+    assert [r.status for r in outbox(member, issued.identifier)] == ["delivered", "delivered"]
     kept = HubQueries(hub).licence(issued.identifier)
     assert (kept.status, kept.member) == ("cancelled", "xilingol")
 
@@ -218,6 +185,6 @@ def test_failed_deliveries_are_visible_and_replayed_in_order(member_of: ServiceC
     _other, other_issuer = new_issuer(member)
     again = issue_sample(member, other_issuer)
     connector.deliver_due()
-    (refused,) = _outbox(member, again.identifier)
+    (refused,) = outbox(member, again.identifier)
     assert (refused.status, refused.attempts) == ("failed", 1)
     assert refused.last_error is not None and refused.last_error.startswith("HTTP 401 unauthenticated")
