@@ -73,6 +73,16 @@ def upstream_retry(
         typer.echo(f"delivered {connector.deliver_due()}")
 
 
+@upstream_app.command("backfill")
+@handle_errors
+def upstream_backfill(
+    execute: Annotated[bool, typer.Option("--execute", help="queue them (default: only count)")] = False,
+) -> None:
+    """Queue the licences issued before the hub was configured (each as a `sync` of its current state)."""
+    count = UpstreamConnector(_context()).backfill(execute=execute)
+    typer.echo(f"{count} licences {'queued' if execute else 'would be queued (dry run: add --execute)'}")
+
+
 @upstream_app.command("deliver")
 @handle_errors
 def upstream_deliver(

@@ -113,6 +113,31 @@ class UpstreamConnector:
         with self.ctx.database.transaction() as session:
             return UpstreamOutboxRepository(session).retry_failed(delivery_ids=delivery_ids, now=self.ctx.clock.now())
 
+    def backfill(self, *, execute: bool, chunk: int = 500) -> int:
+        """Queue every licence that has never been queued (issued before a hub was configured) as a
+        ``sync`` of its current version and status; returns how many (would be) queued.
+
+        Raises:
+            ConfigurationError: no upstream is configured.
+        """
+        if self.ctx.settings.upstream_url is None:
+            raise ConfigurationError("CERTSVC_UPSTREAM_URL is not set: there is no hub to deliver to")
+        count, after = 0, 0
+        while True:
+            # One short transaction per chunk: a change made meanwhile queues itself, and a licence
+            # with a row is skipped, so a rerun (or a crash halfway) never queues one twice.
+            with self.ctx.database.transaction() as session:
+                repo = UpstreamOutboxRepository(session)
+                found = repo.never_queued(after_id=after, limit=chunk)
+                if execute:
+                    now = self.ctx.clock.now()
+                    for certificate_id, version, status in found:
+                        repo.add(certificate_id=certificate_id, event="sync", version=version, status_after=status, now=now)
+            if not found:
+                return count
+            count += len(found)
+            after = found[-1][0]
+
     def history(self, certificate_id: int) -> list[OutboxEntry]:
         with self.ctx.database.read() as session:
             return [_entry(session, row) for row in UpstreamOutboxRepository(session).for_certificate(certificate_id)]

@@ -34,7 +34,7 @@ class UpstreamOutboxRow(Base):
     delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
     sequence: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... per licence
-    event: Mapped[str] = mapped_column(String(20))  # issue | amend | reissue | suspend | ... | resign
+    event: Mapped[str] = mapped_column(String(20))  # issue | amend | reissue | suspend | ... | resign | sync
     version: Mapped[int] = mapped_column(Integer)  # the registry revision whose file is delivered
     status_after: Mapped[str] = mapped_column(String(20))  # the licence's status after the change
     created_at: Mapped[datetime] = mapped_column()

@@ -57,6 +57,17 @@ class UpstreamOutboxRepository:
             )
         )
 
+    def never_queued(self, *, after_id: int, limit: int) -> Sequence[tuple[int, int, str]]:
+        """(certificate id, current version, status) of licences with no outbox row, by id."""
+        queued = select(UpstreamOutboxRow.id).where(UpstreamOutboxRow.certificate_id == Certificate.id).exists()
+        rows = self.session.execute(
+            select(Certificate.id, Certificate.current_version, Certificate.status)
+            .where(Certificate.id > after_id, ~queued)
+            .order_by(Certificate.id)
+            .limit(limit)
+        )
+        return [(int(i), int(v), str(s)) for i, v, s in rows]
+
     def due_ids(self, *, now: datetime, limit: int) -> Sequence[int]:
         """Pending rows whose time has come and that are first in line for their licence: a row
         waits while an earlier one of the same licence is not delivered (order per licence)."""

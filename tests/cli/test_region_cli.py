@@ -53,5 +53,13 @@ def test_hub_and_upstream_commands(tmp_path: Path, fresh_database_url: str | Non
     retried = run("member", "upstream", "retry", failed["delivery_id"], "--no-deliver", **upstream)
     assert retried.exit_code == 0 and "1 failed deliveries pending again" in retried.output
     assert json.loads(run("member", "upstream", "status", "--json", **upstream).output)["counts"] == {"pending": 1}
+    # A licence issued while no hub was configured is queued by a backfill, once.
+    drug = request.parents[1] / "drug-business-licence" / "sample.json"
+    assert run("member", "issue", "drug-business-licence", str(drug)).exit_code == 0
+    assert "1 licences would be queued" in run("member", "upstream", "backfill", **upstream).output
+    assert "1 licences queued" in run("member", "upstream", "backfill", "--execute", **upstream).output
+    assert "0 licences queued" in run("member", "upstream", "backfill", "--execute", **upstream).output
+    counts = json.loads(run("member", "upstream", "status", "--json", **upstream).output)["counts"]
+    assert counts == {"pending": 2}
     no_hub = run("member", "upstream", "deliver", "--once")
     assert no_hub.exit_code == 7 and "CERTSVC_UPSTREAM_URL" in no_hub.output
