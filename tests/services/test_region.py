@@ -32,7 +32,7 @@ from certsvc.services.upstream import UpstreamConnector
 from tests.jobs.batch_helpers import OPERATOR, new_seal
 from tests.pki import rogue_pki
 from tests.region import hub, join, member_of, outbox
-from tests.services.helpers import issue_sample, new_issuer
+from tests.services.helpers import issue_sample, new_issuer, sample_issue_request
 
 __all__ = ["hub", "member_of"]  # fixtures
 
@@ -188,3 +188,71 @@ def test_failed_deliveries_are_visible_and_replayed_in_order(member_of: ServiceC
     (refused,) = outbox(member, again.identifier)
     assert (refused.status, refused.attempts) == ("failed", 1)
     assert refused.last_error is not None and refused.last_error.startswith("HTTP 401 unauthenticated")
+
+
+class _CountingUpstream:
+    """An upstream that answers slowly (so two senders overlap) and counts every delivery id it is sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, str]] = []  # (delivery id, sequence, identifier base)
+        self.lock = threading.Lock()
+
+
+@pytest.fixture
+def counting_upstream() -> Iterator[tuple[_CountingUpstream, str]]:
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = _CountingUpstream()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            with state.lock:
+                state.sent.append((body["delivery_id"], body["sequence"], body["licence"]["identifier_base"]))
+            time.sleep(0.05)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b"{}")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield state, f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_two_senders_at_once_send_each_delivery_once_in_order(
+    member_of: ServiceContext, counting_upstream: tuple[_CountingUpstream, str]
+) -> None:
+    member = member_of
+    state, url = counting_upstream
+    member.settings.upstream_url = url
+    _department, issuer = new_issuer(member)
+    lifecycle = LifecycleService(member, background_webhooks=False)
+    licences = []
+    for number in ("JY21525020100001", "JY21525020100002", "JY21525020100003"):
+        fields = {**sample_issue_request().fields, "licence_number": number}
+        issued = issue_sample(member, issuer, fields=fields)
+        lifecycle.change_status(issued.identifier, LicenceAction.SUSPEND, reason="整改", principal=issuer)
+        lifecycle.change_status(issued.identifier, LicenceAction.RESUME, reason="整改完成", principal=issuer)
+        licences.append(issued.identifier)
+    mine = {row.delivery_id: row for identifier in licences for row in outbox(member, identifier)}
+
+    senders = [threading.Thread(target=UpstreamConnector(member).deliver_due) for _ in range(2)]
+    for sender in senders:
+        sender.start()
+    for sender in senders:
+        sender.join(timeout=120)
+
+    ids = [delivery_id for delivery_id, _, _ in state.sent]
+    assert len(ids) == len(set(ids)), "a delivery was sent twice"
+    assert set(mine) <= set(ids)
+    for identifier in licences:
+        base = outbox(member, identifier)[0].identifier_base
+        assert [seq for _, seq, b in state.sent if b == base] == [1, 2, 3]
+        assert [row.status for row in outbox(member, identifier)] == ["delivered"] * 3
