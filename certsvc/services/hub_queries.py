@@ -7,7 +7,7 @@ member's seals for another's licences), and every answer names that member and t
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 
 from sqlalchemy.orm import Session
@@ -22,8 +22,10 @@ from certsvc.errors import (
     NotFoundError,
     ValidationFailedError,
 )
+from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.hub import require_hub
+from certsvc.services.principals import Principal
 from certsvc.services.verification import signature_details, signature_reasons
 from certsvc.storage.orm_region import HubLicence, HubLicenceFile
 from certsvc.storage.repositories_region import HubRepository
@@ -73,6 +75,15 @@ class LicenceQuery:
             )
 
 
+def _use_cause(text: str) -> str:
+    cause = (text or "").strip()
+    if not cause or len(cause) > 200:
+        raise ValidationFailedError(
+            "a use cause (申请事由) is required", details=[{"field": "use_cause", "problem": "1 to 200 characters"}]
+        )
+    return cause
+
+
 class HubQueries:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
@@ -107,8 +118,8 @@ class HubQueries:
         )
         return HubVerification(member_name, report)
 
-    def licence(self, identifier: str) -> HubLicenceInfo:
-        """The hub's copy of a licence, by any delivered version's identifier.
+    def public_status(self, identifier: str) -> HubLicenceInfo:
+        """A licence for the public page, which shows its status, issuer and member only (unaudited).
 
         Raises:
             NotFoundError: ``not_a_hub``; no member delivered it.
@@ -120,24 +131,53 @@ class HubQueries:
                 raise NotFoundError("no member delivered this licence")
             return self._info(session, found[0])
 
-    def file(self, identifier: str) -> tuple[str, bytes]:
+    def licence(self, identifier: str, *, principal: Principal, use_cause: str) -> HubLicenceInfo:
+        """The hub's copy of a licence, by any delivered version's identifier; the use is recorded.
+
+        Raises:
+            NotFoundError: ``not_a_hub``; no member delivered it.
+            ValidationFailedError: no ``use_cause`` (申请事由).
+        """
+        cause = _use_cause(use_cause)
+        info = self.public_status(identifier)
+        self._record_use(principal, "hub.query", info.identifier, cause, {"member": info.member})
+        return info
+
+    def file(self, identifier: str, *, principal: Principal, use_cause: str) -> tuple[str, bytes]:
         """The current version's file of a licence as its member sealed it: (file name, bytes).
 
         Raises:
-            NotFoundError: as ``licence``.
+            NotFoundError, ValidationFailedError: as ``licence``.
         """
-        info = self.licence(identifier)
+        cause = _use_cause(use_cause)
+        info = self.public_status(identifier)
+        self._record_use(principal, "hub.download", info.identifier, cause, {"member": info.member, "sha256": info.file_sha256})
         return f"{info.identifier}.pdf", self.ctx.blobs.get(info.file_sha256)
 
-    def search(self, query: LicenceQuery) -> list[HubLicenceInfo]:
-        """Licences of every member matching all given criteria (at most 200).
+    def search(self, query: LicenceQuery, *, principal: Principal, use_cause: str) -> list[HubLicenceInfo]:
+        """Licences of every member matching all given criteria (at most 200); the use is recorded.
 
         Raises:
             NotFoundError: ``not_a_hub``; an unknown member.
-            ValidationFailedError: no criterion.
+            ValidationFailedError: no criterion, or no ``use_cause`` (申请事由).
         """
         require_hub(self.ctx)
         query.check()
+        cause = _use_cause(use_cause)
+        found = self._search(query)
+        criteria = {k: v for k, v in asdict(query).items() if v is not None}
+        self._record_use(principal, "hub.search", "hub:licences", cause, {**criteria, "found": len(found)})
+        return found
+
+    def _record_use(self, principal: Principal, action: str, target: str, cause: str, details: dict[str, object]) -> None:
+        # 用证留痕: who looked at which licence, and why (GB/T 36906-style useCause).
+        with self.ctx.database.transaction() as session:
+            append_audit_event(
+                session, at=self.ctx.clock.now(), actor=principal, action=action, target=target,
+                details={"use_cause": cause, **details},
+            )
+
+    def _search(self, query: LicenceQuery) -> list[HubLicenceInfo]:
         with self.ctx.database.read() as session:
             repo = HubRepository(session)
             member_id = None

@@ -58,16 +58,18 @@ def test_deliver_query_and_verify_over_http(member_of: ServiceContext, hub: Serv
             answer = http.post(deliveries, content=body, headers=auth(registered.credential))
             assert answer.status_code == 200 and answer.json()["is_duplicate"] is duplicate, answer.text
 
-        query = {"holder_code": json.loads(first)["metadata"]["holder_code"], "member": "xilingol"}
+        why = {"use_cause": "办理食品经营许可变更"}
+        query = {"holder_code": json.loads(first)["metadata"]["holder_code"], "member": "xilingol", **why}
         assert http.get("/api/v1/hub/licences", params=query).status_code == 401
         assert http.get("/api/v1/hub/licences", params=query, headers=auth(stranger)).status_code == 403
-        missing = http.get("/api/v1/hub/licences", headers=auth(reader))
-        assert (missing.status_code, missing.json()["code"]) == (422, "validation_failed")
+        for incomplete in (why, {"holder_code": query["holder_code"]}):  # no criterion; no use cause
+            missing = http.get("/api/v1/hub/licences", params=incomplete, headers=auth(reader))
+            assert (missing.status_code, missing.json()["code"]) == (422, "validation_failed")
         found = http.get("/api/v1/hub/licences", params=query, headers=auth(reader)).json()
         assert issued.identifier in [f["identifier"] for f in found]
-        one = http.get(f"/api/v1/hub/licences/{issued.identifier}", headers=auth(reader)).json()
+        one = http.get(f"/api/v1/hub/licences/{issued.identifier}", params=why, headers=auth(reader)).json()
         assert (one["status"], one["member"], one["issuer_code"]) == ("suspended", "xilingol", department.code)
-        file = http.get(f"/api/v1/hub/licences/{issued.identifier}/pdf", headers=auth(reader)).content
+        file = http.get(f"/api/v1/hub/licences/{issued.identifier}/pdf", params=why, headers=auth(reader)).content
         assert file == member.blobs.get(issued.sha256)  # the member's file with its original seal
 
         verified = http.post("/api/v1/hub/verify", content=file, headers={"Content-Type": "application/pdf"}).json()

@@ -29,6 +29,7 @@ from tests.servers import free_port
 pytestmark = pytest.mark.slow
 
 CERTSVC = Path(sys.executable).parent / "certsvc"
+_WHY = {"use_cause": "全区通办：核验经营资质"}
 
 
 class _Node:
@@ -117,7 +118,7 @@ def test_changes_arrive_at_the_hub_once_and_in_order_across_a_hub_outage(
     identifier = issued.json()["identifier"]
 
     def at_hub() -> dict[str, Any] | None:
-        answer = httpx.get(f"{hub.url}/api/v1/hub/licences/{identifier}", headers=auth(reader), timeout=10)
+        answer = httpx.get(f"{hub.url}/api/v1/hub/licences/{identifier}", params=_WHY, headers=auth(reader), timeout=10)
         return answer.json() if answer.status_code == 200 else None
 
     kept = _wait(at_hub, "the issued licence did not reach the hub")
@@ -147,8 +148,8 @@ def test_changes_arrive_at_the_hub_once_and_in_order_across_a_hub_outage(
     with hub_ctx.database.read() as session:
         arrived = [(d.sequence, d.event, d.version) for d in session.query(HubDelivery).order_by(HubDelivery.id)]
     assert arrived == [(1, "issue", 1), (2, "suspend", 1), (3, "resume", 1), (4, "amend", 2), (5, "revoke", 2)]
-    kept = httpx.get(f"{hub.url}/api/v1/hub/licences/{identifier}", headers=auth(reader), timeout=10).json()
+    kept = httpx.get(f"{hub.url}/api/v1/hub/licences/{identifier}", params=_WHY, headers=auth(reader), timeout=10).json()
     assert (kept["identifier"], kept["version"], kept["status"]) == (current, 2, "revoked")
     assert kept["metadata"]["holder_name"] == "锡林浩特市草原乳业有限公司"
-    found = httpx.get(f"{hub.url}/api/v1/hub/licences", params={"issuer_code": code}, headers=auth(reader), timeout=10)
+    found = httpx.get(f"{hub.url}/api/v1/hub/licences", params={"issuer_code": code, **_WHY}, headers=auth(reader), timeout=10)
     assert [f["identifier"] for f in found.json()] == [current]

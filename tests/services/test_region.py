@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import pytest
 import uvicorn
 from pydantic import SecretStr
+from sqlalchemy import select
 
 from certsvc.api.app import create_app
 from certsvc.crypto import api as crypto
@@ -28,7 +29,9 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.hub import HubService
 from certsvc.services.hub_queries import HubQueries, LicenceQuery
 from certsvc.services.lifecycle import AmendRequest, LifecycleService
+from certsvc.services.principals import Principal, Role
 from certsvc.services.upstream import UpstreamConnector
+from certsvc.storage.orm import AuditEvent
 from tests.jobs.batch_helpers import OPERATOR, new_seal
 from tests.pki import rogue_pki
 from tests.region import hub, join, member_of, outbox
@@ -96,10 +99,18 @@ def test_hub_applies_each_change_once_in_order_and_answers_for_the_member(member
     assert not service.receive(registered.credential, second).is_duplicate
 
     queries = HubQueries(hub)
-    kept = queries.licence(issued.identifier)
+    window = Principal(client_id=7, name="二连浩特市政务服务窗口", role=Role.SHARING, department_id=None, department_code=None)
+    kept = queries.licence(issued.identifier, principal=window, use_cause="办理食品经营许可变更")
     assert (kept.member, kept.status, kept.issuer_code, kept.version) == ("xilingol", "suspended", department.code, 1)
     assert [m.deliveries for m in service.members()] == [2]
-    assert queries.search(LicenceQuery(issuer_code=department.code)) == [kept]
+    assert queries.search(LicenceQuery(issuer_code=department.code), principal=window, use_cause="核验经营资质") == [kept]
+    with pytest.raises(ValidationFailedError):
+        queries.search(LicenceQuery(issuer_code=department.code), principal=window, use_cause=" ")
+    with pytest.raises(ValidationFailedError):
+        queries.search(LicenceQuery(), principal=window, use_cause="核验经营资质")
+    with hub.database.read() as session:
+        uses = session.scalars(select(AuditEvent).where(AuditEvent.action.in_(["hub.query", "hub.search"]))).all()
+        assert [(e.action, e.details["use_cause"]) for e in uses] == [("hub.query", "办理食品经营许可变更"), ("hub.search", "核验经营资质")]
 
     file = member.blobs.get(issued.sha256)
     verified = queries.verify(file)
@@ -177,7 +188,7 @@ def test_failed_deliveries_are_visible_and_replayed_in_order(member_of: ServiceC
     assert connector.retry([first.delivery_id]) == 1
     connector.deliver_due()
     assert [r.status for r in outbox(member, issued.identifier)] == ["delivered", "delivered"]
-    kept = HubQueries(hub).licence(issued.identifier)
+    kept = HubQueries(hub).public_status(issued.identifier)
     assert (kept.status, kept.member) == ("cancelled", "xilingol")
 
     # A refusal is final at once (here: a credential the hub does not know), and says why.

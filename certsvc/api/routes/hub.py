@@ -24,6 +24,7 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/hub", tags=["hub"])
 
 HubReader = Annotated[Principal, Depends(allow(Role.SHARING, Role.OPERATOR))]
+UseCause = Annotated[str, Query(min_length=1, max_length=200, description="申请事由: why the licence is looked at (recorded)")]
 
 
 class DeliveryReceipt(BaseModel):
@@ -82,7 +83,8 @@ async def verify_at_hub(request: Request, ctx: ContextDep) -> HubVerificationRea
 @router.get("/licences", response_model=list[HubLicenceRead])
 def search_licences(
     ctx: ContextDep,
-    _principal: HubReader,
+    principal: HubReader,
+    use_cause: UseCause,
     holder_code: Annotated[str | None, Query(max_length=18)] = None,
     type_code: Annotated[str | None, Query(max_length=21)] = None,
     issuer_code: Annotated[str | None, Query(max_length=18)] = None,
@@ -90,13 +92,13 @@ def search_licences(
 ) -> list[HubLicenceRead]:
     """GB/T 36906-style query over every member's licences (at least one criterion)."""
     query = LicenceQuery(holder_code=holder_code, type_code=type_code, issuer_code=issuer_code, member=member)
-    return [HubLicenceRead.of(info) for info in HubQueries(ctx).search(query)]
+    return [HubLicenceRead.of(info) for info in HubQueries(ctx).search(query, principal=principal, use_cause=use_cause)]
 
 
 @router.get("/licences/{identifier}", response_model=HubLicenceRead)
-def get_licence(identifier: str, ctx: ContextDep, _principal: HubReader) -> HubLicenceRead:
+def get_licence(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> HubLicenceRead:
     """The hub's copy of one licence, by any delivered version's identifier."""
-    return HubLicenceRead.of(HubQueries(ctx).licence(identifier))
+    return HubLicenceRead.of(HubQueries(ctx).licence(identifier, principal=principal, use_cause=use_cause))
 
 
 @router.get(
@@ -104,9 +106,9 @@ def get_licence(identifier: str, ctx: ContextDep, _principal: HubReader) -> HubL
     response_class=Response,
     responses={200: {"content": {"application/pdf": {}}, "description": "the file as its member sealed it"}},
 )
-def get_licence_file(identifier: str, ctx: ContextDep, _principal: HubReader) -> Response:
+def get_licence_file(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> Response:
     """The current version's file, with its original seals."""
-    name, data = HubQueries(ctx).file(identifier)
+    name, data = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause)
     return Response(
         data, media_type="application/pdf", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     )

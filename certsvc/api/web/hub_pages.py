@@ -32,7 +32,7 @@ def hub_licence_page(identifier: str, request: Request, ctx: ContextDep) -> HTML
     """A member's licence as the hub keeps it: status, issuer, which deployment delivered it."""
     licence: HubLicenceInfo | None
     try:
-        licence = HubQueries(ctx).licence(identifier.upper())
+        licence = HubQueries(ctx).public_status(identifier.upper())
     except NotFoundError:
         licence = None
     return _templates.TemplateResponse(
