@@ -181,7 +181,7 @@ class UpstreamConnector:
             row = UpstreamOutboxRepository(session).row(row_id)
             if row is None or row.status != "pending":
                 return row.status if row is not None else "missing"
-            attempts = row.attempts
+            attempts, delivery_id = row.attempts, row.delivery_id
         now = self.ctx.clock.now()
         hold = timedelta(seconds=settings.upstream_timeout_seconds + 30)
         with self.ctx.database.transaction() as session:
@@ -192,7 +192,6 @@ class UpstreamConnector:
         except CertsvcError as exc:
             return self._record(row_id, attempts, PostResult(None, f"{exc.code}: {exc.message}"[:500], 0), permanent=True)
         assert settings.upstream_url is not None and settings.upstream_credential is not None  # checked at start-up
-        delivery_id = json.loads(body)["delivery_id"]
         result = post(
             settings.upstream_url.rstrip("/") + DELIVERY_PATH,
             body,
