@@ -38,8 +38,8 @@ from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.region_payload import Delivery
 from certsvc.services.verification import signature_reasons
-from certsvc.storage.orm_region import HubDelivery, HubLicence, HubLicenceFile, HubMember
-from certsvc.storage.repositories_region import HubRepository
+from certsvc.storage.orm_connector import HubDelivery, HubLicence, HubLicenceFile, HubMember
+from certsvc.storage.repositories_connector import HubRepository
 
 __all__ = ["CREDENTIAL_PREFIX", "HubService", "MemberInfo", "NewMember", "ReceivedDelivery", "require_hub"]
 

@@ -27,8 +27,8 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.hub import require_hub
 from certsvc.services.principals import Principal
 from certsvc.services.verification import signature_details, signature_reasons
-from certsvc.storage.orm_region import HubLicence, HubLicenceFile
-from certsvc.storage.repositories_region import HubRepository
+from certsvc.storage.orm_connector import HubLicence, HubLicenceFile
+from certsvc.storage.repositories_connector import HubRepository
 
 __all__ = ["HubLicenceInfo", "HubQueries", "HubVerification", "LicenceQuery"]
 

@@ -38,9 +38,9 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.outbox import PostResult, post, retry_delay, sender_id
 from certsvc.services.region_payload import DELIVERY_PATH, DeliveredFile, DeliveredLicence, Delivery
 from certsvc.storage.orm import Certificate
-from certsvc.storage.orm_region import UpstreamOutboxRow
+from certsvc.storage.orm_connector import UpstreamOutboxRow
 from certsvc.storage.repositories import CertificateRepository
-from certsvc.storage.repositories_region import UpstreamOutboxRepository
+from certsvc.storage.repositories_connector import UpstreamOutboxRepository
 
 __all__ = ["OutboxEntry", "UpstreamConnector", "UpstreamStatus", "record_change"]
 

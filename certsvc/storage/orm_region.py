@@ -1,120 +1,63 @@
-"""Tables of the regional connection (对接): a member's upstream outbox and a hub's copies.
+"""Tables of the region's registers: where departments sit, and the matters and their materials.
 
-A 盟 deployment writes ``upstream_outbox`` rows in the transaction of each change; a deployment
-with ``CERTSVC_ROLE=hub`` keeps its members (``hub_members``), what each delivered
-(``hub_deliveries``, one row per delivery id) and read-only copies of their licences
-(``hub_licences`` with every delivered file in ``hub_licence_files``; the files sit in the blob
-store with their original seals).
+- ``department_places``: a department's level (盟, 旗县, 苏木乡镇, 嘎查村) and its parent, kept
+  beside ``departments`` so that the bulk seal provisioning can place a department without
+  touching the registry's own table;
+- ``matters`` and ``matter_materials``: the register of 政务服务事项, the materials each requires
+  and, per material, the licence types (template slugs) that replace it (材料关联).
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Any
+from datetime import datetime
 
-from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import JSON, ForeignKey, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from certsvc.storage.orm import Base
 
-__all__ = ["HubDelivery", "HubLicence", "HubLicenceFile", "HubMember", "UpstreamOutboxRow"]
+__all__ = ["DepartmentPlace", "Matter", "MatterMaterial"]
 
 
-class UpstreamOutboxRow(Base):
-    """One change of one licence to deliver upstream, in order per licence (``sequence``)."""
+class DepartmentPlace(Base):
+    """A department's place in the administrative hierarchy."""
 
-    __tablename__ = "upstream_outbox"
-    __table_args__ = (
-        UniqueConstraint("certificate_id", "sequence", name="uq_upstream_outbox_certificate_sequence"),
-        Index("ix_upstream_outbox_status", "status", "next_attempt_at"),
-    )
+    __tablename__ = "department_places"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    # The upstream de-duplicates on it: a retried delivery is never a second change.
-    delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
-    certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
-    sequence: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... per licence
-    event: Mapped[str] = mapped_column(String(20))  # issue | amend | reissue | suspend | ... | resign | sync
-    version: Mapped[int] = mapped_column(Integer)  # the registry revision whose file is delivered
-    status_after: Mapped[str] = mapped_column(String(20))  # the licence's status after the change
-    created_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | delivered | failed
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    last_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
-    delivered_at: Mapped[datetime | None] = mapped_column(nullable=True)
-    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    lease_until: Mapped[datetime | None] = mapped_column(nullable=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), primary_key=True)
+    level: Mapped[str] = mapped_column(String(8))  # DepartmentLevel value
+    # The parent by 统一社会信用代码, not by row id: a parent and its children are provisioned by
+    # parallel workers, so a child may be placed before its parent row exists.
+    parent_code: Mapped[str | None] = mapped_column(String(18), nullable=True, index=True)
 
 
-class HubMember(Base):
-    """A 盟 deployment registered at this hub, with the roots its seals must chain to."""
+class Matter(Base):
+    """A 政务服务事项: what an applicant asks for at a window."""
 
-    __tablename__ = "hub_members"
+    __tablename__ = "matters"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    name: Mapped[str] = mapped_column(String(60), unique=True)
-    credential_sha256: Mapped[str] = mapped_column(String(64))
-    # PEM certificates; empty until given at registration or pinned from the first delivery.
-    trust_roots_pem: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column()
-    is_active: Mapped[bool] = mapped_column(default=True)
-
-
-class HubLicence(Base):
-    """A member's licence as last delivered: its current state and GB/T 36903 metadata."""
-
-    __tablename__ = "hub_licences"
-    __table_args__ = (
-        UniqueConstraint("member_id", "identifier_base", name="uq_hub_licences_member_base"),
-        Index("ix_hub_licences_holder", "holder_code"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("hub_members.id"))
-    identifier_base: Mapped[str] = mapped_column(String(120))
-    identifier: Mapped[str] = mapped_column(String(130), index=True)  # the current version's
-    version: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20))
-    type_code: Mapped[str] = mapped_column(String(21), index=True)
-    holder_code: Mapped[str] = mapped_column(String(18))
-    issuer_code: Mapped[str] = mapped_column(String(18))
-    issuer_name: Mapped[str] = mapped_column(String(200))
-    valid_from: Mapped[date] = mapped_column(Date)
-    valid_until: Mapped[date] = mapped_column(Date)
-    metadata_json: Mapped[dict[str, Any]] = mapped_column("metadata", JSON)
-    file_sha256: Mapped[str] = mapped_column(String(64))  # the current version's file
-    last_sequence: Mapped[int] = mapped_column(Integer)
+    code: Mapped[str] = mapped_column(String(64), unique=True)  # 事项编码
+    name: Mapped[str] = mapped_column(String(200))  # 事项名称
+    # Raised by every change; the audit log keeps each version's whole content.
+    version: Mapped[int] = mapped_column(Integer, default=1)
     updated_at: Mapped[datetime] = mapped_column()
 
-
-class HubLicenceFile(Base):
-    """Every file version a member delivered, kept with its original seal."""
-
-    __tablename__ = "hub_licence_files"
-    __table_args__ = (UniqueConstraint("licence_id", "version", name="uq_hub_licence_files_licence_version"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    licence_id: Mapped[int] = mapped_column(ForeignKey("hub_licences.id"), index=True)
-    version: Mapped[int] = mapped_column(Integer)
-    identifier: Mapped[str] = mapped_column(String(130))
-    sha256: Mapped[str] = mapped_column(String(64), index=True)
-    received_at: Mapped[datetime] = mapped_column()
+    materials: Mapped[list[MatterMaterial]] = relationship(
+        back_populates="matter", order_by="MatterMaterial.seq", cascade="all, delete-orphan"
+    )
 
 
-class HubDelivery(Base):
-    """One accepted delivery: a repeated delivery id is answered, never applied twice."""
+class MatterMaterial(Base):
+    """One material a matter requires, and the licence types that replace it."""
 
-    __tablename__ = "hub_deliveries"
-    __table_args__ = (UniqueConstraint("member_id", "delivery_id", name="uq_hub_deliveries_member_delivery"),)
+    __tablename__ = "matter_materials"
+    __table_args__ = (UniqueConstraint("matter_id", "name"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    member_id: Mapped[int] = mapped_column(ForeignKey("hub_members.id"))
-    delivery_id: Mapped[str] = mapped_column(String(36))
-    licence_id: Mapped[int] = mapped_column(ForeignKey("hub_licences.id"), index=True)
-    sequence: Mapped[int] = mapped_column(Integer)
-    event: Mapped[str] = mapped_column(String(20))
-    status_after: Mapped[str] = mapped_column(String(20))
-    version: Mapped[int] = mapped_column(Integer)
-    received_at: Mapped[datetime] = mapped_column()
+    matter_id: Mapped[int] = mapped_column(ForeignKey("matters.id"), index=True)
+    seq: Mapped[int] = mapped_column(Integer)  # order in the matter's list of materials
+    name: Mapped[str] = mapped_column(String(200))  # 材料名称
+    licence_types: Mapped[list[str]] = mapped_column(JSON, default=list)  # template slugs
+
+    matter: Mapped[Matter] = relationship(back_populates="materials")

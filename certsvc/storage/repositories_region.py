@@ -1,229 +1,127 @@
-"""Queries of the regional connection: the upstream outbox and the hub's copies. They never commit."""
+"""Queries behind the region's registers: licence-type grants, matters, department places, seals."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Table, and_, func, insert, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
 
-from certsvc.storage.orm import Certificate
-from certsvc.storage.orm_region import (
-    HubDelivery,
-    HubLicence,
-    HubLicenceFile,
-    HubMember,
-    UpstreamOutboxRow,
-)
-from certsvc.storage.outbox_lease import lease_outbox_row
+from certsvc.storage.orm import Department, Seal
+from certsvc.storage.orm_region import DepartmentPlace, Matter
+from certsvc.storage.orm_rules import DepartmentLicenceType
+from certsvc.storage.orm_sharing import SharingAuthorization, UsageRecord
 
-__all__ = ["HubRepository", "UpstreamOutboxRepository"]
+__all__ = ["MatterRepository", "PlaceRepository", "RegionReadRepository"]
 
 
-class UpstreamOutboxRepository:
+class MatterRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, *, certificate_id: int, event: str, version: int, status_after: str | None, now: datetime) -> None:
-        """One row, numbered after the licence's last one. The caller's transaction has written the
-        licence's row, so two changes of one licence cannot take the same number (and the unique
-        constraint would refuse it if they did). ``status_after=None``: the licence's stored status."""
-        table = UpstreamOutboxRow.__table__
-        assert isinstance(table, Table)
-        status = (
-            status_after
-            if status_after is not None
-            else select(Certificate.status).where(Certificate.id == certificate_id).scalar_subquery()
-        )
-        next_sequence = (
-            select(func.coalesce(func.max(table.c.sequence), 0) + 1)
-            .where(table.c.certificate_id == certificate_id)
-            .scalar_subquery()
-        )
-        self.session.execute(
-            insert(table).values(
-                delivery_id=str(uuid.uuid4()),
-                certificate_id=certificate_id,
-                sequence=next_sequence,
-                event=event,
-                version=version,
-                status_after=status,
-                created_at=now,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-            )
-        )
+    def by_code(self, code: str, *, for_update: bool = False) -> Matter | None:
+        query = select(Matter).where(Matter.code == code).options(selectinload(Matter.materials))
+        if for_update:
+            query = query.with_for_update()
+        return self.session.scalar(query)
 
-    def never_queued(self, *, after_id: int, limit: int) -> Sequence[tuple[int, int, str]]:
-        """(certificate id, current version, status) of licences with no outbox row, by id."""
-        queued = select(UpstreamOutboxRow.id).where(UpstreamOutboxRow.certificate_id == Certificate.id).exists()
-        rows = self.session.execute(
-            select(Certificate.id, Certificate.current_version, Certificate.status)
-            .where(Certificate.id > after_id, ~queued)
-            .order_by(Certificate.id)
-            .limit(limit)
-        )
-        return [(int(i), int(v), str(s)) for i, v, s in rows]
+    def page(self, *, after_code: str | None, limit: int) -> Sequence[Matter]:
+        """Matters in code order, after ``after_code``."""
+        query = select(Matter).options(selectinload(Matter.materials)).order_by(Matter.code).limit(limit)
+        if after_code is not None:
+            query = query.where(Matter.code > after_code)
+        return self.session.scalars(query).all()
 
-    def due_ids(self, *, now: datetime, limit: int) -> Sequence[int]:
-        """Pending rows whose time has come and that are first in line for their licence: a row
-        waits while an earlier one of the same licence is not delivered (order per licence)."""
-        earlier = aliased(UpstreamOutboxRow)
-        blocked = (
-            select(earlier.id)
-            .where(
-                earlier.certificate_id == UpstreamOutboxRow.certificate_id,
-                earlier.sequence < UpstreamOutboxRow.sequence,
-                earlier.status != "delivered",
-            )
-            .exists()
-        )
-        return self.session.scalars(
-            select(UpstreamOutboxRow.id)
-            .where(
-                UpstreamOutboxRow.status == "pending",
-                UpstreamOutboxRow.next_attempt_at <= now,
-                ~blocked,
-            )
-            .order_by(UpstreamOutboxRow.id)
-            .limit(limit)
-        ).all()
+    def all(self) -> Sequence[Matter]:
+        return self.session.scalars(select(Matter).options(selectinload(Matter.materials)).order_by(Matter.code)).all()
 
-    def row(self, row_id: int) -> UpstreamOutboxRow | None:
-        return self.session.get(UpstreamOutboxRow, row_id)
+    def add(self, matter: Matter) -> Matter:
+        self.session.add(matter)
+        self.session.flush()
+        return matter
 
-    def lease(self, row_id: int, *, owner: str, attempts: int, now: datetime, until: datetime) -> bool:
-        return lease_outbox_row(self.session, UpstreamOutboxRow, row_id, owner=owner, attempts=attempts, now=now, until=until)
-
-    def counts(self) -> dict[str, int]:
-        rows = self.session.execute(
-            select(UpstreamOutboxRow.status, func.count()).group_by(UpstreamOutboxRow.status)
-        ).all()
-        return {str(status): int(count) for status, count in rows}
-
-    def oldest_pending_at(self) -> datetime | None:
-        return self.session.scalar(
-            select(func.min(UpstreamOutboxRow.created_at)).where(UpstreamOutboxRow.status == "pending")
-        )
-
-    def unfinished(self, *, limit: int) -> Sequence[UpstreamOutboxRow]:
-        """Failed rows and pending ones that have been tried, oldest first."""
-        return self.session.scalars(
-            select(UpstreamOutboxRow)
-            .where(
-                (UpstreamOutboxRow.status == "failed")
-                | and_(UpstreamOutboxRow.status == "pending", UpstreamOutboxRow.attempts > 0)
-            )
-            .order_by(UpstreamOutboxRow.id)
-            .limit(limit)
-        ).all()
-
-    def for_certificate(self, certificate_id: int) -> Sequence[UpstreamOutboxRow]:
-        return self.session.scalars(
-            select(UpstreamOutboxRow)
-            .where(UpstreamOutboxRow.certificate_id == certificate_id)
-            .order_by(UpstreamOutboxRow.sequence)
-        ).all()
-
-    def retry_failed(self, *, delivery_ids: Sequence[str] | None, now: datetime) -> int:
-        """Failed rows (all, or those named) become pending again with a fresh count of attempts."""
-        statement = update(UpstreamOutboxRow).where(UpstreamOutboxRow.status == "failed")
-        if delivery_ids is not None:
-            statement = statement.where(UpstreamOutboxRow.delivery_id.in_(list(delivery_ids)))
-        done = self.session.execute(
-            statement.values(
-                status="pending", attempts=0, next_attempt_at=now, lease_owner=None, lease_until=None
-            ).execution_options(synchronize_session=False)
-        )
-        return int(done.rowcount)  # type: ignore[attr-defined]  # a CursorResult
+    def delete(self, matter: Matter) -> None:
+        self.session.delete(matter)
+        self.session.flush()
 
 
-class HubRepository:
+class PlaceRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add_member(self, member: HubMember) -> HubMember:
-        self.session.add(member)
+    def of(self, department_id: int) -> DepartmentPlace | None:
+        return self.session.get(DepartmentPlace, department_id)
+
+    def put(self, department_id: int, *, level: str, parent_code: str | None) -> bool:
+        """Place a department; False when it was placed so already."""
+        place = self.of(department_id)
+        if place is None:
+            self.session.add(DepartmentPlace(department_id=department_id, level=level, parent_code=parent_code))
+            self.session.flush()
+            return True
+        if (place.level, place.parent_code) == (level, parent_code):
+            return False
+        place.level, place.parent_code = level, parent_code
         self.session.flush()
-        return member
+        return True
 
-    def member(self, member_id: int) -> HubMember | None:
-        return self.session.get(HubMember, member_id)
 
-    def member_by_name(self, name: str) -> HubMember | None:
-        return self.session.scalar(select(HubMember).where(HubMember.name == name))
+class RegionReadRepository:
+    """Read-only queries for the catalogue, the coverage report and the matter figures."""
 
-    def members(self) -> Sequence[HubMember]:
-        return self.session.scalars(select(HubMember).order_by(HubMember.name)).all()
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
-    def delivery(self, member_id: int, delivery_id: str) -> HubDelivery | None:
-        return self.session.scalar(
-            select(HubDelivery).where(HubDelivery.member_id == member_id, HubDelivery.delivery_id == delivery_id)
-        )
+    def grants(self) -> Sequence[tuple[str, str, str]]:
+        """(template slug, department code, department name) of every active department's grant."""
+        rows = self.session.execute(
+            select(DepartmentLicenceType.template, Department.code, Department.name)
+            .join(Department, Department.id == DepartmentLicenceType.department_id)
+            .where(Department.status == "active")
+            .order_by(DepartmentLicenceType.template, Department.code)
+        ).all()
+        return [(r[0], r[1], r[2]) for r in rows]
 
-    def deliveries_of(self, licence_id: int) -> Sequence[HubDelivery]:
+    def departments_with_places(self) -> Sequence[tuple[Department, DepartmentPlace | None]]:
+        rows = self.session.execute(
+            select(Department, DepartmentPlace)
+            .outerjoin(DepartmentPlace, DepartmentPlace.department_id == Department.id)
+            .order_by(Department.code)
+        ).all()
+        return [(r[0], r[1]) for r in rows]
+
+    def seals(self) -> Sequence[Seal]:
+        return self.session.scalars(select(Seal).order_by(Seal.department_id, Seal.id)).all()
+
+    def live_authorizations(
+        self, *, holder: tuple[str, str], department_id: int, type_codes: Sequence[str], now: datetime
+    ) -> Sequence[SharingAuthorization]:
+        """The holder's authorizations to this department, for these types, usable at ``now``."""
+        if not type_codes:
+            return []
         return self.session.scalars(
-            select(HubDelivery).where(HubDelivery.licence_id == licence_id).order_by(HubDelivery.id)
+            select(SharingAuthorization)
+            .where(
+                SharingAuthorization.holder_id_type == holder[0],
+                SharingAuthorization.holder_id == holder[1],
+                SharingAuthorization.department_id == department_id,
+                SharingAuthorization.type_code.in_(list(type_codes)),
+                SharingAuthorization.withdrawn_at.is_(None),
+                SharingAuthorization.expires_at > now,
+            )
+            .order_by(SharingAuthorization.id)
         ).all()
 
-    def licence(self, member_id: int, identifier_base: str) -> HubLicence | None:
-        return self.session.scalar(
-            select(HubLicence).where(HubLicence.member_id == member_id, HubLicence.identifier_base == identifier_base)
-        )
-
-    def add(self, row: object) -> None:
-        self.session.add(row)
-        self.session.flush()
-
-    def file(self, licence_id: int, version: int) -> HubLicenceFile | None:
-        return self.session.scalar(
-            select(HubLicenceFile).where(HubLicenceFile.licence_id == licence_id, HubLicenceFile.version == version)
-        )
-
-    def files_by_sha256(self, sha256: str) -> Sequence[HubLicenceFile]:
-        return self.session.scalars(select(HubLicenceFile).where(HubLicenceFile.sha256 == sha256)).all()
-
-    def licence_by_id(self, licence_id: int) -> HubLicence | None:
-        return self.session.get(HubLicence, licence_id)
-
-    def licences_by_identifier(self, identifier: str) -> Sequence[HubLicence]:
-        """The licences whose current identifier, or one of whose delivered versions, is ``identifier``."""
-        by_file = select(HubLicenceFile.licence_id).where(HubLicenceFile.identifier == identifier)
-        return self.session.scalars(
-            select(HubLicence).where((HubLicence.identifier == identifier) | HubLicence.id.in_(by_file))
+    def waived(self) -> Sequence[tuple[str, str, int]]:
+        """(matter code, 证照类型代码, distinct applications) of successful queries naming a matter."""
+        rows = self.session.execute(
+            select(UsageRecord.matter_code, UsageRecord.type_code, func.count(func.distinct(UsageRecord.application_no)))
+            .where(
+                UsageRecord.matter_code.is_not(None),
+                UsageRecord.operation == "query",
+                UsageRecord.result == "ok",
+            )
+            .group_by(UsageRecord.matter_code, UsageRecord.type_code)
         ).all()
-
-    def search(
-        self,
-        *,
-        holder_code: str | None,
-        type_code: str | None,
-        issuer_code: str | None,
-        member_id: int | None,
-        limit: int,
-    ) -> Sequence[HubLicence]:
-        statement = select(HubLicence)
-        if holder_code is not None:
-            statement = statement.where(HubLicence.holder_code == holder_code)
-        if type_code is not None:
-            statement = statement.where(HubLicence.type_code == type_code)
-        if issuer_code is not None:
-            statement = statement.where(HubLicence.issuer_code == issuer_code)
-        if member_id is not None:
-            statement = statement.where(HubLicence.member_id == member_id)
-        return self.session.scalars(statement.order_by(HubLicence.id).limit(limit)).all()
-
-    def member_counts(self) -> dict[int, tuple[int, int]]:
-        """Per member: licences kept and deliveries accepted."""
-        licences = {
-            int(m): int(n)
-            for m, n in self.session.execute(select(HubLicence.member_id, func.count()).group_by(HubLicence.member_id))
-        }
-        deliveries = {
-            int(m): int(n)
-            for m, n in self.session.execute(select(HubDelivery.member_id, func.count()).group_by(HubDelivery.member_id))
-        }
-        return {m: (int(licences.get(m, 0)), int(deliveries.get(m, 0))) for m in {*licences, *deliveries}}
+        return [(str(r[0]), str(r[1]), int(r[2])) for r in rows]

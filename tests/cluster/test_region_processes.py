@@ -22,7 +22,7 @@ from certsvc.services.hub import HubService
 from certsvc.services.principals import Role, create_api_client
 from certsvc.services.provisioning import init_embedded
 from certsvc.services.upstream import UpstreamConnector
-from certsvc.storage.orm_region import HubDelivery
+from certsvc.storage.orm_connector import HubDelivery
 from tests.conftest import DatabaseFactory, auth, isolated_env, make_department, sample_request
 from tests.servers import free_port
 

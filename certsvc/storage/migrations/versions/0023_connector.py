@@ -1,6 +1,6 @@
 """regional connection: the upstream outbox of a member, the members and copies of a hub
 
-Revision ID: 0023_region
+Revision ID: 0023_connector
 Revises: 0001
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0023_region"
+revision = "0023_connector"
 down_revision = "0001"
 branch_labels = None
 depends_on = None
