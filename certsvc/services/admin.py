@@ -37,9 +37,14 @@ __all__ = ["AdminService", "ClientInfo", "DepartmentInfo", "SealInfo", "local_op
 _SEAL_DIAMETER_MM = 42
 
 
-def local_operator() -> Principal:
-    """The operator behind the CLI: whoever can run it holds the deployment's keys anyway."""
-    return Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
+def local_operator(operator: str | None = None) -> Principal:
+    """The operator behind the CLI (whoever can run it holds the deployment's keys anyway).
+
+    ``operator`` names the person in the audit log; the CLI passes the OS user or ``--operator``.
+    """
+    return Principal(
+        client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None, operator=operator
+    )
 
 
 @dataclass(frozen=True, slots=True)

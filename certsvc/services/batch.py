@@ -169,6 +169,7 @@ class BatchService:
                 created_at=now.isoformat(),
                 actor_client_id=principal.client_id,
                 actor_name=principal.name,
+                actor_operator=principal.operator,
             )
             created = self._store_job(
                 BatchKind.IMPORT, params, fingerprint, principal, now=now, total=report.total_rows,
@@ -317,7 +318,7 @@ class BatchService:
         if compromised_at is not None:
             params["compromised_at"] = self._check_compromise(from_seal_id, compromised_at).isoformat()
         fingerprint = _fingerprint(
-            BatchKind.RESIGN, {k: v for k, v in params.items() if k not in ("actor_client_id", "actor_name")}
+            BatchKind.RESIGN, {k: v for k, v in params.items() if k not in ("actor_client_id", "actor_name", "actor_operator")}
         )
         now = self.ctx.clock.now()
         with self.ctx.database.transaction() as session:
@@ -401,6 +402,7 @@ class BatchService:
                 "reason": reason,
                 "actor_client_id": principal.client_id,
                 "actor_name": principal.name,
+                "actor_operator": principal.operator,
             }
 
     # --- running and reporting ------------------------------------------------------------------

@@ -94,6 +94,7 @@ class ResignHandler:
             role=Role.OPERATOR,
             department_id=None,
             department_code=None,
+            operator=str(params["actor_operator"])[:90] if params.get("actor_operator") else None,
         )
         self._owns_context = owns_context
         self._seal: SealSnapshot | None = None
