@@ -119,6 +119,19 @@ class Settings(BaseSettings):
         description="TSA policy of the built-in TSA; replace with the operator's own arc in production",
     )
     tsa_accuracy_ms: int = Field(default=1000, ge=1, le=60_000, description="accuracy the built-in TSA states")
+    # --- the regional connection, 对接 (docs/region.md) ---
+    role: Literal["member", "hub"] = Field(
+        default="member", description="hub: accept deliveries from registered 盟 deployments (certsvc hub add-member)"
+    )
+    upstream_url: str | None = Field(
+        default=None, description="the hub (regional e-licence system) every licence change is delivered to; unset = none"
+    )
+    upstream_credential: SecretStr | None = Field(default=None, description="the credential the hub issued (chm_...)")
+    upstream_max_attempts: int = Field(default=12, ge=1, le=100, description="then the delivery is failed (certsvc upstream retry)")
+    upstream_backoff_seconds: float = Field(default=5.0, ge=0, description="first retry delay; doubles per attempt")
+    upstream_backoff_max_seconds: float = Field(default=600.0, ge=0, description="the longest delay between two attempts")
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    upstream_poll_seconds: float = Field(default=2.0, gt=0, description="how often the serving process looks for due deliveries")
 
     @property
     def resolved_home(self) -> Path:
@@ -167,6 +180,13 @@ class Settings(BaseSettings):
             found.append("set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE, not both")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql+psycopg:")):
             found.append("CERTSVC_DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
+        if self.upstream_url is not None:
+            if not self.upstream_url.startswith(("http://", "https://")):
+                found.append("CERTSVC_UPSTREAM_URL must be an http(s) URL")
+            elif self.env is Environment.PRODUCTION and not self.upstream_url.startswith("https://"):
+                found.append("CERTSVC_UPSTREAM_URL must be https in production")
+            if self.upstream_credential is None:
+                found.append("CERTSVC_UPSTREAM_CREDENTIAL must be set with CERTSVC_UPSTREAM_URL (certsvc hub add-member prints it)")
         if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):
             found.append("CERTSVC_BROKER_URL must be a redis:// or rediss:// URL")
         for proxy in self.trusted_proxy_list:

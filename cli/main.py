@@ -264,6 +264,11 @@ app.add_typer(_region_cli.matter_app, name="matter")
 _admin_cli.seal_app.command("issue-all")(_region_cli.seal_issue_all)
 _admin_cli.seal_app.command("coverage")(_region_cli.seal_coverage)
 
+from certsvc_cli import connector as _connector_cli  # noqa: E402
+
+app.add_typer(_connector_cli.upstream_app, name="upstream")
+app.add_typer(_connector_cli.hub_app, name="hub")
+
 
 def main() -> None:
     app()

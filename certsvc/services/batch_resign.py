@@ -39,6 +39,7 @@ from certsvc.services.producer import (
     VersionSpec,
     box_from_json,
 )
+from certsvc.services.upstream import record_change
 from certsvc.storage.database import Database
 from certsvc.storage.orm import Certificate
 from certsvc.storage.repositories import SealRepository
@@ -255,6 +256,8 @@ class ResignHandler:
                     )
                 insert_version(session, version_row)
                 record_ofd(session, certificate_id=current.certificate_id, version=new_version, ofd=produced.ofd)
+                record_change(session, self.ctx.settings, certificate_id=current.certificate_id, event="resign",
+                              version=new_version, status_after=None, now=now)
                 append_audit_event(
                     session,
                     at=now,

@@ -35,6 +35,7 @@ from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.producer import LicenceProducer, ProducedVersion, SealSnapshot, VersionSpec
 from certsvc.services.requests import pydantic_problems
+from certsvc.services.upstream import record_change
 from certsvc.services.webhooks import WebhookService, enqueue_event
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_lifecycle import StatusChange
@@ -177,6 +178,8 @@ class LifecycleService:
             version = CertificateRepository(session).version(cert.id, cert.current_version)
             assert version is not None  # a certificate always has its current version
             self._record(session, cert, action, current, target, reason, principal, now, request_id, category=category)
+            record_change(session, self.ctx.settings, certificate_id=cert.id, event=action.value,
+                          version=cert.current_version, status_after=target.value, now=now)
             deliveries = self._enqueue(session, cert, action, current, target, reason, cert.identifier, now)
             result = LifecycleResult(
                 identifier=cert.identifier,
@@ -323,6 +326,8 @@ class LifecycleService:
             cert.status = target.value
             self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
                          extra={"previous_identifier": plan.old_identifier, **produced.audit_details})
+            record_change(session, self.ctx.settings, certificate_id=cert.id, event=action.value,
+                          version=revision, status_after=target.value, now=now)
             deliveries = self._enqueue(session, cert, action, plan.status, target, reason, plan.old_identifier, now)
             result = LifecycleResult(
                 identifier=plan.new_identifier,

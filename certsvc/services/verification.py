@@ -36,7 +36,7 @@ from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 from certsvc.storage.repositories_revocation import SealRevocationRepository
 
-__all__ = ["VerificationService"]
+__all__ = ["VerificationService", "signature_details", "signature_reasons"]
 
 _LISTED_CHANGES = 5  # changes spelled out in a reason; the rest are counted
 
@@ -80,25 +80,8 @@ class VerificationService:
         result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now)
         file_sha = hashlib.sha256(data).hexdigest()
 
-        reasons = _signature_reasons(result)
-        details = [
-            SignatureDetail(
-                field_name=sig.field_name,
-                signer=sig.signer_common_name or "",
-                signer_organization=sig.signer_organization,
-                algorithm=sig.algorithm or "unknown",
-                signed_at=sig.signing_time,
-                is_intact=sig.is_intact,
-                is_trusted=sig.is_trusted,
-                trust_problem=sig.trust_explanation,
-                covers_whole_file=sig.covers_whole_file,
-                modification_level=sig.modification_level.value,
-                changes=sig.modification_description or None,
-                timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
-                proven_by=sig.proven_by,
-            )
-            for sig in result.signatures
-        ]
+        reasons = signature_reasons(result)
+        details = signature_details(result)
         revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
         registry, ses_signature = self._registry_view(file_sha, revisions)
         reasons.extend(self._revocation_reasons(result.signatures, registry))
@@ -260,7 +243,29 @@ def _is_current_content(version: CertificateVersion) -> bool:
     return current is not None and current.identifier == version.identifier and current.unsigned_sha256 == version.unsigned_sha256
 
 
-def _signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
+def signature_details(result: crypto.PdfValidationResult) -> list[SignatureDetail]:
+    """Each signature of a validated PDF as a report states it."""
+    return [
+        SignatureDetail(
+            field_name=sig.field_name,
+            signer=sig.signer_common_name or "",
+            signer_organization=sig.signer_organization,
+            algorithm=sig.algorithm or "unknown",
+            signed_at=sig.signing_time,
+            is_intact=sig.is_intact,
+            is_trusted=sig.is_trusted,
+            trust_problem=sig.trust_explanation,
+            covers_whole_file=sig.covers_whole_file,
+            modification_level=sig.modification_level.value,
+            changes=sig.modification_description or None,
+            timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
+            proven_by=sig.proven_by,
+        )
+        for sig in result.signatures
+    ]
+
+
+def signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
     """What the file's signatures say: broken, not evaluated, changed after the seal, untrusted."""
     reasons: list[Reason] = []
     seals = [s for s in result.signatures if not s.is_document_timestamp]

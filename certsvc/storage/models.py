@@ -9,6 +9,7 @@ from __future__ import annotations
 from certsvc.storage import (
     orm,
     orm_batch,
+    orm_connector,
     orm_lifecycle,
     orm_ltv,
     orm_ofd,
@@ -23,6 +24,7 @@ __all__ = [
     "Base",
     "orm",
     "orm_batch",
+    "orm_connector",
     "orm_lifecycle",
     "orm_ltv",
     "orm_ofd",
