@@ -6,16 +6,17 @@ import json
 import threading
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from certsvc.config import load_settings
 from certsvc.errors import BadRequestError
-from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.hub import HubService
-from certsvc.services.upstream import UpstreamConnector
 from certsvc_cli.errors import handle_errors
+
+if TYPE_CHECKING:
+    from certsvc.services.context import ServiceContext
+    from certsvc.services.hub import HubService
+    from certsvc.services.upstream import UpstreamConnector
 
 __all__ = ["hub_app", "upstream_app"]
 
@@ -26,7 +27,22 @@ JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable outpu
 
 
 def _context() -> ServiceContext:
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+
     return build_context(load_settings())
+
+
+def _connector(ctx: ServiceContext | None = None) -> UpstreamConnector:
+    from certsvc.services.upstream import UpstreamConnector
+
+    return UpstreamConnector(ctx or _context())
+
+
+def _hub() -> HubService:
+    from certsvc.services.hub import HubService
+
+    return HubService(_context())
 
 
 def _json(value: Any) -> None:
@@ -40,7 +56,7 @@ def _json(value: Any) -> None:
 @handle_errors
 def upstream_status(as_json: JsonOption = False) -> None:
     """What waits to be delivered, what was delivered, and every failure with its reason. Exit 1 if any failed."""
-    status = UpstreamConnector(_context()).status()
+    status = _connector().status()
     if as_json:
         _json(status)
     else:
@@ -66,7 +82,7 @@ def upstream_retry(
     deliver: Annotated[bool, typer.Option("--deliver/--no-deliver", help="deliver what is due right away")] = True,
 ) -> None:
     """Replay failed deliveries: they become pending again, in their place in each licence's order."""
-    connector = UpstreamConnector(_context())
+    connector = _connector()
     count = connector.retry(delivery_ids or None)
     typer.echo(f"{count} failed deliveries pending again")
     if deliver and count:
@@ -79,7 +95,7 @@ def upstream_backfill(
     execute: Annotated[bool, typer.Option("--execute", help="queue them (default: only count)")] = False,
 ) -> None:
     """Queue the licences issued before the hub was configured (each as a `sync` of its current state)."""
-    count = UpstreamConnector(_context()).backfill(execute=execute)
+    count = _connector().backfill(execute=execute)
     typer.echo(f"{count} licences {'queued' if execute else 'would be queued (dry run: add --execute)'}")
 
 
@@ -91,7 +107,7 @@ def upstream_deliver(
     """Send due deliveries to the hub: for deployments whose changes are not made by `certsvc serve`
     (which sends them itself), e.g. CLI-only or batch machines."""
     ctx = _context()
-    connector = UpstreamConnector(ctx)
+    connector = _connector(ctx)
     if once:
         typer.echo(f"delivered {connector.deliver_due()}")
         return
@@ -120,7 +136,7 @@ def hub_add_member(
             pem = roots.read_bytes()
         except OSError as exc:
             raise BadRequestError(f"cannot read {roots}: {exc.strerror}", code="unreadable_file") from exc
-    member = HubService(_context()).add_member(name, trust_roots_pem=pem)
+    member = _hub().add_member(name, trust_roots_pem=pem)
     if as_json:
         _json(member)
         return
@@ -134,7 +150,7 @@ def hub_add_member(
 @handle_errors
 def hub_members(as_json: JsonOption = False) -> None:
     """The registered members with how many licences and deliveries each has."""
-    members = HubService(_context()).members()
+    members = _hub().members()
     if as_json:
         _json(members)
         return

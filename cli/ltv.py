@@ -13,13 +13,9 @@ from typing import Annotated
 
 import typer
 
-from certsvc.config import load_settings
-from certsvc.services.admin import local_operator
-from certsvc.services.batch import BatchService
-from certsvc.services.context import build_context
-from certsvc.services.ltv_renewal import RenewalPolicy, create_renewal_job, plan_renewal
 from certsvc_cli.batch import ExecuteOpt, JsonOpt, WorkersOpt, _announce, _run, _summary
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.operator import operator_principal
 
 __all__ = ["app"]
 
@@ -47,8 +43,13 @@ def renew(
 ) -> None:
     """Add a new document time-stamp (and current validation data) to every licence whose
     newest time-stamp nears the end of its TSA certificate or uses a weakened digest."""
+    from certsvc.config import load_settings
+    from certsvc.services.batch import BatchService
+    from certsvc.services.context import build_context
+    from certsvc.services.ltv_renewal import RenewalPolicy, create_renewal_job, plan_renewal
+
     ctx = build_context(load_settings())
-    principal = local_operator()
+    principal = operator_principal()
     if not execute:
         policy = RenewalPolicy.of(now=ctx.clock.now(), within_days=within_days, weak_digests=weak_digest or ())
         plan = plan_renewal(ctx, policy, principal=principal, department_code=department)

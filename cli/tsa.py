@@ -12,28 +12,29 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certsvc.config import load_settings
 from certsvc.errors import BadRequestError
-from certsvc.services.context import build_context
-from certsvc.services.timestamping import (
-    STAMP_DIGESTS,
-    DevTsaInfo,
-    built_in_families,
-    dev_tsa_info,
-    renew_dev_tsa,
-    stamp_data,
-)
 from certsvc_cli.errors import handle_errors
+
+if TYPE_CHECKING:
+    from certsvc.services.context import ServiceContext
+    from certsvc.services.timestamping import DevTsaInfo
 
 __all__ = ["app"]
 
 app = typer.Typer(help="The built-in time-stamping authority (RFC 3161, GM/T 0033).", no_args_is_help=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+def _context() -> ServiceContext:
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+
+    return build_context(load_settings())
 
 
 def _as_dict(info: DevTsaInfo) -> dict[str, object]:
@@ -46,7 +47,9 @@ def _as_dict(info: DevTsaInfo) -> dict[str, object]:
 @handle_errors
 def info(as_json: JsonOpt = False) -> None:
     """Which TSA seals use, and the built-in TSA's certificates (and until when they vouch)."""
-    ctx = build_context(load_settings())
+    from certsvc.services.timestamping import built_in_families, dev_tsa_info
+
+    ctx = _context()
     settings = ctx.settings
     outside = {"standard": settings.tsa_url is not None, "sm2": (settings.tsa_sm2_url or settings.tsa_url) is not None}
     built_in = [_as_dict(dev_tsa_info(ctx, family)) for family in built_in_families(ctx)]
@@ -77,7 +80,9 @@ def renew(
 ) -> None:
     """A new key and certificate for the built-in TSA; time-stamps made so far stay valid
     until their own certificate ends (renew them with `certsvc ltv renew`)."""
-    made = renew_dev_tsa(build_context(load_settings()), family, validity_days=validity_days)
+    from certsvc.services.timestamping import renew_dev_tsa
+
+    made = renew_dev_tsa(_context(), family, validity_days=validity_days)
     if as_json:
         typer.echo(json.dumps(_as_dict(made), ensure_ascii=False, indent=2))
     else:
@@ -90,7 +95,7 @@ def renew(
 def stamp(
     file: Annotated[Path, typer.Argument(help="the file to time-stamp", exists=True, dir_okay=False, readable=True)],
     out: Annotated[Path | None, typer.Option("--out", "-o", help="token file (default: FILE.tst)")] = None,
-    digest: Annotated[str, typer.Option(help=f"{', '.join(STAMP_DIGESTS)} (sm3: the SM2 TSA)")] = "sha256",
+    digest: Annotated[str, typer.Option(help="sha256, sha384, sha512, or sm3 (the SM2 TSA)")] = "sha256",
 ) -> None:
     """Time-stamp a file with the TSA seals use; writes the DER TimeStampToken."""
     target = out or file.with_name(file.name + ".tst")
@@ -98,6 +103,8 @@ def stamp(
         data = file.read_bytes()
     except OSError as exc:
         raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
-    stamped = stamp_data(build_context(load_settings()), data, digest=digest)
+    from certsvc.services.timestamping import stamp_data
+
+    stamped = stamp_data(_context(), data, digest=digest)
     target.write_bytes(stamped.token_der)
     typer.echo(f"{target}: {stamped.digest_algorithm} time-stamp, genTime {stamped.gen_time.isoformat()}")

@@ -112,3 +112,11 @@ def test_renew_the_tsa_then_the_licences_it_stamped(run, tmp_path: Path) -> None
     assert json.loads(again.output)["due"] == 0
     resumed = run("batch", "resume", str(job["job_id"]))
     assert resumed.exit_code == 4 and "job_finished" in resumed.output
+
+
+def test_tsa_stamp_help_names_every_digest_the_service_accepts() -> None:
+    from certsvc.services.timestamping import STAMP_DIGESTS
+
+    shown = CliRunner().invoke(app, ["tsa", "stamp", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    assert all(digest in shown.output for digest in STAMP_DIGESTS)
