@@ -129,11 +129,14 @@ def test_an_interrupted_job_resumes_and_makes_nothing_twice(embedded: ServiceCon
 
 def test_bad_rows_name_their_row_and_column(embedded: ServiceContext, tmp_path: Path) -> None:
     good = _code()
+    valid = _code()
+    # The same code with any other check character is invalid (GB 32100 has one right one).
+    broken = valid[:-1] + ("0" if valid[-1] != "0" else "1")
     path = _file(
         tmp_path,
         [
             f"{good},测试局,,盟,,152500,公章,",
-            f"{_code()[:-1]}0,坏代码局,,旗县,{good},152502,公章,",
+            f"{broken},坏代码局,,旗县,{good},152502,公章,",
             f"{_code()},无层级局,,省,,152502,公章,",
             f"{_code()},无上级局,,旗县,{_code()},152502,公章,",
             f"{_code()},反向上级局,,盟,{good},15250,,rsa-1024",
