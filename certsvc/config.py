@@ -71,7 +71,19 @@ class Settings(BaseSettings):
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
     # --- a cluster (docs/deployment.md) ---
-    broker_url: str | None = Field(default=None, description="Redis of the cluster, e.g. redis://host:6379/0; checked by /readyz")
+    broker_url: str | None = Field(
+        default=None, description="Redis of the cluster, e.g. redis://host:6379/0: the Celery broker, shared rate limits; checked by /readyz"
+    )
+    job_engine: Literal["local", "celery"] = Field(
+        default="local", description="local: a process pool in the process that runs the job; celery: `certsvc worker` nodes"
+    )
+    job_lease_seconds: float = Field(
+        default=300.0, ge=1, description="celery: an item claimed this long ago without an outcome is handed out again"
+    )
+    job_stall_seconds: float = Field(
+        default=60.0, ge=0.5, description="celery: a job with no finished item for this long is dispatched again"
+    )
+    job_dispatch_chunk: int = Field(default=16, ge=1, le=1000, description="celery: items per dispatched message")
     # --- time-stamping and long-term validation (docs/ltv.md) ---
     pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = Field(
         default="B-LTA",
@@ -137,6 +149,8 @@ class Settings(BaseSettings):
             found.append("CERTSVC_DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
         if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):
             found.append("CERTSVC_BROKER_URL must be a redis:// or rediss:// URL")
+        if self.job_engine == "celery" and not self.broker_url:
+            found.append("CERTSVC_JOB_ENGINE=celery needs CERTSVC_BROKER_URL (the Redis the workers listen to)")
         for proxy in self.trusted_proxy_list:
             try:
                 ipaddress.ip_network(proxy, strict=False)

@@ -28,11 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from certsvc.clock import Clock, SystemClock
-from certsvc.errors import CertsvcError, JobEngineError
+from certsvc.errors import JobEngineError
 from certsvc.jobs.api import (
     MAX_ATTEMPTS,
     ItemHandler,
-    ItemOutcome,
     JobProgress,
     JobState,
     ProgressCallback,
@@ -41,7 +40,7 @@ from certsvc.jobs.api import (
     ensure_runnable,
     job_progress,
     new_token,
-    record_outcome,
+    process_item,
 )
 from certsvc.storage.database import Database
 from certsvc.storage.repositories_batch import BatchRepository
@@ -275,18 +274,7 @@ def work_loop(
         if not items:
             return finished
         for item in items:
-            try:
-                outcome = handler.handle(item)
-            except CertsvcError as exc:
-                outcome = ItemOutcome.failed(exc.code, exc.message)
-            except Exception as exc:
-                # The message of an unexpected error may hold paths or internals: the log gets
-                # the traceback, the operator's failure report only the type.
-                _log.exception("batch job %s item %s failed unexpectedly", job_id, item.id)
-                outcome = ItemOutcome.failed("internal_error", f"unexpected error ({type(exc).__name__})")
-            if not outcome.is_recorded:
-                with database.transaction() as session:
-                    record_outcome(session, item, outcome, now=clock.now())
+            process_item(handler, item, clock=clock)
             finished += 1
         if after_chunk is not None and not after_chunk():
             return finished
