@@ -43,7 +43,7 @@ from certsvc.jobs.celery_engine import CeleryEngine
 from certsvc.storage.database import Database
 from certsvc.storage.repositories_batch import BatchRepository
 
-__all__ = ["WorkerOptions", "run_range", "start_worker"]
+__all__ = ["WorkerOptions", "configure_worker", "run_range", "start_worker"]
 
 _log = logging.getLogger("certsvc.jobs")
 _KEPT_HANDLERS = 2
@@ -124,6 +124,14 @@ def _worker_state() -> _WorkerState:
     return _state
 
 
+def configure_worker(options: WorkerOptions) -> None:
+    """Make this process a worker for ``options`` (``start_worker`` does it before it starts)."""
+    global _options, _state
+    if _state is not None:
+        _state.close()
+    _options, _state = options, None
+
+
 def run_range(job_id: int, runner_id: str, first_id: int, last_id: int) -> int:
     """The task: claim and run the free items of ``first_id..last_id``; returns how many it ran."""
     state = _worker_state()
@@ -189,8 +197,7 @@ def _close_handlers(**_: object) -> None:
 def start_worker(options: WorkerOptions, *, concurrency: int, name: str | None = None, loglevel: str = "INFO") -> None:
     """Run a Celery worker for batch jobs in this process until it is stopped (SIGTERM: finish
     the items in hand, then exit; SIGKILL: they are claimed again after the lease)."""
-    global _options
-    _options = options
+    configure_worker(options)
     app = celery_app(options.broker_url, lease_seconds=options.lease_seconds)
     app.task(name=RANGE_TASK)(run_range)
 
