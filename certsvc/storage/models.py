@@ -13,8 +13,9 @@ from certsvc.storage import (
     orm_ofd,
     orm_revocation,
     orm_rules,
+    orm_shared,
     orm_sharing,
 )
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_revocation", "orm_rules", "orm_sharing"]
+__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_revocation", "orm_rules", "orm_shared", "orm_sharing"]
