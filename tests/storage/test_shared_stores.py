@@ -83,7 +83,7 @@ def test_a_second_node_with_an_empty_home_issues_from_the_shared_database(
 
     first = node("node-a")
     init_embedded(first)
-    department, issuer = new_issuer(first)  # its seal key goes to the database
+    _department, issuer = new_issuer(first)  # its seal key goes to the database
     second = node("node-b")
     assert not (tmp_path / "node-b" / "blobs").exists()
     issued = IssuanceService(second).issue(sample_issue_request(), principal=issuer)
