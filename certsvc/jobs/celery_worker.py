@@ -136,6 +136,9 @@ def run_range(job_id: int, runner_id: str, first_id: int, last_id: int) -> int:
     """The task: claim and run the free items of ``first_id..last_id``; returns how many it ran."""
     state = _worker_state()
     options = state.options
+    with state.database.read() as session:
+        if BatchRepository(session).holder(job_id) != (JobState.RUNNING, runner_id):
+            return 0  # cancelled, completed or taken over: the message is stale
     handler = state.handler(job_id)
     database = handler.database
     clock = options.clock
@@ -144,7 +147,7 @@ def run_range(job_id: int, runner_id: str, first_id: int, last_id: int) -> int:
     with database.transaction() as session:
         repo = BatchRepository(session)
         if repo.holder(job_id) != (JobState.RUNNING, runner_id):
-            return 0  # cancelled, completed or taken over: the message is stale
+            return 0
         claimed = repo.claim_range(
             job_id, first_id=first_id, last_id=last_id, token=token, now=now,
             stale_before=now - timedelta(seconds=options.lease_seconds), max_attempts=MAX_ATTEMPTS,

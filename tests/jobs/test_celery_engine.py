@@ -22,7 +22,7 @@ from certsvc.jobs.celery_app import QUEUE, RUNNER_PREFIX, item_ranges
 from certsvc.jobs.celery_engine import CeleryEngine
 from certsvc.jobs.celery_worker import WorkerOptions, configure_worker, run_range
 from certsvc.jobs.local import LocalPoolEngine
-from certsvc.services.batch import HANDLER_FACTORIES, BatchService
+from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem
@@ -186,7 +186,7 @@ def test_api_enqueues_without_a_thread_and_any_node_cancels(
     configure_worker(
         WorkerOptions(
             settings=embedded.settings, database_url=embedded.settings.sqlalchemy_url, broker_url=engine.broker_url,
-            factories=HANDLER_FACTORIES,
+            factories={},  # a stale message is dropped before any handler is built
         )
     )
     assert run_range(*_queued(redis_server)[0]) == 0
@@ -199,3 +199,16 @@ def _with_celery(ctx: ServiceContext, broker_url: str) -> ServiceContext:
 
     settings = ctx.settings.model_copy(update={"job_engine": "celery", "broker_url": broker_url})
     return dataclasses.replace(ctx, settings=settings)
+
+
+def test_worker_command_refuses_without_a_broker(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from certsvc_cli.main import app
+    from tests.conftest import isolated_env
+
+    env = isolated_env(tmp_path, None)
+    refused = CliRunner().invoke(app, ["worker"], env={**env, "CERTSVC_JOB_ENGINE": "local"})
+    assert refused.exit_code != 0 and "CERTSVC_JOB_ENGINE=celery" in refused.output
+    unusable = CliRunner().invoke(app, ["worker"], env={**env, "CERTSVC_JOB_ENGINE": "celery"})
+    assert unusable.exit_code != 0 and "CERTSVC_BROKER_URL" in unusable.output
