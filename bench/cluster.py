@@ -172,9 +172,11 @@ def _aware(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def batch_part(n: int, rounds: int) -> None:
-    print(f"\n## 2. Batch re-sign of N = {n} on PostgreSQL, steady rate (items/s), median of {rounds}")
-    with LocalCluster(api_processes=0, workers=0, job_engine="celery") as cluster:
+def batch_part(n: int, rounds: int, pades_level: str | None) -> None:
+    level = pades_level or "the default"
+    print(f"\n## 2. Batch re-sign of N = {n} on PostgreSQL, PAdES {level}, steady rate (items/s), median of {rounds}")
+    extra = {"CERTSVC_PADES_LEVEL": pades_level} if pades_level else {}
+    with LocalCluster(api_processes=0, workers=0, job_engine="celery", extra_env=extra) as cluster:
         code = cluster.credentials["departments"][0]["code"]
         records = cluster.base / "records.csv"
         _records(records, n)
@@ -258,13 +260,14 @@ def main() -> None:
     parser.add_argument("--single", type=int, default=40, help="licences per single-process run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", default="1,2,3")
+    parser.add_argument("--pades-level", default=None, help="CERTSVC_PADES_LEVEL of the batch part (default: the setting's)")
     args = parser.parse_args()
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.1f} at start")
     parts = set(args.parts.split(","))
     if "1" in parts:
         http_part(args.requests, args.rounds)
     if "2" in parts:
-        batch_part(args.resign, args.rounds)
+        batch_part(args.resign, args.rounds, args.pades_level)
     if "3" in parts:
         single_process_part(args.single)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")
