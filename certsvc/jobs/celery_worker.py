@@ -10,17 +10,19 @@ order, and each item still gets one outcome.
 
 Each worker process builds a job's handler (service context, database engine, loaded seal
 keys) from the job's row and its own settings the first time it sees the job, and keeps the
-last few. The worker's main process also sweeps (``CeleryEngine.sweep``) in a thread: a job
-whose messages were lost is dispatched again from its rows.
+last few. Beside the worker runs a sweeper process (``CeleryEngine.sweep``): a job whose
+messages were lost is dispatched again from its rows.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import multiprocessing
 import os
+import signal
 import socket
-import threading
+import time
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -40,6 +42,7 @@ from certsvc.jobs.api import (
 )
 from certsvc.jobs.celery_app import QUEUE, RANGE_TASK, celery_app
 from certsvc.jobs.celery_engine import CeleryEngine
+from certsvc.jobs.local import die_with_parent
 from certsvc.storage.database import Database
 from certsvc.storage.repositories_batch import BatchRepository
 
@@ -175,21 +178,26 @@ def run_range(job_id: int, runner_id: str, first_id: int, last_id: int) -> int:
     return ran
 
 
-def _sweep_forever(options: WorkerOptions, stop: threading.Event) -> None:
-    # Its own engine and database, disposed after every round: no connection stays open in the
-    # main process while the pool forks new worker processes from it.
+def _sweeper_main(options: WorkerOptions, parent_pid: int) -> None:
+    """The sweep, in a process of its own next to the Celery worker (spawned, not a thread:
+    Celery's pool forks worker processes from the main process at any time, and a fork taken
+    while a thread holds a lock — logging's, the import lock, a connection pool's — leaves the
+    child waiting on it forever)."""
+    die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the worker's to handle
     interval = max(0.5, options.stall_seconds / 2)
-    while not stop.wait(interval):
-        database = Database(options.database_url)
+    database = Database(options.database_url)
+    engine = CeleryEngine(
+        database, broker_url=options.broker_url, clock=options.clock, lease_seconds=options.lease_seconds,
+        stall_seconds=options.stall_seconds, chunk=options.chunk,
+    )
+    while os.getppid() == parent_pid:
         try:
-            CeleryEngine(
-                database, broker_url=options.broker_url, clock=options.clock, lease_seconds=options.lease_seconds,
-                stall_seconds=options.stall_seconds, chunk=options.chunk,
-            ).sweep()
+            engine.sweep()
         except Exception:
             _log.exception("the batch sweep failed; trying again in %.0f s", interval)
-        finally:
-            database.dispose()
+        time.sleep(interval)
+    database.dispose()
 
 
 def _close_handlers(**_: object) -> None:
@@ -208,8 +216,8 @@ def start_worker(options: WorkerOptions, *, concurrency: int, name: str | None =
 
     worker_process_shutdown.connect(_close_handlers, weak=False)
 
-    stop = threading.Event()
-    sweeper = threading.Thread(target=_sweep_forever, args=(options, stop), name="certsvc-batch-sweep", daemon=True)
+    context: Any = multiprocessing.get_context("spawn")
+    sweeper = context.Process(target=_sweeper_main, args=(options, os.getpid()), name="certsvc-batch-sweep", daemon=True)
     sweeper.start()
     node = name or f"certsvc-{socket.gethostname()}-{os.getpid()}"
     try:
@@ -220,4 +228,5 @@ def start_worker(options: WorkerOptions, *, concurrency: int, name: str | None =
             ]
         )
     finally:
-        stop.set()
+        sweeper.terminate()
+        sweeper.join(timeout=10)

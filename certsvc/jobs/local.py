@@ -45,7 +45,7 @@ from certsvc.jobs.api import (
 from certsvc.storage.database import Database
 from certsvc.storage.repositories_batch import BatchRepository
 
-__all__ = ["LocalPoolEngine", "default_workers"]
+__all__ = ["LocalPoolEngine", "default_workers", "die_with_parent"]
 
 _log = logging.getLogger("certsvc.jobs")
 
@@ -298,7 +298,8 @@ def _is_local_runner_alive(runner_id: str) -> bool | None:
     return None  # a live process with that pid: maybe the runner, maybe a reused pid
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux; elsewhere nothing)."""
     # Linux: the kernel kills this worker when its parent dies (kill -9 of the CLI), so no
     # orphan keeps working on a job that a resume is about to take over.
     if sys.platform.startswith("linux"):
@@ -307,7 +308,7 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(task: TaskSpec, job_id: int, runner_id: str, chunk: int, parent_pid: int) -> None:
-    _die_with_parent()
+    die_with_parent()
     # Ctrl-C is the parent's to handle: it stops the workers and hands their items back.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.getppid() != parent_pid:
