@@ -11,6 +11,7 @@ from certsvc.storage import (
     orm_batch,
     orm_lifecycle,
     orm_ofd,
+    orm_region,
     orm_revocation,
     orm_rules,
     orm_shared,
@@ -18,4 +19,7 @@ from certsvc.storage import (
 )
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_revocation", "orm_rules", "orm_shared", "orm_sharing"]
+__all__ = [
+    "Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_region", "orm_revocation", "orm_rules", "orm_shared",
+    "orm_sharing",
+]
