@@ -6,16 +6,16 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certsvc.config import load_settings
 from certsvc.errors import BadRequestError
-from certsvc.services.admin import local_operator
-from certsvc.services.audit import AuditService
-from certsvc.services.context import build_context
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.operator import operator_principal
+
+if TYPE_CHECKING:
+    from certsvc.services.audit import AuditService
 
 __all__ = ["app"]
 
@@ -23,6 +23,10 @@ app = typer.Typer(help="The audit log (hash chain with signed checkpoints).", no
 
 
 def _service() -> AuditService:
+    from certsvc.config import load_settings
+    from certsvc.services.audit import AuditService
+    from certsvc.services.context import build_context
+
     return AuditService(build_context(load_settings()))
 
 
@@ -74,7 +78,7 @@ def export(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
 ) -> None:
     """Write events as JSON lines (one object per line, with their hashes)."""
-    rows = _service().export(start=_when(start), end=_when(end), actor=local_operator())
+    rows = _service().export(start=_when(start), end=_when(end), actor=operator_principal())
     lines = (json.dumps(row, ensure_ascii=False, sort_keys=True, default=str) + "\n" for row in rows)
     if out is None:
         for line in lines:

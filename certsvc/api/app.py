@@ -15,9 +15,12 @@ from certsvc.api.deps import public
 from certsvc.api.errors import install_error_handlers
 from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
+from certsvc.api.routes import hub as hub_routes
+from certsvc.api.web.hub_pages import hub_public_router
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.readiness import require_ready
+from certsvc.services.readiness import require_ready, require_seal_keys_at_start
+from certsvc.services.upstream import UpstreamConnector
 from certsvc.services.webhooks import WebhookService
 
 __all__ = ["create_app", "create_app_from_environment"]
@@ -42,7 +45,15 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         # Webhook events recorded before a crash or restart are still pending: send them now,
         # in the background, so start-up does not wait for slow receivers.
         threading.Thread(target=_deliver_pending, args=(ctx,), name="certsvc-webhooks-pending", daemon=True).start()
+        # The serving process is the upstream connector's sender (docs/region.md): every API
+        # process runs one; leases keep them from sending a row twice.
+        stop = threading.Event()
+        if ctx.settings.upstream_url is not None:
+            threading.Thread(
+                target=UpstreamConnector(ctx).run, args=(stop,), name="certsvc-upstream", daemon=True
+            ).start()
         yield
+        stop.set()
 
     app = FastAPI(
         title="certsvc",
@@ -74,6 +85,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    if ctx.settings.role == "hub":
+        app.include_router(hub_routes.router)
+        app.include_router(hub_public_router)
     document_problems(app)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app
@@ -86,4 +100,6 @@ def create_app_from_environment() -> FastAPI:
     opens the database, stores and templates for itself (nothing is shared between them but
     the database, the blob and key stores and, when configured, Redis).
     """
-    return create_app(build_context(load_settings(), migrate=False))
+    ctx = build_context(load_settings(), migrate=False)
+    require_seal_keys_at_start(ctx)  # each worker logs into the tokens of its own
+    return create_app(ctx)

@@ -12,6 +12,7 @@ from typing import Any
 
 from certsvc.config import Settings
 from certsvc.services.context import ServiceContext
+from certsvc.services.readiness import require_seal_keys_at_start
 
 __all__ = ["serve", "server_options"]
 
@@ -34,6 +35,7 @@ def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> Non
 
     from certsvc.api.app import create_app
 
+    require_seal_keys_at_start(ctx)
     options = server_options(ctx.settings)
     if workers == 1:
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **options)

@@ -8,7 +8,7 @@ from certsvc.services.context import ServiceContext
 from certsvc.storage.orm_lifecycle import WebhookEndpoint
 from certsvc.storage.repositories_lifecycle import WebhookRepository
 
-__all__ = ["encrypt_clear_text_secrets", "endpoint_secret", "seal_secret"]
+__all__ = ["encrypt_clear_text_secrets", "endpoint_secret", "reseal_with_current_passphrase", "seal_secret"]
 
 _PURPOSE = "webhook-secrets"
 
@@ -16,6 +16,48 @@ _PURPOSE = "webhook-secrets"
 def _box(ctx: ServiceContext) -> crypto.SecretBox:
     # Derived once per context (scrypt is deliberately slow).
     return ctx.loaded(_PURPOSE, lambda: crypto.SecretBox.from_passphrase(ctx.passphrase(), purpose=_PURPOSE))
+
+
+def _previous_box(ctx: ServiceContext) -> crypto.SecretBox | None:
+    previous = ctx.previous_passphrase()
+    if previous is None:
+        return None
+    return ctx.loaded(f"{_PURPOSE}-previous", lambda: crypto.SecretBox.from_passphrase(previous, purpose=_PURPOSE))
+
+
+def _open(ctx: ServiceContext, sealed: str) -> str:
+    try:
+        return _box(ctx).open(sealed)
+    except KeyUnavailableError:
+        # Sealed before a passphrase change that `certsvc keys rewrap` has not finished.
+        previous = _previous_box(ctx)
+        if previous is None:
+            raise
+        return previous.open(sealed)
+
+
+def reseal_with_current_passphrase(ctx: ServiceContext) -> int:
+    """Seal again, under the current passphrase, every secret that only the previous one opens.
+
+    One transaction: either every such secret moves or none does. Returns how many moved.
+
+    Raises:
+        KeyUnavailableError: a secret opens with neither passphrase.
+    """
+    if ctx.previous_passphrase() is None:
+        return 0
+    moved = 0
+    with ctx.database.transaction() as session:
+        for endpoint in WebhookRepository(session).with_encrypted_secret():
+            assert endpoint.encrypted_secret is not None  # the query's condition
+            try:
+                _box(ctx).open(endpoint.encrypted_secret)
+                continue
+            except KeyUnavailableError:
+                pass
+            endpoint.encrypted_secret = _box(ctx).seal(_open(ctx, endpoint.encrypted_secret))
+            moved += 1
+    return moved
 
 
 def seal_secret(ctx: ServiceContext, secret: str) -> str:
@@ -34,7 +76,7 @@ def endpoint_secret(ctx: ServiceContext, endpoint: WebhookEndpoint) -> str:
         KeyUnavailableError: the secret cannot be decrypted (another passphrase) or is missing.
     """
     if endpoint.encrypted_secret is not None:
-        return _box(ctx).open(endpoint.encrypted_secret)
+        return _open(ctx, endpoint.encrypted_secret)
     if endpoint.legacy_secret is not None:  # not yet encrypted: the service has not restarted
         return endpoint.legacy_secret
     raise KeyUnavailableError(f"webhook {endpoint.id} has no secret: register it again")

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from certsvc.errors import KeyUnavailableError, StorageError
@@ -28,7 +28,7 @@ _REF_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,120}$")
 
 class KeyStore(Protocol):
     def put(self, ref: str, encrypted_pem: bytes) -> None:
-        """Store a new encrypted key; ``StorageError`` if ``ref`` exists (keys are never replaced)."""
+        """Store a new encrypted key; ``StorageError`` if ``ref`` exists (``replace`` re-encrypts)."""
         ...
 
     def get(self, ref: str) -> bytes:
@@ -36,6 +36,15 @@ class KeyStore(Protocol):
         ...
 
     def exists(self, ref: str) -> bool: ...
+
+    def refs(self) -> list[str]:
+        """Every stored key's reference, sorted."""
+        ...
+
+    def replace(self, ref: str, encrypted_pem: bytes) -> None:
+        """Replace an existing key's ciphertext in one step (re-encryption); ``KeyUnavailableError``
+        if absent."""
+        ...
 
 
 def _check_ref(ref: str) -> str:
@@ -68,6 +77,42 @@ class FileKeyStore:
             raise StorageError(f"key {ref!r} already exists") from exc
         except OSError as exc:
             raise StorageError("could not write a key file") from exc
+
+    def refs(self) -> list[str]:
+        """Every stored key's reference, sorted."""
+        if not self.root.is_dir():
+            return []
+        suffix = ".key.pem"
+        return sorted(p.name[: -len(suffix)] for p in self.root.glob(f"*{suffix}") if _REF_RE.match(p.name[: -len(suffix)]))
+
+    def replace(self, ref: str, encrypted_pem: bytes) -> None:
+        """Replace a key file atomically: the new file is written and synced beside the old one,
+        then renamed over it, and the directory synced. A crash at any point leaves either the
+        old file or the new one, each complete; never a torn or missing key.
+
+        Raises:
+            KeyUnavailableError: no such key.
+            StorageError: the file cannot be written.
+        """
+        path = self._path(ref)
+        if not path.exists():
+            raise KeyUnavailableError(f"key {ref!r} is not available")
+        tmp = path.with_name(f".{path.name}.new")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(encrypted_pem)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            dir_fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the rename itself survives a power cut
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"could not replace key file {ref!r}") from exc
 
     def get(self, ref: str) -> bytes:
         try:
@@ -105,3 +150,14 @@ class DatabaseKeyStore:
         _check_ref(ref)
         with self.database.read() as session:
             return session.scalar(select(StoredKey.ref).where(StoredKey.ref == ref)) is not None
+
+    def refs(self) -> list[str]:
+        with self.database.read() as session:
+            return [str(r) for r in session.scalars(select(StoredKey.ref).order_by(StoredKey.ref))]
+
+    def replace(self, ref: str, encrypted_pem: bytes) -> None:
+        _check_ref(ref)
+        with self.database.transaction() as session:  # one UPDATE: the old row or the new, never neither
+            done = session.execute(update(StoredKey).where(StoredKey.ref == ref).values(encrypted_pem=encrypted_pem))
+            if not done.rowcount:  # type: ignore[attr-defined]
+                raise KeyUnavailableError(f"key {ref!r} is not available")

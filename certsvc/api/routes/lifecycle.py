@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, RequestId
 from certsvc.domain.status import LicenceAction
+from certsvc.domain.status_reasons import ReasonCategory
 from certsvc.services.lifecycle import (
     AmendRequest,
     LifecycleResult,
@@ -24,6 +25,10 @@ router = APIRouter(prefix="/api/v1/certificates", tags=["lifecycle"])
 
 class ReasonBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="why, e.g. 行政处罚决定书文号")
+    category: ReasonCategory = Field(
+        default=ReasonCategory.OTHER,
+        description="the kind of reason; the public verification page shows it (never the reason's text)",
+    )
 
 
 class LifecycleRead(BaseModel):
@@ -49,6 +54,7 @@ class StatusChangeRead(BaseModel):
     version: int
     identifier: str
     actor: str
+    category: str
 
     @classmethod
     def of(cls, change: StatusChangeInfo) -> StatusChangeRead:
@@ -60,7 +66,7 @@ def _status_route(action: LicenceAction) -> None:
         identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
     ) -> LifecycleRead:
         result = LifecycleService(ctx).change_status(
-            identifier, action, reason=body.reason, principal=principal, request_id=rid
+            identifier, action, reason=body.reason, principal=principal, request_id=rid, category=body.category
         )
         return LifecycleRead.of(result)
 
