@@ -19,7 +19,7 @@ APT_PACKAGES += postgresql redis-server
 # SoftHSM2: the PKCS#11 token the tests keep seal keys in (a token made per run in a temp dir).
 APT_PACKAGES += softhsm2
 
-.PHONY: install system-deps run test lint fuzz bench clean
+.PHONY: install system-deps run test lint fuzz bench cluster clean
 
 install: system-deps $(VENV)/.installed
 
@@ -47,14 +47,19 @@ run: install
 # on SQLite (the embedded default) and on a PostgreSQL server the tests start and stop themselves.
 test: install
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/ruff check certsvc cli tests bench
+	$(VENV)/bin/ruff check certsvc cli tests bench tools
 	$(VENV)/bin/mypy certsvc cli
 	$(PY) -m pytest
 	$(PY) -m pytest --db=postgresql
 
 lint: install
-	$(VENV)/bin/ruff check certsvc cli tests bench
+	$(VENV)/bin/ruff check certsvc cli tests bench tools
 	$(VENV)/bin/mypy certsvc cli
+
+# PostgreSQL, Redis, two API processes and two batch workers on this machine (docs/deployment.md);
+# prints the URLs, Ctrl-C stops everything.
+cluster: install
+	$(PY) tools/local_cluster.py
 
 # The OpenAPI contract run with fresh random cases and many of them: finds what `make test`'s
 # fixed cases do not (e.g. FUZZ_EXAMPLES=200 make fuzz).

@@ -94,7 +94,31 @@ class Settings(BaseSettings):
     sharing_link_secret: SecretStr | None = Field(default=None, description="HMAC key of download links; generated in development")
 
     # --- a cluster (docs/deployment.md) ---
-    broker_url: str | None = Field(default=None, description="Redis of the cluster, e.g. redis://host:6379/0; checked by /readyz")
+    broker_url: str | None = Field(
+        default=None, description="Redis of the cluster, e.g. redis://host:6379/0: the Celery broker, shared rate limits; checked by /readyz"
+    )
+    blob_store: Literal["directory", "database"] = Field(
+        default="directory",
+        description="where signed files and renders live: a directory (CERTSVC_BLOB_DIRECTORY, shared storage "
+        "for a cluster) or the PostgreSQL database (content-addressed rows, hash checked on read)",
+    )
+    blob_directory: Path | None = Field(default=None, description="the blob directory; default: blobs under home")
+    key_store: Literal["directory", "database"] = Field(
+        default="directory", description="where encrypted seal keys live: key files under home, or the PostgreSQL database"
+    )
+    key_passphrase_file: Path | None = Field(
+        default=None, description="a secret file holding the key passphrase (instead of CERTSVC_KEY_PASSPHRASE)"
+    )
+    job_engine: Literal["local", "celery"] = Field(
+        default="local", description="local: a process pool in the process that runs the job; celery: `certsvc worker` nodes"
+    )
+    job_lease_seconds: float = Field(
+        default=300.0, ge=1, description="celery: an item claimed this long ago without an outcome is handed out again"
+    )
+    job_stall_seconds: float = Field(
+        default=60.0, ge=0.5, description="celery: a job with no finished item for this long is dispatched again"
+    )
+    job_dispatch_chunk: int = Field(default=16, ge=1, le=1000, description="celery: items per dispatched message")
     # --- time-stamping and long-term validation (docs/ltv.md) ---
     pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = Field(
         default="B-LTA",
@@ -149,6 +173,8 @@ class Settings(BaseSettings):
 
     @property
     def blob_dir(self) -> Path:
+        if self.blob_directory is not None:
+            return self.blob_directory.expanduser().resolve()
         return self.resolved_home / "blobs"
 
     @property
@@ -163,9 +189,9 @@ class Settings(BaseSettings):
         """Every reason these settings are unsafe or unusable, collected rather than raised one by one."""
         found: list[str] = []
         if self.env is Environment.PRODUCTION:
-            if self.key_passphrase is None:
-                found.append("CERTSVC_KEY_PASSPHRASE must be set in production (no generated passphrase)")
-            elif len(self.key_passphrase.get_secret_value()) < 16:
+            if self.key_passphrase is None and self.key_passphrase_file is None:
+                found.append("CERTSVC_KEY_PASSPHRASE (or CERTSVC_KEY_PASSPHRASE_FILE) must be set in production (no generated passphrase)")
+            elif self.key_passphrase is not None and len(self.key_passphrase.get_secret_value()) < 16:
                 found.append("CERTSVC_KEY_PASSPHRASE must be at least 16 characters in production")
             if self.public_url.startswith("http://"):
                 found.append("CERTSVC_PUBLIC_URL must be https in production")
@@ -189,6 +215,19 @@ class Settings(BaseSettings):
                 found.append("CERTSVC_UPSTREAM_CREDENTIAL must be set with CERTSVC_UPSTREAM_URL (certsvc hub add-member prints it)")
         if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):
             found.append("CERTSVC_BROKER_URL must be a redis:// or rediss:// URL")
+        is_postgresql = (self.database_url or "").startswith("postgresql")
+        # On SQLite the stores' own short transactions would queue behind the service's open
+        # write transaction (one writer): the database stores are for PostgreSQL.
+        if self.blob_store == "database" and not is_postgresql:
+            found.append("CERTSVC_BLOB_STORE=database needs PostgreSQL (CERTSVC_DATABASE_URL=postgresql+psycopg://…)")
+        if self.key_store == "database" and not is_postgresql:
+            found.append("CERTSVC_KEY_STORE=database needs PostgreSQL (CERTSVC_DATABASE_URL=postgresql+psycopg://…)")
+        if self.key_passphrase is not None and self.key_passphrase_file is not None:
+            found.append("set CERTSVC_KEY_PASSPHRASE or CERTSVC_KEY_PASSPHRASE_FILE, not both")
+        if self.key_passphrase_file is not None and not self.key_passphrase_file.is_file():
+            found.append(f"CERTSVC_KEY_PASSPHRASE_FILE is not a readable file: {self.key_passphrase_file}")
+        if self.job_engine == "celery" and not self.broker_url:
+            found.append("CERTSVC_JOB_ENGINE=celery needs CERTSVC_BROKER_URL (the Redis the workers listen to)")
         for proxy in self.trusted_proxy_list:
             try:
                 ipaddress.ip_network(proxy, strict=False)

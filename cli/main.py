@@ -105,6 +105,38 @@ def serve(
     serve_api(_context(), host=host, port=port, workers=workers)
 
 
+@app.command()
+@handle_errors
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, max=256, help="worker processes (default: all cores)")] = None,
+    name: Annotated[str | None, typer.Option(help="node name in the broker (default: certsvc-HOST-PID)")] = None,
+    loglevel: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
+) -> None:
+    """Run a batch worker: takes batch work from the broker (CERTSVC_JOB_ENGINE=celery)."""
+    from certsvc.config import load_settings
+    from certsvc.jobs.celery_worker import WorkerOptions, start_worker
+    from certsvc.jobs.local import default_workers
+    from certsvc.services.batch import HANDLER_FACTORIES
+
+    settings = load_settings()
+    if settings.job_engine != "celery" or not settings.broker_url:
+        raise BadRequestError(
+            "a worker needs CERTSVC_JOB_ENGINE=celery and CERTSVC_BROKER_URL=redis://…", code="no_job_broker"
+        )
+    if loglevel.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise BadRequestError(f"unknown log level {loglevel!r}", code="invalid_option")
+    options = WorkerOptions(
+        settings=settings,
+        database_url=settings.sqlalchemy_url,
+        broker_url=settings.broker_url,
+        factories=HANDLER_FACTORIES,
+        lease_seconds=settings.job_lease_seconds,
+        stall_seconds=settings.job_stall_seconds,
+        chunk=settings.job_dispatch_chunk,
+    )
+    start_worker(options, concurrency=concurrency or default_workers(), name=name, loglevel=loglevel.upper())
+
+
 @app.command("templates")
 @handle_errors
 def list_templates(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:

@@ -179,9 +179,14 @@ class RedisServer:
         if not keep_data:
             shutil.rmtree(self.base, ignore_errors=True)
 
-    def restart(self) -> None:
-        """Stop (the append-only file kept) and start again on the same port."""
+    def restart(self, *, lose_data: bool = False) -> None:
+        """Stop and start again on the same port, with the append-only data kept (a restart)
+        or deleted (a broker that came back empty, e.g. a failover to a stale replica)."""
         self.stop(keep_data=True)
+        if lose_data:
+            for entry in self.base.iterdir():
+                if entry.name != "redis.log":
+                    shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
         self.start()
 
     def __enter__(self) -> RedisServer:

@@ -14,6 +14,7 @@ cannot overwrite the newer outcome.
 from __future__ import annotations
 
 import importlib
+import logging
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -23,7 +24,8 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
-from certsvc.errors import ConflictError, NotFoundError
+from certsvc.clock import Clock
+from certsvc.errors import CertsvcError, ConflictError, NotFoundError
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem, BatchJob
 from certsvc.storage.repositories_batch import BatchRepository
@@ -44,8 +46,11 @@ __all__ = [
     "ensure_runnable",
     "job_progress",
     "new_token",
+    "process_item",
     "record_outcome",
 ]
+
+_log = logging.getLogger("certsvc.jobs")
 
 # An item handed out this often without an outcome has crashed its worker each time (a
 # segfault in a native library, an out-of-memory kill): it is failed instead of retried forever.
@@ -241,6 +246,23 @@ def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, no
         error_code=outcome.error_code,
         error_message=outcome.error_message,
     )
+
+
+def process_item(handler: ItemHandler, item: WorkItem, *, clock: Clock) -> ItemOutcome:
+    """Run the handler on one claimed item and store its outcome (unless the handler did)."""
+    try:
+        outcome = handler.handle(item)
+    except CertsvcError as exc:
+        outcome = ItemOutcome.failed(exc.code, exc.message)
+    except Exception as exc:
+        # The message of an unexpected error may hold paths or internals: the log gets
+        # the traceback, the operator's failure report only the type.
+        _log.exception("batch job %s item %s failed unexpectedly", item.job_id, item.id)
+        outcome = ItemOutcome.failed("internal_error", f"unexpected error ({type(exc).__name__})")
+    if not outcome.is_recorded:
+        with handler.database.transaction() as session:
+            record_outcome(session, item, outcome, now=clock.now())
+    return outcome
 
 
 def job_progress(session: Session, job_id: int, *, now: datetime) -> JobProgress:

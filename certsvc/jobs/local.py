@@ -28,11 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from certsvc.clock import Clock, SystemClock
-from certsvc.errors import CertsvcError, JobEngineError
+from certsvc.errors import JobEngineError
 from certsvc.jobs.api import (
     MAX_ATTEMPTS,
     ItemHandler,
-    ItemOutcome,
     JobProgress,
     JobState,
     ProgressCallback,
@@ -41,12 +40,12 @@ from certsvc.jobs.api import (
     ensure_runnable,
     job_progress,
     new_token,
-    record_outcome,
+    process_item,
 )
 from certsvc.storage.database import Database
 from certsvc.storage.repositories_batch import BatchRepository
 
-__all__ = ["LocalPoolEngine", "default_workers"]
+__all__ = ["LocalPoolEngine", "default_workers", "die_with_parent"]
 
 _log = logging.getLogger("certsvc.jobs")
 
@@ -275,18 +274,7 @@ def work_loop(
         if not items:
             return finished
         for item in items:
-            try:
-                outcome = handler.handle(item)
-            except CertsvcError as exc:
-                outcome = ItemOutcome.failed(exc.code, exc.message)
-            except Exception as exc:
-                # The message of an unexpected error may hold paths or internals: the log gets
-                # the traceback, the operator's failure report only the type.
-                _log.exception("batch job %s item %s failed unexpectedly", job_id, item.id)
-                outcome = ItemOutcome.failed("internal_error", f"unexpected error ({type(exc).__name__})")
-            if not outcome.is_recorded:
-                with database.transaction() as session:
-                    record_outcome(session, item, outcome, now=clock.now())
+            process_item(handler, item, clock=clock)
             finished += 1
         if after_chunk is not None and not after_chunk():
             return finished
@@ -310,7 +298,8 @@ def _is_local_runner_alive(runner_id: str) -> bool | None:
     return None  # a live process with that pid: maybe the runner, maybe a reused pid
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """Have the kernel kill this process when its parent dies (Linux; elsewhere nothing)."""
     # Linux: the kernel kills this worker when its parent dies (kill -9 of the CLI), so no
     # orphan keeps working on a job that a resume is about to take over.
     if sys.platform.startswith("linux"):
@@ -319,7 +308,7 @@ def _die_with_parent() -> None:
 
 
 def _worker_main(task: TaskSpec, job_id: int, runner_id: str, chunk: int, parent_pid: int) -> None:
-    _die_with_parent()
+    die_with_parent()
     # Ctrl-C is the parent's to handle: it stops the workers and hands their items back.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     if os.getppid() != parent_pid:

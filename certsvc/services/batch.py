@@ -21,7 +21,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from certsvc.errors import BadRequestError, ConflictError, NotFoundError, ValidationFailedError
+from certsvc.errors import (
+    BadRequestError,
+    ConflictError,
+    JobEngineError,
+    NotFoundError,
+    ValidationFailedError,
+)
 from certsvc.jobs.api import (
     ItemHandler,
     ItemState,
@@ -32,6 +38,7 @@ from certsvc.jobs.api import (
     TaskSpec,
     job_progress,
 )
+from certsvc.jobs.celery_engine import CeleryEngine
 from certsvc.jobs.local import LocalPoolEngine
 from certsvc.services.audit import append_audit_event
 from certsvc.services.batch_import import (
@@ -53,7 +60,7 @@ from certsvc.storage.orm_batch import BatchJob
 from certsvc.storage.repositories import CertificateRepository, SealRepository
 from certsvc.storage.repositories_batch import BatchRepository, resign_candidates
 
-__all__ = ["BatchKind", "BatchService", "FailureRow", "JobCreated", "ResignPlan"]
+__all__ = ["HANDLER_FACTORIES", "BatchKind", "BatchService", "FailureRow", "JobCreated", "ResignPlan", "job_engine"]
 
 _CST = timezone(timedelta(hours=8), "CST")  # departments think in Beijing dates
 _INSERT_CHUNK = 1000
@@ -65,7 +72,9 @@ class BatchKind:
     LTV_RENEW = "ltv-renew"  # services/ltv_renewal.py
 
 
-_FACTORIES = {
+# Which handler runs each kind of job: the local engine's workers and every Celery worker
+# build it from here (``TaskSpec(factory, {"settings", "job_id", "params"})``).
+HANDLER_FACTORIES: dict[str, str] = {
     BatchKind.IMPORT: "certsvc.services.batch_import:build_import_handler",
     BatchKind.RESIGN: "certsvc.services.batch_resign:build_resign_handler",
     BatchKind.LTV_RENEW: "certsvc.services.ltv_renewal:build_ltv_renew_handler",
@@ -102,7 +111,12 @@ class FailureRow:
 class BatchService:
     def __init__(self, ctx: ServiceContext, *, engine: JobEngine | None = None) -> None:
         self.ctx = ctx
-        self.engine = engine or LocalPoolEngine(ctx.database, clock=ctx.clock)
+        self.engine = engine or job_engine(ctx)
+
+    @property
+    def is_queued(self) -> bool:
+        """Whether jobs go to worker nodes (``submit``) instead of running where they start."""
+        return isinstance(self.engine, CeleryEngine)
 
     # --- import ----------------------------------------------------------------------------
     def check_import(
@@ -429,17 +443,8 @@ class BatchService:
             ConflictError: the job is completed, cancelled, or running in a live process.
         """
         require_role(principal, Role.OPERATOR)
-        with self.ctx.database.transaction() as session:
-            job = BatchRepository(session).job(job_id)
-            if job is None:
-                raise NotFoundError(f"no batch job {job_id}")
-            kind, params = job.kind, dict(job.params)
-            if job.state == JobState.PENDING:
-                append_audit_event(
-                    session, at=self.ctx.clock.now(), actor=principal, action=f"batch.{kind}",
-                    target=f"batch:{job_id}", details={"total": job.total},
-                )
-        task = TaskSpec(_FACTORIES[kind], {"settings": self.ctx.settings, "job_id": job_id, "params": params})
+        kind, params = self._audit_start(job_id, principal)
+        task = TaskSpec(HANDLER_FACTORIES[kind], {"settings": self.ctx.settings, "job_id": job_id, "params": params})
         handler: ItemHandler | None = None
         if workers <= 0:
             # Imported here: the renewal service plans its jobs through this module.
@@ -453,6 +458,34 @@ class BatchService:
             if handler_class is not None:
                 handler = handler_class(self.ctx, job_id=job_id, params=params, owns_context=False)
         return self.engine.run(job_id, task, workers=workers, on_progress=on_progress, handler=handler)
+
+    def submit(self, job_id: int, *, principal: Principal) -> JobProgress:
+        """Hand a job to the worker nodes and return at once (the Celery engine only).
+
+        Raises:
+            PermissionDeniedError: the caller is not an operator.
+            NotFoundError: no such job.
+            ConflictError: the job is completed, cancelled, or running in a live local process.
+            JobEngineError: this deployment runs jobs where they start (no worker nodes).
+        """
+        require_role(principal, Role.OPERATOR)
+        if not isinstance(self.engine, CeleryEngine):
+            raise JobEngineError("jobs run in the process that starts them here (CERTSVC_JOB_ENGINE=local)")
+        self._audit_start(job_id, principal)
+        return self.engine.submit(job_id)
+
+    def _audit_start(self, job_id: int, principal: Principal) -> tuple[str, dict[str, Any]]:
+        with self.ctx.database.transaction() as session:
+            job = BatchRepository(session).job(job_id)
+            if job is None:
+                raise NotFoundError(f"no batch job {job_id}")
+            kind, params = job.kind, dict(job.params)
+            if job.state == JobState.PENDING:
+                append_audit_event(
+                    session, at=self.ctx.clock.now(), actor=principal, action=f"batch.{kind}",
+                    target=f"batch:{job_id}", details={"total": job.total},
+                )
+        return kind, params
 
     def status(self, job_id: int, *, principal: Principal) -> JobProgress:
         """State, counts, rate and ETA of a job.
@@ -620,3 +653,14 @@ def _fingerprint(kind: str, params: Mapping[str, Any], *, file: Path | None = No
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
+
+
+def job_engine(ctx: ServiceContext) -> JobEngine:
+    """The engine the settings choose: the local process pool, or Celery worker nodes."""
+    settings = ctx.settings
+    if settings.job_engine == "celery" and settings.broker_url:
+        return CeleryEngine(
+            ctx.database, broker_url=settings.broker_url, clock=ctx.clock, lease_seconds=settings.job_lease_seconds,
+            stall_seconds=settings.job_stall_seconds, chunk=settings.job_dispatch_chunk,
+        )
+    return LocalPoolEngine(ctx.database, clock=ctx.clock)

@@ -13,9 +13,9 @@ from certsvc.config import Settings
 from certsvc.crypto import api as crypto
 from certsvc.errors import ConfigurationError, KeyUnavailableError
 from certsvc.rendering.templates import TemplateRegistry
-from certsvc.storage.blobs import LocalBlobStore
+from certsvc.storage.blobs import BlobStore, DatabaseBlobStore, LocalBlobStore
 from certsvc.storage.database import Database
-from certsvc.storage.keystore import FileKeyStore
+from certsvc.storage.keystore import DatabaseKeyStore, FileKeyStore, KeyStore
 
 __all__ = ["LoadedSeal", "SealLike", "ServiceContext", "build_context"]
 
@@ -62,8 +62,8 @@ class LoadedSeal:
 class ServiceContext:
     settings: Settings
     database: Database
-    blobs: LocalBlobStore
-    keys: FileKeyStore
+    blobs: BlobStore
+    keys: KeyStore
     templates: TemplateRegistry
     clock: Clock
     # Where seal keys come from; encrypted key files under CERTSVC_HOME unless given.
@@ -135,6 +135,11 @@ class ServiceContext:
         if self._passphrase is None:
             if self.settings.key_passphrase is not None:
                 self._passphrase = self.settings.key_passphrase.get_secret_value().encode()
+            elif self.settings.key_passphrase_file is not None:
+                try:
+                    self._passphrase = self.settings.key_passphrase_file.read_bytes().strip()
+                except OSError as exc:
+                    raise KeyUnavailableError("the key passphrase file cannot be read") from exc
             else:
                 path = self.settings.dev_passphrase_file
                 if not path.exists():
@@ -268,8 +273,8 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     ctx = ServiceContext(
         settings=settings,
         database=database,
-        blobs=LocalBlobStore(settings.blob_dir),
-        keys=FileKeyStore(settings.key_dir),
+        blobs=DatabaseBlobStore(database) if settings.blob_store == "database" else LocalBlobStore(settings.blob_dir),
+        keys=DatabaseKeyStore(database) if settings.key_store == "database" else FileKeyStore(settings.key_dir),
         templates=TemplateRegistry.load(settings.templates_dir),
         clock=clock or SystemClock(),
     )

@@ -1,8 +1,11 @@
-"""Content-addressed blob store for issued files.
+"""Content-addressed blob stores for issued files: a directory, or the database.
 
 A blob's name is the SHA-256 of its bytes, so a stored file can never silently change and a
-second write of the same bytes is free. Writes go to a temporary file in the same directory,
-are fsynced and then renamed, so a crash leaves either the whole blob or none of it.
+second write of the same bytes is free. In a directory (the embedded default, or shared
+storage every node mounts), writes go to a temporary file in the same directory, are fsynced
+and then renamed, so a crash leaves either the whole blob or none of it. In the database
+(a cluster on PostgreSQL), a blob is a row written in its own short transaction, and its hash
+is checked again on every read.
 """
 
 from __future__ import annotations
@@ -10,12 +13,18 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
 
-from certsvc.errors import NotFoundError, StorageError
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
-__all__ = ["BlobStore", "LocalBlobStore"]
+from certsvc.errors import NotFoundError, StorageError
+from certsvc.storage.database import Database
+from certsvc.storage.orm_shared import StoredBlob
+
+__all__ = ["BlobStore", "DatabaseBlobStore", "LocalBlobStore"]
 
 
 class BlobStore(Protocol):
@@ -79,3 +88,48 @@ class LocalBlobStore:
             return self._path(sha256).exists()
         except NotFoundError:
             return False
+
+
+def _is_digest(sha256: str) -> bool:
+    return len(sha256) == 64 and all(c in "0123456789abcdef" for c in sha256)
+
+
+class DatabaseBlobStore:
+    """Blobs as rows of the ``blobs`` table, reachable by every node of the database.
+
+    A write is its own transaction, as a file write is outside the registry's: a blob without
+    a row pointing to it is harmless, a row never points to a missing blob (the blob is
+    committed before the row that names it).
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    def put(self, data: bytes) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        if self.exists(digest):
+            return digest
+        try:
+            with self.database.transaction() as session:
+                session.add(StoredBlob(sha256=digest, size=len(data), data=data, created_at=datetime.now(UTC)))
+        except IntegrityError:
+            pass  # another process stored the same bytes at the same moment
+        return digest
+
+    def get(self, sha256: str) -> bytes:
+        if not _is_digest(sha256):
+            raise NotFoundError("no such blob")
+        with self.database.read() as session:
+            data = session.scalar(select(StoredBlob.data).where(StoredBlob.sha256 == sha256))
+        if data is None:
+            raise NotFoundError("stored file is missing")
+        if hashlib.sha256(data).hexdigest() != sha256:
+            # Changed in the database behind our back (or a broken disk): never serve it.
+            raise StorageError("a stored file failed its integrity check")
+        return bytes(data)
+
+    def exists(self, sha256: str) -> bool:
+        if not _is_digest(sha256):
+            return False
+        with self.database.read() as session:
+            return session.scalar(select(StoredBlob.sha256).where(StoredBlob.sha256 == sha256)) is not None

@@ -16,6 +16,7 @@ from certsvc.storage import (
     orm_region,
     orm_revocation,
     orm_rules,
+    orm_shared,
     orm_sharing,
 )
 from certsvc.storage.orm import Base
@@ -31,5 +32,6 @@ __all__ = [
     "orm_region",
     "orm_revocation",
     "orm_rules",
+    "orm_shared",
     "orm_sharing",
 ]

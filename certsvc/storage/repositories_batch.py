@@ -122,6 +122,100 @@ class BatchRepository:
             key=lambda item: item.id,
         )
 
+    def claim_range(
+        self,
+        job_id: int,
+        *,
+        first_id: int,
+        last_id: int,
+        token: str,
+        now: datetime,
+        stale_before: datetime,
+        max_attempts: int,
+    ) -> list[ClaimedItem]:
+        """Claim the items of a job with ids in ``first_id..last_id`` that nobody is working on:
+        pending ones, and running ones whose claim is older than ``stale_before`` (their worker
+        is presumed dead). A stale item already handed out ``max_attempts`` times is failed
+        instead: it keeps killing its workers.
+
+        Used by engines that dispatch ranges of items as messages (Celery): a message may be
+        delivered twice or after its worker died, and the claim decides who works on an item.
+        """
+        in_range = (BatchItem.job_id == job_id, BatchItem.id >= first_id, BatchItem.id <= last_id)
+        stale = (BatchItem.state == "running") & (BatchItem.claimed_at < stale_before)
+        self.session.execute(
+            update(BatchItem)
+            .where(*in_range, stale, BatchItem.attempts >= max_attempts)
+            .values(
+                state="failed",
+                finished_at=now,
+                error_code="worker_crashed",
+                error_message=f"the worker stopped while processing this item {max_attempts} times",
+            )
+        )
+        free = (BatchItem.state == "pending") | stale
+        ids = select(BatchItem.id).where(*in_range, free).order_by(BatchItem.id)
+        returned = (BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts)
+        claimed = dict(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
+        if self.session.get_bind().dialect.name == "postgresql":
+            picked = ids.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+            statement = update(BatchItem).where(BatchItem.id == picked.c.id, free)
+        else:
+            statement = update(BatchItem).where(BatchItem.id.in_(ids.scalar_subquery()), free)
+        rows = self.session.connection().execute(statement.values(**claimed).returning(*returned)).all()
+        return sorted(
+            (ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5])) for r in rows),
+            key=lambda item: item.id,
+        )
+
+    def unfinished_ids(self, job_id: int) -> Iterator[int]:
+        """Ids of the items without an outcome (pending or running), in order, streamed."""
+        result = self.session.execute(
+            select(BatchItem.id)
+            .where(BatchItem.job_id == job_id, BatchItem.state.in_(("pending", "running")))
+            .order_by(BatchItem.id)
+            .execution_options(yield_per=5000)
+        )
+        for (item_id,) in result:
+            yield int(item_id)
+
+    def complete_if_done(self, job_id: int, *, runner_id: str, now: datetime) -> bool:
+        """Mark a running job completed when no item is left without an outcome (one guarded
+        UPDATE, so two workers finishing the last items at once complete it once)."""
+        unfinished = (
+            select(BatchItem.id)
+            .where(BatchItem.job_id == job_id, BatchItem.state.in_(("pending", "running")))
+            .limit(1)
+            .exists()
+        )
+        done = self.session.execute(
+            update(BatchJob)
+            .where(BatchJob.id == job_id, BatchJob.state == "running", BatchJob.runner_id == runner_id, ~unfinished)
+            .values(state="completed", finished_at=now, heartbeat_at=None)
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+    def stalled_jobs(self, *, runner_prefix: str, quiet_since: datetime) -> list[tuple[int, str, datetime | None]]:
+        """Running jobs of an engine (runner ids starting ``runner_prefix``) whose heartbeat is
+        older than ``quiet_since``: (id, runner id, heartbeat)."""
+        rows = self.session.execute(
+            select(BatchJob.id, BatchJob.runner_id, BatchJob.heartbeat_at).where(
+                BatchJob.state == "running",
+                BatchJob.runner_id.startswith(runner_prefix),
+                (BatchJob.heartbeat_at.is_(None)) | (BatchJob.heartbeat_at < quiet_since),
+            )
+        ).all()
+        return [(int(r[0]), str(r[1]), r[2]) for r in rows]
+
+    def take_stalled(self, job_id: int, *, heartbeat_was: datetime | None, now: datetime) -> bool:
+        """Move a stalled job's heartbeat to ``now`` if it is still ``heartbeat_was``: of several
+        sweepers that saw the job stalled, exactly one wins and dispatches it again."""
+        held = BatchJob.heartbeat_at.is_(None) if heartbeat_was is None else BatchJob.heartbeat_at == heartbeat_was
+        done = self.session.execute(
+            update(BatchJob).where(BatchJob.id == job_id, BatchJob.state == "running", held).values(heartbeat_at=now)
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
     def finish(
         self,
         item_id: int,
@@ -154,6 +248,15 @@ class BatchRepository:
             update(BatchItem)
             .where(BatchItem.job_id == job_id, BatchItem.state == "running")
             .values(state="pending", claim_token=None)
+        )
+        return int(released.rowcount)  # type: ignore[attr-defined]
+
+    def release_claim(self, job_id: int, *, token: str) -> int:
+        """Hand back the items still running under ``token`` (a worker stopping early)."""
+        released = self.session.execute(
+            update(BatchItem)
+            .where(BatchItem.job_id == job_id, BatchItem.claim_token == token, BatchItem.state == "running")
+            .values(state="pending", claim_token=None, attempts=BatchItem.attempts - 1)
         )
         return int(released.rowcount)  # type: ignore[attr-defined]
 

@@ -1,8 +1,10 @@
 """Batch jobs over HTTP (operators): import files and re-sign runs, their progress and failures.
 
-``POST /api/v1/batches`` plans the job and answers 202 at once; the job runs in a background
-thread of this process (which starts the local worker pool). If this process dies, the job
-stays in the database and ``certsvc batch resume JOB`` finishes it.
+``POST /api/v1/batches`` plans the job and answers 202 at once. With the Celery engine the job
+is handed to the ``certsvc worker`` nodes and this process does no batch work; with the local
+engine (the embedded default) it runs in a background thread of this process, which starts the
+local worker pool. If this process dies, the job stays in the database: workers carry on (Celery)
+or ``certsvc batch resume JOB`` finishes it (local).
 """
 
 from __future__ import annotations
@@ -190,8 +192,11 @@ async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPri
     finally:
         if upload is not None:
             upload.unlink(missing_ok=True)
-    _start_in_background(ctx, created.job_id, principal, workers)
-    progress = await run_in_threadpool(service.status, created.job_id, principal=principal)
+    if service.is_queued:
+        progress = await run_in_threadpool(service.submit, created.job_id, principal=principal)
+    else:
+        _start_in_background(ctx, created.job_id, principal, workers)
+        progress = await run_in_threadpool(service.status, created.job_id, principal=principal)
     return JSONResponse(
         json.loads(BatchRead.of(progress).model_dump_json()),
         status_code=202,
