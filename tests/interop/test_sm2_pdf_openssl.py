@@ -28,7 +28,9 @@ def _openssl(*args: str | Path) -> subprocess.CompletedProcess[bytes]:
 def _cms_of(pdf: bytes) -> tuple[tuple[int, int, int, int], cms.SignedData]:
     a, b, c, d = (int(x) for x in re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", pdf)[0])  # the seal (a B-LTA document time-stamp follows)
     contents_hex = pdf[a + b : c].strip().lstrip(b"<").rstrip(b">")
-    info = cms.ContentInfo.load(bytes.fromhex(contents_hex.decode()).rstrip(b"\x00"))
+    # The DER says its own length; the zero padding after it is ignored. (Stripping zero bytes
+    # would cut a signature whose last byte happens to be 0x00.)
+    info = cms.ContentInfo.load(bytes.fromhex(contents_hex.decode()))
     return (a, b, c, d), info["content"]
 
 
