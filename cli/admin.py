@@ -12,10 +12,12 @@ import typer
 
 from certsvc.config import load_settings
 from certsvc.domain.ids import ROW_ID_MAX
+from certsvc.domain.paging import every_item
 from certsvc.errors import BadRequestError
 from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import build_context
 from certsvc.services.licence_types import LicenceTypeService
+from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc_cli.errors import handle_errors
 
 __all__ = ["client_app", "department_app", "seal_app", "webhook_app"]
@@ -193,7 +195,8 @@ def seal_add(
 @handle_errors
 def seal_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's seals."""
-    rows = _admin().list_seals(department, principal=local_operator())
+    admin = _admin()
+    rows = list(every_item(lambda page: admin.list_seals(department, principal=local_operator(), page=page)))
     _out(
         rows,
         as_json,
@@ -284,7 +287,8 @@ def client_add(
 @handle_errors
 def client_list(department: Annotated[str | None, typer.Option()] = None, as_json: JsonOption = False) -> None:
     """List API clients (never their keys)."""
-    rows = _admin().list_clients(principal=local_operator(), department_code=department)
+    admin = _admin()
+    rows = list(every_item(lambda page: admin.list_clients(principal=local_operator(), page=page, department_code=department)))
     _out(
         rows,
         as_json,
@@ -317,7 +321,8 @@ def webhook_add(department: str, url: str, as_json: JsonOption = False) -> None:
 @handle_errors
 def webhook_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's webhooks."""
-    rows = _admin().list_webhooks(department, principal=local_operator())
+    admin = WebhookAdminService(build_context(load_settings()))
+    rows = list(every_item(lambda page: admin.list(department, principal=local_operator(), page=page)))
     _out(rows, as_json, "\n".join(f"{w.id}  {'active' if w.is_active else 'off'}  {w.url}" for w in rows))
 
 

@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from certsvc.config import load_settings
+from certsvc.domain.paging import every_item
 from certsvc.errors import BadRequestError
 from certsvc.services.admin import local_operator
 from certsvc.services.audit import AuditService
@@ -74,7 +75,8 @@ def export(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
 ) -> None:
     """Write events as JSON lines (one object per line, with their hashes)."""
-    rows = _service().export(start=_when(start), end=_when(end), actor=local_operator())
+    service, since, until = _service(), _when(start), _when(end)
+    rows = every_item(lambda page: service.export(start=since, end=until, actor=local_operator(), page=page))
     lines = (json.dumps(row, ensure_ascii=False, sort_keys=True, default=str) + "\n" for row in rows)
     if out is None:
         for line in lines:

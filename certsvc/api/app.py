@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, Request, Response
 
 from certsvc import __version__
 from certsvc.api.deps import public
+from certsvc.api.docs import install_api_docs
 from certsvc.api.errors import install_error_handlers
 from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
@@ -49,6 +50,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         version=__version__,
         summary="电子证照签发与电子印章服务 · electronic licence issuance and electronic seals",
         lifespan=lifespan,
+        docs_url=None,  # install_api_docs serves them without a CDN
+        redoc_url=None,
     )
     app.state.ctx = ctx
     install_error_handlers(app)
@@ -75,6 +78,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     for router in ROUTERS:
         app.include_router(router)
     document_problems(app)
+    install_api_docs(app)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app
 

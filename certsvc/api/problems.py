@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 from certsvc.api.deps import access_rule
 from certsvc.api.errors import PROBLEM_JSON
 
-__all__ = ["Problem", "document_problems", "problem_statuses"]
+__all__ = ["Problem", "document_problems", "is_public", "problem_statuses"]
 
 _DESCRIPTIONS = {
     400: "Bad request (a stable `code` says why)",
@@ -48,14 +48,30 @@ class Problem(BaseModel):
     )
 
 
+_SCHEME = "bearerAuth"
+_BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "csk_<key id>_<secret> API key, or a holder's OpenID Connect ID token (JWT)",
+    "description": "`Authorization: Bearer <key>`. Departments and operators get an API key from "
+    "`certsvc client add` (shown once); holder routes (`/api/v1/holder/...`) take the identity "
+    "provider's token instead.",
+}
+
+
+def is_public(route: APIRoute) -> bool:
+    """Whether anyone may call ``route`` without a key."""
+    rule = access_rule(route)
+    return rule is None or rule.is_public
+
+
 def problem_statuses(route: APIRoute) -> list[int]:
     """The error statuses ``route`` can answer."""
-    rule = access_rule(route)
-    is_public = rule is None or rule.is_public
+    is_public_route = is_public(route)
     methods = route.methods or set()
     takes_input = bool(route.dependant.path_params or route.dependant.query_params or methods & _WRITES)
     statuses = {400, 422, 503}
-    statuses |= {429} if is_public else {401, 403}
+    statuses |= {429} if is_public_route else {401, 403}
     if takes_input:
         statuses.add(404)
     if methods & _WRITES:
@@ -72,7 +88,9 @@ def document_problems(app: FastAPI) -> None:
         document = get_openapi(
             title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
         )
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        components = document.setdefault("components", {})
+        components["securitySchemes"] = {_SCHEME: _BEARER}
+        schemas = components.setdefault("schemas", {})
         schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         ref = {"$ref": "#/components/schemas/Problem"}
         # Included routers stay wrappers in app.routes; iter_route_contexts unfolds them into
@@ -86,6 +104,8 @@ def document_problems(app: FastAPI) -> None:
                 operation = path.get(method.lower())
                 if operation is None:
                     continue
+                if not is_public(route):
+                    operation["security"] = [{_SCHEME: []}]
                 responses = operation.setdefault("responses", {})
                 for status in problem_statuses(route):
                     responses[str(status)] = {

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import ConflictError, NotFoundError
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem, BatchJob
@@ -43,6 +44,7 @@ __all__ = [
     "claim_items",
     "ensure_runnable",
     "job_progress",
+    "job_progress_page",
     "new_token",
     "record_outcome",
 ]
@@ -241,6 +243,12 @@ def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, no
         error_code=outcome.error_code,
         error_message=outcome.error_message,
     )
+
+
+def job_progress_page(session: Session, page: PageRequest, *, now: datetime) -> Page[JobProgress]:
+    """One page of jobs, newest first, each with its progress."""
+    repo = BatchRepository(session)
+    return repo.jobs(page).map(lambda job: _progress(job, repo.counts(job.id), repo, now=now))
 
 
 def job_progress(session: Session, job_id: int, *, now: datetime) -> JobProgress:

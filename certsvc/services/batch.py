@@ -23,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import BadRequestError, ConflictError, NotFoundError, ValidationFailedError
 from certsvc.jobs.api import (
     ItemHandler,
@@ -33,6 +34,7 @@ from certsvc.jobs.api import (
     ProgressCallback,
     TaskSpec,
     job_progress,
+    job_progress_page,
 )
 from certsvc.jobs.local import LocalPoolEngine
 from certsvc.services.audit import append_audit_event
@@ -450,6 +452,12 @@ class BatchService:
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.transaction() as session:
             return job_progress(session, job_id, now=self.ctx.clock.now())
+
+    def jobs(self, *, principal: Principal, page: PageRequest) -> Page[JobProgress]:
+        """Raises: PermissionDeniedError: the caller is not an operator."""
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.read() as session:
+            return job_progress_page(session, page, now=self.ctx.clock.now())
 
     def failures(self, job_id: int, *, principal: Principal) -> Iterator[FailureRow]:
         """Every failed item of a job, in order, streamed in pages.

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.storage.orm import ApiClient, AuditEvent, Seal
 from certsvc.storage.orm_lifecycle import (
     AuditCheckpoint,
@@ -16,6 +17,7 @@ from certsvc.storage.orm_lifecycle import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from certsvc.storage.paging import read_page
 
 __all__ = [
     "AuditChainRepository",
@@ -65,11 +67,11 @@ class ClientAdminRepository:
     def by_id(self, client_id: int) -> ApiClient | None:
         return self.session.get(ApiClient, client_id)
 
-    def all(self, *, department_id: int | None = None) -> Sequence[ApiClient]:
-        query = select(ApiClient).order_by(ApiClient.id)
+    def page(self, page: PageRequest, *, department_id: int | None = None) -> Page[ApiClient]:
+        query = select(ApiClient)
         if department_id is not None:
             query = query.where(ApiClient.department_id == department_id)
-        return self.session.scalars(query).all()
+        return read_page(self.session, query, ApiClient.id, page, newest_first=False)
 
 
 class WebhookRepository:
@@ -173,13 +175,14 @@ class AuditChainRepository:
     def count_up_to(self, event_id: int) -> int:
         return int(self.session.scalar(select(func.count()).where(AuditEvent.id <= event_id)) or 0)
 
-    def between(self, start: datetime | None, end: datetime | None) -> Iterator[AuditEvent]:
-        query = select(AuditEvent).order_by(AuditEvent.id)
+    def between(self, start: datetime | None, end: datetime | None, page: PageRequest) -> Page[AuditEvent]:
+        """Events with ``start <= at < end``, oldest first (the chain's order)."""
+        query = select(AuditEvent)
         if start is not None:
             query = query.where(AuditEvent.at >= start)
         if end is not None:
             query = query.where(AuditEvent.at < end)
-        yield from self.session.scalars(query.execution_options(yield_per=1000))
+        return read_page(self.session, query, AuditEvent.id, page, newest_first=False)
 
     def add_checkpoint(self, checkpoint: AuditCheckpoint) -> AuditCheckpoint:
         self.session.add(checkpoint)

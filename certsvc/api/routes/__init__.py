@@ -17,6 +17,7 @@ from certsvc.api.routes import (
     trust,
     tsa,
     verification,
+    webhooks,
 )
 from certsvc.api.web import pages
 
@@ -29,6 +30,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     trust.public_router,  # public: signed issuer key list
     lifecycle.router,
     admin.router,  # operators
+    webhooks.router,  # operators: webhook endpoints and their delivery log
     holder.router,  # holders (identity-provider token)
     sharing.router,  # receiving departments
     stats.router,  # programme figures (operators)
