@@ -11,7 +11,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from certsvc.domain.paging import MAX_PAGE_SIZE, PageRequest, decode_cursor, encode_cursor, every_item
+from certsvc.domain.paging import (
+    MAX_PAGE_SIZE,
+    PageRequest,
+    decode_cursor,
+    encode_cursor,
+    every_item,
+)
 from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm_batch import BatchJob
