@@ -14,6 +14,7 @@ from certsvc import __version__
 from certsvc.api.deps import public
 from certsvc.api.docs import install_api_docs
 from certsvc.api.errors import install_error_handlers
+from certsvc.api.metrics import install_metrics
 from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
 from certsvc.config import load_settings
@@ -79,6 +80,7 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         app.include_router(router)
     document_problems(app)
     install_api_docs(app)
+    install_metrics(app, ctx)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app
 

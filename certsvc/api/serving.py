@@ -8,8 +8,11 @@ with none configured they are ignored and the peer address is the client.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
+from certsvc.api.metrics import MULTIPROCESS_ENV
 from certsvc.config import Settings
 from certsvc.services.context import ServiceContext
 
@@ -22,6 +25,19 @@ def server_options(settings: Settings) -> dict[str, Any]:
     if not proxies:
         return {"proxy_headers": False, "forwarded_allow_ips": []}
     return {"proxy_headers": True, "forwarded_allow_ips": proxies}
+
+
+def _share_metrics_between_workers(ctx: ServiceContext) -> None:
+    """Give the workers a fresh directory for prometheus-client's multiprocess mode.
+
+    Set in this (parent) process's environment before uvicorn spawns the workers, which import
+    prometheus-client afresh and so write their values there; ``/metrics`` sums them. The files
+    of an earlier run are removed: their counts belong to processes that are gone.
+    """
+    directory = ctx.settings.resolved_home / "run" / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(directory)
 
 
 def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> None:
@@ -39,6 +55,7 @@ def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> Non
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **options)
         return
     ctx.database.dispose()
+    _share_metrics_between_workers(ctx)
     # Loading every template takes a worker longer than uvicorn's default 5 s start-up health
     # check on a busy machine, after which it would be killed and started again, over and over.
     uvicorn.run(

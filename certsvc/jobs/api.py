@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import ConflictError, NotFoundError
+from certsvc.metrics import BATCH_ITEMS
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem, BatchJob
 from certsvc.storage.repositories_batch import BatchRepository
@@ -234,7 +235,7 @@ def claim_items(
 
 def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, now: datetime) -> bool:
     """Store ``outcome`` in the caller's transaction; False if the claim was lost meanwhile."""
-    return BatchRepository(session).finish(
+    is_recorded = BatchRepository(session).finish(
         item.id,
         token=item.token,
         state=outcome.state.value,
@@ -243,6 +244,9 @@ def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, no
         error_code=outcome.error_code,
         error_message=outcome.error_message,
     )
+    if is_recorded:
+        BATCH_ITEMS.labels(outcome=outcome.state.value).inc()
+    return is_recorded
 
 
 def job_progress_page(session: Session, page: PageRequest, *, now: datetime) -> Page[JobProgress]:

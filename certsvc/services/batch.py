@@ -453,6 +453,11 @@ class BatchService:
         with self.ctx.database.transaction() as session:
             return job_progress(session, job_id, now=self.ctx.clock.now())
 
+    def open_items(self) -> dict[tuple[str, str], int]:
+        """(job kind, item state) -> items of the jobs not finished yet: the backlog ``/metrics`` shows."""
+        with self.ctx.database.read() as session:
+            return BatchRepository(session).open_item_counts()
+
     def jobs(self, *, principal: Principal, page: PageRequest) -> Page[JobProgress]:
         """Raises: PermissionDeniedError: the caller is not an operator."""
         require_role(principal, Role.OPERATOR)

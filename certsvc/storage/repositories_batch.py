@@ -44,6 +44,16 @@ class BatchRepository:
         self.session.flush()
         return job
 
+    def open_item_counts(self) -> dict[tuple[str, str], int]:
+        """(job kind, item state) -> items, over the jobs not finished yet (pending or running)."""
+        rows = self.session.execute(
+            select(BatchJob.kind, BatchItem.state, func.count())
+            .join(BatchJob, BatchJob.id == BatchItem.job_id)
+            .where(BatchJob.state.in_(("pending", "running")))
+            .group_by(BatchJob.kind, BatchItem.state)
+        )
+        return {(str(kind), str(state)): int(count) for kind, state, count in rows}
+
     def jobs(self, page: PageRequest) -> Page[BatchJob]:
         """Newest job first."""
         return read_page(self.session, select(BatchJob), BatchJob.id, page)
