@@ -28,9 +28,8 @@ import defusedxml.ElementTree as SafeET
 
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
 
-__all__ = ["OFD_NS", "OfdPackage", "PackageLimits", "is_ofd", "parse_xml", "read_package"]
+__all__ = ["OfdPackage", "PackageLimits", "is_ofd", "parse_xml", "read_package"]
 
-OFD_NS = "http://www.ofdspec.org/2016"
 _ZIP_MAGIC = b"PK\x03\x04"
 _BAD_NAME = re.compile(r"(^[/\\])|(^[A-Za-z]:)|\\|(^|/)\.\.?(/|$)|[\x00-\x1f]")
 

@@ -29,11 +29,12 @@ from datetime import UTC, datetime
 from certsvc.crypto import ses
 from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
-from certsvc.crypto.ofd_package import OFD_NS, read_package
+from certsvc.crypto.ofd_package import read_package
 from certsvc.crypto.signing import SigningKey, sm2_signing
 from certsvc.crypto.sm2 import Sm2Signing, sm3
 from certsvc.crypto.timestamp_client import TimeStampTransport
 from certsvc.crypto.timestamp_tokens import fetch_time_stamp_token
+from certsvc.domain.ofd_xml import QUALIFIED, ofd_element, ofd_number, xml_document
 from certsvc.errors import SigningError
 
 __all__ = [
@@ -48,26 +49,13 @@ OID_SM3 = "1.2.156.10197.1.401"  # GM/T 0006: SM3, the References' CheckMethod
 SIGNATURES_PATH = "Doc_0/Signs/Signatures.xml"
 SIGNATURE_PATH = "Doc_0/Signs/Sign_0/Signature.xml"
 SIGNED_VALUE_PATH = "Doc_0/Signs/Sign_0/SignedValue.dat"
-_Q = f"{{{OFD_NS}}}"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-ET.register_namespace("ofd", OFD_NS)
 
 
-def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, _Q + tag, attrs)
-    if text is not None:
-        element.text = text
-    return element
 
 
-def _xml(root: ET.Element) -> bytes:
-    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
-    return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
 
 
-def _n(value: float) -> str:
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def _sm2(key: SigningKey | SealKey) -> Sm2Signing:
@@ -77,16 +65,16 @@ def _sm2(key: SigningKey | SealKey) -> Sm2Signing:
 
 
 def _with_signatures_entry(ofd_xml: ET.Element) -> bytes:
-    body = ofd_xml.find(f"{_Q}DocBody")
-    if body is None or body.find(f"{_Q}Signatures") is not None:
+    body = ofd_xml.find(f"{QUALIFIED}DocBody")
+    if body is None or body.find(f"{QUALIFIED}Signatures") is not None:
         raise SigningError("the OFD is not an unsealed certsvc package")
     # GB/T 33190 §7.4: DocBody = DocInfo, DocRoot, Versions?, Signatures?
-    _el(body, "Signatures", SIGNATURES_PATH)
-    return _xml(ofd_xml)
+    ofd_element(body, "Signatures", SIGNATURES_PATH)
+    return xml_document(ofd_xml)
 
 
 def _page_id(document: ET.Element, page_index: int) -> str:
-    pages = document.findall(f"{_Q}Pages/{_Q}Page")
+    pages = document.findall(f"{QUALIFIED}Pages/{QUALIFIED}Page")
     if not 0 <= page_index < len(pages):
         raise SigningError(f"the OFD has no page {page_index} for the seal")
     return pages[page_index].get("ID", "")
@@ -95,19 +83,19 @@ def _page_id(document: ET.Element, page_index: int) -> str:
 def _signature_xml(
     files: dict[str, bytes], *, page_id: str, boundary: tuple[float, float, float, float], signed_at: datetime
 ) -> bytes:
-    root = ET.Element(_Q + "Signature")
-    info = _el(root, "SignedInfo")
-    _el(info, "Provider", ProviderName="certsvc", Version="0.1.0", Company="certsvc")
-    _el(info, "SignatureMethod", OID_SM2_WITH_SM3)
-    _el(info, "SignatureDateTime", signed_at.astimezone(UTC).strftime("%Y%m%d%H%M%SZ"))
-    references = _el(info, "References", CheckMethod=OID_SM3)
+    root = ET.Element(QUALIFIED + "Signature")
+    info = ofd_element(root, "SignedInfo")
+    ofd_element(info, "Provider", ProviderName="certsvc", Version="0.1.0", Company="certsvc")
+    ofd_element(info, "SignatureMethod", OID_SM2_WITH_SM3)
+    ofd_element(info, "SignatureDateTime", signed_at.astimezone(UTC).strftime("%Y%m%d%H%M%SZ"))
+    references = ofd_element(info, "References", CheckMethod=OID_SM3)
     for name in sorted(files):
-        reference = _el(references, "Reference", FileRef=f"/{name}")
-        _el(reference, "CheckValue", base64.b64encode(sm3(files[name])).decode())
+        reference = ofd_element(references, "Reference", FileRef=f"/{name}")
+        ofd_element(reference, "CheckValue", base64.b64encode(sm3(files[name])).decode())
     x, y, w, h = boundary
-    _el(info, "StampAnnot", ID="1", PageRef=page_id, Boundary=f"{_n(x)} {_n(y)} {_n(w)} {_n(h)}")
-    _el(root, "SignedValue", f"/{SIGNED_VALUE_PATH}")
-    return _xml(root)
+    ofd_element(info, "StampAnnot", ID="1", PageRef=page_id, Boundary=f"{ofd_number(x)} {ofd_number(y)} {ofd_number(w)} {ofd_number(h)}")
+    ofd_element(root, "SignedValue", f"/{SIGNED_VALUE_PATH}")
+    return xml_document(root)
 
 
 def seal_ofd(
@@ -137,10 +125,10 @@ def seal_ofd(
     package = read_package(unsigned)
     files = dict(package.files)
     files["OFD.xml"] = _with_signatures_entry(package.xml("OFD.xml"))
-    signatures = ET.Element(_Q + "Signatures")
-    _el(signatures, "MaxSignId", "1")
-    _el(signatures, "Signature", ID="1", Type="Seal", BaseLoc=f"/{SIGNATURE_PATH}")
-    files[SIGNATURES_PATH] = _xml(signatures)
+    signatures = ET.Element(QUALIFIED + "Signatures")
+    ofd_element(signatures, "MaxSignId", "1")
+    ofd_element(signatures, "Signature", ID="1", Type="Seal", BaseLoc=f"/{SIGNATURE_PATH}")
+    files[SIGNATURES_PATH] = xml_document(signatures)
     page_id = _page_id(package.xml("Doc_0/Document.xml"), page_index)
     signature_xml = _signature_xml(files, page_id=page_id, boundary=boundary_mm, signed_at=signed_at)
     stamper = None

@@ -36,14 +36,14 @@ from pyhanko_certvalidator import CertificateValidator, ValidationContext
 from certsvc.crypto import ses
 from certsvc.crypto._pyhanko_gm import GmSignatureValidator
 from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
-from certsvc.crypto.ofd_package import OFD_NS, OfdPackage, read_package
+from certsvc.crypto.ofd_package import OfdPackage, read_package
 from certsvc.crypto.sm2 import sm3
 from certsvc.crypto.timestamp_tokens import check_time_stamp_token
+from certsvc.domain.ofd_xml import QUALIFIED
 from certsvc.errors import InvalidDocumentError
 
 __all__ = ["OfdSignatureCheck", "OfdValidationResult", "validate_ofd"]
 
-_Q = f"{{{OFD_NS}}}"
 _SM3_NAMES = {"1.2.156.10197.1.401", "sm3"}  # ofdrw writes the word, vendors the OID
 
 
@@ -123,13 +123,13 @@ def _chain(cert_der: bytes, *, roots: list[asn1_x509.Certificate], pool: list[as
 def _references(package: OfdPackage, signature: ET.Element, base: str) -> tuple[set[str], list[str], list[str], list[str]]:
     """(referenced paths, changed, missing, problems) of one ``Signature.xml``."""
     problems: list[str] = []
-    info = signature.find(f"{_Q}SignedInfo")
+    info = signature.find(f"{QUALIFIED}SignedInfo")
     if info is None:
         return set(), [], [], ["Signature.xml has no SignedInfo"]
-    method = (info.findtext(f"{_Q}SignatureMethod") or "").strip()
+    method = (info.findtext(f"{QUALIFIED}SignatureMethod") or "").strip()
     if method != OID_SM2_WITH_SM3:
         problems.append(f"unsupported SignatureMethod {method[:40]!r}")
-    references = info.find(f"{_Q}References")
+    references = info.find(f"{QUALIFIED}References")
     if references is None:
         return set(), [], [], [*problems, "Signature.xml lists no References"]
     check = references.get("CheckMethod", "").strip()
@@ -138,7 +138,7 @@ def _references(package: OfdPackage, signature: ET.Element, base: str) -> tuple[
     referenced: set[str] = set()
     changed: list[str] = []
     missing: list[str] = []
-    for reference in references.findall(f"{_Q}Reference"):
+    for reference in references.findall(f"{QUALIFIED}Reference"):
         name = _path(reference.get("FileRef", ""), base)
         referenced.add(name)
         body = package.files.get(name)
@@ -146,7 +146,7 @@ def _references(package: OfdPackage, signature: ET.Element, base: str) -> tuple[
             missing.append(name)
             continue
         try:
-            expected = base64.b64decode((reference.findtext(f"{_Q}CheckValue") or "").strip(), validate=True)
+            expected = base64.b64decode((reference.findtext(f"{QUALIFIED}CheckValue") or "").strip(), validate=True)
         except (binascii.Error, ValueError):
             expected = b""
         if sm3(body) != expected:
@@ -155,7 +155,7 @@ def _references(package: OfdPackage, signature: ET.Element, base: str) -> tuple[
 
 
 def _stamp_page_ok(package: OfdPackage, signature: ET.Element) -> bool:
-    stamp = signature.find(f"{_Q}SignedInfo/{_Q}StampAnnot")
+    stamp = signature.find(f"{QUALIFIED}SignedInfo/{QUALIFIED}StampAnnot")
     if stamp is None:
         return True  # an invisible signature: nothing to place
     page_ref = stamp.get("PageRef", "")
@@ -163,12 +163,12 @@ def _stamp_page_ok(package: OfdPackage, signature: ET.Element) -> bool:
         document = package.xml(_document_path(package))
     except InvalidDocumentError:
         return False
-    return any(p.get("ID") == page_ref for p in document.findall(f"{_Q}Pages/{_Q}Page"))
+    return any(p.get("ID") == page_ref for p in document.findall(f"{QUALIFIED}Pages/{QUALIFIED}Page"))
 
 
 def _document_path(package: OfdPackage) -> str:
     root = package.xml("OFD.xml")
-    return _path(root.findtext(f"{_Q}DocBody/{_Q}DocRoot") or "Doc_0/Document.xml")
+    return _path(root.findtext(f"{QUALIFIED}DocBody/{QUALIFIED}DocRoot") or "Doc_0/Document.xml")
 
 
 def _check_one(
@@ -185,7 +185,7 @@ def _check_one(
     own = {signature_path}
     signature = package.xml(signature_path)
     referenced, changed, missing, problems = _references(package, signature, base)
-    value_path = _path(signature.findtext(f"{_Q}SignedValue") or "SignedValue.dat", base)
+    value_path = _path(signature.findtext(f"{QUALIFIED}SignedValue") or "SignedValue.dat", base)
     own.add(value_path)
     signed_value = package.files.get(value_path)
     signature_bytes = package.files[signature_path]
@@ -241,13 +241,13 @@ def _check_one(
 def _signature_paths(package: OfdPackage) -> tuple[list[str], set[str]]:
     """The ``Signature.xml`` paths listed by ``Signatures.xml``, and the list file itself."""
     root = package.xml("OFD.xml")
-    location = root.findtext(f"{_Q}DocBody/{_Q}Signatures")
+    location = root.findtext(f"{QUALIFIED}DocBody/{QUALIFIED}Signatures")
     if not location:
         return [], set()
     list_path = _path(location)
     listing = package.xml(list_path)
     base = list_path.rsplit("/", 1)[0]
-    paths = [_path(s.get("BaseLoc", ""), base) for s in listing.findall(f"{_Q}Signature")]
+    paths = [_path(s.get("BaseLoc", ""), base) for s in listing.findall(f"{QUALIFIED}Signature")]
     for path in paths:
         if path not in package.files:
             raise InvalidDocumentError(f"Signatures.xml names a missing file {path[:80]!r}", code="ofd_malformed")
@@ -288,7 +288,7 @@ def validate_ofd(
     root = package.xml("OFD.xml")
     metadata = {
         e.get("Name", ""): (e.text or "")
-        for e in root.findall(f"{_Q}DocBody/{_Q}DocInfo/{_Q}CustomDatas/{_Q}CustomData")
+        for e in root.findall(f"{QUALIFIED}DocBody/{QUALIFIED}DocInfo/{QUALIFIED}CustomDatas/{QUALIFIED}CustomData")
     }
     paths, covered = _signature_paths(package)
     checks = []

@@ -36,8 +36,6 @@ from certsvc.rendering.mongolian_pdf import draw_mongolian
 __all__ = [
     "BILINGUAL_FILE",
     "DEPARTMENT_NAME_MN",
-    "MONGOLIAN_ITEM_SCHEMA",
-    "MONGOLIAN_LABEL_PROPS",
     "check_mongolian_item",
     "draw_mongolian_item",
     "draw_mongolian_line",
@@ -47,27 +45,6 @@ __all__ = [
 BILINGUAL_FILE = "bilingual.json"
 _MM = 72 / 25.4  # points per millimetre (templates.MM; that module imports this one)
 DEPARTMENT_NAME_MN = "$department_name_mn"
-
-_NUM = (int, float)
-# prop name → (accepted python types, required), as templates.py's layout schemas.
-MONGOLIAN_ITEM_SCHEMA: Mapping[str, tuple[tuple[type, ...], bool]] = {
-    "text": ((str,), False),
-    "field": ((str,), False),
-    "x": (_NUM, True),
-    "y": (_NUM, True),
-    "size": (_NUM, False),
-    "align": ((str,), False),
-    "color": ((str,), False),
-    "width": (_NUM, False),  # mm; with it, the text wraps at spaces and may shrink
-    "max_lines": ((int,), False),
-    "leading": (_NUM, False),  # mm between baselines
-    "shrink_to": (_NUM, False),  # smallest size (pt) before the text is refused
-}
-MONGOLIAN_LABEL_PROPS: Mapping[str, tuple[tuple[type, ...], bool]] = {
-    "label_mn": ((str,), False),
-    "label_mn_width": (_NUM, False),
-}
-
 
 def _text_problems(where: str, text: str) -> list[str]:
     if normalise_mongolian(text) != text:

@@ -19,7 +19,7 @@ from reportlab.pdfgen.canvas import Canvas
 
 from certsvc.domain.pdf_numbers import pdf_number
 from certsvc.errors import RenderingError
-from certsvc.rendering.templates import (
+from certsvc.rendering.template_model import (
     MM,
 )
 

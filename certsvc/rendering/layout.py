@@ -16,9 +16,9 @@ from certsvc.errors import ValidationFailedError
 from certsvc.rendering import fonts
 from certsvc.rendering.bilingual_layout import DEPARTMENT_NAME_MN, fit_mongolian
 from certsvc.rendering.content import LicenceContent
-from certsvc.rendering.templates import (
+from certsvc.rendering.template_fields import FieldSpec
+from certsvc.rendering.template_model import (
     MM,
-    FieldSpec,
     LayoutItem,
     LicenceTemplate,
     format_date_cn,

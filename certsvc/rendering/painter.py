@@ -26,7 +26,7 @@ from certsvc.rendering.layout import (
     on_page,
 )
 from certsvc.rendering.metadata import apply_metadata, document_id
-from certsvc.rendering.templates import (
+from certsvc.rendering.template_model import (
     MM,
     LayoutItem,
     LicenceTemplate,

@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 import pytest
 
 from certsvc.errors import ConfigurationError, UnknownTemplateError, ValidationFailedError
@@ -193,3 +194,80 @@ def test_invisible_and_control_characters_are_refused(registry: TemplateRegistry
     by_field = {d["field"]: d["problem"] for d in info.value.details}
     assert "U+200B" in by_field["legal_representative"]
     assert "U+0007" in by_field["supervisors"]
+
+
+# --- the parts of a template file are typed; what the whole template must satisfy is checked ---
+def test_a_broken_field_is_reported_once_not_again_where_the_layout_draws_it(tmp_path: Path) -> None:
+    folder = _copy_food(tmp_path)
+    _edit(folder, lambda data: data["fields"][1].update(type="barcode"))
+    problems = [d["problem"] for d in _load_error(folder).details]
+    assert problems == [
+        "fields[1] (legal_representative): unknown field type 'barcode' "
+        "(known: text, date, number, enum, multiline, table, image)"
+    ]
+
+
+def test_item_properties_are_checked_by_the_model_of_their_kind(tmp_path: Path) -> None:
+    folder = _copy_food(tmp_path)
+
+    def break_it(data: dict[str, Any]) -> None:
+        items = data["layout"]["items"]
+        items[1].update(size=True, page="second", font="comic")  # a text item
+        items[3]["zzz"] = 1  # a field item
+        del items[4]["x"]
+        items.append({"kind": "rect", "x": 1, "y": 1, "w": 2, "h": 2, "fill": "blue", "inset": 3})
+
+    _edit(folder, break_it)
+    rect = len(json.loads((folder / "template.json").read_text(encoding="utf-8"))["layout"]["items"]) - 1
+    problems = {d["problem"] for d in _load_error(folder).details}
+    assert {
+        "layout.items[1] (text): property 'size' has the wrong type",
+        "layout.items[1] (text): page must be first, last, every or a page number",
+        "layout.items[1] (text): unknown font 'comic' (known: hei, kai, song)",
+        "layout.items[3] (field): unknown property 'zzz'",
+        "layout.items[4] (field): missing property 'x'",
+        f"layout.items[{rect}] (rect): fill must look like #RRGGBB",
+        f"layout.items[{rect}] (rect): unknown property 'inset'",
+    } <= problems
+
+
+def test_table_columns_are_typed_too(tmp_path: Path) -> None:
+    target = tmp_path / "templates" / "construction-planning-permit"
+    shutil.copytree(TEMPLATES_DIR / "construction-planning-permit", target)
+
+    def break_it(data: dict[str, Any]) -> None:
+        table = next(item for item in data["layout"]["items"] if item["kind"] == "table")
+        table["columns"][0]["align"] = "justify"
+        table["columns"][1]["width"] = "20mm"
+
+    _edit(target, break_it)
+    problems = {d["problem"] for d in _load_error(target).details}
+    assert any("columns[0].align must be left, center or right" in p for p in problems)
+    assert any("property 'columns[1].width' has the wrong type" in p for p in problems)
+
+
+def test_each_templates_fields_are_published_as_json_schema(registry: TemplateRegistry) -> None:
+    for template in registry.all():
+        schema = template.fields_json_schema()
+        validator = jsonschema_rs.validator_for(schema)
+        sample = template.load_sample()["fields"]
+        assert validator.is_valid(sample), template.slug
+        assert not validator.is_valid({**sample, "no_such_field": "x"})
+        required = next(spec.key for spec in template.fields if spec.required)
+        assert not validator.is_valid({k: v for k, v in sample.items() if k != required})
+
+
+def test_the_field_schema_says_what_the_validator_refuses(registry: TemplateRegistry) -> None:
+    food = registry.get(FOOD)
+    validator = jsonschema_rs.validator_for(food.fields_json_schema())
+    fields = _sample_fields(registry)
+    for key, bad in (
+        ("business_type", "网吧"),  # not one of the enum values
+        ("licence_number", "XX123"),  # the template's pattern
+        ("complaint_phone", "1" * 14),  # longer than max_length
+        ("issuer", "张三\n李四"),  # a single-line text
+    ):
+        case = {**fields, key: bad}
+        assert not validator.is_valid(case), key
+        with pytest.raises(ValidationFailedError):
+            food.validate_fields(case)

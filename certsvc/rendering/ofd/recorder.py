@@ -16,6 +16,7 @@ from typing import Any
 from reportlab.lib.colors import Color
 from reportlab.pdfbase import pdfmetrics
 
+from certsvc.domain.ofd_xml import ofd_number
 from certsvc.rendering import fonts
 from certsvc.rendering.content import LicenceContent
 from certsvc.rendering.drawing import cached_image, fit_image, qr_matrix
@@ -34,10 +35,6 @@ def _rgb(color: Color) -> Rgb:
     return (round(color.red * 255), round(color.green * 255), round(color.blue * 255))
 
 
-def _n(value: float) -> str:
-    """A coordinate in OFD text: millimetres, 3 decimals (1 µm), no trailing zeros."""
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 @dataclass
@@ -151,14 +148,14 @@ class _RecordingCanvas:
 
     # lines and areas
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
-        data = f"M {_n(self._x(x1))} {_n(self._y(y1))} L {_n(self._x(x2))} {_n(self._y(y2))}"
+        data = f"M {ofd_number(self._x(x1))} {ofd_number(self._y(y1))} L {ofd_number(self._x(x2))} {ofd_number(self._y(y2))}"
         self.marks.append(PathMark(data, self.state.line_width / MM, self.state.stroke, None))
 
     def _rect_data(self, x: float, y: float, w: float, h: float) -> str:
         left, top, right, bottom = self._x(x), self._y(y + h), self._x(x + w), self._y(y)
         return (
-            f"M {_n(left)} {_n(top)} L {_n(right)} {_n(top)} L {_n(right)} {_n(bottom)} "
-            f"L {_n(left)} {_n(bottom)} C"
+            f"M {ofd_number(left)} {ofd_number(top)} L {ofd_number(right)} {ofd_number(top)} L {ofd_number(right)} {ofd_number(bottom)} "
+            f"L {ofd_number(left)} {ofd_number(bottom)} C"
         )
 
     def rect(self, x: float, y: float, w: float, h: float, stroke: int = 1, fill: int = 0) -> None:
@@ -192,7 +189,7 @@ class _RecordingCanvas:
             if not points:
                 continue
             data = " ".join(
-                f"{'M' if op == 'm' else 'L'} {_n(self._x(float(x)))} {_n(self._y(float(y)))}"
+                f"{'M' if op == 'm' else 'L'} {ofd_number(self._x(float(x)))} {ofd_number(self._y(float(y)))}"
                 for x, y, op in points
             )
             self.marks.append(PathMark(data, self.state.line_width / MM, self.state.stroke, None))

@@ -23,14 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 
+from certsvc.domain.ofd_xml import QUALIFIED, ofd_element, ofd_number, xml_document
 from certsvc.rendering.ofd.font_subset import subset_font
 from certsvc.rendering.ofd.scene import ImageMark, LicenceScene, PathMark, Rgb, TextMark
 
-__all__ = ["OFD_NS", "OfdMetadata", "write_ofd"]
+__all__ = ["OfdMetadata", "write_ofd"]
 
-OFD_NS = "http://www.ofdspec.org/2016"
-_Q = f"{{{OFD_NS}}}"
-ET.register_namespace("ofd", OFD_NS)
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: equal input, equal bytes
 
 
@@ -47,21 +45,10 @@ class OfdMetadata:
     custom_data: tuple[tuple[str, str], ...]
 
 
-def _el(parent: ET.Element, tag: str, text: str | None = None, **attrs: str) -> ET.Element:
-    element = ET.SubElement(parent, _Q + tag, attrs)
-    if text is not None:
-        element.text = text
-    return element
 
 
-def _xml(root: ET.Element) -> bytes:
-    body: bytes = ET.tostring(root, encoding="utf-8", xml_declaration=False)
-    return b"<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + body
 
 
-def _n(value: float) -> str:
-    text = f"{value:.3f}".rstrip("0").rstrip(".")
-    return "0" if text in ("", "-0") else text
 
 
 def _color(value: Rgb) -> str:
@@ -88,24 +75,24 @@ def _image_format(data: bytes) -> tuple[str, str]:
 
 
 def _ofd_xml(meta: OfdMetadata) -> bytes:
-    root = ET.Element(_Q + "OFD", {"Version": "1.0", "DocType": "OFD"})
-    body = _el(root, "DocBody")
-    info = _el(body, "DocInfo")
-    _el(info, "DocID", meta.doc_id)
-    _el(info, "Title", meta.title)
-    _el(info, "Author", meta.author)
-    _el(info, "Subject", meta.subject)
-    _el(info, "CreationDate", meta.created_on.isoformat())
-    _el(info, "Creator", "certsvc")
-    _el(info, "CreatorVersion", "0.1.0")
-    keywords = _el(info, "Keywords")
+    root = ET.Element(QUALIFIED + "OFD", {"Version": "1.0", "DocType": "OFD"})
+    body = ofd_element(root, "DocBody")
+    info = ofd_element(body, "DocInfo")
+    ofd_element(info, "DocID", meta.doc_id)
+    ofd_element(info, "Title", meta.title)
+    ofd_element(info, "Author", meta.author)
+    ofd_element(info, "Subject", meta.subject)
+    ofd_element(info, "CreationDate", meta.created_on.isoformat())
+    ofd_element(info, "Creator", "certsvc")
+    ofd_element(info, "CreatorVersion", "0.1.0")
+    keywords = ofd_element(info, "Keywords")
     for word in meta.keywords:
-        _el(keywords, "Keyword", word)
-    custom = _el(info, "CustomDatas")
+        ofd_element(keywords, "Keyword", word)
+    custom = ofd_element(info, "CustomDatas")
     for name, value in meta.custom_data:
-        _el(custom, "CustomData", value, Name=name)
-    _el(body, "DocRoot", "Doc_0/Document.xml")
-    return _xml(root)
+        ofd_element(custom, "CustomData", value, Name=name)
+    ofd_element(body, "DocRoot", "Doc_0/Document.xml")
+    return xml_document(root)
 
 
 def _text_object(layer: ET.Element, ids: _Ids, mark: TextMark, font_id: str) -> None:
@@ -115,47 +102,47 @@ def _text_object(layer: ET.Element, ids: _Ids, mark: TextMark, font_id: str) -> 
     top = mark.y - mark.size * 1.2
     attrs = {
         "ID": ids(),
-        "Boundary": f"{_n(mark.x)} {_n(top)} {_n(width)} {_n(mark.size * 1.6)}",
+        "Boundary": f"{ofd_number(mark.x)} {ofd_number(top)} {ofd_number(width)} {ofd_number(mark.size * 1.6)}",
         "Font": font_id,
-        "Size": _n(mark.size),
+        "Size": ofd_number(mark.size),
     }
     if mark.is_bold:
         attrs["Stroke"] = "true"
-        attrs["LineWidth"] = _n(mark.stroke_width)
-    text = _el(layer, "TextObject", **attrs)
-    _el(text, "FillColor", Value=_color(mark.fill))
+        attrs["LineWidth"] = ofd_number(mark.stroke_width)
+    text = ofd_element(layer, "TextObject", **attrs)
+    ofd_element(text, "FillColor", Value=_color(mark.fill))
     if mark.is_bold:
-        _el(text, "StrokeColor", Value=_color(mark.fill))
-    code_attrs = {"X": "0", "Y": _n(mark.y - top)}
+        ofd_element(text, "StrokeColor", Value=_color(mark.fill))
+    code_attrs = {"X": "0", "Y": ofd_number(mark.y - top)}
     if mark.advances:
-        code_attrs["DeltaX"] = " ".join(_n(a) for a in mark.advances)
-    _el(text, "TextCode", mark.text, **code_attrs)
+        code_attrs["DeltaX"] = " ".join(ofd_number(a) for a in mark.advances)
+    ofd_element(text, "TextCode", mark.text, **code_attrs)
 
 
 def _path_object(layer: ET.Element, ids: _Ids, mark: PathMark, page: tuple[float, float]) -> None:
     attrs = {
         "ID": ids(),
-        "Boundary": f"0 0 {_n(page[0])} {_n(page[1])}",
-        "LineWidth": _n(mark.line_width),
+        "Boundary": f"0 0 {ofd_number(page[0])} {ofd_number(page[1])}",
+        "LineWidth": ofd_number(mark.line_width),
         "Stroke": "true" if mark.stroke is not None else "false",
         "Fill": "true" if mark.fill is not None else "false",
     }
-    path = _el(layer, "PathObject", **attrs)
+    path = ofd_element(layer, "PathObject", **attrs)
     if mark.stroke is not None:
-        _el(path, "StrokeColor", Value=_color(mark.stroke))
+        ofd_element(path, "StrokeColor", Value=_color(mark.stroke))
     if mark.fill is not None:
-        _el(path, "FillColor", Value=_color(mark.fill))
-    _el(path, "AbbreviatedData", mark.data)
+        ofd_element(path, "FillColor", Value=_color(mark.fill))
+    ofd_element(path, "AbbreviatedData", mark.data)
 
 
 def _image_object(layer: ET.Element, ids: _Ids, mark: ImageMark, resource_id: str) -> None:
-    _el(
+    ofd_element(
         layer,
         "ImageObject",
         ID=ids(),
-        Boundary=f"{_n(mark.x)} {_n(mark.y)} {_n(mark.width)} {_n(mark.height)}",
+        Boundary=f"{ofd_number(mark.x)} {ofd_number(mark.y)} {ofd_number(mark.width)} {ofd_number(mark.height)}",
         # GB/T 33190 §8.2: an image fills the unit square of its own space; the CTM scales it.
-        CTM=f"{_n(mark.width)} 0 0 {_n(mark.height)} 0 0",
+        CTM=f"{ofd_number(mark.width)} 0 0 {ofd_number(mark.height)} 0 0",
         ResourceID=resource_id,
     )
 
@@ -179,25 +166,25 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
                     image_ids[digest] = ids()
                     images[mark.data] = image_ids[digest]
 
-    public = ET.Element(_Q + "Res", {"BaseLoc": "Res"})
+    public = ET.Element(QUALIFIED + "Res", {"BaseLoc": "Res"})
     font_files: list[tuple[str, bytes]] = []
     if font_ids:
-        fonts_el = _el(public, "Fonts")
+        fonts_el = ofd_element(public, "Fonts")
         for name, font_id in font_ids.items():
             embedded = subset_font(name, "".join(used[name]))
-            font_el = _el(fonts_el, "Font", ID=font_id, FontName=embedded.family, FamilyName=embedded.family)
+            font_el = ofd_element(fonts_el, "Font", ID=font_id, FontName=embedded.family, FamilyName=embedded.family)
             file_name = f"font_{font_id}.ttf"
-            _el(font_el, "FontFile", file_name)
+            ofd_element(font_el, "FontFile", file_name)
             font_files.append((file_name, embedded.data))
-    document_res = ET.Element(_Q + "Res", {"BaseLoc": "Res"})
+    document_res = ET.Element(QUALIFIED + "Res", {"BaseLoc": "Res"})
     image_files: list[tuple[str, bytes]] = []
     if images:
-        media = _el(document_res, "MultiMedias")
+        media = ofd_element(document_res, "MultiMedias")
         for data, image_id in images.items():
             fmt, ext = _image_format(data)
-            item = _el(media, "MultiMedia", ID=image_id, Type="Image", Format=fmt)
+            item = ofd_element(media, "MultiMedia", ID=image_id, Type="Image", Format=fmt)
             file_name = f"image_{image_id}.{ext}"
-            _el(item, "MediaFile", file_name)
+            ofd_element(item, "MediaFile", file_name)
             image_files.append((file_name, data))
 
     page_xml: list[tuple[str, bytes]] = []
@@ -205,8 +192,8 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
     size = (scene.width, scene.height)
     for index, page in enumerate(scene.pages):
         page_ids.append(ids())
-        root = ET.Element(_Q + "Page")
-        layer = _el(_el(root, "Content"), "Layer", ID=ids(), Type="Body")
+        root = ET.Element(QUALIFIED + "Page")
+        layer = ofd_element(ofd_element(root, "Content"), "Layer", ID=ids(), Type="Body")
         for mark in page.marks:
             if isinstance(mark, TextMark):
                 _text_object(layer, ids, mark, font_ids[mark.font])
@@ -214,22 +201,22 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
                 _path_object(layer, ids, mark, size)
             else:
                 _image_object(layer, ids, mark, image_ids[hashlib.sha256(mark.data).hexdigest()])
-        page_xml.append((f"Doc_0/Pages/Page_{index}/Content.xml", _xml(root)))
+        page_xml.append((f"Doc_0/Pages/Page_{index}/Content.xml", xml_document(root)))
 
-    document = ET.Element(_Q + "Document")
-    common = _el(document, "CommonData")
-    _el(common, "MaxUnitID", str(ids.last))
-    _el(_el(common, "PageArea"), "PhysicalBox", f"0 0 {_n(scene.width)} {_n(scene.height)}")
-    _el(common, "PublicRes", "PublicRes.xml")
-    _el(common, "DocumentRes", "DocumentRes.xml")
-    pages_el = _el(document, "Pages")
+    document = ET.Element(QUALIFIED + "Document")
+    common = ofd_element(document, "CommonData")
+    ofd_element(common, "MaxUnitID", str(ids.last))
+    ofd_element(ofd_element(common, "PageArea"), "PhysicalBox", f"0 0 {ofd_number(scene.width)} {ofd_number(scene.height)}")
+    ofd_element(common, "PublicRes", "PublicRes.xml")
+    ofd_element(common, "DocumentRes", "DocumentRes.xml")
+    pages_el = ofd_element(document, "Pages")
     for index, page_id in enumerate(page_ids):
-        _el(pages_el, "Page", ID=page_id, BaseLoc=f"Pages/Page_{index}/Content.xml")
+        ofd_element(pages_el, "Page", ID=page_id, BaseLoc=f"Pages/Page_{index}/Content.xml")
 
     yield "OFD.xml", _ofd_xml(meta)
-    yield "Doc_0/Document.xml", _xml(document)
-    yield "Doc_0/PublicRes.xml", _xml(public)
-    yield "Doc_0/DocumentRes.xml", _xml(document_res)
+    yield "Doc_0/Document.xml", xml_document(document)
+    yield "Doc_0/PublicRes.xml", xml_document(public)
+    yield "Doc_0/DocumentRes.xml", xml_document(document_res)
     for name, data in font_files + image_files:
         yield f"Doc_0/Res/{name}", data
     yield from page_xml
