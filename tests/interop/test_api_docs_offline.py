@@ -67,3 +67,21 @@ def test_fastapis_cdn_pages_are_not_served(server_url: str) -> None:
     assert "cdn.jsdelivr.net" not in html and "fonts.googleapis.com" not in html
     assert "/docs-assets/swagger-ui-bundle.js" in html and "/docs-assets/redoc.standalone.js" in html
     assert httpx.get(f"{server_url}/docs-assets/swagger-ui-bundle.js").status_code == 200
+
+
+def test_template_gallery_shows_every_preview_offline(offline_page: tuple[Any, list[str]], server_url: str) -> None:
+    page, blocked = offline_page
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(f"{server_url}/templates")
+    images = page.locator("#gallery img")
+    assert images.count() >= 5
+    for index in range(images.count()):
+        image = images.nth(index)
+        image.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=60_000)
+    # The page fits the phone: nothing wider than the viewport.
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    page.click("#gallery a >> nth=0")
+    page.wait_for_selector("#fields")
+    assert page.locator("#fields tr").count() > 2
+    assert blocked == []
