@@ -12,6 +12,7 @@ import os
 import shutil
 from typing import Any
 
+from certsvc.api.logs import uvicorn_log_config
 from certsvc.api.metrics import MULTIPROCESS_ENV
 from certsvc.config import Settings
 from certsvc.services.context import ServiceContext
@@ -25,6 +26,11 @@ def server_options(settings: Settings) -> dict[str, Any]:
     if not proxies:
         return {"proxy_headers": False, "forwarded_allow_ips": []}
     return {"proxy_headers": True, "forwarded_allow_ips": proxies}
+
+
+def _log_options(settings: Settings) -> dict[str, Any]:
+    config = uvicorn_log_config(settings)
+    return {} if config is None else {"log_config": config}
 
 
 def _share_metrics_between_workers(ctx: ServiceContext) -> None:
@@ -50,7 +56,7 @@ def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> Non
 
     from certsvc.api.app import create_app
 
-    options = server_options(ctx.settings)
+    options = {**server_options(ctx.settings), **_log_options(ctx.settings)}
     if workers == 1:
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **options)
         return
