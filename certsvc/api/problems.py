@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
@@ -79,6 +80,20 @@ def problem_statuses(route: APIRoute) -> list[int]:
     return sorted(statuses)
 
 
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.name for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _description(route: APIRoute, status: int) -> str:
+    query = _query_names(route.dependant)
+    if status == 400 and "cursor" in query:
+        return _DESCRIPTIONS[400] + "; `invalid_cursor`: a `cursor` this service did not give out"
+    return _DESCRIPTIONS[status]
+
+
 def document_problems(app: FastAPI) -> None:
     """Make ``app.openapi()`` list each route's problem responses (built once, like FastAPI's)."""
 
@@ -109,7 +124,7 @@ def document_problems(app: FastAPI) -> None:
                 responses = operation.setdefault("responses", {})
                 for status in problem_statuses(route):
                     responses[str(status)] = {
-                        "description": _DESCRIPTIONS[status],
+                        "description": _description(route, status),
                         "content": {PROBLEM_JSON: {"schema": ref}},
                     }
         # FastAPI's own 422 schemas are replaced by Problem above.
