@@ -8,7 +8,7 @@ Per signature listed in ``Signatures.xml`` (GB/T 33190 §18, GB/T 38540; STANDAR
 2. ``SignedValue.dat`` is a GB/T 38540 ``SES_Signature`` whose ``dataHash`` is SM3 of the
    ``Signature.xml`` bytes and whose ``propertyInfo`` names that file; its SM2 signature, the seal
    maker's signature on the ``SESeal``, the maker's trust, the seal's validity window and the
-   signer in the seal's list (``ses_codes``, from :func:`ses.verify_ses_signature`);
+   signer in the seal's list (``ses_codes``, from :func:`ses_verification.verify_ses_signature`);
 3. the signer's certificate chains to the trust roots at the validation time (pyHanko's
    certificate validator with the SM2 hook; offline, revocation soft-fail as for PDF);
 4. the stamp's page exists.
@@ -33,7 +33,7 @@ from typing import Any
 from asn1crypto import x509 as asn1_x509
 from pyhanko_certvalidator import CertificateValidator, ValidationContext
 
-from certsvc.crypto import ses
+from certsvc.crypto import ses_verification
 from certsvc.crypto._pyhanko_gm import GmSignatureValidator
 from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
 from certsvc.crypto.ofd_package import OfdPackage, read_package
@@ -191,7 +191,7 @@ def _check_one(
     signature_bytes = package.files[signature_path]
     # The seal window and signer certificate are judged at the signing time (as for the PDF
     # seal data); the chain below at the validation time, as pyHanko does for the PDF.
-    report = ses.verify_ses_signature(signed_value or b"", document_hash=sm3(signature_bytes), maker_trust=list(maker_trust))
+    report = ses_verification.verify_ses_signature(signed_value or b"", document_hash=sm3(signature_bytes), maker_trust=list(maker_trust))
     codes = list(report.codes)
     info = report.signature
     cn = org = cert_sha = None

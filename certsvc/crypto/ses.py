@@ -11,22 +11,42 @@ What is signed (STANDARDS §1.3; ofdrw, Chingliu and zc310/ofd agree):
 both SM2-with-SM3 (1.2.156.10197.1.501) with the default ID (GM/T 0009-2012 §10), value = DER
 ``SEQUENCE{r,s}`` in the BIT STRING. On verification raw 64-byte ``r||s`` is accepted too, and
 the optional ``extDatas``/``timeStamp`` fields are accepted tagged ``[0] EXPLICIT`` (ofdrw) or
-untagged (Chingliu). certsvc never emits them.
+untagged (Chingliu). certsvc writes ``timeStamp`` (a GM/T 0033 token over the signature value,
+tagged as ofdrw does) when sealing is given a time-stamper, and never ``extDatas``.
+
+The ASN.1 classes are in ``ses_asn1.py``; this module makes and parses them,
+``ses_verification.py`` checks them.
 """
 
-# ruff: noqa: RUF012 - asn1crypto declares schemas as mutable class attributes (_fields)
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from asn1crypto import core, x509
 
-from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3, register_gm_oids
+from certsvc.crypto.gm_oids import OID_SM2_WITH_SM3
+from certsvc.crypto.ses_asn1 import (
+    CERT_LIST_CERTS,
+    CERT_LIST_DIGESTS,
+    SES_ID,
+    SES_VERSION,
+    CertDigestObj,
+    ExtData,
+    ExtensionDatas,
+    SES_CertList_Certs,
+    SES_CertList_Digests,
+    SES_ESPictrueInfo,
+    SES_ESPropertyInfo,
+    SES_Header,
+    SES_SealInfo,
+    SES_Signature,
+    SESeal,
+    TBS_Sign,
+)
 from certsvc.crypto.sm2 import DEFAULT_SIGNER_ID, Sm2PrivateKey, Sm2PublicKey, Sm2Signing, sm3
-from certsvc.crypto.sm2_certificates import verify_sm2_certificate_signature
 from certsvc.errors import SigningError
 
 __all__ = [
@@ -34,7 +54,6 @@ __all__ = [
     "CertDigestObj",
     "ExtData",
     "ExtensionDatas",
-    "MakerTrust",
     "SES_CertList_Certs",
     "SES_CertList_Digests",
     "SES_ESPictrueInfo",
@@ -44,139 +63,23 @@ __all__ = [
     "SES_Signature",
     "SESeal",
     "SealInfo",
-    "SesReason",
     "SesSignatureInfo",
-    "SesVerificationReport",
     "TBS_Sign",
+    "aware",
     "make_seal",
     "parse_seal",
     "parse_signature",
     "sign_document",
-    "verify_ses_signature",
 ]
 
-register_gm_oids()
-
-SES_VERSION = 4  # GB/T 38540-2020: SES_Header.version = 4
-_SES_ID = "ES"  # SES_Header.id is the fixed string "ES"
-CERT_LIST_CERTS = 1  # certListType 1: certificates
-CERT_LIST_DIGESTS = 2  # certListType 2: certificate digests
-
-
-# ---------------------------------------------------------------- ASN.1 (GB/T 38540 v4) ----
-class SES_Header(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("id", core.IA5String),
-        ("version", core.Integer),
-        ("vid", core.IA5String),
-    ]
-
-
-class CertDigestObj(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("type", core.PrintableString),  # digest algorithm name, e.g. "SM3"
-        ("value", core.OctetString),
-    ]
-
-
-class SES_CertList_Certs(core.SequenceOf):  # type: ignore[misc]
-    """SES_CertList alternative ``certs``: SEQUENCE OF OCTET STRING (DER certificates)."""
-
-    _child_spec = core.OctetString
-
-
-class SES_CertList_Digests(core.SequenceOf):  # type: ignore[misc]
-    """SES_CertList alternative ``certDigestList``: SEQUENCE OF CertDigestObj."""
-
-    _child_spec = CertDigestObj
-
-
-def _cert_list_spec(info: SES_ESPropertyInfo) -> type[core.Asn1Value]:
-    # SES_CertList is a CHOICE of two SEQUENCE OFs, i.e. the same tag: the preceding
-    # certListType selects the alternative, not the tag.
-    if info["cert_list_type"].native == CERT_LIST_DIGESTS:
-        return SES_CertList_Digests
-    return SES_CertList_Certs
-
-
-class SES_ESPropertyInfo(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("type", core.Integer),
-        ("name", core.UTF8String),
-        ("cert_list_type", core.Integer),
-        ("cert_list", core.Any),
-        ("create_date", core.GeneralizedTime),
-        ("valid_start", core.GeneralizedTime),
-        ("valid_end", core.GeneralizedTime),
-    ]
-    _spec_callbacks = {"cert_list": _cert_list_spec}
-
-
-# sic: "Pictrue", as in the standard and ofdrw
-class SES_ESPictrueInfo(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("type", core.IA5String),
-        ("data", core.OctetString),
-        ("width", core.Integer),  # millimetres
-        ("height", core.Integer),  # millimetres
-    ]
-
-
-class ExtData(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("extn_id", core.ObjectIdentifier),
-        ("critical", core.Boolean, {"default": False}),
-        ("extn_value", core.OctetString),
-    ]
-
-
-class ExtensionDatas(core.SequenceOf):  # type: ignore[misc]
-    _child_spec = ExtData
-
-
-class SES_SealInfo(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("header", SES_Header),
-        ("es_id", core.IA5String),
-        ("property", SES_ESPropertyInfo),
-        ("picture", SES_ESPictrueInfo),
-        ("ext_datas", ExtensionDatas, {"optional": True}),  # untagged in ofdrw and Chingliu
-    ]
-
-
-class SESeal(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("e_seal_info", SES_SealInfo),
-        ("cert", core.OctetString),  # 制章者证书 (DER)
-        ("sign_alg_id", core.ObjectIdentifier),
-        ("signed_value", core.OctetBitString),
-    ]
-
-
-class TBS_Sign(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("version", core.Integer),
-        ("eseal", SESeal),
-        ("time_info", core.GeneralizedTime),
-        ("data_hash", core.OctetBitString),
-        ("property_info", core.IA5String),
-        ("ext_datas", ExtensionDatas, {"explicit": 0, "optional": True}),  # ofdrw
-        ("ext_datas_untagged", ExtensionDatas, {"optional": True}),  # Chingliu; parse only
-    ]
-
-
-class SES_Signature(core.Sequence):  # type: ignore[misc]
-    _fields = [
-        ("to_sign", TBS_Sign),
-        ("cert", core.OctetString),  # 签章者证书 (DER)
-        ("signature_alg_id", core.ObjectIdentifier),
-        ("signature", core.OctetBitString),
-        ("time_stamp", core.OctetBitString, {"explicit": 0, "optional": True}),  # ofdrw
-        ("time_stamp_untagged", core.OctetBitString, {"optional": True}),  # Chingliu; parse only
-    ]
-
-
 # ------------------------------------------------------------------------ parsed values ----
+_DIGESTS: dict[str, Callable[[bytes], bytes]] = {
+    "sm3": sm3,
+    "sha1": lambda b: hashlib.sha1(b, usedforsecurity=False).digest(),
+    "sha256": lambda b: hashlib.sha256(b).digest(),
+}
+
+
 @dataclass(frozen=True)
 class SealInfo:
     """A parsed SESeal (v4)."""
@@ -201,6 +104,16 @@ class SealInfo:
     signed_value: bytes
     seal_info_der: bytes  # the exact bytes the maker signed
 
+    def lists_signer(self, signer_cert_der: bytes) -> bool:
+        """Whether the seal's certificate list names this signer (by certificate or digest)."""
+        if self.cert_list_type == CERT_LIST_CERTS:
+            return signer_cert_der in self.signer_cert_ders
+        for algorithm, digest in self.signer_cert_digests:
+            hash_of = _DIGESTS.get(algorithm.strip().lower().replace("-", ""))
+            if hash_of is not None and hash_of(signer_cert_der) == digest:
+                return True
+        return False
+
 
 @dataclass(frozen=True)
 class SesSignatureInfo:
@@ -217,28 +130,6 @@ class SesSignatureInfo:
     signature: bytes
     time_stamp: bytes | None
     tbs_der: bytes  # the exact bytes the signer signed
-
-
-@dataclass(frozen=True)
-class SesReason:
-    code: str
-    message: str
-
-
-@dataclass(frozen=True)
-class SesVerificationReport:
-    """Outcome of :func:`verify_ses_signature`; ``is_valid`` iff there is no reason."""
-
-    is_valid: bool
-    reasons: tuple[SesReason, ...]
-    signature: SesSignatureInfo | None = None
-
-    @property
-    def codes(self) -> tuple[str, ...]:
-        return tuple(r.code for r in self.reasons)
-
-
-MakerTrust = Sequence[bytes] | Callable[[bytes], bool]
 
 
 # ----------------------------------------------------------------------------- helpers ----
@@ -264,7 +155,7 @@ def _ensure_key_matches(key: Sm2Signing, cert_der: bytes, what: str) -> x509.Cer
     return cert
 
 
-def _aware(value: datetime) -> datetime:
+def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -306,7 +197,7 @@ def make_seal(
     seal_info = SES_SealInfo(
         {
             "header": {
-                "id": _SES_ID,
+                "id": SES_ID,
                 "version": SES_VERSION,
                 "vid": _ascii(vendor_id, "vendor_id"),
             },
@@ -400,12 +291,12 @@ def sign_document(
         raise ValueError("data_hash_sm3 must be a 32-byte SM3 digest")
     seal = parse_seal(seal_der)
     _ensure_key_matches(signer_key, signer_cert_der, "signer")
-    if not _signer_listed(seal, signer_cert_der):
+    if not seal.lists_signer(signer_cert_der):
         raise SigningError(
             "the signer certificate is not in the seal's certificate list",
             code="signer_not_in_seal_list",
         )
-    if not seal.valid_start <= _aware(signed_at) <= seal.valid_end:
+    if not seal.valid_start <= aware(signed_at) <= seal.valid_end:
         raise SigningError("the seal is not valid at the signing time", code="seal_not_valid")
     return _assemble_signature(
         seal_der=seal_der,
@@ -463,7 +354,7 @@ def parse_seal(der: bytes) -> SealInfo:
     """Parse a DER ``SESeal`` (GB/T 38540 v4). Raises ValueError if malformed."""
     try:
         seal = SESeal.load(der, strict=True)
-        if seal["e_seal_info"]["header"]["id"].native != _SES_ID:
+        if seal["e_seal_info"]["header"]["id"].native != SES_ID:
             raise ValueError("SES_Header.id is not 'ES'")
         return _seal_info_from(seal)
     except (ValueError, TypeError, KeyError) as exc:
@@ -494,138 +385,3 @@ def parse_signature(der: bytes) -> SesSignatureInfo:
         )
     except (ValueError, TypeError, KeyError) as exc:
         raise ValueError(f"not a GB/T 38540 v4 SES_Signature: {exc}") from exc
-
-
-# ------------------------------------------------------------------------- verification ----
-_DIGESTS: dict[str, Callable[[bytes], bytes]] = {
-    "sm3": sm3,
-    "sha1": lambda b: hashlib.sha1(b, usedforsecurity=False).digest(),
-    "sha256": lambda b: hashlib.sha256(b).digest(),
-}
-
-
-def _signer_listed(seal: SealInfo, signer_cert_der: bytes) -> bool:
-    if seal.cert_list_type == CERT_LIST_CERTS:
-        return signer_cert_der in seal.signer_cert_ders
-    for alg, digest in seal.signer_cert_digests:
-        fn = _DIGESTS.get(alg.strip().lower().replace("-", ""))
-        if fn is not None and fn(signer_cert_der) == digest:
-            return True
-    return False
-
-
-def _public_key(cert_der: bytes) -> tuple[x509.Certificate, Sm2PublicKey] | None:
-    try:
-        cert = x509.Certificate.load(cert_der)
-        return cert, Sm2PublicKey.from_spki_der(cert.public_key.dump())
-    except (ValueError, TypeError, KeyError):
-        return None
-
-
-def _maker_trusted(maker_cert_der: bytes, maker_trust: MakerTrust) -> bool:
-    if callable(maker_trust):
-        return bool(maker_trust(maker_cert_der))
-    maker = _public_key(maker_cert_der)
-    for anchor_der in maker_trust:
-        if anchor_der == maker_cert_der:  # pinned maker certificate
-            return True
-        anchor = _public_key(anchor_der)
-        # or issued directly by a listed CA certificate
-        if (
-            maker is not None
-            and anchor is not None
-            and maker[0].issuer == anchor[0].subject
-            and verify_sm2_certificate_signature(maker_cert_der, anchor[1])
-        ):
-            return True
-    return False
-
-
-def _validity(cert: x509.Certificate, at: datetime) -> str | None:
-    validity = cert["tbs_certificate"]["validity"]
-    if at < validity["not_before"].native:
-        return "not_yet_valid"
-    if at > validity["not_after"].native:
-        return "expired"
-    return None
-
-
-def verify_ses_signature(
-    signature_der: bytes,
-    *,
-    document_hash: bytes,
-    maker_trust: MakerTrust,
-    at: datetime | None = None,
-) -> SesVerificationReport:
-    """Verify a GB/T 38540 v4 ``SES_Signature`` (checklist of STANDARDS §1.3).
-
-    1. SES signature over DER(TBS_Sign) with the signer certificate → ``ses_signature_invalid``
-    2. signer certificate ∈ seal certList → ``signer_not_in_seal_list``
-    3. seal signature over DER(SES_SealInfo) with the maker certificate → ``seal_signature_invalid``
-    4. maker certificate trusted (``maker_trust``: pinned/issuing cert DERs, or a callable that
-       receives the maker cert DER, e.g. a full path validation) → ``maker_untrusted``;
-       maker certificate validity at the seal's createDate → ``maker_cert_expired`` / ``…not_yet_valid``
-    5. seal window ``validStart ≤ t ≤ validEnd`` → ``seal_not_yet_valid`` / ``seal_expired``
-    6. signer certificate validity at t → ``signer_cert_not_yet_valid`` / ``signer_cert_expired``
-    7. ``dataHash == document_hash`` → ``data_hash_mismatch``
-
-    ``t`` is ``at`` when given, else the signature's own ``timeInfo`` (claimed by the signer; no
-    time-stamp checking is done). Revocation is not checked here. Never raises for bad input:
-    malformed data gives ``ses_malformed``; unknown algorithms ``unsupported_algorithm``.
-    """
-    reasons: list[SesReason] = []
-
-    def fail(code: str, message: str) -> None:
-        reasons.append(SesReason(code, message))
-
-    try:
-        info = parse_signature(signature_der)
-    except ValueError as exc:
-        return SesVerificationReport(False, (SesReason("ses_malformed", str(exc)),))
-    seal = info.seal
-    t = _aware(at) if at is not None else info.signed_at
-
-    if seal.version != SES_VERSION or info.version != seal.version:
-        fail("version_mismatch", f"TBS_Sign version {info.version}, seal version {seal.version}")
-    # 1. signature over TBS_Sign
-    signer = _public_key(info.signer_cert_der)
-    if info.signature_alg_oid != OID_SM2_WITH_SM3:
-        fail("unsupported_algorithm", f"signature algorithm {info.signature_alg_oid}")
-    elif signer is None:
-        fail("ses_signature_invalid", "signer certificate is not an SM2 certificate")
-    elif not signer[1].verify(info.signature, info.tbs_der, signer_id=DEFAULT_SIGNER_ID):
-        fail("ses_signature_invalid", "the signature over TBS_Sign does not verify")
-    # 2. signer allowed by the seal
-    if not _signer_listed(seal, info.signer_cert_der):
-        fail("signer_not_in_seal_list", "the signer certificate is not in the seal's list")
-    # 3. seal signature
-    maker = _public_key(seal.maker_cert_der)
-    if seal.sign_alg_oid != OID_SM2_WITH_SM3:
-        fail("unsupported_algorithm", f"seal signature algorithm {seal.sign_alg_oid}")
-    elif maker is None or not maker[1].verify(
-        seal.signed_value, seal.seal_info_der, signer_id=DEFAULT_SIGNER_ID
-    ):
-        fail(
-            "seal_signature_invalid", "the seal maker's signature over SES_SealInfo does not verify"
-        )
-    # 4. maker trusted
-    if not _maker_trusted(seal.maker_cert_der, maker_trust):
-        fail("maker_untrusted", "the seal maker certificate is not trusted")
-    elif maker is not None:
-        state = _validity(maker[0], seal.created_at)
-        if state is not None:
-            fail(f"maker_cert_{state}", f"the seal maker certificate was {state} at seal creation")
-    # 5. seal validity window
-    if t < seal.valid_start:
-        fail("seal_not_yet_valid", "the seal was not yet valid")
-    elif t > seal.valid_end:
-        fail("seal_expired", "the seal had expired")
-    # 6. signer certificate validity
-    if signer is not None:
-        state = _validity(signer[0], t)
-        if state is not None:
-            fail(f"signer_cert_{state}", f"the signer certificate was {state}")
-    # 7. document hash
-    if info.data_hash != document_hash:
-        fail("data_hash_mismatch", "dataHash does not match the document")
-    return SesVerificationReport(not reasons, tuple(reasons), info)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from certsvc.crypto import ses
+from certsvc.crypto import ses, ses_verification
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
 from certsvc.crypto.signing import SigningKey, sm2_signing
 from certsvc.crypto.sm2 import sm3
@@ -145,7 +145,7 @@ def verify_pdf_ranges(
         _, covered = signed_ranges(signed_pdf[: _revision_end(signed_pdf, info.property_info)])
     except (InvalidDocumentError, SigningError, ValueError) as exc:
         return SesCheck(False, ("ses_malformed",), (str(exc),))
-    report = ses.verify_ses_signature(signature_der, document_hash=sm3(covered), maker_trust=maker_certificates_der)
+    report = ses_verification.verify_ses_signature(signature_der, document_hash=sm3(covered), maker_trust=maker_certificates_der)
     codes, messages = list(report.codes), [r.message for r in report.reasons]
     timestamp_at = None
     if info.time_stamp is not None:

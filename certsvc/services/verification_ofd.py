@@ -30,7 +30,7 @@ from certsvc.storage.repositories_ofd import OfdRepository
 __all__ = ["OfdVerification"]
 
 ViewOf = Callable[[Session, CertificateVersion, bool], RegistryView]  # (…, is_issued_file)
-# Codes of ses.verify_ses_signature that mean the signed bytes do not match, not a seal problem.
+# Codes of ses_verification.verify_ses_signature that mean the signed bytes do not match, not a seal problem.
 _INTEGRITY_CODES = frozenset({"ses_malformed", "ses_signature_invalid", "data_hash_mismatch", "property_info_mismatch"})
 # GB/T 36903 names in OFD CustomDatas → the registry fields they must agree with.
 _METADATA_FIELDS = {"持证主体代码": "holder_code", "证照颁发机构代码": "issuer_code", "证照类型代码": "type_code"}

@@ -9,7 +9,7 @@ import pytest
 from asn1crypto import core
 from PIL import Image
 
-from certsvc.crypto import ses
+from certsvc.crypto import ses, ses_verification
 from certsvc.crypto.sm2 import sm3
 from certsvc.errors import SigningError
 from tests.sm2_pki import PKI_EPOCH, Sm2Pki, build_sm2_pki, issue_sm2_ee
@@ -69,13 +69,13 @@ def signature_der(pki: Sm2Pki, seal_der: bytes) -> bytes:
     )
 
 
-def _verify(pki: Sm2Pki, sig: bytes, **kw: object) -> ses.SesVerificationReport:
+def _verify(pki: Sm2Pki, sig: bytes, **kw: object) -> ses_verification.SesVerificationReport:
     args: dict[str, object] = {
         "document_hash": sm3(DOC),
         "maker_trust": [pki.root.cert_der, pki.intermediate.cert_der],
     }
     args.update(kw)
-    return ses.verify_ses_signature(sig, **args)  # type: ignore[arg-type]
+    return ses_verification.verify_ses_signature(sig, **args)  # type: ignore[arg-type]
 
 
 def test_seal_parses_back(pki: Sm2Pki, png: bytes, seal_der: bytes) -> None:
@@ -329,7 +329,7 @@ def test_cert_digest_list_seal(pki: Sm2Pki, png: bytes) -> None:
 
 
 def test_malformed_input() -> None:
-    report = ses.verify_ses_signature(b"\x30\x03\x02\x01\x01", document_hash=b"", maker_trust=[])
+    report = ses_verification.verify_ses_signature(b"\x30\x03\x02\x01\x01", document_hash=b"", maker_trust=[])
     assert report.codes == ("ses_malformed",)
     with pytest.raises(ValueError):
         ses.parse_seal(b"garbage")
