@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from certsvc.domain.paging import Page, PageRequest
-from certsvc.errors import NotFoundError
+from certsvc.errors import ConflictError, NotFoundError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
@@ -139,6 +139,36 @@ class WebhookAdminService:
             found = repo.deliveries(webhook_id, page)
             attempts = repo.attempts_of([d.id for d in found.items])
             return found.map(lambda d: _delivery(d, tuple(_attempt(a) for a in attempts.get(d.id, []))))
+
+    def redeliver(self, webhook_id: int, delivery_id: int, *, principal: Principal) -> DeliveryInfo:
+        """Send a failed event again, with a new round of attempts (the earlier ones stay in the log).
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown webhook, or no such delivery of it.
+            ConflictError: ``delivery_not_failed`` — it is pending or was delivered.
+        """
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.transaction() as session:
+            endpoint = self._endpoint(session, webhook_id)
+            repo = WebhookAdminRepository(session)
+            delivery = repo.delivery(webhook_id, delivery_id)
+            if delivery is None:
+                raise NotFoundError(f"webhook {webhook_id} has no delivery {delivery_id}")
+            if delivery.status != "failed":
+                raise ConflictError(
+                    f"delivery {delivery_id} is {delivery.status}; only a failed one is sent again",
+                    code="delivery_not_failed",
+                )
+            # The receiver sees the same event id again and can de-duplicate on it.
+            delivery.status, delivery.attempts, delivery.finished_at = "pending", 0, None
+            delivery.lease_owner, delivery.lease_until = None, None
+            self._audit(session, principal, "webhook.redeliver", endpoint)
+            attempts = repo.attempts_of([delivery.id]).get(delivery.id, [])
+            info = _delivery(delivery, tuple(_attempt(a) for a in attempts))
+        if endpoint.is_active:
+            WebhookService(self.ctx).dispatch([delivery_id], background=True)
+        return info
 
     def _resend_pending(self, webhook_id: int) -> None:
         with self.ctx.database.read() as session:

@@ -139,20 +139,10 @@ class WebhookRepository:
             select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").order_by(WebhookDelivery.id)
         ).all()
 
-    def deliveries_for(self, endpoint_id: int) -> Sequence[WebhookDelivery]:
-        return self.session.scalars(
-            select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(WebhookDelivery.id)
-        ).all()
-
     def add_attempt(self, attempt: WebhookAttempt) -> WebhookAttempt:
         self.session.add(attempt)
         self.session.flush()
         return attempt
-
-    def attempts_for(self, delivery_id: int) -> Sequence[WebhookAttempt]:
-        return self.session.scalars(
-            select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.attempt)
-        ).all()
 
 
 class AuditChainRepository:

@@ -30,18 +30,24 @@ class WebhookAdminRepository:
         return read_page(self.session, query, WebhookDelivery.id, page)
 
     def attempts_of(self, delivery_ids: Sequence[int]) -> dict[int, list[WebhookAttempt]]:
-        """The attempts of each delivery, in attempt order."""
+        """The attempts of each delivery, in the order they were made (an operator's retry
+        starts its numbering again)."""
         found: dict[int, list[WebhookAttempt]] = {}
         if not delivery_ids:
             return found
         rows = self.session.scalars(
             select(WebhookAttempt)
             .where(WebhookAttempt.delivery_id.in_(delivery_ids))
-            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.attempt)
+            .order_by(WebhookAttempt.delivery_id, WebhookAttempt.id)
         )
         for row in rows:
             found.setdefault(row.delivery_id, []).append(row)
         return found
+
+    def delivery(self, endpoint_id: int, delivery_id: int) -> WebhookDelivery | None:
+        return self.session.scalar(
+            select(WebhookDelivery).where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint_id)
+        )
 
     def pending_of(self, endpoint_id: int) -> list[int]:
         return list(

@@ -48,17 +48,18 @@ def _wait_for(predicate: Any, timeout: float = 15) -> None:
 
 
 class _Recorder:
-    """A receiver in the test process that records every request and answers 200."""
+    """A receiver in the test process that records every request; answers 200 while ``is_up``."""
 
     def __init__(self) -> None:
         self.received: list[tuple[dict[str, str], bytes]] = []
+        self.is_up = True
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 recorder.received.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                self.send_response(200)
+                self.send_response(200 if recorder.is_up else 503)
                 self.end_headers()
 
             def log_message(self, *args: Any) -> None:
@@ -199,3 +200,35 @@ def test_webhook_routes_refuse_bad_input(client: TestClient, operator_key: str, 
     assert client.delete("/api/v1/admin/webhooks/0", headers=auth(operator_key)).status_code == 422
     assert client.delete("/api/v1/admin/webhooks/1", headers=auth(ecdsa_key)).status_code == 403
     assert client.get("/api/v1/admin/webhooks/1/deliveries", params={"cursor": "x"}, headers=auth(operator_key)).json()["code"] == "invalid_cursor"
+
+
+def test_a_failed_delivery_is_sent_again_on_request(client: TestClient, embedded: ServiceContext, operator_key: str) -> None:
+    receiver = _Recorder()
+    receiver.is_up = False
+    saved = (embedded.settings.webhook_backoff_seconds, embedded.settings.webhook_max_attempts)
+    embedded.settings.webhook_backoff_seconds, embedded.settings.webhook_max_attempts = 0.05, 2
+    try:
+        code, issuer, _ = make_department(embedded)
+        hook = client.post(f"/api/v1/admin/departments/{code}/webhooks", json={"url": receiver.url}, headers=auth(operator_key)).json()
+        _suspend_new_licence(client, issuer)
+        _wait_for(lambda: bool(_deliveries(client, operator_key, hook["id"])) and _deliveries(client, operator_key, hook["id"])[0]["status"] == "failed")
+        (failed,) = _deliveries(client, operator_key, hook["id"])
+        assert [a["http_status"] for a in failed["attempt_log"]] == [503, 503]
+
+        receiver.is_up = True
+        url = f"/api/v1/admin/webhooks/{hook['id']}/deliveries/{failed['id']}/redeliver"
+        again = client.post(url, headers=auth(operator_key))
+        assert again.status_code == 202 and again.json()["status"] == "pending"
+        _wait_for(lambda: _deliveries(client, operator_key, hook["id"])[0]["status"] == "delivered")
+        (delivered,) = _deliveries(client, operator_key, hook["id"])
+        assert [a["http_status"] for a in delivered["attempt_log"]] == [503, 503, 200]
+        assert {h["x-certsvc-event-id"] for h, _ in receiver.received} == {failed["event_id"]}
+
+        refused = client.post(url, headers=auth(operator_key))
+        assert refused.status_code == 409 and refused.json()["code"] == "delivery_not_failed"
+        other = client.post(f"/api/v1/admin/webhooks/{hook['id']}/deliveries/987654321/redeliver", headers=auth(operator_key))
+        assert other.status_code == 404
+    finally:
+        embedded.settings.webhook_backoff_seconds, embedded.settings.webhook_max_attempts = saved
+        receiver.server.shutdown()
+        receiver.server.server_close()

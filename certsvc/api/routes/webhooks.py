@@ -104,6 +104,12 @@ def rotate_webhook_secret(webhook_id: RowId, ctx: ContextDep, principal: Operato
     return WebhookCreated(id=rotated.id, url=rotated.url, secret=rotated.secret)
 
 
+@router.post("/webhooks/{webhook_id}/deliveries/{delivery_id}/redeliver", status_code=202, response_model=DeliveryRead)
+def redeliver(webhook_id: RowId, delivery_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> DeliveryRead:
+    """Send a failed event again (a new round of attempts, in the background; 409 unless it failed)."""
+    return DeliveryRead.of(WebhookAdminService(ctx).redeliver(webhook_id, delivery_id, principal=principal))
+
+
 @router.get("/webhooks/{webhook_id}/deliveries", response_model=list[DeliveryRead], responses=PAGINATED)
 def list_deliveries(
     webhook_id: RowId, request: Request, response: Response, ctx: ContextDep, principal: OperatorPrincipal, page: PageDep
