@@ -12,7 +12,7 @@ import typer
 
 from certsvc.config import load_settings
 from certsvc.domain.ids import ROW_ID_MAX
-from certsvc.domain.paging import every_item
+from certsvc.domain.paging import PageRequest, every_item
 from certsvc.errors import BadRequestError
 from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import build_context
@@ -321,9 +321,65 @@ def webhook_add(department: str, url: str, as_json: JsonOption = False) -> None:
 @handle_errors
 def webhook_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's webhooks."""
-    admin = WebhookAdminService(build_context(load_settings()))
+    admin = _webhooks()
     rows = list(every_item(lambda page: admin.list(department, principal=local_operator(), page=page)))
     _out(rows, as_json, "\n".join(f"{w.id}  {'active' if w.is_active else 'off'}  {w.url}" for w in rows))
+
+
+def _webhooks() -> WebhookAdminService:
+    return WebhookAdminService(build_context(load_settings()))
+
+
+@webhook_app.command("disable")
+@handle_errors
+def webhook_disable(webhook_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Stop sending to a webhook (events pending for it wait until it is enabled)."""
+    hook = _webhooks().set_active(webhook_id, is_active=False, principal=local_operator())
+    _out(hook, as_json, f"webhook {hook.id} disabled")
+
+
+@webhook_app.command("enable")
+@handle_errors
+def webhook_enable(webhook_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Send to a disabled webhook again."""
+    hook = _webhooks().set_active(webhook_id, is_active=True, principal=local_operator())
+    _out(hook, as_json, f"webhook {hook.id} enabled")
+
+
+@webhook_app.command("delete")
+@handle_errors
+def webhook_delete(webhook_id: RowIdArg) -> None:
+    """Remove a webhook and its delivery log."""
+    _webhooks().delete(webhook_id, principal=local_operator())
+    typer.echo(f"webhook {webhook_id} deleted")
+
+
+@webhook_app.command("rotate-secret")
+@handle_errors
+def webhook_rotate_secret(webhook_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Give a webhook a new signing secret; prints it once."""
+    rotated = _webhooks().rotate_secret(webhook_id, principal=local_operator())
+    _out(rotated, as_json, f"webhook {rotated.id} -> {rotated.url}\nnew secret (shown once): {rotated.secret}")
+
+
+@webhook_app.command("deliveries")
+@handle_errors
+def webhook_deliveries(
+    webhook_id: RowIdArg,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="newest N events")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The delivery log: newest events first, each with the HTTP status of every attempt."""
+    rows = list(_webhooks().deliveries(webhook_id, principal=local_operator(), page=PageRequest(limit=limit)).items)
+    _out(
+        rows,
+        as_json,
+        "\n".join(
+            f"{d.id}  {d.status:9}  {d.event_type:22}  attempts: "
+            + (" ".join(str(a.http_status or a.error) for a in d.attempt_log) or "-")
+            for d in rows
+        ),
+    )
 
 
 def _read(path: Path) -> bytes:
