@@ -136,11 +136,6 @@ class WebhookService:
         )
         return NewWebhook(endpoint.id, department_code, url, secret)
 
-    def endpoints(self, session: Session, department_id: int) -> list[WebhookInfo]:
-        return [
-            WebhookInfo(e.id, e.url, e.is_active, e.created_at) for e in WebhookRepository(session).endpoints(department_id)
-        ]
-
     def dispatch(self, delivery_ids: Sequence[int], *, background: bool) -> threading.Thread | None:
         """Deliver after the commit: in a daemon thread (API) or right here (CLI, which then exits)."""
         if not delivery_ids:

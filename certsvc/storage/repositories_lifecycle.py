@@ -93,11 +93,6 @@ class WebhookRepository:
             .order_by(WebhookEndpoint.id)
         ).all()
 
-    def endpoints(self, department_id: int) -> Sequence[WebhookEndpoint]:
-        return self.session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.department_id == department_id).order_by(WebhookEndpoint.id)
-        ).all()
-
     def with_clear_text_secret(self) -> Sequence[WebhookEndpoint]:
         """Endpoints registered before secrets were encrypted, still holding clear text."""
         return self.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.legacy_secret.is_not(None))).all()
