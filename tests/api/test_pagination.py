@@ -106,3 +106,21 @@ def test_cursor_round_trip_and_every_item() -> None:
         return Page(tuple(items), encode_cursor(last) if last else None)
 
     assert list(every_item(fetch, page_size=2)) == [3, 2, 1]
+
+
+def test_the_document_shows_how_each_list_pages(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    lists = [
+        "/api/v1/certificates",
+        "/api/v1/admin/departments/{code}/seals",
+        "/api/v1/admin/clients",
+        "/api/v1/admin/audit/events",
+        "/api/v1/batches",
+        "/api/v1/holder/usage",
+        "/api/v1/admin/departments/{code}/webhooks",
+        "/api/v1/admin/webhooks/{webhook_id}/deliveries",
+    ]
+    for path in lists:
+        operation = paths[path]["get"]
+        assert {"X-Next-Cursor", "Link"} <= set(operation["responses"]["200"]["headers"]), path
+        assert {"limit", "cursor"} <= {p["name"] for p in operation["parameters"]}, path
