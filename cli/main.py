@@ -245,6 +245,13 @@ from certsvc_cli import templates as _templates_cli  # noqa: E402
 
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
 
+from certsvc_cli import region as _region_cli  # noqa: E402
+
+app.command("catalogue")(_region_cli.catalogue)
+app.add_typer(_region_cli.matter_app, name="matter")
+_admin_cli.seal_app.command("issue-all")(_region_cli.seal_issue_all)
+_admin_cli.seal_app.command("coverage")(_region_cli.seal_coverage)
+
 
 def main() -> None:
     app()

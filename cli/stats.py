@@ -55,5 +55,9 @@ def stats(
         f" ({report.share_used:.0%})"
     )
     typer.echo(f"applications served without paper:                {report.applications_served}")
+    if report.matters:
+        typer.echo("materials per matter (waivable / materials, waived):")
+        for m in report.matters:
+            typer.echo(f"  {m.code:24} {m.name:30} {m.waivable:3}/{m.materials:<3} waived {m.waived}")
     for path in written:
         typer.echo(f"chart: {path}")

@@ -17,6 +17,7 @@ from typing import Any
 from certsvc.domain.licence import LicenceKind
 from certsvc.errors import ValidationFailedError
 from certsvc.rendering.bilingual_layout import DEPARTMENT_NAME_MN
+from certsvc.rendering.catalogue_entry import CatalogueEntry
 from certsvc.rendering.template_fields import (
     FieldSpec,
     FieldType,
@@ -123,6 +124,8 @@ class LicenceTemplate:
     bilingual: LicenceTemplate | None = None
     # The seal purpose (公章, 行政许可专用章 ...) that seals this licence; None: the department's default seal.
     seal_purpose: str | None = None
+    # What the licence type is for the catalogue (``catalogue.json``): definer, holders, validity.
+    catalogue: CatalogueEntry | None = None
 
     @property
     def field_map(self) -> Mapping[str, FieldSpec]:

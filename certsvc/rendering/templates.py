@@ -36,6 +36,7 @@ from certsvc.rendering.bilingual_layout import (
     DEPARTMENT_NAME_MN,
     check_mongolian_item,
 )
+from certsvc.rendering.catalogue_entry import load_catalogue_entry
 from certsvc.rendering.fonts import register_fonts
 from certsvc.rendering.template_fields import FieldSpec, FieldType, glyph_problem
 from certsvc.rendering.template_format import (
@@ -402,7 +403,8 @@ class TemplateRegistry:
             p for p in directory.iterdir() if p.is_dir() and not p.name.startswith((".", "_"))
         ):
             try:
-                templates[sub.name] = _with_bilingual_layout(_parse_template(sub))
+                template = _with_bilingual_layout(_parse_template(sub))
+                templates[sub.name] = dataclasses.replace(template, catalogue=load_catalogue_entry(sub))
             except ConfigurationError as exc:
                 messages.append(exc.message)
                 details.extend(

@@ -70,6 +70,8 @@ class BatchKind:
 _FACTORIES = {
     BatchKind.IMPORT: "certsvc.services.batch_import:build_import_handler",
     BatchKind.RESIGN: "certsvc.services.batch_resign:build_resign_handler",
+    # Seal rollout jobs (services/seal_rollout.py) can be resumed through ``batch run`` as well.
+    "seal-rollout": "certsvc.services.seal_rollout:build_seal_rollout_handler",
 }
 
 

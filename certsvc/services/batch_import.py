@@ -28,7 +28,7 @@ from certsvc.jobs.api import ItemOutcome, WorkItem
 from certsvc.rendering.templates import FieldType, LicenceTemplate
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService
-from certsvc.services.issuance_rules import refuse_ended_validity
+from certsvc.services.issuance_rules import refuse_ended_validity, require_holder_kind
 from certsvc.services.principals import Principal, Role
 from certsvc.services.requests import parse_issue_request
 from certsvc.storage.database import Database
@@ -297,6 +297,10 @@ def check_rows(
                 holder_id = validate_holder_id(id_type, holder_id)
             except CertsvcError as exc:
                 problem("holder_id", exc.message)
+            try:
+                require_holder_kind(template, id_type)
+            except CertsvcError as exc:
+                problem("holder_id_type", exc.message)
 
         dates: dict[str, str] = {}
         for key in ("valid_from", "valid_until"):

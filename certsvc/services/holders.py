@@ -148,6 +148,7 @@ def record_usage(
     reason: str | None = None,
     request_id: str | None = None,
     details: dict[str, Any] | None = None,
+    matter_code: str | None = None,
 ) -> UsageRecord:
     """Write one usage record (用证留痕) and its entry in the audit chain, in the caller's transaction.
 
@@ -172,6 +173,7 @@ def record_usage(
             application_no=application_no,
             reason=reason,
             request_id=request_id,
+            matter_code=matter_code,
         )
     )
     record.audit_event_id = append_audit_event(

@@ -19,6 +19,7 @@ from certsvc.services.issuance_rules import (
     choose_seal,
     licence_number_of,
     refuse_ended_validity,
+    require_holder_kind,
     require_licence_type,
     require_number_free,
 )
@@ -104,6 +105,7 @@ class IssuanceService:
         template = self.ctx.templates.get(request.template)
         holder_type = HolderIdType(request.holder.id_type)
         holder_id = validate_holder_id(holder_type, request.holder.id)
+        require_holder_kind(template, holder_type)
         fields = template.validate_fields(request.fields)
         now = self.ctx.clock.now()
         refuse_ended_validity(request.valid_until, today=now.date())

@@ -5,6 +5,7 @@ and batch work apply the same rule the same way:
 
 - a licence whose validity period has already ended is not issued (``refuse_ended_validity``);
 - a department issues only the licence types configured for it (``require_licence_type``);
+- a licence is held by the kind of holder its catalogue entry names (``require_holder_kind``);
 - a 许可证编号 is held by one licence per department and type (``require_number_free``); the
   unique index ``uq_certificates_licence_number`` settles races, ``duplicate_number_error``
   names the holder afterwards;
@@ -19,6 +20,7 @@ from datetime import date, datetime
 
 from sqlalchemy.orm import Session
 
+from certsvc.domain.identifiers import HolderIdType
 from certsvc.errors import ConflictError, PermissionDeniedError, ValidationFailedError
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.storage.orm import Seal
@@ -33,6 +35,7 @@ __all__ = [
     "duplicate_number_error",
     "licence_number_of",
     "refuse_ended_validity",
+    "require_holder_kind",
     "require_licence_type",
     "require_number_free",
 ]
@@ -64,6 +67,24 @@ def require_licence_type(session: Session, *, department_id: int, department_cod
             code="licence_type_not_allowed",
             details=[{"field": "template", "problem": f"{template.slug} is not one of the department's licence types"}],
         )
+
+
+def require_holder_kind(template: LicenceTemplate, holder_type: HolderIdType) -> None:
+    """A 食品经营许可证 is an organisation's, a 特种作业操作资格证 a person's: the catalogue says which.
+
+    A template without a catalogue entry accepts either kind.
+
+    Raises:
+        ValidationFailedError: code ``holder_kind_not_allowed``.
+    """
+    if template.catalogue is None or holder_type in template.catalogue.holder_kinds:
+        return
+    allowed = ", ".join(k.value for k in template.catalogue.holder_kinds)
+    raise ValidationFailedError(
+        f"{template.name} is held by {allowed}, not {holder_type.value} (docs/region.md, the licence catalogue)",
+        code="holder_kind_not_allowed",
+        details=[{"field": "holder.id_type", "problem": f"one of {allowed}"}],
+    )
 
 
 def licence_number_of(template: LicenceTemplate, fields: Mapping[str, object]) -> str | None:

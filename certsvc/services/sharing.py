@@ -100,6 +100,7 @@ class _Use:
     application_no: str
     reason: str
     request_id: str | None
+    matter_code: str | None = None
 
     def record(
         self,
@@ -124,6 +125,7 @@ class _Use:
             application_no=self.application_no,
             reason=self.reason,
             request_id=self.request_id,
+            matter_code=self.matter_code,
         )
 
 
@@ -145,8 +147,12 @@ class SharingService:
         application_no: str,
         reason: str,
         request_id: str | None = None,
+        matter_code: str | None = None,
     ) -> QueryAnswer:
         """The holder's valid licences of a type, under the holder's authorization.
+
+        ``matter_code`` names the 政务服务事项 of the application (it is recorded, so the
+        programme figures count the materials waived per matter).
 
         Raises:
             InvalidHolderIdError, BadRequestError: malformed request (not recorded).
@@ -167,7 +173,8 @@ class SharingService:
         now = self.ctx.clock.now()
         today = now.date()
         holder = (id_type.value, holder_id)
-        use = _Use(now, "query", principal, holder, type_code, application_no, reason, request_id)
+        matter = checked_text(matter_code, "matter_code", 64) if matter_code else None
+        use = _Use(now, "query", principal, holder, type_code, application_no, reason, request_id, matter)
         with self.ctx.database.transaction() as session:
             repo = SharingRepository(session)
             a = repo.authorization_by_code(code, for_update=True)

@@ -9,6 +9,7 @@ from datetime import datetime
 from certsvc.domain.status import LicenceStatus
 from certsvc.rendering.charts import bar_chart_png, share_chart_png
 from certsvc.services.context import ServiceContext
+from certsvc.services.matter_materials import MatterFigures, MatterMaterialsService
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.storage.repositories_sharing import StatsRepository
 
@@ -42,6 +43,8 @@ class StatsReport:
     valid_licences: int
     valid_licences_used: int  # valid licences queried or checked at least once
     applications_served: int  # distinct (department, application number) with a successful use
+    # Per 政务服务事项 of the register: materials a licence can replace, and those it replaced.
+    matters: tuple[MatterFigures, ...] = ()
 
     @property
     def share_used(self) -> float:
@@ -77,6 +80,7 @@ class StatsService:
                 valid_licences=repo.valid_licences(today=today, used_only=False),
                 valid_licences_used=repo.valid_licences(today=today, used_only=True),
                 applications_served=repo.applications_served(),
+                matters=tuple(MatterMaterialsService(self.ctx).figures(principal=principal)),
             )
 
     def charts(self, report: StatsReport) -> dict[str, bytes]:

@@ -11,10 +11,11 @@ from certsvc.storage import (
     orm_batch,
     orm_lifecycle,
     orm_ofd,
+    orm_region,
     orm_revocation,
     orm_rules,
     orm_sharing,
 )
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_revocation", "orm_rules", "orm_sharing"]
+__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_region", "orm_revocation", "orm_rules", "orm_sharing"]

@@ -57,6 +57,9 @@ class UsageRecord(Base):
     certificate_identifier: Mapped[str | None] = mapped_column(String(130), nullable=True)
     type_code: Mapped[str | None] = mapped_column(String(21), nullable=True)
     application_no: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The 政务服务事项 the application is for, when the department names it: what lets the
+    # programme figures count the materials waived per matter.
+    matter_code: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # useCause (GB/T 36906)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     audit_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # its entry in the chain

@@ -78,3 +78,19 @@ def test_an_import_of_a_type_the_department_may_not_issue_is_refused(embedded: S
             TEMPLATES / FOOD / "sample.csv", template=FOOD, department_code=department.code, principal=OPERATOR
         )
     assert refused.value.code == "licence_type_not_allowed"
+
+
+def test_a_row_for_a_holder_kind_the_catalogue_does_not_list_is_named(embedded: ServiceContext, tmp_path: Path) -> None:
+    from tests.idp import fresh_resident_id
+
+    department = new_department(embedded)
+    rows = _rows()
+    header = rows[0]
+    person = list(rows[1])
+    person[header.index("持证主体代码类型")] = "居民身份证"
+    person[header.index("持证主体代码")] = fresh_resident_id()
+    report = BatchService(embedded).check_import(
+        _write(tmp_path / "person.csv", [header, person]), template=FOOD, department_code=department.code, principal=OPERATOR
+    )
+    assert [p.field for p in report.problems] == ["holder_id_type"]
+    assert "held by uscc" in report.problems[0].problem

@@ -7,11 +7,14 @@ from fastapi import APIRouter
 from certsvc.api.routes import (
     admin,
     batches,
+    catalogue,
     certificates,
     holder,
     lifecycle,
+    matters,
     pki,
     qr,
+    seals,
     sharing,
     stats,
     templates,
@@ -37,6 +40,9 @@ ROUTERS: tuple[APIRouter, ...] = (
     sharing.router,  # receiving departments
     stats.router,  # programme figures (operators)
     batches.router,  # batch jobs (operators)
+    catalogue.public_router,  # public: the licence catalogue (GB/T 36902)
+    matters.router,  # the matter register (operators) and the window's materials (sharing)
+    seals.router,  # seal coverage (operators)
     tsa.router,  # RFC 3161 time-stamping (timestamping clients)
     pki.public_router,  # public: CRL and OCSP of the seal CAs
     pages.public_router,  # public: the /v/... verification pages the QR codes open

@@ -26,6 +26,9 @@ class SharingQuery(BaseModel):
     authorization_code: str = Field(max_length=20)
     application_no: str = Field(max_length=64, description="办件编号")
     reason: str = Field(max_length=200, description="申请事由 (GB/T 36906 useCause)")
+    matter_code: str | None = Field(
+        default=None, max_length=64, description="事项编码 of the application: counts the materials waived per matter"
+    )
 
 
 class SharingCheck(BaseModel):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal
 from certsvc.services.stats import StatsService
@@ -30,6 +30,21 @@ class UseCountRead(BaseModel):
     count: int
 
 
+class MaterialFiguresRead(BaseModel):
+    name: str
+    is_waivable: bool
+    waived: int
+
+
+class MatterFiguresRead(BaseModel):
+    code: str
+    name: str
+    materials: int
+    waivable: int = Field(description="materials a licence type can replace")
+    waived: int = Field(description="applications in which a delivered licence replaced a material, summed")
+    per_material: list[MaterialFiguresRead]
+
+
 class StatsRead(BaseModel):
     generated_at: datetime
     licences: list[LicenceCountRead]
@@ -40,6 +55,7 @@ class StatsRead(BaseModel):
     valid_licences_used: int
     share_valid_licences_used: float
     applications_served: int
+    matters: list[MatterFiguresRead]
 
 
 @router.get("", response_model=StatsRead)
@@ -55,4 +71,5 @@ def stats(ctx: ContextDep, principal: OperatorPrincipal) -> StatsRead:
         valid_licences_used=r.valid_licences_used,
         share_valid_licences_used=round(r.share_used, 4),
         applications_served=r.applications_served,
+        matters=[MatterFiguresRead.model_validate(m, from_attributes=True) for m in r.matters],
     )
