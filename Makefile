@@ -16,6 +16,8 @@ APT_PACKAGES += fonts-noto-core
 # The cluster deployment: the test suite runs a second time on a PostgreSQL server it starts
 # itself, and the Celery engine's tests start their own redis-server.
 APT_PACKAGES += postgresql redis-server
+# SoftHSM2: the PKCS#11 token the tests keep seal keys in (a token made per run in a temp dir).
+APT_PACKAGES += softhsm2
 
 .PHONY: install system-deps run test lint fuzz bench clean
 
@@ -28,11 +30,14 @@ system-deps:
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# pip's own chatter (build back-end notices, index warnings) goes to a log; on failure the log
+# is shown, on success one line says where everything went.
 $(VENV)/.installed: pyproject.toml
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgresql,celery]'
-	touch $@
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@echo "installing certsvc and its Python packages into $(VENV) (log: $(VENV)/install.log)"
+	@{ $(PY) -m pip install -q --upgrade pip && $(PY) -m pip install -q -e '.[dev,postgresql,celery]'; } \
+		>$(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+	@touch $@
 
 run: install
 	$(VENV)/bin/certsvc init

@@ -16,6 +16,15 @@ one process, i.e. per core.
     .venv/bin/python bench/batch.py                 # N = 200 and 1000, workers 1 and 2
     .venv/bin/python bench/batch.py --sizes 10000   # the issue's full run (takes long)
     .venv/bin/python bench/batch.py --sizes 2000 --resign-rounds 3   # medians of 3 re-sign runs
+    .venv/bin/python bench/batch.py --pades 200 --resign-rounds 3    # re-sign B-LTA vs B-B, 2 workers
+    .venv/bin/python bench/batch.py --pades 100 --tsa-latency-ms 50  # outside TSA: pipelined vs not
+
+``--pades N`` imports N licences once, then re-signs them alternately with
+``CERTSVC_PADES_LEVEL=B-B`` and ``B-LTA`` (same home, same workers, a new seal each round) and
+prints the median steady rates and their ratio. With ``--tsa-latency-ms`` the time-stamps come
+from an outside TSA instead of the in-process one: this deployment's TSA behind an HTTP server
+in this process that answers after that latency, and the rounds compare
+``CERTSVC_BATCH_PIPELINE_DEPTH=1`` (each worker waits for each round trip) with ``4``.
 """
 
 from __future__ import annotations
@@ -202,6 +211,76 @@ def _baseline(repeat: int) -> dict[str, float]:
     return out
 
 
+def _slow_tsa(home: Path, latency_ms: float) -> str:
+    """This deployment's built-in TSA behind an HTTP server that answers after ``latency_ms``."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+
+    respond = build_context(load_settings(home=home), migrate=False).built_in_tsa().respond
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            time.sleep(latency_ms / 1000)
+            answer = respond(body)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/timestamp-reply")
+            self.send_header("Content-Length", str(len(answer)))
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{server.server_address[1]}/tsa"
+
+
+def pades_comparison(n: int, *, workers: int, rounds: int, latency_ms: float | None, keep: bool) -> None:
+    """Re-sign rate of B-LTA against B-B (or, with an outside TSA, pipelined against not)."""
+    home = Path(tempfile.mkdtemp(prefix=f"certsvc-bench-pades-{n}-"))
+    env = _prepare(home)
+    records = home / "records.csv"
+    _records(records, n)
+    command = [CERTSVC, "batch", "import", str(records), "--template", FOOD, "--department", "11152500011512829G",
+               "--execute", "--workers", str(workers), "--json"]
+    summary, _, _, _ = _timed_command(command, {**env, "CERTSVC_PADES_LEVEL": "B-B"})
+    assert summary["done"] == n, summary
+    if latency_ms is None:
+        sides = {"B-B": {"CERTSVC_PADES_LEVEL": "B-B"}, "B-LTA": {"CERTSVC_PADES_LEVEL": "B-LTA"}}
+    else:
+        url = _slow_tsa(home, latency_ms)
+        common = {"CERTSVC_PADES_LEVEL": "B-LTA", "CERTSVC_TSA_URL": url}
+        sides = {"depth 1": {**common, "CERTSVC_BATCH_PIPELINE_DEPTH": "1"}, "depth 4": {**common, "CERTSVC_BATCH_PIPELINE_DEPTH": "4"}}
+    print(f"machine: {machine()}")
+    print(f"load average before the runs: {os.getloadavg()}")
+    what = "in-process TSA" if latency_ms is None else f"outside TSA answering after {latency_ms:.0f} ms"
+    print(f"re-sign N={n} on {workers} worker(s), {what}; rounds alternate the two sides")
+    print("round | side | wall_s | steady_per_s")
+    rates: dict[str, list[float]] = {side: [] for side in sides}
+    for round_number in range(rounds):
+        for side, extra in sides.items():
+            command = [CERTSVC, "batch", "resign", "--to-seal", str(_rollover_seal(home)), "--execute",
+                       "--workers", str(workers), "--json", "--reason", "bench"]
+            summary, wall, _, _ = _timed_command(command, {**env, **extra})
+            assert summary["done"] == n and summary["failed"] == 0, summary
+            steady = _steady_rate(home, int(summary["job_id"]))  # type: ignore[arg-type]
+            rates[side].append(steady)
+            print(f"{round_number + 1} | {side} | {wall:.1f} | {steady:.2f}", flush=True)
+    (a, b) = sides
+    ma, mb = statistics.median(rates[a]), statistics.median(rates[b])
+    print(f"median steady rate: {a} {ma:.2f}/s, {b} {mb:.2f}/s; {b} / {a} = {mb / ma:.2f}")
+    # Each round's two sides ran back to back: their ratio is the least disturbed by other work.
+    pairwise = statistics.median(y / x for x, y in zip(rates[a], rates[b], strict=True))
+    print(f"median of the per-round ratios {b} / {a}: {pairwise:.2f}")
+    if not keep:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="200,1000", help="comma-separated N (the issue's full run: 10000)")
@@ -213,7 +292,13 @@ def main() -> None:
              "the median round (a shared, noisy machine: use 3 or more)",
     )
     parser.add_argument("--keep", action="store_true", help="keep each run's CERTSVC_HOME (deleted by default)")
+    parser.add_argument("--pades", type=int, default=None, help="N: compare re-signing at B-LTA with B-B instead")
+    parser.add_argument("--tsa-latency-ms", type=float, default=None, help="with --pades: an outside TSA with this latency")
     args = parser.parse_args()
+    if args.pades is not None:
+        workers = int(args.workers.split(",")[-1])
+        pades_comparison(args.pades, workers=workers, rounds=max(1, args.resign_rounds), latency_ms=args.tsa_latency_ms, keep=args.keep)
+        return
     sizes = [int(s) for s in args.sizes.split(",")]
     worker_counts = [int(w) for w in args.workers.split(",")]
 

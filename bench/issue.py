@@ -5,7 +5,12 @@ measured in the same run: pyHanko's stock ``SimpleSigner`` (loaded once; it re-p
 and makes a dry-run signature for every document) and pyHanko tuned by hand (key object kept,
 signature size reserved up front so no dry-run signature is made).
 
-    .venv/bin/python bench/issue.py [N]
+Seal keys in a PKCS#11 token (SoftHSM2, a token made in the run's temporary home) against key
+files of the same algorithm, same run: sealing one licence, and re-signing M licences with
+2 batch workers (``--resign M``, default 40; 0 skips it; ``--rounds R`` runs per store, default
+2, alternating which store goes first; the median is compared).
+
+    .venv/bin/python bench/issue.py [N] [--resign M] [--rounds R]
 """
 
 from __future__ import annotations
@@ -13,13 +18,20 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import os
+import shutil
+import statistics
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
+from typing import Any
 
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from pydantic import SecretStr
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
@@ -94,9 +106,95 @@ def _baselines(pdf: bytes, box: tuple[float, float, float, float], key_pem: byte
     }
 
 
-def main(n: int = 30) -> None:
+_SOFTHSM = Path("/usr/lib/softhsm/libsofthsm2.so")
+_TOKEN, _PIN = "certsvc-bench", "246810"
+
+
+def _softhsm_token(home: Path) -> bool:
+    """A SoftHSM2 token under ``home`` (SOFTHSM2_CONF set for this process and its workers)."""
+    if not _SOFTHSM.is_file() or shutil.which("softhsm2-util") is None:
+        return False
+    tokens = home / "softhsm" / "tokens"
+    tokens.mkdir(parents=True)
+    conf = home / "softhsm" / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", _TOKEN, "--so-pin", "13579246", "--pin", _PIN],
+                   check=True, capture_output=True)  # fmt: skip
+    return True
+
+
+def _token_vs_file(ctx: Any, n: int, m: int, rounds: int = 2) -> list[dict[str, object]]:
+    """Seal with a token key and with a key file of the same algorithm; re-sign M with 2 workers."""
+    from certsvc.services.batch import BatchService
+    from certsvc.services.provisioning import TokenKeyName
+
+    code = "11152500011512829G"
+    request = parse_issue_request(json.loads((ROOT / "templates/food-business-licence/sample.json").read_text()))
+    template = ctx.templates.get(request.template)
+    rows: list[dict[str, object]] = []
+    operator = Principal(client_id=0, name="bench", role=Role.OPERATOR, department_id=None, department_code=None)
+    for algorithm in (crypto.KeyAlgorithm.ECDSA_P256, crypto.KeyAlgorithm.RSA_3072):
+        seals = {}
+        with ctx.database.transaction() as session:
+            department = department_by_code(session, code)
+            for store in ("file", "pkcs11"):
+                token = TokenKeyName(_TOKEN, f"bench-{algorithm.value}") if store == "pkcs11" else None
+                seal = add_seal(ctx, session, department=department, name="行政许可专用章（基准）", algorithm=algorithm,
+                                actor=None, token_key=token)  # fmt: skip
+                seals[store] = SealSnapshot.of(seal)
+            name = department.name
+        now = ctx.clock.now()
+        record = LicenceRecord(
+            kind=template.kind, holder_name=request.holder.name, holder_id_type=request.holder.id_type,
+            holder_id=request.holder.id, fields=template.validate_fields(request.fields), valid_from=request.valid_from,
+            valid_until=request.valid_until, issuer=Issuer(name=name, code=code, area_code="152500"),
+        )
+        content = LicenceContent(
+            record=record, identifier="1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.0",
+            issued_on=now.date(), verify_url="https://certsvc.example.gov.cn/v/x",
+        )
+        rendered = render_licence(template, content, seal_image_png=ctx.blobs.get(seals["file"].image_sha256))
+        sealers = {store: ctx.loaded_seal(snapshot).sealer for store, snapshot in seals.items()}
+        samples: dict[str, list[float]] = {store: [] for store in seals}
+        for i in range(n + 1):  # interleaved, so a busy moment of the machine hits both stores
+            for store, sealer in sealers.items():
+                took = timed(lambda s=sealer: s.seal(rendered.electronic_pdf, box=rendered.seal_box, department_name=name,
+                                                     signed_at=now, reason="bench"))  # fmt: skip
+                if i:  # the first round opens the keys (token login, key file decryption)
+                    samples[store].append(took)
+        figures = {store: median_ms(taken) for store, taken in samples.items()}
+        row: dict[str, object] = {"phase": f"seal one ({algorithm.value})", "file": figures["file"],
+                                  "pkcs11": figures["pkcs11"], "pkcs11_vs_file": figures["file"] / figures["pkcs11"]}
+        rows.append(row)
+        if m and algorithm is crypto.KeyAlgorithm.ECDSA_P256:
+            service, batch = IssuanceService(ctx), BatchService(ctx)
+            issuer = Principal(client_id=0, name="bench", role=Role.ISSUER, department_id=department.id, department_code=code)
+            for i in range(m):
+                service.issue(request.model_copy(update={"fields": {**request.fields, "licence_number": f"JY1{900000 + i:013d}"}}),
+                              principal=issuer)  # fmt: skip
+            per_second: dict[str, list[float]] = {"file": [], "pkcs11": []}
+            for r in range(rounds):  # alternating which store goes first
+                for store in ("file", "pkcs11") if r % 2 == 0 else ("pkcs11", "file"):
+                    job = batch.create_resign_job(to_seal_id=seals[store].id, principal=operator, reason="bench")
+                    start = time.perf_counter()
+                    done = batch.run(job.job_id, principal=operator, workers=2).done
+                    per_second[store].append(done / (time.perf_counter() - start))
+            print("re-sign runs (licences per s): " + "; ".join(
+                f"{store} " + ", ".join(f"{v:.2f}" for v in values) for store, values in per_second.items()))  # fmt: skip
+            rates = {store: statistics.median(values) for store, values in per_second.items()}
+            rows.append({"phase": f"re-sign {m}, 2 workers (per s)", "file": rates["file"], "pkcs11": rates["pkcs11"],
+                         "pkcs11_vs_file": rates["pkcs11"] / rates["file"]})  # fmt: skip
+    return rows
+
+
+def main(n: int = 30, resign: int = 40, rounds: int = 2) -> None:
     home = Path(tempfile.mkdtemp(prefix="certsvc-bench-"))
-    ctx = build_context(load_settings(home=home, public_url="https://certsvc.example.gov.cn"))
+    has_token = _softhsm_token(home)
+    settings = load_settings(home=home, public_url="https://certsvc.example.gov.cn")
+    if has_token:
+        settings = settings.model_copy(update={"pkcs11_module": _SOFTHSM, "pkcs11_pin": SecretStr(_PIN)})
+    ctx = build_context(settings)
     init_embedded(ctx)
     request = parse_issue_request(json.loads((ROOT / "templates/food-business-licence/sample.json").read_text()))
     template = ctx.templates.get(request.template)
@@ -158,7 +256,23 @@ def main(n: int = 30) -> None:
     print(" | ".join(header))
     for row in rows:
         print(" | ".join(f"{row[h]:.1f}" if isinstance(row.get(h), float) else str(row.get(h, "-")) for h in header))
+    if not has_token:
+        print("SoftHSM2 is not installed: no token figures (make install)")
+        return
+    print()
+    print("seal keys: SoftHSM2 token vs key file, same algorithm, same run (ms per seal; licences per s)")
+    token_header = ["phase", "file", "pkcs11", "pkcs11_vs_file"]
+    print(" | ".join(token_header))
+    for row in _token_vs_file(ctx, n, resign, rounds):
+        print(" | ".join(f"{row[h]:.2f}" if isinstance(row.get(h), float) else str(row.get(h, "-")) for h in token_header))
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 30)
+    args = sys.argv[1:]
+    options = {"--resign": 40, "--rounds": 2}
+    for option in options:
+        if option in args:
+            at = args.index(option)
+            options[option] = int(args[at + 1])
+            del args[at : at + 2]
+    main(int(args[0]) if args else 30, options["--resign"], options["--rounds"])

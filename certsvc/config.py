@@ -35,6 +35,29 @@ class Settings(BaseSettings):
     key_passphrase: SecretStr | None = Field(
         default=None, description="passphrase of the private keys at rest; generated in development"
     )
+    key_passphrase_previous: SecretStr | None = Field(
+        default=None,
+        description="the passphrase before `certsvc keys rewrap` changed it: key files not yet rewrapped open with it",
+    )
+    key_file_scrypt_log2_n: int = Field(
+        default=14,
+        ge=10,
+        le=14,
+        description="scrypt cost of new key files, as log2 N (r=8, p=5): 14 is OWASP's minimum and the most "
+        "OpenSSL reads; lower only for test suites that make hundreds of keys",
+    )
+    # --- seal keys in a PKCS#11 token (docs/keys.md) ---
+    pkcs11_module: Path | None = Field(
+        default=None, description="the PKCS#11 module (.so) of the HSM, e.g. /usr/lib/softhsm/libsofthsm2.so"
+    )
+    pkcs11_pin: SecretStr | None = Field(default=None, description="user PIN of the tokens (or CERTSVC_PKCS11_PIN_FILE)")
+    pkcs11_pin_file: Path | None = Field(default=None, description="a file holding the user PIN (mode 0600)")
+    pkcs11_sm2_mechanism: int | None = Field(
+        default=None,
+        ge=0x80000000,
+        le=0xFFFFFFFF,
+        description="the vendor's CKM_ number for SM2-with-SM3 signing; untested (docs/keys.md)",
+    )
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
     public_rate_limit_per_minute: int = Field(
         default=120, ge=0, description="requests per client address per minute on public endpoints; 0 = off"
@@ -86,12 +109,32 @@ class Settings(BaseSettings):
     tsa_password: SecretStr | None = None
     tsa_api_key: SecretStr | None = Field(default=None, description="bearer key for the TSA, e.g. another certsvc's `timestamping` client")
     tsa_timeout_seconds: float = Field(default=10.0, gt=0)
+    batch_pipeline_depth: int = Field(
+        default=0,
+        ge=0,
+        le=32,
+        description="licences a batch worker seals at once, so their TSA round trips overlap; "
+        "0 = 4 with an outside TSA (CERTSVC_TSA_URL), 1 with the in-process one",
+    )
     tsa_policy_oid: str = Field(
         default="2.999.3161.1",  # X.660 example arc: a development value, never registered
         pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",
         description="TSA policy of the built-in TSA; replace with the operator's own arc in production",
     )
     tsa_accuracy_ms: int = Field(default=1000, ge=1, le=60_000, description="accuracy the built-in TSA states")
+    # --- the regional connection, 对接 (docs/region.md) ---
+    role: Literal["member", "hub"] = Field(
+        default="member", description="hub: accept deliveries from registered 盟 deployments (certsvc hub add-member)"
+    )
+    upstream_url: str | None = Field(
+        default=None, description="the hub (regional e-licence system) every licence change is delivered to; unset = none"
+    )
+    upstream_credential: SecretStr | None = Field(default=None, description="the credential the hub issued (chm_...)")
+    upstream_max_attempts: int = Field(default=12, ge=1, le=100, description="then the delivery is failed (certsvc upstream retry)")
+    upstream_backoff_seconds: float = Field(default=5.0, ge=0, description="first retry delay; doubles per attempt")
+    upstream_backoff_max_seconds: float = Field(default=600.0, ge=0, description="the longest delay between two attempts")
+    upstream_timeout_seconds: float = Field(default=30.0, gt=0)
+    upstream_poll_seconds: float = Field(default=2.0, gt=0, description="how often the serving process looks for due deliveries")
 
     @property
     def resolved_home(self) -> Path:
@@ -136,8 +179,17 @@ class Settings(BaseSettings):
                     found.append(f"{name} must be https when TSA credentials are set in production")
             if self.oidc_jwks_url is not None and not self.oidc_jwks_url.startswith("https://"):
                 found.append("CERTSVC_OIDC_JWKS_URL must be https in production")
+        if self.pkcs11_pin is not None and self.pkcs11_pin_file is not None:
+            found.append("set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE, not both")
         if self.database_url and not self.database_url.startswith(("sqlite:", "postgresql+psycopg:")):
             found.append("CERTSVC_DATABASE_URL must be sqlite:///… or postgresql+psycopg://…")
+        if self.upstream_url is not None:
+            if not self.upstream_url.startswith(("http://", "https://")):
+                found.append("CERTSVC_UPSTREAM_URL must be an http(s) URL")
+            elif self.env is Environment.PRODUCTION and not self.upstream_url.startswith("https://"):
+                found.append("CERTSVC_UPSTREAM_URL must be https in production")
+            if self.upstream_credential is None:
+                found.append("CERTSVC_UPSTREAM_CREDENTIAL must be set with CERTSVC_UPSTREAM_URL (certsvc hub add-member prints it)")
         if self.broker_url and not self.broker_url.startswith(("redis://", "rediss://")):
             found.append("CERTSVC_BROKER_URL must be a redis:// or rediss:// URL")
         for proxy in self.trusted_proxy_list:

@@ -6,17 +6,16 @@ import json
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certsvc.config import load_settings
-from certsvc.domain.paging import every_item
 from certsvc.errors import BadRequestError
-from certsvc.services.admin import local_operator
-from certsvc.services.audit import AuditService
-from certsvc.services.context import build_context
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.operator import operator_principal
+
+if TYPE_CHECKING:
+    from certsvc.services.audit import AuditService
 
 __all__ = ["app"]
 
@@ -24,6 +23,10 @@ app = typer.Typer(help="The audit log (hash chain with signed checkpoints).", no
 
 
 def _service() -> AuditService:
+    from certsvc.config import load_settings
+    from certsvc.services.audit import AuditService
+    from certsvc.services.context import build_context
+
     return AuditService(build_context(load_settings()))
 
 
@@ -75,8 +78,10 @@ def export(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
 ) -> None:
     """Write events as JSON lines (one object per line, with their hashes)."""
-    service, since, until = _service(), _when(start), _when(end)
-    rows = every_item(lambda page: service.export(start=since, end=until, actor=local_operator(), page=page))
+    from certsvc.domain.paging import every_item
+
+    service, since, until, operator = _service(), _when(start), _when(end), operator_principal()
+    rows = every_item(lambda page: service.export(start=since, end=until, actor=operator, page=page))
     lines = (json.dumps(row, ensure_ascii=False, sort_keys=True, default=str) + "\n" for row in rows)
     if out is None:
         for line in lines:

@@ -14,26 +14,24 @@ import time
 from dataclasses import asdict
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from certsvc.config import load_settings
 from certsvc.domain.ids import ROW_ID_MAX
 from certsvc.errors import BadRequestError
-from certsvc.jobs.api import JobProgress
-from certsvc.jobs.local import default_workers
-from certsvc.services.batch import BatchService, JobCreated
-from certsvc.services.batch_import import ImportReport
-from certsvc.services.context import build_context
-from certsvc.services.principals import Principal, Role
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.operator import operator_principal
+
+if TYPE_CHECKING:
+    from certsvc.jobs.api import JobProgress
+    from certsvc.services.batch import BatchService, JobCreated
+    from certsvc.services.batch_import import ImportReport
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Batch work: import licence records, re-sign licences (durable, resumable jobs).", no_args_is_help=True)
 
-_OPERATOR = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
 JobArg = Annotated[int, typer.Argument(help="job id", min=1, max=ROW_ID_MAX)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print a machine-readable summary only")]
 WorkersOpt = Annotated[int | None, typer.Option("--workers", help="worker processes (default: all cores)")]
@@ -41,6 +39,10 @@ ExecuteOpt = Annotated[bool, typer.Option("--execute", help="act; without it thi
 
 
 def _service() -> BatchService:
+    from certsvc.config import load_settings
+    from certsvc.services.batch import BatchService
+    from certsvc.services.context import build_context
+
     return BatchService(build_context(load_settings()))
 
 
@@ -84,9 +86,11 @@ def _progress_dict(p: JobProgress) -> dict[str, Any]:
 
 
 def _run(service: BatchService, job_id: int, *, workers: int | None, as_json: bool) -> JobProgress:
+    from certsvc.jobs.local import default_workers
+
     bar = None if as_json else _ProgressBar()
     try:
-        return service.run(job_id, principal=_OPERATOR, workers=default_workers() if workers is None else workers, on_progress=bar)
+        return service.run(job_id, principal=operator_principal(), workers=default_workers() if workers is None else workers, on_progress=bar)
     finally:
         if bar is not None:
             bar.close()
@@ -144,9 +148,9 @@ def import_(
     columns = _mapping(mapping)
     service = _service()
     if not execute:
-        _report(service.check_import(file, template=template, department_code=department, principal=_OPERATOR, mapping=columns), as_json=as_json)
+        _report(service.check_import(file, template=template, department_code=department, principal=operator_principal(), mapping=columns), as_json=as_json)
         return
-    created, report = service.create_import_job(file, template=template, department_code=department, principal=_OPERATOR, mapping=columns)
+    created, report = service.create_import_job(file, template=template, department_code=department, principal=operator_principal(), mapping=columns)
     _announce(created, as_json=as_json)
     if not as_json and report.invalid_rows:
         typer.echo(f"{report.invalid_rows} invalid row(s) recorded as failed; see certsvc batch failures {created.job_id}", err=True)
@@ -196,7 +200,7 @@ def resign(
         "issued_before": before, "template": template,
     }
     if not execute:
-        plan = service.check_resign(principal=_OPERATOR, **filters)
+        plan = service.check_resign(principal=operator_principal(), **filters)
         if as_json:
             typer.echo(json.dumps({"dry_run": True, **asdict(plan)}, ensure_ascii=False, indent=2))
         else:
@@ -206,7 +210,7 @@ def resign(
                 f"{plan.to_seal_id} would be skipped.\nnothing was signed; add --execute to re-sign"
             )
         return
-    created = service.create_resign_job(principal=_OPERATOR, reason=reason, compromised_at=compromise, **filters)
+    created = service.create_resign_job(principal=operator_principal(), reason=reason, compromised_at=compromise, **filters)
     _announce(created, as_json=as_json)
     _summary(_run(service, created.job_id, workers=workers, as_json=as_json), as_json=as_json)
 
@@ -222,7 +226,7 @@ def resume(job: JobArg, workers: WorkersOpt = None, as_json: JsonOpt = False) ->
 @handle_errors
 def status(job: JobArg, as_json: JsonOpt = False) -> None:
     """State and counts of a job."""
-    p = _service().status(job, principal=_OPERATOR)
+    p = _service().status(job, principal=operator_principal())
     if as_json:
         typer.echo(json.dumps(_progress_dict(p), ensure_ascii=False, indent=2))
     else:
@@ -239,7 +243,7 @@ def failures(
     as_json: JsonOpt = False,
 ) -> None:
     """Every failed item of a job, as CSV (row/seq, key, code, message) or JSON lines."""
-    rows = _service().failures(job, principal=_OPERATOR)
+    rows = _service().failures(job, principal=operator_principal())
     if as_json:
         for row in rows:
             typer.echo(json.dumps(asdict(row), ensure_ascii=False))
@@ -254,7 +258,7 @@ def failures(
 @handle_errors
 def cancel(job: JobArg) -> None:
     """Stop a job; items not yet done stay undone."""
-    p = _service().cancel(job, principal=_OPERATOR)
+    p = _service().cancel(job, principal=operator_principal())
     typer.echo(f"job {p.job_id} cancelled: {p.done} done, {p.skipped} skipped, {p.failed} failed, {p.pending + p.running} not done")
 
 

@@ -11,7 +11,7 @@ import typer
 
 from certsvc import errors as e
 
-__all__ = ["EXIT_BY_ERROR", "exit_code_for", "handle_errors"]
+__all__ = ["EXIT_BY_ERROR", "EXIT_MEANINGS", "exit_code_for", "handle_errors"]
 
 # `certsvc verify` uses 0 = valid, 1 = invalid or indeterminate, 2 = could not evaluate; every
 # other command keeps 1 for "the operation reported failure" and these codes for errors.
@@ -26,6 +26,18 @@ EXIT_BY_ERROR: tuple[tuple[type[e.CertsvcError], int], ...] = (
     (e.ConfigurationError, 7),
     (e.CertsvcError, 8),
 )
+
+# What each error exit code means, for `--help` and docs/cli.md (cli/exit_codes.py). A usage
+# error found by the option parser (unknown option, missing argument) is exit 2 as well.
+EXIT_MEANINGS: dict[int, str] = {
+    2: "bad input: a wrong option or argument, an unreadable file, a request the rules refuse",
+    3: "not found: no such licence, department, seal, client or job",
+    4: "conflict: the current state does not allow it (illegal_transition, duplicate_licence_number ...)",
+    5: "not allowed: authentication or permission refused",
+    6: "a key or the time-stamp authority is unavailable",
+    7: "configuration problem (CERTSVC_* settings)",
+    8: "any other certsvc error (the message names its code)",
+}
 
 P = ParamSpec("P")
 R = TypeVar("R")

@@ -4,34 +4,54 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict, is_dataclass
-from datetime import UTC, date, datetime
-from enum import Enum, StrEnum
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from certsvc.config import load_settings
 from certsvc.errors import BadRequestError
-from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.issuance import IssuanceService
-from certsvc.services.principals import Principal, Role
-from certsvc.services.provisioning import department_by_code, init_embedded
-from certsvc.services.registry import RegistryService
-from certsvc.services.requests import parse_issue_request
-from certsvc.services.verification import VerificationService
 from certsvc_cli import qr
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.exit_codes import DocumentedGroup, exit_code_epilog
+from certsvc_cli.operator import issuer_principal, operator_principal, set_operator
+from certsvc_cli.output import jsonable, print_json
+
+if TYPE_CHECKING:
+    from certsvc.services.context import ServiceContext
+
+# Only typer and the standard library load at start-up: every service import sits inside the
+# command that needs it, so `certsvc --help` and argument errors answer at once
+# (docs/benchmarks.md, "CLI start-up"; tests/cli/test_exit_codes.py keeps it that way).
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
+    cls=DocumentedGroup,
     help="certsvc: electronic licence (电子证照) issuance and electronic seals.",
+    epilog=exit_code_epilog("certsvc").replace("Exit codes:", "Exit codes (each command's --help says what 1 means for it):"),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain help: rich's help layout costs ~0.4 s of imports on every `--help`.
+    rich_markup_mode=None,
 )
+
+
+@app.callback()
+@handle_errors
+def _global_options(
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--operator",
+            envvar="CERTSVC_OPERATOR",
+            help="who is acting, as the audit log records it (default: your OS user name)",
+        ),
+    ] = None,
+) -> None:
+    set_operator(operator)
 
 
 class FileFormat(StrEnum):
@@ -40,35 +60,10 @@ class FileFormat(StrEnum):
 
 
 def _context() -> ServiceContext:
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+
     return build_context(load_settings())
-
-
-def _jsonable(value: Any) -> Any:
-    if is_dataclass(value) and not isinstance(value, type):
-        return {k: _jsonable(v) for k, v in asdict(value).items()}
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, bytes):
-        return value.hex()
-    return value
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(_jsonable(value), ensure_ascii=False, indent=2))
-
-
-def _operator_principal(ctx: ServiceContext, department_code: str | None) -> Principal:
-    """The local operator acting for one department (the CLI runs with the deployment's keys)."""
-    code = department_code or _default_department(ctx)
-    with ctx.database.transaction() as session:
-        department = department_by_code(session, code)
-        return Principal(client_id=0, name="cli", role=Role.ISSUER, department_id=department.id, department_code=code)
 
 
 def _default_department(ctx: ServiceContext) -> str:
@@ -82,6 +77,8 @@ def _default_department(ctx: ServiceContext) -> str:
 @handle_errors
 def init() -> None:
     """Set up the embedded deployment under CERTSVC_HOME (idempotent)."""
+    from certsvc.services.provisioning import init_embedded
+
     ctx = _context()
     result = init_embedded(ctx)
     typer.echo(f"home:         {result.home}")
@@ -118,10 +115,14 @@ def list_templates(as_json: Annotated[bool, typer.Option("--json", help="machine
         for t in ctx.templates.all()
     ]
     if as_json:
-        _print_json(rows)
+        print_json(rows)
         return
-    for row in rows:
-        typer.echo(f"{row['slug']:32} {row['name']}  ({row['type_code']})\n{'':32} sample: {row['sample']}")
+    from certsvc_cli.tables import print_table
+
+    print_table(
+        ("slug", "名称 name", "type code", "sample request"),
+        [(r["slug"], r["name"], r["type_code"], r["sample"]) for r in rows],
+    )
 
 
 @app.command()
@@ -137,6 +138,10 @@ def issue(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Issue a licence from a request file."""
+    from certsvc.services.issuance import IssuanceService
+    from certsvc.services.registry import RegistryService
+    from certsvc.services.requests import parse_issue_request
+
     try:
         data = json.loads(request_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -147,7 +152,7 @@ def issue(
             raise BadRequestError(f"{request_file} is for template {data['template']!r}, not {template!r}")
     request = parse_issue_request(data)
     ctx = _context()
-    principal = _operator_principal(ctx, department)
+    principal = issuer_principal(ctx, department or _default_department(ctx))
     issued = IssuanceService(ctx).issue(request, principal=principal, require_ofd=file_format is FileFormat.OFD)
     if out is not None:
         registry = RegistryService(ctx)
@@ -157,7 +162,7 @@ def issue(
             _, body = registry.file(issued.identifier, principal=principal)
         out.write_bytes(body)
     if as_json:
-        _print_json({**_jsonable(issued), "file": str(out) if out else None})
+        print_json({**jsonable(issued), "file": str(out) if out else None})
     else:
         typer.echo(f"issued {issued.identifier}\nsha256 {issued.sha256}" + (f"\nwritten to {out}" if out else ""))
 
@@ -174,10 +179,12 @@ def verify(
         data = file.read_bytes()
     except OSError as exc:
         raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
+    from certsvc.services.verification import VerificationService
+
     moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
     report = VerificationService(_context()).verify_file(data, at=moment)
     if as_json:
-        _print_json(report)
+        print_json(report)
     else:
         typer.echo(f"verdict: {report.verdict.value}")
         for r in report.reasons:
@@ -201,8 +208,10 @@ def show(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a licence's registry entry."""
+    from certsvc.services.registry import RegistryService
+
     ctx = _context()
-    operator = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
+    operator = operator_principal()
     info = RegistryService(ctx).get(identifier, principal=operator)
     if ofd is not None:
         _, body = RegistryService(ctx).ofd_file(identifier, principal=operator)
@@ -210,7 +219,7 @@ def show(
         if not as_json:
             typer.echo(f"OFD written to {ofd}")
     if as_json:
-        _print_json(info)
+        print_json(info)
         return
     typer.echo(f"{info.identifier}\n  template {info.template}  status {info.status}")
     typer.echo(f"  holder {info.holder_name} ({info.holder_id_type} {info.holder_id})")
@@ -219,31 +228,34 @@ def show(
 
 
 # Feature command groups (each a typer.Typer in its own module under cli/) are added here:
-# app.add_typer(<module>.app, name="<group>")
-app.add_typer(qr.trust_app, name="trust")
-app.command("verify-qr")(qr.verify_qr)
+# app.add_typer(<module>.app, name="<group>"). Keep their service imports inside the commands.
 from certsvc_cli import admin as _admin_cli  # noqa: E402
 from certsvc_cli import audit as _audit_cli  # noqa: E402
+from certsvc_cli import batch as _batch_cli  # noqa: E402
+from certsvc_cli import keys as _keys_cli  # noqa: E402
 from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
+from certsvc_cli import ltv as _ltv_cli  # noqa: E402
+from certsvc_cli import stats as _stats_cli  # noqa: E402
+from certsvc_cli import templates as _templates_cli  # noqa: E402
+from certsvc_cli import tour as _tour_cli  # noqa: E402
+from certsvc_cli import tsa as _tsa_cli  # noqa: E402
 
+app.add_typer(qr.trust_app, name="trust")
+app.add_typer(qr.qr_app, name="qr")
+app.command("verify-qr")(qr.verify_qr)
 app.add_typer(_admin_cli.department_app, name="department")
 app.add_typer(_admin_cli.seal_app, name="seal")
 app.add_typer(_admin_cli.client_app, name="client")
 app.add_typer(_admin_cli.webhook_app, name="webhook")
 app.add_typer(_audit_cli.app, name="audit")
 app.add_typer(_lifecycle_cli.app)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
-
-from certsvc_cli import stats as _stats_cli  # noqa: E402
-
 app.add_typer(_stats_cli.app, name="stats")
-
-from certsvc_cli import batch as _batch_cli  # noqa: E402
-
 app.add_typer(_batch_cli.app, name="batch")
-
-from certsvc_cli import templates as _templates_cli  # noqa: E402
-
+app.add_typer(_ltv_cli.app, name="ltv")
+app.add_typer(_tsa_cli.app, name="tsa")
+app.add_typer(_keys_cli.app, name="keys")
 app.add_typer(_templates_cli.app, name="template")  # `certsvc templates` (list) stays top-level
+app.command("wait")(_tour_cli.wait)
 
 from certsvc_cli import region as _region_cli  # noqa: E402
 
@@ -252,8 +264,11 @@ app.add_typer(_region_cli.matter_app, name="matter")
 _admin_cli.seal_app.command("issue-all")(_region_cli.seal_issue_all)
 _admin_cli.seal_app.command("coverage")(_region_cli.seal_coverage)
 
+from certsvc_cli import connector as _connector_cli  # noqa: E402
+
+app.add_typer(_connector_cli.upstream_app, name="upstream")
+app.add_typer(_connector_cli.hub_app, name="hub")
+
 
 def main() -> None:
     app()
-
-

@@ -6,21 +6,21 @@ import json
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from certsvc.config import load_settings
 from certsvc.errors import BadRequestError
-from certsvc.jobs.api import JobProgress
-from certsvc.jobs.local import default_workers
-from certsvc.services.admin import local_operator
-from certsvc.services.catalogue import CatalogueService
-from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.matter_register import MaterialSpec, MatterRegisterService
-from certsvc.services.seal_coverage import SealCoverageService
-from certsvc.services.seal_rollout import SealRolloutService
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.operator import operator_principal
+
+if TYPE_CHECKING:
+    from certsvc.jobs.api import JobProgress
+    from certsvc.services.catalogue import CatalogueService
+    from certsvc.services.context import ServiceContext
+    from certsvc.services.matter_register import MaterialSpec, MatterRegisterService
+    from certsvc.services.seal_coverage import SealCoverageService
+    from certsvc.services.seal_rollout import SealRolloutService
 
 __all__ = ["catalogue", "matter_app", "seal_coverage", "seal_issue_all"]
 
@@ -30,8 +30,36 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")
 ExecuteOpt = Annotated[bool, typer.Option("--execute", help="act; without it this is a dry run")]
 
 
+# Service imports wait for the command that needs them: `certsvc --help` loads typer only.
 def _ctx() -> ServiceContext:
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+
     return build_context(load_settings())
+
+
+def _catalogue() -> CatalogueService:
+    from certsvc.services.catalogue import CatalogueService
+
+    return CatalogueService(_ctx())
+
+
+def _matters() -> MatterRegisterService:
+    from certsvc.services.matter_register import MatterRegisterService
+
+    return MatterRegisterService(_ctx())
+
+
+def _rollout() -> SealRolloutService:
+    from certsvc.services.seal_rollout import SealRolloutService
+
+    return SealRolloutService(_ctx())
+
+
+def _coverage() -> SealCoverageService:
+    from certsvc.services.seal_coverage import SealCoverageService
+
+    return SealCoverageService(_ctx())
 
 
 def _json(value: Any) -> None:
@@ -49,7 +77,7 @@ def _default(value: Any) -> Any:
 @handle_errors
 def catalogue(as_json: JsonOpt = False) -> None:
     """The licence catalogue (GB/T 36902): types, definers, holders, validity, issuing departments."""
-    types = CatalogueService(_ctx()).types()
+    types = _catalogue().types()
     if as_json:
         _json({"types": [asdict(t) for t in types]})
         return
@@ -69,7 +97,7 @@ def matter_load(
     as_json: JsonOpt = False,
 ) -> None:
     """Check a register file and, with --execute, apply it (each changed matter gets a new version)."""
-    report = MatterRegisterService(_ctx()).load(path, principal=local_operator(), execute=execute)
+    report = _matters().load(path, principal=operator_principal(), execute=execute)
     if as_json:
         _json(asdict(report))
         return
@@ -84,7 +112,7 @@ def matter_load(
 @handle_errors
 def matter_list(as_json: JsonOpt = False) -> None:
     """Every matter with its materials and the licence types that replace them."""
-    service, operator = MatterRegisterService(_ctx()), local_operator()
+    service, operator = _matters(), operator_principal()
     matters, after = [], None
     while True:
         page = service.page(principal=operator, after=after, limit=500)
@@ -116,8 +144,8 @@ def matter_set(
     specs = []
     for text in material:
         material_name, _, types = text.partition("=")
-        specs.append(MaterialSpec(material_name, tuple(t for t in (p.strip() for p in types.replace("；", ";").split(";")) if t)))
-    info = MatterRegisterService(_ctx()).put(code, name=name, materials=specs, principal=local_operator(), source="cli")
+        specs.append(_material_spec(material_name, tuple(t for t in (p.strip() for p in types.replace("；", ";").split(";")) if t)))
+    info = _matters().put(code, name=name, materials=specs, principal=operator_principal(), source="cli")
     if as_json:
         _json(asdict(info))
     else:
@@ -128,7 +156,7 @@ def matter_set(
 @handle_errors
 def matter_delete(code: Annotated[str, typer.Argument(help="事项编码")]) -> None:
     """Remove a matter from the register (its versions stay in the audit log)."""
-    MatterRegisterService(_ctx()).delete(code, principal=local_operator())
+    _matters().delete(code, principal=operator_principal())
     typer.echo(f"deleted matter {code}")
 
 
@@ -136,7 +164,7 @@ def matter_delete(code: Annotated[str, typer.Argument(help="事项编码")]) -> 
 @handle_errors
 def matter_history(code: Annotated[str, typer.Argument(help="事项编码")], as_json: JsonOpt = False) -> None:
     """Every version of a matter, from the audit log."""
-    versions = MatterRegisterService(_ctx()).history(code, principal=local_operator())
+    versions = _matters().history(code, principal=operator_principal())
     if as_json:
         _json([asdict(v) for v in versions])
         return
@@ -159,7 +187,7 @@ def seal_issue_all(
     Dry run by default. With --execute the job is stored and run; running the same file again
     resumes an unfinished job, and after it finished makes nothing twice.
     """
-    service, operator = SealRolloutService(_ctx()), local_operator()
+    service, operator = _rollout(), operator_principal()
     if not execute:
         plan = service.plan(path, principal=operator)
         if as_json:
@@ -182,7 +210,7 @@ def seal_issue_all(
     created = service.create_job(path, principal=operator)
     if created.is_existing and not as_json:
         typer.echo(f"resuming job {created.job_id} ({created.total} departments)", err=True)
-    progress = service.run(created.job_id, principal=operator, workers=default_workers() if workers is None else workers)
+    progress = service.run(created.job_id, principal=operator, workers=_default_workers() if workers is None else workers)
     _job_summary(progress, as_json=as_json)
     if progress.failed:
         raise typer.Exit(1)
@@ -205,8 +233,8 @@ def seal_coverage(
     as_json: JsonOpt = False,
 ) -> None:
     """Departments with and without a valid seal, by level and area; expiring seals."""
-    service = SealCoverageService(_ctx())
-    report = service.report(principal=local_operator(), expiring_days=expiring_days)
+    service = _coverage()
+    report = service.report(principal=operator_principal(), expiring_days=expiring_days)
     if plot is not None:
         if plot.is_dir():
             raise BadRequestError(f"{plot} is a directory; name the PNG file", code="bad_path")
@@ -231,3 +259,15 @@ def seal_coverage(
         typer.echo(f"  seal {e.seal_id} {e.department_name} {e.purpose}: {e.valid_until.date()} ({e.days_left} days)")
     if plot is not None:
         typer.echo(f"chart: {plot}")
+
+
+def _material_spec(name: str, licence_types: tuple[str, ...]) -> MaterialSpec:
+    from certsvc.services.matter_register import MaterialSpec
+
+    return MaterialSpec(name, licence_types)
+
+
+def _default_workers() -> int:
+    from certsvc.jobs.local import default_workers
+
+    return default_workers()

@@ -9,11 +9,9 @@ from typing import Annotated
 
 import typer
 
-from certsvc.config import load_settings
-from certsvc.services.context import build_context
-from certsvc.services.principals import Principal, Role
-from certsvc.services.stats import StatsService
 from certsvc_cli.errors import handle_errors
+from certsvc_cli.operator import operator_principal
+from certsvc_cli.tables import print_table
 
 __all__ = ["app"]
 
@@ -27,11 +25,14 @@ def stats(
     plot: Annotated[Path | None, typer.Option("--plot", help="write PNG charts into this directory")] = None,
 ) -> None:
     """Licences by department, type and state; uses through sharing; reach."""
+    from certsvc.config import load_settings
+    from certsvc.services.context import build_context
+    from certsvc.services.stats import StatsService
+
     ctx = build_context(load_settings())
     # The CLI runs on the deployment's own machine with its keys: it acts as the operator.
-    operator = Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
     service = StatsService(ctx)
-    report = service.report(operator)
+    report = service.report(operator_principal())
     written: list[str] = []
     if plot is not None:
         plot.mkdir(parents=True, exist_ok=True)
@@ -45,9 +46,11 @@ def stats(
         data["charts"] = written
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"licences (as of {report.generated_at.date()}):")
-    for c in report.licences:
-        typer.echo(f"  {c.department_code} {c.department_name:24} {c.template:32} {c.status:10} {c.count:6}")
+    print_table(
+        ("department code", "发证机关 department", "template", "status", "count"),
+        [(c.department_code, c.department_name, c.template, c.status, c.count) for c in report.licences],
+        title=f"licences (as of {report.generated_at.date()})",
+    )
     typer.echo(f"materials waived (licences delivered by sharing): {report.materials_waived}")
     typer.echo(f"checks matched:                                   {report.checks_matched}")
     typer.echo(
@@ -56,8 +59,10 @@ def stats(
     )
     typer.echo(f"applications served without paper:                {report.applications_served}")
     if report.matters:
-        typer.echo("materials per matter (waivable / materials, waived):")
-        for m in report.matters:
-            typer.echo(f"  {m.code:24} {m.name:30} {m.waivable:3}/{m.materials:<3} waived {m.waived}")
+        print_table(
+            ("事项编码 matter", "事项名称 name", "waivable", "materials", "waived"),
+            [(m.code, m.name, m.waivable, m.materials, m.waived) for m in report.matters],
+            title="materials per matter",
+        )
     for path in written:
         typer.echo(f"chart: {path}")

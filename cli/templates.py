@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from certsvc.config import load_settings
 from certsvc.errors import BadRequestError
-from certsvc.services.templates import PreviewVariant, TemplatePreviewService
 from certsvc_cli.errors import handle_errors
 
 __all__ = ["app"]
@@ -18,6 +17,13 @@ __all__ = ["app"]
 app = typer.Typer(
     help="Licence templates (list them with `certsvc templates`).", no_args_is_help=True
 )
+
+
+class Variant(StrEnum):
+    """The choices of ``--variant``; the service's PreviewVariant, kept here so --help loads nothing."""
+
+    ELECTRONIC = "electronic"
+    PRINT = "print"
 
 
 @app.command("render")
@@ -30,10 +36,13 @@ def render(
         typer.Argument(help="REQUEST.json in the API body shape; default: the template's sample.json"),
     ] = None,
     variant: Annotated[
-        PreviewVariant, typer.Option(help="electronic (seal box empty) or print (seal drawn)")
-    ] = PreviewVariant.ELECTRONIC,
+        Variant, typer.Option(help="electronic (seal box empty) or print (seal drawn)")
+    ] = Variant.ELECTRONIC,
 ) -> None:
     """Render a template to an unsigned PDF (nothing is issued, stored or signed)."""
+    from certsvc.config import load_settings
+    from certsvc.services.templates import PreviewVariant, TemplatePreviewService
+
     request = None
     if request_file is not None:
         try:
@@ -43,7 +52,7 @@ def render(
         if not isinstance(request, dict):
             raise BadRequestError(f"{request_file} must hold a JSON object", code="unreadable_request")
     preview = TemplatePreviewService.from_settings(load_settings()).render(
-        slug, request, variant=variant
+        slug, request, variant=PreviewVariant(variant.value)
     )
     try:
         out.write_bytes(preview.pdf)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
 import threading
 import time
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from certsvc.api.app import create_app
 from certsvc.api.serving import server_options
@@ -35,6 +37,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default="sqlite",
         help="run the suite on SQLite files (default) or on a PostgreSQL server the run starts itself",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Key files of the suite's deployments (and of the CLI runs and workers it starts) use a
+    # cheap scrypt cost: the suite makes and opens hundreds. The default cost is tested where
+    # it is the subject (tests/crypto/test_key_files.py).
+    os.environ.setdefault("CERTSVC_KEY_FILE_SCRYPT_LOG2_N", "12")
 
 
 def pytest_report_header(config: pytest.Config) -> str:
@@ -231,6 +240,37 @@ def qr_licences(client: TestClient, ecdsa_key: str, sm2_key: str) -> dict[str, d
 
 
 _MARKET_REGULATOR_TYPES = ("administrative-licensing-decision", "drug-business-licence", "food-business-licence")
+
+
+# --- a SoftHSM2 token (tests/hsm.py) ------------------------------------------------
+@pytest.fixture(scope="session")
+def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One PKCS#11 token for the session; ``SOFTHSM2_CONF`` names it (workers inherit it)."""
+    from tests.hsm import make_softhsm
+
+    hsm = make_softhsm(tmp_path_factory.mktemp("softhsm"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("SOFTHSM2_CONF", str(hsm.conf))
+        yield hsm
+
+
+@pytest.fixture(scope="session")
+def hsm_ctx(tmp_path_factory: pytest.TempPathFactory, database_factory: DatabaseFactory, softhsm: Any) -> Iterator[ServiceContext]:
+    """A deployment of its own whose processes are configured with the session's token.
+
+    Its own, not the shared one: token seals stay active in it, and a process of the shared
+    deployment (no PKCS#11 module configured) would rightly call those keys unavailable.
+    """
+    home = tmp_path_factory.mktemp("certsvc-hsm-home")
+    settings = load_settings(
+        home=home, public_url=PUBLIC_URL, public_rate_limit_per_minute=0, database_url=database_factory.new_url(),
+        pkcs11_module=softhsm.module, pkcs11_pin=SecretStr(softhsm.pin),
+    )  # fmt: skip
+    ctx = build_context(settings)
+    init_embedded(ctx)
+    yield ctx
+    ctx.token_keys().close()
+    ctx.database.dispose()
 
 
 # --- departments of their own for tests (the session database is shared) ------------

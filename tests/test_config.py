@@ -43,3 +43,17 @@ def test_production_accepts_proper_settings(tmp_path: Path) -> None:
 def test_invalid_values_are_a_configuration_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigurationError):
         load_settings(home=tmp_path, max_upload_bytes=-5)
+
+
+def test_an_upstream_needs_its_credential_and_https_in_production(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError) as info:
+        load_settings(home=tmp_path, upstream_url="http://hub.example")
+    assert any("CERTSVC_UPSTREAM_CREDENTIAL" in p for p in info.value.details)
+    with pytest.raises(ConfigurationError) as production:
+        load_settings(env=Environment.PRODUCTION, home=tmp_path, upstream_url="http://hub.example", upstream_credential="chm_1_x")
+    assert any("CERTSVC_UPSTREAM_URL must be https" in p for p in production.value.details)
+    with pytest.raises(ConfigurationError):
+        load_settings(home=tmp_path, upstream_url="ftp://hub.example", upstream_credential="chm_1_x")
+    assert load_settings(home=tmp_path, upstream_url="http://hub.example", upstream_credential="chm_1_x").upstream_url
+    with pytest.raises(ConfigurationError):
+        load_settings(home=tmp_path, role="region")

@@ -17,9 +17,12 @@ from certsvc.api.logs import install_request_logging
 from certsvc.api.metrics import install_metrics
 from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
+from certsvc.api.routes import hub as hub_routes
+from certsvc.api.web.hub_pages import hub_public_router
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.readiness import require_ready
+from certsvc.services.readiness import require_ready, require_seal_keys_at_start
+from certsvc.services.upstream import UpstreamConnector
 from certsvc.services.webhooks import WebhookService
 
 __all__ = ["create_app", "create_app_from_environment"]
@@ -44,7 +47,15 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         # Webhook events recorded before a crash or restart are still pending: send them now,
         # in the background, so start-up does not wait for slow receivers.
         threading.Thread(target=_deliver_pending, args=(ctx,), name="certsvc-webhooks-pending", daemon=True).start()
+        # The serving process is the upstream connector's sender (docs/region.md): every API
+        # process runs one; leases keep them from sending a row twice.
+        stop = threading.Event()
+        if ctx.settings.upstream_url is not None:
+            threading.Thread(
+                target=UpstreamConnector(ctx).run, args=(stop,), name="certsvc-upstream", daemon=True
+            ).start()
         yield
+        stop.set()
 
     app = FastAPI(
         title="certsvc",
@@ -71,6 +82,9 @@ def create_app(ctx: ServiceContext) -> FastAPI:
 
     for router in ROUTERS:
         app.include_router(router)
+    if ctx.settings.role == "hub":
+        app.include_router(hub_routes.router)
+        app.include_router(hub_public_router)
     document_problems(app)
     install_api_docs(app)
     install_metrics(app, ctx)
@@ -85,4 +99,6 @@ def create_app_from_environment() -> FastAPI:
     opens the database, stores and templates for itself (nothing is shared between them but
     the database, the blob and key stores and, when configured, Redis).
     """
-    return create_app(build_context(load_settings(), migrate=False))
+    ctx = build_context(load_settings(), migrate=False)
+    require_seal_keys_at_start(ctx)  # each worker logs into the tokens of its own
+    return create_app(ctx)

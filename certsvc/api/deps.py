@@ -35,6 +35,7 @@ __all__ = [
     "allow",
     "get_context",
     "holder_token_only",
+    "hub_member_credential",
     "public",
     "request_id",
 ]
@@ -93,6 +94,15 @@ def holder_token_only(dependency: Callable[..., T]) -> Callable[..., T]:
     (an API key gets 403); the dependency checks the token itself."""
     setattr(dependency, _RULE_ATTRIBUTE, AccessRule(roles=frozenset()))
     return dependency
+
+
+def hub_member_credential(request: Request) -> str | None:
+    """The bearer token of a route that admits registered 盟 deployments by their hub credential
+    (``chm_...``) and no API-key role at all; the hub service checks the credential itself."""
+    return _bearer(request)
+
+
+setattr(hub_member_credential, _RULE_ATTRIBUTE, AccessRule(roles=frozenset()))
 
 
 def public() -> None:

@@ -7,10 +7,11 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certsvc import errors as e
+from certsvc.api.web.rate_limited import rate_limited_page, wants_html
 from certsvc.metrics import ERRORS
 
 __all__ = ["STATUS_BY_ERROR", "install_error_handlers", "problem_response"]
@@ -80,8 +81,10 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "validation_failed", "the request is not valid", detail=problems)
 
 
-async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 429 and wants_html(request):
+        return rate_limited_page(request, getattr(exc, "headers", None))
     code = {404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
     return problem_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
 

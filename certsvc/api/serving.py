@@ -16,6 +16,7 @@ from certsvc.api.logs import uvicorn_log_config
 from certsvc.api.metrics import MULTIPROCESS_ENV
 from certsvc.config import Settings
 from certsvc.services.context import ServiceContext
+from certsvc.services.readiness import require_seal_keys_at_start
 
 __all__ = ["serve", "server_options"]
 
@@ -56,6 +57,7 @@ def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> Non
 
     from certsvc.api.app import create_app
 
+    require_seal_keys_at_start(ctx)
     options = {**server_options(ctx.settings), **_log_options(ctx.settings)}
     if workers == 1:
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **options)

@@ -10,6 +10,7 @@ import hashlib
 
 from certsvc.crypto.certificates import (
     CertificateInfo,
+    PublicKeyHolder,
     certificate_summary,
     make_intermediate_ca,
     make_list_signer_certificate,
@@ -25,6 +26,13 @@ from certsvc.crypto.jwt_tokens import (
     parse_jwks,
     verify_jwt,
 )
+from certsvc.crypto.key_files import (
+    KeyFileKdf,
+    KeyFileProtection,
+    key_file_opens_with,
+    key_file_protection,
+    rewrap_key_file,
+)
 from certsvc.crypto.key_import import (
     certificate_spki_der,
     certificates_from_pem,
@@ -35,13 +43,20 @@ from certsvc.crypto.keys import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.crypto.ofd_package import is_ofd
 from certsvc.crypto.ofd_signing import seal_ofd
 from certsvc.crypto.ofd_validation import OfdSignatureCheck, OfdValidationResult, validate_ofd
-from certsvc.crypto.pdf_ltv import LtvStamper, ValidationData
+from certsvc.crypto.pdf_ltv import LtvStamper, TimeStampSummary, ValidationData, newest_timestamp
 from certsvc.crypto.pdf_signing import PdfSealer
 from certsvc.crypto.pdf_validation import (
     ModificationLevel,
     PdfValidationResult,
     SignatureCheck,
     validate_pdf,
+)
+from certsvc.crypto.pkcs11_keys import (
+    PKCS11_SCHEME,
+    Pkcs11Keys,
+    is_token_key_ref,
+    token_key_ref,
+    token_label_of,
 )
 from certsvc.crypto.qr_payload import (
     QR_ALPHABET,
@@ -74,11 +89,19 @@ from certsvc.crypto.ses_pdf import (
     sign_pdf_ranges,
     verify_pdf_ranges,
 )
-from certsvc.crypto.signing import EncryptedKeyFiles, KeySource, LoadedKey, SigningKey
+from certsvc.crypto.signing import (
+    EncryptedKeyFiles,
+    KeySource,
+    LoadedKey,
+    RoutedKeySource,
+    SerialisedKey,
+    SigningKey,
+)
 from certsvc.crypto.timestamp_authority import TimeStampAuthorities, TimeStampAuthority
-from certsvc.crypto.timestamp_client import TimeStampTransport
+from certsvc.crypto.timestamp_client import TimeStampTransport, request_timestamp, token_gen_time
 
 __all__ = [
+    "PKCS11_SCHEME",
     "QR_ALPHABET",
     "REVOCATION_REASONS",
     "CertificateInfo",
@@ -86,6 +109,8 @@ __all__ = [
     "JsonWebKeySet",
     "JwtFailure",
     "KeyAlgorithm",
+    "KeyFileKdf",
+    "KeyFileProtection",
     "KeySource",
     "LoadedKey",
     "LtvStamper",
@@ -94,16 +119,21 @@ __all__ = [
     "OfdValidationResult",
     "PdfSealer",
     "PdfValidationResult",
+    "Pkcs11Keys",
+    "PublicKeyHolder",
     "QrClaims",
     "RevokedCertificate",
+    "RoutedKeySource",
     "SealKey",
     "SecretBox",
+    "SerialisedKey",
     "SesCheck",
     "SignatureCheck",
     "SignedQrPayload",
     "SigningKey",
     "TimeStampAuthorities",
     "TimeStampAuthority",
+    "TimeStampSummary",
     "TimeStampTransport",
     "TokenRejectedError",
     "ValidationData",
@@ -119,6 +149,9 @@ __all__ = [
     "generate_private_key_pem",
     "is_directly_issued_by",
     "is_ofd",
+    "is_token_key_ref",
+    "key_file_opens_with",
+    "key_file_protection",
     "key_id",
     "licence_digest",
     "load_verifying_key",
@@ -130,15 +163,21 @@ __all__ = [
     "make_root_ca",
     "make_seal_certificate",
     "make_tsa_certificate",
+    "newest_timestamp",
     "ocsp_malformed",
     "ocsp_request_serial",
     "parse_jwks",
     "reencrypt_private_key_pem",
+    "request_timestamp",
+    "rewrap_key_file",
     "seal_ofd",
     "sha256",
     "sign_pdf_ranges",
     "sign_qr_payload",
     "sign_raw",
+    "token_gen_time",
+    "token_key_ref",
+    "token_label_of",
     "validate_ofd",
     "validate_pdf",
     "verify_detached",

@@ -19,7 +19,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
@@ -32,6 +32,7 @@ from certsvc.errors import InvalidDocumentError, SigningError
 
 __all__ = [
     "CertificateInfo",
+    "PublicKeyHolder",
     "certificate_summary",
     "make_intermediate_ca",
     "make_list_signer_certificate",
@@ -45,6 +46,15 @@ _EKU_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 # RFC 3161 §2.3: a TSA certificate has exactly id-kp-timeStamping, marked critical.
 _EKU_TIME_STAMPING = ObjectIdentifier("1.3.6.1.5.5.7.3.8")
 _SM2_CURVE_OID = "1.2.156.10197.1.301"
+
+
+class PublicKeyHolder(Protocol):
+    """What a certificate's subject key must show: a loaded key, or a key inside a token."""
+
+    @property
+    def algorithm(self) -> KeyAlgorithm: ...
+
+    def public_key_spki_der(self) -> bytes: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,14 +97,14 @@ def _check_validity(not_before: datetime, not_after: datetime) -> None:
         raise ValueError("not_after must be later than not_before")
 
 
-def _spki_public_key(key: SealKey) -> Any:
+def _spki_public_key(key: PublicKeyHolder) -> Any:
     return serialization.load_der_public_key(key.public_key_spki_der())
 
 
 # --- builders ------------------------------------------------------------------------------
 def _build(
     *,
-    subject_key: SealKey,
+    subject_key: PublicKeyHolder,
     subject: dict[str, str],
     issuer_key: SealKey,
     issuer_der: bytes | None,
@@ -213,7 +223,7 @@ def _key_usage(usages: set[str]) -> x509.KeyUsage:
 
 def _build_sm2(
     *,
-    subject_key: SealKey,
+    subject_key: PublicKeyHolder,
     subject: dict[str, str],
     issuer_key: SealKey,
     issuer_der: bytes | None,
@@ -229,6 +239,7 @@ def _build_sm2(
 ) -> bytes:
     try:
         from certsvc.crypto import sm2_certificates
+        from certsvc.crypto.sm2 import Sm2PublicKey
     except ImportError as exc:
         raise SigningError("SM2 certificates are not available in this installation") from exc
     if issuer_der is None:
@@ -239,7 +250,7 @@ def _build_sm2(
         issuer_name = asn1_x509.Certificate.load(issuer_der).subject
     der: bytes = sm2_certificates.build_sm2_certificate(
         subject=subject,
-        subject_public_key=subject_key._sm2_key().public_key(),
+        subject_public_key=Sm2PublicKey.from_spki_der(subject_key.public_key_spki_der()),
         issuer_name=issuer_name,
         issuer_key=issuer_key._sm2_key(),
         serial=serial,
@@ -319,7 +330,7 @@ def _make_ca(
 
 def make_seal_certificate(
     *,
-    key: SealKey,
+    key: PublicKeyHolder,
     department_name: str,
     credit_code: str,
     issuer_certificate_der: bytes,
@@ -374,7 +385,7 @@ def make_seal_certificate(
 
 def make_tsa_certificate(
     *,
-    key: SealKey,
+    key: PublicKeyHolder,
     common_name: str,
     organization: str,
     issuer_certificate_der: bytes,
@@ -400,7 +411,7 @@ def make_tsa_certificate(
 
 def make_list_signer_certificate(
     *,
-    key: SealKey,
+    key: PublicKeyHolder,
     common_name: str,
     organization: str,
     issuer_certificate_der: bytes,
@@ -427,7 +438,7 @@ def make_list_signer_certificate(
 
 def _service_leaf(
     *,
-    key: SealKey,
+    key: PublicKeyHolder,
     common_name: str,
     organization: str,
     issuer_certificate_der: bytes,

@@ -12,13 +12,17 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from certsvc.crypto.key_files import KeyFileKdf, protect_key_file, rewrap_key_file
 from certsvc.errors import InvalidDocumentError, KeyUnavailableError
 
 __all__ = ["certificate_spki_der", "certificates_from_pem", "reencrypt_private_key_pem", "verify_detached"]
 
 
-def reencrypt_private_key_pem(pem: bytes, *, source_passphrase: bytes | None, target_passphrase: bytes) -> bytes:
-    """Load an imported private key (encrypted or not) and return it as encrypted PKCS#8 PEM.
+def reencrypt_private_key_pem(
+    pem: bytes, *, source_passphrase: bytes | None, target_passphrase: bytes, kdf: KeyFileKdf | None = None
+) -> bytes:
+    """Load an imported private key (encrypted or not) and return it as a certsvc key file
+    (PBES2 with scrypt at ``kdf``, :mod:`certsvc.crypto.key_files`).
 
     Raises:
         KeyUnavailableError: not a readable private key, or the passphrase is wrong.
@@ -31,18 +35,20 @@ def reencrypt_private_key_pem(pem: bytes, *, source_passphrase: bytes | None, ta
     except (ValueError, TypeError, UnsupportedAlgorithm):
         key = None
     if isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
-        return key.private_bytes(
-            encoding=serialization.Encoding.PEM,
+        der = key.private_bytes(
+            encoding=serialization.Encoding.DER,
             format=serialization.PrivateFormat.PKCS8,
-            encryption_algorithm=serialization.BestAvailableEncryption(target_passphrase),
+            encryption_algorithm=serialization.NoEncryption(),
         )
+        return protect_key_file(der, target_passphrase, kdf or KeyFileKdf())
     try:
         from certsvc.crypto import sm2
 
         sm2_key = sm2.Sm2PrivateKey.from_pem(pem, source_passphrase or None)
     except Exception as exc:
         raise KeyUnavailableError("the imported key cannot be read (wrong passphrase or not a private key)") from exc
-    return sm2_key.to_pem(target_passphrase)
+    pem = sm2_key.to_pem(target_passphrase)
+    return rewrap_key_file(pem, passphrases=[target_passphrase], new_passphrase=target_passphrase, kdf=kdf or KeyFileKdf())
 
 
 def certificates_from_pem(data: bytes) -> list[bytes]:

@@ -18,6 +18,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from certsvc.crypto.key_files import KeyFileKdf, protect_key_file, rewrap_key_file
 from certsvc.errors import KeyUnavailableError, SigningError
 
 if TYPE_CHECKING:
@@ -51,8 +52,9 @@ def _sm2_module() -> object:
     return sm2
 
 
-def generate_private_key_pem(algorithm: KeyAlgorithm, passphrase: bytes) -> bytes:
-    """A new private key as encrypted PKCS#8 PEM (PBES2 via ``BestAvailableEncryption``).
+def generate_private_key_pem(algorithm: KeyAlgorithm, passphrase: bytes, *, kdf: KeyFileKdf | None = None) -> bytes:
+    """A new private key as an encrypted PKCS#8 PEM key file (PBES2 with scrypt at ``kdf``,
+    by default OWASP's minimum: :mod:`certsvc.crypto.key_files`).
 
     Raises:
         ValueError: empty passphrase (an unencrypted key file is never written).
@@ -66,17 +68,18 @@ def generate_private_key_pem(algorithm: KeyAlgorithm, passphrase: bytes) -> byte
         sm2 = _sm2_module()
         key = sm2.Sm2PrivateKey.generate()  # type: ignore[attr-defined]
         pem: bytes = key.to_pem(passphrase)
-        return pem
+        return rewrap_key_file(pem, passphrases=[passphrase], new_passphrase=passphrase, kdf=kdf or KeyFileKdf())
     private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if algorithm is KeyAlgorithm.RSA_3072:
         private = rsa.generate_private_key(public_exponent=_RSA_PUBLIC_EXPONENT, key_size=_RSA_BITS)
     else:
         private = ec.generate_private_key(ec.SECP256R1())
-    return private.private_bytes(
-        encoding=serialization.Encoding.PEM,
+    der = private.private_bytes(
+        encoding=serialization.Encoding.DER,
         format=serialization.PrivateFormat.PKCS8,
-        encryption_algorithm=serialization.BestAvailableEncryption(passphrase),
+        encryption_algorithm=serialization.NoEncryption(),
     )
+    return protect_key_file(der, passphrase, kdf or KeyFileKdf())
 
 
 def _algorithm_of(key: object) -> KeyAlgorithm:

@@ -19,10 +19,13 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from asn1crypto import cms
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
+from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
@@ -30,7 +33,7 @@ from certsvc.crypto.pdf_signing import _SealingWriter
 from certsvc.crypto.timestamp_client import TimeStampTransport, TransportTimeStamper
 from certsvc.errors import CertsvcError, InvalidDocumentError, SigningError
 
-__all__ = ["LtvStamper", "ValidationData"]
+__all__ = ["LtvStamper", "TimeStampSummary", "ValidationData", "newest_timestamp"]
 
 # Headroom over the measured document time-stamp token (genTime digits, serial, nonce).
 _TOKEN_MARGIN = 512
@@ -102,3 +105,57 @@ class LtvStamper:
 
     def __repr__(self) -> str:
         return f"LtvStamper(md={self._md!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class TimeStampSummary:
+    """The newest time-stamp of a PDF: what an archival renewal looks at."""
+
+    gen_time: datetime
+    digest_algorithm: str  # of the message imprint: "sha256", "sm3", ...
+    tsa_common_name: str
+    tsa_not_after: datetime  # the end of the TSA certificate: after it, the token proves nothing
+    is_document_timestamp: bool
+
+
+def newest_timestamp(pdf: bytes) -> TimeStampSummary | None:
+    """The newest time-stamp in ``pdf``: its last document time-stamp, else the newest signature
+    time-stamp of its seals; None when it carries none (a B-B licence).
+
+    Raises:
+        InvalidDocumentError: not a readable PDF, or a time-stamp token that cannot be read.
+    """
+    try:
+        signatures = list(PdfFileReader(io.BytesIO(pdf), strict=False).embedded_signatures)
+        found: list[TimeStampSummary] = []
+        for sig in signatures:
+            if sig.sig_object_type == "/DocTimeStamp":
+                found.append(_summary(sig.signed_data, is_document_timestamp=True))
+                continue
+            for attr in sig.signer_info["unsigned_attrs"] or ():
+                if attr["type"].native == "signature_time_stamp_token":
+                    found.extend(_summary(token["content"], is_document_timestamp=False) for token in attr["values"])
+    except Exception as exc:
+        raise InvalidDocumentError("the document's time-stamps cannot be read") from exc
+    # A document time-stamp covers every earlier one; among seals' tokens the newest counts.
+    documents = [s for s in found if s.is_document_timestamp]
+    if documents:
+        return documents[-1]
+    return max(found, key=lambda s: s.gen_time, default=None)
+
+
+def _summary(signed_data: cms.SignedData, *, is_document_timestamp: bool) -> TimeStampSummary:
+    info = signed_data["encap_content_info"]["content"].parsed
+    sid = signed_data["signer_infos"][0]["sid"]
+    signer = next(
+        c.chosen for c in signed_data["certificates"]
+        if c.name == "certificate" and sid.name == "issuer_and_serial_number"
+        and c.chosen.issuer == sid.chosen["issuer"] and c.chosen.serial_number == sid.chosen["serial_number"].native
+    )  # fmt: skip
+    return TimeStampSummary(
+        gen_time=info["gen_time"].native,
+        digest_algorithm=info["message_imprint"]["hash_algorithm"]["algorithm"].native,
+        tsa_common_name=signer.subject.native.get("common_name", ""),
+        tsa_not_after=signer.not_valid_after,
+        is_document_timestamp=is_document_timestamp,
+    )

@@ -30,6 +30,7 @@ from pyhanko.sign.validation.pdf_embedded import EmbeddedPdfSignature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from certsvc.crypto.pdf_archival import proven_in_the_past
 from certsvc.crypto.pdf_revisions import (
     PdfChange,
     changes_after_revision,
@@ -371,66 +372,6 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
     )
 
 
-# Trust problems an archival time-stamp may cure: a certificate of the chain no longer valid at
-# the validation time (pyHanko reports an expired intermediate as a general chain failure).
-# The chain is then validated in full at the proven instant, so a chain broken for any other
-# reason fails there too; a missing chain or a wrong key usage is never retried.
-_CURABLE_BY_POE = {"EXPIRED", "OUT_OF_BOUNDS_NO_POE", "CERTIFICATE_CHAIN_GENERAL_FAILURE"}
-
-
-def _revision_end(embedded: EmbeddedPdfSignature) -> int:
-    byte_range = [int(x) for x in embedded.byte_range]
-    return byte_range[2] + byte_range[3]
-
-
-def _proven_in_the_past(
-    pairs: list[tuple[EmbeddedPdfSignature | None, SignatureCheck]], past_factory: Any
-) -> tuple[SignatureCheck, ...]:
-    """PAdES B-LTA (ETSI EN 319 102-1 §5.6.2, simplified): a seal whose chain is no longer valid
-    is valid when a valid document time-stamp covers it (the seal and its validation data
-    existed then), its signature time-stamp is valid (when it was made), and its chain
-    validates at that instant."""
-    stamps = [
-        (_revision_end(e), c) for e, c in pairs
-        if e is not None and c.is_document_timestamp and c.is_intact and c.is_trusted and not c.changes
-    ]  # fmt: skip
-    out = []
-    for embedded, check in pairs:
-        if (
-            embedded is not None
-            and not check.is_document_timestamp
-            and not check.is_trusted
-            and check.is_intact
-            and check.trust_problem in _CURABLE_BY_POE
-            and check.is_timestamp_valid
-            and check.timestamp_at is not None
-        ):
-            end = _revision_end(embedded)
-            archival = next((c for e, c in reversed(stamps) if e > end), None)
-            if archival is not None:
-                try:
-                    past = validate_pdf_signature(
-                        embedded, signer_validation_context=past_factory(check.timestamp_at), skip_diff=True
-                    )
-                except Exception:
-                    past = None
-                if past is not None and past.trusted and past.intact and past.valid:
-                    when = archival.signing_time.isoformat() if archival.signing_time else "?"
-                    check = replace(
-                        check,
-                        is_trusted=True,
-                        trust_explanation=None,
-                        bottom_line=not check.changes,
-                        validated_in_past_at=check.timestamp_at,
-                        proven_by=(
-                            f"signature time-stamp {check.timestamp_at.isoformat()} and document time-stamp "
-                            f"{when} by {archival.signer_common_name or 'a trusted TSA'}"
-                        ),
-                    )
-        out.append(check)
-    return tuple(out)
-
-
 def _signature_fields(reader: PdfFileReader, pdf: bytes) -> list[EmbeddedPdfSignature | SignatureCheck]:
     """Every filled signature field: a readable signature, or the check saying why it is broken."""
     try:
@@ -495,6 +436,6 @@ def validate_pdf(
         (None, item) if isinstance(item, SignatureCheck) else (item, _check_one(item, body, vc_factory))
         for item in _signature_fields(reader, body)
     ]
-    checks = _proven_in_the_past(pairs, past_factory)
+    checks = proven_in_the_past(pairs, past_factory)
     trailing = len(pdf) - len(body) if has_trailing_data(pdf, len(body)) else 0
     return PdfValidationResult(file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, trailing_bytes=trailing)

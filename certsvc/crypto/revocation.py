@@ -1,9 +1,9 @@
 """Revocation data a seal-issuing CA publishes: CRLs (RFC 5280 §5) and OCSP answers (RFC 6960).
 
 RSA/ECDSA CAs use pyca/cryptography's ``CertificateRevocationListBuilder`` and
-``OCSPResponseBuilder``. pyca/cryptography cannot sign with SM2, so an SM2 CA's CRL is built
-with asn1crypto and signed SM2-with-SM3 (default ID), like its certificates; OCSP for SM2 CAs
-is not offered (``SigningError``), their CRL is the revocation source.
+``OCSPResponseBuilder``. pyca/cryptography cannot sign with SM2, so an SM2 CA's CRL and OCSP
+answers are built with asn1crypto and signed SM2-with-SM3 with the GM/T 0009 default ID, like
+its certificates (the same structures, GM/T 0015 names SM2-with-SM3 for both).
 
 A revocation carries two instants: ``revoked_at`` (when the CA recorded it, the CRL's
 revocationDate) and ``invalid_from`` (RFC 5280 §5.3.2 invalidityDate: from when the key must
@@ -16,7 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from asn1crypto import core
 from asn1crypto import crl as asn1_crl
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -201,16 +203,19 @@ def make_ocsp_response(
     ``unauthorized`` (RFC 6960 §2.3), never a ``good`` for a certificate nobody recorded.
 
     Raises:
-        SigningError: an SM2 CA (no OCSP), or signing failed.
+        SigningError: signing failed, or the CA key does not match its certificate.
         ValueError: not an OCSP request for this CA.
     """
-    if ca_key.algorithm is KeyAlgorithm.SM2:
-        raise SigningError("OCSP is offered for RSA/ECDSA seal CAs only; SM2 seals use the CRL")
-    ca = _ca(ca_der, ca_key)
-    request = ocsp.load_der_ocsp_request(request_der)
     ocsp_request_serial(request_der, ca_der=ca_der)
     if certificate_der is None:
         return ocsp_unauthorized()
+    if ca_key.algorithm is KeyAlgorithm.SM2:
+        return _make_sm2_ocsp_response(
+            request_der=request_der, ca_der=ca_der, ca_key=ca_key, revocation=revocation,
+            this_update=this_update, next_update=next_update,
+        )  # fmt: skip
+    ca = _ca(ca_der, ca_key)
+    request = ocsp.load_der_ocsp_request(request_der)
     cert = x509.load_der_x509_certificate(certificate_der)
     if revocation is None:
         status, revoked_at, reason = ocsp.OCSPCertStatus.GOOD, None, None
@@ -237,6 +242,63 @@ def make_ocsp_response(
     except (ValueError, TypeError) as exc:
         raise SigningError("the OCSP response could not be signed") from exc
     return response.public_bytes(serialization.Encoding.DER)
+
+
+def _make_sm2_ocsp_response(
+    *,
+    request_der: bytes,
+    ca_der: bytes,
+    ca_key: SealKey,
+    revocation: RevokedCertificate | None,
+    this_update: datetime,
+    next_update: datetime,
+) -> bytes:
+    """RFC 6960 §4.2.1 BasicOCSPResponse signed SM2-with-SM3 over DER(tbsResponseData)."""
+    from certsvc.crypto.sm2 import DEFAULT_SIGNER_ID
+
+    ca = asn1_x509.Certificate.load(ca_der)
+    if ca.public_key.dump() != ca_key.public_key_spki_der():
+        raise SigningError("the CA key does not match the CA certificate")
+    request = asn1_ocsp.OCSPRequest.load(request_der)["tbs_request"]
+    (single,) = request["request_list"]  # ocsp_request_serial accepted exactly this one
+    if revocation is None:
+        status = asn1_ocsp.CertStatus(name="good", value=core.Null())
+        single_extensions = None
+    else:
+        status = asn1_ocsp.CertStatus(
+            name="revoked",
+            value={"revocation_time": revocation.revoked_at.astimezone(UTC), "revocation_reason": revocation.reason.replace("-", "_")},
+        )
+        # RFC 6960 §4.4: CRL entry extensions may accompany a single response (invalidityDate).
+        single_extensions = [{"extn_id": "invalidity_date", "extn_value": revocation.invalid_from.astimezone(UTC)}]
+    nonce = next((e for e in request["request_extensions"] or () if e["extn_id"].native == "nonce"), None)
+    tbs = asn1_ocsp.ResponseData(
+        {
+            "version": "v1",
+            "responder_id": asn1_ocsp.ResponderId(name="by_key", value=ca.public_key.sha1),
+            "produced_at": this_update.astimezone(UTC),
+            "responses": [
+                {
+                    "cert_id": single["req_cert"],
+                    "cert_status": status,
+                    "this_update": this_update.astimezone(UTC),
+                    "next_update": next_update.astimezone(UTC),
+                    "single_extensions": single_extensions,
+                }
+            ],
+            # RFC 8954: echo the nonce.
+            "response_extensions": [{"extn_id": "nonce", "extn_value": nonce["extn_value"].native}] if nonce else None,
+        }
+    )
+    sig_alg = {"algorithm": "sm2_sm3"}
+    signature = ca_key._sm2_key().sign(tbs.dump(), signer_id=DEFAULT_SIGNER_ID)
+    basic = asn1_ocsp.BasicOCSPResponse(
+        {"tbs_response_data": tbs, "signature_algorithm": sig_alg, "signature": signature, "certs": [ca]}
+    )
+    response = asn1_ocsp.OCSPResponse(
+        {"response_status": "successful", "response_bytes": {"response_type": "basic_ocsp_response", "response": basic}}
+    )
+    return bytes(response.dump())
 
 
 def ocsp_unauthorized() -> bytes:

@@ -8,23 +8,28 @@ Backends, each a ``KeySource`` that opens keys by reference:
 
 * :class:`EncryptedKeyFiles` — encrypted PKCS#8 files, decrypted once into a :class:`LoadedKey`
   (the embedded deployment);
-* a PKCS#11 token is the next backend: a subclass of ``SigningKey`` holding a session handle,
-  whose ``sign`` runs on the token (the private key never leaves it).
+* :class:`~certsvc.crypto.pkcs11_keys.Pkcs11Keys` — keys inside a PKCS#11 token, named by
+  ``pkcs11:`` references; ``sign`` runs on the token (the private key never leaves it).
+
+:class:`RoutedKeySource` puts them side by side: a reference's scheme (``pkcs11:`` …) picks the
+store, and a plain name is a key file. Another store (keys kept in the database for a cluster)
+is one more scheme.
 """
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
-from certsvc.errors import SigningError
+from certsvc.errors import KeyUnavailableError, SigningError
 
 if TYPE_CHECKING:
     from certsvc.crypto.sm2 import Sm2PublicKey, Sm2Signing
 
-__all__ = ["EncryptedKeyFiles", "KeySource", "LoadedKey", "SigningKey", "sm2_signing"]
+__all__ = ["EncryptedKeyFiles", "KeySource", "LoadedKey", "RoutedKeySource", "SerialisedKey", "SigningKey", "sm2_signing"]
 
 
 class SigningKey(ABC):
@@ -115,6 +120,40 @@ class LoadedKey(SigningKey):
         self._key.close()
 
 
+class SerialisedKey(SigningKey):
+    """``key`` signing one message at a time under ``lock`` (a token session, like a loaded key
+    object, is not shared by two threads at once). Only the signature itself is serialised:
+    what surrounds it — building the CMS, waiting for a TSA, writing the PDF — runs in
+    parallel, so threads sealing with one key do not queue behind each other's TSA round trip."""
+
+    def __init__(self, key: SigningKey, lock: threading.RLock) -> None:
+        self._key = key
+        self._lock = lock
+
+    @property
+    def algorithm(self) -> KeyAlgorithm:
+        return self._key.algorithm
+
+    @property
+    def certificate_der(self) -> bytes:
+        return self._key.certificate_der
+
+    @property
+    def chain_der(self) -> tuple[bytes, ...]:
+        return self._key.chain_der
+
+    def public_key_spki_der(self) -> bytes:
+        return self._key.public_key_spki_der()
+
+    def sign(self, message: bytes, *, digest_algorithm: str) -> bytes:
+        with self._lock:
+            return self._key.sign(message, digest_algorithm=digest_algorithm)
+
+    def close(self) -> None:
+        with self._lock:
+            self._key.close()
+
+
 class KeySource(Protocol):
     """Where signing keys come from: opens the key a seal's ``key_ref`` names."""
 
@@ -132,16 +171,63 @@ class EncryptedKeyFiles:
 
     ``read_pem`` returns the stored file of a reference and ``passphrase`` the passphrase; both
     are asked for only when a key is opened, so a deployment without keys starts.
+    ``previous_passphrase`` opens the files a passphrase change has not re-encrypted yet.
     """
 
-    def __init__(self, *, read_pem: Callable[[str], bytes], passphrase: Callable[[], bytes]) -> None:
+    def __init__(
+        self,
+        *,
+        read_pem: Callable[[str], bytes],
+        passphrase: Callable[[], bytes],
+        previous_passphrase: Callable[[], bytes | None] | None = None,
+    ) -> None:
         self._read_pem = read_pem
         self._passphrase = passphrase
+        self._previous = previous_passphrase
 
     def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> SigningKey:
-        return LoadedKey.from_encrypted_pem(
-            self._read_pem(key_ref), self._passphrase(), certificate_der=certificate_der, chain_der=chain_der
-        )
+        pem = self._read_pem(key_ref)
+        try:
+            return LoadedKey.from_encrypted_pem(pem, self._passphrase(), certificate_der=certificate_der, chain_der=chain_der)
+        except KeyUnavailableError:
+            previous = self._previous() if self._previous is not None else None
+            if previous is None:
+                raise
+            return LoadedKey.from_encrypted_pem(pem, previous, certificate_der=certificate_der, chain_der=chain_der)
+
+
+class RoutedKeySource:
+    """Opens each reference in the store its scheme names; references without one are files.
+
+    ``by_scheme`` maps a scheme with its colon (``"pkcs11:"``) to a factory of its source, made
+    on first use: a deployment that never names a token never loads a PKCS#11 module.
+    """
+
+    def __init__(self, *, default: KeySource, by_scheme: Mapping[str, Callable[[], KeySource]]) -> None:
+        self._default = default
+        self._factories = dict(by_scheme)
+        self._sources: dict[str, KeySource] = {}
+
+    def source_for(self, key_ref: str) -> KeySource:
+        """The store that holds ``key_ref``.
+
+        Raises:
+            KeyUnavailableError: the reference names a scheme this deployment has no store for.
+        """
+        scheme, sep, _ = key_ref.partition(":")
+        if not sep:
+            return self._default
+        scheme += ":"
+        source = self._sources.get(scheme)
+        if source is None:
+            factory = self._factories.get(scheme)
+            if factory is None:
+                raise KeyUnavailableError(f"no key store for {scheme} references is configured")
+            source = self._sources.setdefault(scheme, factory())
+        return source
+
+    def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> SigningKey:
+        return self.source_for(key_ref).open(key_ref, certificate_der=certificate_der, chain_der=chain_der)
 
 
 class _Sm2View:

@@ -23,7 +23,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from certsvc.crypto.gm_oids import register_gm_oids
 from certsvc.errors import TimeStampUnavailableError
 
-__all__ = ["TimeStampTransport", "TransportTimeStamper", "token_gen_time"]
+__all__ = ["TimeStampTransport", "TransportTimeStamper", "request_timestamp", "token_gen_time"]
 
 register_gm_oids()
 
@@ -64,9 +64,12 @@ class TransportTimeStamper(TimeStamper):
         # its nonce message), so the whole exchange is checked here.
         nonce, request = self.request_cms(message_digest, md_algorithm)  # type: ignore[no-untyped-call]
         response = await self.async_request_tsa_response(request)
-        token: cms.ContentInfo = response["time_stamp_token"]
+        # The token is handed on as freshly parsed DER: asn1crypto re-encodes an object whose
+        # children were read (``parsed``), and pyHanko dumps the token into the PDF.
+        token_der = response["time_stamp_token"].dump()
+        token = cms.ContentInfo.load(token_der)
         try:
-            info = token["content"]["encap_content_info"]["content"].parsed
+            info = cms.ContentInfo.load(token_der)["content"]["encap_content_info"]["content"].parsed
             imprint = info["message_imprint"]
             echoed = info["nonce"].native
             same_imprint = (
@@ -96,3 +99,24 @@ def token_gen_time(token_der: bytes) -> datetime:
     info = token["content"]["encap_content_info"]["content"].parsed
     gen_time: datetime = info["gen_time"].native
     return gen_time
+
+
+def request_timestamp(transport: TimeStampTransport, data: bytes, *, md: str = "sha256") -> bytes:
+    """A DER TimeStampToken over ``data`` (hashed with ``md``: "sha256", "sm3", ...) from the
+    TSA behind ``transport``, its nonce and imprint checked.
+
+    Raises:
+        TimeStampUnavailableError: the TSA cannot be reached, refused, or answered wrongly.
+        ValueError: an unknown digest algorithm.
+    """
+    import asyncio
+    import hashlib
+
+    if md == "sm3":
+        from certsvc.crypto.sm2 import sm3  # needs OpenSSL's SM3: imported only when asked
+
+        imprint = sm3(data)
+    else:
+        imprint = hashlib.new(md, data).digest()
+    token = asyncio.run(TransportTimeStamper(transport).async_timestamp(imprint, md))
+    return bytes(token.dump())

@@ -22,6 +22,7 @@ __all__ = [
     "mask_holder_id",
     "mask_holder_name",
     "mod37_36_check_char",
+    "public_holder_name",
     "uscc_check_char",
     "validate_holder_id",
 ]
@@ -109,6 +110,22 @@ def mask_holder_name(name: str) -> str:
     if len(name) <= 4:
         return name[0] + "*" * (len(name) - 2) + name[-1]
     return name[:2] + "*" * (len(name) - 4) + name[-2:]
+
+
+# Legal-form endings an organisation's name keeps on the public page: they tell a clerk what kind
+# of holder it is without naming it (锡林浩特市草原明珠餐饮有限公司 → 锡林**有限公司).
+_LEGAL_FORMS = (
+    "股份有限公司", "有限责任公司", "有限公司", "专业合作社", "合作社", "个体工商户", "分公司", "集团", "公司",
+    "医院", "药店", "大药房", "诊所", "餐厅", "饭店", "超市", "商店", "中心", "厂", "店",
+)
+
+
+def public_holder_name(name: str) -> str:
+    """The holder as the public page names it: 张小三 → 张*三; an organisation short and masked."""
+    if len(name) <= 4:
+        return mask_holder_name(name)
+    suffix = next((form for form in _LEGAL_FORMS if name.endswith(form) and len(name) > len(form) + 2), name[-2:])
+    return name[:2] + "**" + suffix
 
 
 def mask_holder_id(value: str) -> str:

@@ -20,22 +20,14 @@ STATUS_REASONS = {
 
 
 def registry_reasons(registry: RegistryView) -> list[Reason]:
-    """The version's seal key, its place among the licence's versions, and the licence's status.
+    """The version's place among the licence's versions, and the licence's status.
 
-    A version sealed at or after its seal key's recorded compromise is invalid. An earlier
-    version of the current page (a later version only re-sealed it) is the same licence; an
-    earlier version of another page (an amendment, a re-issue) is superseded.
+    An earlier version of the current page (a later version only re-sealed it) is the same
+    licence; an earlier version of another page (an amendment, a re-issue) is superseded. A
+    revoked seal (key compromise included) is judged per signature by
+    ``domain/revocation_policy.py``, with the registry's sealing time as one of its proofs.
     """
     reasons: list[Reason] = []
-    compromised = registry.seal_compromised_at
-    if compromised is not None and registry.sealed_at is not None and registry.sealed_at >= compromised:
-        reasons.append(
-            reason(
-                "sealed_after_key_compromise",
-                detail=f"sealed {registry.sealed_at.isoformat()}, key compromised since {compromised.isoformat()}",
-                detail_zh=f"签章于 {registry.sealed_at.isoformat()}，密钥自 {compromised.isoformat()} 起泄露",
-            )
-        )
     if registry.version < registry.current_version:
         if registry.is_current_content:
             sealed = registry.sealed_at.isoformat() if registry.sealed_at else "?"

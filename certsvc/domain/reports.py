@@ -10,6 +10,7 @@ __all__ = [
     "REASONS",
     "Reason",
     "RegistryView",
+    "SealRevocationView",
     "SignatureDetail",
     "Verdict",
     "VerificationReport",
@@ -63,13 +64,13 @@ REASONS: dict[str, tuple[Verdict, str, str]] = {
     ),
     "seal_revoked": (
         Verdict.INVALID,
-        "签章证书已吊销，且没有可信时间戳证明签章早于吊销生效时间",
-        "The seal certificate is revoked and no trusted time-stamp proves the seal was made before the revocation took effect",
+        "签章证书已吊销，且没有可信时间戳或登记记录证明签章早于吊销生效时间",
+        "The seal certificate is revoked and neither a trusted time-stamp nor the registry's record proves the seal was made before the revocation took effect",
     ),
     "sealed_before_revocation": (
         Verdict.VALID,
-        "签章证书后来被吊销，可信时间戳证明签章早于吊销生效时间",
-        "The seal certificate was revoked later; a trusted time-stamp proves the seal was made before the revocation took effect",
+        "签章证书后来被吊销，可信时间戳或登记记录证明签章早于吊销生效时间",
+        "The seal certificate was revoked later; a trusted time-stamp or the registry's record proves the seal was made before the revocation took effect",
     ),
     "proven_by_archival_timestamp": (
         Verdict.VALID,
@@ -144,7 +145,20 @@ class RegistryView:
     # This version's page is the licence's current page (a later version only re-sealed it).
     is_current_content: bool = True
     sealed_at: datetime | None = None  # when the registry sealed this version
-    seal_compromised_at: datetime | None = None  # the recorded compromise of this version's seal key
+    # The invalidity time of this version's seal certificate, when revoked for a key compromise
+    # (the same as ``seal_revocation.invalid_from``; kept for clients that read it).
+    seal_compromised_at: datetime | None = None
+    sha256: str | None = None  # the stored file of this version (as issued)
+    seal_certificate_sha256: str | None = None  # the certificate that sealed this version
+    seal_revocation: SealRevocationView | None = None  # that certificate's revocation, if revoked
+
+
+@dataclass(frozen=True, slots=True)
+class SealRevocationView:
+    """What verification needs of a seal certificate's revocation (``domain/revocation_policy.py``)."""
+
+    reason: str  # REVOCATION_REASONS key: "key-compromise", "superseded", ...
+    invalid_from: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +274,8 @@ REASONS.update(
         ),
         "sealed_after_key_compromise": (
             Verdict.INVALID,
-            "此文件的签章时间晚于签章密钥的泄露时间，签章不可信",
-            "This file was sealed after its seal key's recorded compromise time",
+            "此文件的签章时间不早于签章密钥的泄露时间，签章不可信",
+            "This file was sealed at or after its seal key's recorded compromise time",
         ),
     }
 )

@@ -21,6 +21,7 @@ from certsvc.services.bilingual import (
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import NewApiKey, Principal, Role, create_api_client, require_role
 from certsvc.services.provisioning import (
+    TokenKeyName,
     add_department,
     add_seal,
     department_by_code,
@@ -38,9 +39,14 @@ __all__ = ["AdminService", "ClientInfo", "DepartmentInfo", "SealInfo", "local_op
 _SEAL_DIAMETER_MM = 42
 
 
-def local_operator() -> Principal:
-    """The operator behind the CLI: whoever can run it holds the deployment's keys anyway."""
-    return Principal(client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None)
+def local_operator(operator: str | None = None) -> Principal:
+    """The operator behind the CLI (whoever can run it holds the deployment's keys anyway).
+
+    ``operator`` names the person in the audit log; the CLI passes the OS user or ``--operator``.
+    """
+    return Principal(
+        client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None, operator=operator
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +63,7 @@ class SealInfo:
     certificate_sha256: str
     name_mn: str | None = None
     ring_layout: str = RingLayout.RINGS.value
+    key_store: str = "file"  # file | pkcs11
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +106,7 @@ def _seal_info(seal: Seal) -> SealInfo:
         crypto.sha256(seal.certificate_der),
         seal.name_mn,
         seal.ring_layout,
+        "pkcs11" if crypto.is_token_key_ref(seal.key_ref) else "file",
     )
 
 
@@ -235,9 +243,12 @@ class AdminService:
         name_mn: str | None = None,
         ring_layout: str = RingLayout.RINGS.value,
         purpose: str | None = None,
+        token_key: TokenKeyName | None = None,
     ) -> SealInfo:
         """Make a seal from the development CA: a new key, its certificate, the drawn image
         (bilingual for a bilingual department with its Mongolian name).
+
+        With ``token_key`` the key is generated inside that PKCS#11 token (never extractable).
 
         ``purpose`` (公章, 行政许可专用章 ...) defaults to the name. The department's first seal
         becomes its default seal; any later one signs only once made default or chosen by a
@@ -249,6 +260,8 @@ class AdminService:
             ValidationFailedError: unknown algorithm, empty name, bad Mongolian name, unknown
                 ring layout or a bad validity (all listed).
             ValidationFailedError: (seal_text_not_drawable) the names do not fit on the seal.
+            BadRequestError: (unsupported_key_store) an SM2 key in a token.
+            KeyUnavailableError: the token cannot be reached, or holds a key with that label.
         """
         require_role(principal, Role.OPERATOR)
         key_algorithm = _algorithm(algorithm)
@@ -272,6 +285,7 @@ class AdminService:
                 name_mn=mongolian,
                 ring_layout=layout,
                 purpose=(purpose or name).strip(),
+                token_key=token_key,
             )
             return _seal_info(seal)
 
@@ -308,7 +322,7 @@ class AdminService:
             raise ValidationFailedError("invalid seal", details=problems)
         ders = crypto.certificates_from_pem(certificate_pem)
         stored_pem = crypto.reencrypt_private_key_pem(
-            key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase()
+            key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase(), kdf=self.ctx.key_file_kdf
         )
         with crypto.SealKey.from_pem(stored_pem, self.ctx.passphrase()) as key:
             if key.public_key_spki_der() != crypto.certificate_spki_der(ders[0]):

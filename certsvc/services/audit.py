@@ -117,7 +117,7 @@ class CheckpointInfo:
 def ensure_audit_key(ctx: ServiceContext) -> None:
     """Create the service's audit signing key (once) in the key store under CERTSVC_HOME."""
     if not ctx.keys.exists(AUDIT_KEY_REF):
-        ctx.keys.put(AUDIT_KEY_REF, crypto.generate_private_key_pem(crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase()))
+        ctx.keys.put(AUDIT_KEY_REF, crypto.generate_private_key_pem(crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase(), kdf=ctx.key_file_kdf))
 
 
 class AuditService:
@@ -126,7 +126,7 @@ class AuditService:
 
     def _key(self) -> crypto.SealKey:
         # Made by `certsvc init` (ensure_audit_key); a request only loads it.
-        return crypto.SealKey.from_pem(self.ctx.keys.get(AUDIT_KEY_REF), self.ctx.passphrase())
+        return self.ctx.open_key_file(AUDIT_KEY_REF)
 
     def public_key_der(self) -> bytes:
         """The service's audit public key (SubjectPublicKeyInfo DER).

@@ -21,8 +21,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import BadRequestError, ConflictError, NotFoundError, ValidationFailedError
 from certsvc.jobs.api import (
@@ -51,6 +49,7 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.issuance_rules import require_licence_type
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
+from certsvc.services.revocation import RevocationService, record_key_compromise
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_batch import BatchJob
 from certsvc.storage.repositories import CertificateRepository, SealRepository
@@ -65,11 +64,13 @@ _INSERT_CHUNK = 1000
 class BatchKind:
     IMPORT = "import"
     RESIGN = "resign"
+    LTV_RENEW = "ltv-renew"  # services/ltv_renewal.py
 
 
 _FACTORIES = {
     BatchKind.IMPORT: "certsvc.services.batch_import:build_import_handler",
     BatchKind.RESIGN: "certsvc.services.batch_resign:build_resign_handler",
+    BatchKind.LTV_RENEW: "certsvc.services.ltv_renewal:build_ltv_renew_handler",
     # Seal rollout jobs (services/seal_rollout.py) can be resumed through ``batch run`` as well.
     "seal-rollout": "certsvc.services.seal_rollout:build_seal_rollout_handler",
 }
@@ -171,6 +172,7 @@ class BatchService:
                 created_at=now.isoformat(),
                 actor_client_id=principal.client_id,
                 actor_name=principal.name,
+                actor_operator=principal.operator,
             )
             created = self._store_job(
                 BatchKind.IMPORT, params, fingerprint, principal, now=now, total=report.total_rows,
@@ -319,7 +321,7 @@ class BatchService:
         if compromised_at is not None:
             params["compromised_at"] = self._check_compromise(from_seal_id, compromised_at).isoformat()
         fingerprint = _fingerprint(
-            BatchKind.RESIGN, {k: v for k, v in params.items() if k not in ("actor_client_id", "actor_name")}
+            BatchKind.RESIGN, {k: v for k, v in params.items() if k not in ("actor_client_id", "actor_name", "actor_operator")}
         )
         now = self.ctx.clock.now()
         with self.ctx.database.transaction() as session:
@@ -329,7 +331,8 @@ class BatchService:
         # Item rows are made in the same transaction as the job: a job is never half planned.
         with self.ctx.database.transaction() as session:
             if compromised_at is not None and from_seal_id is not None:
-                _record_compromise(session, from_seal_id, compromised_at, principal=principal, now=now)
+                # The same record as `seal revoke --reason key-compromise --at` (domain/revocation_policy.py).
+                record_key_compromise(session, from_seal_id, compromised_at, principal=principal, now=now)
             job = self._add_job(session, BatchKind.RESIGN, params, fingerprint, principal, now=now)
             repo = BatchRepository(session)
             total = 0
@@ -348,7 +351,10 @@ class BatchService:
                     chunk = []
             repo.add_items(chunk)
             job.total = total
-            return JobCreated(job.id, False, total)
+            created = JobCreated(job.id, False, total)
+        if compromised_at is not None and from_seal_id is not None:
+            RevocationService(self.ctx).forget_revoked(from_seal_id)
+        return created
 
     def _check_compromise(self, from_seal_id: int | None, compromised_at: datetime) -> datetime:
         if from_seal_id is None:
@@ -403,6 +409,7 @@ class BatchService:
                 "reason": reason,
                 "actor_client_id": principal.client_id,
                 "actor_name": principal.name,
+                "actor_operator": principal.operator,
             }
 
     # --- running and reporting ------------------------------------------------------------------
@@ -437,11 +444,16 @@ class BatchService:
         task = TaskSpec(_FACTORIES[kind], {"settings": self.ctx.settings, "job_id": job_id, "params": params})
         handler: ItemHandler | None = None
         if workers <= 0:
-            handler = (
-                ImportHandler(self.ctx, job_id=job_id, params=params, owns_context=False)
-                if kind == BatchKind.IMPORT
-                else ResignHandler(self.ctx, job_id=job_id, params=params, owns_context=False)
-            )
+            # Imported here: the renewal service plans its jobs through this module.
+            from certsvc.services.ltv_renewal import LtvRenewHandler
+
+            inline: dict[str, type[ImportHandler | ResignHandler | LtvRenewHandler]] = {
+                BatchKind.IMPORT: ImportHandler, BatchKind.RESIGN: ResignHandler, BatchKind.LTV_RENEW: LtvRenewHandler,
+            }  # fmt: skip
+            # Another kind (a seal rollout) gets its handler from the task spec.
+            handler_class = inline.get(kind)
+            if handler_class is not None:
+                handler = handler_class(self.ctx, job_id=job_id, params=params, owns_context=False)
         return self.engine.run(job_id, task, workers=workers, on_progress=on_progress, handler=handler)
 
     def status(self, job_id: int, *, principal: Principal) -> JobProgress:
@@ -513,6 +525,33 @@ class BatchService:
             return job_progress(session, job_id, now=now)
 
     # --- storing jobs ------------------------------------------------------------------------------
+    def unfinished_job(self, kind: str, command: Mapping[str, Any]) -> JobCreated | None:
+        """The unfinished job that the same command (kind and parameters) planned, if any: a
+        rerun resumes it instead of planning again."""
+        with self.ctx.database.read() as session:
+            existing = BatchRepository(session).unfinished_by_fingerprint(_fingerprint(kind, command))
+            return JobCreated(existing.id, True, existing.total) if existing is not None else None
+
+    def create_planned_job(
+        self,
+        kind: str,
+        command: Mapping[str, Any],
+        params: Mapping[str, Any],
+        items: list[dict[str, Any]],
+        *,
+        principal: Principal,
+    ) -> JobCreated:
+        """Store a job whose items another service planned (``{"seq", "key", "payload"}`` each);
+        ``command`` identifies it for :meth:`unfinished_job`, ``params`` reach its handler.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+        """
+        require_role(principal, Role.OPERATOR)
+        stored = {**params, "actor_client_id": principal.client_id, "actor_name": principal.name}
+        fingerprint = _fingerprint(kind, command)
+        return self._store_job(kind, stored, fingerprint, principal, now=self.ctx.clock.now(), total=len(items), items=iter(items))
+
     def _add_job(
         self, session: Any, kind: str, params: dict[str, Any], fingerprint: str, principal: Principal, *, now: datetime
     ) -> BatchJob:
@@ -594,16 +633,3 @@ def _fingerprint(kind: str, params: Mapping[str, Any], *, file: Path | None = No
             for block in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(block)
     return digest.hexdigest()
-
-
-def _record_compromise(session: Session, seal_id: int, at: datetime, *, principal: Principal, now: datetime) -> None:
-    """Mark a seal's key compromised from ``at`` (the earliest report stands), audited."""
-    seal = SealRepository(session).by_id(seal_id)
-    if seal is None:
-        raise NotFoundError(f"no seal {seal_id}")
-    if seal.compromised_at is None or at < seal.compromised_at:
-        seal.compromised_at = at
-    append_audit_event(
-        session, at=now, actor=principal, action="seal.compromised", target=f"seal:{seal_id}",
-        details={"compromised_at": at.isoformat()},
-    )

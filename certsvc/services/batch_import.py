@@ -377,6 +377,7 @@ class ImportHandler:
             role=Role.ISSUER,
             department_id=self.department_id,
             department_code=str(params["department_code"]),
+            operator=_operator_of(params, job_id),
         )
         self._owns_context = owns_context
 
@@ -417,3 +418,9 @@ def build_import_handler(config: Mapping[str, Any]) -> ImportHandler:
     assert isinstance(settings, Settings)
     ctx = build_context(settings, migrate=False)
     return ImportHandler(ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True)
+
+
+def _operator_of(params: Mapping[str, Any], job_id: int) -> str | None:
+    """The CLI operator who created the job, named with the job in the audit log."""
+    name = params.get("actor_operator")
+    return f"{name} (batch {job_id})"[:90] if name else None

@@ -10,6 +10,7 @@ so a resumed job makes exactly one new version per licence.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,14 +29,17 @@ from certsvc.services.audit import append_audit_event
 from certsvc.services.bilingual import licence_name_mn
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.ofd_versions import record_ofd, stored_ofd
+from certsvc.services.pipeline import ItemPipeline, pipeline_depth
 from certsvc.services.principals import Principal, Role
 from certsvc.services.producer import (
     LicenceProducer,
+    ProducedVersion,
     SealSnapshot,
     StoredRender,
     VersionSpec,
     box_from_json,
 )
+from certsvc.services.upstream import record_change
 from certsvc.storage.database import Database
 from certsvc.storage.orm import Certificate
 from certsvc.storage.repositories import SealRepository
@@ -93,16 +97,19 @@ class ResignHandler:
             role=Role.OPERATOR,
             department_id=None,
             department_code=None,
+            operator=str(params["actor_operator"])[:90] if params.get("actor_operator") else None,
         )
         self._owns_context = owns_context
         self._seal: SealSnapshot | None = None
         self._prepared: dict[int, _Current | _Skip] = {}
+        self._ahead: ItemPipeline[ProducedVersion] = ItemPipeline(pipeline_depth(ctx.settings))
 
     @property
     def database(self) -> Database:
         return self.ctx.database
 
     def close(self) -> None:
+        self._ahead.close()
         if self._owns_context:
             self.ctx.database.dispose()
 
@@ -119,7 +126,11 @@ class ResignHandler:
         rows = resign_rows(session, (int(item.payload["certificate_id"]) for item in items))
         for item in items:
             certificate_id = int(item.payload["certificate_id"])
-            self._prepared[item.id] = self._state_of(session, rows.get(certificate_id), item.key, seal)
+            state = self._state_of(session, rows.get(certificate_id), item.key, seal)
+            self._prepared[item.id] = state
+            if isinstance(state, _Current):
+                # Sealed ahead (services/pipeline.py): the chunk's TSA round trips overlap.
+                self._ahead.start(item.id, functools.partial(self._produce, state, seal))
 
     def _read(self, session: Session, certificate_id: int, key: str, seal: SealSnapshot) -> _Current | _Skip:
         return self._state_of(session, resign_rows(session, [certificate_id]).get(certificate_id), key, seal)
@@ -172,6 +183,21 @@ class ResignHandler:
             self._seal = SealSnapshot.of(seal)
         return self._seal
 
+    def _produce(self, current: _Current, seal: SealSnapshot) -> ProducedVersion:
+        # The stored render is sealed again, so the page and its identifier stay the same.
+        return LicenceProducer(self.ctx).produce(
+            VersionSpec(
+                template=self.ctx.templates.get(current.template),
+                record=current.record,
+                identifier=current.identifier,
+                issued_on=current.issued_on,
+                seal=seal,
+                signed_at=self.ctx.clock.now(),
+                reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
+                reuse=current.stored,
+            )
+        )
+
     def handle(self, item: WorkItem) -> ItemOutcome:
         """Re-sign the licence named by the item.
 
@@ -192,20 +218,9 @@ class ResignHandler:
             return ItemOutcome.skipped(state.reason, {"identifier": state.identifier, "version": state.version})
         current = state
 
-        # The slow part runs outside any transaction (see docs/architecture.md, Transactions).
-        # The stored render is sealed again, so the page and its identifier stay the same.
-        produced = LicenceProducer(self.ctx).produce(
-            VersionSpec(
-                template=self.ctx.templates.get(current.template),
-                record=current.record,
-                identifier=current.identifier,
-                issued_on=current.issued_on,
-                seal=seal,
-                signed_at=now,
-                reason=f"电子证照重新签章 / licence re-sealed: {self.reason}"[:200],
-                reuse=current.stored,
-            )
-        )
+        # The slow part runs outside any transaction (see docs/architecture.md, Transactions),
+        # started ahead by ``prepare`` when the worker pipelines its items.
+        produced = self._ahead.result(item.id, lambda: self._produce(current, seal))
         new_version = current.base_version + 1
         # Everything the write transaction stores is computed before it begins: the write lock
         # (SQLite: one writer at a time) is held for a few short statements only.
@@ -216,7 +231,7 @@ class ResignHandler:
             "reason": f"resign (batch {self.job_id}): {self.reason}"[:200],
             **produced.version_columns(),
         }
-        audit_details = {"version": new_version, "seal_id": seal.id, "sha256": produced.signed_sha256}
+        audit_details = {"version": new_version, **produced.audit_details}
         done = ItemOutcome.done(
             {"identifier": current.licence_identifier, "version": new_version, "sha256": produced.signed_sha256},
             is_recorded=True,
@@ -241,6 +256,8 @@ class ResignHandler:
                     )
                 insert_version(session, version_row)
                 record_ofd(session, certificate_id=current.certificate_id, version=new_version, ofd=produced.ofd)
+                record_change(session, self.ctx.settings, certificate_id=current.certificate_id, event="resign",
+                              version=new_version, status_after=None, now=now)
                 append_audit_event(
                     session,
                     at=now,

@@ -43,14 +43,15 @@ class SealLike(Protocol):
 class LoadedSeal:
     """A seal ready to sign: its key opened once and kept, with the PDF sealer built around it.
 
-    ``lock`` serialises signatures with this key (a token session, like a loaded key object,
-    is not shared by two threads at once).
+    ``key`` signs under ``lock``, one signature at a time (a token session, like a loaded key
+    object, is not shared by two threads at once); nothing else a seal does holds it, so
+    threads sealing with one key never wait for each other's TSA round trips.
     """
 
     seal_id: int
     key: crypto.SigningKey
     sealer: crypto.PdfSealer
-    lock: threading.Lock
+    lock: threading.RLock
 
     @property
     def algorithm(self) -> str:
@@ -72,10 +73,50 @@ class ServiceContext:
     _seals_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _loaded: dict[str, object] = field(default_factory=dict, repr=False)
     _loaded_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _token_keys: crypto.Pkcs11Keys | None = field(default=None, repr=False)
+    _token_keys_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         if self.signing_keys is None:
-            self.signing_keys = crypto.EncryptedKeyFiles(read_pem=self.keys.get, passphrase=self.passphrase)
+            files = crypto.EncryptedKeyFiles(
+                read_pem=self.keys.get, passphrase=self.passphrase, previous_passphrase=self.previous_passphrase
+            )
+            # A key_ref's scheme picks its store: ``pkcs11:`` a token, a plain name a key file.
+            self.signing_keys = crypto.RoutedKeySource(default=files, by_scheme={crypto.PKCS11_SCHEME: self.token_keys})
+
+    def token_keys(self) -> crypto.Pkcs11Keys:
+        """This process's sessions to the PKCS#11 module of the settings (loaded on first use).
+
+        Raises:
+            KeyUnavailableError: no PKCS#11 module is configured.
+        """
+        module = self.settings.pkcs11_module
+        if module is None:
+            raise KeyUnavailableError("no PKCS#11 module is configured (CERTSVC_PKCS11_MODULE)")
+        # Its own lock, not ``loaded``'s: values made under that lock (the trust-list signer)
+        # open token keys, and the lock is not re-entrant.
+        with self._token_keys_lock:
+            if self._token_keys is None:
+                self._token_keys = crypto.Pkcs11Keys(
+                    module_path=module, pin=self._pkcs11_pin, sm2_mechanism=self.settings.pkcs11_sm2_mechanism
+                )
+            return self._token_keys
+
+    def _pkcs11_pin(self) -> str:
+        settings = self.settings
+        if settings.pkcs11_pin is not None:
+            return settings.pkcs11_pin.get_secret_value()
+        if settings.pkcs11_pin_file is not None:
+            try:
+                return settings.pkcs11_pin_file.read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise KeyUnavailableError("the PKCS#11 PIN file cannot be read (CERTSVC_PKCS11_PIN_FILE)") from exc
+        raise KeyUnavailableError("no PKCS#11 PIN: set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE")
+
+    @property
+    def key_file_kdf(self) -> crypto.KeyFileKdf:
+        """How new key files are encrypted (scrypt's cost from the settings)."""
+        return crypto.KeyFileKdf(self.settings.key_file_scrypt_log2_n)
 
     @property
     def pki_dir(self) -> Path:
@@ -101,6 +142,26 @@ class ServiceContext:
                 self._passphrase = path.read_bytes().strip()
         return self._passphrase
 
+    def previous_passphrase(self) -> bytes | None:
+        """The passphrase before a change, while ``certsvc keys rewrap`` has not moved every file."""
+        previous = self.settings.key_passphrase_previous
+        return previous.get_secret_value().encode() if previous is not None else None
+
+    def open_key_file(self, ref: str) -> crypto.SealKey:
+        """The key file ``ref`` decrypted (with the passphrase, or the previous one during a change).
+
+        Raises:
+            KeyUnavailableError: no such file, or neither passphrase opens it.
+        """
+        pem = self.keys.get(ref)
+        try:
+            return crypto.SealKey.from_pem(pem, self.passphrase())
+        except KeyUnavailableError:
+            previous = self.previous_passphrase()
+            if previous is None:
+                raise
+            return crypto.SealKey.from_pem(pem, previous)
+
     def trust_roots(self) -> list[bytes]:
         """DER certificates of the trusted roots (the development roots in the embedded default)."""
         if not self.trust_roots_dir.is_dir():
@@ -112,10 +173,11 @@ class ServiceContext:
         return [p.read_bytes() for p in sorted(self.pki_dir.glob("dev-seal-ca-*.der"))]
 
     def built_in_tsa(self) -> crypto.TimeStampAuthorities:
-        """The built-in time-stamping authority (keys loaded once per context)."""
-        from certsvc.services.timestamping import built_in_authorities
+        """The built-in time-stamping authority (keys loaded once per context, and again after
+        ``certsvc tsa renew`` replaced them, even from another process)."""
+        from certsvc.services.timestamping import current_built_in_tsa
 
-        return self.loaded("built-in-tsa", lambda: built_in_authorities(self))
+        return current_built_in_tsa(self)
 
     def peek_loaded(self, name: str) -> object | None:
         """A loaded value if there is one; never loads (for values whose making itself needs
@@ -173,7 +235,9 @@ class ServiceContext:
             loaded = self._seals.get(seal.id)
             if loaded is None:
                 assert self.signing_keys is not None  # set in __post_init__
-                key = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
+                lock = threading.RLock()
+                opened = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
+                key = crypto.SerialisedKey(opened, lock)
                 sealer = crypto.PdfSealer(
                     key=key,
                     seal_image_png=self.blobs.get(seal.image_sha256),
@@ -182,7 +246,7 @@ class ServiceContext:
                     # PAdES B-T and up: every seal carries a signature time-stamp.
                     timestamp_transport=transport,
                 )
-                loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=threading.Lock())
+                loaded = LoadedSeal(seal_id=seal.id, key=key, sealer=sealer, lock=lock)
                 self._seals[seal.id] = loaded
             return loaded
 
@@ -215,4 +279,8 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
         from certsvc.services.webhook_secrets import encrypt_clear_text_secrets
 
         encrypt_clear_text_secrets(ctx)
+        # Compromise times recorded on seals become key-compromise revocations (the one record).
+        from certsvc.services.revocation import adopt_recorded_compromises
+
+        adopt_recorded_compromises(ctx)
     return ctx

@@ -28,6 +28,7 @@ from certsvc.services.ofd_versions import OFD_NEEDS_SM2_SEAL, ofd_sealable, reco
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.producer import LicenceProducer, SealSnapshot, VersionSpec
 from certsvc.services.requests import IssueRequest
+from certsvc.services.upstream import record_change
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import (
     CertificateRepository,
@@ -193,6 +194,10 @@ class IssuanceService:
                     )
                 )
                 record_ofd(session, certificate_id=cert.id, version=1, ofd=produced.ofd)
+                record_change(
+                    session, self.ctx.settings, certificate_id=cert.id, event="issue", version=1,
+                    status_after=LicenceStatus.VALID.value, now=now,
+                )
                 append_audit_event(
                     session,
                     at=now,
@@ -200,7 +205,7 @@ class IssuanceService:
                     action="certificate.issue",
                     target=identifier,
                     request_id=request_id,
-                    details={"template": template.slug, "sha256": produced.signed_sha256, "seal_id": seal_view.id},
+                    details={"template": template.slug, **produced.audit_details},
                 )
         except IntegrityError:
             # Two requests with one idempotency key raced: the other one won; answer with its result.

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from certsvc.domain.identifiers import LicenceIdentifier
 from certsvc.domain.licence import LicenceRecord
 from certsvc.domain.status import LicenceAction, LicenceStatus, effective_status, transition
+from certsvc.domain.status_reasons import ReasonCategory
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
@@ -34,6 +35,7 @@ from certsvc.services.ofd_versions import record_ofd
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.producer import LicenceProducer, ProducedVersion, SealSnapshot, VersionSpec
 from certsvc.services.requests import pydantic_problems
+from certsvc.services.upstream import record_change
 from certsvc.services.webhooks import WebhookService, enqueue_event
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_lifecycle import StatusChange
@@ -112,6 +114,7 @@ class StatusChangeInfo:
     version: int
     identifier: str
     actor: str
+    category: str  # a ReasonCategory value: what the public page may say about why
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,8 +145,9 @@ class LifecycleService:
         reason: str,
         principal: Principal,
         request_id: str | None = None,
+        category: ReasonCategory = ReasonCategory.OTHER,
     ) -> LifecycleResult:
-        """Suspend, resume, revoke or cancel a licence, with a reason.
+        """Suspend, resume, revoke or cancel a licence, with a reason (and its public category).
 
         Raises:
             PermissionDeniedError: the caller is neither issuer nor operator.
@@ -157,7 +161,7 @@ class LifecycleService:
         reason = _reason(reason)
         now = self.ctx.clock.now()
         with licence_access(self.ctx, principal, action=action.value, request_id=request_id):
-            result, deliveries = self._change_status(identifier, action, reason, principal, request_id, now)
+            result, deliveries = self._change_status(identifier, action, reason, principal, request_id, now, category)
         WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
         return result
 
@@ -169,6 +173,7 @@ class LifecycleService:
         principal: Principal,
         request_id: str | None,
         now: datetime,
+        category: ReasonCategory,
     ) -> tuple[LifecycleResult, list[int]]:
         with self.ctx.database.transaction() as session:
             cert = visible_licence(session, identifier, principal)
@@ -177,7 +182,9 @@ class LifecycleService:
             cert.status = target.value
             version = CertificateRepository(session).version(cert.id, cert.current_version)
             assert version is not None  # a certificate always has its current version
-            self._record(session, cert, action, current, target, reason, principal, now, request_id)
+            self._record(session, cert, action, current, target, reason, principal, now, request_id, category=category)
+            record_change(session, self.ctx.settings, certificate_id=cert.id, event=action.value,
+                          version=cert.current_version, status_after=target.value, now=now)
             deliveries = self._enqueue(session, cert, action, current, target, reason, cert.identifier, now)
             result = LifecycleResult(
                 identifier=cert.identifier,
@@ -230,7 +237,9 @@ class LifecycleService:
             cert = visible_licence(session, identifier, principal)
             target = cert.identifier
             changes = [
-                StatusChangeInfo(r.at, r.action, r.from_status, r.to_status, r.reason, r.version, r.identifier, r.actor)
+                StatusChangeInfo(
+                    r.at, r.action, r.from_status, r.to_status, r.reason, r.version, r.identifier, r.actor, r.category
+                )
                 for r in StatusHistoryRepository(session).for_certificate(cert.id)
             ]
         with self.ctx.database.transaction() as session:
@@ -321,7 +330,9 @@ class LifecycleService:
             target = transition(plan.status, action)
             cert.status = target.value
             self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
-                         extra={"previous_identifier": plan.old_identifier, "sha256": produced.signed_sha256})
+                         extra={"previous_identifier": plan.old_identifier, **produced.audit_details})
+            record_change(session, self.ctx.settings, certificate_id=cert.id, event=action.value,
+                          version=revision, status_after=target.value, now=now)
             deliveries = self._enqueue(session, cert, action, plan.status, target, reason, plan.old_identifier, now)
             result = LifecycleResult(
                 identifier=plan.new_identifier,
@@ -409,6 +420,7 @@ class LifecycleService:
         request_id: str | None,
         *,
         extra: dict[str, Any] | None = None,
+        category: ReasonCategory = ReasonCategory.OTHER,
     ) -> None:
         StatusHistoryRepository(session).add(
             StatusChange(
@@ -421,6 +433,7 @@ class LifecycleService:
                 version=cert.current_version,
                 identifier=cert.identifier,
                 actor=principal.label,
+                category=category.value,
             )
         )
         append_audit_event(
@@ -430,7 +443,7 @@ class LifecycleService:
             action=f"certificate.{action.value}",
             target=cert.identifier,
             request_id=request_id,
-            details={"from": before.value, "to": after.value, "reason": reason, **(extra or {})},
+            details={"from": before.value, "to": after.value, "reason": reason, "category": category.value, **(extra or {})},
         )
 
     def _enqueue(

@@ -91,18 +91,18 @@ class OfdProducer:
         assert ses_seal_der is not None  # checked by _sealable
         loaded = self.ctx.loaded_seal(seal)
         transport = self.ctx.timestamp_transport(seal.algorithm)
-        with loaded.lock:
-            sealed = crypto.seal_ofd(
-                unsigned,
-                seal_der=ses_seal_der,
-                key=loaded.key,
-                certificate_der=seal.certificate_der,
-                signed_at=signed_at,
-                page_index=int(box[0]),
-                boundary_mm=(box[1], box[2], box[3], box[4]),
-                # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF's seal data.
-                timestamp_transport=transport,
-            )
+        # The key signs under its own lock; the TSA round trip holds nothing.
+        sealed = crypto.seal_ofd(
+            unsigned,
+            seal_der=ses_seal_der,
+            key=loaded.key,
+            certificate_der=seal.certificate_der,
+            signed_at=signed_at,
+            page_index=int(box[0]),
+            boundary_mm=(box[1], box[2], box[3], box[4]),
+            # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF's seal data.
+            timestamp_transport=transport,
+        )
         return OfdVersion(sha256=self.ctx.blobs.put(sealed), unsigned_sha256=unsigned_sha, seal_box=box)
 
 

@@ -34,9 +34,14 @@ class Principal:
     role: Role
     department_id: int | None
     department_code: str | None
+    # The person at the CLI (OS user or --operator); API clients are named by their client id.
+    operator: str | None = None
 
     @property
     def label(self) -> str:
+        """What the audit log records as the actor."""
+        if self.operator is not None:
+            return f"operator:{self.operator}"
         return f"client:{self.client_id}:{self.name}"
 
 

@@ -139,6 +139,15 @@ class ProducedVersion:
     seal_id: int
     signed_at: datetime
     files: Mapping[str, ProducedFile]
+    # SHA-256 of the certificate of the key that sealed this version: the audit log names the
+    # key by it, so a rotated, replaced or compromised key's uses can be listed.
+    signing_certificate_sha256: str = ""
+
+    @property
+    def audit_details(self) -> dict[str, object]:
+        """What every audit event of a new sealed version says about how it was sealed."""
+        return {"seal_id": self.seal_id, "sha256": self.signed_sha256,
+                "signing_certificate_sha256": self.signing_certificate_sha256}
 
     @property
     def electronic(self) -> ProducedFile:
@@ -222,14 +231,13 @@ class Production:
         """The QR code's text: the verification URL and a payload signed with the seal key."""
         if self._qr_text is None:
             spec = self.spec
-            with self.signer.lock:
-                self._qr_text = signed_qr_text(
-                    self.ctx.settings.public_url,
-                    spec.record,
-                    identifier=spec.identifier,
-                    issued_on=spec.issued_on,
-                    key=self.signer.key,
-                )
+            self._qr_text = signed_qr_text(
+                self.ctx.settings.public_url,
+                spec.record,
+                identifier=spec.identifier,
+                issued_on=spec.issued_on,
+                key=self.signer.key,
+            )
         return self._qr_text
 
     def content(self) -> LicenceContent:
@@ -260,26 +268,25 @@ class Production:
         level = self.ctx.settings.pades_level
         stamped = spec.seal.ses_seal_der is not None and level != "B-B"
         transport = self.ctx.timestamp_transport(spec.seal.algorithm) if stamped else None
-        with self.signer.lock:
-            signed = self.signer.sealer.seal(
-                unsigned,
-                box=box,
-                department_name=spec.record.issuer.name,
+        # The key signs under its own lock; the TSA round trips here hold nothing.
+        signed = self.signer.sealer.seal(
+            unsigned,
+            box=box,
+            department_name=spec.record.issuer.name,
+            signed_at=spec.signed_at,
+            reason=spec.reason,
+        )
+        ses_signature = None
+        if spec.seal.ses_seal_der is not None:
+            ses_signature = crypto.sign_pdf_ranges(
+                signed,
+                seal_der=spec.seal.ses_seal_der,
+                key=self.signer.key,
                 signed_at=spec.signed_at,
-                reason=spec.reason,
+                # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF signature's.
+                timestamp_transport=transport,
             )
-            ses_signature = None
-            if spec.seal.ses_seal_der is not None:
-                ses_signature = crypto.sign_pdf_ranges(
-                    signed,
-                    seal_der=spec.seal.ses_seal_der,
-                    key=self.signer.key,
-                    signed_at=spec.signed_at,
-                    # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF signature's.
-                    timestamp_transport=transport,
-                )
         if level in ("B-LT", "B-LTA"):
-            # Outside the seal's lock: the document time-stamp is a TSA round trip of its own.
             data = validation_data(
                 self.ctx, algorithm=spec.seal.algorithm, certificate_der=spec.seal.certificate_der,
                 chain_der=spec.seal.chain_der,
@@ -383,4 +390,7 @@ class LicenceProducer:
                 files[output.name] = produced
         SEALS.labels(algorithm=spec.seal.algorithm).inc()
         SEAL_SECONDS.labels(algorithm=spec.seal.algorithm).observe(time.perf_counter() - started)
-        return ProducedVersion(seal_id=spec.seal.id, signed_at=spec.signed_at, files=files)
+        return ProducedVersion(
+            seal_id=spec.seal.id, signed_at=spec.signed_at, files=files,
+            signing_certificate_sha256=crypto.sha256(work.signer.key.certificate_der),
+        )  # fmt: skip

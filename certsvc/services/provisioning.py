@@ -46,6 +46,7 @@ __all__ = [
     "DemoDepartment",
     "DevCa",
     "InitResult",
+    "TokenKeyName",
     "add_department",
     "add_seal",
     "department_by_code",
@@ -130,6 +131,14 @@ class DevCa:
     root_der: bytes
     ca_der: bytes
     ca_key: crypto.SealKey
+
+
+@dataclass(frozen=True)
+class TokenKeyName:
+    """Where a seal key is generated in a PKCS#11 token: the token's label and the key's."""
+
+    token_label: str
+    key_label: str
 
 
 @dataclass(frozen=True)
@@ -221,12 +230,12 @@ def dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
     family, root_file, ca_file = _dev_ca_refs(ctx, algorithm)
     if not root_file.exists():
         raise KeyUnavailableError(f"no development {family.upper()} CA: run `certsvc init`")
-    ca_key = crypto.SealKey.from_pem(ctx.keys.get(f"dev-seal-ca-{family}"), ctx.passphrase())
+    ca_key = ctx.open_key_file(f"dev-seal-ca-{family}")
     return DevCa(family=family, root_der=root_file.read_bytes(), ca_der=ca_file.read_bytes(), ca_key=ca_key)
 
 
 def _new_key(ctx: ServiceContext, ref: str, algorithm: crypto.KeyAlgorithm) -> crypto.SealKey:
-    pem = crypto.generate_private_key_pem(algorithm, ctx.passphrase())
+    pem = crypto.generate_private_key_pem(algorithm, ctx.passphrase(), kdf=ctx.key_file_kdf)
     ctx.keys.put(ref, pem)
     return crypto.SealKey.from_pem(pem, ctx.passphrase())
 
@@ -285,8 +294,12 @@ def add_seal(
     name_mn: str | None = None,
     ring_layout: RingLayout = RingLayout.RINGS,
     purpose: str | None = None,
+    token_key: TokenKeyName | None = None,
 ) -> Seal:
     """Make a seal for a department: key, certificate from the development CA, drawn image.
+
+    The key is an encrypted key file, or with ``token_key`` a key generated inside that PKCS#11
+    token (never extractable), whose public key the certificate is issued for.
 
     ``name_mn`` must be normalised and checked already (``bilingual.mongolian_name``).
     The purpose defaults to the seal's name. The department's first seal becomes its default
@@ -296,14 +309,25 @@ def add_seal(
         ValidationFailedError: seal text the seal font cannot draw, or names too long for the
             seal (before any key is made).
         BadRequestError: in production, which has no development CA.
-        KeyUnavailableError: ``certsvc init`` has not made the development CA.
+        KeyUnavailableError: ``certsvc init`` has not made the development CA, or the token
+            cannot be reached.
     """
+    if token_key is not None and algorithm is crypto.KeyAlgorithm.SM2:
+        raise BadRequestError(
+            "SM2 seal keys are kept in key files: PKCS#11 has no standard SM2 mechanism (docs/keys.md)",
+            code="unsupported_key_store",
+        )
     # Drawn first: a name the seal cannot show is refused before any key is made.
     image = draw_seal_image(seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM)
     ca = dev_ca(ctx, algorithm)
     now = ctx.clock.now()
-    key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
-    key = _new_key(ctx, key_ref, algorithm)
+    key: crypto.PublicKeyHolder
+    if token_key is None:
+        key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
+        key = _new_key(ctx, key_ref, algorithm)
+    else:
+        key_ref = crypto.token_key_ref(token_key.token_label, token_key.key_label)
+        key = ctx.token_keys().generate(key_ref, algorithm)
     not_after = now + timedelta(days=validity_days)
     cert_der = crypto.make_seal_certificate(
         key=key,
@@ -313,10 +337,9 @@ def add_seal(
         credit_code=department.code,
         not_before=now - timedelta(minutes=5),
         not_after=not_after,
-        # Where relying parties learn of a revocation (services/revocation.py). SM2 CAs publish
-        # a CRL only: pyca/cryptography's OCSP builder cannot sign with SM2.
+        # Where relying parties learn of a revocation (services/revocation.py).
         crl_url=f"{ctx.settings.public_url}/pki/{ca.family}/crl",
-        ocsp_url=f"{ctx.settings.public_url}/pki/{ca.family}/ocsp" if ca.family != "sm2" else None,
+        ocsp_url=f"{ctx.settings.public_url}/pki/{ca.family}/ocsp",
     )
     image_sha = ctx.blobs.put(image)
     ses_seal = None
@@ -359,7 +382,8 @@ def add_seal(
         action="seal.add",
         target=f"department:{department.code}",
         details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name, "purpose": seal.purpose,
-                 "is_default": seal.is_default},
+                 "is_default": seal.is_default, "key_store": "pkcs11" if token_key else "file",
+                 "certificate_sha256": crypto.sha256(cert_der)},
     )
     return seal
 
@@ -400,7 +424,7 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
         ensure_dev_ca(ctx, algorithm)
     created.extend(provision_dev_tsa(ctx))
     root_ref = f"dev-root-{_CA_FAMILY[crypto.KeyAlgorithm.ECDSA_P256]}"
-    with crypto.SealKey.from_pem(ctx.keys.get(root_ref), ctx.passphrase()) as root_key:
+    with ctx.open_key_file(root_ref) as root_key:
         root_der = (ctx.trust_roots_dir / f"{root_ref}.der").read_bytes()
         if provision_dev_trust_signer(ctx, root_key=root_key, root_der=root_der):
             created.append("trust-list signing key")

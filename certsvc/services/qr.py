@@ -142,7 +142,7 @@ def decode_qr_image(data: bytes, *, max_bytes: int) -> str:
     found = zxingcpp.read_barcodes(image, formats=zxingcpp.BarcodeFormat.QRCode)  # type: ignore[arg-type]
     texts = [b.text for b in found if b.valid and b.text]
     if not texts:
-        raise InvalidDocumentError("no QR code could be read in the image")
+        raise InvalidDocumentError("no QR code could be read in the image", code="no_qr_code")
     # A photo may show other codes too: prefer the one shaped like a verification code.
     return next((t for t in texts if "/V/" in t.upper()), texts[0])
 

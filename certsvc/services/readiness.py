@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 
-from certsvc.errors import CertsvcError, NotReadyError
+from certsvc.crypto import api as crypto
+from certsvc.errors import CertsvcError, ConfigurationError, NotReadyError
 from certsvc.jobs.broker import broker_problem
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import Seal
 
-__all__ = ["ReadinessCheck", "check_readiness", "require_ready"]
+__all__ = ["ReadinessCheck", "check_readiness", "require_ready", "require_seal_keys_at_start"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,9 +42,16 @@ def _database(ctx: ServiceContext) -> tuple[ReadinessCheck, list[str]]:
 def _seal_keys(ctx: ServiceContext, refs: list[str]) -> ReadinessCheck:
     # Presence of every active seal's encrypted key and of the passphrase that opens them;
     # decrypting each key on every probe would cost a key derivation per seal per probe.
+    # Token keys: the token answers with this process's login, and holds each key.
+    file_refs = [ref for ref in refs if not crypto.is_token_key_ref(ref)]
+    token_refs = [ref for ref in refs if crypto.is_token_key_ref(ref)]
     try:
-        ctx.passphrase()
-        missing = [ref for ref in refs if not ctx.keys.exists(ref)]
+        if file_refs:
+            ctx.passphrase()
+        missing = [ref for ref in file_refs if not ctx.keys.exists(ref)]
+        if token_refs:
+            token_keys = ctx.token_keys()
+            missing += [ref for ref in token_refs if not token_keys.exists(ref)]
     except CertsvcError as exc:
         return ReadinessCheck("seal_keys", exc.message)
     if missing:
@@ -72,3 +80,25 @@ def require_ready(ctx: ServiceContext) -> dict[str, str]:
     if problems:
         raise NotReadyError("not ready: " + "; ".join(f"{k}: {v}" for k, v in problems.items()), details=problems)
     return {c.name: "ok" for c in checks}
+
+
+def require_seal_keys_at_start(ctx: ServiceContext) -> None:
+    """Refuse to start a process whose active seals' tokens cannot be logged into.
+
+    A wrong PIN found at start-up is an operator's mistake to fix now, not a 503 on the first
+    licence an hour later (and a token locks its PIN after a few wrong tries).
+
+    Raises:
+        ConfigurationError: a token of an active seal is missing, or refuses the PIN.
+    """
+    with ctx.database.read() as session:
+        refs = list(session.scalars(select(Seal.key_ref).where(Seal.status == "active")))
+    tokens = sorted({crypto.token_label_of(ref) for ref in refs if crypto.is_token_key_ref(ref)})
+    problems = []
+    for label in tokens:
+        try:
+            ctx.token_keys().check_login(label)
+        except CertsvcError as exc:
+            problems.append(exc.message)
+    if problems:
+        raise ConfigurationError("seal keys unavailable at start-up: " + "; ".join(problems), details=problems)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any
 
+from certsvc.domain.identifiers import public_holder_name
 from certsvc.domain.paging import Page, PageRequest
 from certsvc.domain.status import LicenceStatus, effective_status
+from certsvc.domain.status_reasons import NEXT_STEPS_ZH, ReasonCategory
 from certsvc.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
@@ -18,6 +20,8 @@ from certsvc.services.principals import Principal, Role
 from certsvc.services.provisioning import department_by_code
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
+from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
+from certsvc.storage.repositories_ltv import LtvRenewalRepository
 from certsvc.storage.repositories_search import CertificateQuery, CertificateSearchRepository
 
 __all__ = ["CertificateFilter", "CertificateInfo", "FileVariant", "PublicStatus", "RegistryService", "VersionInfo", "public_status"]
@@ -144,7 +148,11 @@ class RegistryService:
         """
         with licence_access(self.ctx, principal, action="download", request_id=request_id), self.ctx.database.read() as session:
             version = _pick_version(visible_licence(session, identifier, principal), identifier, revision)
-            digest = version.sha256 if variant is FileVariant.ELECTRONIC else version.print_sha256
+            digest = version.print_sha256
+            if variant is FileVariant.ELECTRONIC:
+                # The newest archival renewal of the file, if any (``certsvc ltv renew``).
+                key = (version.certificate_id, version.version)
+                digest = LtvRenewalRepository(session).newest_files([key]).get(key, version.sha256)
             name, number = version.identifier, version.version
         self._audit(
             principal, "certificate.download", name, request_id, details={"variant": variant.value, "revision": number}
@@ -237,7 +245,11 @@ def _info(cert: Certificate, *, today: date) -> CertificateInfo:
 
 @dataclass(frozen=True, slots=True)
 class PublicStatus:
-    """What anyone may learn from a bare identifier: whether it exists and its state, no holder data."""
+    """What anyone may learn from a bare identifier: its state, the validity, the holder masked.
+
+    The holder appears only masked (张*三, 锡林**有限公司) and the reason for a suspension or
+    revocation only as its category: walking identifiers learns no name and no case file.
+    """
 
     identifier: str
     licence_name: str
@@ -245,6 +257,12 @@ class PublicStatus:
     status: str
     is_current_version: bool
     current_identifier: str
+    holder_name_masked: str
+    valid_from: date
+    valid_until: date
+    changed_on: date | None  # when it was suspended, revoked or cancelled (Beijing date)
+    reason_category_zh: str | None
+    next_steps_zh: str
 
 
 def public_status(ctx: ServiceContext, identifier: str) -> PublicStatus:
@@ -264,14 +282,38 @@ def public_status(ctx: ServiceContext, identifier: str) -> PublicStatus:
             today=ctx.clock.now().date(),
         )
         is_current = cert.identifier == identifier
+        shown = status.value if is_current else LicenceStatus.SUPERSEDED.value
+        change = None
+        if shown in _CHANGED_STATES:
+            change = next(
+                (c for c in reversed(StatusHistoryRepository(session).for_certificate(cert.id)) if c.to_status == shown),
+                None,
+            )
         return PublicStatus(
             identifier=identifier,
             licence_name=ctx.templates.get(cert.template).name,
             department_name=cert.department.name,
-            status=status.value if is_current else LicenceStatus.SUPERSEDED.value,
+            status=shown,
             is_current_version=is_current,
             current_identifier=cert.identifier,
+            holder_name_masked=public_holder_name(cert.holder_name),
+            valid_from=cert.valid_from,
+            valid_until=cert.valid_until,
+            changed_on=change.at.astimezone(_BEIJING).date() if change is not None else None,
+            reason_category_zh=_category_label(change.category) if change is not None else None,
+            next_steps_zh=NEXT_STEPS_ZH.get(shown, ""),
         )
+
+
+_CHANGED_STATES = frozenset({LicenceStatus.SUSPENDED.value, LicenceStatus.REVOKED.value, LicenceStatus.CANCELLED.value})
+_BEIJING = timezone(timedelta(hours=8), "CST")  # dates on licences and pages are Beijing dates
+
+
+def _category_label(value: str) -> str:
+    try:
+        return ReasonCategory(value).label_zh
+    except ValueError:
+        return ReasonCategory.OTHER.label_zh
 
 
 def _pick_version(cert: Certificate, identifier: str, revision: int | None) -> CertificateVersion:

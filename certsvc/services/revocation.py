@@ -13,16 +13,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import Session
+
 from certsvc.crypto import api as crypto
+from certsvc.domain.revocation_policy import KEY_COMPROMISE
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
+from certsvc.storage.orm import Seal
 from certsvc.storage.orm_revocation import SealRevocation
 from certsvc.storage.repositories_lifecycle import SealAdminRepository
 from certsvc.storage.repositories_revocation import SealRevocationRepository
 
-__all__ = ["CA_FAMILIES", "RevocationInfo", "RevocationService"]
+__all__ = ["CA_FAMILIES", "RevocationInfo", "RevocationService", "adopt_recorded_compromises", "record_key_compromise"]
 
 CA_FAMILIES = ("ecdsa", "sm2")
 # Relying parties fetch a fresh CRL at least this often (RFC 5280 nextUpdate).
@@ -64,7 +68,8 @@ class RevocationService:
             PermissionDeniedError: not an operator.
             ValidationFailedError: unknown reason, or ``invalid_from`` in the future or naive.
             NotFoundError: unknown seal.
-            ConflictError: already revoked (code ``seal_revoked``).
+            ConflictError: already revoked (code ``seal_revoked``), unless for a key compromise:
+                that moves the invalidity time earlier (never later).
         """
         require_role(principal, Role.OPERATOR)
         now = self.ctx.clock.now()
@@ -76,36 +81,26 @@ class RevocationService:
         if problems:
             raise ValidationFailedError("cannot revoke", details=problems)
         with self.ctx.database.transaction() as session:
-            seal = SealAdminRepository(session).by_id(seal_id)
-            if seal is None:
-                raise NotFoundError(f"no seal {seal_id}")
-            repo = SealRevocationRepository(session)
-            if repo.by_seal(seal_id) is not None:
-                raise ConflictError(f"seal {seal_id} is already revoked", code="seal_revoked")
-            summary = crypto.certificate_summary(seal.certificate_der)
-            issuer = next(iter(seal.chain_der), None)
-            row = repo.add(
-                SealRevocation(
-                    seal_id=seal.id,
-                    certificate_sha256=summary.sha256_fingerprint,
-                    serial_hex=summary.serial_hex,
-                    issuer_sha256=crypto.sha256(_b64(issuer)) if issuer else "",
-                    reason=reason,
-                    revoked_at=now,
-                    invalid_from=invalid_from or now,
-                    actor=principal.label,
-                )
-            )
-            seal.status = "revoked"
-            append_audit_event(
-                session, at=now, actor=principal, action="seal.revoke", target=f"department:{seal.department.code}",
-                details={"seal_id": seal.id, "reason": reason, "invalid_from": row.invalid_from.isoformat()},
-            )  # fmt: skip
+            if reason == KEY_COMPROMISE:
+                # A compromise reported again (or after another revocation) moves the
+                # invalidity time earlier if it is; the earliest report stands.
+                row = record_key_compromise(session, seal_id, invalid_from or now, principal=principal, now=now)
+            else:
+                seal = SealAdminRepository(session).by_id(seal_id)
+                if seal is None:
+                    raise NotFoundError(f"no seal {seal_id}")
+                if SealRevocationRepository(session).by_seal(seal_id) is not None:
+                    raise ConflictError(f"seal {seal_id} is already revoked", code="seal_revoked")
+                row = _revoke(session, seal, reason=reason, invalid_from=invalid_from or now, principal=principal, now=now)
             info = RevocationInfo.of(row)
+        self.forget_revoked(seal_id)
+        return info
+
+    def forget_revoked(self, seal_id: int) -> None:
+        """Drop what this process cached of a seal that was just revoked, and the CRLs."""
         self.ctx.forget_seal(seal_id)
         for family in CA_FAMILIES:
             self.ctx.forget_loaded(f"current-crl-{family}")
-        return info
 
     def revocations(self, certificate_sha256s: list[str]) -> dict[str, RevocationInfo]:
         """The revocations of these seal certificates (by SHA-256), for verification."""
@@ -122,7 +117,7 @@ class RevocationService:
             raise NotFoundError(f"no seal CA {family!r} in this deployment")
 
         def load() -> _SealCa:
-            return _SealCa(cert_file.read_bytes(), crypto.SealKey.from_pem(self.ctx.keys.get(ref), self.ctx.passphrase()))
+            return _SealCa(cert_file.read_bytes(), self.ctx.open_key_file(ref))
 
         return self.ctx.loaded(f"seal-ca-{family}", load)
 
@@ -167,8 +162,6 @@ class RevocationService:
         Raises:
             NotFoundError: no such CA in this deployment.
         """
-        if family == "sm2":
-            raise NotFoundError("SM2 seal CAs publish a CRL only (no OCSP responder)", code="no_ocsp_responder")
         ca = self._ca(family)
         try:
             serial = crypto.ocsp_request_serial(request_der, ca_der=ca.certificate_der)
@@ -192,6 +185,75 @@ class RevocationService:
             request_der=request_der, ca_der=ca.certificate_der, ca_key=ca.key, certificate_der=certificate,
             revocation=revoked, this_update=now, next_update=now + _CRL_LIFETIME,
         )  # fmt: skip
+
+
+def record_key_compromise(session: Session, seal_id: int, at: datetime, *, principal: Principal, now: datetime) -> SealRevocation:
+    """Record (in the caller's transaction) that a seal's key may have been in other hands since
+    ``at``: the seal is revoked for key compromise with invalidity time ``at``, or, if already
+    revoked, its invalidity time moves to ``at`` when that is earlier. The one place both
+    ``seal revoke --reason key-compromise`` and ``batch resign --compromised-at`` record it.
+
+    Raises:
+        NotFoundError: no such seal.
+    """
+    seal = SealAdminRepository(session).by_id(seal_id)
+    if seal is None:
+        raise NotFoundError(f"no seal {seal_id}")
+    row = SealRevocationRepository(session).by_seal(seal_id)
+    if row is None:
+        return _revoke(session, seal, reason=KEY_COMPROMISE, invalid_from=at, principal=principal, now=now)
+    row.reason = KEY_COMPROMISE
+    row.invalid_from = min(row.invalid_from, at)
+    append_audit_event(
+        session, at=now, actor=principal, action="seal.compromised", target=f"department:{seal.department.code}",
+        details={"seal_id": seal.id, "invalid_from": row.invalid_from.isoformat()},
+    )  # fmt: skip
+    return row
+
+
+def adopt_recorded_compromises(ctx: ServiceContext) -> int:
+    """Turn compromise times stored on seals (``seals.compromised_at``, written before the
+    revocation became the one record) into key-compromise revocations; returns how many.
+    Runs at start-up, like the other data halves of migrations."""
+    with ctx.database.read() as session:
+        if not SealAdminRepository(session).with_compromise_time():
+            return 0
+    system = Principal(client_id=0, name="start-up", role=Role.OPERATOR, department_id=None, department_code=None)
+    now = ctx.clock.now()
+    with ctx.database.transaction() as session:
+        seals = SealAdminRepository(session).with_compromise_time()
+        for seal in seals:
+            assert seal.compromised_at is not None  # the query's condition
+            record_key_compromise(session, seal.id, seal.compromised_at, principal=system, now=now)
+            seal.compromised_at = None
+    for seal_id in (s.id for s in seals):
+        RevocationService(ctx).forget_revoked(seal_id)
+    return len(seals)
+
+
+def _revoke(
+    session: Session, seal: Seal, *, reason: str, invalid_from: datetime, principal: Principal, now: datetime
+) -> SealRevocation:
+    summary = crypto.certificate_summary(seal.certificate_der)
+    issuer = next(iter(seal.chain_der), None)
+    row = SealRevocationRepository(session).add(
+        SealRevocation(
+            seal_id=seal.id,
+            certificate_sha256=summary.sha256_fingerprint,
+            serial_hex=summary.serial_hex,
+            issuer_sha256=crypto.sha256(_b64(issuer)) if issuer else "",
+            reason=reason,
+            revoked_at=now,
+            invalid_from=invalid_from,
+            actor=principal.label,
+        )
+    )
+    seal.status = "revoked"
+    append_audit_event(
+        session, at=now, actor=principal, action="seal.revoke", target=f"department:{seal.department.code}",
+        details={"seal_id": seal.id, "reason": reason, "invalid_from": row.invalid_from.isoformat()},
+    )  # fmt: skip
+    return row
 
 
 def _b64(text: str) -> bytes:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from certsvc.domain.status import LicenceStatus
+from certsvc.domain.status_reasons import STATUS_NAMES_ZH
 from certsvc.rendering.charts import bar_chart_png, share_chart_png
 from certsvc.services.context import ServiceContext
 from certsvc.services.matter_materials import MatterFigures, MatterMaterialsService
@@ -88,17 +89,17 @@ class StatsService:
         departments = sorted({c.department_name for c in report.licences})
         statuses = sorted({c.status for c in report.licences})
         by_dept = {
-            s: [sum(c.count for c in report.licences if c.department_name == d and c.status == s) for d in departments]
+            STATUS_NAMES_ZH.get(s, s): [sum(c.count for c in report.licences if c.department_name == d and c.status == s) for d in departments]
             for s in statuses
         }
         templates = sorted({c.template for c in report.licences})
         names = [self.ctx.templates.get(t).name if t in self.ctx.templates else t for t in templates]
         by_type = {
-            s: [sum(c.count for c in report.licences if c.template == t and c.status == s) for t in templates]
+            STATUS_NAMES_ZH.get(s, s): [sum(c.count for c in report.licences if c.template == t and c.status == s) for t in templates]
             for s in statuses
         }
         receivers = sorted({u.department_code or "-" for u in report.uses if u.operation in ("query", "check")})
-        outcomes = {"成功 ok": ("ok", "match"), "不一致 no match": ("no_match",)}
+        outcomes = {"成功": ("ok", "match"), "不一致": ("no_match",)}
         by_receiver: dict[str, list[float]] = {
             label: [
                 sum(u.count for u in report.uses if (u.department_code or "-") == r and u.operation in ("query", "check") and u.result in results)
@@ -106,7 +107,7 @@ class StatsService:
             ]
             for label, results in outcomes.items()
         }
-        by_receiver["拒绝 refused"] = [
+        by_receiver["拒绝"] = [
             sum(
                 u.count
                 for u in report.uses

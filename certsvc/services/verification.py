@@ -10,7 +10,15 @@ from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
 from certsvc.domain.registry_reasons import report_with_registry
-from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
+from certsvc.domain.reports import (
+    Reason,
+    RegistryView,
+    SealRevocationView,
+    SignatureDetail,
+    VerificationReport,
+    reason,
+)
+from certsvc.domain.revocation_policy import KEY_COMPROMISE, revoked_seal_reason
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import (
     DocumentTooLargeError,
@@ -27,8 +35,9 @@ from certsvc.services.verification_ofd import OfdVerification
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
+from certsvc.storage.repositories_revocation import SealRevocationRepository
 
-__all__ = ["VerificationService"]
+__all__ = ["VerificationService", "signature_details", "signature_reasons"]
 
 _LISTED_CHANGES = 5  # changes spelled out in a reason; the rest are counted
 
@@ -77,28 +86,11 @@ class VerificationService:
         result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now)
         file_sha = hashlib.sha256(data).hexdigest()
 
-        reasons = _signature_reasons(result)
-        details = [
-            SignatureDetail(
-                field_name=sig.field_name,
-                signer=sig.signer_common_name or "",
-                signer_organization=sig.signer_organization,
-                algorithm=sig.algorithm or "unknown",
-                signed_at=sig.signing_time,
-                is_intact=sig.is_intact,
-                is_trusted=sig.is_trusted,
-                trust_problem=sig.trust_explanation,
-                covers_whole_file=sig.covers_whole_file,
-                modification_level=sig.modification_level.value,
-                changes=sig.modification_description or None,
-                timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
-                proven_by=sig.proven_by,
-            )
-            for sig in result.signatures
-        ]
-        reasons.extend(self._revocation_reasons(result.signatures))
+        reasons = signature_reasons(result)
+        details = signature_details(result)
         revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
         registry, ses_signature = self._registry_view(file_sha, revisions)
+        reasons.extend(self._revocation_reasons(result.signatures, registry))
         if registry is None and not result.signatures:
             registry = self._print_copy_view(file_sha)
             if registry is not None:
@@ -147,22 +139,32 @@ class VerificationService:
             view = self._view(session, version, is_issued_file=version.sha256 == file_sha)
             return view, version.ses_signature_der
 
-    def _revocation_reasons(self, signatures: tuple[crypto.SignatureCheck, ...]) -> list[Reason]:
-        """A revoked seal certificate is trusted only for signatures that a trusted time-stamp
-        proves older than the revocation's ``invalid_from`` (docs/ltv.md)."""
+    def _revocation_reasons(
+        self, signatures: tuple[crypto.SignatureCheck, ...], registry: RegistryView | None
+    ) -> list[Reason]:
+        """Each seal by a revoked certificate, judged by ``domain/revocation_policy.py``: its
+        trusted time-stamp, and the registry's sealing time for the seals of the registered file
+        (``registry`` found by the file's bytes; a seal added after them is not the registry's)."""
         seals = [s for s in signatures if not s.is_document_timestamp and s.signer_certificate_sha256]
         revocations = RevocationService(self.ctx).revocations([s.signer_certificate_sha256 or "" for s in seals])
+        registered = _registered_signatures(signatures, registry)
         found: list[Reason] = []
         for sig in seals:
             revocation = revocations.get(sig.signer_certificate_sha256 or "")
             if revocation is None:
                 continue
-            proven = sig.timestamp_at if sig.is_timestamp_valid else None
-            when = f"{revocation.reason}, not trusted from {revocation.invalid_from.isoformat()}"
-            if proven is not None and proven < revocation.invalid_from:
-                found.append(reason("sealed_before_revocation", detail=f"time-stamped {proven.isoformat()}; {when}"))
-            else:
-                found.append(reason("seal_revoked", detail=when))
+            by_registry = (
+                registry is not None
+                and sig.field_name in registered
+                and registry.seal_certificate_sha256 == sig.signer_certificate_sha256
+            )  # fmt: skip
+            found.append(
+                revoked_seal_reason(
+                    SealRevocationView(revocation.reason, revocation.invalid_from),
+                    timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
+                    registered_at=registry.sealed_at if by_registry and registry is not None else None,
+                )
+            )
         return found
 
     def _seal_data_reason(self, data: bytes, ses_signature: bytes) -> Reason:
@@ -195,6 +197,7 @@ class VerificationService:
     def _view(self, session: Session, version: CertificateVersion, *, is_issued_file: bool) -> RegistryView:
         """What the registry says about one stored version of a licence, now and when it was signed."""
         cert = version.certificate
+        revocation = SealRevocationRepository(session).by_seal(version.seal_id)
         status = effective_status(
             LicenceStatus(cert.status),
             valid_from=cert.valid_from,
@@ -216,8 +219,27 @@ class VerificationService:
             is_issued_file=is_issued_file,
             is_current_content=_is_current_content(version),
             sealed_at=version.signed_at,
-            seal_compromised_at=version.seal.compromised_at,
+            seal_compromised_at=revocation.invalid_from if revocation and revocation.reason == KEY_COMPROMISE else None,
+            sha256=version.sha256,
+            seal_certificate_sha256=hashlib.sha256(version.seal.certificate_der).hexdigest(),
+            seal_revocation=SealRevocationView(revocation.reason, revocation.invalid_from) if revocation else None,
         )
+
+
+def _registered_signatures(signatures: tuple[crypto.SignatureCheck, ...], registry: RegistryView | None) -> set[str]:
+    """The fields of the signatures inside the registered file: all of them when the bytes are
+    the registered file, else those up to the revision that is (a renewal or an appended forgery
+    follows it)."""
+    if registry is None or registry.sha256 is None:
+        return set()
+    if registry.is_issued_file:
+        return {s.field_name for s in signatures}
+    inside: set[str] = set()
+    for sig in signatures:  # in revision order
+        inside.add(sig.field_name)
+        if sig.signed_revision_sha256 == registry.sha256:
+            return inside
+    return set()
 
 
 def _is_current_content(version: CertificateVersion) -> bool:
@@ -227,7 +249,29 @@ def _is_current_content(version: CertificateVersion) -> bool:
     return current is not None and current.identifier == version.identifier and current.unsigned_sha256 == version.unsigned_sha256
 
 
-def _signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
+def signature_details(result: crypto.PdfValidationResult) -> list[SignatureDetail]:
+    """Each signature of a validated PDF as a report states it."""
+    return [
+        SignatureDetail(
+            field_name=sig.field_name,
+            signer=sig.signer_common_name or "",
+            signer_organization=sig.signer_organization,
+            algorithm=sig.algorithm or "unknown",
+            signed_at=sig.signing_time,
+            is_intact=sig.is_intact,
+            is_trusted=sig.is_trusted,
+            trust_problem=sig.trust_explanation,
+            covers_whole_file=sig.covers_whole_file,
+            modification_level=sig.modification_level.value,
+            changes=sig.modification_description or None,
+            timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
+            proven_by=sig.proven_by,
+        )
+        for sig in result.signatures
+    ]
+
+
+def signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
     """What the file's signatures say: broken, not evaluated, changed after the seal, untrusted."""
     reasons: list[Reason] = []
     seals = [s for s in result.signatures if not s.is_document_timestamp]

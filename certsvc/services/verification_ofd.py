@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from certsvc.crypto import api as crypto
 from certsvc.domain.registry_reasons import report_with_registry
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
+from certsvc.domain.revocation_policy import revoked_seal_reason
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -105,6 +106,9 @@ class OfdVerification:
             reasons.insert(0, reason("signature_valid"))
 
         registry = self._registry_view(result.file_sha256)
+        if registry is not None and registry.seal_revocation is not None:
+            # The registered OFD: the registry's sealing time proves when (domain/revocation_policy.py).
+            reasons.append(revoked_seal_reason(registry.seal_revocation, timestamped_at=None, registered_at=registry.sealed_at))
         if registry is None:
             registry, metadata_reasons = self._registry_view_by_metadata(result.metadata)
             reasons.extend(metadata_reasons)

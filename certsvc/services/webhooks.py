@@ -14,13 +14,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import secrets
-import socket
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +29,7 @@ from certsvc.config import Environment
 from certsvc.errors import ValidationFailedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.outbox import post, retry_delay, sender_id
 from certsvc.services.principals import Principal
 from certsvc.services.webhook_secrets import endpoint_secret, new_webhook_secret, seal_secret
 from certsvc.storage.orm_lifecycle import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -166,7 +162,7 @@ class WebhookService:
         one posts it and the others return "pending" at once.
         """
         settings = self.ctx.settings
-        owner = f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(6)}"
+        owner = sender_id()
         with self.ctx.database.read() as session:
             delivery = WebhookRepository(session).delivery(delivery_id)
             if delivery is None or delivery.status != "pending":
@@ -180,7 +176,7 @@ class WebhookService:
             done = delivery.attempts
         while done < settings.webhook_max_attempts:
             if done > 0:
-                time.sleep(settings.webhook_backoff_seconds * 2 ** (done - 1))
+                time.sleep(retry_delay(settings.webhook_backoff_seconds, done))
             if not self._lease(delivery_id, owner, done):
                 return "pending"  # another process is sending it
             done += 1
@@ -224,10 +220,9 @@ class WebhookService:
 
     def _post(self, url: str, secret: str, event_id: str, attempt: int, body: bytes) -> tuple[int | None, str | None, int]:
         timestamp = int(self.ctx.clock.now().timestamp())
-        request = urllib.request.Request(
+        result = post(
             url,
-            data=body,
-            method="POST",
+            body,
             headers={
                 "Content-Type": "application/json; charset=utf-8",
                 "User-Agent": _USER_AGENT,
@@ -235,14 +230,6 @@ class WebhookService:
                 "X-Certsvc-Delivery-Attempt": str(attempt),
                 "X-Certsvc-Signature": signature_header(secret, timestamp, body),
             },
+            timeout=self.ctx.settings.webhook_timeout_seconds,
         )
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=self.ctx.settings.webhook_timeout_seconds) as response:
-                status: int | None = int(response.status)
-                error = None
-        except urllib.error.HTTPError as exc:
-            status, error = exc.code, f"HTTP {exc.code}"
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            status, error = None, type(exc).__name__ + ": " + str(getattr(exc, "reason", exc))[:300]
-        return status, error, int((time.monotonic() - started) * 1000)
+        return result.status, result.error, result.elapsed_ms

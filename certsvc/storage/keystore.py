@@ -43,6 +43,42 @@ class FileKeyStore:
         except OSError as exc:
             raise StorageError("could not write a key file") from exc
 
+    def refs(self) -> list[str]:
+        """Every stored key's reference, sorted."""
+        if not self.root.is_dir():
+            return []
+        suffix = ".key.pem"
+        return sorted(p.name[: -len(suffix)] for p in self.root.glob(f"*{suffix}") if _REF_RE.match(p.name[: -len(suffix)]))
+
+    def replace(self, ref: str, encrypted_pem: bytes) -> None:
+        """Replace a key file atomically: the new file is written and synced beside the old one,
+        then renamed over it, and the directory synced. A crash at any point leaves either the
+        old file or the new one, each complete; never a torn or missing key.
+
+        Raises:
+            KeyUnavailableError: no such key.
+            StorageError: the file cannot be written.
+        """
+        path = self._path(ref)
+        if not path.exists():
+            raise KeyUnavailableError(f"key {ref!r} is not available")
+        tmp = path.with_name(f".{path.name}.new")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(encrypted_pem)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+            dir_fd = os.open(self.root, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)  # the rename itself survives a power cut
+            finally:
+                os.close(dir_fd)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise StorageError(f"could not replace key file {ref!r}") from exc
+
     def get(self, ref: str) -> bytes:
         try:
             return self._path(ref).read_bytes()

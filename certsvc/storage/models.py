@@ -9,7 +9,9 @@ from __future__ import annotations
 from certsvc.storage import (
     orm,
     orm_batch,
+    orm_connector,
     orm_lifecycle,
+    orm_ltv,
     orm_ofd,
     orm_region,
     orm_revocation,
@@ -18,4 +20,16 @@ from certsvc.storage import (
 )
 from certsvc.storage.orm import Base
 
-__all__ = ["Base", "orm", "orm_batch", "orm_lifecycle", "orm_ofd", "orm_region", "orm_revocation", "orm_rules", "orm_sharing"]
+__all__ = [
+    "Base",
+    "orm",
+    "orm_batch",
+    "orm_connector",
+    "orm_lifecycle",
+    "orm_ltv",
+    "orm_ofd",
+    "orm_region",
+    "orm_revocation",
+    "orm_rules",
+    "orm_sharing",
+]

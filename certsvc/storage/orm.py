@@ -129,7 +129,8 @@ class Seal(Base):
     valid_from: Mapped[datetime] = mapped_column()
     valid_until: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=_now)
-    # Set when the key is reported compromised: files this seal made from then on are not trusted.
+    # Written by versions before key compromises became revocations (``seal_revocations``, the
+    # one record); turned into one and cleared at start-up (services/revocation.py).
     compromised_at: Mapped[datetime | None] = mapped_column(nullable=True, default=None)
 
     department: Mapped[Department] = relationship(back_populates="seals")

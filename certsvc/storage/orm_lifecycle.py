@@ -29,6 +29,8 @@ class StatusChange(Base):
     version: Mapped[int] = mapped_column(Integer)  # the licence's current registry revision afterwards
     identifier: Mapped[str] = mapped_column(String(130))  # the current identifier afterwards
     actor: Mapped[str] = mapped_column(String(100))
+    # A ReasonCategory value: the only part of "why" the public verification page shows.
+    category: Mapped[str] = mapped_column(String(30), default="other", server_default="other")
 
 
 class WebhookEndpoint(Base):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from certsvc.domain.paging import Page, PageRequest
@@ -17,6 +17,7 @@ from certsvc.storage.orm_lifecycle import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from certsvc.storage.outbox_lease import lease_outbox_row
 from certsvc.storage.paging import read_page
 
 __all__ = [
@@ -59,6 +60,10 @@ class SealAdminRepository:
     def by_id(self, seal_id: int) -> Seal | None:
         return self.session.get(Seal, seal_id)
 
+    def with_compromise_time(self) -> list[Seal]:
+        """Seals still carrying a compromise time of their own (see ``adopt_recorded_compromises``)."""
+        return list(self.session.scalars(select(Seal).where(Seal.compromised_at.is_not(None)).order_by(Seal.id)))
+
 
 class ClientAdminRepository:
     def __init__(self, session: Session) -> None:
@@ -93,6 +98,11 @@ class WebhookRepository:
             .order_by(WebhookEndpoint.id)
         ).all()
 
+    def with_encrypted_secret(self) -> Sequence[WebhookEndpoint]:
+        return self.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.encrypted_secret.is_not(None)).order_by(WebhookEndpoint.id)
+        ).all()
+
     def with_clear_text_secret(self) -> Sequence[WebhookEndpoint]:
         """Endpoints registered before secrets were encrypted, still holding clear text."""
         return self.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.legacy_secret.is_not(None))).all()
@@ -106,28 +116,8 @@ class WebhookRepository:
         return self.session.get(WebhookDelivery, delivery_id)
 
     def lease(self, delivery_id: int, *, owner: str, attempts: int, now: datetime, until: datetime) -> bool:
-        """Take (or renew) the right to make attempt ``attempts + 1``; False if another has it.
-
-        One conditional UPDATE: of several processes racing for a pending delivery exactly one
-        matches. A lease that ran out (its holder died) is free again, and ``attempts`` must
-        be what the caller last saw, so a process that lost the lease never posts again.
-        """
-        leased = self.session.execute(
-            update(WebhookDelivery)
-            .where(
-                WebhookDelivery.id == delivery_id,
-                WebhookDelivery.status == "pending",
-                WebhookDelivery.attempts == attempts,
-                or_(
-                    WebhookDelivery.lease_until.is_(None),
-                    WebhookDelivery.lease_until < now,
-                    WebhookDelivery.lease_owner == owner,
-                ),
-            )
-            .values(lease_owner=owner, lease_until=until)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(leased.rowcount == 1)  # type: ignore[attr-defined]  # a CursorResult
+        """Take (or renew) the right to make attempt ``attempts + 1``; False if another has it."""
+        return lease_outbox_row(self.session, WebhookDelivery, delivery_id, owner=owner, attempts=attempts, now=now, until=until)
 
     def pending_ids(self) -> Sequence[int]:
         return self.session.scalars(

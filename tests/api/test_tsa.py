@@ -123,9 +123,10 @@ def test_seals_through_a_tsa_over_http(
     from certsvc.services.registry import RegistryService
     from certsvc.services.requests import parse_issue_request
     from certsvc.services.verification import VerificationService
-    from certsvc_cli.main import _operator_principal
+    from certsvc_cli.main import _default_department
+    from certsvc_cli.operator import issuer_principal
 
-    principal = _operator_principal(other, None)
+    principal = issuer_principal(other, _default_department(other))
     issued = IssuanceService(other).issue(parse_issue_request({**_sample(), "template": "food-business-licence"}), principal=principal)
     _, pdf = RegistryService(other).file(issued.identifier, principal=principal)
     report = VerificationService(other).verify_pdf(pdf)

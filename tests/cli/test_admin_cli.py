@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def test_operator_commands(tmp_path: Path, fresh_database_url: str | None) -> No
     second = json.loads(run("seal", "add", code, "--name", "公章", "--json").output)
     assert not second["is_default"] and second["purpose"] == "公章"
     assert run("seal", "default", str(second["id"])).exit_code == 0
-    assert "[default]" in next(line for line in run("seal", "list", code).output.splitlines() if line.startswith(str(second["id"])))
+    listed = run("seal", "list", code).output.splitlines()
+    assert next(line for line in listed if line.split()[:1] == [str(second["id"])]).split()[-1] == "default"
     assert run("seal", "retire", str(seal_id)).exit_code == 0
 
     assert run("audit", "checkpoint").exit_code == 0
@@ -70,5 +72,9 @@ def test_operator_commands(tmp_path: Path, fresh_database_url: str | None) -> No
     assert verified.exit_code == 0 and json.loads(verified.output)["is_intact"]
     out = tmp_path / "audit.jsonl"
     assert run("audit", "export", "--from", "2000-01-01", "--out", str(out)).exit_code == 0
-    actions = [json.loads(line)["action"] for line in out.read_text().splitlines()]
+    events = [json.loads(line) for line in out.read_text().splitlines()]
+    actions = [event["action"] for event in events]
     assert "certificate.suspend" in actions and "client.add" in actions
+    # The audit log names the person at the CLI (the OS user here), never an anonymous client 0.
+    suspend = next(event for event in events if event["action"] == "certificate.suspend")
+    assert suspend["actor"] == f"operator:{getpass.getuser()}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import json
 from pathlib import Path
 
@@ -74,6 +75,15 @@ def test_import_dry_run_then_execute_then_rerun(run, tmp_path: Path) -> None:  #
     assert json.loads(status.output)["done"] == 10
     failures = run("batch", "failures", str(summary["job_id"]))
     assert failures.output.strip() == "seq,key,error_code,error_message"
+
+    # The audit log names the operator who ran the job, on the job and on every licence it issued.
+    exported = tmp_path / "audit.jsonl"
+    assert run("audit", "export", "--out", str(exported)).exit_code == 0
+    events = [json.loads(line) for line in exported.read_text(encoding="utf-8").splitlines()]
+    user = getpass.getuser()
+    assert {e["actor"] for e in events if e["action"] == "batch.import"} == {f"operator:{user}"}
+    issued_by = {e["actor"] for e in events if e["action"] == "certificate.issue"}
+    assert issued_by == {f"operator:{user} (batch {summary['job_id']})"}, issued_by
 
 
 def test_resign_dry_run_execute_and_resume_refusal(run, home: Path, database_url: str | None) -> None:  # type: ignore[no-untyped-def]

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, RequestId
 from certsvc.domain.status import LicenceAction
+from certsvc.domain.status_reasons import ReasonCategory
 from certsvc.services.lifecycle import (
     AmendRequest,
     LifecycleResult,
@@ -26,6 +27,10 @@ class ReasonBody(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]})
 
     reason: str = Field(min_length=1, max_length=500, description="why, e.g. 行政处罚决定书文号")
+    category: ReasonCategory = Field(
+        default=ReasonCategory.OTHER,
+        description="the kind of reason; the public verification page shows it (never the reason's text)",
+    )
 
 
 class LifecycleRead(BaseModel):
@@ -51,6 +56,7 @@ class StatusChangeRead(BaseModel):
     version: int
     identifier: str
     actor: str
+    category: str
 
     @classmethod
     def of(cls, change: StatusChangeInfo) -> StatusChangeRead:
@@ -62,7 +68,7 @@ def _status_route(action: LicenceAction) -> None:
         identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
     ) -> LifecycleRead:
         result = LifecycleService(ctx).change_status(
-            identifier, action, reason=body.reason, principal=principal, request_id=rid
+            identifier, action, reason=body.reason, principal=principal, request_id=rid, category=body.category
         )
         return LifecycleRead.of(result)
 

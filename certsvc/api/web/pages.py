@@ -1,8 +1,9 @@
 """PUBLIC pages (no API key): the page a licence's QR code opens, and its upload forms.
 
-``/v/{identifier}`` alone shows the status only, so walking identifiers reveals no holder data;
-``/v/{identifier}/{payload}`` (what the QR code encodes) shows the masked details too, but only
-when the payload's signature verifies. ``/V/...`` is the same: QR codes use upper case so the
+``/v/{identifier}`` alone shows the status, validity and the holder's masked name (never the
+holder's id, so walking identifiers learns no id number); ``/v/{identifier}/{payload}`` (what
+the QR code encodes) adds the masked id and the signing key, but only when the payload's
+signature verifies. ``/V/...`` is the same: QR codes use upper case so the
 whole code stays in QR alphanumeric mode. Everything here is rate-limited per client address.
 """
 
@@ -64,7 +65,7 @@ def _lookup(ctx: ContextDep, identifier: str) -> PublicStatus | None:
 @public_router.get("/v/{identifier}", response_class=HTMLResponse)
 @public_router.get("/V/{identifier}", response_class=HTMLResponse)
 def licence_page(identifier: str, request: Request, ctx: ContextDep) -> HTMLResponse:
-    """Status only: a bare identifier reveals no holder data, so walking identifiers learns nothing."""
+    """Status, validity and masked holder name: a bare identifier reveals no id number."""
     return _status_page(request, _lookup(ctx, identifier), None)
 
 

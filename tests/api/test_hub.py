@@ -1,0 +1,84 @@
+"""The hub's routes: only on a hub; members deliver with their credential, receiving departments
+query, anyone verifies (API and public page); refusals are problem+json with stable codes."""
+
+from __future__ import annotations
+
+import json
+
+from fastapi.testclient import TestClient
+
+from certsvc.api.app import create_app
+from certsvc.domain.status import LicenceAction
+from certsvc.services.context import ServiceContext
+from certsvc.services.hub import HubService
+from certsvc.services.lifecycle import LifecycleService
+from certsvc.services.principals import Role, create_api_client
+from certsvc.services.upstream import UpstreamConnector
+from tests.conftest import auth
+from tests.region import hub, join, member_of, outbox
+from tests.services.helpers import issue_sample, new_issuer
+
+__all__ = ["hub", "member_of"]  # fixtures
+
+_PROBLEM = "application/problem+json"
+
+
+def test_a_member_deployment_serves_no_hub_routes(client: TestClient) -> None:
+    answer = client.get("/api/v1/hub/licences", params={"type_code": "x"})
+    assert answer.status_code == 404 and answer.headers["content-type"].startswith(_PROBLEM)
+    assert client.post("/api/v1/hub/deliveries", content=b"{}").status_code == 404
+
+
+def test_deliver_query_and_verify_over_http(member_of: ServiceContext, hub: ServiceContext) -> None:
+    member = member_of
+    registered = HubService(hub).add_member("xilingol")
+    join(member, registered)
+    department, issuer = new_issuer(member)
+    issued = issue_sample(member, issuer)
+    LifecycleService(member, background_webhooks=False).change_status(
+        issued.identifier, LicenceAction.SUSPEND, reason="整改", principal=issuer
+    )
+    first, second = (UpstreamConnector(member).payload(e.row_id) for e in outbox(member, issued.identifier))
+    with hub.database.transaction() as session:
+        reader = create_api_client(session, name="reader", role=Role.SHARING, department_id=None).api_key
+        stranger = create_api_client(session, name="stamp", role=Role.TIMESTAMPING, department_id=None).api_key
+
+    with TestClient(create_app(hub)) as http:
+        deliveries = "/api/v1/hub/deliveries"
+        refused = [
+            (http.post(deliveries, content=first), 401, "unauthenticated"),
+            (http.post(deliveries, content=first, headers=auth(reader)), 401, "unauthenticated"),  # an API key is no member
+            (http.post(deliveries, content=b"{not json", headers=auth(registered.credential)), 422, "validation_failed"),
+            (http.post(deliveries, content=second, headers=auth(registered.credential)), 409, "out_of_order"),
+        ]
+        for answer, status, code in refused:
+            assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
+            assert answer.headers["content-type"].startswith(_PROBLEM)
+        for body, duplicate in ((first, False), (first, True), (second, False)):
+            answer = http.post(deliveries, content=body, headers=auth(registered.credential))
+            assert answer.status_code == 200 and answer.json()["is_duplicate"] is duplicate, answer.text
+
+        why = {"use_cause": "办理食品经营许可变更"}
+        query = {"holder_code": json.loads(first)["metadata"]["holder_code"], "member": "xilingol", **why}
+        assert http.get("/api/v1/hub/licences", params=query).status_code == 401
+        assert http.get("/api/v1/hub/licences", params=query, headers=auth(stranger)).status_code == 403
+        for incomplete in (why, {"holder_code": query["holder_code"]}):  # no criterion; no use cause
+            missing = http.get("/api/v1/hub/licences", params=incomplete, headers=auth(reader))
+            assert (missing.status_code, missing.json()["code"]) == (422, "validation_failed")
+        found = http.get("/api/v1/hub/licences", params=query, headers=auth(reader)).json()
+        assert issued.identifier in [f["identifier"] for f in found]
+        one = http.get(f"/api/v1/hub/licences/{issued.identifier}", params=why, headers=auth(reader)).json()
+        assert (one["status"], one["member"], one["issuer_code"]) == ("suspended", "xilingol", department.code)
+        file = http.get(f"/api/v1/hub/licences/{issued.identifier}/pdf", params=why, headers=auth(reader)).content
+        assert file == member.blobs.get(issued.sha256)  # the member's file with its original seal
+
+        verified = http.post("/api/v1/hub/verify", content=file, headers={"Content-Type": "application/pdf"}).json()
+        assert verified["member"] == "xilingol"
+        assert verified["report"]["registry"]["department_code"] == department.code
+        assert verified["report"]["registry"]["status"] == "suspended"
+        page = http.get(f"/hub/v/{issued.identifier}")
+        assert page.status_code == 200 and 'id="member">xilingol<' in page.text and "已暂扣" in page.text
+        assert http.get("/hub/v/1.2.156.3005.2.UNKNOWN").status_code == 404
+        checked = http.post("/hub/v/check", files={"file": ("licence.pdf", file, "application/pdf")})
+        assert checked.status_code == 200 and 'id="member">xilingol<' in checked.text
+        assert http.post("/hub/v/check", files={"file": ("x.pdf", b"not a pdf", "application/pdf")}).status_code == 422
