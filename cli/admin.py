@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 
 from certsvc.domain.ids import ROW_ID_MAX
-from certsvc.domain.paging import PageRequest, every_item
 from certsvc.errors import BadRequestError
 from certsvc_cli.errors import handle_errors
 from certsvc_cli.operator import operator_principal
@@ -441,6 +440,7 @@ def _webhooks() -> WebhookAdminService:
 
 def _every(fetch: Callable[[PageRequest], Page[T]]) -> list[T]:
     """Every page of a list (the CLI shows all of it)."""
+    from certsvc.domain.paging import every_item
 
     return list(every_item(fetch))
 
