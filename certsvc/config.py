@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     audit_witness_url: str | None = Field(
         default=None, description="where each signed audit checkpoint is also POSTed (a witness outside this host)"
     )
+    log_format: Literal["text", "json"] = Field(
+        default="text", description="json: one JSON object per line, with the request id (docs/operations.md)"
+    )
     webhook_max_attempts: int = Field(default=6, ge=1, le=20)
     webhook_backoff_seconds: float = Field(default=2.0, ge=0, description="first retry delay; doubles per attempt")
     webhook_timeout_seconds: float = Field(default=5.0, gt=0)

@@ -17,6 +17,7 @@ __all__ = [
     "ConflictError",
     "DocumentTooLargeError",
     "IllegalTransitionError",
+    "InvalidCursorError",
     "InvalidDocumentError",
     "InvalidHolderIdError",
     "KeyUnavailableError",
@@ -59,6 +60,12 @@ class CertsvcError(Exception):
 # --- the caller sent something wrong -------------------------------------------------------
 class BadRequestError(CertsvcError):
     code = "bad_request"
+
+
+class InvalidCursorError(BadRequestError):
+    """A pagination cursor this service did not give out."""
+
+    code = "invalid_cursor"
 
 
 class ValidationFailedError(BadRequestError):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
@@ -17,9 +18,11 @@ from certsvc_cli.operator import operator_principal
 from certsvc_cli.tables import print_table
 
 if TYPE_CHECKING:
+    from certsvc.domain.paging import Page, PageRequest
     from certsvc.services.admin import AdminService
     from certsvc.services.context import ServiceContext
     from certsvc.services.provisioning import TokenKeyName
+    from certsvc.services.webhook_admin import WebhookAdminService
 
 __all__ = ["client_app", "department_app", "seal_app", "webhook_app"]
 
@@ -38,6 +41,7 @@ BilingualOption = Annotated[
 ]
 # Ids beyond every supported database's range are refused as usage errors, not driver errors.
 RowIdArg = Annotated[int, typer.Argument(min=1, max=ROW_ID_MAX)]
+T = TypeVar("T")
 
 
 def _context(**overrides: object) -> ServiceContext:
@@ -245,7 +249,8 @@ def _token_key(key_store: str, token_label: str | None, key_label: str | None) -
 @handle_errors
 def seal_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's seals."""
-    rows = _admin().list_seals(department, principal=operator_principal())
+    admin = _admin()
+    rows = _every(lambda page: admin.list_seals(department, principal=operator_principal(), page=page))
     if as_json:
         _out(rows, as_json, "")
         return
@@ -385,7 +390,8 @@ def client_add(
 @handle_errors
 def client_list(department: Annotated[str | None, typer.Option()] = None, as_json: JsonOption = False) -> None:
     """List API clients (never their keys)."""
-    rows = _admin().list_clients(principal=operator_principal(), department_code=department)
+    admin = _admin()
+    rows = _every(lambda page: admin.list_clients(principal=operator_principal(), page=page, department_code=department))
     if as_json:
         _out(rows, as_json, "")
         return
@@ -418,11 +424,79 @@ def webhook_add(department: str, url: str, as_json: JsonOption = False) -> None:
 @handle_errors
 def webhook_list(department: str, as_json: JsonOption = False) -> None:
     """List a department's webhooks."""
-    rows = _admin().list_webhooks(department, principal=operator_principal())
+    hooks = _webhooks()
+    rows = _every(lambda page: hooks.list(department, principal=operator_principal(), page=page))
     if as_json:
         _out(rows, as_json, "")
         return
     print_table(("id", "state", "url"), [(w.id, "active" if w.is_active else "off", w.url) for w in rows])
+
+
+def _webhooks() -> WebhookAdminService:
+    from certsvc.services.webhook_admin import WebhookAdminService
+
+    return WebhookAdminService(_context())
+
+
+def _every(fetch: Callable[[PageRequest], Page[T]]) -> list[T]:
+    """Every page of a list (the CLI shows all of it)."""
+    from certsvc.domain.paging import every_item
+
+    return list(every_item(fetch))
+
+
+@webhook_app.command("disable")
+@handle_errors
+def webhook_disable(webhook_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Stop sending to a webhook (events pending for it wait until it is enabled)."""
+    hook = _webhooks().set_active(webhook_id, is_active=False, principal=operator_principal())
+    _out(hook, as_json, f"webhook {hook.id} disabled")
+
+
+@webhook_app.command("enable")
+@handle_errors
+def webhook_enable(webhook_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Send to a disabled webhook again."""
+    hook = _webhooks().set_active(webhook_id, is_active=True, principal=operator_principal())
+    _out(hook, as_json, f"webhook {hook.id} enabled")
+
+
+@webhook_app.command("delete")
+@handle_errors
+def webhook_delete(webhook_id: RowIdArg) -> None:
+    """Remove a webhook and its delivery log."""
+    _webhooks().delete(webhook_id, principal=operator_principal())
+    typer.echo(f"webhook {webhook_id} deleted")
+
+
+@webhook_app.command("rotate-secret")
+@handle_errors
+def webhook_rotate_secret(webhook_id: RowIdArg, as_json: JsonOption = False) -> None:
+    """Give a webhook a new signing secret; prints it once."""
+    rotated = _webhooks().rotate_secret(webhook_id, principal=operator_principal())
+    _out(rotated, as_json, f"webhook {rotated.id} -> {rotated.url}\nnew secret (shown once): {rotated.secret}")
+
+
+@webhook_app.command("deliveries")
+@handle_errors
+def webhook_deliveries(
+    webhook_id: RowIdArg,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="newest N events")] = 20,
+    as_json: JsonOption = False,
+) -> None:
+    """The delivery log: newest events first, each with the HTTP status of every attempt."""
+    from certsvc.domain.paging import PageRequest
+
+    rows = list(_webhooks().deliveries(webhook_id, principal=operator_principal(), page=PageRequest(limit=limit)).items)
+    _out(
+        rows,
+        as_json,
+        "\n".join(
+            f"{d.id}  {d.status:9}  {d.event_type:22}  attempts: "
+            + (" ".join(str(a.http_status or a.error) for a in d.attempt_log) or "-")
+            for d in rows
+        ),
+    )
 
 
 def _read(path: Path) -> bytes:

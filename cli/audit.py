@@ -78,7 +78,10 @@ def export(
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
 ) -> None:
     """Write events as JSON lines (one object per line, with their hashes)."""
-    rows = _service().export(start=_when(start), end=_when(end), actor=operator_principal())
+    from certsvc.domain.paging import every_item
+
+    service, since, until, operator = _service(), _when(start), _when(end), operator_principal()
+    rows = every_item(lambda page: service.export(start=since, end=until, actor=operator, page=page))
     lines = (json.dumps(row, ensure_ascii=False, sort_keys=True, default=str) + "\n" for row in rows)
     if out is None:
         for line in lines:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import logging
 import threading
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import Depends, FastAPI, Request, Response
+from fastapi import Depends, FastAPI
 
 from certsvc import __version__
 from certsvc.api.deps import public
+from certsvc.api.docs import install_api_docs
 from certsvc.api.errors import install_error_handlers
+from certsvc.api.logs import install_request_logging
+from certsvc.api.metrics import install_metrics
 from certsvc.api.problems import document_problems
 from certsvc.api.routes import ROUTERS
 from certsvc.api.routes import hub as hub_routes
@@ -60,18 +62,13 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         version=__version__,
         summary="电子证照签发与电子印章服务 · electronic licence issuance and electronic seals",
         lifespan=lifespan,
+        docs_url=None,  # install_api_docs serves them without a CDN
+        redoc_url=None,
     )
     app.state.ctx = ctx
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        incoming = request.headers.get("x-request-id", "")
-        rid = incoming if 0 < len(incoming) <= 64 and incoming.isprintable() else uuid.uuid4().hex
-        request.state.request_id = rid
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = rid
-        return response
+    install_request_logging(app, ctx.settings)
 
     @app.get("/healthz", tags=["operations"], dependencies=[Depends(public)])
     def healthz() -> dict[str, str]:
@@ -89,6 +86,8 @@ def create_app(ctx: ServiceContext) -> FastAPI:
         app.include_router(hub_routes.router)
         app.include_router(hub_public_router)
     document_problems(app)
+    install_api_docs(app)
+    install_metrics(app, ctx)
     logging.getLogger("certsvc").setLevel(logging.INFO)
     return app
 

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from certsvc import errors as e
 from certsvc.api.web.rate_limited import rate_limited_page, wants_html
+from certsvc.metrics import ERRORS
 
 __all__ = ["STATUS_BY_ERROR", "install_error_handlers", "problem_response"]
 
@@ -52,6 +53,7 @@ def problem_response(
     body.update({"type": f"urn:certsvc:problem:{code}", "title": title, "status": status, "code": code})
     if detail is not None:
         body["errors"] = detail
+    ERRORS.labels(status=str(status), code=code).inc()
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

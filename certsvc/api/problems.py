@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, Field
@@ -19,7 +20,7 @@ from pydantic import BaseModel, Field
 from certsvc.api.deps import access_rule
 from certsvc.api.errors import PROBLEM_JSON
 
-__all__ = ["Problem", "document_problems", "problem_statuses"]
+__all__ = ["Problem", "document_problems", "is_public", "problem_statuses"]
 
 _DESCRIPTIONS = {
     400: "Bad request (a stable `code` says why)",
@@ -48,19 +49,49 @@ class Problem(BaseModel):
     )
 
 
+_SCHEME = "bearerAuth"
+_BEARER = {
+    "type": "http",
+    "scheme": "bearer",
+    "bearerFormat": "csk_<key id>_<secret> API key, or a holder's OpenID Connect ID token (JWT)",
+    "description": "`Authorization: Bearer <key>`. Departments and operators get an API key from "
+    "`certsvc client add` (shown once); holder routes (`/api/v1/holder/...`) take the identity "
+    "provider's token instead.",
+}
+
+
+def is_public(route: APIRoute) -> bool:
+    """Whether anyone may call ``route`` without a key."""
+    rule = access_rule(route)
+    return rule is None or rule.is_public
+
+
 def problem_statuses(route: APIRoute) -> list[int]:
     """The error statuses ``route`` can answer."""
-    rule = access_rule(route)
-    is_public = rule is None or rule.is_public
+    is_public_route = is_public(route)
     methods = route.methods or set()
     takes_input = bool(route.dependant.path_params or route.dependant.query_params or methods & _WRITES)
     statuses = {400, 422, 503}
-    statuses |= {429} if is_public else {401, 403}
+    statuses |= {429} if is_public_route else {401, 403}
     if takes_input:
         statuses.add(404)
     if methods & _WRITES:
         statuses |= {409, 413}
     return sorted(statuses)
+
+
+def _query_names(dependant: Dependant) -> set[str]:
+    names = {param.name for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def _description(route: APIRoute, status: int) -> str:
+    query = _query_names(route.dependant)
+    if status == 400 and "cursor" in query:
+        return _DESCRIPTIONS[400] + "; `invalid_cursor`: a `cursor` this service did not give out"
+    return _DESCRIPTIONS[status]
 
 
 def document_problems(app: FastAPI) -> None:
@@ -72,7 +103,9 @@ def document_problems(app: FastAPI) -> None:
         document = get_openapi(
             title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
         )
-        schemas = document.setdefault("components", {}).setdefault("schemas", {})
+        components = document.setdefault("components", {})
+        components["securitySchemes"] = {_SCHEME: _BEARER}
+        schemas = components.setdefault("schemas", {})
         schemas["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         ref = {"$ref": "#/components/schemas/Problem"}
         # Included routers stay wrappers in app.routes; iter_route_contexts unfolds them into
@@ -86,10 +119,12 @@ def document_problems(app: FastAPI) -> None:
                 operation = path.get(method.lower())
                 if operation is None:
                     continue
+                if not is_public(route):
+                    operation["security"] = [{_SCHEME: []}]
                 responses = operation.setdefault("responses", {})
                 for status in problem_statuses(route):
                     responses[str(status)] = {
-                        "description": _DESCRIPTIONS[status],
+                        "description": _description(route, status),
                         "content": {PROBLEM_JSON: {"schema": ref}},
                     }
         # FastAPI's own 422 schemas are replaced by Problem above.

@@ -8,8 +8,12 @@ with none configured they are ignored and the peer address is the client.
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any
 
+from certsvc.api.logs import uvicorn_log_config
+from certsvc.api.metrics import MULTIPROCESS_ENV
 from certsvc.config import Settings
 from certsvc.services.context import ServiceContext
 from certsvc.services.readiness import require_seal_keys_at_start
@@ -25,6 +29,24 @@ def server_options(settings: Settings) -> dict[str, Any]:
     return {"proxy_headers": True, "forwarded_allow_ips": proxies}
 
 
+def _log_options(settings: Settings) -> dict[str, Any]:
+    config = uvicorn_log_config(settings)
+    return {} if config is None else {"log_config": config}
+
+
+def _share_metrics_between_workers(ctx: ServiceContext) -> None:
+    """Give the workers a fresh directory for prometheus-client's multiprocess mode.
+
+    Set in this (parent) process's environment before uvicorn spawns the workers, which import
+    prometheus-client afresh and so write their values there; ``/metrics`` sums them. The files
+    of an earlier run are removed: their counts belong to processes that are gone.
+    """
+    directory = ctx.settings.resolved_home / "run" / "prometheus"
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    os.environ[MULTIPROCESS_ENV] = str(directory)
+
+
 def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> None:
     """Serve the app with uvicorn until interrupted (``certsvc serve``).
 
@@ -36,11 +58,12 @@ def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> Non
     from certsvc.api.app import create_app
 
     require_seal_keys_at_start(ctx)
-    options = server_options(ctx.settings)
+    options = {**server_options(ctx.settings), **_log_options(ctx.settings)}
     if workers == 1:
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **options)
         return
     ctx.database.dispose()
+    _share_metrics_between_workers(ctx)
     # Loading every template takes a worker longer than uvicorn's default 5 s start-up health
     # check on a busy machine, after which it would be killed and started again, over and over.
     uvicorn.run(

@@ -1,15 +1,16 @@
 """Verifying OpenID Connect style bearer tokens (JWS compact JWTs) against a JWKS.
 
-Written out here on pyca/cryptography rather than taken from a JWT library: certsvc needs two
-algorithms (RS256, ES256) and one direction (verify), and every rule that protects it is then
-visible in one place:
+PyJWT checks the signature and the issuer and audience; around it, the rules that protect
+certsvc stay here, in one place:
 
 * the algorithm comes from our allow-list, never from the token alone (``alg: none`` and
   HS256-with-a-public-key confusion are impossible: the key's type must match the algorithm);
 * the key is picked by ``kid`` from the configured JWKS only (``jku``/``x5u``/``jwk`` headers
   that point elsewhere are ignored, ``crit`` is refused);
-* ``iss``, ``aud``, ``exp``, ``iat`` and ``jti`` are required; the lifetime is bounded;
-* JSON with duplicate member names is refused (RFC 7515 §5.2 allows refusing; parsers differ).
+* ``iss``, ``aud``, ``exp``, ``iat`` and ``jti`` are required; the lifetime is bounded; times
+  are checked against the caller's clock (``now``), not the library's;
+* JSON with duplicate member names is refused before any parser picks one of the values
+  (RFC 7515 §5.2 allows refusing; parsers differ, and PyJWT's keeps the last).
 
 No I/O here: the caller fetches the JWKS and passes it in.
 """
@@ -24,10 +25,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from certsvc.errors import AuthenticationError, ConfigurationError
 
@@ -73,8 +72,8 @@ class TokenRejectedError(AuthenticationError):
 class _Key:
     kid: str | None
     kty: str  # "RSA" or "EC"
-    alg: str | None
-    public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+    alg: str | None  # the JWK's own "alg", if it names one
+    jwk: jwt.PyJWK
 
 
 @dataclass(frozen=True)
@@ -130,15 +129,6 @@ def _json_object(raw: bytes, what: str) -> dict[str, object]:
     return value
 
 
-def _int_from_b64(value: object, name: str) -> int:
-    if not isinstance(value, str):
-        raise ConfigurationError(f"JWKS key member {name!r} is missing")
-    try:
-        return int.from_bytes(base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)), "big")
-    except (binascii.Error, ValueError) as exc:
-        raise ConfigurationError(f"JWKS key member {name!r} is not base64url") from exc
-
-
 def parse_jwks(document: bytes | str | Mapping[str, object]) -> JsonWebKeySet:
     """Parse a JWKS document. Keys of other types or uses (encryption) are skipped.
 
@@ -159,38 +149,17 @@ def parse_jwks(document: bytes | str | Mapping[str, object]) -> JsonWebKeySet:
             continue
         kid = raw.get("kid") if isinstance(raw.get("kid"), str) else None
         alg = raw.get("alg") if isinstance(raw.get("alg"), str) else None
-        public_key: rsa.RSAPublicKey | ec.EllipticCurvePublicKey
-        if raw.get("kty") == "RSA":
-            public_key = rsa.RSAPublicNumbers(_int_from_b64(raw.get("e"), "e"), _int_from_b64(raw.get("n"), "n")).public_key()
-            if public_key.key_size < _MIN_RSA_BITS:
-                raise ConfigurationError(f"JWKS RSA key {kid!r} is shorter than {_MIN_RSA_BITS} bits")
-            keys.append(_Key(kid, "RSA", alg, public_key))
-        elif raw.get("kty") == "EC" and raw.get("crv") == "P-256":
-            try:
-                public_key = ec.EllipticCurvePublicNumbers(
-                    _int_from_b64(raw.get("x"), "x"), _int_from_b64(raw.get("y"), "y"), ec.SECP256R1()
-                ).public_key()
-            except ValueError as exc:  # the point is not on the curve
-                raise ConfigurationError(f"JWKS EC key {kid!r} is not a P-256 point") from exc
-            keys.append(_Key(kid, "EC", alg, public_key))
+        kty = raw.get("kty")
+        if kty not in ("RSA", "EC") or (kty == "EC" and raw.get("crv") != "P-256"):
+            continue
+        try:
+            jwk = jwt.PyJWK(dict(raw))
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:  # missing members, off-curve point
+            raise ConfigurationError(f"JWKS {kty} key {kid!r} is not usable: {exc}") from exc
+        if isinstance(jwk.key, rsa.RSAPublicKey) and jwk.key.key_size < _MIN_RSA_BITS:
+            raise ConfigurationError(f"JWKS RSA key {kid!r} is shorter than {_MIN_RSA_BITS} bits")
+        keys.append(_Key(kid, str(kty), alg, jwk))
     return JsonWebKeySet(tuple(keys))
-
-
-def _check_signature(key: _Key, alg: str, signing_input: bytes, signature: bytes) -> None:
-    try:
-        if alg == "RS256" and isinstance(key.public_key, rsa.RSAPublicKey):
-            key.public_key.verify(signature, signing_input, padding.PKCS1v15(), hashes.SHA256())
-            return
-        if alg == "ES256" and isinstance(key.public_key, ec.EllipticCurvePublicKey):
-            # RFC 7518 §3.4: the JWS signature is r || s, 32 bytes each, not DER.
-            if len(signature) != 64:
-                raise InvalidSignature
-            r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
-            key.public_key.verify(encode_dss_signature(r, s), signing_input, ec.ECDSA(hashes.SHA256()))
-            return
-    except InvalidSignature as exc:
-        raise TokenRejectedError(JwtFailure.BAD_SIGNATURE, "token signature does not verify") from exc
-    raise TokenRejectedError(JwtFailure.BAD_SIGNATURE, "token signature does not verify")
 
 
 def _numeric_date(claims: Mapping[str, object], name: str, *, required: bool) -> datetime | None:
@@ -205,6 +174,45 @@ def _numeric_date(claims: Mapping[str, object], name: str, *, required: bool) ->
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
         raise TokenRejectedError(JwtFailure.MALFORMED, f"token claim {name!r} is out of range") from exc
+
+
+# What PyJWT checks: the signature, then iss and aud. Times are checked below against the
+# caller's clock, and the required claims in certsvc's own order of refusals.
+_PYJWT_OPTIONS: jwt.types.Options = {
+    "verify_signature": True,
+    "verify_iss": True,
+    "verify_aud": True,
+    "verify_exp": False,
+    "verify_nbf": False,
+    "verify_iat": False,
+    "verify_jti": False,  # jti is required and checked below (PyJWT only checks its type)
+    "verify_sub": False,  # certsvc reads holder_id, never sub
+    "require": [],
+}
+
+
+def _signed_claims(token: str, key: _Key, alg: str, *, issuer: str, audience: str) -> dict[str, object]:
+    try:
+        claims: dict[str, object] = jwt.decode(
+            token, key=key.jwk, algorithms=[alg], issuer=issuer, audience=audience, options=_PYJWT_OPTIONS
+        )
+    except jwt.InvalidSignatureError as exc:
+        raise TokenRejectedError(JwtFailure.BAD_SIGNATURE, "token signature does not verify") from exc
+    except jwt.InvalidAlgorithmError as exc:
+        raise TokenRejectedError(JwtFailure.UNSUPPORTED_ALGORITHM, "token algorithm is not accepted") from exc
+    except jwt.InvalidIssuerError as exc:
+        raise TokenRejectedError(JwtFailure.WRONG_ISSUER, "token was issued by another issuer") from exc
+    except jwt.InvalidAudienceError as exc:
+        raise TokenRejectedError(JwtFailure.WRONG_AUDIENCE, "token is meant for another audience") from exc
+    except jwt.MissingRequiredClaimError as exc:
+        if exc.claim == "iss":
+            raise TokenRejectedError(JwtFailure.WRONG_ISSUER, "token was issued by another issuer") from exc
+        if exc.claim == "aud":
+            raise TokenRejectedError(JwtFailure.WRONG_AUDIENCE, "token is meant for another audience") from exc
+        raise TokenRejectedError(JwtFailure.MISSING_CLAIM, f"token has no {exc.claim!r} claim") from exc
+    except jwt.PyJWTError as exc:
+        raise TokenRejectedError(JwtFailure.MALFORMED, "token is not a valid JWT") from exc
+    return claims
 
 
 def verify_jwt(
@@ -242,16 +250,9 @@ def verify_jwt(
     key = keys.find(kid, "RSA" if alg == "RS256" else "EC")
     if key is None or (key.alg is not None and key.alg != alg):
         raise TokenRejectedError(JwtFailure.UNKNOWN_KEY, "token was not signed with a key of the configured issuer")
-    _check_signature(key, alg, f"{parts[0]}.{parts[1]}".encode("ascii"), _b64url(parts[2]))
-
-    # Only now, with the signature checked, are the claims worth reading.
-    claims = _json_object(_b64url(parts[1]), "payload")
-    if claims.get("iss") != issuer:
-        raise TokenRejectedError(JwtFailure.WRONG_ISSUER, "token was issued by another issuer")
-    aud = claims.get("aud")
-    audiences = aud if isinstance(aud, list) else [aud]
-    if audience not in audiences:
-        raise TokenRejectedError(JwtFailure.WRONG_AUDIENCE, "token is meant for another audience")
+    # Refused here, before PyJWT parses the payload its own way (the last duplicate would win).
+    _json_object(_b64url(parts[1]), "payload")
+    claims = _signed_claims(token, key, alg, issuer=issuer, audience=audience)
     expires_at = _numeric_date(claims, "exp", required=True)
     issued_at = _numeric_date(claims, "iat", required=True)
     not_before = _numeric_date(claims, "nbf", required=False)

@@ -25,7 +25,9 @@ from typing import Any, Protocol
 from sqlalchemy.orm import Session
 
 from certsvc.clock import Clock
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import CertsvcError, ConflictError, NotFoundError
+from certsvc.metrics import BATCH_ITEMS
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem, BatchJob
 from certsvc.storage.repositories_batch import BatchRepository
@@ -45,6 +47,7 @@ __all__ = [
     "claim_items",
     "ensure_runnable",
     "job_progress",
+    "job_progress_page",
     "new_token",
     "process_item",
     "record_outcome",
@@ -237,7 +240,7 @@ def claim_items(
 
 def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, now: datetime) -> bool:
     """Store ``outcome`` in the caller's transaction; False if the claim was lost meanwhile."""
-    return BatchRepository(session).finish(
+    is_recorded = BatchRepository(session).finish(
         item.id,
         token=item.token,
         state=outcome.state.value,
@@ -246,6 +249,15 @@ def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, no
         error_code=outcome.error_code,
         error_message=outcome.error_message,
     )
+    if is_recorded:
+        BATCH_ITEMS.labels(outcome=outcome.state.value).inc()
+    return is_recorded
+
+
+def job_progress_page(session: Session, page: PageRequest, *, now: datetime) -> Page[JobProgress]:
+    """One page of jobs, newest first, each with its progress."""
+    repo = BatchRepository(session)
+    return repo.jobs(page).map(lambda job: _progress(job, repo.counts(job.id), repo, now=now))
 
 
 def process_item(handler: ItemHandler, item: WorkItem, *, clock: Clock) -> ItemOutcome:

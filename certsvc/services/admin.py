@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from certsvc.crypto import api as crypto
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import ConflictError, NotFoundError, ValidationFailedError
 from certsvc.rendering.seals import validate_seal_png
 from certsvc.services.audit import append_audit_event
@@ -27,7 +28,7 @@ from certsvc.services.provisioning import (
     dev_ca,
     seal_text,
 )
-from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
+from certsvc.services.webhooks import NewWebhook, WebhookService
 from certsvc.storage.orm import ApiClient, Department, Seal
 from certsvc.storage.repositories import DepartmentRepository, SealRepository
 from certsvc.storage.repositories_lifecycle import ClientAdminRepository, SealAdminRepository
@@ -371,12 +372,12 @@ class AdminService:
             )
             return _seal_info(seal)
 
-    def list_seals(self, department_code: str, *, principal: Principal) -> list[SealInfo]:
+    def list_seals(self, department_code: str, *, principal: Principal, page: PageRequest) -> Page[SealInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
-            return [_seal_info(s) for s in SealRepository(session).for_department(department.id)]
+            return SealRepository(session).page_for_department(department.id, page).map(_seal_info)
 
     def retire_seal(self, seal_id: int, *, principal: Principal) -> SealInfo:
         """Stop using a seal for new versions; files it sealed stay valid.
@@ -533,13 +534,16 @@ class AdminService:
             )
             return key
 
-    def list_clients(self, *, principal: Principal, department_code: str | None = None) -> list[ClientInfo]:
+    def list_clients(
+        self, *, principal: Principal, page: PageRequest, department_code: str | None = None
+    ) -> Page[ClientInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
             department_id = department_by_code(session, department_code).id if department_code else None
             codes = {d.id: d.code for d in DepartmentRepository(session).all()}
-            return [_client_info(c, codes) for c in ClientAdminRepository(session).all(department_id=department_id)]
+            found = ClientAdminRepository(session).page(page, department_id=department_id)
+            return found.map(lambda c: _client_info(c, codes))
 
     def revoke_client(self, client_id: int, *, principal: Principal) -> ClientInfo:
         """Revoke a client's key at once.
@@ -578,13 +582,6 @@ class AdminService:
             return WebhookService(self.ctx).add_endpoint(
                 session, department_id=department.id, department_code=department.code, url=url, actor=principal
             )
-
-    def list_webhooks(self, department_code: str, *, principal: Principal) -> list[WebhookInfo]:
-        """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
-        require_role(principal, Role.OPERATOR)
-        with self.ctx.database.read() as session:
-            department = department_by_code(session, department_code)
-            return WebhookService(self.ctx).endpoints(session, department.id)
 
 
 def _client_info(client: ApiClient, codes: dict[int, str]) -> ClientInfo:

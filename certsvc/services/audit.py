@@ -14,7 +14,6 @@ what was witnessed. What this does not prove is in docs/verification.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -23,6 +22,7 @@ from sqlalchemy import event as orm_events
 from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import KeyUnavailableError
 from certsvc.services.audit_records import (
     GENESIS_HASH,
@@ -208,9 +208,21 @@ class AuditService:
             return verify_chain(session, trusted_public_key_der=public, witness=witness)
 
     def export(
-        self, *, start: datetime | None, end: datetime | None, actor: Principal | None, request_id: str | None = None
-    ) -> Iterator[dict[str, Any]]:
-        """Events with ``start <= at < end`` as JSON-ready dicts (the export itself is audited)."""
+        self,
+        *,
+        start: datetime | None,
+        end: datetime | None,
+        actor: Principal | None,
+        page: PageRequest,
+        request_id: str | None = None,
+    ) -> Page[dict[str, Any]]:
+        """One page of the events with ``start <= at < end``, oldest first, as JSON-ready dicts.
+
+        The export is itself audited when it starts (the first page): auditing every page would
+        add an event to the very list being read, and a reader one page behind would never end.
+        """
+        if page.after_id is not None:
+            return self._export_page(start, end, page)
         with self.ctx.database.transaction() as session:
             append_audit_event(
                 session,
@@ -221,9 +233,13 @@ class AuditService:
                 request_id=request_id,
                 details={"from": start.isoformat() if start else None, "to": end.isoformat() if end else None},
             )
+        return self._export_page(start, end, page)
+
+    def _export_page(self, start: datetime | None, end: datetime | None, page: PageRequest) -> Page[dict[str, Any]]:
         with self.ctx.database.read() as session:
-            for event in AuditChainRepository(session).between(start, end):
-                yield {"id": event.id, **event_fields(event), "prev_hash": event.prev_hash, "entry_hash": event.entry_hash}
+            return AuditChainRepository(session).between(start, end, page).map(
+                lambda event: {"id": event.id, **event_fields(event), "prev_hash": event.prev_hash, "entry_hash": event.entry_hash}
+            )
 
 
 def _write_checkpoint(

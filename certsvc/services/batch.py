@@ -21,6 +21,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import (
     BadRequestError,
     ConflictError,
@@ -37,6 +38,7 @@ from certsvc.jobs.api import (
     ProgressCallback,
     TaskSpec,
     job_progress,
+    job_progress_page,
 )
 from certsvc.jobs.celery_engine import CeleryEngine
 from certsvc.jobs.local import LocalPoolEngine
@@ -497,6 +499,17 @@ class BatchService:
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.transaction() as session:
             return job_progress(session, job_id, now=self.ctx.clock.now())
+
+    def open_items(self) -> dict[tuple[str, str], int]:
+        """(job kind, item state) -> items of the jobs not finished yet: the backlog ``/metrics`` shows."""
+        with self.ctx.database.read() as session:
+            return BatchRepository(session).open_item_counts()
+
+    def jobs(self, *, principal: Principal, page: PageRequest) -> Page[JobProgress]:
+        """Raises: PermissionDeniedError: the caller is not an operator."""
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.read() as session:
+            return job_progress_page(session, page, now=self.ctx.clock.now())
 
     def failures(self, job_id: int, *, principal: Principal) -> Iterator[FailureRow]:
         """Every failed item of a job, in order, streamed in pages.

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from certsvc.config import Settings
 from certsvc.crypto import api as crypto
 from certsvc.domain.identifiers import HolderIdType, mask_holder_id, validate_holder_id
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import (
     CertsvcError,
@@ -398,7 +399,7 @@ class HolderService:
             )
             return result
 
-    def usage(self, holder: Holder) -> list[UsageView]:
-        """Every recorded use of the holder's licences (and every refused attempt naming them)."""
+    def usage(self, holder: Holder, *, page: PageRequest) -> Page[UsageView]:
+        """The recorded uses of the holder's licences (and refused attempts naming them), oldest first."""
         with self.ctx.database.read() as session:
-            return [UsageView.of(r) for r in SharingRepository(session).usage_for_holder(holder.id_type.value, holder.id)]
+            return SharingRepository(session).usage_for_holder(holder.id_type.value, holder.id, page).map(UsageView.of)

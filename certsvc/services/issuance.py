@@ -12,6 +12,7 @@ from certsvc.domain.identifiers import HolderIdType, LicenceIdentifier, validate
 from certsvc.domain.licence import LicenceRecord
 from certsvc.domain.status import LicenceStatus
 from certsvc.errors import ConflictError, PermissionDeniedError
+from certsvc.metrics import ISSUES
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.issuance_rules import (
@@ -216,6 +217,7 @@ class IssuanceService:
             with self.ctx.database.read() as session:
                 require_number_free(session, department_id=department_id, template=template, number=number)
             raise
+        ISSUES.labels(template=template.slug).inc()
         return issued
 
     def _replay(self, department_id: int, key: str, fingerprint: str) -> IssuedCertificate | None:

@@ -64,7 +64,12 @@ class AmendRequest(BaseModel):
 
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"example": {"reason": "经营场所变更", "fields": {"premises": "锡林浩特市额尔敦路 18 号"}}},
+        # A food business licence's premises moving (tests/api/test_openapi_examples.py sends it).
+        json_schema_extra={
+            "examples": [
+                {"reason": "经营场所变更", "fields": {"business_premises": "内蒙古自治区锡林郭勒盟锡林浩特市额尔敦路18号"}}
+            ]
+        },
     )
 
     reason: str = Field(min_length=1, max_length=500)

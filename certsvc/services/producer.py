@@ -15,6 +15,7 @@ version row (``ProducedVersion.version_columns``) after.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,6 +24,7 @@ from typing import Protocol
 from certsvc.crypto import api as crypto
 from certsvc.domain.layout import SealBox
 from certsvc.domain.licence import LicenceRecord
+from certsvc.metrics import SEAL_SECONDS, SEALS
 from certsvc.rendering.renderer import LicenceContent, RenderedLicence, render_licence
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.context import LoadedSeal, ServiceContext
@@ -379,12 +381,15 @@ class LicenceProducer:
             KeyUnavailableError, SigningError: the seal could not be applied.
             ValidationFailedError, RenderingError: the record does not fit the template's page.
         """
+        started = time.perf_counter()
         work = Production(ctx=self.ctx, spec=spec, signer=self.ctx.loaded_seal(spec.seal))
         files = {}
         for output in self.formats:
             produced = output.produce(work)
             if produced is not None:
                 files[output.name] = produced
+        SEALS.labels(algorithm=spec.seal.algorithm).inc()
+        SEAL_SECONDS.labels(algorithm=spec.seal.algorithm).observe(time.perf_counter() - started)
         return ProducedVersion(
             seal_id=spec.seal.id, signed_at=spec.signed_at, files=files,
             signing_certificate_sha256=crypto.sha256(work.signer.key.certificate_der),

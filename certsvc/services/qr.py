@@ -26,6 +26,7 @@ from certsvc.domain.licence import LicenceRecord
 from certsvc.domain.reports import Reason, RegistryView, SignatureDetail, VerificationReport, reason
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError, InvalidQrPayloadError
+from certsvc.metrics import VERIFICATIONS
 from certsvc.services.context import ServiceContext
 from certsvc.services.licences import licence_record_of
 from certsvc.services.trust import TrustKey, TrustList, TrustService
@@ -249,7 +250,9 @@ class QrService:
         if claims is not None and key is not None and reasons[0].code == "qr_signature_valid":
             registry, more = self._registry_reasons(claims, key)
             reasons += more
-        return _result(text, claims, key, reasons, details, trust, checked_at=now, registry=registry)
+        result = _result(text, claims, key, reasons, details, trust, checked_at=now, registry=registry)
+        VERIFICATIONS.labels(kind="qr", verdict=result.report.verdict.value).inc()
+        return result
 
     def verify_image(self, data: bytes) -> QrVerification:
         """Decode the QR code in a PNG/JPEG image and verify it as ``verify_text`` does.

@@ -8,20 +8,23 @@ from enum import StrEnum
 from typing import Any
 
 from certsvc.domain.identifiers import public_holder_name
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.domain.status import LicenceStatus, effective_status
 from certsvc.domain.status_reasons import NEXT_STEPS_ZH, ReasonCategory
-from certsvc.errors import NotFoundError
+from certsvc.errors import NotFoundError, PermissionDeniedError, ValidationFailedError
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.ofd_versions import require_ofd
-from certsvc.services.principals import Principal
+from certsvc.services.principals import Principal, Role
+from certsvc.services.provisioning import department_by_code
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 from certsvc.storage.repositories_ltv import LtvRenewalRepository
+from certsvc.storage.repositories_search import CertificateQuery, CertificateSearchRepository
 
-__all__ = ["CertificateInfo", "FileVariant", "PublicStatus", "RegistryService", "VersionInfo", "public_status"]
+__all__ = ["CertificateFilter", "CertificateInfo", "FileVariant", "PublicStatus", "RegistryService", "VersionInfo", "public_status"]
 
 
 class FileVariant(StrEnum):
@@ -58,9 +61,60 @@ class CertificateInfo:
     versions: tuple[VersionInfo, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CertificateFilter:
+    """What the certificate list is narrowed to; ``issued_from <= issued_at < issued_until``."""
+
+    status: LicenceStatus | None = None
+    template: str | None = None
+    holder_id: str | None = None
+    licence_number: str | None = None
+    issued_from: datetime | None = None
+    issued_until: datetime | None = None
+    department_code: str | None = None  # operators only: an issuer always sees its own department
+
+
 class RegistryService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+
+    def search(
+        self, where: CertificateFilter, *, principal: Principal, page: PageRequest, request_id: str | None = None
+    ) -> Page[CertificateInfo]:
+        """One page of the licences the caller may see, newest first (the read is audited).
+
+        Raises:
+            NotFoundError: ``department_code`` names no department.
+            ValidationFailedError: an issuer asked for another department's list.
+            PermissionDeniedError: a non-operator client without a department.
+        """
+        if principal.role is not Role.OPERATOR and principal.department_id is None:
+            raise PermissionDeniedError("this client belongs to no department")
+        if principal.role is not Role.OPERATOR and where.department_code not in (None, principal.department_code):
+            raise ValidationFailedError(
+                "a department lists its own licences only",
+                details=[{"field": "department", "problem": "leave it out, or give your own department's code"}],
+            )
+        with self.ctx.database.read() as session:
+            department_id = principal.department_id if principal.role is not Role.OPERATOR else None
+            if where.department_code is not None:
+                department_id = department_by_code(session, where.department_code).id
+            query = CertificateQuery(
+                department_id=department_id,
+                status=where.status,
+                template=where.template,
+                holder_id=where.holder_id,
+                licence_number=where.licence_number,
+                issued_from=where.issued_from,
+                issued_until=where.issued_until,
+            )
+            today = self.ctx.clock.now().date()
+            found = CertificateSearchRepository(session).search(query, page, today=today).map(
+                lambda cert: _info(cert, today=today)
+            )
+        scope = where.department_code or principal.department_code or "*"
+        self._audit(principal, "certificate.list", f"department:{scope}", request_id, details={"count": len(found.items)})
+        return found
 
     def get(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> CertificateInfo:
         """Metadata of one licence the caller may see (the read is audited).

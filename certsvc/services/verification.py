@@ -27,6 +27,7 @@ from certsvc.errors import (
     SigningError,
     ValidationFailedError,
 )
+from certsvc.metrics import VERIFICATIONS
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
 from certsvc.services.revocation import RevocationService
@@ -53,8 +54,13 @@ class VerificationService:
             InvalidDocumentError: neither a PDF nor an OFD, or too damaged (or unsafe) to evaluate.
         """
         if crypto.is_ofd(data):
-            return OfdVerification(self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)).verify(data)
-        return self.verify_pdf(data, at=at)
+            kind = "ofd"
+            report = OfdVerification(self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)).verify(data)
+        else:
+            kind = "pdf"
+            report = self.verify_pdf(data, at=at)
+        VERIFICATIONS.labels(kind=kind, verdict=report.verdict.value).inc()
+        return report
 
     def verify_pdf(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.

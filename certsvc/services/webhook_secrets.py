@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 from certsvc.crypto import api as crypto
 from certsvc.errors import KeyUnavailableError
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm_lifecycle import WebhookEndpoint
 from certsvc.storage.repositories_lifecycle import WebhookRepository
 
-__all__ = ["encrypt_clear_text_secrets", "endpoint_secret", "reseal_with_current_passphrase", "seal_secret"]
+__all__ = ["encrypt_clear_text_secrets", "endpoint_secret", "new_webhook_secret", "reseal_with_current_passphrase", "seal_secret"]
 
 _PURPOSE = "webhook-secrets"
 
@@ -16,6 +18,11 @@ _PURPOSE = "webhook-secrets"
 def _box(ctx: ServiceContext) -> crypto.SecretBox:
     # Derived once per context (scrypt is deliberately slow).
     return ctx.loaded(_PURPOSE, lambda: crypto.SecretBox.from_passphrase(ctx.passphrase(), purpose=_PURPOSE))
+
+
+def new_webhook_secret() -> str:
+    """A fresh HMAC-SHA256 key for ``X-Certsvc-Signature`` (256 bits of randomness)."""
+    return "whsec_" + secrets.token_urlsafe(32)
 
 
 def _previous_box(ctx: ServiceContext) -> crypto.SecretBox | None:

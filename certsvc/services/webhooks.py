@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import secrets
 import threading
 import time
 import uuid
@@ -32,12 +31,11 @@ from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.outbox import post, retry_delay, sender_id
 from certsvc.services.principals import Principal
-from certsvc.services.webhook_secrets import endpoint_secret, seal_secret
+from certsvc.services.webhook_secrets import endpoint_secret, new_webhook_secret, seal_secret
 from certsvc.storage.orm_lifecycle import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from certsvc.storage.repositories_lifecycle import WebhookRepository
 
 __all__ = [
-    "DeliveryInfo",
     "NewWebhook",
     "WebhookInfo",
     "WebhookService",
@@ -62,16 +60,6 @@ class WebhookInfo:
     url: str
     is_active: bool
     created_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryInfo:
-    id: int
-    event_id: str
-    event_type: str
-    status: str
-    attempts: int
-    http_statuses: tuple[int | None, ...]
 
 
 def signature_header(secret: str, timestamp: int, body: bytes) -> str:
@@ -123,7 +111,7 @@ class WebhookService:
             raise ValidationFailedError(
                 "invalid webhook URL", details=[{"field": "url", "problem": f"an absolute {' or '.join(allowed)} URL"}]
             )
-        secret = "whsec_" + secrets.token_urlsafe(32)
+        secret = new_webhook_secret()
         now = self.ctx.clock.now()
         endpoint = WebhookRepository(session).add_endpoint(
             WebhookEndpoint(
@@ -143,27 +131,6 @@ class WebhookService:
             details={"webhook_id": endpoint.id, "url": url},
         )
         return NewWebhook(endpoint.id, department_code, url, secret)
-
-    def endpoints(self, session: Session, department_id: int) -> list[WebhookInfo]:
-        return [
-            WebhookInfo(e.id, e.url, e.is_active, e.created_at) for e in WebhookRepository(session).endpoints(department_id)
-        ]
-
-    def deliveries(self, endpoint_id: int) -> list[DeliveryInfo]:
-        """Every delivery to an endpoint with the HTTP status of each attempt."""
-        with self.ctx.database.read() as session:
-            repo = WebhookRepository(session)
-            return [
-                DeliveryInfo(
-                    d.id,
-                    d.event_id,
-                    d.event_type,
-                    d.status,
-                    d.attempts,
-                    tuple(a.http_status for a in repo.attempts_for(d.id)),
-                )
-                for d in repo.deliveries_for(endpoint_id)
-            ]
 
     def dispatch(self, delivery_ids: Sequence[int], *, background: bool) -> threading.Thread | None:
         """Deliver after the commit: in a daemon thread (API) or right here (CLI, which then exits)."""
@@ -202,6 +169,8 @@ class WebhookService:
                 return delivery.status if delivery else "missing"
             endpoint = WebhookRepository(session).endpoint(delivery.endpoint_id)
             assert endpoint is not None  # foreign key
+            if not endpoint.is_active:
+                return "pending"  # disabled by an operator: sent when it is enabled again
             url, secret, event_id = endpoint.url, endpoint_secret(self.ctx, endpoint), delivery.event_id
             body = json.dumps(delivery.payload, ensure_ascii=False, sort_keys=True).encode()
             done = delivery.attempts

@@ -11,6 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.storage.orm import (
     ApiClient,
     AuditEvent,
@@ -20,6 +21,7 @@ from certsvc.storage.orm import (
     Seal,
     SerialCounter,
 )
+from certsvc.storage.paging import read_page
 
 __all__ = [
     "ApiClientRepository",
@@ -81,6 +83,10 @@ class SealRepository:
 
     def for_department(self, department_id: int) -> Sequence[Seal]:
         return self.session.scalars(select(Seal).where(Seal.department_id == department_id).order_by(Seal.id)).all()
+
+    def page_for_department(self, department_id: int, page: PageRequest) -> Page[Seal]:
+        query = select(Seal).where(Seal.department_id == department_id)
+        return read_page(self.session, query, Seal.id, page, newest_first=False)
 
     def add(self, seal: Seal) -> Seal:
         self.session.add(seal)

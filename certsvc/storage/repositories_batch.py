@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.orm import Session, aliased
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.storage.orm import (
     Certificate,
     CertificateVersion,
@@ -17,6 +18,7 @@ from certsvc.storage.orm import (
     Seal,
 )
 from certsvc.storage.orm_batch import BatchItem, BatchJob
+from certsvc.storage.paging import read_page
 
 __all__ = ["BatchRepository", "ClaimedItem", "ResignRow", "bump_current_version", "insert_version", "resign_candidates", "resign_rows"]
 
@@ -41,6 +43,20 @@ class BatchRepository:
         self.session.add(job)
         self.session.flush()
         return job
+
+    def open_item_counts(self) -> dict[tuple[str, str], int]:
+        """(job kind, item state) -> items, over the jobs not finished yet (pending or running)."""
+        rows = self.session.execute(
+            select(BatchJob.kind, BatchItem.state, func.count())
+            .join(BatchJob, BatchJob.id == BatchItem.job_id)
+            .where(BatchJob.state.in_(("pending", "running")))
+            .group_by(BatchJob.kind, BatchItem.state)
+        )
+        return {(str(kind), str(state)): int(count) for kind, state, count in rows}
+
+    def jobs(self, page: PageRequest) -> Page[BatchJob]:
+        """Newest job first."""
+        return read_page(self.session, select(BatchJob), BatchJob.id, page)
 
     def job(self, job_id: int) -> BatchJob | None:
         return self.session.get(BatchJob, job_id)

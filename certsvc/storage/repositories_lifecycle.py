@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.storage.orm import ApiClient, AuditEvent, Seal
 from certsvc.storage.orm_lifecycle import (
     AuditCheckpoint,
@@ -17,6 +18,7 @@ from certsvc.storage.orm_lifecycle import (
     WebhookEndpoint,
 )
 from certsvc.storage.outbox_lease import lease_outbox_row
+from certsvc.storage.paging import read_page
 
 __all__ = [
     "AuditChainRepository",
@@ -70,11 +72,11 @@ class ClientAdminRepository:
     def by_id(self, client_id: int) -> ApiClient | None:
         return self.session.get(ApiClient, client_id)
 
-    def all(self, *, department_id: int | None = None) -> Sequence[ApiClient]:
-        query = select(ApiClient).order_by(ApiClient.id)
+    def page(self, page: PageRequest, *, department_id: int | None = None) -> Page[ApiClient]:
+        query = select(ApiClient)
         if department_id is not None:
             query = query.where(ApiClient.department_id == department_id)
-        return self.session.scalars(query).all()
+        return read_page(self.session, query, ApiClient.id, page, newest_first=False)
 
 
 class WebhookRepository:
@@ -94,11 +96,6 @@ class WebhookRepository:
             select(WebhookEndpoint)
             .where(WebhookEndpoint.department_id == department_id, WebhookEndpoint.is_active.is_(True))
             .order_by(WebhookEndpoint.id)
-        ).all()
-
-    def endpoints(self, department_id: int) -> Sequence[WebhookEndpoint]:
-        return self.session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.department_id == department_id).order_by(WebhookEndpoint.id)
         ).all()
 
     def with_encrypted_secret(self) -> Sequence[WebhookEndpoint]:
@@ -127,20 +124,10 @@ class WebhookRepository:
             select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").order_by(WebhookDelivery.id)
         ).all()
 
-    def deliveries_for(self, endpoint_id: int) -> Sequence[WebhookDelivery]:
-        return self.session.scalars(
-            select(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint_id).order_by(WebhookDelivery.id)
-        ).all()
-
     def add_attempt(self, attempt: WebhookAttempt) -> WebhookAttempt:
         self.session.add(attempt)
         self.session.flush()
         return attempt
-
-    def attempts_for(self, delivery_id: int) -> Sequence[WebhookAttempt]:
-        return self.session.scalars(
-            select(WebhookAttempt).where(WebhookAttempt.delivery_id == delivery_id).order_by(WebhookAttempt.attempt)
-        ).all()
 
 
 class AuditChainRepository:
@@ -163,13 +150,14 @@ class AuditChainRepository:
     def count_up_to(self, event_id: int) -> int:
         return int(self.session.scalar(select(func.count()).where(AuditEvent.id <= event_id)) or 0)
 
-    def between(self, start: datetime | None, end: datetime | None) -> Iterator[AuditEvent]:
-        query = select(AuditEvent).order_by(AuditEvent.id)
+    def between(self, start: datetime | None, end: datetime | None, page: PageRequest) -> Page[AuditEvent]:
+        """Events with ``start <= at < end``, oldest first (the chain's order)."""
+        query = select(AuditEvent)
         if start is not None:
             query = query.where(AuditEvent.at >= start)
         if end is not None:
             query = query.where(AuditEvent.at < end)
-        yield from self.session.scalars(query.execution_options(yield_per=1000))
+        return read_page(self.session, query, AuditEvent.id, page, newest_first=False)
 
     def add_checkpoint(self, checkpoint: AuditCheckpoint) -> AuditCheckpoint:
         self.session.add(checkpoint)

@@ -8,11 +8,13 @@ from datetime import date, datetime
 from sqlalchemy import case, delete, distinct, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.storage.orm import (
     Certificate,
     Department,
 )
 from certsvc.storage.orm_sharing import HolderTokenUse, SharingAuthorization, UsageRecord
+from certsvc.storage.paging import read_page
 
 __all__ = ["SharingRepository", "StatsRepository"]
 
@@ -53,12 +55,10 @@ class SharingRepository:
     def usage_by_id(self, record_id: int) -> UsageRecord | None:
         return self.session.get(UsageRecord, record_id)
 
-    def usage_for_holder(self, holder_id_type: str, holder_id: str) -> Sequence[UsageRecord]:
-        return self.session.scalars(
-            select(UsageRecord)
-            .where(UsageRecord.holder_id_type == holder_id_type, UsageRecord.holder_id == holder_id)
-            .order_by(UsageRecord.id)
-        ).all()
+    def usage_for_holder(self, holder_id_type: str, holder_id: str, page: PageRequest) -> Page[UsageRecord]:
+        """In the order things happened (the holder reads it as a diary)."""
+        query = select(UsageRecord).where(UsageRecord.holder_id_type == holder_id_type, UsageRecord.holder_id == holder_id)
+        return read_page(self.session, query, UsageRecord.id, page, newest_first=False)
 
     def usage_for_department(
         self, department_id: int, *, since: datetime | None = None, until: datetime | None = None

@@ -102,7 +102,8 @@ def _checker(operation: Any, headers_for: Any, answers: list[tuple[str, int]]) -
     )
     @given(case=operation.as_strategy())
     def run(case: Any) -> None:
-        response = case.call_and_validate(headers=headers_for(operation.path), checks=_CHECKS)
+        # 60 s, not schemathesis' 10: a first issue loads keys and fonts, slow on a busy CI machine.
+        response = case.call_and_validate(headers=headers_for(operation.path), checks=_CHECKS, timeout=60)
         answers.append((operation.label, response.status_code))
 
     # The document's own examples first (Phase.explicit), as schemathesis' runner does.

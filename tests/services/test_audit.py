@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select, text
 
 from certsvc.config import load_settings
+from certsvc.domain.paging import PageRequest
 from certsvc.services.audit import (
     AUDIT_KEY_REF,
     AuditService,
@@ -150,6 +151,6 @@ def test_eight_concurrent_writers_make_one_unbroken_chain(ctx: ServiceContext) -
 
 def test_export_writes_the_range(ctx: ServiceContext) -> None:
     _append(ctx, 3)
-    rows = list(AuditService(ctx).export(start=None, end=None, actor=None))
+    rows = list(AuditService(ctx).export(start=None, end=None, actor=None, page=PageRequest(limit=500)).items)
     assert [r["target"] for r in rows if r["action"] == "test.event"] == ["e0", "e1", "e2"]
     assert all(len(r["entry_hash"]) == 64 for r in rows)

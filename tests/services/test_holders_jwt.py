@@ -78,3 +78,19 @@ def test_jwks_parsing() -> None:
         parse_jwks({"keys": [{"kty": "RSA", "kid": "small", "n": b64url((2**1023 + 1).to_bytes(128, "big")), "e": "AQAB"}]})
     skipped = parse_jwks({"keys": [{"kty": "RSA", "use": "enc", "n": "AA", "e": "AQAB"}, {"kty": "OKP", "crv": "Ed25519", "x": "AA"}]})
     assert skipped.kids == ()
+
+
+def test_each_claim_refusal_names_its_own_failure(idp: IdentityProvider) -> None:
+    assert _failure(idp, idp.token("x", now=NOW, iss=None)) is JwtFailure.WRONG_ISSUER
+    assert _failure(idp, idp.token("x", now=NOW, iss="https://other.example")) is JwtFailure.WRONG_ISSUER
+    assert _failure(idp, idp.token("x", now=NOW, aud=None)) is JwtFailure.WRONG_AUDIENCE
+    assert _failure(idp, idp.token("x", now=NOW, aud=["other", 7])) is JwtFailure.WRONG_AUDIENCE
+    assert _failure(idp, idp.token("x", now=NOW, iat=None)) is JwtFailure.MISSING_CLAIM
+    assert _failure(idp, idp.token("x", now=NOW, jti="")) is JwtFailure.MISSING_CLAIM
+    assert _failure(idp, idp.token("x", now=NOW - timedelta(hours=1))) is JwtFailure.EXPIRED
+    assert _failure(idp, idp.token("x", now=NOW, lifetime=timedelta(hours=2))) is JwtFailure.TOO_LONG_LIVED
+    good = idp.token("x", now=NOW)
+    head, body, signature = good.split(".")
+    assert _failure(idp, f"{head}.{body}.{signature[:-4]}AAAA") is JwtFailure.BAD_SIGNATURE
+    assert _failure(idp, f"{head}.{b64url(b'not json')}.{signature}") is JwtFailure.MALFORMED
+    assert _failure(idp, idp.token("x", now=NOW, header={"kid": "no-such-key"})) is JwtFailure.UNKNOWN_KEY

@@ -13,7 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from certsvc.api.app import create_app
+from certsvc.domain.paging import PageRequest
+from certsvc.services.admin import local_operator
 from certsvc.services.context import ServiceContext
+from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.services.webhooks import WebhookService
 from tests.conftest import auth, make_department, sample_request
 
@@ -78,12 +81,12 @@ def test_state_change_is_delivered_signed_after_retries(
     assert [h["x-certsvc-delivery-attempt"] for h, _ in state.received] == ["1", "2", "3"]
     assert b'"to_status":"suspended"' in body.replace(b" ", b"")
 
-    deliveries = WebhookService(embedded).deliveries(hook.json()["id"])
+    deliveries = WebhookAdminService(embedded).deliveries(hook.json()["id"], principal=local_operator(), page=PageRequest()).items
     for _ in range(50):  # the attempt row is written just after the receiver answered
         if deliveries and deliveries[0].status == "delivered":
             break
         threading.Event().wait(0.05)
-        deliveries = WebhookService(embedded).deliveries(hook.json()["id"])
+        deliveries = WebhookAdminService(embedded).deliveries(hook.json()["id"], principal=local_operator(), page=PageRequest()).items
     (delivery,) = deliveries
     assert delivery.status == "delivered" and delivery.attempts == 3
     assert delivery.http_statuses == (503, 503, 200)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from certsvc.domain.paging import PageRequest
 from certsvc.errors import ConflictError
 from certsvc.rendering.templates import TemplateRegistry
 from certsvc.services.admin import AdminService, local_operator
@@ -46,7 +47,7 @@ def test_adding_a_seal_does_not_switch_issuance_until_it_is_made_default(
 ) -> None:
     code, key, _ = make_department(embedded)
     admin = AdminService(embedded)
-    (first,) = admin.list_seals(code, principal=OPERATOR)
+    (first,) = admin.list_seals(code, principal=OPERATOR, page=PageRequest()).items
     assert first.is_default and first.purpose == first.name  # the first seal becomes the default
     assert _seal_of(embedded, _issue(client, key)) == first.id
 
@@ -57,7 +58,7 @@ def test_adding_a_seal_does_not_switch_issuance_until_it_is_made_default(
 
     made = client.post(f"/api/v1/admin/seals/{sm2.id}/default", headers=auth(operator_key))
     assert made.status_code == 200 and made.json()["is_default"]
-    assert [s.id for s in admin.list_seals(code, principal=OPERATOR) if s.is_default] == [sm2.id]
+    assert [s.id for s in admin.list_seals(code, principal=OPERATOR, page=PageRequest()).items if s.is_default] == [sm2.id]
     identifier = _issue(client, key)
     assert _seal_of(embedded, identifier) == sm2.id
     report = client.post(
@@ -71,7 +72,7 @@ def test_adding_a_seal_does_not_switch_issuance_until_it_is_made_default(
 def test_a_retired_default_stops_issuance_instead_of_falling_back(client: TestClient, embedded: ServiceContext) -> None:
     code, key, _ = make_department(embedded)
     admin = AdminService(embedded)
-    (first,) = admin.list_seals(code, principal=OPERATOR)
+    (first,) = admin.list_seals(code, principal=OPERATOR, page=PageRequest()).items
     other = admin.add_seal(code, name="公章", algorithm="ecdsa-p256", validity_days=365, principal=OPERATOR)
     admin.retire_seal(first.id, principal=OPERATOR)
 
@@ -101,7 +102,7 @@ def purpose_ctx(embedded: ServiceContext, tmp_path_factory: pytest.TempPathFacto
 def test_a_template_seal_purpose_picks_the_seal_of_that_purpose(purpose_ctx: ServiceContext) -> None:
     code, _, _ = make_department(purpose_ctx)
     admin = AdminService(purpose_ctx)
-    (default,) = admin.list_seals(code, principal=OPERATOR)
+    (default,) = admin.list_seals(code, principal=OPERATOR, page=PageRequest()).items
     with purpose_ctx.database.read() as session:
         from certsvc.services.provisioning import department_by_code
 

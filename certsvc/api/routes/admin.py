@@ -1,16 +1,17 @@
-"""Administration for operators: departments, seals, API clients, webhooks and the audit log."""
+"""Administration for operators: departments, seals, API clients and the audit log (webhooks: webhooks.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId
 from certsvc.api.ids import RowId
+from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.api.uploads import read_limited_body
 from certsvc.services.admin import AdminService, ClientInfo, DepartmentInfo, SealInfo
 from certsvc.services.audit import AuditService, ChainReport
@@ -123,23 +124,6 @@ class ClientCreated(BaseModel):
     api_key: str = Field(description="shown once; only its hash is stored")
 
 
-class WebhookCreate(BaseModel):
-    url: str = Field(min_length=1, max_length=500)
-
-
-class WebhookCreated(BaseModel):
-    id: int
-    url: str
-    secret: str = Field(description="HMAC-SHA256 key for X-Certsvc-Signature; shown once")
-
-
-class WebhookRead(BaseModel):
-    id: int
-    url: str
-    is_active: bool
-    created_at: datetime
-
-
 @router.post("/departments", status_code=201, response_model=DepartmentRead)
 def create_department(body: DepartmentCreate, ctx: ContextDep, principal: OperatorPrincipal) -> DepartmentRead:
     return DepartmentRead.of(
@@ -202,9 +186,11 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
     return SealRead.of(seal)
 
 
-@router.get("/departments/{code}/seals", response_model=list[SealRead])
-def list_seals(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[SealRead]:
-    return [SealRead.of(s) for s in AdminService(ctx).list_seals(code, principal=principal)]
+@router.get("/departments/{code}/seals", response_model=list[SealRead], responses=PAGINATED)
+def list_seals(
+    code: str, request: Request, response: Response, ctx: ContextDep, principal: OperatorPrincipal, page: PageDep
+) -> list[SealRead]:
+    return send_page(AdminService(ctx).list_seals(code, principal=principal, page=page).map(SealRead.of), request, response)
 
 
 class SealRevoke(BaseModel):
@@ -274,27 +260,22 @@ def create_client(body: ClientCreate, ctx: ContextDep, principal: OperatorPrinci
     return ClientCreated(id=key.client_id, api_key=key.api_key)
 
 
-@router.get("/clients", response_model=list[ClientRead])
+@router.get("/clients", response_model=list[ClientRead], responses=PAGINATED)
 def list_clients(
-    ctx: ContextDep, principal: OperatorPrincipal, department: Annotated[str | None, Query()] = None
+    request: Request,
+    response: Response,
+    ctx: ContextDep,
+    principal: OperatorPrincipal,
+    page: PageDep,
+    department: Annotated[str | None, Query()] = None,
 ) -> list[ClientRead]:
-    return [ClientRead.of(c) for c in AdminService(ctx).list_clients(principal=principal, department_code=department)]
+    found = AdminService(ctx).list_clients(principal=principal, page=page, department_code=department)
+    return send_page(found.map(ClientRead.of), request, response)
 
 
 @router.post("/clients/{client_id}/revoke", response_model=ClientRead)
 def revoke_client(client_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> ClientRead:
     return ClientRead.of(AdminService(ctx).revoke_client(client_id, principal=principal))
-
-
-@router.post("/departments/{code}/webhooks", status_code=201, response_model=WebhookCreated)
-def create_webhook(code: str, body: WebhookCreate, ctx: ContextDep, principal: OperatorPrincipal) -> WebhookCreated:
-    hook = AdminService(ctx).add_webhook(code, url=body.url, principal=principal)
-    return WebhookCreated(id=hook.id, url=hook.url, secret=hook.secret)
-
-
-@router.get("/departments/{code}/webhooks", response_model=list[WebhookRead])
-def list_webhooks(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[WebhookRead]:
-    return [WebhookRead.model_validate(w, from_attributes=True) for w in AdminService(ctx).list_webhooks(code, principal=principal)]
 
 
 @router.get("/audit/verify")
@@ -310,16 +291,19 @@ def create_checkpoint(ctx: ContextDep, principal: OperatorPrincipal) -> dict[str
     return {"checkpoint": None if cp is None else {"id": cp.id, "at": cp.at, "last_event_id": cp.last_event_id, "head_hash": cp.head_hash, "event_count": cp.event_count}}
 
 
-@router.get("/audit/events")
+@router.get("/audit/events", responses=PAGINATED)
 def export_audit(
+    request: Request,
+    response: Response,
     ctx: ContextDep,
     principal: OperatorPrincipal,
     rid: RequestId,
+    page: PageDep,
     start: Annotated[datetime | None, Query(alias="from")] = None,
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> list[dict[str, Any]]:
-    """Audit events with from <= at < to (the export is itself audited)."""
-    return list(AuditService(ctx).export(start=start, end=end, actor=principal, request_id=rid))
+    """Audit events with from <= at < to, oldest first, one page at a time (the first page read is itself audited)."""
+    return send_page(AuditService(ctx).export(start=start, end=end, actor=principal, page=page, request_id=rid), request, response)
 
 
 def _report(report: ChainReport) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from starlette.datastructures import UploadFile
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal
 from certsvc.api.ids import RowId, RowIdField
+from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.errors import (
     BadRequestError,
     CertsvcError,
@@ -202,6 +203,12 @@ async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPri
         status_code=202,
         headers={"Location": f"/api/v1/batches/{created.job_id}"},
     )
+
+
+@router.get("", response_model=list[BatchRead], responses=PAGINATED)
+def list_batches(request: Request, response: Response, ctx: ContextDep, principal: OperatorPrincipal, page: PageDep) -> list[BatchRead]:
+    """Every batch job, newest first, with its progress."""
+    return send_page(BatchService(ctx).jobs(principal=principal, page=page).map(BatchRead.of), request, response)
 
 
 @router.get("/{job_id}", response_model=BatchRead)

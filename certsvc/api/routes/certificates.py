@@ -6,12 +6,15 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from pydantic import AwareDatetime
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, IssuerPrincipal, RequestId
 from certsvc.api.ids import ROW_ID_MAX
+from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.api.schemas import CertificateIssued, CertificateRead
+from certsvc.domain.status import LicenceStatus
 from certsvc.services.issuance import IssuanceService
-from certsvc.services.registry import FileVariant, RegistryService
+from certsvc.services.registry import CertificateFilter, FileVariant, RegistryService
 from certsvc.services.requests import ISSUE_REQUEST_EXAMPLE, IssueRequest
 
 __all__ = ["router"]
@@ -44,6 +47,37 @@ def issue_certificate(
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/certificates/{issued.identifier}"
     return CertificateIssued.of(issued, api_base=_api_base(request), public_url=ctx.settings.public_url)
+
+
+@router.get("", response_model=list[CertificateRead], responses=PAGINATED)
+def list_certificates(
+    request: Request,
+    response: Response,
+    ctx: ContextDep,
+    principal: IssuerOrOperator,
+    rid: RequestId,
+    page: PageDep,
+    status: Annotated[LicenceStatus | None, Query(description="the status as read today (expired is computed)")] = None,
+    template: Annotated[str | None, Query(max_length=64, description="template slug, e.g. food-business")] = None,
+    holder_id: Annotated[str | None, Query(max_length=18, description="统一社会信用代码 or 居民身份证号码")] = None,
+    licence_number: Annotated[str | None, Query(max_length=64, description="the printed 许可证编号")] = None,
+    issued_from: Annotated[AwareDatetime | None, Query(description="issued at or after (with a time zone)")] = None,
+    issued_until: Annotated[AwareDatetime | None, Query(description="issued before (with a time zone)")] = None,
+    department: Annotated[str | None, Query(max_length=18, description="operators: one department's code")] = None,
+) -> list[CertificateRead]:
+    """The department's licences, newest first, one page at a time (operators see every department's)."""
+    where = CertificateFilter(
+        status=status,
+        template=template,
+        holder_id=holder_id,
+        licence_number=licence_number,
+        issued_from=issued_from,
+        issued_until=issued_until,
+        department_code=department,
+    )
+    found = RegistryService(ctx).search(where, principal=principal, page=page, request_id=rid)
+    api_base, public_url = _api_base(request), ctx.settings.public_url
+    return send_page(found.map(lambda info: CertificateRead.of(info, api_base=api_base, public_url=public_url)), request, response)
 
 
 @router.get("/{identifier}", response_model=CertificateRead)

@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
 
 from certsvc.api.deps import ContextDep, RequestId, holder_token_only
+from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.services.authorizations import AuthorizationService, AuthorizationView, qr_image
 from certsvc.services.holders import Holder, HolderService
 
@@ -114,10 +115,11 @@ def my_certificates(ctx: ContextDep, holder: CurrentHolder, rid: RequestId) -> l
     return [HolderCertificateRead(**{k: getattr(c, k) for k in c.__slots__}) for c in HolderService(ctx).certificates(holder, request_id=rid)]
 
 
-@router.get("/usage", response_model=list[UsageRead])
-def my_usage(ctx: ContextDep, holder: CurrentHolder) -> list[UsageRead]:
-    """Every query, check and download naming the holder, answered or refused."""
-    return [UsageRead(**{k: getattr(u, k) for k in UsageRead.model_fields}) for u in HolderService(ctx).usage(holder)]
+@router.get("/usage", response_model=list[UsageRead], responses=PAGINATED)
+def my_usage(request: Request, response: Response, ctx: ContextDep, holder: CurrentHolder, page: PageDep) -> list[UsageRead]:
+    """Every query, check and download naming the holder, answered or refused, oldest first."""
+    found = HolderService(ctx).usage(holder, page=page)
+    return send_page(found.map(lambda u: UsageRead(**{k: getattr(u, k) for k in UsageRead.model_fields})), request, response)
 
 
 @router.post("/authorizations", status_code=201, response_model=AuthorizationRead)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, RequestId
@@ -24,6 +24,8 @@ router = APIRouter(prefix="/api/v1/certificates", tags=["lifecycle"])
 
 
 class ReasonBody(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]})
+
     reason: str = Field(min_length=1, max_length=500, description="why, e.g. 行政处罚决定书文号")
     category: ReasonCategory = Field(
         default=ReasonCategory.OTHER,
