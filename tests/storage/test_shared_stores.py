@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from certsvc.config import load_settings
+from certsvc.crypto.api import KeyAlgorithm, generate_private_key_pem
 from certsvc.errors import ConfigurationError, KeyUnavailableError, NotFoundError, StorageError
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService
@@ -43,8 +44,9 @@ def test_keys_in_the_database_are_written_once(embedded: ServiceContext) -> None
     store = DatabaseKeyStore(embedded.database)
     ref = "test-db-key-" + hashlib.sha256(str(id(store)).encode()).hexdigest()[:8]
     assert not store.exists(ref)
-    store.put(ref, b"-----BEGIN ENCRYPTED PRIVATE KEY-----\n...")
-    assert store.get(ref).startswith(b"-----BEGIN ENCRYPTED")
+    key_pem = generate_private_key_pem(KeyAlgorithm.ECDSA_P256, b"test passphrase")  # made here, never committed
+    store.put(ref, key_pem)
+    assert store.get(ref) == key_pem
     with pytest.raises(StorageError):
         store.put(ref, b"another key")  # a key is never replaced
     with pytest.raises(KeyUnavailableError):
