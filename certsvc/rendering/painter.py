@@ -23,19 +23,8 @@ from certsvc.rendering.drawing import (
     draw_qr_modules,
     fit_image,
 )
-from certsvc.rendering.layout import (
-    FlowLine,
-    LayoutPlan,
-    PlacedItem,
-    item_size,
-    on_page,
-)
-from certsvc.rendering.template_model import (
-    MM,
-    LayoutItem,
-    LicenceTemplate,
-    table_columns,
-)
+from certsvc.rendering.layout import FlowLine, LayoutPlan, PlacedItem, item_size, on_page
+from certsvc.rendering.template_model import MM, LayoutItem, LicenceTemplate, table_columns
 from certsvc.rendering.text import wrap_text
 
 __all__ = ["PRINT_MARK_TEXT", "PdfPainter", "label_is_static"]
@@ -45,7 +34,6 @@ PRINT_MARK_TEXT = "打印件"
 _BLACK = HexColor("#000000")
 
 
-# --- drawing -------------------------------------------------------------------------------------
 _color_cache: dict[str, Color] = {}
 
 
@@ -174,9 +162,13 @@ class PdfPainter:
             if not static:
                 self.draw_table_rows(canvas, placed)
             return
-        if kind == "image" or (kind == "mongolian" and item.source is not None):
+        if kind == "image":  # a photo from the licence; its frame stays with it, over it
             if not static:
-                self.draw_image(canvas, placed) if kind == "image" else self.draw_mongolian(canvas, placed)
+                self.draw_image(canvas, placed)
+            return
+        if kind == "mongolian" and item.source is not None:  # a field's Mongolian text
+            if not static:
+                self.draw_mongolian(canvas, placed)
             return
         if not static:
             return
