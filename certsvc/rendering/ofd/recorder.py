@@ -21,8 +21,12 @@ from certsvc.rendering import fonts
 from certsvc.rendering.content import LicenceContent
 from certsvc.rendering.drawing import cached_image, fit_image, qr_matrix
 from certsvc.rendering.layout import PlacedItem, on_page, plan_layout
+from certsvc.rendering.mongolian import ShapedRun
+from certsvc.rendering.mongolian_pdf import register_mongolian_pdf_font
 from certsvc.rendering.ofd.scene import ImageMark, LicenceScene, PageScene, PathMark, Rgb, TextMark
+from certsvc.rendering.ofd.shaped_text import shaped_run_marks
 from certsvc.rendering.painter import PdfPainter
+from certsvc.rendering.renderer import layout_for
 from certsvc.rendering.templates import MM, LicenceTemplate
 
 __all__ = ["record_scene"]
@@ -146,6 +150,21 @@ class _RecordingCanvas:
                 x, text_object.y, font, size, text, text_object.char_space, bold=text_object.render_mode == 2
             )
 
+    def drawShapedRun(self, run: ShapedRun, x: float, baseline: float, size: float, align: str, color: Color) -> None:
+        """A shaped Mongolian line (rendering/bilingual_layout.py): glyph outlines + text layer."""
+        width = run.width(size)
+        left = x - (width / 2 if align == "center" else width if align == "right" else 0.0)
+        self.marks.extend(
+            shaped_run_marks(
+                run,
+                left_mm=self._x(left),
+                baseline_mm=self._y(baseline),
+                size_pt=size,
+                fill=_rgb(color),
+                font=register_mongolian_pdf_font(),
+            )
+        )
+
     # lines and areas
     def line(self, x1: float, y1: float, x2: float, y2: float) -> None:
         data = f"M {ofd_number(self._x(x1))} {ofd_number(self._y(y1))} L {ofd_number(self._x(x2))} {ofd_number(self._y(y2))}"
@@ -215,6 +234,7 @@ def record_scene(template: LicenceTemplate, content: LicenceContent) -> LicenceS
         ValidationFailedError, RenderingError: as :func:`render_licence` (the same plan).
     """
     fonts.register_fonts()
+    template = layout_for(template, content)  # the bilingual layout for a bilingual department
     plan = plan_layout(template, content)
     matrix = qr_matrix(content.verify_url)
     painter = PdfPainter(template, content, plan, is_print=False)

@@ -109,6 +109,8 @@ def _text_object(layer: ET.Element, ids: _Ids, mark: TextMark, font_id: str) -> 
     if mark.is_bold:
         attrs["Stroke"] = "true"
         attrs["LineWidth"] = ofd_number(mark.stroke_width)
+    if mark.is_invisible:
+        attrs["Fill"] = "false"  # the text layer under glyphs drawn as paths (ofd/shaped_text.py)
     text = ofd_element(layer, "TextObject", **attrs)
     ofd_element(text, "FillColor", Value=_color(mark.fill))
     if mark.is_bold:
