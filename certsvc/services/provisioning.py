@@ -80,8 +80,9 @@ class DemoDepartment:
 # Mongolian names: a demo department carries one only when its exact spelling is published by a
 # public Mongolian-language source, never a translation made here (translations of official
 # names must match the Chinese exactly and are approved by the region's Mongolian language
-# offices). No published spelling was found for the two 锡林郭勒盟 bureaus (searched: the
-# Mongolian editions of the region's government sites, mgl.*.gov.cn), so they are bilingual
+# offices). No published spelling was found for the two 锡林郭勒盟 bureaus, nor for another
+# 锡林郭勒盟 body issuing these licence types (searched: the Mongolian editions of the region's
+# government sites, mgl.*.gov.cn; queries listed in docs/templates.md "What was searched"), so they are bilingual
 # departments *without* their Mongolian name: `certsvc init` reports that, and their seals and
 # licences stay Chinese until an operator sets it (`certsvc department update CODE --name-mn`).
 # 内蒙古自治区人民政府 writes its own name on its Mongolian site; it issues the demo's bilingual

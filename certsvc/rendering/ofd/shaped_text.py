@@ -13,6 +13,8 @@ selectors, MVS and NNBSP included, as they do from the PDF's ActualText.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from certsvc.domain.ofd_xml import ofd_number
 from certsvc.rendering.mongolian import ShapedRun, glyph_outline
 from certsvc.rendering.ofd.scene import PathMark, Rgb, TextMark
@@ -22,6 +24,7 @@ __all__ = ["shaped_run_marks"]
 _POINTS_PER_MM = 72 / 25.4
 
 
+@lru_cache(maxsize=256)  # a department's name is drawn at the same place on every licence
 def _outline_data(run: ShapedRun, left_mm: float, baseline_mm: float, size_pt: float) -> str:
     """The run's glyph outlines in OFD abbreviated path syntax, millimetres from the top-left."""
     scale = size_pt / run.units_per_em / _POINTS_PER_MM  # font units → mm

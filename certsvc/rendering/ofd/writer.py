@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from certsvc.domain.ofd_xml import QUALIFIED, ofd_element, ofd_number, xml_document
-from certsvc.rendering.ofd.font_subset import subset_font
+from certsvc.rendering.mongolian_pdf import MONGOLIAN_PDF_FONT
+from certsvc.rendering.ofd.font_subset import subset_font, subset_font_cached
 from certsvc.rendering.ofd.scene import ImageMark, LicenceScene, PathMark, Rgb, TextMark
 
 __all__ = ["OfdMetadata", "write_ofd"]
@@ -173,7 +174,8 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
     if font_ids:
         fonts_el = ofd_element(public, "Fonts")
         for name, font_id in font_ids.items():
-            embedded = subset_font(name, "".join(used[name]))
+            text = "".join(used[name])
+            embedded = subset_font_cached(name, text) if name == MONGOLIAN_PDF_FONT else subset_font(name, text)
             font_el = ofd_element(fonts_el, "Font", ID=font_id, FontName=embedded.family, FamilyName=embedded.family)
             file_name = f"font_{font_id}.ttf"
             ofd_element(font_el, "FontFile", file_name)
