@@ -11,6 +11,7 @@ import zipfile
 import defusedxml.ElementTree as SafeET
 import pytest
 from fontTools.ttLib import TTFont
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from certsvc.rendering.bilingual_seals import draw_bilingual_round_seal
 from certsvc.rendering.mongolian import FVS, MVS, NNBSP, shape_mongolian
@@ -149,3 +150,65 @@ def test_easyofd_reads_the_mongolian_text(bilingual_ofds: dict[str, tuple[bytes,
         mongolian = [t for t in texts if any("\u1820" <= ch <= "\u18aa" for ch in t)]
         assert " ".join(mongolian).count(NAME_MN) >= 1, (slug, mongolian)
         assert curves, slug  # it reads the glyph outlines as paths
+
+
+def _ink_of_path(data: str, origin_mm: tuple[float, float], size: tuple[int, int], px_per_mm: float) -> Image.Image:
+    """A path's filled area in a ``size`` raster whose top-left is ``origin_mm``, drawn by this
+    test's own flattening of the OFD path syntax (even-odd: a glyph's counters are holes)."""
+    x0, y0 = origin_mm
+    ink = Image.new("1", size, 0)
+    tokens = data.split()
+    contours: list[list[tuple[float, float]]] = []
+    i = 0
+    while i < len(tokens):
+        op = tokens[i]
+        if op == "M":
+            contours.append([(float(tokens[i + 1]), float(tokens[i + 2]))])
+            i += 3
+        elif op == "L":
+            contours[-1].append((float(tokens[i + 1]), float(tokens[i + 2])))
+            i += 3
+        elif op == "Q":
+            (sx, sy), cx, cy, ex, ey = contours[-1][-1], *(float(t) for t in tokens[i + 1 : i + 5])
+            for step in range(1, 9):
+                t = step / 8
+                a, b, c = (1 - t) ** 2, 2 * (1 - t) * t, t * t
+                contours[-1].append((a * sx + b * cx + c * ex, a * sy + b * cy + c * ey))
+            i += 5
+        else:
+            assert op == "C", f"unexpected path operator {op!r}"
+            i += 1
+    for contour in contours:
+        layer = Image.new("1", size, 0)
+        ImageDraw.Draw(layer).polygon([((x - x0) * px_per_mm, (y - y0) * px_per_mm) for x, y in contour], fill=1)
+        ink = ImageChops.logical_xor(ink, layer)
+    return ink
+
+
+def _share_inside(ink: Image.Image, other: Image.Image) -> float:
+    """Share of ``ink``'s pixels that lie on ``other`` grown by one pixel (anti-aliasing)."""
+    grown = other.convert("L").filter(ImageFilter.MaxFilter(3)).convert("1")
+    inside = ImageStat.Stat(ImageChops.logical_and(ink, grown).convert("L")).sum[0]
+    total = ImageStat.Stat(ink.convert("L")).sum[0]
+    return inside / total if total else 0.0
+
+
+def test_the_ofd_glyph_outlines_have_the_shapes_the_pdf_shows(bilingual_ofds: dict[str, tuple[bytes, bytes]]) -> None:
+    """Raster comparison: the OFD's Mongolian paths against MuPDF's rendering of the glyphs of
+    the PDF's embedded font, line by line (a flipped, mirrored or shifted outline does not fit)."""
+    pymupdf = pytest.importorskip("pymupdf")
+    px_per_mm = 16.0
+    matrix = pymupdf.Matrix(px_per_mm * 25.4 / 72, px_per_mm * 25.4 / 72)
+    for slug, (ofd, pdf) in bilingual_ofds.items():
+        pages = _pages(_package(ofd))
+        with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+            for number, page in enumerate(pages):
+                for path in _glyph_paths(page):
+                    data = path.findtext("ofd:AbbreviatedData", namespaces=NS)
+                    numbers = [float(n) for n in _NUMBER.findall(data)]
+                    xs, ys = numbers[0::2], numbers[1::2]
+                    clip = pymupdf.Rect(min(xs) - 1, min(ys) - 1, max(xs) + 1, max(ys) + 1) * (72 / 25.4)
+                    pix = doc[number].get_pixmap(matrix=matrix, clip=clip, colorspace=pymupdf.csGRAY, alpha=False)
+                    theirs = Image.frombytes("L", (pix.width, pix.height), pix.samples).point(lambda v: 255 if v < 128 else 0).convert("1")
+                    ours = _ink_of_path(data, (pix.x / px_per_mm, pix.y / px_per_mm), theirs.size, px_per_mm)
+                    assert _share_inside(ours, theirs) > 0.95 and _share_inside(theirs, ours) > 0.95, f"{slug} p.{number + 1}"
