@@ -6,9 +6,8 @@ glyph ids, but not every reader honours it. So the glyphs HarfBuzz chose (the sa
 in the PDF and on the seal) are drawn as their exact outlines, one ``PathObject`` per line,
 and the string itself lies under them in a ``TextObject`` with ``Fill="false"`` (GB/T 33190's
 text object is filled by default and stroked only on request, so this one paints nothing), set
-in an embedded subset of the
-Mongolian font: readers extract, search and copy the Mongolian text from it, variation
-selectors, MVS and NNBSP included, as they do from the PDF's ActualText.
+in an embedded subset of the Mongolian font: readers extract, search and copy the Mongolian
+text from it, variation selectors, MVS and NNBSP included, as they do from the PDF's ActualText.
 """
 
 from __future__ import annotations
