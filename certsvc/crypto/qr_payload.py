@@ -246,7 +246,9 @@ def decode_qr_payload(identifier: str, text: str) -> SignedQrPayload:
     pos = 1
     kid = body[pos : pos + _KID_BYTES]
     pos += _KID_BYTES
-    issued_on, valid_from, valid_until = (_date(body[pos + 2 * i : pos + 2 * i + 2]) for i in range(3))
+    issued_on, valid_from, valid_until = (
+        _date(body[pos + 2 * i : pos + 2 * i + 2]) for i in range(3)
+    )
     pos += 6
     digest = body[pos : pos + 32]
     pos += 32
@@ -272,7 +274,9 @@ def decode_qr_payload(identifier: str, text: str) -> SignedQrPayload:
     if pos != len(body) or name_len > len(body):
         raise InvalidQrPayloadError("payload has trailing or missing bytes")
     claims = QrClaims(identifier, issued_on, valid_from, valid_until, digest, name, masked_id)
-    return SignedQrPayload(claims=claims, kid=kid, signed_message=_message(identifier, body), signature=signature)
+    return SignedQrPayload(
+        claims=claims, kid=kid, signed_message=_message(identifier, body), signature=signature
+    )
 
 
 class VerifyingKey:
@@ -298,7 +302,9 @@ class VerifyingKey:
             assert isinstance(self._key, Sm2PublicKey)
             return self._key.verify(signature, message)
         assert isinstance(self._key, ec.EllipticCurvePublicKey)
-        der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+        der = encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
         try:
             self._key.verify(der, message, ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
@@ -314,8 +320,10 @@ def load_verifying_key(algorithm: KeyAlgorithm, spki_der: bytes) -> VerifyingKey
 
         return VerifyingKey(algorithm, Sm2PublicKey.from_spki_der(spki_der))
     key = serialization.load_der_public_key(spki_der)
-    if algorithm is not KeyAlgorithm.ECDSA_P256 or not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
-        key.curve, ec.SECP256R1
+    if (
+        algorithm is not KeyAlgorithm.ECDSA_P256
+        or not isinstance(key, ec.EllipticCurvePublicKey)
+        or not isinstance(key.curve, ec.SECP256R1)
     ):
         raise ValueError(f"not an {algorithm} public key")
     return VerifyingKey(algorithm, key)
@@ -325,7 +333,11 @@ def certificate_public_key_spki(certificate_der: bytes) -> bytes:
     """DER SubjectPublicKeyInfo of a certificate (any algorithm, SM2 included)."""
     from asn1crypto import x509 as asn1_x509
 
-    return bytes(asn1_x509.Certificate.load(certificate_der)["tbs_certificate"]["subject_public_key_info"].dump())
+    return bytes(
+        asn1_x509.Certificate.load(certificate_der)["tbs_certificate"][
+            "subject_public_key_info"
+        ].dump()
+    )
 
 
 def is_directly_issued_by(certificate_der: bytes, issuer_der: bytes) -> bool:

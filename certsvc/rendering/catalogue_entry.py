@@ -22,7 +22,13 @@ from typing import Any
 from certsvc.domain.identifiers import HolderIdType
 from certsvc.errors import ConfigurationError
 
-__all__ = ["CATALOGUE_FILE", "CatalogueEntry", "ValidityKind", "ValidityRule", "load_catalogue_entry"]
+__all__ = [
+    "CATALOGUE_FILE",
+    "CatalogueEntry",
+    "ValidityKind",
+    "ValidityRule",
+    "load_catalogue_entry",
+]
 
 CATALOGUE_FILE = "catalogue.json"
 
@@ -43,7 +49,9 @@ class ValidityRule:
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
     definer_name: str  # 证照定义机构
-    holder_kinds: tuple[HolderIdType, ...]  # 持证主体类型: USCC (GB/T 36903 code 001), resident id (111)
+    holder_kinds: tuple[
+        HolderIdType, ...
+    ]  # 持证主体类型: USCC (GB/T 36903 code 001), resident id (111)
     validity: ValidityRule
 
 
@@ -74,14 +82,17 @@ def load_catalogue_entry(directory: Path) -> CatalogueEntry | None:
     validity = _validity(raw.get("validity"), problems)
     if problems:
         raise ConfigurationError(
-            f"{path}: " + "; ".join(problems), details=[{"file": str(path), "problem": p} for p in problems]
+            f"{path}: " + "; ".join(problems),
+            details=[{"file": str(path), "problem": p} for p in problems],
         )
     return CatalogueEntry(definer_name=str(definer).strip(), holder_kinds=kinds, validity=validity)
 
 
 def _holder_kinds(value: Any, problems: list[str]) -> tuple[HolderIdType, ...]:
     known = {k.value for k in HolderIdType}
-    if not (isinstance(value, list) and value and all(isinstance(v, str) and v in known for v in value)):
+    if not (
+        isinstance(value, list) and value and all(isinstance(v, str) and v in known for v in value)
+    ):
         problems.append(f"holder_kinds must be a non-empty list of {sorted(known)}")
         return ()
     return tuple(HolderIdType(v) for v in dict.fromkeys(value))

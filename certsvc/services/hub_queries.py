@@ -79,7 +79,8 @@ def _use_cause(text: str) -> str:
     cause = (text or "").strip()
     if not cause or len(cause) > 200:
         raise ValidationFailedError(
-            "a use cause (申请事由) is required", details=[{"field": "use_cause", "problem": "1 to 200 characters"}]
+            "a use cause (申请事由) is required",
+            details=[{"field": "use_cause", "problem": "1 to 200 characters"}],
         )
     return cause
 
@@ -98,7 +99,9 @@ class HubQueries:
         """
         require_hub(self.ctx)
         if len(data) > self.ctx.settings.max_upload_bytes:
-            raise DocumentTooLargeError("the file is too large", details={"limit": self.ctx.settings.max_upload_bytes})
+            raise DocumentTooLargeError(
+                "the file is too large", details={"limit": self.ctx.settings.max_upload_bytes}
+            )
         if b"%PDF-" not in data[:1024]:
             raise InvalidDocumentError("the file is not a PDF")
         now = self.ctx.clock.now()
@@ -109,12 +112,24 @@ class HubQueries:
             found = files[-1] if files else None
             licence = repo.licence_by_id(found.licence_id) if found is not None else None
             member = repo.member(licence.member_id) if licence is not None else None
-            roots = crypto.certificates_from_pem(member.trust_roots_pem.encode()) if member and member.trust_roots_pem else []
-            view = self._view(session, licence, found) if licence is not None and found is not None else None
+            roots = (
+                crypto.certificates_from_pem(member.trust_roots_pem.encode())
+                if member and member.trust_roots_pem
+                else []
+            )
+            view = (
+                self._view(session, licence, found)
+                if licence is not None and found is not None
+                else None
+            )
             member_name = member.name if member is not None else None
         result = crypto.validate_pdf(data, trust_roots_der=roots, validation_time=now)
         report = report_with_registry(
-            signature_reasons(result), registry=view, signatures=signature_details(result), checked_at=now, file_sha256=file_sha
+            signature_reasons(result),
+            registry=view,
+            signatures=signature_details(result),
+            checked_at=now,
+            file_sha256=file_sha,
         )
         return HubVerification(member_name, report)
 
@@ -151,10 +166,18 @@ class HubQueries:
         """
         cause = _use_cause(use_cause)
         info = self.public_status(identifier)
-        self._record_use(principal, "hub.download", info.identifier, cause, {"member": info.member, "sha256": info.file_sha256})
+        self._record_use(
+            principal,
+            "hub.download",
+            info.identifier,
+            cause,
+            {"member": info.member, "sha256": info.file_sha256},
+        )
         return f"{info.identifier}.pdf", self.ctx.blobs.get(info.file_sha256)
 
-    def search(self, query: LicenceQuery, *, principal: Principal, use_cause: str) -> list[HubLicenceInfo]:
+    def search(
+        self, query: LicenceQuery, *, principal: Principal, use_cause: str
+    ) -> list[HubLicenceInfo]:
         """Licences of every member matching all given criteria (at most 200); the use is recorded.
 
         Raises:
@@ -166,14 +189,22 @@ class HubQueries:
         cause = _use_cause(use_cause)
         found = self._search(query)
         criteria = {k: v for k, v in asdict(query).items() if v is not None}
-        self._record_use(principal, "hub.search", "hub:licences", cause, {**criteria, "found": len(found)})
+        self._record_use(
+            principal, "hub.search", "hub:licences", cause, {**criteria, "found": len(found)}
+        )
         return found
 
-    def _record_use(self, principal: Principal, action: str, target: str, cause: str, details: dict[str, object]) -> None:
+    def _record_use(
+        self, principal: Principal, action: str, target: str, cause: str, details: dict[str, object]
+    ) -> None:
         # 用证留痕: who looked at which licence, and why (GB/T 36906-style useCause).
         with self.ctx.database.transaction() as session:
             append_audit_event(
-                session, at=self.ctx.clock.now(), actor=principal, action=action, target=target,
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action=action,
+                target=target,
                 details={"use_cause": cause, **details},
             )
 
@@ -187,8 +218,11 @@ class HubQueries:
                     raise NotFoundError(f"no member named {query.member}")
                 member_id = member.id
             rows = repo.search(
-                holder_code=query.holder_code, type_code=query.type_code, issuer_code=query.issuer_code,
-                member_id=member_id, limit=_MAX_RESULTS,
+                holder_code=query.holder_code,
+                type_code=query.type_code,
+                issuer_code=query.issuer_code,
+                member_id=member_id,
+                limit=_MAX_RESULTS,
             )
             return [self._info(session, row) for row in rows]
 
@@ -224,7 +258,10 @@ class HubQueries:
         """The hub's copy as the registry part of a report: the 盟 issuer, today's status."""
         status = self._status(licence)
         deliveries = HubRepository(session).deliveries_of(licence.id)
-        at_delivery = next((d.status_after for d in deliveries if d.version == file.version), LicenceStatus.VALID.value)
+        at_delivery = next(
+            (d.status_after for d in deliveries if d.version == file.version),
+            LicenceStatus.VALID.value,
+        )
         view = RegistryView(
             identifier=file.identifier,
             template=str(licence.metadata_json.get("licence_name", licence.type_code)),

@@ -44,7 +44,9 @@ class Delivery(_Strict):
 
     delivery_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
     sequence: int = Field(ge=1)
-    event: str = Field(max_length=20)  # issue | amend | reissue | suspend | resume | revoke | cancel | resign | sync
+    event: str = Field(
+        max_length=20
+    )  # issue | amend | reissue | suspend | resume | revoke | cancel | resign | sync
     occurred_at: datetime
     licence: DeliveredLicence
     metadata: dict[str, str]  # GB/T 36903, as written into the file

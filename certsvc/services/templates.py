@@ -113,7 +113,9 @@ class TemplatePreviewService:
             holder_id=holder_id,
             valid_from=parsed.valid_from,
             valid_until=parsed.valid_until,
-            issuer=Issuer(name=department_name, code=PREVIEW_DEPARTMENT_CODE, area_code=PREVIEW_AREA_CODE),
+            issuer=Issuer(
+                name=department_name, code=PREVIEW_DEPARTMENT_CODE, area_code=PREVIEW_AREA_CODE
+            ),
             fields=fields,
         )
         # The producer's render, without a key: the QR code carries the plain verification URL.

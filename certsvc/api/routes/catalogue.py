@@ -18,7 +18,9 @@ from certsvc.services.catalogue import CatalogueService, CatalogueType
 __all__ = ["public_router"]
 
 public_router = APIRouter(
-    prefix="/api/v1/catalogue", tags=["public: licence catalogue"], dependencies=[Depends(public), Depends(public_rate_limit)]
+    prefix="/api/v1/catalogue",
+    tags=["public: licence catalogue"],
+    dependencies=[Depends(public), Depends(public_rate_limit)],
 )
 
 
@@ -38,7 +40,9 @@ class CatalogueTypeRead(BaseModel):
     validity_kind: str | None = Field(description="term | long_term | per_licence")
     validity_years: int | None
     validity_basis: str
-    departments: list[CatalogueDepartmentRead] = Field(description="the departments allowed to issue it")
+    departments: list[CatalogueDepartmentRead] = Field(
+        description="the departments allowed to issue it"
+    )
     template_version: str = Field(description="digest of the template's files")
     has_bilingual_layout: bool
 

@@ -45,12 +45,6 @@ class OfdMetadata:
     custom_data: tuple[tuple[str, str], ...]
 
 
-
-
-
-
-
-
 def _color(value: Rgb) -> str:
     return f"{value[0]} {value[1]} {value[2]}"
 
@@ -172,7 +166,9 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
         fonts_el = ofd_element(public, "Fonts")
         for name, font_id in font_ids.items():
             embedded = subset_font(name, "".join(used[name]))
-            font_el = ofd_element(fonts_el, "Font", ID=font_id, FontName=embedded.family, FamilyName=embedded.family)
+            font_el = ofd_element(
+                fonts_el, "Font", ID=font_id, FontName=embedded.family, FamilyName=embedded.family
+            )
             file_name = f"font_{font_id}.ttf"
             ofd_element(font_el, "FontFile", file_name)
             font_files.append((file_name, embedded.data))
@@ -206,7 +202,11 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
     document = ET.Element(QUALIFIED + "Document")
     common = ofd_element(document, "CommonData")
     ofd_element(common, "MaxUnitID", str(ids.last))
-    ofd_element(ofd_element(common, "PageArea"), "PhysicalBox", f"0 0 {ofd_number(scene.width)} {ofd_number(scene.height)}")
+    ofd_element(
+        ofd_element(common, "PageArea"),
+        "PhysicalBox",
+        f"0 0 {ofd_number(scene.width)} {ofd_number(scene.height)}",
+    )
     ofd_element(common, "PublicRes", "PublicRes.xml")
     ofd_element(common, "DocumentRes", "DocumentRes.xml")
     pages_el = ofd_element(document, "Pages")
