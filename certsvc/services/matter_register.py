@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import NotFoundError, ValidationFailedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.batch_import import read_table
@@ -102,21 +103,14 @@ class MatterRegisterService:
         self.ctx = ctx
 
     # --- reading -------------------------------------------------------------------------------
-    def page(
-        self, *, principal: Principal, after: str | None = None, limit: int = 100
-    ) -> list[MatterInfo]:
-        """Matters in code order, ``limit`` after the code ``after``.
+    def page(self, request: PageRequest, *, principal: Principal) -> Page[MatterInfo]:
+        """Matters in registration order, one page of the shared cursor.
 
         Raises: PermissionDeniedError: no role.
         """
         require_role(principal, Role.OPERATOR, Role.ISSUER, Role.SHARING)
         with self.ctx.database.read() as session:
-            return [
-                matter_info(m)
-                for m in MatterRepository(session).page(
-                    after_code=after, limit=max(1, min(limit, 500))
-                )
-            ]
+            return MatterRepository(session).page(request).map(matter_info)
 
     def get(self, code: str, *, principal: Principal) -> MatterInfo:
         """Raises: PermissionDeniedError: no role. NotFoundError: ``unknown_matter``."""

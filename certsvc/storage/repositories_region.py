@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.storage.orm import Department, Seal
 from certsvc.storage.orm_region import DepartmentPlace, Matter
 from certsvc.storage.orm_rules import DepartmentLicenceType
@@ -26,17 +27,17 @@ class MatterRepository:
             query = query.with_for_update()
         return self.session.scalar(query)
 
-    def page(self, *, after_code: str | None, limit: int) -> Sequence[Matter]:
-        """Matters in code order, after ``after_code``."""
+    def page(self, request: PageRequest) -> Page[Matter]:
+        """Matters in registration (id) order, the shared keyset cursor (``domain/paging.py``)."""
         query = (
             select(Matter)
             .options(selectinload(Matter.materials))
-            .order_by(Matter.code)
-            .limit(limit)
+            .order_by(Matter.id)
+            .limit(request.limit + 1)
         )
-        if after_code is not None:
-            query = query.where(Matter.code > after_code)
-        return self.session.scalars(query).all()
+        if request.after_id is not None:
+            query = query.where(Matter.id > request.after_id)
+        return Page.from_rows(self.session.scalars(query).all(), request, row_id=lambda m: m.id)
 
     def all(self) -> Sequence[Matter]:
         return self.session.scalars(

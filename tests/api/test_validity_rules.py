@@ -37,7 +37,9 @@ def test_issuance_refuses_a_period_longer_than_the_term(client: TestClient, ecds
     assert problem["errors"] == [{"field": "valid_until", "problem": "after 2031-03-14"}]
 
 
-def test_a_shorter_period_is_kept_and_a_missing_end_is_the_whole_term(client: TestClient, ecdsa_key: str) -> None:
+def test_a_shorter_period_is_kept_and_a_missing_end_is_the_whole_term(
+    client: TestClient, ecdsa_key: str
+) -> None:
     shorter = sample_request("food-business-licence")
     shorter["valid_from"], shorter["valid_until"] = "2026-03-15", "2028-06-30"
     issued = client.post("/api/v1/certificates", json=shorter, headers=auth(ecdsa_key))
@@ -52,7 +54,9 @@ def test_a_shorter_period_is_kept_and_a_missing_end_is_the_whole_term(client: Te
     assert _valid_until(client, ecdsa_key, issued.json()["identifier"]) == "2031-03-14"
 
 
-def test_a_type_whose_department_sets_the_period_needs_an_end(client: TestClient, sm2_key: str) -> None:
+def test_a_type_whose_department_sets_the_period_needs_an_end(
+    client: TestClient, sm2_key: str
+) -> None:
     body = sample_request("construction-planning-permit")  # per_licence
     del body["valid_until"]
     refused = client.post("/api/v1/certificates", json=body, headers=auth(sm2_key))
@@ -62,26 +66,42 @@ def test_a_type_whose_department_sets_the_period_needs_an_end(client: TestClient
 
 
 def test_amending_the_period_meets_the_rule_too(client: TestClient, ecdsa_key: str) -> None:
-    issued = client.post("/api/v1/certificates", json=sample_request("food-business-licence"), headers=auth(ecdsa_key))
+    issued = client.post(
+        "/api/v1/certificates",
+        json=sample_request("food-business-licence"),
+        headers=auth(ecdsa_key),
+    )
     assert issued.status_code == 201, issued.text
     identifier = issued.json()["identifier"]
-    valid_from = date.fromisoformat(client.get(f"/api/v1/certificates/{identifier}", headers=auth(ecdsa_key)).json()["valid_from"])
+    valid_from = date.fromisoformat(
+        client.get(f"/api/v1/certificates/{identifier}", headers=auth(ecdsa_key)).json()[
+            "valid_from"
+        ]
+    )
     too_long = term_last_day(valid_from, 5).replace(year=valid_from.year + 6)
     refused = client.post(
         f"/api/v1/certificates/{identifier}/amend",
         json={"valid_until": too_long.isoformat(), "reason": "延长有效期"},
         headers=auth(ecdsa_key),
     )
-    assert refused.status_code == 422 and refused.json()["code"] == "validity_exceeds_term", refused.text
+    assert refused.status_code == 422 and refused.json()["code"] == "validity_exceeds_term", (
+        refused.text
+    )
 
 
 def test_long_term_types_end_never(embedded: ServiceContext) -> None:
-    long_term = [t for t in embedded.templates.all() if t.catalogue and t.catalogue.validity.kind.value == "long_term"]
+    long_term = [
+        t
+        for t in embedded.templates.all()
+        if t.catalogue and t.catalogue.validity.kind.value == "long_term"
+    ]
     if not long_term:
         pytest.skip("no long-term licence type installed")
     template = long_term[0]
     assert resolve_valid_until(template, date(2026, 3, 15), None) == date(9999, 12, 31)
-    assert resolve_valid_until(template, date(2026, 3, 15), date(9999, 12, 31)) == date(9999, 12, 31)
+    assert resolve_valid_until(template, date(2026, 3, 15), date(9999, 12, 31)) == date(
+        9999, 12, 31
+    )
     with pytest.raises(ValidationFailedError) as refused:
         resolve_valid_until(template, date(2026, 3, 15), date(2036, 3, 14))
     assert refused.value.code == "validity_must_be_long_term"

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId, SharingPrincipal, allow
+from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.api.uploads import read_limited_body
 from certsvc.errors import BadRequestError
 from certsvc.services.matter_materials import MaterialsAnswer, MatterMaterialsService
@@ -65,11 +66,6 @@ class MatterRead(BaseModel):
     @classmethod
     def of(cls, info: MatterInfo) -> MatterRead:
         return cls.model_validate(info, from_attributes=True)
-
-
-class MatterPage(BaseModel):
-    matters: list[MatterRead]
-    next_after: str | None = Field(description="pass as ?after= for the next page; null at the end")
 
 
 class MatterVersionRead(BaseModel):
@@ -135,18 +131,15 @@ class MaterialsRead(BaseModel):
         return cls.model_validate(a, from_attributes=True)
 
 
-@router.get("", response_model=MatterPage)
+@router.get("", response_model=list[MatterRead], responses=PAGINATED)
 def list_matters(
-    ctx: ContextDep,
-    principal: AnyRole,
-    after: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> MatterPage:
-    """The register in code order, a page at a time."""
-    matters = MatterRegisterService(ctx).page(principal=principal, after=after, limit=limit)
-    return MatterPage(
-        matters=[MatterRead.of(m) for m in matters],
-        next_after=matters[-1].code if len(matters) == limit else None,
+    request: Request, response: Response, ctx: ContextDep, principal: AnyRole, page: PageDep
+) -> list[MatterRead]:
+    """The register in registration order, a page at a time (``Link``/``X-Next-Cursor``)."""
+    return send_page(
+        MatterRegisterService(ctx).page(page, principal=principal).map(MatterRead.of),
+        request,
+        response,
     )
 
 
