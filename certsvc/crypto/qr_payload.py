@@ -6,7 +6,8 @@ alphabet ``0-9 A-Z $ * + - :``. Every character is in the QR alphanumeric set (5
 character) *and* is a literal RFC 3986 path character, so the payload can sit in a URL path
 segment without percent-encoding. Base45 itself cannot: its space and ``%`` are not URL-safe.
 
-Binary layout, version 1 (all integers big-endian; dates are days since 2000-01-01)::
+Binary layout, version 1 (all integers big-endian; dates are days since 2000-01-01, and
+0xFFFF is the end of a licence valid without end, 长期, registered as 9999-12-31)::
 
     0      version (1)
     1..8   key id: the first 8 bytes of SHA-256(SubjectPublicKeyInfo DER) of the signing key
@@ -143,15 +144,24 @@ class SignedQrPayload:
     signature: bytes  # raw r||s
 
 
+# A licence without an end (长期) is registered with this last day; in two bytes it is written
+# as 0xFFFF, which no real date uses (real dates end at 0xFFFE, 2179-06-05).
+_OPEN_END = date(9999, 12, 31)
+_OPEN_END_DAYS = 0xFFFF
+
+
 def _days(value: date) -> bytes:
+    if value == _OPEN_END:
+        return _OPEN_END_DAYS.to_bytes(2, "big")
     days = (value - _EPOCH).days
-    if not 0 <= days <= 0xFFFF:
+    if not 0 <= days < _OPEN_END_DAYS:
         raise ValueError(f"date {value} is outside the QR payload's range")
     return days.to_bytes(2, "big")
 
 
 def _date(raw: bytes) -> date:
-    return _EPOCH + timedelta(days=int.from_bytes(raw, "big"))
+    days = int.from_bytes(raw, "big")
+    return _OPEN_END if days == _OPEN_END_DAYS else _EPOCH + timedelta(days=days)
 
 
 def _mask_id_parts(masked: str) -> bytes:

@@ -42,8 +42,15 @@ class ValidityKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class ValidityRule:
     kind: ValidityKind
-    years: int | None = None  # only for TERM
+    years: int | None = None  # only for TERM: the usual term, given when a request names no end
     basis: str = ""  # the rule it comes from, as the operator wrote it
+    # Only for TERM: the longest term the rule allows when it differs from the usual one
+    # (取水许可证: 一般为5年，最长不超过10年); None = ``years`` is also the longest.
+    max_years: int | None = None
+
+    @property
+    def longest_years(self) -> int | None:
+        return self.max_years if self.max_years is not None else self.years
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +110,7 @@ def _validity(value: Any, problems: list[str]) -> ValidityRule:
         problems.append("validity must be an object with a kind")
         return ValidityRule(ValidityKind.PER_LICENCE)
     for prop in value:
-        if prop not in ("kind", "years", "basis"):
+        if prop not in ("kind", "years", "max_years", "basis"):
             problems.append(f"validity: unknown property {prop!r}")
     try:
         kind = ValidityKind(str(value.get("kind")))
@@ -118,8 +125,23 @@ def _validity(value: Any, problems: list[str]) -> ValidityRule:
     elif years is not None:
         problems.append(f"validity.years only goes with kind term, not {kind.value}")
         years = None
+    max_years = value.get("max_years")
+    if max_years is not None:
+        if kind is not ValidityKind.TERM:
+            problems.append(f"validity.max_years only goes with kind term, not {kind.value}")
+            max_years = None
+        elif not (
+            isinstance(max_years, int)
+            and not isinstance(max_years, bool)
+            and isinstance(years, int)
+        ):
+            problems.append("validity.max_years must be a whole number of years")
+            max_years = None
+        elif not years <= max_years <= 50:
+            problems.append(f"validity.max_years must be between years ({years}) and 50")
+            max_years = None
     basis = value.get("basis", "")
     if not (isinstance(basis, str) and len(basis) <= 200):
         problems.append("validity.basis must be text of at most 200 characters")
         basis = ""
-    return ValidityRule(kind, years, basis)
+    return ValidityRule(kind, years, basis, max_years)

@@ -44,6 +44,7 @@ class CatalogueType:
     holder_kind_codes: tuple[str, ...]  # GB/T 36903 持证主体代码类型: 001 | 111
     validity_kind: str | None  # term | long_term | per_licence
     validity_years: int | None
+    validity_max_years: int | None  # the longest term, when the rule allows more than the usual one
     validity_basis: str
     departments: tuple[CatalogueDepartment, ...]  # allowed to issue it
     template_version: str
@@ -97,6 +98,7 @@ class CatalogueService:
             validity_years=facts.validity.years
             if facts and facts.validity.kind is ValidityKind.TERM
             else None,
+            validity_max_years=facts.validity.max_years if facts else None,
             validity_basis=facts.validity.basis if facts else "",
             departments=tuple(departments),
             template_version=template_version(t),

@@ -68,9 +68,10 @@ def resolve_valid_until(
 ) -> date:
     """The licence's last day under its catalogue entry's validity rule.
 
-    - ``term`` (N years): at most the term's last day (``term_last_day``); a shorter period is
-      allowed (a department may grant less, e.g. up to the end of a lease); no end given = the
-      whole term.
+    - ``term`` (N years): at most the last day of the longest term the rule allows (``years``,
+      or ``max_years`` where the rule names a longer ceiling; ``term_last_day``); a shorter period
+      is allowed (a department may grant less, e.g. up to the end of a lease); no end given = the
+      usual term of ``years``.
     - ``long_term`` (长期): the end is ``9999-12-31``, given or not; a dated end is refused.
     - ``per_licence`` (the department decides) and templates without a catalogue entry: the end
       must be given; any end is kept.
@@ -81,12 +82,13 @@ def resolve_valid_until(
     """
     rule = template.catalogue.validity if template.catalogue is not None else None
     if rule is not None and rule.kind is ValidityKind.TERM and rule.years is not None:
-        last = term_last_day(valid_from, rule.years)
         if valid_until is None:
-            return last
+            return term_last_day(valid_from, rule.years)
+        longest = rule.longest_years or rule.years
+        last = term_last_day(valid_from, longest)
         if valid_until > last:
             raise ValidationFailedError(
-                f"{template.name} is valid for at most {rule.years} years ({rule.basis}): from "
+                f"{template.name} is valid for at most {longest} years ({rule.basis}): from "
                 f"{valid_from.isoformat()} the last day is {last.isoformat()}, not {valid_until.isoformat()}",
                 code="validity_exceeds_term",
                 details=[{"field": "valid_until", "problem": f"after {last.isoformat()}"}],

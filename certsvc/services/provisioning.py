@@ -79,7 +79,10 @@ class DemoDepartment:
 
 # A 市场监督管理局 licenses food and drug businesses and issues its own 准予行政许可决定书, never a
 # planning permit; a 行政审批和政务服务局 holds the approvals concentrated in it (相对集中行政许可权):
-# planning and construction as well as food and drug retail.
+# planning and construction as well as food and drug retail. The demo also lets it issue the
+# 不动产权证书 and the 取水许可证, so that one department can show every licence type; a real
+# deployment grants the 不动产权证书 to its 不动产登记机构 and the 取水许可证 to whichever body
+# holds that approval (`certsvc department types CODE --add SLUG`).
 #
 # Mongolian names: a demo department carries one only when its exact spelling is published by a
 # public Mongolian-language source, never a translation made here (translations of official
@@ -107,10 +110,13 @@ DEMO_DEPARTMENTS = (
         crypto.KeyAlgorithm.SM2,
         (
             "administrative-licensing-decision",
+            "construction-permit",
             "construction-planning-permit",
             "drug-business-licence",
             "food-business-licence",
+            "real-estate-title",
             "special-operations-certificate",
+            "water-abstraction-permit",
         ),
     ),
     DemoDepartment(

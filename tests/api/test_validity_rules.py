@@ -90,18 +90,40 @@ def test_amending_the_period_meets_the_rule_too(client: TestClient, ecdsa_key: s
 
 
 def test_long_term_types_end_never(embedded: ServiceContext) -> None:
-    long_term = [
-        t
-        for t in embedded.templates.all()
-        if t.catalogue and t.catalogue.validity.kind.value == "long_term"
-    ]
-    if not long_term:
-        pytest.skip("no long-term licence type installed")
-    template = long_term[0]
-    assert resolve_valid_until(template, date(2026, 3, 15), None) == date(9999, 12, 31)
-    assert resolve_valid_until(template, date(2026, 3, 15), date(9999, 12, 31)) == date(
-        9999, 12, 31
-    )
+    title = embedded.templates.get("real-estate-title")  # 不动产权证书: 长期
+    assert resolve_valid_until(title, date(2026, 3, 15), None) == date(9999, 12, 31)
+    assert resolve_valid_until(title, date(2026, 3, 15), date(9999, 12, 31)) == date(9999, 12, 31)
     with pytest.raises(ValidationFailedError) as refused:
-        resolve_valid_until(template, date(2026, 3, 15), date(2036, 3, 14))
+        resolve_valid_until(title, date(2026, 3, 15), date(2036, 3, 14))
     assert refused.value.code == "validity_must_be_long_term"
+
+
+def test_a_rule_with_a_longer_ceiling_computes_the_usual_term(
+    client: TestClient, sm2_key: str
+) -> None:
+    permit = sample_request("water-abstraction-permit")  # 一般为5年，最长不超过10年
+    del permit["valid_until"]
+    issued = client.post("/api/v1/certificates", json=permit, headers=auth(sm2_key))
+    assert issued.status_code == 201, issued.text
+    assert _valid_until(client, sm2_key, issued.json()["identifier"]) == "2031-03-14"
+    longest = sample_request("water-abstraction-permit")
+    longest["valid_until"] = "2036-03-14"  # ten years: allowed
+    assert (
+        client.post("/api/v1/certificates", json=longest, headers=auth(sm2_key)).status_code == 201
+    )
+    longest = sample_request("water-abstraction-permit")
+    longest["valid_until"] = "2036-03-15"
+    refused = client.post("/api/v1/certificates", json=longest, headers=auth(sm2_key))
+    assert refused.status_code == 422 and refused.json()["latest_valid_until"] == "2036-03-14"
+
+
+def test_a_long_term_licence_is_issued_without_an_end(client: TestClient, sm2_key: str) -> None:
+    title = sample_request("real-estate-title")
+    del title["valid_until"]
+    issued = client.post("/api/v1/certificates", json=title, headers=auth(sm2_key))
+    assert issued.status_code == 201, issued.text
+    assert _valid_until(client, sm2_key, issued.json()["identifier"]) == "9999-12-31"
+    dated = sample_request("real-estate-title")
+    dated["valid_until"] = "2046-03-14"
+    refused = client.post("/api/v1/certificates", json=dated, headers=auth(sm2_key))
+    assert refused.status_code == 422 and refused.json()["code"] == "validity_must_be_long_term"
