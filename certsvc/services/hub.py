@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import textwrap
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -36,6 +35,7 @@ from certsvc.errors import (
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.hub_ofd import CheckedOfd, certificates_pem, check_delivered_ofd
 from certsvc.services.region_payload import Delivery
 from certsvc.services.verification import signature_reasons
 from certsvc.storage.orm_connector import HubDelivery, HubLicence, HubLicenceFile, HubMember
@@ -88,15 +88,6 @@ def require_hub(ctx: ServiceContext) -> None:
         raise NotFoundError("this deployment is not a hub (CERTSVC_ROLE=hub)", code="not_a_hub")
 
 
-def _pem(ders: list[bytes]) -> str:
-    return "".join(
-        "-----BEGIN CERTIFICATE-----\n"
-        + "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
-        + "\n-----END CERTIFICATE-----\n"
-        for der in ders
-    )
-
-
 def _digest(credential: str) -> str:
     return hashlib.sha256(credential.encode()).hexdigest()
 
@@ -136,7 +127,7 @@ class HubService:
                 HubMember(
                     name=name,
                     credential_sha256="",
-                    trust_roots_pem=_pem(roots),
+                    trust_roots_pem=certificates_pem(roots),
                     created_at=now,
                     is_active=True,
                 )
@@ -205,11 +196,13 @@ class HubService:
             ValidationFailedError: a malformed delivery, or a file that is not the one described
                 (``file_digest_mismatch``, ``metadata_mismatch``).
             InvalidDocumentError: ``seal_not_trusted`` (the member's roots do not vouch for the
-                file's seals), ``no_trust_roots``, or a file that is not a PDF.
+                seals of the PDF or of the OFD delivered with it, ``services/hub_ofd.py``),
+                ``no_trust_roots``, or a file that is not a PDF.
             ConflictError: ``out_of_order`` (not the licence's next change).
         """
         member = self.authenticate(credential)
-        if len(body) > self.ctx.settings.max_upload_bytes * 2:  # base64 and JSON around one file
+        # Base64 and JSON around the PDF and, for an SM2-sealed version, its OFD.
+        if len(body) > self.ctx.settings.max_upload_bytes * 3:
             raise DocumentTooLargeError(
                 "the delivery is too large", details={"limit": self.ctx.settings.max_upload_bytes}
             )
@@ -240,15 +233,16 @@ class HubService:
         file = self._checked_file(delivery)
         roots, pin = self._roots_for(member, delivery)
         self._check_seals(file, roots)
+        ofd = check_delivered_ofd(self.ctx, delivery, roots)
         now = self.ctx.clock.now()
         try:
             with self.ctx.database.transaction() as session:
-                self._store(session, member.id, delivery, file, now)
+                self._store(session, member.id, delivery, file, ofd, now)
                 if pin:
                     stored = HubRepository(session).member(member.id)
                     assert stored is not None
                     if not stored.trust_roots_pem:  # first delivery wins, once
-                        stored.trust_roots_pem = _pem(roots)
+                        stored.trust_roots_pem = certificates_pem(roots)
                 append_audit_event(
                     session,
                     at=now,
@@ -261,6 +255,7 @@ class HubService:
                         "sequence": delivery.sequence,
                         "event": delivery.event,
                         "sha256": delivery.file.sha256,
+                        "ofd_sha256": delivery.ofd.sha256 if delivery.ofd is not None else None,
                     },
                 )
         except IntegrityError:
@@ -357,10 +352,17 @@ class HubService:
             )
 
     def _store(
-        self, session: Session, member_id: int, delivery: Delivery, file: bytes, now: datetime
+        self,
+        session: Session,
+        member_id: int,
+        delivery: Delivery,
+        file: bytes,
+        ofd: CheckedOfd | None,
+        now: datetime,
     ) -> None:
         repo = HubRepository(session)
         sha = self.ctx.blobs.put(file)
+        ofd_sha = self.ctx.blobs.put(ofd.data) if ofd is not None else None
         metadata = read_licence_metadata(file) or {}
         licence = delivery.licence
         kept = repo.licence(member_id, licence.identifier_base)
@@ -384,7 +386,8 @@ class HubService:
         kept.last_sequence = delivery.sequence
         kept.updated_at = now
         repo.add(kept)
-        if repo.file(kept.id, licence.version) is None:
+        stored = repo.file(kept.id, licence.version)
+        if stored is None:
             repo.add(
                 HubLicenceFile(
                     licence_id=kept.id,
@@ -392,8 +395,13 @@ class HubService:
                     identifier=licence.identifier,
                     sha256=sha,
                     received_at=now,
+                    ofd_sha256=ofd_sha,
+                    ofd_chain_pem=ofd.chain_pem if ofd is not None else None,
                 )
             )
+        elif stored.ofd_sha256 is None and ofd is not None:
+            # A version first delivered without its OFD (before the member sent OFDs) gains it.
+            stored.ofd_sha256, stored.ofd_chain_pem = ofd_sha, ofd.chain_pem
         repo.add(
             HubDelivery(
                 member_id=member_id,

@@ -35,8 +35,15 @@ from certsvc.config import Settings
 from certsvc.errors import CertsvcError, ConfigurationError
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
+from certsvc.services.ofd_versions import stored_ofd
 from certsvc.services.outbox import PostResult, post, retry_delay, sender_id
-from certsvc.services.region_payload import DELIVERY_PATH, DeliveredFile, DeliveredLicence, Delivery
+from certsvc.services.region_payload import (
+    DELIVERY_PATH,
+    DeliveredFile,
+    DeliveredLicence,
+    DeliveredOfd,
+    Delivery,
+)
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_connector import UpstreamOutboxRow
 from certsvc.storage.repositories import CertificateRepository
@@ -298,9 +305,21 @@ class UpstreamConnector:
                 file=DeliveredFile(
                     sha256=version.sha256, content_base64=base64.b64encode(file).decode()
                 ),
+                ofd=self._ofd(session, cert.id, version.version),
                 trust_roots=[base64.b64encode(root).decode() for root in self.ctx.trust_roots()],
             )
         return delivery.model_dump_json().encode()
+
+    def _ofd(self, session: Session, certificate_id: int, version: int) -> DeliveredOfd | None:
+        """The version's sealed OFD and the CA certificates its seal chains through, if it has one."""
+        stored = stored_ofd(session, certificate_id, version)
+        if stored is None:
+            return None
+        return DeliveredOfd(
+            sha256=stored.sha256,
+            content_base64=base64.b64encode(self.ctx.blobs.get(stored.sha256)).decode(),
+            chain=[base64.b64encode(der).decode() for der in self.ctx.seal_maker_certificates()],
+        )
 
 
 def _date(text: str | None, fallback: date) -> date:

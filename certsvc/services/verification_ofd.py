@@ -28,7 +28,7 @@ from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_ofd import OfdRepository
 
-__all__ = ["OfdVerification"]
+__all__ = ["OfdVerification", "ofd_seal_reasons"]
 
 ViewOf = Callable[[Session, CertificateVersion, bool], RegistryView]  # (…, is_issued_file)
 # Codes of ses_verification.verify_ses_signature that mean the signed bytes do not match, not a seal problem.
@@ -67,6 +67,44 @@ def _detail(check: crypto.OfdSignatureCheck, unreferenced: tuple[str, ...]) -> S
     )
 
 
+def ofd_seal_reasons(
+    result: crypto.OfdValidationResult,
+) -> tuple[list[Reason], list[SignatureDetail]]:
+    """What an OFD's seals say, in the PDF report's reason codes (no registry reasons yet)."""
+    reasons: list[Reason] = []
+    details = [_detail(check, result.unreferenced_files) for check in result.signatures]
+    for check, detail in zip(result.signatures, details, strict=True):
+        broken = set(check.ses_codes) & _INTEGRITY_CODES
+        if not check.references_intact or broken:
+            reasons.append(
+                reason("signature_broken", detail=detail.changes or ", ".join(sorted(broken)))
+            )
+            continue
+        if not check.is_trusted:
+            reasons.append(reason("signer_untrusted", detail=check.trust_explanation))
+        seal_problems = [c for c in check.ses_codes if c not in _INTEGRITY_CODES] + list(
+            check.problems
+        )
+        reasons.append(
+            reason("seal_data_invalid", detail=", ".join(seal_problems))
+            if seal_problems
+            else reason("seal_data_valid")
+        )
+    if result.unreferenced_files:
+        reasons.append(
+            reason(
+                "modified_after_signing",
+                detail="files not protected by the seal: " + ", ".join(result.unreferenced_files),
+            )
+        )
+    if not result.signatures:
+        reasons.append(reason("no_signature"))
+    elif not any(r.verdict.value != "valid" for r in reasons):
+        reasons.insert(0, reason("signature_valid"))
+
+    return reasons, details
+
+
 class OfdVerification:
     def __init__(self, ctx: ServiceContext, *, view_of: ViewOf) -> None:
         self.ctx = ctx
@@ -89,37 +127,7 @@ class OfdVerification:
             validation_time=now,
             max_bytes=self.ctx.settings.max_upload_bytes,
         )
-        reasons: list[Reason] = []
-        details = [_detail(check, result.unreferenced_files) for check in result.signatures]
-        for check, detail in zip(result.signatures, details, strict=True):
-            broken = set(check.ses_codes) & _INTEGRITY_CODES
-            if not check.references_intact or broken:
-                reasons.append(
-                    reason("signature_broken", detail=detail.changes or ", ".join(sorted(broken)))
-                )
-                continue
-            if not check.is_trusted:
-                reasons.append(reason("signer_untrusted", detail=check.trust_explanation))
-            seal_problems = [c for c in check.ses_codes if c not in _INTEGRITY_CODES] + list(
-                check.problems
-            )
-            reasons.append(
-                reason("seal_data_invalid", detail=", ".join(seal_problems))
-                if seal_problems
-                else reason("seal_data_valid")
-            )
-        if result.unreferenced_files:
-            reasons.append(
-                reason(
-                    "modified_after_signing",
-                    detail="files not protected by the seal: "
-                    + ", ".join(result.unreferenced_files),
-                )
-            )
-        if not result.signatures:
-            reasons.append(reason("no_signature"))
-        elif not any(r.verdict.value != "valid" for r in reasons):
-            reasons.insert(0, reason("signature_valid"))
+        reasons, details = ofd_seal_reasons(result)
 
         registry = self._registry_view(result.file_sha256)
         if registry is not None and registry.seal_revocation is not None:

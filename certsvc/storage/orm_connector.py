@@ -109,6 +109,11 @@ class HubLicenceFile(Base):
     identifier: Mapped[str] = mapped_column(String(130))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     received_at: Mapped[datetime] = mapped_column()
+    # The version's sealed OFD when the member made one (SM2 seals), byte for byte, and the
+    # CA certificates (PEM) its seal's chain needs to reach the member's roots: untrusted helpers
+    # for path building, the member's pinned roots still decide (migration 0032).
+    ofd_sha256: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    ofd_chain_pem: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class HubDelivery(Base):

@@ -224,6 +224,11 @@ class HubRepository:
             select(HubLicenceFile).where(HubLicenceFile.sha256 == sha256)
         ).all()
 
+    def files_by_ofd_sha256(self, sha256: str) -> Sequence[HubLicenceFile]:
+        return self.session.scalars(
+            select(HubLicenceFile).where(HubLicenceFile.ofd_sha256 == sha256)
+        ).all()
+
     def licence_by_id(self, licence_id: int) -> HubLicence | None:
         return self.session.get(HubLicence, licence_id)
 
