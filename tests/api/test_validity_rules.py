@@ -123,6 +123,8 @@ def test_a_long_term_licence_is_issued_without_an_end(client: TestClient, sm2_ke
     issued = client.post("/api/v1/certificates", json=title, headers=auth(sm2_key))
     assert issued.status_code == 201, issued.text
     assert _valid_until(client, sm2_key, issued.json()["identifier"]) == "9999-12-31"
+    page = client.get(f"/v/{issued.json()['identifier']}")  # what the QR code opens
+    assert page.status_code == 200 and "长期" in page.text and "9999" not in page.text
     dated = sample_request("real-estate-title")
     dated["valid_until"] = "2046-03-14"
     refused = client.post("/api/v1/certificates", json=dated, headers=auth(sm2_key))
