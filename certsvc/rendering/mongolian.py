@@ -296,10 +296,15 @@ class _FlatteningPen:
             t = step / _CURVE_STEPS
             a, b, c = (1 - t) ** 2, 2 * (1 - t) * t, t * t
             self._current.append(
-                (a * start[0] + b * control[0] + c * end[0], a * start[1] + b * control[1] + c * end[1])
+                (
+                    a * start[0] + b * control[0] + c * end[0],
+                    a * start[1] + b * control[1] + c * end[1],
+                )
             )
 
-    def curveTo(self, c1: tuple[float, float], c2: tuple[float, float], end: tuple[float, float]) -> None:
+    def curveTo(
+        self, c1: tuple[float, float], c2: tuple[float, float], end: tuple[float, float]
+    ) -> None:
         start = self._current[-1]
         for step in range(1, _CURVE_STEPS + 1):
             t = step / _CURVE_STEPS

@@ -64,10 +64,14 @@ class _GlyphAddressedFont(TTFont):  # type: ignore[misc]  # reportlab ships no t
         subsets = [list(s) for s in state.subsets] if state is not None else []
         super().addObjects(doc)
         for index, subset in enumerate(subsets):
-            base = b"".join((SUBSETN(index), b"+", self.face.name, self.face.subfontNameX)).decode("pdfdoc")
+            base = b"".join((SUBSETN(index), b"+", self.face.name, self.face.subfontNameX)).decode(
+                "pdfdoc"
+            )
             stream = doc.idToObject.get("toUnicodeCMap:" + base)
             if stream is not None:
-                stream.content = _to_unicode(base, [self.glyph_text.get(code, chr(code)) for code in subset])
+                stream.content = _to_unicode(
+                    base, [self.glyph_text.get(code, chr(code)) for code in subset]
+                )
 
 
 def _glyph_table() -> list[tuple[str, float]]:

@@ -64,9 +64,13 @@ def subset_font(font_name: str, characters: str) -> EmbeddedFont:
         # renderer may be subsetting the same face in another thread.
         face = pdfmetrics.getFont(font_name).face
         codes = sorted({ord(ch) for ch in characters if face.charToGlyph.get(ord(ch))})
-        font = TTFont(io.BytesIO(face.makeSubset(codes)), recalcTimestamp=False)  # same input, same bytes
+        font = TTFont(
+            io.BytesIO(face.makeSubset(codes)), recalcTimestamp=False
+        )  # same input, same bytes
         by_position = font["cmap"].getcmap(1, 0).cmap  # reportlab: subset position → glyph
-        font["cmap"] = _unicode_cmap({codes[pos]: glyph for pos, glyph in by_position.items() if pos < len(codes)})
+        font["cmap"] = _unicode_cmap(
+            {codes[pos]: glyph for pos, glyph in by_position.items() if pos < len(codes)}
+        )
         family = str(font["name"].getBestFamilyName() or font_name)
         out = io.BytesIO()
         font.save(out)

@@ -39,8 +39,6 @@ def _rgb(color: Color) -> Rgb:
     return (round(color.red * 255), round(color.green * 255), round(color.blue * 255))
 
 
-
-
 @dataclass
 class _State:
     fill: Rgb = (0, 0, 0)
@@ -119,7 +117,17 @@ class _RecordingCanvas:
         self.state = self.saved.pop()
 
     # text
-    def _text(self, x: float, y: float, font: str, size: float, text: str, char_space: float, *, bold: bool) -> float:
+    def _text(
+        self,
+        x: float,
+        y: float,
+        font: str,
+        size: float,
+        text: str,
+        char_space: float,
+        *,
+        bold: bool,
+    ) -> float:
         advances = [float(pdfmetrics.stringWidth(ch, font, size)) + char_space for ch in text]
         if text:
             self.marks.append(
@@ -147,7 +155,13 @@ class _RecordingCanvas:
         x = text_object.x
         for font, size, text in text_object.runs:
             x = self._text(
-                x, text_object.y, font, size, text, text_object.char_space, bold=text_object.render_mode == 2
+                x,
+                text_object.y,
+                font,
+                size,
+                text,
+                text_object.char_space,
+                bold=text_object.render_mode == 2,
             )
 
     def drawShapedRun(self, run: ShapedRun, x: float, baseline: float, size: float, align: str, color: Color) -> None:
@@ -221,7 +235,9 @@ def _image_marks(painter: Any, canvas: _RecordingCanvas, placed: PlacedItem) -> 
     if placed.image:
         cached = cached_image(placed.image)  # also refuses a picture the PDF could not draw
         dx, dy, iw, ih = fit_image(w * MM, h * MM, cached.width, cached.height)
-        canvas.marks.append(ImageMark(x + dx / MM, y + h - (dy + ih) / MM, iw / MM, ih / MM, placed.image))
+        canvas.marks.append(
+            ImageMark(x + dx / MM, y + h - (dy + ih) / MM, iw / MM, ih / MM, placed.image)
+        )
     item_without_picture = PlacedItem(item)
     if item.num("border", 0.5) > 0:
         painter.draw_image(canvas, item_without_picture)

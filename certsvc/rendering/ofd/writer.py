@@ -46,12 +46,6 @@ class OfdMetadata:
     custom_data: tuple[tuple[str, str], ...]
 
 
-
-
-
-
-
-
 def _color(value: Rgb) -> str:
     return f"{value[0]} {value[1]} {value[2]}"
 
@@ -210,7 +204,11 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
     document = ET.Element(QUALIFIED + "Document")
     common = ofd_element(document, "CommonData")
     ofd_element(common, "MaxUnitID", str(ids.last))
-    ofd_element(ofd_element(common, "PageArea"), "PhysicalBox", f"0 0 {ofd_number(scene.width)} {ofd_number(scene.height)}")
+    ofd_element(
+        ofd_element(common, "PageArea"),
+        "PhysicalBox",
+        f"0 0 {ofd_number(scene.width)} {ofd_number(scene.height)}",
+    )
     ofd_element(common, "PublicRes", "PublicRes.xml")
     ofd_element(common, "DocumentRes", "DocumentRes.xml")
     pages_el = ofd_element(document, "Pages")
