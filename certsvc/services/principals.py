@@ -15,7 +15,7 @@ from certsvc.errors import AuthenticationError, PermissionDeniedError
 from certsvc.storage.orm import ApiClient
 from certsvc.storage.repositories import ApiClientRepository, DepartmentRepository
 
-__all__ = ["NewApiKey", "Principal", "Role", "authenticate", "create_api_client", "require_role"]
+__all__ = ["NewApiKey", "Principal", "Role", "authenticate", "create_api_client", "local_operator", "require_role"]
 
 _PREFIX = "csk"
 
@@ -112,3 +112,13 @@ def require_role(principal: Principal, *roles: Role) -> None:
     """Raises ``PermissionDeniedError`` unless the principal has one of ``roles``."""
     if principal.role not in roles:
         raise PermissionDeniedError(f"this action needs the role {' or '.join(r.value for r in roles)}")
+
+
+def local_operator(operator: str | None = None) -> Principal:
+    """The operator behind the CLI (whoever can run it holds the deployment's keys anyway).
+
+    ``operator`` names the person in the audit log; the CLI passes the OS user or ``--operator``.
+    """
+    return Principal(
+        client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None, operator=operator
+    )

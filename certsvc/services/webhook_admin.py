@@ -15,7 +15,7 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
 from certsvc.services.webhook_secrets import new_webhook_secret, seal_secret
-from certsvc.services.webhooks import WebhookInfo, WebhookService
+from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm_lifecycle import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from certsvc.storage.repositories_webhooks import WebhookAdminRepository
 
@@ -64,6 +64,21 @@ def _info(endpoint: WebhookEndpoint) -> WebhookInfo:
 class WebhookAdminService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
+
+    def add_webhook(self, department_code: str, *, url: str, principal: Principal) -> NewWebhook:
+        """Register a webhook endpoint for a department; the HMAC secret is shown once.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown department.
+            ValidationFailedError: not an acceptable URL.
+        """
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.transaction() as session:
+            department = department_by_code(session, department_code)
+            return WebhookService(self.ctx).add_endpoint(
+                session, department_id=department.id, department_code=department.code, url=url, actor=principal
+            )
 
     def list(self, department_code: str, *, principal: Principal, page: PageRequest) -> Page[WebhookInfo]:
         """A department's endpoints, oldest first.

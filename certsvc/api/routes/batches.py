@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal
+from certsvc.api.derived import derive, many, to_api
 from certsvc.api.ids import RowId, RowIdField
 from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.errors import (
@@ -72,32 +73,20 @@ class BatchCreate(BaseModel):
     compromised_at: AwareDatetime | None = None
 
 
-class BatchRead(BaseModel):
-    id: int
-    kind: str
-    state: str
-    total: int
-    pending: int
-    running: int
-    done: int
-    skipped: int
-    failed: int
-    rate_per_second: float | None
-    eta_seconds: float | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    links: dict[str, str]
+BatchRead = derive(
+    JobProgress,
+    "BatchRead",
+    exclude={"job_id"},  # answered as ``id``, like every other resource
+    describe={"rate_per_second": "over the current run"},
+    add={"id": (int, ...), "links": (dict[str, str], ...)},
+)
 
-    @classmethod
-    def of(cls, p: JobProgress) -> BatchRead:
-        base = f"/api/v1/batches/{p.job_id}"
-        return cls(
-            id=p.job_id, kind=p.kind, state=p.state, total=p.total, pending=p.pending, running=p.running,
-            done=p.done, skipped=p.skipped, failed=p.failed, rate_per_second=p.rate_per_second,
-            eta_seconds=p.eta_seconds, created_at=p.created_at, started_at=p.started_at,
-            finished_at=p.finished_at, links={"self": base, "failures": f"{base}/failures", "cancel": f"{base}/cancel"},
-        )
+
+def batch_read(progress: JobProgress) -> dict[str, Any]:
+    """A job's progress as the API answers it: its id and the links to its failures and cancel."""
+    base = f"/api/v1/batches/{progress.job_id}"
+    links = {"self": base, "failures": f"{base}/failures", "cancel": f"{base}/cancel"}
+    return {**to_api(progress), "id": progress.job_id, "links": links}
 
 
 def _start_in_background(ctx: ServiceContext, job_id: int, principal: Principal, workers: int) -> None:
@@ -199,22 +188,22 @@ async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPri
         _start_in_background(ctx, created.job_id, principal, workers)
         progress = await run_in_threadpool(service.status, created.job_id, principal=principal)
     return JSONResponse(
-        json.loads(BatchRead.of(progress).model_dump_json()),
+        BatchRead.model_validate(batch_read(progress)).model_dump(mode="json"),
         status_code=202,
         headers={"Location": f"/api/v1/batches/{created.job_id}"},
     )
 
 
-@router.get("", response_model=list[BatchRead], responses=PAGINATED)
-def list_batches(request: Request, response: Response, ctx: ContextDep, principal: OperatorPrincipal, page: PageDep) -> list[BatchRead]:
+@router.get("", response_model=many(BatchRead), responses=PAGINATED)
+def list_batches(request: Request, response: Response, ctx: ContextDep, principal: OperatorPrincipal, page: PageDep) -> list[dict[str, Any]]:
     """Every batch job, newest first, with its progress."""
-    return send_page(BatchService(ctx).jobs(principal=principal, page=page).map(BatchRead.of), request, response)
+    return send_page(BatchService(ctx).jobs(principal=principal, page=page).map(batch_read), request, response)
 
 
 @router.get("/{job_id}", response_model=BatchRead)
-def get_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
+def get_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any]:
     """State and counts of a job, with the rate and ETA of its current run."""
-    return BatchRead.of(BatchService(ctx).status(job_id, principal=principal))
+    return batch_read(BatchService(ctx).status(job_id, principal=principal))
 
 
 @router.get(
@@ -251,7 +240,7 @@ def get_failures(
 
 
 @router.post("/{job_id}/cancel", response_model=BatchRead)
-def cancel_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
+def cancel_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any]:
     """Stop a job: running workers stop at their next claim; items not done stay pending."""
-    return BatchRead.of(BatchService(ctx).cancel(job_id, principal=principal))
+    return batch_read(BatchService(ctx).cancel(job_id, principal=principal))
 

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, IssuerPrincipal, RequestId
+from certsvc.api.derived import many
 from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.pagination import PAGINATED, PageDep, send_page
-from certsvc.api.schemas import CertificateIssued, CertificateRead
+from certsvc.api.schemas import (
+    CertificateIssued,
+    CertificateRead,
+    certificate_issued,
+    certificate_read,
+)
 from certsvc.domain.status import LicenceStatus
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.registry import CertificateFilter, FileVariant, RegistryService
@@ -40,16 +46,16 @@ def issue_certificate(
     principal: IssuerPrincipal,
     rid: RequestId,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> CertificateIssued:
+) -> dict[str, Any]:
     """Issue a licence: render it from the template, seal it, register it."""
     issued = IssuanceService(ctx).issue(body, principal=principal, idempotency_key=idempotency_key, request_id=rid)
     if issued.is_replay:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/certificates/{issued.identifier}"
-    return CertificateIssued.of(issued, api_base=_api_base(request), public_url=ctx.settings.public_url)
+    return certificate_issued(issued, api_base=_api_base(request), public_url=ctx.settings.public_url)
 
 
-@router.get("", response_model=list[CertificateRead], responses=PAGINATED)
+@router.get("", response_model=many(CertificateRead), responses=PAGINATED)
 def list_certificates(
     request: Request,
     response: Response,
@@ -64,7 +70,7 @@ def list_certificates(
     issued_from: Annotated[AwareDatetime | None, Query(description="issued at or after (with a time zone)")] = None,
     issued_until: Annotated[AwareDatetime | None, Query(description="issued before (with a time zone)")] = None,
     department: Annotated[str | None, Query(max_length=18, description="operators: one department's code")] = None,
-) -> list[CertificateRead]:
+) -> list[dict[str, Any]]:
     """The department's licences, newest first, one page at a time (operators see every department's)."""
     where = CertificateFilter(
         status=status,
@@ -77,15 +83,15 @@ def list_certificates(
     )
     found = RegistryService(ctx).search(where, principal=principal, page=page, request_id=rid)
     api_base, public_url = _api_base(request), ctx.settings.public_url
-    return send_page(found.map(lambda info: CertificateRead.of(info, api_base=api_base, public_url=public_url)), request, response)
+    return send_page(found.map(lambda info: certificate_read(info, api_base=api_base, public_url=public_url)), request, response)
 
 
 @router.get("/{identifier}", response_model=CertificateRead)
 def get_certificate(
     identifier: str, request: Request, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
-) -> CertificateRead:
+) -> dict[str, Any]:
     info = RegistryService(ctx).get(identifier, principal=principal, request_id=rid)
-    return CertificateRead.of(info, api_base=_api_base(request), public_url=ctx.settings.public_url)
+    return certificate_read(info, api_base=_api_base(request), public_url=ctx.settings.public_url)
 
 
 @router.get(
