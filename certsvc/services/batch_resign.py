@@ -85,7 +85,9 @@ class _Skip:
 class ResignHandler:
     """Item handler of re-sign jobs; one per worker process (or per in-thread run)."""
 
-    def __init__(self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool) -> None:
+    def __init__(
+        self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool
+    ) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.to_seal_id = int(params["to_seal_id"])
@@ -132,10 +134,16 @@ class ResignHandler:
                 # Sealed ahead (services/pipeline.py): the chunk's TSA round trips overlap.
                 self._ahead.start(item.id, functools.partial(self._produce, state, seal))
 
-    def _read(self, session: Session, certificate_id: int, key: str, seal: SealSnapshot) -> _Current | _Skip:
-        return self._state_of(session, resign_rows(session, [certificate_id]).get(certificate_id), key, seal)
+    def _read(
+        self, session: Session, certificate_id: int, key: str, seal: SealSnapshot
+    ) -> _Current | _Skip:
+        return self._state_of(
+            session, resign_rows(session, [certificate_id]).get(certificate_id), key, seal
+        )
 
-    def _state_of(self, session: Session, row: ResignRow | None, key: str, seal: SealSnapshot) -> _Current | _Skip:
+    def _state_of(
+        self, session: Session, row: ResignRow | None, key: str, seal: SealSnapshot
+    ) -> _Current | _Skip:
         if row is None:
             return _Skip("missing", key, 0)
         if row.status in SKIP_STATUSES:
@@ -161,7 +169,9 @@ class ResignHandler:
                     name=row.department_name,
                     code=row.department_code,
                     area_code=row.department_area_code,
-                    name_mn=licence_name_mn(is_bilingual=row.department_is_bilingual, name_mn=row.department_name_mn),
+                    name_mn=licence_name_mn(
+                        is_bilingual=row.department_is_bilingual, name_mn=row.department_name_mn
+                    ),
                 ),
                 fields=row.data,
             ),
@@ -210,12 +220,19 @@ class ResignHandler:
         state = self._prepared.pop(item.id, None)
         if state is None:  # run without the claim-time read (another engine)
             with self.ctx.database.read() as session:
-                state = self._read(session, int(item.payload["certificate_id"]), item.key, self._to_seal_in(session))
+                state = self._read(
+                    session,
+                    int(item.payload["certificate_id"]),
+                    item.key,
+                    self._to_seal_in(session),
+                )
         seal = self._to_seal()
         if isinstance(state, _Skip):
             if state.reason == "missing":
                 raise NotFoundError(f"licence {item.key} no longer exists")
-            return ItemOutcome.skipped(state.reason, {"identifier": state.identifier, "version": state.version})
+            return ItemOutcome.skipped(
+                state.reason, {"identifier": state.identifier, "version": state.version}
+            )
         current = state
 
         # The slow part runs outside any transaction (see docs/architecture.md, Transactions),
@@ -233,7 +250,11 @@ class ResignHandler:
         }
         audit_details = {"version": new_version, **produced.audit_details}
         done = ItemOutcome.done(
-            {"identifier": current.licence_identifier, "version": new_version, "sha256": produced.signed_sha256},
+            {
+                "identifier": current.licence_identifier,
+                "version": new_version,
+                "sha256": produced.signed_sha256,
+            },
             is_recorded=True,
         )
         try:
@@ -241,12 +262,17 @@ class ResignHandler:
                 # The guard: the licence is still at the version the work started from and not
                 # revoked or cancelled meanwhile (one UPDATE; it also moves current_version).
                 if not bump_current_version(
-                    session, current.certificate_id, from_version=current.base_version, skip_statuses=SKIP_STATUSES
+                    session,
+                    current.certificate_id,
+                    from_version=current.base_version,
+                    skip_statuses=SKIP_STATUSES,
                 ):
                     cert = session.get(Certificate, current.certificate_id)
                     if cert is not None and cert.status in SKIP_STATUSES:
                         # Revoked or cancelled while it was being sealed: the new file is not published.
-                        outcome = ItemOutcome.skipped(cert.status, {"identifier": cert.identifier}, is_recorded=True)
+                        outcome = ItemOutcome.skipped(
+                            cert.status, {"identifier": cert.identifier}, is_recorded=True
+                        )
                         if not record_outcome(session, item, outcome, now=now):
                             raise _ClaimLost
                         return outcome
@@ -255,9 +281,21 @@ class ResignHandler:
                         code="licence_changed",
                     )
                 insert_version(session, version_row)
-                record_ofd(session, certificate_id=current.certificate_id, version=new_version, ofd=produced.ofd)
-                record_change(session, self.ctx.settings, certificate_id=current.certificate_id, event="resign",
-                              version=new_version, status_after=None, now=now)
+                record_ofd(
+                    session,
+                    certificate_id=current.certificate_id,
+                    version=new_version,
+                    ofd=produced.ofd,
+                )
+                record_change(
+                    session,
+                    self.ctx.settings,
+                    certificate_id=current.certificate_id,
+                    event="resign",
+                    version=new_version,
+                    status_after=None,
+                    now=now,
+                )
                 append_audit_event(
                     session,
                     at=now,
@@ -282,4 +320,6 @@ def build_resign_handler(config: Mapping[str, Any]) -> ResignHandler:
     settings = config["settings"]
     assert isinstance(settings, Settings)
     ctx = build_context(settings, migrate=False)
-    return ResignHandler(ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True)
+    return ResignHandler(
+        ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True
+    )

@@ -111,7 +111,11 @@ class DatabaseBlobStore:
             return digest
         try:
             with self.database.transaction() as session:
-                session.add(StoredBlob(sha256=digest, size=len(data), data=data, created_at=datetime.now(UTC)))
+                session.add(
+                    StoredBlob(
+                        sha256=digest, size=len(data), data=data, created_at=datetime.now(UTC)
+                    )
+                )
         except IntegrityError:
             pass  # another process stored the same bytes at the same moment
         return digest
@@ -132,4 +136,7 @@ class DatabaseBlobStore:
         if not _is_digest(sha256):
             return False
         with self.database.read() as session:
-            return session.scalar(select(StoredBlob.sha256).where(StoredBlob.sha256 == sha256)) is not None
+            return (
+                session.scalar(select(StoredBlob.sha256).where(StoredBlob.sha256 == sha256))
+                is not None
+            )

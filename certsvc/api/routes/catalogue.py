@@ -37,6 +37,8 @@ CatalogueTypeRead = derive(
         "holder_kinds": "uscc | resident_id",
         "holder_kind_codes": "GB/T 36903 持证主体代码类型: 001 | 111",
         "validity_kind": "term | long_term | per_licence",
+        "validity_years": "term: the usual number of years (the end given when a request names none)",
+        "validity_max_years": "term: the longest allowed, when longer than the usual term",
         "departments": "the departments allowed to issue it",
         "template_version": "digest of the template's files",
     },

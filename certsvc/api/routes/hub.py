@@ -86,3 +86,21 @@ def get_licence_file(identifier: str, ctx: ContextDep, principal: HubReader, use
     return Response(
         data, media_type="application/pdf", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     )
+
+
+@router.get(
+    "/licences/{identifier}/ofd",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/ofd": {}},
+            "description": "the version's OFD as its member sealed it (GB/T 38540 seal)",
+        }
+    },
+)
+def get_licence_ofd(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> Response:
+    """The current version's OFD, with its original seal (404 ``no_ofd`` when it has none)."""
+    name, data = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause, ofd=True)
+    return Response(
+        data, media_type="application/ofd", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
+    )

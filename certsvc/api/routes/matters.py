@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId, SharingPrincipal, allow
 from certsvc.api.derived import derive, many
+from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.api.uploads import read_limited_body
 from certsvc.errors import BadRequestError
 from certsvc.services.matter_materials import (
@@ -60,11 +61,6 @@ MaterialRead = derive(
     MaterialSpec, "MaterialRead", describe={"name": "材料名称", "licence_types": "template slugs that replace it; empty: not waivable"}
 )
 MatterRead = derive(MatterInfo, "MatterRead")
-MatterPage = create_model(
-    "MatterPage",
-    matters=(many(MatterRead), ...),
-    next_after=(str | None, Field(description="pass as ?after= for the next page; null at the end")),
-)
 MatterVersionRead = derive(
     MatterVersion, "MatterVersionRead", describe={"at": "ISO time of the change", "action": "matter.put | matter.delete"}
 )
@@ -80,16 +76,12 @@ MaterialAnswerRead = derive(
 MaterialsRead = derive(MaterialsAnswer, "MaterialsRead")
 
 
-@router.get("", response_model=MatterPage)
+@router.get("", response_model=many(MatterRead), responses=PAGINATED)
 def list_matters(
-    ctx: ContextDep,
-    principal: AnyRole,
-    after: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> dict[str, Any]:
-    """The register in code order, a page at a time."""
-    matters = MatterRegisterService(ctx).page(principal=principal, after=after, limit=limit)
-    return {"matters": matters, "next_after": matters[-1].code if len(matters) == limit else None}
+    request: Request, response: Response, ctx: ContextDep, principal: AnyRole, page: PageDep
+) -> list[MatterInfo]:
+    """The register in registration order, a page at a time (``Link``/``X-Next-Cursor``)."""
+    return send_page(MatterRegisterService(ctx).page(page, principal=principal), request, response)
 
 
 @router.post("/import", response_model=LoadReportRead)
