@@ -2,9 +2,9 @@
 
 1. Through the service (no HTTP): ``VerificationService.verify_pdf`` on an issued electronic PDF
    (B-LTA, the default; one SM2, one ECDSA P-256 and one RSA-3072 department), default path
-   (the outcome recorded at sealing reused) and ``full=True`` (the reference validator), both
-   measured in this run, beside the floor: SHA-256 of the file; and what recording the outcome
-   costs the producer once per sealed file (``make_sealing_record``).
+   (the outcome recorded by the first verification reused) and ``full=True`` (the reference
+   validator), both measured in this run, beside the floor: SHA-256 of the file; and what
+   making the record costs that first verification (``make_sealing_record``).
 2. ``POST /api/v1/verify`` at concurrency 16 against one real ``certsvc serve`` (SQLite, its own
    temporary home), with ``CERTSVC_FAST_VERIFY`` true and then false (the same server build).
 
@@ -51,7 +51,7 @@ def service_part(n: int) -> None:
 
     service = VerificationService(ctx)
     print(f"## 1. Through the service, N = {n} per figure (medians), PAdES B-LTA\n")
-    print("| seal | file KiB | SHA-256 (floor) ms | fast ms | full ms | full ÷ fast | fast ÷ floor | recording at sealing ms |")
+    print("| seal | file KiB | SHA-256 (floor) ms | fast ms | full ms | full ÷ fast | fast ÷ floor | making the record ms |")
     print("|---|---|---|---|---|---|---|---|")
     seen: set[str] = set()
     for number, demo in enumerate(DEMO_DEPARTMENTS):

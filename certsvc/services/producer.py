@@ -31,7 +31,6 @@ from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.context import LoadedSeal, ServiceContext
 from certsvc.services.ofd_versions import OfdProducer, OfdVersion
 from certsvc.services.qr import signed_qr_text
-from certsvc.services.sealing_record import make_sealing_record
 from certsvc.services.timestamping import ltv_stamper, validation_data
 from certsvc.storage.orm import Seal
 
@@ -135,8 +134,6 @@ class ProducedFile:
     unsigned_sha256: str | None = None  # a sealed format: the render before the seal
     seal_box: SealBox | None = None  # a sealed format: where the visible seal sits
     ses_signature_der: bytes | None = None  # GB/T 38540 SES_Signature (SM2 seals)
-    # The electronic PDF: the reference validator's outcome when it was sealed (services/sealing_record.py).
-    sealing_record: dict[str, object] | None = None
     ofd: OfdVersion | None = None  # the OFD format: its sealed and unsealed files and seal box
 
 
@@ -204,7 +201,6 @@ class ProducedVersion:
             "seal_id": self.seal_id,
             "signed_at": self.signed_at,
             "ses_signature_der": self.ses_signature_der,
-            "sealing_record": self.electronic.sealing_record,
         }
 
 
@@ -365,7 +361,6 @@ class ElectronicPdf:
             unsigned_sha256=unsigned_sha,
             seal_box=box,
             ses_signature_der=ses_signature,
-            sealing_record=make_sealing_record(work.ctx, signed, ses_signature),
         )
 
 

@@ -1,11 +1,17 @@
-"""The sealing record: what the reference validator said about a sealed file when it was made.
+"""The sealing record: what the reference validator said about a file the registry sealed.
 
-The producer validates every electronic PDF it seals, once, with the full validator
-(``crypto.validate_pdf``, and ``verify_pdf_ranges`` for the GB/T 38540 signature), and keeps an
-all-good outcome with the version row. Verifying the very same bytes later reuses it: only what
+The first time a file that is byte for byte a version the registry sealed (its SHA-256 is the
+one the producer recorded) is verified, the full validator (``crypto.validate_pdf``, and
+``verify_pdf_ranges`` for the GB/T 38540 signature) runs as for any file, and an all-good
+outcome is kept with the version row. Verifying the very same bytes later reuses it: only what
 time and configuration can change is checked again (``reusable_checks``). Anything else — no
 record, a record whose conditions no longer hold, a file one byte off — goes to the full
 validator, which stays the reference.
+
+Why not at sealing: validating every sealed file there doubled the CPU of an issuance and
+capped batch re-signing at the validator's speed, for licences most of which are never
+uploaded. The bytes are the same either way — their hash is the registry's, written when the
+producer made them — so the outcome is the same.
 
 A registry row alone never vouches for a file: the record is authenticated with an HMAC key
 derived from the registry's link secret, which lives outside the database, and names the
@@ -22,12 +28,15 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from certsvc.crypto import api as crypto
 from certsvc.errors import CertsvcError
 from certsvc.services.context import ServiceContext
 from certsvc.services.link_secret import link_secret
+from certsvc.storage.repositories import CertificateRepository
 
-__all__ = ["RECORD_VERSION", "make_sealing_record", "reusable_checks"]
+__all__ = ["RECORD_VERSION", "make_sealing_record", "remember_sealing_record", "reusable_checks"]
 
 RECORD_VERSION = 1
 _KEY_LABEL = b"certsvc sealing record v1"
@@ -47,10 +56,15 @@ def _mac(key: bytes, body: dict[str, Any]) -> str:
 
 
 def make_sealing_record(
-    ctx: ServiceContext, signed_pdf: bytes, ses_signature: bytes | None
+    ctx: ServiceContext,
+    signed_pdf: bytes,
+    ses_signature: bytes | None,
+    *,
+    validated: crypto.PdfValidationResult | None = None,
 ) -> dict[str, Any] | None:
-    """Validate a file just sealed with the reference validator; the record of an all-good
-    outcome, or ``None`` (nothing to reuse: it will be validated in full each time).
+    """The record of the reference validator's all-good outcome for a sealed file, or ``None``
+    (nothing to reuse: it will be validated in full each time). ``validated`` is the
+    reference's result for these bytes at the present instant, when it has just run.
 
     Never raises for the file's content: a file the reference finds wanting gets no record.
     """
@@ -60,7 +74,7 @@ def make_sealing_record(
     roots, makers = ctx.trust_roots(), ctx.seal_maker_certificates()
     now = ctx.clock.now()
     try:
-        result = crypto.validate_pdf(signed_pdf, trust_roots_der=roots, validation_time=now)
+        result = validated or crypto.validate_pdf(signed_pdf, trust_roots_der=roots, validation_time=now)
         if not crypto.is_all_good(result):
             _log.warning("a sealed file does not validate as all good; no sealing record kept")
             return None
@@ -94,6 +108,24 @@ def make_sealing_record(
         _log.warning("no sealing record kept: %s", type(exc).__name__)
         return None
     return {**body, "mac": _mac(key, body)}
+
+
+def remember_sealing_record(
+    ctx: ServiceContext, signed_pdf: bytes, ses_signature: bytes | None, validated: crypto.PdfValidationResult
+) -> None:
+    """Keep the record of a version's own bytes, just validated in full at the present instant.
+
+    Best effort: a verification never fails because its record could not be written (another
+    writer holding SQLite's lock, a read-only replica); the next one tries again.
+    """
+    record = make_sealing_record(ctx, signed_pdf, ses_signature, validated=validated)
+    if record is None:
+        return
+    try:
+        with ctx.database.transaction() as session:
+            CertificateRepository(session).set_sealing_record(validated.file_sha256, record)
+    except SQLAlchemyError as exc:
+        _log.info("sealing record not kept this time: %s", type(exc).__name__)
 
 
 def reusable_checks(

@@ -32,7 +32,7 @@ from certsvc.metrics import VERIFICATIONS
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
 from certsvc.services.revocation import RevocationService
-from certsvc.services.sealing_record import reusable_checks
+from certsvc.services.sealing_record import remember_sealing_record, reusable_checks
 from certsvc.services.verification_ofd import OfdVerification
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -72,9 +72,9 @@ class VerificationService:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.
 
         A file that is byte for byte one the registry sealed reuses the reference validator's
-        outcome recorded at sealing, when what could have changed since still holds
-        (``services/sealing_record.py``); the report is the same. ``full`` always validates
-        the file again (the reference; benchmarks compare both).
+        outcome recorded the first time those bytes were verified, when what could have changed
+        since still holds (``services/sealing_record.py``); the report is the same. ``full``
+        always validates the file again (the reference; benchmarks compare both).
 
         ``at`` (aware) validates the seals as of that instant instead of now, e.g. a future
         date to see whether the file will still verify then (docs/ltv.md); the registry's view
@@ -107,6 +107,8 @@ class VerificationService:
             found = self._registry_view(file_sha, revisions)
         assert found is not None
         registry, ses_signature, _ = found
+        if recorded is None and at is None and self.ctx.settings.fast_verify and registry is not None and registry.is_issued_file:
+            remember_sealing_record(self.ctx, data, ses_signature, result)
         reasons.extend(self._revocation_reasons(result.signatures, registry))
         if registry is None and not result.signatures:
             registry = self._print_copy_view(file_sha)
@@ -127,7 +129,7 @@ class VerificationService:
         )
 
     def _recorded_result(self, file_sha: str, found: _Found, *, validation_time: datetime) -> crypto.PdfValidationResult | None:
-        """The outcome recorded when the registry sealed exactly these bytes, if it still holds."""
+        """The outcome recorded for exactly these bytes of the registry's, if it still holds."""
         registry, ses_signature, record = found
         if registry is None or not registry.is_issued_file or record is None:
             return None

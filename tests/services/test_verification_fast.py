@@ -1,4 +1,5 @@
-"""Verifying a file the registry sealed reuses the outcome recorded at sealing — and says the same.
+"""Verifying a file the registry sealed reuses the outcome recorded the first time those bytes
+were verified — and says the same.
 
 Every report here is compared whole with the forced full validation of the same bytes at the
 same instant, and each case also asserts which path ran (the reference validator is counted,
@@ -84,7 +85,9 @@ def _issue(
             }
         )
     issued = IssuanceService(world.ctx).issue(request, principal=principal)
-    return issued, world.ctx.blobs.get(issued.sha256)
+    data = world.ctx.blobs.get(issued.sha256)
+    VerificationService(world.ctx).verify_pdf(data)  # the first verification keeps the record
+    return issued, data
 
 
 def _both(
@@ -194,7 +197,9 @@ def test_an_amended_licence_old_and_new_files_are_the_same(world: World) -> None
     assert superseded.verdict is Verdict.INDETERMINATE and "licence_superseded" in _codes(
         superseded
     )
-    current = _fast_and_same(world.ctx, world.ctx.blobs.get(amended.sha256))
+    new = world.ctx.blobs.get(amended.sha256)
+    assert _full_and_same(world.ctx, new).verdict is Verdict.VALID  # its first verification
+    current = _fast_and_same(world.ctx, new)
     assert current.verdict is Verdict.VALID
 
 
@@ -262,6 +267,9 @@ def test_a_changed_set_of_trust_roots_is_validated_in_full(world: World) -> None
         _full_and_same(world.ctx, data)
     finally:
         path.unlink()
+    # The record was made again under the changed set: back to the old set, the reference
+    # decides once more and records anew.
+    _full_and_same(world.ctx, data)
     _fast_and_same(world.ctx, data)
 
 
@@ -333,7 +341,16 @@ def test_a_print_copy_and_an_unsigned_render_are_validated_in_full(world: World)
         assert report.verdict is not Verdict.VALID
 
 
-def test_the_record_is_made_at_sealing_and_only_for_an_all_good_file(world: World) -> None:
+def test_the_record_is_made_by_the_first_verification_and_only_for_an_all_good_file(world: World) -> None:
+    request = sample_issue_request(FOOD)
+    request = request.model_copy(
+        update={"fields": {**request.fields, "licence_number": f"JY2152502{next(_serials):07d}"}}
+    )
+    unverified = IssuanceService(world.ctx).issue(request, principal=world.sm2)
+    assert _version(world.ctx, unverified.sha256).sealing_record is None  # sealing costs nothing more
+    # A verification at another instant keeps nothing: the record is made at the present one.
+    VerificationService(world.ctx).verify_pdf(world.ctx.blobs.get(unverified.sha256), at=T0 + timedelta(days=1))
+    assert _version(world.ctx, unverified.sha256).sealing_record is None
     issued, data = _issue(world, world.sm2)
     record = _version(world.ctx, issued.sha256).sealing_record
     assert (
