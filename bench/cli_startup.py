@@ -30,7 +30,7 @@ CERTSVC = str(Path(sys.executable).with_name("certsvc"))
 _EAGER = (
     "import sys; "
     "import certsvc.config, certsvc.services.context, certsvc.services.issuance, certsvc.services.registry, "
-    "certsvc.services.verification, certsvc.services.batch, certsvc.services.stats, certsvc.services.admin, "
+    "certsvc.services.verification, certsvc.services.batch, certsvc.services.stats, certsvc.services.seal_admin, "
     "certsvc.services.lifecycle, certsvc.services.templates, certsvc.services.qr, certsvc.services.trust, "
     "certsvc.services.audit, certsvc.services.licence_types; "
     "from certsvc_cli.main import main; sys.argv = ['certsvc', '--help']; main()"

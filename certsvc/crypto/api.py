@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
+from certsvc.crypto.certificate_summary import CertificateInfo, certificate_summary
 from certsvc.crypto.certificates import (
-    CertificateInfo,
     PublicKeyHolder,
-    certificate_summary,
     make_intermediate_ca,
     make_list_signer_certificate,
     make_root_ca,
