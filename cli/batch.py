@@ -25,8 +25,9 @@ from certsvc_cli.operator import operator_principal
 
 if TYPE_CHECKING:
     from certsvc.jobs.api import JobProgress
-    from certsvc.services.batch import BatchService, JobCreated
+    from certsvc.services.batch import BatchService
     from certsvc.services.batch_import import ImportReport
+    from certsvc.services.batch_jobs import JobCreated
 
 __all__ = ["app"]
 

@@ -132,7 +132,7 @@ def worker(
     from certsvc.config import load_settings
     from certsvc.jobs.celery_worker import WorkerOptions, start_worker
     from certsvc.jobs.local import default_workers
-    from certsvc.services.batch import HANDLER_FACTORIES
+    from certsvc.services.batch_jobs import HANDLER_FACTORIES
 
     settings = load_settings()
     if settings.job_engine != "celery" or not settings.broker_url:

@@ -42,7 +42,7 @@ from certsvc.storage.orm_ltv import LtvRenewal
 from certsvc.storage.repositories_ltv import LtvRenewalRepository, RenewalTarget
 
 if TYPE_CHECKING:
-    from certsvc.services.batch import JobCreated
+    from certsvc.services.batch_jobs import JobCreated
 
 __all__ = [
     "LtvRenewHandler",
@@ -358,7 +358,8 @@ def create_renewal_job(
     Raises:
         as ``plan_renewal``; BadRequestError: as ``RenewalPolicy.of``.
     """
-    from certsvc.services.batch import BatchKind, BatchService
+    from certsvc.services.batch import BatchService
+    from certsvc.services.batch_jobs import BatchKind
 
     policy = RenewalPolicy.of(
         now=ctx.clock.now(), within_days=within_days, weak_digests=weak_digests
