@@ -11,7 +11,7 @@
 
 Both are what pyHanko's difference analysis classifies as LTA updates, so the seal stays
 "no changes that alter the page" for every PAdES verifier. The revision leaves Info and XMP as
-they were (see ``_SealingWriter``), so the file stays PDF/A-2b.
+they were (see ``SealingWriter``), so the file stays PDF/A-2b.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from pyhanko.pdf_utils.reader import PdfFileReader
 from pyhanko.sign.signers.pdf_signer import PdfTimeStamper
 from pyhanko.sign.validation.dss import DocumentSecurityStore
 
-from certsvc.crypto.pdf_signing import _SealingWriter
+from certsvc.crypto.pdf_incremental import SealingWriter
 from certsvc.crypto.timestamp_client import TimeStampTransport, TransportTimeStamper
 from certsvc.errors import CertsvcError, InvalidDocumentError, SigningError
 
@@ -81,7 +81,7 @@ class LtvStamper:
             certs = [asn1_x509.Certificate.load(d) for d in data.certificates]
             crls = [asn1_crl.CertificateList.load(d) for d in data.crls]
             ocsps = [asn1_ocsp.OCSPResponse.load(d) for d in data.ocsp_responses]
-            writer = _SealingWriter(io.BytesIO(pdf), strict=False)
+            writer = SealingWriter(io.BytesIO(pdf), strict=False)
         except Exception as exc:
             raise InvalidDocumentError(
                 "the document or its validation data cannot be read"

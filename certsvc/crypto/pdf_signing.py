@@ -15,7 +15,7 @@ does not depend on the document is done once, not per document:
   the message digest (and, for SM2, the signing time) and the signature are encoded.
   pyHanko's generic path re-serialises the whole structure through asn1crypto (~5 ms). The
   fast path is checked against pyHanko's own CMS once, in the constructor, and is only used
-  if they agree (see :func:`_cms_shape`);
+  if they agree (see :func:`certsvc.crypto.pdf_cms.cms_shape`);
 * the appearance (seal image over name and date, with the embedded CJK font subset) is drawn
   once per (department name, date, box size) and kept as a frozen object graph
   (:mod:`certsvc.crypto._appearance`); per document its pre-encoded objects are copied in, so
@@ -24,30 +24,19 @@ does not depend on the document is done once, not per document:
 The sealer holds no per-document state, so one instance may be used from several threads.
 """
 
-# pyHanko's generic PDF object constructors are untyped; the values passed are plain literals.
+# pyHanko's certificate store constructor is untyped; it is given parsed certificates only.
 # mypy: disable-error-code="no-untyped-call"
 from __future__ import annotations
 
-import asyncio
-import functools
-import hashlib
 import io
-import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
 
-from asn1crypto import algos, cms
 from asn1crypto import x509 as asn1_x509
-from asn1crypto.algos import SignedDigestAlgorithm
-from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
-from pyhanko.pdf_utils.writer import BasePdfFileWriter
 from pyhanko.sign import fields, signers
-from pyhanko.sign.signers.pdf_cms import PdfCMSSignedAttributes, Signer
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from certsvc.crypto._appearance import (
@@ -57,6 +46,8 @@ from certsvc.crypto._appearance import (
     build_seal_appearance,
 )
 from certsvc.crypto.keys import KeyAlgorithm
+from certsvc.crypto.pdf_cms import PrebuiltCmsSigner, SealKeySigner, sm2_signer_class
+from certsvc.crypto.pdf_incremental import ClockedPdfSigner, SealingWriter
 from certsvc.crypto.signing import SigningKey, sm2_signing
 from certsvc.crypto.timestamp_client import TimeStampTransport, TransportTimeStamper
 from certsvc.domain.layout import SealBox
@@ -64,7 +55,6 @@ from certsvc.errors import CertsvcError, InvalidDocumentError, SigningError
 
 __all__ = ["DEFAULT_CJK_FONTS", "PdfSealer"]
 
-_log = logging.getLogger(__name__)
 
 # AR PL UMing is a Ming/Song face, the customary type for official documents (GB/T 9704);
 # WenQuanYi Zen Hei is the fallback. The first font of each collection is the simplified one.
@@ -83,325 +73,6 @@ _RESERVE_MARGIN = 64
 _TIMESTAMP_MARGIN = 512
 # Appearances kept per sealer: one per (department, day, box size); old ones are dropped.
 _MAX_APPEARANCES = 64
-
-
-# --- CMS from pre-encoded parts ------------------------------------------------------------
-def _der_length(n: int) -> bytes:
-    if n < 0x80:
-        return bytes((n,))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big")
-    return bytes((0x80 | len(body),)) + body
-
-
-def _tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + _der_length(len(content)) + content
-
-
-_SEQUENCE, _SET, _OCTET_STRING, _CONTEXT_0 = 0x30, 0x31, 0x04, 0xA0
-_INTEGER_1 = b"\x02\x01\x01"  # CMSVersion v1 (SignedData and SignerInfo)
-_ATTR_MESSAGE_DIGEST = "1.2.840.113549.1.9.4"
-_ATTR_SIGNING_TIME = "1.2.840.113549.1.9.5"
-_CONTEXT_1 = 0xA1
-# RFC 3161 Appendix A / ETSI EN 319 122-1 §5.3: id-aa-signatureTimeStampToken.
-_ATTR_SIGNATURE_TIME_STAMP = cms.CMSAttributeType("signature_time_stamp_token").dump()
-
-
-@dataclass(frozen=True, slots=True)
-class _CmsParts:
-    """The document-independent DER of one signer's CMS (one digest algorithm, one profile)."""
-
-    md: str
-    pades: bool
-    static_attrs: tuple[bytes, ...]  # content-type, signing-certificate-v2, ...
-    message_digest_type: bytes  # DER OID of id-messageDigest
-    signer_info_head: bytes  # version, sid, digestAlgorithm
-    signature_algorithm: bytes
-    signed_data_head: bytes  # version, digestAlgorithms, encapContentInfo, [0] certificates
-    content_type: bytes  # DER OID of id-signedData
-
-    @classmethod
-    def build(cls, signer: Signer, md: str, pades: bool, reference: cms.ContentInfo) -> _CmsParts:
-        """Take the static signed attributes from ``reference`` (a CMS pyHanko made)."""
-        cert = signer.signing_cert
-        assert cert is not None
-        (ref_info,) = reference["content"]["signer_infos"]
-        static = tuple(
-            a.dump()
-            for a in ref_info["signed_attrs"]
-            if a["type"].dotted not in (_ATTR_MESSAGE_DIGEST, _ATTR_SIGNING_TIME)
-        )
-        digest_algorithm = algos.DigestAlgorithm({"algorithm": md}).dump()
-        sid = cms.SignerIdentifier(
-            {
-                "issuer_and_serial_number": cms.IssuerAndSerialNumber(
-                    {"issuer": cert.issuer, "serial_number": cert.serial_number}
-                )
-            }
-        ).dump()
-        registry = signer.cert_registry or ()
-        chosen = [c for c in registry if signer.embed_roots or c.self_signed == "no"]
-        # DER SET OF: sorted encodings; the signer's certificate once (pyHanko adds it twice
-        # when the registry holds it too).
-        certificates = sorted({c.dump() for c in [*chosen, cert]})
-        signed_data_head = (
-            _INTEGER_1
-            + _tlv(_SET, digest_algorithm)
-            + cms.EncapsulatedContentInfo({"content_type": "data"}).dump()
-            + _tlv(_CONTEXT_0, b"".join(certificates))
-        )
-        return cls(
-            md=md,
-            pades=pades,
-            static_attrs=static,
-            message_digest_type=cms.CMSAttributeType("message_digest").dump(),
-            signer_info_head=_INTEGER_1 + sid + digest_algorithm,
-            signature_algorithm=signer.get_signature_mechanism_for_digest(md).dump(),
-            signed_data_head=signed_data_head,
-            content_type=cms.ContentType("signed_data").dump(),
-        )
-
-    def signed_attrs(self, digest: bytes, signing_time: datetime | None) -> bytes:
-        """The content octets of the signed attributes SET (DER order)."""
-        attrs = [
-            *self.static_attrs,
-            _tlv(_SEQUENCE, self.message_digest_type + _tlv(_SET, _tlv(_OCTET_STRING, digest))),
-        ]
-        if not self.pades and signing_time is not None:
-            # PAdES forbids signing-time; adbe.pkcs7.detached carries it (as pyHanko does).
-            attrs.append(_signing_time_attr(signing_time))
-        return b"".join(sorted(attrs))
-
-    def content_info(self, attrs: bytes, signature: bytes, token: bytes | None = None) -> bytes:
-        unsigned = b""
-        if token is not None:
-            # unsignedAttrs [1] IMPLICIT SET OF Attribute, one attribute holding the token.
-            unsigned = _tlv(
-                _CONTEXT_1, _tlv(_SEQUENCE, _ATTR_SIGNATURE_TIME_STAMP + _tlv(_SET, token))
-            )
-        signer_info = _tlv(
-            _SEQUENCE,
-            self.signer_info_head
-            + _tlv(_CONTEXT_0, attrs)
-            + self.signature_algorithm
-            + _tlv(_OCTET_STRING, signature)
-            + unsigned,
-        )
-        signed_data = _tlv(_SEQUENCE, self.signed_data_head + _tlv(_SET, signer_info))
-        return _tlv(_SEQUENCE, self.content_type + _tlv(_CONTEXT_0, signed_data))
-
-
-def _hash(md: str, data: bytes) -> bytes:
-    if md == "sm3":
-        from certsvc.crypto.sm2 import sm3
-
-        return sm3(data)
-    return hashlib.new(md, data).digest()
-
-
-def _signing_time_attr(at: datetime) -> bytes:
-    from asn1crypto import core
-
-    der: bytes = cms.CMSAttribute(
-        {
-            "type": cms.CMSAttributeType("signing_time"),
-            "values": [cms.Time({"utc_time": core.UTCTime(at)})],
-        }
-    ).dump()
-    return der
-
-
-def _cms_shape(ci: cms.ContentInfo) -> tuple[Any, ...]:
-    """What must agree between pyHanko's CMS and ours: everything, up to the order of SET OF
-    members (pyHanko leaves them unsorted) and duplicate certificates."""
-    sd = ci["content"]
-    (si,) = sd["signer_infos"]
-    return (
-        ci["content_type"].dotted,
-        sd["version"].native,
-        sd["digest_algorithms"].dump(),
-        sd["encap_content_info"].dump(),
-        sorted({c.dump() for c in sd["certificates"]}),
-        sd["crls"].dump(),
-        si["version"].native,
-        si["sid"].dump(),
-        si["digest_algorithm"].dump(),
-        sorted(a.dump() for a in si["signed_attrs"]),
-        si["signature_algorithm"].dump(),
-        si["signature"].native,
-        si["unsigned_attrs"].dump(),
-    )
-
-
-class _PrebuiltCmsMixin(Signer):
-    """``async_sign`` from pre-encoded parts for the one case the sealer uses (no extra
-    attributes, optionally a signature time-stamp); anything else goes through pyHanko's
-    generic implementation."""
-
-    _cms_parts: _CmsParts | None = None
-
-    async def async_sign(
-        self,
-        data_digest: bytes,
-        digest_algorithm: str,
-        dry_run: bool = False,
-        use_pades: bool = False,
-        timestamper: Any = None,
-        signed_attr_settings: PdfCMSSignedAttributes | None = None,
-        is_pdf_sig: bool = True,
-        encap_content_info: Any = None,
-    ) -> cms.ContentInfo:
-        parts = self._cms_parts
-        settings = signed_attr_settings or PdfCMSSignedAttributes()
-        if (
-            parts is None
-            or digest_algorithm.lower() != parts.md
-            or use_pades != parts.pades
-            or (timestamper is not None and not isinstance(timestamper, TransportTimeStamper))
-            or not is_pdf_sig
-            or encap_content_info is not None
-            or settings.cades_signed_attrs is not None
-            or settings.adobe_revinfo_attr is not None
-            or self.signed_attr_prov_spec is not None
-            or self.unsigned_attr_prov_spec is not None
-            or self.attribute_certs
-        ):
-            return await super().async_sign(
-                data_digest,
-                digest_algorithm,
-                dry_run=dry_run,
-                use_pades=use_pades,
-                timestamper=timestamper,
-                signed_attr_settings=signed_attr_settings,
-                is_pdf_sig=is_pdf_sig,
-                encap_content_info=encap_content_info,
-            )
-        attrs = parts.signed_attrs(data_digest, settings.signing_time)
-        # The signature covers the DER of the attributes with their SET tag (RFC 5652 §5.4).
-        signature = await self.async_sign_raw(_tlv(_SET, attrs), parts.md, dry_run)
-        token = None
-        if timestamper is not None:
-            # The signature time-stamp (PAdES B-T) covers the signature value (RFC 3161 App. A),
-            # hashed with the signature's own digest, as pyHanko's TSTProvider does.
-            if dry_run:
-                token_ci = await timestamper.async_dummy_response(parts.md)
-            else:
-                token_ci = await timestamper.async_timestamp(_hash(parts.md, signature), parts.md)
-            token = token_ci.dump()
-        return cms.ContentInfo.load(parts.content_info(attrs, signature, token))
-
-    def prepare_cms(
-        self,
-        md: str,
-        pades: bool,
-        signing_time: datetime,
-        timestamper: TransportTimeStamper | None = None,
-    ) -> int:
-        """Enable the pre-encoded CMS if it matches pyHanko's; return the CMS size (bytes)."""
-        self._cms_parts = None
-        digest = bytes(hashlib.new(md).digest_size) if md != "sm3" else bytes(32)
-        attrs = PdfCMSSignedAttributes(signing_time=signing_time)
-
-        async def both() -> tuple[cms.ContentInfo, cms.ContentInfo | None]:
-            reference = await self.async_sign(
-                digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs,
-                timestamper=timestamper,
-            )  # fmt: skip
-            try:
-                self._cms_parts = _CmsParts.build(self, md, pades, reference)
-                ours = await self.async_sign(
-                    digest, md, use_pades=pades, dry_run=True, signed_attr_settings=attrs,
-                    timestamper=timestamper,
-                )  # fmt: skip
-            except Exception:  # a certificate or algorithm the fast path cannot encode
-                _log.warning("pre-encoded CMS unavailable; using pyHanko's", exc_info=True)
-                return reference, None
-            return reference, ours
-
-        reference, ours = asyncio.run(both())
-        if ours is None or _cms_shape(ours) != _cms_shape(reference):
-            if ours is not None:
-                _log.warning("pre-encoded CMS differs from pyHanko's; using pyHanko's")
-            self._cms_parts = None
-            return len(reference.dump())
-        return max(len(reference.dump()), len(ours.dump()))
-
-
-# --- signers -------------------------------------------------------------------------------
-class _SealKeySigner(_PrebuiltCmsMixin):
-    """pyHanko Signer over a :class:`SigningKey` (RSA PKCS#1 v1.5 / ECDSA)."""
-
-    def __init__(
-        self,
-        *,
-        key: SigningKey,
-        signing_cert: asn1_x509.Certificate,
-        cert_registry: SimpleCertificateStore,
-        mechanism: str,
-        placeholder_size: int,
-    ) -> None:
-        super().__init__(
-            signature_mechanism=SignedDigestAlgorithm({"algorithm": mechanism}),
-            signing_cert=signing_cert,
-            cert_registry=cert_registry,
-            embed_roots=True,
-        )
-        self._key = key
-        self._placeholder_size = placeholder_size
-
-    async def async_sign_raw(
-        self, data: bytes, digest_algorithm: str, dry_run: bool = False
-    ) -> bytes:
-        if dry_run:
-            # Only used once, to measure the CMS; the maximum length keeps the estimate safe.
-            return bytes(self._placeholder_size)
-        return self._key.sign(data, digest_algorithm=digest_algorithm)
-
-    def __repr__(self) -> str:
-        return f"_SealKeySigner({self._key!r})"
-
-
-@functools.cache
-def _sm2_signer_class() -> Callable[..., _PrebuiltCmsMixin]:
-    try:
-        from certsvc.crypto._pyhanko_gm import Sm2Signer
-    except ImportError as exc:
-        raise SigningError("SM2 sealing is not available in this installation") from exc
-
-    class _SealSm2Signer(_PrebuiltCmsMixin, Sm2Signer):
-        """``Sm2Signer`` (SM2 over DER(signedAttrs), SM3) with the pre-encoded CMS."""
-
-    return _SealSm2Signer
-
-
-class _SealingWriter(IncrementalPdfFileWriter):
-    """An incremental writer that leaves the document's metadata as it was.
-
-    pyHanko's writer stamps a new modification date into the Info dictionary and, for a
-    document with XMP (every PDF/A render), parses, rewrites and re-serialises the whole XMP
-    packet at each write — twice per signature, close to half the cost of a seal. A seal adds
-    a signature; it does not edit the licence, so the revision it appends holds only the
-    signature field, its appearance and the page's /Annots. Info and XMP stay byte-for-byte
-    those of the render and so stay in agreement, as PDF/A-2 (ISO 19005-2 §6.6.2) requires.
-    """
-
-    def _update_meta(self) -> None:  # pyHanko's hook, called before each write
-        return None
-
-
-class _ClockedPdfSigner(signers.PdfSigner):
-    """PdfSigner whose signing time is the injected ``signed_at``, not ``datetime.now()``."""
-
-    def __init__(self, *args: Any, signed_at: datetime, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._signed_at = signed_at
-
-    def init_signing_session(
-        self, pdf_out: BasePdfFileWriter, existing_fields_only: bool = False
-    ) -> Any:
-        session = super().init_signing_session(pdf_out, existing_fields_only=existing_fields_only)
-        # Feeds the /M entry, the signing-time attribute (non-PAdES) and the appearance.
-        session.system_time = self._signed_at
-        return session
 
 
 def _load_cert(der: bytes, what: str) -> asn1_x509.Certificate:
@@ -446,9 +117,9 @@ class PdfSealer:
         chain = [_load_cert(d, "chain certificate") for d in key.chain_der]
         registry = SimpleCertificateStore.from_certs([cert, *chain])
 
-        self._signer: _PrebuiltCmsMixin
+        self._signer: PrebuiltCmsSigner
         if key.algorithm is KeyAlgorithm.SM2:
-            self._signer = _sm2_signer_class()(
+            self._signer = sm2_signer_class()(
                 signing_key=sm2_signing(key), signing_cert=cert, cert_registry=registry
             )
             self._md = "sm3"
@@ -456,7 +127,7 @@ class PdfSealer:
             self._subfilter = fields.SigSeedSubFilter.ADOBE_PKCS7_DETACHED
         else:
             is_rsa = key.algorithm is KeyAlgorithm.RSA_3072
-            self._signer = _SealKeySigner(
+            self._signer = SealKeySigner(
                 key=key,
                 signing_cert=cert,
                 cert_registry=registry,
@@ -571,7 +242,7 @@ class PdfSealer:
         date_text = f"{local.year}年{local.month}月{local.day}日"
 
         try:
-            writer = _SealingWriter(io.BytesIO(pdf), strict=False)
+            writer = SealingWriter(io.BytesIO(pdf), strict=False)
             if writer.prev.encrypted:
                 raise InvalidDocumentError("encrypted PDFs cannot be sealed")
             page_count = int(writer.root["/Pages"]["/Count"])
@@ -591,7 +262,7 @@ class PdfSealer:
             reason=reason,
             name=department_name,
         )
-        pdf_signer = _ClockedPdfSigner(
+        pdf_signer = ClockedPdfSigner(
             meta,
             self._signer,
             stamp_style=self._style(department_name, date_text),

@@ -278,7 +278,7 @@ def _signed_data(sealed: bytes) -> Any:
 def test_prebuilt_cms_agrees_with_pyhanko(alg: KeyAlgorithm) -> None:
     """The pre-encoded CMS is enabled (it passed the constructor's comparison) and, for a
     real signature, differs from pyHanko's generic CMS in nothing but the signature value."""
-    from certsvc.crypto.pdf_signing import _cms_shape
+    from certsvc.crypto.pdf_cms import cms_shape
 
     sealer = _fresh_sealer(alg)
     signer = sealer._signer
@@ -298,7 +298,7 @@ def test_prebuilt_cms_agrees_with_pyhanko(alg: KeyAlgorithm) -> None:
         )
     finally:
         signer._cms_parts = parts
-    shape, reference = list(_cms_shape(ours)), list(_cms_shape(generic_cms))
+    shape, reference = list(cms_shape(ours)), list(cms_shape(generic_cms))
     sig_index = 11  # signer info signature: ECDSA/SM2 signatures are randomised
     assert shape[:sig_index] + shape[sig_index + 1 :] == (
         reference[:sig_index] + reference[sig_index + 1 :]
