@@ -17,7 +17,8 @@ from certsvc_cli.errors import handle_errors
 from certsvc_cli.operator import operator_principal
 
 if TYPE_CHECKING:
-    from certsvc.services.lifecycle import LifecycleResult, LifecycleService
+    from certsvc.services.lifecycle import LifecycleService
+    from certsvc.services.lifecycle_records import LifecycleResult
 
 __all__ = ["app"]
 
@@ -124,7 +125,7 @@ def amend(
     as_json: JsonOption = False,
 ) -> None:
     """变更: seal a new version with the changes and the next version number."""
-    from certsvc.services.lifecycle import parse_amend_request
+    from certsvc.services.lifecycle_versions import parse_amend_request
 
     try:
         data = json.loads(changes.read_text(encoding="utf-8"))

@@ -8,7 +8,8 @@ from certsvc.domain.identifiers import LicenceIdentifier
 from certsvc.domain.status import LicenceAction
 from certsvc.errors import ConflictError, IllegalTransitionError, ValidationFailedError
 from certsvc.services.context import ServiceContext
-from certsvc.services.lifecycle import LifecycleService, parse_amend_request
+from certsvc.services.lifecycle import LifecycleService
+from certsvc.services.lifecycle_versions import parse_amend_request
 from certsvc.services.registry import RegistryService
 from tests.services.helpers import issue_sample, new_issuer
 

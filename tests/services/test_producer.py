@@ -26,7 +26,8 @@ from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.licences import licence_record_of
-from certsvc.services.lifecycle import LifecycleService, parse_amend_request
+from certsvc.services.lifecycle import LifecycleService
+from certsvc.services.lifecycle_versions import parse_amend_request
 from certsvc.services.principals import Principal, Role
 from certsvc.services.producer import (
     FORMATS,

@@ -28,7 +28,8 @@ from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext
 from certsvc.services.hub import HubService
 from certsvc.services.hub_queries import HubQueries, LicenceQuery
-from certsvc.services.lifecycle import AmendRequest, LifecycleService
+from certsvc.services.lifecycle import LifecycleService
+from certsvc.services.lifecycle_versions import AmendRequest
 from certsvc.services.principals import Principal, Role
 from certsvc.services.upstream import UpstreamConnector
 from certsvc.storage.orm import AuditEvent

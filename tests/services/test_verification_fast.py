@@ -27,7 +27,8 @@ from certsvc.domain.reports import Verdict, VerificationReport
 from certsvc.domain.status import LicenceAction
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService, IssuedCertificate
-from certsvc.services.lifecycle import LifecycleService, parse_amend_request
+from certsvc.services.lifecycle import LifecycleService
+from certsvc.services.lifecycle_versions import parse_amend_request
 from certsvc.services.principals import Principal, local_operator
 from certsvc.services.provisioning import init_embedded
 from certsvc.services.revocation import RevocationService

@@ -10,12 +10,9 @@ from certsvc.api.deps import ContextDep, IssuerOrOperator, RequestId
 from certsvc.api.derived import derive, many
 from certsvc.domain.status import LicenceAction
 from certsvc.domain.status_reasons import ReasonCategory
-from certsvc.services.lifecycle import (
-    AmendRequest,
-    LifecycleResult,
-    LifecycleService,
-    StatusChangeInfo,
-)
+from certsvc.services.lifecycle import LifecycleService, StatusChangeInfo
+from certsvc.services.lifecycle_records import LifecycleResult
+from certsvc.services.lifecycle_versions import AmendRequest
 
 __all__ = ["LifecycleRead", "ReasonBody", "StatusChangeRead", "router"]
 
@@ -23,7 +20,9 @@ router = APIRouter(prefix="/api/v1/certificates", tags=["lifecycle"])
 
 
 class ReasonBody(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]}
+    )
 
     reason: str = Field(min_length=1, max_length=500, description="why, e.g. 行政处罚决定书文号")
     category: ReasonCategory = Field(
@@ -51,10 +50,19 @@ StatusChangeRead = derive(
 
 def _status_route(action: LicenceAction) -> None:
     def change(
-        identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+        identifier: str,
+        body: ReasonBody,
+        ctx: ContextDep,
+        principal: IssuerOrOperator,
+        rid: RequestId,
     ) -> LifecycleResult:
         result = LifecycleService(ctx).change_status(
-            identifier, action, reason=body.reason, principal=principal, request_id=rid, category=body.category
+            identifier,
+            action,
+            reason=body.reason,
+            principal=principal,
+            request_id=rid,
+            category=body.category,
         )
         return result
 
@@ -63,13 +71,22 @@ def _status_route(action: LicenceAction) -> None:
     router.post(f"/{{identifier}}/{action.value}", response_model=LifecycleRead)(change)
 
 
-for _action in (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOKE, LicenceAction.CANCEL):
+for _action in (
+    LicenceAction.SUSPEND,
+    LicenceAction.RESUME,
+    LicenceAction.REVOKE,
+    LicenceAction.CANCEL,
+):
     _status_route(_action)
 
 
 @router.post("/{identifier}/amend", response_model=LifecycleRead)
 async def amend_certificate(
-    identifier: str, body: AmendRequest, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+    identifier: str,
+    body: AmendRequest,
+    ctx: ContextDep,
+    principal: IssuerOrOperator,
+    rid: RequestId,
 ) -> LifecycleResult:
     """变更: a new version with the changes and the next version number; the old one is superseded."""
     result = await run_in_threadpool(
@@ -84,7 +101,11 @@ async def reissue_certificate(
 ) -> LifecycleResult:
     """补发: the same data sealed again as a new version with the next version number."""
     result = await run_in_threadpool(
-        LifecycleService(ctx).reissue, identifier, reason=body.reason, principal=principal, request_id=rid
+        LifecycleService(ctx).reissue,
+        identifier,
+        reason=body.reason,
+        principal=principal,
+        request_id=rid,
     )
     return result
 
