@@ -31,12 +31,9 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
 from certsvc.crypto.pdf_archival import proven_in_the_past
-from certsvc.crypto.pdf_revisions import (
-    PdfChange,
-    changes_after_revision,
-    eof_candidates,
-    has_trailing_data,
-)
+from certsvc.crypto.pdf_changes import PdfChange
+from certsvc.crypto.pdf_revision_objects import eof_candidates, has_trailing_data
+from certsvc.crypto.pdf_revisions import changes_after_revision
 from certsvc.errors import DocumentTooLargeError, InvalidDocumentError
 
 __all__ = [

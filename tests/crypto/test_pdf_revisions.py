@@ -14,7 +14,8 @@ from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from certsvc.crypto.keys import KeyAlgorithm
-from certsvc.crypto.pdf_revisions import ChangeKind, PdfChange, changes_after_revision
+from certsvc.crypto.pdf_changes import ChangeKind, PdfChange
+from certsvc.crypto.pdf_revisions import changes_after_revision
 from tests.crypto.test_pdf_signing import _seal
 from tests.pdf_attacks import MetaKeepingWriter
 
