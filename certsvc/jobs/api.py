@@ -30,7 +30,7 @@ from certsvc.errors import CertsvcError, ConflictError, NotFoundError
 from certsvc.metrics import BATCH_ITEMS
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem, BatchJob
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 
 __all__ = [
     "MAX_ATTEMPTS",

@@ -35,7 +35,7 @@ from certsvc.jobs.api import (
 )
 from certsvc.jobs.celery_app import RUNNER_PREFIX, celery_app, item_ranges, publish_ranges
 from certsvc.storage.database import Database
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 
 __all__ = ["CeleryEngine"]
 

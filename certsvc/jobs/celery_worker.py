@@ -44,7 +44,7 @@ from certsvc.jobs.celery_app import QUEUE, RANGE_TASK, celery_app
 from certsvc.jobs.celery_engine import CeleryEngine
 from certsvc.jobs.local import die_with_parent
 from certsvc.storage.database import Database
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 
 __all__ = ["WorkerOptions", "configure_worker", "run_range", "start_worker"]
 

@@ -43,7 +43,7 @@ from certsvc.jobs.api import (
     process_item,
 )
 from certsvc.storage.database import Database
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 
 __all__ = ["LocalPoolEngine", "default_workers", "die_with_parent"]
 

@@ -47,7 +47,8 @@ from certsvc.services.provisioning import department_by_code
 from certsvc.services.revocation import RevocationService, record_key_compromise
 from certsvc.storage.orm import Certificate
 from certsvc.storage.repositories import CertificateRepository, SealRepository
-from certsvc.storage.repositories_batch import BatchRepository, resign_candidates
+from certsvc.storage.repositories_batch import resign_candidates
+from certsvc.storage.repositories_jobs import BatchRepository
 
 __all__ = ["BatchService", "ResignPlan"]
 

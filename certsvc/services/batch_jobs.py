@@ -43,7 +43,7 @@ from certsvc.services.batch_resign import ResignHandler
 from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.storage.orm_batch import BatchJob
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 
 __all__ = [
     "HANDLER_FACTORIES",

@@ -51,7 +51,7 @@ from certsvc.storage.database import Database
 from certsvc.storage.orm import Department, Seal
 from certsvc.storage.orm_batch import BatchJob
 from certsvc.storage.repositories import DepartmentRepository
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 from certsvc.storage.repositories_region import PlaceRepository, RegionReadRepository
 
 __all__ = [

@@ -23,7 +23,7 @@ from certsvc.services.principals import local_operator
 from certsvc.services.seal_admin import SealAdminService
 from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.storage.orm_batch import BatchJob
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 from tests.conftest import auth, make_department
 from tests.idp import IdentityProvider, fresh_uscc, holder_auth
 

@@ -28,7 +28,7 @@ from certsvc.services.webhooks import enqueue_event
 from certsvc.storage.orm import AuditEvent, Certificate, Department
 from certsvc.storage.orm_batch import BatchItem, BatchJob
 from certsvc.storage.orm_lifecycle import WebhookDelivery, WebhookEndpoint
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 from certsvc_cli.main import app
 from tests.cluster import nodes
 from tests.cluster.parallel import NodeSettings, run_in_processes

@@ -26,7 +26,7 @@ from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 from tests.cluster.celery_nodes import FOOD, import_rows
 from tests.conftest import auth
 from tests.jobs.batch_helpers import OPERATOR, new_department

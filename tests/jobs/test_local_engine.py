@@ -24,7 +24,7 @@ from certsvc.jobs.local import LocalPoolEngine
 from certsvc.services.context import ServiceContext
 from certsvc.storage.database import Database
 from certsvc.storage.orm_batch import BatchItem, BatchJob
-from certsvc.storage.repositories_batch import BatchRepository
+from certsvc.storage.repositories_jobs import BatchRepository
 
 FACTORY = "tests.jobs.test_local_engine:build_handler"
 
