@@ -106,7 +106,7 @@ def _prepare(home: Path) -> dict[str, str]:
     """A fresh deployment; returns the environment for the CLI."""
     from certsvc.config import load_settings
     from certsvc.services.context import build_context
-    from certsvc.services.provisioning import init_embedded
+    from certsvc.services.embedded_init import init_embedded
 
     ctx = build_context(load_settings(home=home, public_url="https://certsvc.example.gov.cn"))
     init_embedded(ctx)
@@ -119,7 +119,8 @@ def _rollover_seal(home: Path) -> int:
     from certsvc.config import load_settings
     from certsvc.crypto import api as crypto
     from certsvc.services.context import build_context
-    from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code
+    from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+    from certsvc.services.provisioning import department_by_code
 
     ctx = build_context(load_settings(home=home, public_url="https://certsvc.example.gov.cn"))
     from certsvc.services.provisioning import add_seal
@@ -140,8 +141,10 @@ def _baseline(repeat: int) -> dict[str, float]:
     from certsvc.config import load_settings
     from certsvc.rendering.renderer import render_licence
     from certsvc.services.context import build_context
+    from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+    from certsvc.services.embedded_init import init_embedded
     from certsvc.services.producer import SealSnapshot
-    from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+    from certsvc.services.provisioning import department_by_code
     from certsvc.storage.repositories import SealRepository
 
     home = Path(tempfile.mkdtemp(prefix="certsvc-bench-base-"))

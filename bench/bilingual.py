@@ -28,7 +28,7 @@ from certsvc.rendering.bilingual_seals import draw_bilingual_round_seal
 from certsvc.rendering.ofd import render_ofd
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.rendering.templates import LicenceTemplate, TemplateRegistry
-from certsvc.services.provisioning import DEMO_DEPARTMENTS
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
 from tests.rendering.conftest import content_for
 
 SLUGS = ("food-business-licence", "administrative-licensing-decision")

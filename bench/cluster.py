@@ -144,7 +144,8 @@ def _new_seal(env: dict[str, str]) -> int:
         "from certsvc.config import load_settings\n"
         "from certsvc.crypto import api as crypto\n"
         "from certsvc.services.context import build_context\n"
-        "from certsvc.services.provisioning import DEMO_DEPARTMENTS, add_seal, department_by_code\n"
+        "from certsvc.services.demo_departments import DEMO_DEPARTMENTS\n"
+        "from certsvc.services.provisioning import add_seal, department_by_code\n"
         "ctx = build_context(load_settings(), migrate=False)\n"
         "demo = DEMO_DEPARTMENTS[0]\n"
         "with ctx.database.transaction() as s:\n"
@@ -221,9 +222,11 @@ def single_process_part(count: int) -> None:
     print(f"\n## 3. Single-process issuance, {count} licences each, median ms per licence")
     from certsvc.config import load_settings
     from certsvc.services.context import build_context
+    from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+    from certsvc.services.embedded_init import init_embedded
     from certsvc.services.issuance import IssuanceService
     from certsvc.services.principals import Principal, Role
-    from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+    from certsvc.services.provisioning import department_by_code
     from certsvc.services.requests import parse_issue_request
     from tests.servers import PostgresServer
 

@@ -44,10 +44,11 @@ from certsvc.crypto import api as crypto
 from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.context import build_context
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.principals import Principal, Role
 from certsvc.services.producer import SealSnapshot
-from certsvc.services.provisioning import add_seal, department_by_code, init_embedded
+from certsvc.services.provisioning import add_seal, department_by_code
 from certsvc.services.requests import parse_issue_request
 from certsvc.storage.repositories import SealRepository
 from certsvc.storage.repositories_rules import SealChoiceRepository

@@ -42,9 +42,10 @@ def _child(root: Path, level: str, n: int) -> None:
     from certsvc.domain.licence import Issuer, LicenceRecord
     from certsvc.rendering.renderer import LicenceContent, render_licence
     from certsvc.services.context import build_context
+    from certsvc.services.embedded_init import init_embedded
     from certsvc.services.issuance import IssuanceService
     from certsvc.services.principals import Principal, Role
-    from certsvc.services.provisioning import department_by_code, init_embedded
+    from certsvc.services.provisioning import department_by_code
     from certsvc.services.requests import parse_issue_request
 
     assert Path(certsvc.__file__).resolve().is_relative_to(root.resolve()), certsvc.__file__

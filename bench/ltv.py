@@ -25,9 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench._machine import machine, median_ms, timed
 from certsvc.config import load_settings
 from certsvc.services.context import build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.principals import Principal, Role
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+from certsvc.services.provisioning import department_by_code
 from certsvc.services.requests import parse_issue_request
 
 ROOT = Path(__file__).resolve().parent.parent

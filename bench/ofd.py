@@ -30,8 +30,9 @@ from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.rendering.ofd import render_ofd
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.services.context import build_context
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.producer import SealSnapshot
-from certsvc.services.provisioning import department_by_code, init_embedded
+from certsvc.services.provisioning import department_by_code
 from certsvc.services.verification import VerificationService
 from certsvc.storage.repositories import SealRepository
 

@@ -31,7 +31,7 @@ from certsvc.api.app import create_app
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.services.context import build_context
-from certsvc.services.provisioning import init_embedded
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.qr import decode_qr_image, parse_qr_text, verify_qr_offline
 from certsvc.services.trust import TrustService, parse_trust_list
 

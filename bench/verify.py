@@ -38,9 +38,11 @@ FOOD = "food-business-licence"
 def service_part(n: int) -> None:
     from certsvc.config import load_settings
     from certsvc.services.context import build_context
+    from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+    from certsvc.services.embedded_init import init_embedded
     from certsvc.services.issuance import IssuanceService
     from certsvc.services.principals import Principal, Role
-    from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+    from certsvc.services.provisioning import department_by_code
     from certsvc.services.requests import parse_issue_request
     from certsvc.services.sealing_record import make_sealing_record
     from tests.conftest import sample_request

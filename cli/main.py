@@ -79,7 +79,7 @@ def _default_department(ctx: ServiceContext) -> str:
 @handle_errors
 def init() -> None:
     """Set up the embedded deployment under CERTSVC_HOME (idempotent)."""
-    from certsvc.services.provisioning import init_embedded
+    from certsvc.services.embedded_init import init_embedded
 
     ctx = _context()
     result = init_embedded(ctx)

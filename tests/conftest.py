@@ -21,8 +21,8 @@ from certsvc.api.app import create_app
 from certsvc.api.serving import server_options
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.principals import Role, create_api_client
-from certsvc.services.provisioning import init_embedded
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = PROJECT_ROOT / "templates"

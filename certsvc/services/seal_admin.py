@@ -17,14 +17,9 @@ from certsvc.rendering.seals import validate_seal_png
 from certsvc.services.audit import append_audit_event
 from certsvc.services.bilingual import RingLayout, draw_seal_image, mongolian_name
 from certsvc.services.context import ServiceContext
+from certsvc.services.dev_pki import dev_ca
 from certsvc.services.principals import Principal, Role, require_role
-from certsvc.services.provisioning import (
-    TokenKeyName,
-    add_seal,
-    department_by_code,
-    dev_ca,
-    seal_text,
-)
+from certsvc.services.provisioning import TokenKeyName, add_seal, department_by_code, seal_text
 from certsvc.storage.orm import Seal
 from certsvc.storage.repositories import SealRepository
 from certsvc.storage.repositories_lifecycle import SealAdminRepository

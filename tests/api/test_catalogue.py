@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from certsvc.services.context import ServiceContext
-from certsvc.services.provisioning import DEMO_DEPARTMENTS
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
 from tests.conftest import TEMPLATES
 
 

@@ -151,7 +151,8 @@ def test_a_bilingual_department_issues_the_bilingual_layout(
 
 
 def test_init_gives_demo_departments_only_attested_mongolian_names(embedded: ServiceContext) -> None:
-    from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
+    from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+    from certsvc.services.embedded_init import init_embedded
     from certsvc.storage.orm import Department
 
     result = init_embedded(embedded)  # again: idempotent, and it reports what is missing

@@ -19,8 +19,9 @@ from schemathesis.generation.hypothesis.builder import add_examples
 from certsvc.api.app import create_app
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.principals import Role, create_api_client
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
 from certsvc.storage.repositories import DepartmentRepository
 from tests.conftest import PUBLIC_URL
 from tests.idp import fresh_uscc

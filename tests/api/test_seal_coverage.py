@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from certsvc.services.provisioning import DEMO_DEPARTMENTS
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
 from tests.conftest import auth
 
 

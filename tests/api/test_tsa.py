@@ -105,7 +105,7 @@ def test_seals_through_a_tsa_over_http(
     embedded: ServiceContext, server_url: str, tsa_key: str, tmp_path: Path
 ) -> None:
     """A second deployment whose seals are time-stamped by the first one's TSA over HTTP."""
-    from certsvc.services.provisioning import init_embedded
+    from certsvc.services.embedded_init import init_embedded
 
     settings = load_settings(
         home=tmp_path / "other", tsa_url=f"{server_url}/api/v1/tsa", tsa_api_key=tsa_key,

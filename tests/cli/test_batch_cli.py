@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.services.context import build_context
-from certsvc.services.provisioning import DEMO_DEPARTMENTS
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
 from certsvc_cli.main import app
 from tests.conftest import TEMPLATES, DatabaseFactory, isolated_env
 from tests.jobs.batch_helpers import new_seal

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from certsvc.config import load_settings
 from certsvc.jobs.api import new_token
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.provisioning import ensure_dev_passphrase
+from certsvc.services.dev_pki import ensure_dev_passphrase
 from certsvc.services.webhook_secrets import seal_secret
 from certsvc.services.webhooks import enqueue_event
 from certsvc.storage.orm import AuditEvent, Certificate, Department

@@ -18,9 +18,9 @@ import pytest
 
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.hub import HubService
 from certsvc.services.principals import Role, create_api_client
-from certsvc.services.provisioning import init_embedded
 from certsvc.services.upstream import UpstreamConnector
 from certsvc.storage.orm_connector import HubDelivery
 from tests.conftest import DatabaseFactory, auth, isolated_env, make_department, sample_request

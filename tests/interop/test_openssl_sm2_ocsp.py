@@ -22,8 +22,9 @@ from certsvc.api.app import create_app
 from certsvc.clock import FixedClock
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.principals import local_operator
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
 from certsvc.services.revocation import RevocationService
 from certsvc.services.seal_admin import SealAdminService
 from certsvc.storage.orm import Seal

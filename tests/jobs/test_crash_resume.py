@@ -22,7 +22,8 @@ from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.services.batch import BatchService
 from certsvc.services.context import build_context
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.verification import VerificationService
 from certsvc.storage.orm import AuditEvent, Certificate, CertificateVersion
 from certsvc.storage.orm_batch import BatchItem, BatchJob

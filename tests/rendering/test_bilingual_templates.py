@@ -18,7 +18,7 @@ from certsvc.rendering.templates import TemplateRegistry
 from tests.rendering.conftest import TEMPLATES_DIR, content_for
 
 # 内蒙古自治区人民政府 as the region's government writes it (mgl.nmg.gov.cn; see
-# services/provisioning.py for the source).
+# services/demo_departments.py for the source).
 NAME = "内蒙古自治区人民政府"
 NAME_MN = "ᠥᠪᠥᠷ ᠮᠣᠩᠭᠤᠯ ᠤᠨ ᠥᠪᠡᠷᠲᠡᠭᠡᠨ ᠵᠠᠰᠠᠬᠤ ᠣᠷᠣᠨ ᠤ ᠠᠷᠠᠳ ᠤᠨ ᠵᠠᠰᠠᠭ ᠤᠨ ᠣᠷᠳᠣᠨ"
 BILINGUAL = ("food-business-licence", "administrative-licensing-decision")

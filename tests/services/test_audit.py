@@ -20,7 +20,7 @@ from certsvc.services.audit import (
     ensure_audit_key,
 )
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.provisioning import ensure_dev_passphrase
+from certsvc.services.dev_pki import ensure_dev_passphrase
 from certsvc.storage.orm import AuditEvent
 
 

@@ -27,7 +27,7 @@ from certsvc.services.audit import (
 )
 from certsvc.services.audit_witness import read_witness, witness_path
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.provisioning import ensure_dev_passphrase
+from certsvc.services.dev_pki import ensure_dev_passphrase
 from certsvc.storage.orm import AuditEvent
 
 START = datetime(2026, 7, 1, 9, 0, tzinfo=UTC)

@@ -21,10 +21,12 @@ from certsvc.crypto import api as crypto
 from certsvc.errors import ConflictError
 from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.principals import Principal, Role, local_operator
 from certsvc.services.producer import SealSnapshot
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+from certsvc.services.provisioning import department_by_code
 from certsvc.services.registry import RegistryService
 from certsvc.services.requests import parse_issue_request
 from certsvc.services.revocation import RevocationService, adopt_recorded_compromises

@@ -11,9 +11,10 @@ from pydantic import SecretStr
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.key_files import KeyFileAction, KeyFileService
 from certsvc.services.principals import local_operator
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
 from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.services.webhook_secrets import endpoint_secret
 from certsvc.storage import keystore

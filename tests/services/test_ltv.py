@@ -23,9 +23,11 @@ from certsvc.api.app import create_app
 from certsvc.clock import FixedClock
 from certsvc.config import load_settings
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.principals import Principal, Role
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+from certsvc.services.provisioning import department_by_code
 from certsvc.services.registry import RegistryService
 from certsvc.services.requests import parse_issue_request
 from certsvc.services.verification import VerificationService

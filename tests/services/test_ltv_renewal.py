@@ -24,10 +24,12 @@ from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.ltv_renewal import RenewalPolicy, create_renewal_job, plan_renewal
 from certsvc.services.principals import Principal, Role, local_operator
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
+from certsvc.services.provisioning import department_by_code
 from certsvc.services.registry import RegistryService
 from certsvc.services.requests import parse_issue_request
 from certsvc.services.timestamping import dev_tsa_info, renew_dev_tsa

@@ -17,9 +17,10 @@ from certsvc.clock import FixedClock
 from certsvc.config import load_settings
 from certsvc.errors import ConflictError, ValidationFailedError
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.principals import local_operator
-from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
 from certsvc.services.registry import RegistryService
 from certsvc.services.requests import parse_issue_request
 from certsvc.services.revocation import RevocationService

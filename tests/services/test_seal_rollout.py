@@ -196,7 +196,8 @@ def test_worker_processes_build_the_handler_from_the_task_spec(embedded: Service
 def test_a_mongolian_name_needs_its_source_and_draws_a_bilingual_seal(embedded: ServiceContext, tmp_path: Path) -> None:
     from certsvc.rendering.seals import draw_round_seal
     from certsvc.services.bilingual import RingLayout, draw_seal_image
-    from certsvc.services.provisioning import DEMO_DEPARTMENTS, seal_text
+    from certsvc.services.demo_departments import DEMO_DEPARTMENTS
+    from certsvc.services.provisioning import seal_text
     from certsvc.storage.orm import AuditEvent
 
     attested = next(d for d in DEMO_DEPARTMENTS if d.name_mn is not None)

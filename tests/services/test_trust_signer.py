@@ -21,7 +21,8 @@ from certsvc.crypto.api import (
 )
 from certsvc.errors import BadRequestError, ValidationFailedError
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.provisioning import ensure_dev_ca, init_embedded
+from certsvc.services.dev_pki import ensure_dev_ca
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.trust import TrustService, parse_trust_list
 from certsvc.services.trust_signer import import_trust_signer
 from tests.conftest import PUBLIC_URL, auth, isolated_env

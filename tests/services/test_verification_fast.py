@@ -26,11 +26,11 @@ from certsvc.crypto import api as crypto
 from certsvc.domain.reports import Verdict, VerificationReport
 from certsvc.domain.status import LicenceAction
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService, IssuedCertificate
 from certsvc.services.lifecycle import LifecycleService
 from certsvc.services.lifecycle_versions import parse_amend_request
 from certsvc.services.principals import Principal, local_operator
-from certsvc.services.provisioning import init_embedded
 from certsvc.services.revocation import RevocationService
 from certsvc.services.verification import VerificationService
 from certsvc.storage.orm import CertificateVersion

@@ -12,8 +12,8 @@ from sqlalchemy import text
 from certsvc.config import load_settings
 from certsvc.errors import KeyUnavailableError
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.dev_pki import ensure_dev_passphrase
 from certsvc.services.principals import local_operator
-from certsvc.services.provisioning import ensure_dev_passphrase
 from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.services.webhook_secrets import endpoint_secret
 from certsvc.storage.database import Database

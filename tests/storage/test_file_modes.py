@@ -13,7 +13,7 @@ from sqlalchemy import text
 from certsvc.api.app import create_app
 from certsvc.config import load_settings
 from certsvc.services.context import build_context
-from certsvc.services.provisioning import init_embedded
+from certsvc.services.embedded_init import init_embedded
 from certsvc.storage.database import Database
 from tests.conftest import PUBLIC_URL, auth, sample_request
 

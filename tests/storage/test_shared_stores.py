@@ -13,8 +13,8 @@ from certsvc.config import load_settings
 from certsvc.crypto.api import KeyAlgorithm, generate_private_key_pem
 from certsvc.errors import ConfigurationError, KeyUnavailableError, NotFoundError, StorageError
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.issuance import IssuanceService
-from certsvc.services.provisioning import init_embedded
 from certsvc.storage.blobs import DatabaseBlobStore
 from certsvc.storage.keystore import DatabaseKeyStore
 from certsvc.storage.orm_shared import StoredBlob
