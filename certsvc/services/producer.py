@@ -322,9 +322,15 @@ class ElectronicPdf:
             unsigned, box = rendered.electronic_pdf, rendered.seal_box
             unsigned_sha = work.store(unsigned)
         signed, ses_signature = work.seal_pdf(unsigned, box)
+        if reuse is not None and work.ctx.settings.resign_storage == "increment":
+            # Every version of a licence shares its unsigned render: store only what sealing
+            # appended (the file is rebuilt and hash-checked on read, storage/blobs.py).
+            signed_sha = work.ctx.blobs.put_increment(signed, base=unsigned, base_sha256=unsigned_sha)
+        else:
+            signed_sha = work.store(signed)
         return ProducedFile(
             format=self.name,
-            sha256=work.store(signed),
+            sha256=signed_sha,
             unsigned_sha256=unsigned_sha,
             seal_box=box,
             ses_signature_der=ses_signature,
