@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -49,7 +48,6 @@ _INCREMENT_SUFFIX = ".inc"
 # A base and a chunk are whole blobs; an increment never names another increment, so a read is
 # one level deep whatever the version history.
 _INTEGRITY = "a stored file failed its integrity check"
-_STREAM = re.compile(rb"(?<!end)stream\r?\n")
 _KNOWN_CHUNKS_MAX = 4096  # chunk names this process stored or saw; bounded, cleared when full
 
 
@@ -99,17 +97,29 @@ class _Segments:
 
     @classmethod
     def cut(cls, increment: bytes) -> _Segments:
+        # bytes.find, not a regular expression: a lookbehind regex scanned every byte (~1.6 ms
+        # per seal increment, more than the seal's own signature).
         parts: list[tuple[str | None, bytes]] = []
-        at = 0
-        for match in _STREAM.finditer(increment):
-            start = match.end()
-            end = increment.find(b"endstream", start)
-            if start < at or end < 0 or end - start < CHUNK_MIN:
+        at = search = 0
+        while (keyword := increment.find(b"stream", search)) >= 0:
+            search = keyword + 6
+            if increment[keyword - 3 : keyword] == b"end":
                 continue
-            parts.append((None, increment[at:start]))
-            chunk = increment[start:end]
-            parts.append((hashlib.sha256(chunk).hexdigest(), chunk))
-            at = end
+            if increment.startswith(b"\r\n", search):
+                start = search + 2
+            elif increment.startswith(b"\n", search):
+                start = search + 1
+            else:
+                continue
+            end = increment.find(b"endstream", start)
+            if end < 0:
+                break
+            search = end + 9
+            if end - start >= CHUNK_MIN:
+                parts.append((None, increment[at:start]))
+                chunk = increment[start:end]
+                parts.append((hashlib.sha256(chunk).hexdigest(), chunk))
+                at = end
         parts.append((None, increment[at:]))
         return cls(tuple(parts))
 

@@ -149,3 +149,16 @@ def test_the_database_store_refuses_a_changed_base_or_increment(embedded: Servic
         b"".join(store.stream(digest))
     with pytest.raises(StorageError, match="base"):  # an increment never bases on an increment
         store.put_increment(sealed + b"%more\n", base=sealed, base_sha256=digest)
+
+
+def test_long_streams_are_cut_after_their_keyword_whatever_the_line_end(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    base_sha = store.put(BASE)
+    # CRLF after "stream", a short stream kept inline, and an "endstream" that opens nothing.
+    update = (
+        b"endstream\nendobj\n5 0 obj\n<< /Length 5 >>\nstream\r\nshort\nendstream\n"
+        + b"6 0 obj\n<< >>\nstream\r\n" + IMAGE + b"\r\nendstream\nendobj\n%%EOF\n"
+    )  # fmt: skip
+    digest = store.put_increment(BASE + update, base=BASE, base_sha256=base_sha)
+    assert store.get(hashlib.sha256(IMAGE + b"\r\n").hexdigest()) == IMAGE + b"\r\n"
+    assert store.get(digest) == BASE + update
