@@ -22,8 +22,11 @@ the two kinds apart.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -218,21 +221,29 @@ class LocalBlobStore:
             raise StorageError("could not write a blob to the blob store") from exc
 
     def sync(self, digests: Iterable[str]) -> None:
-        # Flushing a group back to back costs about one journal commit: the first fsync commits
-        # every file written before it, the others find little left to write.
-        directories: set[Path] = set()
-        try:
-            for digest in digests:
-                path = self._path(digest)
+        paths = []
+        for digest in digests:
+            path = self._path(digest)
+            if not path.exists():
+                path = path.with_name(path.name + _INCREMENT_SUFFIX)
                 if not path.exists():
-                    path = path.with_name(path.name + _INCREMENT_SUFFIX)
+                    raise StorageError("a blob to flush is not in the blob store")
+            paths.append(path)
+        if not paths:
+            return
+        try:
+            # One syncfs(2) flushes the whole group, data and renames, in one device flush; an
+            # fsync per file and per directory costs a flush each (~3-7 ms apiece on this class
+            # of disk), which is what limited re-signing.
+            if len(paths) > 1 and _syncfs(self.root):
+                return
+            for path in paths:
                 fd = os.open(path, os.O_RDONLY)
                 try:
                     os.fsync(fd)
                 finally:
                     os.close(fd)
-                directories.add(path.parent)
-            for directory in directories:
+            for directory in {path.parent for path in paths}:
                 _fsync_directory(directory)
         except OSError as exc:
             raise StorageError("could not flush blobs to the blob store") from exc
@@ -307,6 +318,32 @@ class LocalBlobStore:
         except NotFoundError:
             return False
         return path.exists() or path.with_name(path.name + _INCREMENT_SUFFIX).exists()
+
+
+def _syncfs(directory: Path) -> bool:
+    """``syncfs(2)`` on the file system holding ``directory``; False where there is none.
+
+    Raises:
+        OSError: the file system reported a write-back error.
+    """
+    syncfs = getattr(_libc(), "syncfs", None)
+    if syncfs is None:
+        return False
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        if syncfs(fd) != 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, os.strerror(errno))
+    finally:
+        os.close(fd)
+    return True
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if sys.platform != "linux":
+        return None
+    return ctypes.CDLL(None, use_errno=True)
 
 
 def _fsync_directory(directory: Path) -> None:

@@ -162,3 +162,16 @@ def test_long_streams_are_cut_after_their_keyword_whatever_the_line_end(tmp_path
     digest = store.put_increment(BASE + update, base=BASE, base_sha256=base_sha)
     assert store.get(hashlib.sha256(IMAGE + b"\r\n").hexdigest()) == IMAGE + b"\r\n"
     assert store.get(digest) == BASE + update
+
+
+def test_increments_written_unsynced_are_flushed_as_a_group(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    digests = []
+    for n in range(3):
+        base = BASE + b"%% licence %d\n" % n
+        digests.append(store.put_increment(base + SEALED[len(BASE) :], base=base, base_sha256=store.put(base), sync=False))
+    store.sync(digests)  # one syncfs for the group
+    store.sync(digests[:1])  # one file: fsync of the file and its directory
+    assert [store.get(d) for d in digests] == [BASE + b"%% licence %d\n" % n + SEALED[len(BASE) :] for n in range(3)]
+    with pytest.raises(StorageError, match="flush"):
+        store.sync([digests[0], "e" * 64])
