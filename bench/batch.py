@@ -18,6 +18,14 @@ one process, i.e. per core.
     .venv/bin/python bench/batch.py --sizes 2000 --resign-rounds 3   # medians of 3 re-sign runs
     .venv/bin/python bench/batch.py --pades 200 --resign-rounds 3    # re-sign B-LTA vs B-B, 2 workers
     .venv/bin/python bench/batch.py --pades 100 --tsa-latency-ms 50  # outside TSA: pipelined vs not
+    .venv/bin/python bench/batch.py --storage 2000 --seed 100 --resign-rounds 2   # whole files vs increments
+    .venv/bin/python bench/batch.py --sizes 10000,100000 --seed 500 --workers 2  # fast set-up, RSS 10k vs 100k
+
+``--storage N`` re-signs N licences alternately storing whole files (``CERTSVC_RESIGN_STORAGE=whole``,
+the baseline) and the shared render plus the seal's increment (the default), and prints per item
+the steady rate, the growth of blob store + database on disk and the bytes the kernel wrote for
+the command and its workers (``ru_oublock``: blobs, database, WAL and checkpoints).
+``--seed K`` imports only K licences and copies their registry rows up to N (``_clone_licences``).
 
 ``--pades N`` imports N licences once, then re-signs them alternately with
 ``CERTSVC_PADES_LEVEL=B-B`` and ``B-LTA`` (same home, same workers, a new seal each round) and
@@ -88,41 +96,43 @@ def _timed_command(args: list[str], env: dict[str, str]) -> tuple[dict[str, obje
     return summary, wall, int(rss_text), float(cpu_text)
 
 
-def _clone_licences(home: Path, n: int) -> int:
+def _clone_licences(database_url: str, n: int) -> int:
     """Grow the imported licences to ``n`` by copying their registry rows under new identifiers.
 
     Importing is ~40 licences/s, so 100 000 real ones take most of an hour; a copy shares its
     seed's stored files (unsigned render, print copy), which is what a re-sign reads, so the
     re-sign measured is the real one on every row. What differs from N real licences: the seeds'
     renders stay in the page cache (real ones would be read from disk once each). Returns the
-    number of rows added.
+    number of rows added. Works on SQLite and PostgreSQL (``bench/cluster.py``).
     """
     from sqlalchemy import create_engine, insert, select
 
     from certsvc.storage.orm import Certificate, CertificateVersion
 
-    engine = create_engine(f"sqlite:///{home / 'certsvc.sqlite3'}")
-    skip = {"id"}
+    engine = create_engine(database_url)
     with engine.begin() as conn:
         seeds = [dict(r._mapping) for r in conn.execute(select(Certificate.__table__))]
         versions = {r.certificate_id: dict(r._mapping) for r in conn.execute(select(CertificateVersion.__table__))}
-        next_id = max(s["id"] for s in seeds) + 1
         added = 0
         while len(seeds) + added < n:
             batch_c, batch_v = [], []
             for _ in range(min(5000, n - len(seeds) - added)):
                 seed = seeds[added % len(seeds)]
                 tag = f".c{added:06d}"
-                row = {k: v for k, v in seed.items() if k not in skip}
-                row.update(id=next_id, identifier_base=seed["identifier_base"] + tag, identifier=seed["identifier"] + tag,
+                row = {k: v for k, v in seed.items() if k != "id"}
+                row.update(identifier_base=seed["identifier_base"] + tag, identifier=seed["identifier"] + tag,
                            licence_number=f"CLONE{added:09d}", idempotency_key=None, issue_response=None)
-                version = {k: v for k, v in versions[seed["id"]].items() if k not in skip}
-                version.update(certificate_id=next_id, identifier=seed["identifier"] + tag)
+                version = {k: v for k, v in versions[seed["id"]].items() if k != "id"}
+                version.update(identifier=seed["identifier"] + tag)
                 batch_c.append(row)
                 batch_v.append(version)
-                next_id += 1
                 added += 1
             conn.execute(insert(Certificate.__table__), batch_c)
+            ids = dict(conn.execute(
+                select(Certificate.identifier, Certificate.id).where(Certificate.identifier.in_([r["identifier"] for r in batch_c]))
+            ).tuples().all())
+            for version in batch_v:
+                version["certificate_id"] = ids[version["identifier"]]
             conn.execute(insert(CertificateVersion.__table__), batch_v)
     engine.dispose()
     return added
@@ -340,7 +350,7 @@ def _deployment(n: int, *, seed: int | None, workers: int, label: str) -> tuple[
     summary, _, _, _ = _timed_command(command, env)
     assert summary["failed"] == 0, summary
     if seed and n > seed:
-        _clone_licences(home, n)
+        _clone_licences(f"sqlite:///{home / 'certsvc.sqlite3'}", n)
     return home, env
 
 
