@@ -44,7 +44,12 @@ class CertsvcError(Exception):
     code: str = "internal_error"
 
     def __init__(
-        self, message: str, *, code: str | None = None, details: Any = None, extensions: dict[str, str] | None = None
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        details: Any = None,
+        extensions: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message

@@ -56,14 +56,21 @@ def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
                     "head_event_id": report.head_event_id,
                     "problem": None
                     if problem is None
-                    else {"kind": problem.kind.value, "event_id": problem.event_id, "position": problem.position,
-                          "checkpoint_id": problem.checkpoint_id, "message": problem.message},
+                    else {
+                        "kind": problem.kind.value,
+                        "event_id": problem.event_id,
+                        "position": problem.position,
+                        "checkpoint_id": problem.checkpoint_id,
+                        "message": problem.message,
+                    },
                 },
                 indent=2,
             )
         )
     elif problem is None:
-        typer.echo(f"audit chain intact: {report.entries} entries, {report.checkpoints} signed checkpoints")
+        typer.echo(
+            f"audit chain intact: {report.entries} entries, {report.checkpoints} signed checkpoints"
+        )
     else:
         where = f" at entry {problem.event_id}" if problem.event_id is not None else ""
         typer.echo(f"audit chain BROKEN: {problem.kind.value}{where}: {problem.message}")
@@ -73,7 +80,9 @@ def verify(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command("export")
 @handle_errors
 def export(
-    start: Annotated[str | None, typer.Option("--from", help="ISO date/time, inclusive (UTC if no zone)")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="ISO date/time, inclusive (UTC if no zone)")
+    ] = None,
     end: Annotated[str | None, typer.Option("--to", help="ISO date/time, exclusive")] = None,
     out: Annotated[Path | None, typer.Option(help="write here instead of stdout")] = None,
 ) -> None:
@@ -81,8 +90,12 @@ def export(
     from certsvc.domain.paging import every_item
 
     service, since, until, operator = _service(), _when(start), _when(end), operator_principal()
-    rows = every_item(lambda page: service.export(start=since, end=until, actor=operator, page=page))
-    lines = (json.dumps(row, ensure_ascii=False, sort_keys=True, default=str) + "\n" for row in rows)
+    rows = every_item(
+        lambda page: service.export(start=since, end=until, actor=operator, page=page)
+    )
+    lines = (
+        json.dumps(row, ensure_ascii=False, sort_keys=True, default=str) + "\n" for row in rows
+    )
     if out is None:
         for line in lines:
             typer.echo(line, nl=False)
@@ -99,4 +112,6 @@ def checkpoint() -> None:
     if cp is None:
         typer.echo("the audit log is empty: nothing to sign")
     else:
-        typer.echo(f"checkpoint {cp.id}: {cp.event_count} entries, head {cp.last_event_id} {cp.head_hash}")
+        typer.echo(
+            f"checkpoint {cp.id}: {cp.event_count} entries, head {cp.last_event_id} {cp.head_hash}"
+        )

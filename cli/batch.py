@@ -30,11 +30,16 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Batch work: import licence records, re-sign licences (durable, resumable jobs).", no_args_is_help=True)
+app = typer.Typer(
+    help="Batch work: import licence records, re-sign licences (durable, resumable jobs).",
+    no_args_is_help=True,
+)
 
 JobArg = Annotated[int, typer.Argument(help="job id", min=1, max=ROW_ID_MAX)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print a machine-readable summary only")]
-WorkersOpt = Annotated[int | None, typer.Option("--workers", help="worker processes (default: all cores)")]
+WorkersOpt = Annotated[
+    int | None, typer.Option("--workers", help="worker processes (default: all cores)")
+]
 ExecuteOpt = Annotated[bool, typer.Option("--execute", help="act; without it this is a dry run")]
 
 
@@ -90,7 +95,12 @@ def _run(service: BatchService, job_id: int, *, workers: int | None, as_json: bo
 
     bar = None if as_json else _ProgressBar()
     try:
-        return service.run(job_id, principal=operator_principal(), workers=default_workers() if workers is None else workers, on_progress=bar)
+        return service.run(
+            job_id,
+            principal=operator_principal(),
+            workers=default_workers() if workers is None else workers,
+            on_progress=bar,
+        )
     finally:
         if bar is not None:
             bar.close()
@@ -98,7 +108,9 @@ def _run(service: BatchService, job_id: int, *, workers: int | None, as_json: bo
 
 def _summary(p: JobProgress, *, as_json: bool, extra: dict[str, Any] | None = None) -> None:
     if as_json:
-        typer.echo(json.dumps({**(extra or {}), "job": _progress_dict(p)}, ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps({**(extra or {}), "job": _progress_dict(p)}, ensure_ascii=False, indent=2)
+        )
     else:
         rate = f", {p.rate_per_second:.1f} per second" if p.rate_per_second else ""
         typer.echo(
@@ -123,7 +135,9 @@ def _report(report: ImportReport, *, as_json: bool) -> None:
         )
         for p in report.problems:
             column = f" [{p.column}]" if p.column else ""
-            typer.echo(f"  row {p.row} (record {p.record_no or '-'}): {p.field}{column}: {p.problem}")
+            typer.echo(
+                f"  row {p.row} (record {p.record_no or '-'}): {p.field}{column}: {p.problem}"
+            )
         if report.problems_truncated:
             typer.echo("  ... more problems not shown")
         typer.echo("nothing was issued; add --execute to issue the valid rows")
@@ -134,10 +148,15 @@ def _report(report: ImportReport, *, as_json: bool) -> None:
 @app.command("import")
 @handle_errors
 def import_(
-    file: Annotated[Path, typer.Argument(help="CSV (UTF-8 or GB18030) or XLSX; header row = field labels or keys")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="CSV (UTF-8 or GB18030) or XLSX; header row = field labels or keys"),
+    ],
     template: Annotated[str, typer.Option("--template", help="template slug")],
     department: Annotated[str, typer.Option("--department", help="issuing department's code")],
-    mapping: Annotated[Path | None, typer.Option(help='JSON {"header": "field key"} for headers that differ')] = None,
+    mapping: Annotated[
+        Path | None, typer.Option(help='JSON {"header": "field key"} for headers that differ')
+    ] = None,
     execute: ExecuteOpt = False,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
@@ -148,12 +167,30 @@ def import_(
     columns = _mapping(mapping)
     service = _service()
     if not execute:
-        _report(service.check_import(file, template=template, department_code=department, principal=operator_principal(), mapping=columns), as_json=as_json)
+        _report(
+            service.check_import(
+                file,
+                template=template,
+                department_code=department,
+                principal=operator_principal(),
+                mapping=columns,
+            ),
+            as_json=as_json,
+        )
         return
-    created, report = service.create_import_job(file, template=template, department_code=department, principal=operator_principal(), mapping=columns)
+    created, report = service.create_import_job(
+        file,
+        template=template,
+        department_code=department,
+        principal=operator_principal(),
+        mapping=columns,
+    )
     _announce(created, as_json=as_json)
     if not as_json and report.invalid_rows:
-        typer.echo(f"{report.invalid_rows} invalid row(s) recorded as failed; see certsvc batch failures {created.job_id}", err=True)
+        typer.echo(
+            f"{report.invalid_rows} invalid row(s) recorded as failed; see certsvc batch failures {created.job_id}",
+            err=True,
+        )
     progress = _run(service, created.job_id, workers=workers, as_json=as_json)
     _summary(progress, as_json=as_json)
 
@@ -161,12 +198,21 @@ def import_(
 @app.command()
 @handle_errors
 def resign(
-    to_seal: Annotated[int, typer.Option("--to-seal", help="id of the new seal", min=1, max=ROW_ID_MAX)],
-    department: Annotated[str | None, typer.Option(help="department code (default: the new seal's)")] = None,
-    from_seal: Annotated[
-        int | None, typer.Option("--from-seal", help="only licences now sealed with this seal", min=1, max=ROW_ID_MAX)
+    to_seal: Annotated[
+        int, typer.Option("--to-seal", help="id of the new seal", min=1, max=ROW_ID_MAX)
+    ],
+    department: Annotated[
+        str | None, typer.Option(help="department code (default: the new seal's)")
     ] = None,
-    issued_before: Annotated[str | None, typer.Option("--issued-before", help="YYYY-MM-DD (Beijing date)")] = None,
+    from_seal: Annotated[
+        int | None,
+        typer.Option(
+            "--from-seal", help="only licences now sealed with this seal", min=1, max=ROW_ID_MAX
+        ),
+    ] = None,
+    issued_before: Annotated[
+        str | None, typer.Option("--issued-before", help="YYYY-MM-DD (Beijing date)")
+    ] = None,
     template: Annotated[str | None, typer.Option(help="only licences of this template")] = None,
     reason: Annotated[str, typer.Option(help="recorded with every new version")] = "seal rollover",
     compromised_at: Annotated[
@@ -187,17 +233,24 @@ def resign(
         try:
             before = date.fromisoformat(issued_before)
         except ValueError as exc:
-            raise BadRequestError(f"--issued-before must be YYYY-MM-DD, not {issued_before!r}") from exc
+            raise BadRequestError(
+                f"--issued-before must be YYYY-MM-DD, not {issued_before!r}"
+            ) from exc
     compromise = None
     if compromised_at is not None:
         try:
             compromise = datetime.fromisoformat(compromised_at)
         except ValueError as exc:
-            raise BadRequestError(f"--compromised-at must be an ISO 8601 time, not {compromised_at!r}") from exc
+            raise BadRequestError(
+                f"--compromised-at must be an ISO 8601 time, not {compromised_at!r}"
+            ) from exc
     service = _service()
     filters: dict[str, Any] = {
-        "to_seal_id": to_seal, "department_code": department, "from_seal_id": from_seal,
-        "issued_before": before, "template": template,
+        "to_seal_id": to_seal,
+        "department_code": department,
+        "from_seal_id": from_seal,
+        "issued_before": before,
+        "template": template,
     }
     if not execute:
         plan = service.check_resign(principal=operator_principal(), **filters)
@@ -210,7 +263,9 @@ def resign(
                 f"{plan.to_seal_id} would be skipped.\nnothing was signed; add --execute to re-sign"
             )
         return
-    created = service.create_resign_job(principal=operator_principal(), reason=reason, compromised_at=compromise, **filters)
+    created = service.create_resign_job(
+        principal=operator_principal(), reason=reason, compromised_at=compromise, **filters
+    )
     _announce(created, as_json=as_json)
     _summary(_run(service, created.job_id, workers=workers, as_json=as_json), as_json=as_json)
 
@@ -259,14 +314,19 @@ def failures(
 def cancel(job: JobArg) -> None:
     """Stop a job; items not yet done stay undone."""
     p = _service().cancel(job, principal=operator_principal())
-    typer.echo(f"job {p.job_id} cancelled: {p.done} done, {p.skipped} skipped, {p.failed} failed, {p.pending + p.running} not done")
+    typer.echo(
+        f"job {p.job_id} cancelled: {p.done} done, {p.skipped} skipped, {p.failed} failed, {p.pending + p.running} not done"
+    )
 
 
 def _announce(created: JobCreated, *, as_json: bool) -> None:
     if as_json:
         return
     how = "resuming the unfinished job" if created.is_existing else "created job"
-    typer.echo(f"{how} {created.job_id} ({created.total} items); resume with: certsvc batch resume {created.job_id}", err=True)
+    typer.echo(
+        f"{how} {created.job_id} ({created.total} items); resume with: certsvc batch resume {created.job_id}",
+        err=True,
+    )
 
 
 def _mapping(path: Path | None) -> dict[str, str] | None:
@@ -275,7 +335,11 @@ def _mapping(path: Path | None) -> dict[str, str] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise BadRequestError(f"cannot read the mapping file {path}: {exc}", code="unreadable_file") from exc
-    if not isinstance(data, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in data.items()):
+        raise BadRequestError(
+            f"cannot read the mapping file {path}: {exc}", code="unreadable_file"
+        ) from exc
+    if not isinstance(data, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in data.items()
+    ):
         raise BadRequestError('the mapping file must be a JSON object {"header": "field key"}')
     return data

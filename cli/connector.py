@@ -20,8 +20,12 @@ if TYPE_CHECKING:
 
 __all__ = ["hub_app", "upstream_app"]
 
-upstream_app = typer.Typer(help="Delivery of licence changes to the regional hub (对接).", no_args_is_help=True)
-hub_app = typer.Typer(help="The regional hub: its member deployments (CERTSVC_ROLE=hub).", no_args_is_help=True)
+upstream_app = typer.Typer(
+    help="Delivery of licence changes to the regional hub (对接).", no_args_is_help=True
+)
+hub_app = typer.Typer(
+    help="The regional hub: its member deployments (CERTSVC_ROLE=hub).", no_args_is_help=True
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 
@@ -64,10 +68,16 @@ def upstream_status(as_json: JsonOption = False) -> None:
         counts = status.counts
         typer.echo(
             f"delivered {counts.get('delivered', 0)}  pending {counts.get('pending', 0)}  failed {counts.get('failed', 0)}"
-            + (f"  (oldest pending since {status.oldest_pending_at.isoformat()})" if status.oldest_pending_at else "")
+            + (
+                f"  (oldest pending since {status.oldest_pending_at.isoformat()})"
+                if status.oldest_pending_at
+                else ""
+            )
         )
         for entry in status.unfinished:
-            when = f", next try {entry.next_attempt_at.isoformat()}" if entry.next_attempt_at else ""
+            when = (
+                f", next try {entry.next_attempt_at.isoformat()}" if entry.next_attempt_at else ""
+            )
             typer.echo(
                 f"  {entry.status:8} {entry.delivery_id} {entry.identifier_base} #{entry.sequence} {entry.event}"
                 f" v{entry.version}: {entry.attempts} attempts{when}; {entry.last_error or ''}"
@@ -78,8 +88,12 @@ def upstream_status(as_json: JsonOption = False) -> None:
 @upstream_app.command("retry")
 @handle_errors
 def upstream_retry(
-    delivery_ids: Annotated[list[str] | None, typer.Argument(help="delivery ids (see status); none: every failed one")] = None,
-    deliver: Annotated[bool, typer.Option("--deliver/--no-deliver", help="deliver what is due right away")] = True,
+    delivery_ids: Annotated[
+        list[str] | None, typer.Argument(help="delivery ids (see status); none: every failed one")
+    ] = None,
+    deliver: Annotated[
+        bool, typer.Option("--deliver/--no-deliver", help="deliver what is due right away")
+    ] = True,
 ) -> None:
     """Replay failed deliveries: they become pending again, in their place in each licence's order."""
     connector = _connector()
@@ -92,17 +106,24 @@ def upstream_retry(
 @upstream_app.command("backfill")
 @handle_errors
 def upstream_backfill(
-    execute: Annotated[bool, typer.Option("--execute", help="queue them (default: only count)")] = False,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="queue them (default: only count)")
+    ] = False,
 ) -> None:
     """Queue the licences issued before the hub was configured (each as a `sync` of its current state)."""
     count = _connector().backfill(execute=execute)
-    typer.echo(f"{count} licences {'queued' if execute else 'would be queued (dry run: add --execute)'}")
+    typer.echo(
+        f"{count} licences {'queued' if execute else 'would be queued (dry run: add --execute)'}"
+    )
 
 
 @upstream_app.command("deliver")
 @handle_errors
 def upstream_deliver(
-    once: Annotated[bool, typer.Option("--once", help="deliver what is due, then exit (default: keep delivering)")] = False,
+    once: Annotated[
+        bool,
+        typer.Option("--once", help="deliver what is due, then exit (default: keep delivering)"),
+    ] = False,
 ) -> None:
     """Send due deliveries to the hub: for deployments whose changes are not made by `certsvc serve`
     (which sends them itself), e.g. CLI-only or batch machines."""
@@ -112,7 +133,9 @@ def upstream_deliver(
         typer.echo(f"delivered {connector.deliver_due()}")
         return
     if ctx.settings.upstream_url is None:
-        raise BadRequestError("CERTSVC_UPSTREAM_URL is not set: there is no hub to deliver to", code="no_upstream")
+        raise BadRequestError(
+            "CERTSVC_UPSTREAM_URL is not set: there is no hub to deliver to", code="no_upstream"
+        )
     stop = threading.Event()
     try:
         connector.run(stop)
@@ -125,7 +148,10 @@ def upstream_deliver(
 def hub_add_member(
     name: Annotated[str, typer.Argument(help="the member deployment's name, e.g. xilingol")],
     roots: Annotated[
-        Path | None, typer.Option(help="PEM file of the member's trust roots (default: pinned from its first delivery)")
+        Path | None,
+        typer.Option(
+            help="PEM file of the member's trust roots (default: pinned from its first delivery)"
+        ),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -135,7 +161,9 @@ def hub_add_member(
         try:
             pem = roots.read_bytes()
         except OSError as exc:
-            raise BadRequestError(f"cannot read {roots}: {exc.strerror}", code="unreadable_file") from exc
+            raise BadRequestError(
+                f"cannot read {roots}: {exc.strerror}", code="unreadable_file"
+            ) from exc
     member = _hub().add_member(name, trust_roots_pem=pem)
     if as_json:
         _json(member)

@@ -35,7 +35,9 @@ def cli_reference() -> str:
     for path, command in walk_commands(root):
         summary = (command.help or "").strip().splitlines()[0] if command.help else ""
         parts.append(f"## certsvc {path}\n\n{summary}\n\n| exit | meaning |\n| --- | --- |")
-        parts.append("\n".join(f"| {code} | {meaning} |" for code, meaning in exit_code_lines(path)) + "\n")
+        parts.append(
+            "\n".join(f"| {code} | {meaning} |" for code, meaning in exit_code_lines(path)) + "\n"
+        )
     return "\n".join(parts)
 
 

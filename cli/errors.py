@@ -58,8 +58,12 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             typer.echo(f"error [{exc.code}]: {exc.message}", err=True)
             if isinstance(exc.details, list):
                 for item in exc.details:
-                    if isinstance(item, dict) and "row" in item:  # a file's bad row names row and column
-                        where = f"row {item['row']}" + (f", column {item['column']}" if item.get("column") else "")
+                    if (
+                        isinstance(item, dict) and "row" in item
+                    ):  # a file's bad row names row and column
+                        where = f"row {item['row']}" + (
+                            f", column {item['column']}" if item.get("column") else ""
+                        )
                         typer.echo(f"  - {where}: {item.get('problem', '')}", err=True)
                     elif isinstance(item, dict) and "field" in item:
                         typer.echo(f"  - {item['field']}: {item.get('problem', '')}", err=True)

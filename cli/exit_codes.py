@@ -41,7 +41,9 @@ def exit_code_lines(path: str) -> list[tuple[int, str]]:
 
 def exit_code_epilog(path: str) -> str:
     """The ``--help`` epilogue; ``\\b`` keeps click from re-wrapping the lines into one paragraph."""
-    return "\b\nExit codes:\n" + "\n".join(f"  {code}  {meaning}" for code, meaning in exit_code_lines(path))
+    return "\b\nExit codes:\n" + "\n".join(
+        f"  {code}  {meaning}" for code, meaning in exit_code_lines(path)
+    )
 
 
 def walk_commands(group: TyperGroup, prefix: str = "") -> list[tuple[str, click.Command]]:
@@ -61,12 +63,16 @@ def walk_commands(group: TyperGroup, prefix: str = "") -> list[tuple[str, click.
 
 def _document(command: click.Command, path: str) -> None:
     if isinstance(command, TyperGroup):
-        if getattr(command, "invoke_without_command", False) and not getattr(command, "_exit_codes_set", False):
+        if getattr(command, "invoke_without_command", False) and not getattr(
+            command, "_exit_codes_set", False
+        ):
             command.epilog = exit_code_epilog(path)
         for name, sub in command.commands.items():
             _document(sub, f"{path} {name}")
     elif not getattr(command, "_exit_codes_set", False):
-        command.epilog = (command.epilog + "\n\n" if command.epilog else "") + exit_code_epilog(path)
+        command.epilog = (command.epilog + "\n\n" if command.epilog else "") + exit_code_epilog(
+            path
+        )
     command._exit_codes_set = True  # type: ignore[attr-defined]
 
 
@@ -78,4 +84,3 @@ class DocumentedGroup(TyperGroup):
         if command is not None:
             _document(command, cmd_name)
         return command
-

@@ -19,7 +19,9 @@ app = typer.Typer(help="Key files: protection and passphrase (docs/keys.md).", n
 @app.command("rewrap")
 @handle_errors
 def rewrap(
-    execute: Annotated[bool, typer.Option("--execute", help="rewrap (default: only say what would be done)")] = False,
+    execute: Annotated[
+        bool, typer.Option("--execute", help="rewrap (default: only say what would be done)")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
 ) -> None:
     """Re-encrypt every key file with scrypt under CERTSVC_KEY_PASSPHRASE (files under
@@ -28,9 +30,15 @@ def rewrap(
     from certsvc.services.context import build_context
     from certsvc.services.key_files import KeyFileAction, KeyFileService
 
-    report = KeyFileService(build_context(load_settings())).rewrap(principal=operator_principal(), execute=execute)
+    report = KeyFileService(build_context(load_settings())).rewrap(
+        principal=operator_principal(), execute=execute
+    )
     if as_json:
-        typer.echo(json.dumps(asdict(report) | {"is_complete": report.is_complete}, ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps(
+                asdict(report) | {"is_complete": report.is_complete}, ensure_ascii=False, indent=2
+            )
+        )
     else:
         for state in report.files:
             line = f"{state.action.value:10} {state.ref}  ({state.protection})"
@@ -39,7 +47,9 @@ def rewrap(
         summary = ", ".join(f"{n} {a.value}" for a, n in counts.items() if n)
         typer.echo(f"{len(report.files)} key files: {summary or 'none'}")
         if report.secrets_resealed:
-            typer.echo(f"{report.secrets_resealed} webhook secrets sealed under the current passphrase")
+            typer.echo(
+                f"{report.secrets_resealed} webhook secrets sealed under the current passphrase"
+            )
         if not execute and counts[KeyFileAction.TO_REWRAP]:
             typer.echo("dry run: add --execute to rewrap")
     if execute and not report.is_complete:

@@ -26,7 +26,10 @@ app = typer.Typer()
 Reason = Annotated[str, typer.Option("--reason", help="why (e.g. the decision's document number)")]
 Category = Annotated[
     ReasonCategory,
-    typer.Option("--category", help="the kind of reason, shown on the public page (the --reason text never is)"),
+    typer.Option(
+        "--category",
+        help="the kind of reason, shown on the public page (the --reason text never is)",
+    ),
 ]
 Yes = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
 JsonOption = Annotated[bool, typer.Option("--json")]
@@ -51,7 +54,9 @@ def _print(result: LifecycleResult, as_json: bool) -> None:
     if as_json:
         typer.echo(json.dumps(asdict(result), ensure_ascii=False, indent=2, default=str))
     elif result.identifier != result.previous_identifier:
-        typer.echo(f"{result.action}: {result.previous_identifier} -> {result.identifier} (version {result.version}, {result.status})")
+        typer.echo(
+            f"{result.action}: {result.previous_identifier} -> {result.identifier} (version {result.version}, {result.status})"
+        )
     else:
         typer.echo(f"{result.action}: {result.identifier} is now {result.status}")
 
@@ -68,7 +73,10 @@ def _confirmed(action: LicenceAction, identifier: str) -> bool:
 
 def _status_command(action: LicenceAction) -> None:
     def command(
-        identifier: str, reason: Reason, category: Category = ReasonCategory.OTHER, as_json: JsonOption = False
+        identifier: str,
+        reason: Reason,
+        category: Category = ReasonCategory.OTHER,
+        as_json: JsonOption = False,
     ) -> None:
         result = _service().change_status(
             identifier, action, reason=reason, principal=operator_principal(), category=category
@@ -94,7 +102,12 @@ def _status_command(action: LicenceAction) -> None:
     app.command(action.value)(handle_errors(chosen))
 
 
-for _action in (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOKE, LicenceAction.CANCEL):
+for _action in (
+    LicenceAction.SUSPEND,
+    LicenceAction.RESUME,
+    LicenceAction.REVOKE,
+    LicenceAction.CANCEL,
+):
     _status_command(_action)
 
 
@@ -103,7 +116,10 @@ for _action in (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOK
 def amend(
     identifier: str,
     changes: Annotated[
-        Path, typer.Argument(help='CHANGES.json: {"reason": ..., "fields": {...}, "holder_name": ...}; see examples/changes.json')
+        Path,
+        typer.Argument(
+            help='CHANGES.json: {"reason": ..., "fields": {...}, "holder_name": ...}; see examples/changes.json'
+        ),
     ],
     as_json: JsonOption = False,
 ) -> None:
@@ -114,7 +130,10 @@ def amend(
         data = json.loads(changes.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise BadRequestError(f"cannot read {changes}: {exc}", code="unreadable_request") from exc
-    _print(_service().amend(identifier, parse_amend_request(data), principal=operator_principal()), as_json)
+    _print(
+        _service().amend(identifier, parse_amend_request(data), principal=operator_principal()),
+        as_json,
+    )
 
 
 @app.command("reissue")

@@ -19,7 +19,10 @@ from certsvc_cli.operator import operator_principal
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Long-term validation: renew the archival time-stamps of issued licences.", no_args_is_help=True)
+app = typer.Typer(
+    help="Long-term validation: renew the archival time-stamps of issued licences.",
+    no_args_is_help=True,
+)
 
 
 @app.command()
@@ -28,15 +31,22 @@ def renew(
     within_days: Annotated[
         int,
         typer.Option(
-            "--within-days", min=0, max=36500,
+            "--within-days",
+            min=0,
+            max=36500,
             help="renew licences whose newest time-stamp's TSA certificate ends within this many days",
         ),
     ] = 365,
     weak_digest: Annotated[
         list[str] | None,
-        typer.Option("--weak-digest", help="also renew licences whose newest time-stamp uses this digest (repeatable), e.g. sha1"),
+        typer.Option(
+            "--weak-digest",
+            help="also renew licences whose newest time-stamp uses this digest (repeatable), e.g. sha1",
+        ),
     ] = None,
-    department: Annotated[str | None, typer.Option(help="only licences of this department (code)")] = None,
+    department: Annotated[
+        str | None, typer.Option(help="only licences of this department (code)")
+    ] = None,
     execute: ExecuteOpt = False,
     workers: WorkersOpt = None,
     as_json: JsonOpt = False,
@@ -51,12 +61,20 @@ def renew(
     ctx = build_context(load_settings())
     principal = operator_principal()
     if not execute:
-        policy = RenewalPolicy.of(now=ctx.clock.now(), within_days=within_days, weak_digests=weak_digest or ())
+        policy = RenewalPolicy.of(
+            now=ctx.clock.now(), within_days=within_days, weak_digests=weak_digest or ()
+        )
         plan = plan_renewal(ctx, policy, principal=principal, department_code=department)
         if as_json:
             summary = {k: v for k, v in asdict(plan).items() if k != "items"}
             summary["renew_before"] = plan.renew_before.isoformat()
-            typer.echo(json.dumps({"dry_run": True, **summary, "licences": [i["key"] for i in plan.items]}, ensure_ascii=False, indent=2))
+            typer.echo(
+                json.dumps(
+                    {"dry_run": True, **summary, "licences": [i["key"] for i in plan.items]},
+                    ensure_ascii=False,
+                    indent=2,
+                )
+            )
         else:
             typer.echo(
                 f"dry run: {plan.scanned} licence(s) read; {plan.due} due for renewal (time-stamp ends before "
@@ -66,7 +84,13 @@ def renew(
             )
         return
     created, _ = create_renewal_job(
-        ctx, within_days=within_days, weak_digests=weak_digest or (), principal=principal, department_code=department
+        ctx,
+        within_days=within_days,
+        weak_digests=weak_digest or (),
+        principal=principal,
+        department_code=department,
     )
     _announce(created, as_json=as_json)
-    _summary(_run(BatchService(ctx), created.job_id, workers=workers, as_json=as_json), as_json=as_json)
+    _summary(
+        _run(BatchService(ctx), created.job_id, workers=workers, as_json=as_json), as_json=as_json
+    )

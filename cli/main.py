@@ -30,7 +30,9 @@ __all__ = ["app", "main"]
 app = typer.Typer(
     cls=DocumentedGroup,
     help="certsvc: electronic licence (电子证照) issuance and electronic seals.",
-    epilog=exit_code_epilog("certsvc").replace("Exit codes:", "Exit codes (each command's --help says what 1 means for it):"),
+    epilog=exit_code_epilog("certsvc").replace(
+        "Exit codes:", "Exit codes (each command's --help says what 1 means for it):"
+    ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -87,7 +89,10 @@ def init() -> None:
         typer.echo(f"credentials:  {result.credentials_file} (mode 0600)")
     for root in result.trust_roots:
         typer.echo(f"trust root:   {root}")
-    typer.echo("created:      " + ("; ".join(result.created) if result.created else "nothing (already set up)"))
+    typer.echo(
+        "created:      "
+        + ("; ".join(result.created) if result.created else "nothing (already set up)")
+    )
     for warning in result.warnings:
         typer.echo(f"warning: {warning}", err=True)
 
@@ -97,7 +102,14 @@ def init() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes serving this port; instances on several machines need PostgreSQL")] = 1,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes serving this port; instances on several machines need PostgreSQL",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the HTTP API and the public verification pages."""
     from certsvc.api.serving import serve as serve_api
@@ -108,8 +120,12 @@ def serve(
 @app.command()
 @handle_errors
 def worker(
-    concurrency: Annotated[int | None, typer.Option(min=1, max=256, help="worker processes (default: all cores)")] = None,
-    name: Annotated[str | None, typer.Option(help="node name in the broker (default: certsvc-HOST-PID)")] = None,
+    concurrency: Annotated[
+        int | None, typer.Option(min=1, max=256, help="worker processes (default: all cores)")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(help="node name in the broker (default: certsvc-HOST-PID)")
+    ] = None,
     loglevel: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR")] = "INFO",
 ) -> None:
     """Run a batch worker: takes batch work from the broker (CERTSVC_JOB_ENGINE=celery)."""
@@ -121,7 +137,8 @@ def worker(
     settings = load_settings()
     if settings.job_engine != "celery" or not settings.broker_url:
         raise BadRequestError(
-            "a worker needs CERTSVC_JOB_ENGINE=celery and CERTSVC_BROKER_URL=redis://…", code="no_job_broker"
+            "a worker needs CERTSVC_JOB_ENGINE=celery and CERTSVC_BROKER_URL=redis://…",
+            code="no_job_broker",
         )
     if loglevel.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise BadRequestError(f"unknown log level {loglevel!r}", code="invalid_option")
@@ -134,12 +151,16 @@ def worker(
         stall_seconds=settings.job_stall_seconds,
         chunk=settings.job_dispatch_chunk,
     )
-    start_worker(options, concurrency=concurrency or default_workers(), name=name, loglevel=loglevel.upper())
+    start_worker(
+        options, concurrency=concurrency or default_workers(), name=name, loglevel=loglevel.upper()
+    )
 
 
 @app.command("templates")
 @handle_errors
-def list_templates(as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False) -> None:
+def list_templates(
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
+) -> None:
     """List the licence templates with the path of each one's sample request."""
     ctx = _context()
     rows = [
@@ -162,10 +183,15 @@ def list_templates(as_json: Annotated[bool, typer.Option("--json", help="machine
 def issue(
     template: Annotated[str, typer.Argument(help="template slug, see `certsvc templates`")],
     request_file: Annotated[Path, typer.Argument(help="REQUEST.json in the API body shape")],
-    out: Annotated[Path | None, typer.Option(help="write the signed file here (see --format)")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="write the signed file here (see --format)")
+    ] = None,
     department: Annotated[str | None, typer.Option(help="issuing department's code")] = None,
     file_format: Annotated[
-        FileFormat, typer.Option("--format", help="what --out receives; ofd needs an SM2 seal (refused before issuing)")
+        FileFormat,
+        typer.Option(
+            "--format", help="what --out receives; ofd needs an SM2 seal (refused before issuing)"
+        ),
     ] = FileFormat.PDF,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -177,15 +203,21 @@ def issue(
     try:
         data = json.loads(request_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise BadRequestError(f"cannot read {request_file}: {exc}", code="unreadable_request") from exc
+        raise BadRequestError(
+            f"cannot read {request_file}: {exc}", code="unreadable_request"
+        ) from exc
     if isinstance(data, dict):
         data.setdefault("template", template)
         if data["template"] != template:
-            raise BadRequestError(f"{request_file} is for template {data['template']!r}, not {template!r}")
+            raise BadRequestError(
+                f"{request_file} is for template {data['template']!r}, not {template!r}"
+            )
     request = parse_issue_request(data)
     ctx = _context()
     principal = issuer_principal(ctx, department or _default_department(ctx))
-    issued = IssuanceService(ctx).issue(request, principal=principal, require_ofd=file_format is FileFormat.OFD)
+    issued = IssuanceService(ctx).issue(
+        request, principal=principal, require_ofd=file_format is FileFormat.OFD
+    )
     if out is not None:
         registry = RegistryService(ctx)
         if file_format is FileFormat.OFD:
@@ -196,21 +228,28 @@ def issue(
     if as_json:
         print_json({**jsonable(issued), "file": str(out) if out else None})
     else:
-        typer.echo(f"issued {issued.identifier}\nsha256 {issued.sha256}" + (f"\nwritten to {out}" if out else ""))
+        typer.echo(
+            f"issued {issued.identifier}\nsha256 {issued.sha256}"
+            + (f"\nwritten to {out}" if out else "")
+        )
 
 
 @app.command()
 @handle_errors
 def verify(
     file: Annotated[Path, typer.Argument(help="the licence file, PDF or OFD")],
-    at: Annotated[datetime | None, typer.Option(help="validate as of this date/time (UTC), e.g. 2040-01-01")] = None,
+    at: Annotated[
+        datetime | None, typer.Option(help="validate as of this date/time (UTC), e.g. 2040-01-01")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Verify a licence PDF or OFD. Exit 0 valid, 1 otherwise (invalid, indeterminate, a print copy), 2 could not evaluate."""
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
+        raise BadRequestError(
+            f"cannot read {file}: {exc.strerror}", code="unreadable_file"
+        ) from exc
     from certsvc.services.verification import VerificationService
 
     moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
@@ -236,7 +275,9 @@ def verify(
 @handle_errors
 def show(
     identifier: Annotated[str, typer.Argument()],
-    ofd: Annotated[Path | None, typer.Option("--ofd", help="also write the licence's sealed OFD here")] = None,
+    ofd: Annotated[
+        Path | None, typer.Option("--ofd", help="also write the licence's sealed OFD here")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a licence's registry entry."""
@@ -255,7 +296,9 @@ def show(
         return
     typer.echo(f"{info.identifier}\n  template {info.template}  status {info.status}")
     typer.echo(f"  holder {info.holder_name} ({info.holder_id_type} {info.holder_id})")
-    typer.echo(f"  issued by {info.department_name} ({info.department_code}) at {info.issued_at.isoformat()}")
+    typer.echo(
+        f"  issued by {info.department_name} ({info.department_code}) at {info.issued_at.isoformat()}"
+    )
     typer.echo(f"  valid {info.valid_from} .. {info.valid_until}; version {info.current_version}")
 
 
@@ -280,7 +323,9 @@ app.add_typer(_admin_cli.seal_app, name="seal")
 app.add_typer(_admin_cli.client_app, name="client")
 app.add_typer(_admin_cli.webhook_app, name="webhook")
 app.add_typer(_audit_cli.app, name="audit")
-app.add_typer(_lifecycle_cli.app)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
+app.add_typer(
+    _lifecycle_cli.app
+)  # no name: suspend|resume|revoke|cancel|amend|reissue are top-level
 app.add_typer(_stats_cli.app, name="stats")
 app.add_typer(_batch_cli.app, name="batch")
 app.add_typer(_ltv_cli.app, name="ltv")

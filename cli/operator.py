@@ -27,7 +27,9 @@ def set_operator(name: str | None) -> None:
     if name is not None:
         cleaned = name.strip()
         if not cleaned or len(cleaned) > _MAX_NAME or not cleaned.isprintable():
-            raise BadRequestError(f"--operator must be 1 to {_MAX_NAME} printable characters", code="invalid_operator")
+            raise BadRequestError(
+                f"--operator must be 1 to {_MAX_NAME} printable characters", code="invalid_operator"
+            )
         name = cleaned
     _state["name"] = name
 
@@ -48,7 +50,11 @@ def operator_principal() -> Principal:
     from certsvc.services.principals import Principal, Role
 
     return Principal(
-        client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None,
+        client_id=0,
+        name="cli",
+        role=Role.OPERATOR,
+        department_id=None,
+        department_code=None,
         operator=current_operator(),
     )
 
@@ -61,6 +67,10 @@ def issuer_principal(ctx: ServiceContext, department_code: str) -> Principal:
     with ctx.database.transaction() as session:
         department = department_by_code(session, department_code)
         return Principal(
-            client_id=0, name="cli", role=Role.ISSUER, department_id=department.id,
-            department_code=department_code, operator=current_operator(),
+            client_id=0,
+            name="cli",
+            role=Role.ISSUER,
+            department_id=department.id,
+            department_code=department_code,
+            operator=current_operator(),
         )

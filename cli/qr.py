@@ -18,7 +18,10 @@ if TYPE_CHECKING:
 
 __all__ = ["qr_app", "trust_app", "verify_qr"]
 
-trust_app = typer.Typer(help="Trust: the signed key list for offline QR checks, an NSS database for pdfsig.", no_args_is_help=True)
+trust_app = typer.Typer(
+    help="Trust: the signed key list for offline QR checks, an NSS database for pdfsig.",
+    no_args_is_help=True,
+)
 qr_app = typer.Typer(help="Licence QR codes.", no_args_is_help=True)
 
 
@@ -33,35 +36,49 @@ def _read(path: Path) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise BadRequestError(f"cannot read {path}: {exc.strerror}", code="unreadable_file") from exc
+        raise BadRequestError(
+            f"cannot read {path}: {exc.strerror}", code="unreadable_file"
+        ) from exc
 
 
 @trust_app.command("export")
 @handle_errors
-def export(file: Annotated[Path, typer.Argument(help="where to write the signed key list (JSON)")]) -> None:
+def export(
+    file: Annotated[Path, typer.Argument(help="where to write the signed key list (JSON)")],
+) -> None:
     """Write the signed list of issuer keys, for `certsvc verify-qr --keys FILE` offline."""
     from certsvc.services.trust import TrustService
 
     ctx = _context()
     document = TrustService(ctx).signed_document()
     file.write_text(json.dumps(document, ensure_ascii=False, indent=1), encoding="utf-8")
-    typer.echo(f"wrote {len(document['keys'])} keys to {file} (next update {document['next_update']})")
+    typer.echo(
+        f"wrote {len(document['keys'])} keys to {file} (next update {document['next_update']})"
+    )
 
 
 @trust_app.command("import-signer")
 @handle_errors
 def import_signer(
     key: Annotated[Path, typer.Option(help="the signing key (PKCS#8 PEM, encrypted or not)")],
-    certificate: Annotated[Path, typer.Option(help="its certificate, then its issuer (a trust root), as PEM")],
-    key_passphrase_file: Annotated[Path | None, typer.Option(help="file holding the key's passphrase")] = None,
+    certificate: Annotated[
+        Path, typer.Option(help="its certificate, then its issuer (a trust root), as PEM")
+    ],
+    key_passphrase_file: Annotated[
+        Path | None, typer.Option(help="file holding the key's passphrase")
+    ] = None,
 ) -> None:
     """Install the key that signs the trust list (production; `certsvc init` makes one in development)."""
     from certsvc.services.trust_signer import import_trust_signer
 
     ctx = _context()
     passphrase = _read(key_passphrase_file).strip() if key_passphrase_file is not None else None
-    info = import_trust_signer(ctx, key_pem=_read(key), certificate_pem=_read(certificate), key_passphrase=passphrase)
-    typer.echo(f"trust-list signer installed: {info.subject_common_name} (serial {info.serial_hex})")
+    info = import_trust_signer(
+        ctx, key_pem=_read(key), certificate_pem=_read(certificate), key_passphrase=passphrase
+    )
+    typer.echo(
+        f"trust-list signer installed: {info.subject_common_name} (serial {info.serial_hex})"
+    )
 
 
 @trust_app.command("token-signer")
@@ -71,29 +88,43 @@ def token_signer(
     key_label: Annotated[str, typer.Option("--key-label", help="the key's label in the token")],
     certificate: Annotated[
         Path | None,
-        typer.Option(help="the token key's certificate, then a trust root (PEM); without it (development) "
-                     "the key is generated in the token and certified by the development root"),
+        typer.Option(
+            help="the token key's certificate, then a trust root (PEM); without it (development) "
+            "the key is generated in the token and certified by the development root"
+        ),
     ] = None,
-    pin_file: Annotated[Path | None, typer.Option("--pin-file", help="file with the user PIN")] = None,
+    pin_file: Annotated[
+        Path | None, typer.Option("--pin-file", help="file with the user PIN")
+    ] = None,
 ) -> None:
     """Sign the trust list with a key inside a PKCS#11 token from now on."""
-    overrides: dict[str, object] = {"pkcs11_pin_file": pin_file, "pkcs11_pin": None} if pin_file else {}
+    overrides: dict[str, object] = (
+        {"pkcs11_pin_file": pin_file, "pkcs11_pin": None} if pin_file else {}
+    )
     from certsvc.config import load_settings
     from certsvc.services.context import build_context
     from certsvc.services.trust_signer import use_token_trust_signer
 
     ctx = build_context(load_settings(**overrides))
     pem = _read(certificate) if certificate is not None else None
-    info = use_token_trust_signer(ctx, token_label=token_label, key_label=key_label, certificate_pem=pem)
-    typer.echo(f"trust-list signer in token {token_label!r}: {info.subject_common_name} (serial {info.serial_hex})")
+    info = use_token_trust_signer(
+        ctx, token_label=token_label, key_label=key_label, certificate_pem=pem
+    )
+    typer.echo(
+        f"trust-list signer in token {token_label!r}: {info.subject_common_name} (serial {info.serial_hex})"
+    )
 
 
 @handle_errors
 def verify_qr(
     text: Annotated[str, typer.Argument(help="the scanned text of the QR code")],
-    keys: Annotated[Path | None, typer.Option(help="trust list from `certsvc trust export` (else this deployment's)")] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(help="trust list from `certsvc trust export` (else this deployment's)"),
+    ] = None,
     anchor: Annotated[
-        list[Path] | None, typer.Option(help="root certificate (DER) that must have issued the list's signer")
+        list[Path] | None,
+        typer.Option(help="root certificate (DER) that must have issued the list's signer"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
@@ -124,7 +155,11 @@ def verify_qr(
 
 @trust_app.command("nssdb")
 @handle_errors
-def nssdb(directory: Annotated[Path, typer.Argument(help="the NSS database directory (created if missing)")]) -> None:
+def nssdb(
+    directory: Annotated[
+        Path, typer.Argument(help="the NSS database directory (created if missing)")
+    ],
+) -> None:
     """Make an NSS database trusting this deployment's roots: `pdfsig -nssdir sql:DIR licence.pdf`."""
     from certsvc.services.nss_trust import write_nss_database
 
@@ -135,7 +170,11 @@ def nssdb(directory: Annotated[Path, typer.Argument(help="the NSS database direc
 
 @qr_app.command("read")
 @handle_errors
-def read(file: Annotated[Path, typer.Argument(help="the licence PDF, or a PNG/JPEG photo of its QR code")]) -> None:
+def read(
+    file: Annotated[
+        Path, typer.Argument(help="the licence PDF, or a PNG/JPEG photo of its QR code")
+    ],
+) -> None:
     """Print the text of the licence's QR code, as a scanner reads it (for `certsvc verify-qr`)."""
     from certsvc.config import load_settings
     from certsvc.errors import InvalidDocumentError
@@ -158,7 +197,10 @@ def _print(result: QrVerification, *, as_json: bool) -> None:
             json.dumps(
                 {
                     "verdict": report.verdict.value,
-                    "reasons": [{"code": r.code, "message_zh": r.message_zh, "message_en": r.message_en} for r in report.reasons],
+                    "reasons": [
+                        {"code": r.code, "message_zh": r.message_zh, "message_en": r.message_en}
+                        for r in report.reasons
+                    ],
                     "qr": None
                     if claims is None
                     else {
@@ -183,4 +225,6 @@ def _print(result: QrVerification, *, as_json: bool) -> None:
     if claims is not None:
         typer.echo(f"  licence {claims.identifier} {result.licence_name or ''}")
         typer.echo(f"  holder {claims.holder_name_masked} ({claims.holder_id_masked})")
-        typer.echo(f"  valid {claims.valid_from} .. {claims.valid_until}; issued {claims.issued_on}; key {result.kid}")
+        typer.echo(
+            f"  valid {claims.valid_from} .. {claims.valid_until}; issued {claims.issued_on}; key {result.kid}"
+        )

@@ -24,7 +24,10 @@ if TYPE_CHECKING:
 
 __all__ = ["catalogue", "matter_app", "seal_coverage", "seal_issue_all"]
 
-matter_app = typer.Typer(help="The register of 政务服务事项 and the licences that replace their materials.", no_args_is_help=True)
+matter_app = typer.Typer(
+    help="The register of 政务服务事项 and the licences that replace their materials.",
+    no_args_is_help=True,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="machine-readable output")]
 ExecuteOpt = Annotated[bool, typer.Option("--execute", help="act; without it this is a dry run")]
@@ -82,17 +85,34 @@ def catalogue(as_json: JsonOpt = False) -> None:
         _json({"types": [asdict(t) for t in types]})
         return
     for t in types:
-        validity = {"term": f"{t.validity_years} 年", "long_term": "长期", "per_licence": "按证照"}.get(t.validity_kind or "", "-")
+        term = f"{t.validity_years} 年" + (
+            f"（最长 {t.validity_max_years} 年）" if t.validity_max_years else ""
+        )
+        validity = {"term": term, "long_term": "长期", "per_licence": "按证照"}.get(
+            t.validity_kind or "", "-"
+        )
         typer.echo(f"{t.type_code}  {t.name}  ({t.template}, template {t.template_version})")
-        typer.echo(f"    证照定义机构 {t.definer_name or '-'} ({t.definer_code})  持证主体 {', '.join(t.holder_kinds) or '-'}  有效期 {validity}")
-        typer.echo(f"    发证机关 {', '.join(f'{d.name} ({d.code})' for d in t.departments) or '(none allowed yet)'}")
+        typer.echo(
+            f"    证照定义机构 {t.definer_name or '-'} ({t.definer_code})  持证主体 {', '.join(t.holder_kinds) or '-'}  有效期 {validity}"
+        )
+        typer.echo(
+            f"    发证机关 {', '.join(f'{d.name} ({d.code})' for d in t.departments) or '(none allowed yet)'}"
+        )
 
 
 # --- matters ---------------------------------------------------------------------------------
 @matter_app.command("load")
 @handle_errors
 def matter_load(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="CSV or XLSX: 事项编码, 事项名称, 材料名称, 可替代证照", exists=True, dir_okay=False)],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="CSV or XLSX: 事项编码, 事项名称, 材料名称, 可替代证照",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
     execute: ExecuteOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
@@ -112,14 +132,13 @@ def matter_load(
 @handle_errors
 def matter_list(as_json: JsonOpt = False) -> None:
     """Every matter with its materials and the licence types that replace them."""
+    from certsvc.domain.paging import every_item
+
     service, operator = _matters(), operator_principal()
-    matters, after = [], None
-    while True:
-        page = service.page(principal=operator, after=after, limit=500)
-        matters.extend(page)
-        if len(page) < 500:
-            break
-        after = page[-1].code
+    # Read in registration order a page at a time; shown by code, as an operator looks them up.
+    matters = sorted(
+        every_item(lambda request: service.page(request, principal=operator)), key=lambda m: m.code
+    )
     if as_json:
         _json([asdict(m) for m in matters])
         return
@@ -136,7 +155,11 @@ def matter_set(
     code: Annotated[str, typer.Argument(help="事项编码")],
     name: Annotated[str, typer.Argument(help="事项名称")],
     material: Annotated[
-        list[str], typer.Option("--material", help="材料名称, or 材料名称=type;type (slug, 证照类型代码 or name); repeat")
+        list[str],
+        typer.Option(
+            "--material",
+            help="材料名称, or 材料名称=type;type (slug, 证照类型代码 or name); repeat",
+        ),
     ],
     as_json: JsonOpt = False,
 ) -> None:
@@ -144,12 +167,21 @@ def matter_set(
     specs = []
     for text in material:
         material_name, _, types = text.partition("=")
-        specs.append(_material_spec(material_name, tuple(t for t in (p.strip() for p in types.replace("；", ";").split(";")) if t)))
-    info = _matters().put(code, name=name, materials=specs, principal=operator_principal(), source="cli")
+        specs.append(
+            _material_spec(
+                material_name,
+                tuple(t for t in (p.strip() for p in types.replace("；", ";").split(";")) if t),
+            )
+        )
+    info = _matters().put(
+        code, name=name, materials=specs, principal=operator_principal(), source="cli"
+    )
     if as_json:
         _json(asdict(info))
     else:
-        typer.echo(f"{info.code} {info.name}: version {info.version}, {len(info.materials)} materials")
+        typer.echo(
+            f"{info.code} {info.name}: version {info.version}, {len(info.materials)} materials"
+        )
 
 
 @matter_app.command("delete")
@@ -162,7 +194,9 @@ def matter_delete(code: Annotated[str, typer.Argument(help="事项编码")]) -> 
 
 @matter_app.command("history")
 @handle_errors
-def matter_history(code: Annotated[str, typer.Argument(help="事项编码")], as_json: JsonOpt = False) -> None:
+def matter_history(
+    code: Annotated[str, typer.Argument(help="事项编码")], as_json: JsonOpt = False
+) -> None:
     """Every version of a matter, from the audit log."""
     versions = _matters().history(code, principal=operator_principal())
     if as_json:
@@ -177,9 +211,20 @@ def matter_history(code: Annotated[str, typer.Argument(help="事项编码")], as
 # --- seals for every department -----------------------------------------------------------------
 @handle_errors
 def seal_issue_all(
-    path: Annotated[Path, typer.Argument(metavar="FILE", help="departments CSV/XLSX: code, name, name_mn, name_mn_source, level, parent, area_code, seal_kinds", exists=True, dir_okay=False)],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="FILE",
+            help="departments CSV/XLSX: code, name, name_mn, name_mn_source, level, parent, area_code, seal_kinds",
+            exists=True,
+            dir_okay=False,
+        ),
+    ],
     execute: ExecuteOpt = False,
-    workers: Annotated[int | None, typer.Option("--workers", help="worker processes (default: all cores; 0: in this process)")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option("--workers", help="worker processes (default: all cores; 0: in this process)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Make every department of the file and the seals it lacks, as a durable, resumable job.
@@ -210,7 +255,11 @@ def seal_issue_all(
     created = service.create_job(path, principal=operator)
     if created.is_existing and not as_json:
         typer.echo(f"resuming job {created.job_id} ({created.total} departments)", err=True)
-    progress = service.run(created.job_id, principal=operator, workers=_default_workers() if workers is None else workers)
+    progress = service.run(
+        created.job_id,
+        principal=operator,
+        workers=_default_workers() if workers is None else workers,
+    )
     _job_summary(progress, as_json=as_json)
     if progress.failed:
         raise typer.Exit(1)
@@ -228,8 +277,13 @@ def _job_summary(p: JobProgress, *, as_json: bool) -> None:
 
 @handle_errors
 def seal_coverage(
-    expiring_days: Annotated[int, typer.Option("--expiring-days", min=0, max=3650, help="list seals ending within N days")] = 90,
-    plot: Annotated[Path | None, typer.Option("--plot", help="write the chart (PNG) to this file")] = None,
+    expiring_days: Annotated[
+        int,
+        typer.Option("--expiring-days", min=0, max=3650, help="list seals ending within N days"),
+    ] = 90,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write the chart (PNG) to this file")
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Departments with and without a valid seal, by level and area; expiring seals."""
@@ -241,22 +295,31 @@ def seal_coverage(
         plot.write_bytes(service.chart(report))
     if as_json:
         data = asdict(report)
-        data.update(without_valid_seal=report.without_valid_seal, share_covered=round(report.share_covered, 4))
+        data.update(
+            without_valid_seal=report.without_valid_seal,
+            share_covered=round(report.share_covered, 4),
+        )
         for row, r in zip(data["rows"], report.rows, strict=True):
             row["without_valid_seal"] = r.without_valid_seal
         _json(data)
         return
-    typer.echo(f"departments with a valid seal: {report.with_valid_seal}/{report.departments} ({report.share_covered:.0%})")
+    typer.echo(
+        f"departments with a valid seal: {report.with_valid_seal}/{report.departments} ({report.share_covered:.0%})"
+    )
     typer.echo(f"  {'level':8} {'area':6} {'depts':>6} {'sealed':>6} {'missing':>7}")
     for r in report.rows:
-        typer.echo(f"  {r.level:8} {r.area_code:6} {r.departments:6} {r.with_valid_seal:6} {r.without_valid_seal:7}")
+        typer.echo(
+            f"  {r.level:8} {r.area_code:6} {r.departments:6} {r.with_valid_seal:6} {r.without_valid_seal:7}"
+        )
     if report.uncovered:
         typer.echo("without a valid seal:")
         for u in report.uncovered:
             typer.echo(f"  {u.code} {u.name} ({u.level}, {u.area_code})")
     typer.echo(f"seals ending within {report.expiring_days} days: {len(report.expiring)}")
     for e in report.expiring:
-        typer.echo(f"  seal {e.seal_id} {e.department_name} {e.purpose}: {e.valid_until.date()} ({e.days_left} days)")
+        typer.echo(
+            f"  seal {e.seal_id} {e.department_name} {e.purpose}: {e.valid_until.date()} ({e.days_left} days)"
+        )
     if plot is not None:
         typer.echo(f"chart: {plot}")
 

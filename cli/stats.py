@@ -15,14 +15,18 @@ from certsvc_cli.tables import print_table
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Figures of the material-waiver programme (operator view).", no_args_is_help=False)
+app = typer.Typer(
+    help="Figures of the material-waiver programme (operator view).", no_args_is_help=False
+)
 
 
 @app.callback(invoke_without_command=True)
 @handle_errors
 def stats(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable output")] = False,
-    plot: Annotated[Path | None, typer.Option("--plot", help="write PNG charts into this directory")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write PNG charts into this directory")
+    ] = None,
 ) -> None:
     """Licences by department, type and state; uses through sharing; reach."""
     from certsvc.config import load_settings
@@ -48,7 +52,10 @@ def stats(
         return
     print_table(
         ("department code", "发证机关 department", "template", "status", "count"),
-        [(c.department_code, c.department_name, c.template, c.status, c.count) for c in report.licences],
+        [
+            (c.department_code, c.department_name, c.template, c.status, c.count)
+            for c in report.licences
+        ],
         title=f"licences (as of {report.generated_at.date()})",
     )
     typer.echo(f"materials waived (licences delivered by sharing): {report.materials_waived}")

@@ -12,7 +12,9 @@ from collections.abc import Iterable, Sequence
 __all__ = ["print_table"]
 
 
-def print_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None) -> None:
+def print_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None
+) -> None:
     """Print a table on stdout; with no rows, the headers and a line saying there are none."""
     from rich import box
     from rich.console import Console

@@ -33,7 +33,9 @@ def render(
     out: Annotated[Path, typer.Option("--out", "-o", help="write the PDF here")],
     request_file: Annotated[
         Path | None,
-        typer.Argument(help="REQUEST.json in the API body shape; default: the template's sample.json"),
+        typer.Argument(
+            help="REQUEST.json in the API body shape; default: the template's sample.json"
+        ),
     ] = None,
     variant: Annotated[
         Variant, typer.Option(help="electronic (seal box empty) or print (seal drawn)")
@@ -48,14 +50,20 @@ def render(
         try:
             request = json.loads(request_file.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise BadRequestError(f"cannot read {request_file}: {exc}", code="unreadable_request") from exc
+            raise BadRequestError(
+                f"cannot read {request_file}: {exc}", code="unreadable_request"
+            ) from exc
         if not isinstance(request, dict):
-            raise BadRequestError(f"{request_file} must hold a JSON object", code="unreadable_request")
+            raise BadRequestError(
+                f"{request_file} must hold a JSON object", code="unreadable_request"
+            )
     preview = TemplatePreviewService.from_settings(load_settings()).render(
         slug, request, variant=PreviewVariant(variant.value)
     )
     try:
         out.write_bytes(preview.pdf)
     except OSError as exc:
-        raise BadRequestError(f"cannot write {out}: {exc.strerror}", code="unwritable_file") from exc
+        raise BadRequestError(
+            f"cannot write {out}: {exc.strerror}", code="unwritable_file"
+        ) from exc
     typer.echo(f"rendered {preview.name} ({preview.variant.value}, unsigned) to {out}")

@@ -25,7 +25,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="The built-in time-stamping authority (RFC 3161, GM/T 0033).", no_args_is_help=True)
+app = typer.Typer(
+    help="The built-in time-stamping authority (RFC 3161, GM/T 0033).", no_args_is_help=True
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
@@ -51,13 +53,20 @@ def info(as_json: JsonOpt = False) -> None:
 
     ctx = _context()
     settings = ctx.settings
-    outside = {"standard": settings.tsa_url is not None, "sm2": (settings.tsa_sm2_url or settings.tsa_url) is not None}
+    outside = {
+        "standard": settings.tsa_url is not None,
+        "sm2": (settings.tsa_sm2_url or settings.tsa_url) is not None,
+    }
     built_in = [_as_dict(dev_tsa_info(ctx, family)) for family in built_in_families(ctx)]
     if as_json:
-        typer.echo(json.dumps({"outside_tsa": outside, "built_in": built_in}, ensure_ascii=False, indent=2))
+        typer.echo(
+            json.dumps({"outside_tsa": outside, "built_in": built_in}, ensure_ascii=False, indent=2)
+        )
         return
     if outside["standard"] or outside["sm2"]:
-        typer.echo("seals use an outside TSA (CERTSVC_TSA_URL / CERTSVC_TSA_SM2_URL); the built-in one answers /api/v1/tsa")
+        typer.echo(
+            "seals use an outside TSA (CERTSVC_TSA_URL / CERTSVC_TSA_SM2_URL); the built-in one answers /api/v1/tsa"
+        )
     else:
         typer.echo("seals use the built-in TSA (in-process); it also answers POST /api/v1/tsa")
     for item in built_in:
@@ -72,9 +81,14 @@ def info(as_json: JsonOpt = False) -> None:
 @app.command()
 @handle_errors
 def renew(
-    family: Annotated[str, typer.Option(help="ecdsa (RSA/ECDSA seals) or sm2 (SM2 seals)")] = "ecdsa",
+    family: Annotated[
+        str, typer.Option(help="ecdsa (RSA/ECDSA seals) or sm2 (SM2 seals)")
+    ] = "ecdsa",
     validity_days: Annotated[
-        int | None, typer.Option("--validity-days", min=1, max=36500, help="shorter than its root's remaining life")
+        int | None,
+        typer.Option(
+            "--validity-days", min=1, max=36500, help="shorter than its root's remaining life"
+        ),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -86,25 +100,40 @@ def renew(
     if as_json:
         typer.echo(json.dumps(_as_dict(made), ensure_ascii=False, indent=2))
     else:
-        typer.echo(f"{made.family} TSA renewed: serial {made.serial_hex}, valid until {made.not_after.isoformat()}")
-        typer.echo("next: certsvc ltv renew --within-days N --execute  (licences stamped by the old certificate)")
+        typer.echo(
+            f"{made.family} TSA renewed: serial {made.serial_hex}, valid until {made.not_after.isoformat()}"
+        )
+        typer.echo(
+            "next: certsvc ltv renew --within-days N --execute  (licences stamped by the old certificate)"
+        )
 
 
 @app.command()
 @handle_errors
 def stamp(
-    file: Annotated[Path, typer.Argument(help="the file to time-stamp", exists=True, dir_okay=False, readable=True)],
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="token file (default: FILE.tst)")] = None,
-    digest: Annotated[str, typer.Option(help="sha256, sha384, sha512, or sm3 (the SM2 TSA)")] = "sha256",
+    file: Annotated[
+        Path,
+        typer.Argument(help="the file to time-stamp", exists=True, dir_okay=False, readable=True),
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="token file (default: FILE.tst)")
+    ] = None,
+    digest: Annotated[
+        str, typer.Option(help="sha256, sha384, sha512, or sm3 (the SM2 TSA)")
+    ] = "sha256",
 ) -> None:
     """Time-stamp a file with the TSA seals use; writes the DER TimeStampToken."""
     target = out or file.with_name(file.name + ".tst")
     try:
         data = file.read_bytes()
     except OSError as exc:
-        raise BadRequestError(f"cannot read {file}: {exc.strerror}", code="unreadable_file") from exc
+        raise BadRequestError(
+            f"cannot read {file}: {exc.strerror}", code="unreadable_file"
+        ) from exc
     from certsvc.services.timestamping import stamp_data
 
     stamped = stamp_data(_context(), data, digest=digest)
     target.write_bytes(stamped.token_der)
-    typer.echo(f"{target}: {stamped.digest_algorithm} time-stamp, genTime {stamped.gen_time.isoformat()}")
+    typer.echo(
+        f"{target}: {stamped.digest_algorithm} time-stamp, genTime {stamped.gen_time.isoformat()}"
+    )

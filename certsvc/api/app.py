@@ -46,13 +46,18 @@ def create_app(ctx: ServiceContext) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         # Webhook events recorded before a crash or restart are still pending: send them now,
         # in the background, so start-up does not wait for slow receivers.
-        threading.Thread(target=_deliver_pending, args=(ctx,), name="certsvc-webhooks-pending", daemon=True).start()
+        threading.Thread(
+            target=_deliver_pending, args=(ctx,), name="certsvc-webhooks-pending", daemon=True
+        ).start()
         # The serving process is the upstream connector's sender (docs/region.md): every API
         # process runs one; leases keep them from sending a row twice.
         stop = threading.Event()
         if ctx.settings.upstream_url is not None:
             threading.Thread(
-                target=UpstreamConnector(ctx).run, args=(stop,), name="certsvc-upstream", daemon=True
+                target=UpstreamConnector(ctx).run,
+                args=(stop,),
+                name="certsvc-upstream",
+                daemon=True,
             ).start()
         yield
         stop.set()

@@ -81,7 +81,11 @@ def allow(*roles: Role) -> Callable[[Request, ServiceContext, str], Principal]:
 
     def dependency(request: Request, ctx: ContextDep, rid: RequestId) -> Principal:
         return authorize(
-            ctx, _bearer(request), roles=allowed, target=f"{request.method} {request.url.path}", request_id=rid
+            ctx,
+            _bearer(request),
+            roles=allowed,
+            target=f"{request.method} {request.url.path}",
+            request_id=rid,
         )
 
     setattr(dependency, _RULE_ATTRIBUTE, AccessRule(roles=allowed))

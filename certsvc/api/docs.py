@@ -57,15 +57,17 @@ def install_api_docs(app: FastAPI) -> None:
     @app.get("/docs", include_in_schema=False, dependencies=[Depends(public)])
     def swagger_ui(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return _same_origin_only(get_swagger_ui_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} · API",
-            oauth2_redirect_url=f"{root}{oauth2_redirect_url}",
-            swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
-            swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
-            swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            swagger_ui_parameters=_SWAGGER_PARAMETERS,
-        ))
+        return _same_origin_only(
+            get_swagger_ui_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} · API",
+                oauth2_redirect_url=f"{root}{oauth2_redirect_url}",
+                swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js",
+                swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
+                swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+                swagger_ui_parameters=_SWAGGER_PARAMETERS,
+            )
+        )
 
     @app.get(oauth2_redirect_url, include_in_schema=False, dependencies=[Depends(public)])
     def swagger_ui_redirect() -> HTMLResponse:
@@ -74,10 +76,12 @@ def install_api_docs(app: FastAPI) -> None:
     @app.get("/redoc", include_in_schema=False, dependencies=[Depends(public)])
     def redoc(request: Request) -> HTMLResponse:
         root = request.scope.get("root_path", "")
-        return _same_origin_only(get_redoc_html(
-            openapi_url=f"{root}{openapi_url}",
-            title=f"{app.title} · API",
-            redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
-            redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
-            with_google_fonts=False,  # fonts.googleapis.com is a CDN too
-        ))
+        return _same_origin_only(
+            get_redoc_html(
+                openapi_url=f"{root}{openapi_url}",
+                title=f"{app.title} · API",
+                redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js",
+                redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
+                with_google_fonts=False,  # fonts.googleapis.com is a CDN too
+            )
+        )

@@ -50,7 +50,9 @@ def problem_response(
 ) -> JSONResponse:
     # Extension members never replace the standard ones.
     body: dict[str, Any] = dict(extensions or {})
-    body.update({"type": f"urn:certsvc:problem:{code}", "title": title, "status": status, "code": code})
+    body.update(
+        {"type": f"urn:certsvc:problem:{code}", "title": title, "status": status, "code": code}
+    )
     if detail is not None:
         body["errors"] = detail
     ERRORS.labels(status=str(status), code=code).inc()
@@ -68,14 +70,22 @@ async def _certsvc_error(request: Request, exc: Exception) -> JSONResponse:
         _log.error("request failed: %s (%s)", exc.code, exc.message, exc_info=exc.__cause__ or exc)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
     return problem_response(
-        status, exc.code, exc.message, detail=exc.details, headers=headers, extensions=exc.extensions
+        status,
+        exc.code,
+        exc.message,
+        detail=exc.details,
+        headers=headers,
+        extensions=exc.extensions,
     )
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "body", "problem": str(err["msg"])}
+        {
+            "field": ".".join(str(p) for p in err["loc"] if p != "body") or "body",
+            "problem": str(err["msg"]),
+        }
         for err in exc.errors()
     ]
     return problem_response(422, "validation_failed", "the request is not valid", detail=problems)
@@ -85,14 +95,20 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 429 and wants_html(request):
         return rate_limited_page(request, getattr(exc, "headers", None))
-    code = {404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(exc.status_code, "http_error")
-    return problem_response(exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None))
+    code = {404: "not_found", 405: "method_not_allowed", 429: "rate_limited"}.get(
+        exc.status_code, "http_error"
+    )
+    return problem_response(
+        exc.status_code, code, str(exc.detail), headers=getattr(exc, "headers", None)
+    )
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     # Never leak a traceback or a path to the caller; the log has it.
     _log.exception("unexpected error")
-    return problem_response(500, "internal_error", "an unexpected error occurred; it has been logged")
+    return problem_response(
+        500, "internal_error", "an unexpected error occurred; it has been logged"
+    )
 
 
 def install_error_handlers(app: FastAPI) -> None:

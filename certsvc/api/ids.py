@@ -18,4 +18,3 @@ __all__ = ["ROW_ID_MAX", "RowId", "RowIdField"]
 
 RowId = Annotated[int, Path(ge=1, le=ROW_ID_MAX, description="a row id (1 to 2147483647)")]
 RowIdField = Annotated[int, Field(ge=1, le=ROW_ID_MAX)]
-

@@ -21,12 +21,23 @@ from fastapi import FastAPI, Request, Response
 
 from certsvc.config import Settings
 
-__all__ = ["JsonLogFormatter", "current_request_id", "install_request_logging", "uvicorn_log_config"]
+__all__ = [
+    "JsonLogFormatter",
+    "current_request_id",
+    "install_request_logging",
+    "uvicorn_log_config",
+]
 
-_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar("certsvc_request_id", default=None)
+_request_id: contextvars.ContextVar[str | None] = contextvars.ContextVar(
+    "certsvc_request_id", default=None
+)
 _access = logging.getLogger("certsvc.access")
 # LogRecord attributes that are not extra fields a caller passed.
-_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "request_id"}
+_STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "request_id",
+}
 
 
 def current_request_id() -> str | None:
@@ -45,7 +56,9 @@ class JsonLogFormatter(logging.Formatter):
             "message": record.getMessage(),
             "request_id": getattr(record, "request_id", None) or _request_id.get(),
         }
-        entry.update({k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")})
+        entry.update(
+            {k: v for k, v in vars(record).items() if k not in _STANDARD and not k.startswith("_")}
+        )
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, ensure_ascii=False, default=str)
@@ -81,7 +94,9 @@ def install_request_logging(app: FastAPI, settings: Settings) -> None:
     log_access = settings.log_format == "json"
 
     @app.middleware("http")
-    async def _with_request_id(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _with_request_id(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         rid = _request_id_of(request)
         request.state.request_id = rid
         token = _request_id.set(rid)

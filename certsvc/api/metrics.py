@@ -58,7 +58,9 @@ def install_metrics(app: FastAPI, ctx: ServiceContext) -> None:
     """Measure every request and serve ``/metrics`` (one process, or all workers' summed)."""
 
     @app.middleware("http")
-    async def _measure(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def _measure(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
         REQUEST_SECONDS.labels(

@@ -24,9 +24,12 @@ T = TypeVar("T")
 # The 200 answer's headers, for ``responses=PAGINATED`` on a list route (OpenAPI).
 PAGINATED: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "one page; the next one is named by `Link: <…>; rel=\"next\"` and `X-Next-Cursor`",
+        "description": 'one page; the next one is named by `Link: <…>; rel="next"` and `X-Next-Cursor`',
         "headers": {
-            "Link": {"description": "RFC 8288 link to the next page (absent on the last page)", "schema": {"type": "string"}},
+            "Link": {
+                "description": "RFC 8288 link to the next page (absent on the last page)",
+                "schema": {"type": "string"},
+            },
             "X-Next-Cursor": {
                 "description": "the `cursor` of the next page (absent on the last page)",
                 "schema": {"type": "string"},
@@ -37,9 +40,15 @@ PAGINATED: dict[int | str, dict[str, Any]] = {
 
 
 def page_request(
-    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")] = DEFAULT_PAGE_SIZE,
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE_SIZE, description="items per page")
+    ] = DEFAULT_PAGE_SIZE,
     cursor: Annotated[
-        str | None, Query(max_length=64, description="from the previous page's `X-Next-Cursor`; absent: first page")
+        str | None,
+        Query(
+            max_length=64,
+            description="from the previous page's `X-Next-Cursor`; absent: first page",
+        ),
     ] = None,
 ) -> PageRequest:
     """Raises: InvalidCursorError (400 ``invalid_cursor``): a cursor this service did not give out."""

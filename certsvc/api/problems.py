@@ -43,9 +43,12 @@ class Problem(BaseModel):
     title: str
     status: int
     code: str = Field(description="stable, machine-readable; never renamed once released")
-    errors: list[Any] | dict[str, Any] | None = Field(default=None, description="details: e.g. one entry per invalid field")
+    errors: list[Any] | dict[str, Any] | None = Field(
+        default=None, description="details: e.g. one entry per invalid field"
+    )
     existing_identifier: str | None = Field(
-        default=None, description="duplicate_licence_number: the licence that holds the number (amend or reissue it)"
+        default=None,
+        description="duplicate_licence_number: the licence that holds the number (amend or reissue it)",
     )
 
 
@@ -70,7 +73,9 @@ def problem_statuses(route: APIRoute) -> list[int]:
     """The error statuses ``route`` can answer."""
     is_public_route = is_public(route)
     methods = route.methods or set()
-    takes_input = bool(route.dependant.path_params or route.dependant.query_params or methods & _WRITES)
+    takes_input = bool(
+        route.dependant.path_params or route.dependant.query_params or methods & _WRITES
+    )
     statuses = {400, 422, 503}
     statuses |= {429} if is_public_route else {401, 403}
     if takes_input:
@@ -101,7 +106,11 @@ def document_problems(app: FastAPI) -> None:
         if app.openapi_schema is not None:
             return app.openapi_schema
         document = get_openapi(
-            title=app.title, version=app.version, summary=app.summary, description=app.description, routes=app.routes
+            title=app.title,
+            version=app.version,
+            summary=app.summary,
+            description=app.description,
+            routes=app.routes,
         )
         components = document.setdefault("components", {})
         components["securitySchemes"] = {_SCHEME: _BEARER}

@@ -58,7 +58,11 @@ class RateLimiter:
             return allowed, 0.0 if allowed else (1.0 - tokens) / rate
 
     def _prune(self, now: float, rate: float) -> None:
-        full = [a for a, (t, last) in self._buckets.items() if t + (now - last) * rate >= self.per_minute]
+        full = [
+            a
+            for a, (t, last) in self._buckets.items()
+            if t + (now - last) * rate >= self.per_minute
+        ]
         for address in full:
             del self._buckets[address]
 
@@ -100,7 +104,9 @@ class RedisRateLimiter:
 
         self.per_minute = per_minute
         self._errors: tuple[type[Exception], ...] = (redis.RedisError,)
-        self._client: Any = redis.Redis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+        self._client: Any = redis.Redis.from_url(
+            url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+        )
         self._script: Any = self._client.register_script(_BUCKET_SCRIPT)
         self._last_warning = 0.0
 
@@ -108,11 +114,16 @@ class RedisRateLimiter:
         if self.per_minute <= 0:
             return True, 0.0
         try:
-            allowed, wait = self._script(keys=[f"certsvc:ratelimit:public:{address}"], args=[self.per_minute, self.per_minute / 60.0])
+            allowed, wait = self._script(
+                keys=[f"certsvc:ratelimit:public:{address}"],
+                args=[self.per_minute, self.per_minute / 60.0],
+            )
         except self._errors as exc:
             if time.monotonic() - self._last_warning > 60:
                 self._last_warning = time.monotonic()
-                _log.warning("the shared rate limit is off: Redis does not answer (%s)", type(exc).__name__)
+                _log.warning(
+                    "the shared rate limit is off: Redis does not answer (%s)", type(exc).__name__
+                )
             return True, 0.0
         return bool(int(allowed)), float(wait)
 
@@ -154,4 +165,3 @@ def public_rate_limit(request: Request, ctx: ContextDep) -> None:
             detail="too many requests from this address; try again shortly",
             headers={"Retry-After": str(max(1, int(retry_after + 0.999)))},
         )
-

@@ -53,7 +53,10 @@ class CertificateIssued(BaseModel):
 def _links(identifier: str, *, api_base: str, public_url: str) -> Links:
     me = f"{api_base}/api/v1/certificates/{identifier}"
     return Links(
-        self=me, pdf=f"{me}/pdf", print_pdf=f"{me}/pdf?variant=print", verification_page=f"{public_url.rstrip('/')}/v/{identifier}"
+        self=me,
+        pdf=f"{me}/pdf",
+        print_pdf=f"{me}/pdf?variant=print",
+        verification_page=f"{public_url.rstrip('/')}/v/{identifier}",
     )
 
 
@@ -97,7 +100,13 @@ class CertificateRead(BaseModel):
             issued_at=info.issued_at,
             current_version=info.current_version,
             versions=[
-                VersionRead(version=v.version, identifier=v.identifier, sha256=v.sha256, signed_at=v.signed_at, reason=v.reason)
+                VersionRead(
+                    version=v.version,
+                    identifier=v.identifier,
+                    sha256=v.sha256,
+                    signed_at=v.signed_at,
+                    reason=v.reason,
+                )
                 for v in info.versions
             ],
             links=_links(info.identifier, api_base=api_base, public_url=public_url),
@@ -159,11 +168,20 @@ class VerificationRead(BaseModel):
         return cls(
             verdict=report.verdict.value,
             reasons=[
-                ReasonRead(code=r.code, verdict=r.verdict.value, message_zh=r.message_zh, message_en=r.message_en)
+                ReasonRead(
+                    code=r.code,
+                    verdict=r.verdict.value,
+                    message_zh=r.message_zh,
+                    message_en=r.message_en,
+                )
                 for r in report.reasons
             ],
-            signatures=[SignatureRead.model_validate(s, from_attributes=True) for s in report.signatures],
-            registry=RegistryRead.model_validate(report.registry, from_attributes=True) if report.registry else None,
+            signatures=[
+                SignatureRead.model_validate(s, from_attributes=True) for s in report.signatures
+            ],
+            registry=RegistryRead.model_validate(report.registry, from_attributes=True)
+            if report.registry
+            else None,
             checked_at=report.checked_at,
             file_sha256=report.file_sha256,
         )

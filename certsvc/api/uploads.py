@@ -14,12 +14,16 @@ async def read_limited_body(request: Request, limit: int) -> bytes:
     """Read the body, refusing it as soon as it passes ``limit`` (never buffering more)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise DocumentTooLargeError(f"the upload is larger than {limit} bytes", details={"limit": limit})
+        raise DocumentTooLargeError(
+            f"the upload is larger than {limit} bytes", details={"limit": limit}
+        )
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise DocumentTooLargeError(f"the upload is larger than {limit} bytes", details={"limit": limit})
+            raise DocumentTooLargeError(
+                f"the upload is larger than {limit} bytes", details={"limit": limit}
+            )
         chunks.append(chunk)
     body = b"".join(chunks)
     request._body = body  # starlette re-reads a cached body for form parsing
@@ -39,9 +43,13 @@ async def uploaded_pdf(request: Request, limit: int) -> bytes:
     elif content_type in ("application/pdf", "application/ofd", "application/octet-stream", ""):
         data = body
     else:
-        raise InvalidDocumentError(f"expected application/pdf, application/ofd or multipart/form-data, got {content_type}")
+        raise InvalidDocumentError(
+            f"expected application/pdf, application/ofd or multipart/form-data, got {content_type}"
+        )
     if len(data) > limit:
-        raise DocumentTooLargeError(f"the upload is larger than {limit} bytes", details={"limit": limit})
+        raise DocumentTooLargeError(
+            f"the upload is larger than {limit} bytes", details={"limit": limit}
+        )
     if not data:
         raise InvalidDocumentError("the upload is empty")
     return data

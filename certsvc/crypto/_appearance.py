@@ -331,7 +331,9 @@ def build_seal_appearance(
     the department's name and the date under the seal themselves (every certsvc template).
     """
     lines = (department_name, date_text) if show_text else ()
-    font_bytes = _font_subset(font_path, frozenset(department_name + DATE_CHARS)) if show_text else b""
+    font_bytes = (
+        _font_subset(font_path, frozenset(department_name + DATE_CHARS)) if show_text else b""
+    )
     scratch = PdfFileWriter(stream_xrefs=False)
     drawing = _SealDrawing(
         scratch,

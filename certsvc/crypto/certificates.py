@@ -403,9 +403,16 @@ def make_tsa_certificate(
         SigningError: the issuer key does not match the issuer certificate.
     """
     return _service_leaf(
-        key=key, common_name=common_name, organization=organization, issuer_certificate_der=issuer_certificate_der,
-        issuer_key=issuer_key, not_before=not_before, not_after=not_after, serial=serial,
-        key_usage={"digital_signature", "non_repudiation"}, time_stamping_eku=True,
+        key=key,
+        common_name=common_name,
+        organization=organization,
+        issuer_certificate_der=issuer_certificate_der,
+        issuer_key=issuer_key,
+        not_before=not_before,
+        not_after=not_after,
+        serial=serial,
+        key_usage={"digital_signature", "non_repudiation"},
+        time_stamping_eku=True,
     )
 
 
@@ -430,9 +437,16 @@ def make_list_signer_certificate(
         SigningError: the issuer key does not match the issuer certificate.
     """
     return _service_leaf(
-        key=key, common_name=common_name, organization=organization, issuer_certificate_der=issuer_certificate_der,
-        issuer_key=issuer_key, not_before=not_before, not_after=not_after, serial=serial,
-        key_usage={"digital_signature"}, time_stamping_eku=False,
+        key=key,
+        common_name=common_name,
+        organization=organization,
+        issuer_certificate_der=issuer_certificate_der,
+        issuer_key=issuer_key,
+        not_before=not_before,
+        not_after=not_after,
+        serial=serial,
+        key_usage={"digital_signature"},
+        time_stamping_eku=False,
     )
 
 

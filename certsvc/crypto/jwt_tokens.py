@@ -123,7 +123,9 @@ def _json_object(raw: bytes, what: str) -> dict[str, object]:
     try:
         value = json.loads(raw, object_pairs_hook=_no_duplicates)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise TokenRejectedError(JwtFailure.MALFORMED, f"token {what} is not a JSON object") from exc
+        raise TokenRejectedError(
+            JwtFailure.MALFORMED, f"token {what} is not a JSON object"
+        ) from exc
     if not isinstance(value, dict):
         raise TokenRejectedError(JwtFailure.MALFORMED, f"token {what} is not a JSON object")
     return value
@@ -154,7 +156,12 @@ def parse_jwks(document: bytes | str | Mapping[str, object]) -> JsonWebKeySet:
             continue
         try:
             jwk = jwt.PyJWK(dict(raw))
-        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:  # missing members, off-curve point
+        except (
+            jwt.PyJWTError,
+            KeyError,
+            TypeError,
+            ValueError,
+        ) as exc:  # missing members, off-curve point
             raise ConfigurationError(f"JWKS {kty} key {kid!r} is not usable: {exc}") from exc
         if isinstance(jwk.key, rsa.RSAPublicKey) and jwk.key.key_size < _MIN_RSA_BITS:
             raise ConfigurationError(f"JWKS RSA key {kid!r} is shorter than {_MIN_RSA_BITS} bits")
@@ -173,7 +180,9 @@ def _numeric_date(claims: Mapping[str, object], name: str, *, required: bool) ->
     try:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError) as exc:
-        raise TokenRejectedError(JwtFailure.MALFORMED, f"token claim {name!r} is out of range") from exc
+        raise TokenRejectedError(
+            JwtFailure.MALFORMED, f"token claim {name!r} is out of range"
+        ) from exc
 
 
 # What PyJWT checks: the signature, then iss and aud. Times are checked below against the
@@ -191,25 +200,46 @@ _PYJWT_OPTIONS: jwt.types.Options = {
 }
 
 
-def _signed_claims(token: str, key: _Key, alg: str, *, issuer: str, audience: str) -> dict[str, object]:
+def _signed_claims(
+    token: str, key: _Key, alg: str, *, issuer: str, audience: str
+) -> dict[str, object]:
     try:
         claims: dict[str, object] = jwt.decode(
-            token, key=key.jwk, algorithms=[alg], issuer=issuer, audience=audience, options=_PYJWT_OPTIONS
+            token,
+            key=key.jwk,
+            algorithms=[alg],
+            issuer=issuer,
+            audience=audience,
+            options=_PYJWT_OPTIONS,
         )
     except jwt.InvalidSignatureError as exc:
-        raise TokenRejectedError(JwtFailure.BAD_SIGNATURE, "token signature does not verify") from exc
+        raise TokenRejectedError(
+            JwtFailure.BAD_SIGNATURE, "token signature does not verify"
+        ) from exc
     except jwt.InvalidAlgorithmError as exc:
-        raise TokenRejectedError(JwtFailure.UNSUPPORTED_ALGORITHM, "token algorithm is not accepted") from exc
+        raise TokenRejectedError(
+            JwtFailure.UNSUPPORTED_ALGORITHM, "token algorithm is not accepted"
+        ) from exc
     except jwt.InvalidIssuerError as exc:
-        raise TokenRejectedError(JwtFailure.WRONG_ISSUER, "token was issued by another issuer") from exc
+        raise TokenRejectedError(
+            JwtFailure.WRONG_ISSUER, "token was issued by another issuer"
+        ) from exc
     except jwt.InvalidAudienceError as exc:
-        raise TokenRejectedError(JwtFailure.WRONG_AUDIENCE, "token is meant for another audience") from exc
+        raise TokenRejectedError(
+            JwtFailure.WRONG_AUDIENCE, "token is meant for another audience"
+        ) from exc
     except jwt.MissingRequiredClaimError as exc:
         if exc.claim == "iss":
-            raise TokenRejectedError(JwtFailure.WRONG_ISSUER, "token was issued by another issuer") from exc
+            raise TokenRejectedError(
+                JwtFailure.WRONG_ISSUER, "token was issued by another issuer"
+            ) from exc
         if exc.claim == "aud":
-            raise TokenRejectedError(JwtFailure.WRONG_AUDIENCE, "token is meant for another audience") from exc
-        raise TokenRejectedError(JwtFailure.MISSING_CLAIM, f"token has no {exc.claim!r} claim") from exc
+            raise TokenRejectedError(
+                JwtFailure.WRONG_AUDIENCE, "token is meant for another audience"
+            ) from exc
+        raise TokenRejectedError(
+            JwtFailure.MISSING_CLAIM, f"token has no {exc.claim!r} claim"
+        ) from exc
     except jwt.PyJWTError as exc:
         raise TokenRejectedError(JwtFailure.MALFORMED, "token is not a valid JWT") from exc
     return claims
@@ -236,12 +266,16 @@ def verify_jwt(
         raise TokenRejectedError(JwtFailure.MALFORMED, "token is too long")
     parts = token.split(".")
     if len(parts) != 3 or not all(parts):
-        raise TokenRejectedError(JwtFailure.MALFORMED, "token is not a compact JWS (header.payload.signature)")
+        raise TokenRejectedError(
+            JwtFailure.MALFORMED, "token is not a compact JWS (header.payload.signature)"
+        )
     header = _json_object(_b64url(parts[0]), "header")
     alg = header.get("alg")
     allowed = SUPPORTED_ALGORITHMS.intersection(algorithms)
     if not isinstance(alg, str) or alg not in allowed:
-        raise TokenRejectedError(JwtFailure.UNSUPPORTED_ALGORITHM, f"token algorithm {alg!r} is not accepted")
+        raise TokenRejectedError(
+            JwtFailure.UNSUPPORTED_ALGORITHM, f"token algorithm {alg!r} is not accepted"
+        )
     if "crit" in header:
         raise TokenRejectedError(JwtFailure.MALFORMED, "token uses critical header extensions")
     kid = header.get("kid")
@@ -249,7 +283,9 @@ def verify_jwt(
         raise TokenRejectedError(JwtFailure.MALFORMED, "token kid is not a string")
     key = keys.find(kid, "RSA" if alg == "RS256" else "EC")
     if key is None or (key.alg is not None and key.alg != alg):
-        raise TokenRejectedError(JwtFailure.UNKNOWN_KEY, "token was not signed with a key of the configured issuer")
+        raise TokenRejectedError(
+            JwtFailure.UNKNOWN_KEY, "token was not signed with a key of the configured issuer"
+        )
     # Refused here, before PyJWT parses the payload its own way (the last duplicate would win).
     _json_object(_b64url(parts[1]), "payload")
     claims = _signed_claims(token, key, alg, issuer=issuer, audience=audience)
@@ -262,7 +298,13 @@ def verify_jwt(
     if issued_at > now + leeway or (not_before is not None and not_before > now + leeway):
         raise TokenRejectedError(JwtFailure.NOT_YET_VALID, "token is not valid yet")
     if expires_at - issued_at > max_lifetime:
-        raise TokenRejectedError(JwtFailure.TOO_LONG_LIVED, "token lifetime is longer than accepted")
+        raise TokenRejectedError(
+            JwtFailure.TOO_LONG_LIVED, "token lifetime is longer than accepted"
+        )
     if not isinstance(claims.get("jti"), str) or not claims["jti"]:
-        raise TokenRejectedError(JwtFailure.MISSING_CLAIM, "token has no 'jti' claim (needed against replay)")
-    return VerifiedToken(algorithm=alg, kid=kid, claims=claims, issued_at=issued_at, expires_at=expires_at)
+        raise TokenRejectedError(
+            JwtFailure.MISSING_CLAIM, "token has no 'jti' claim (needed against replay)"
+        )
+    return VerifiedToken(
+        algorithm=alg, kid=kid, claims=claims, issued_at=issued_at, expires_at=expires_at
+    )

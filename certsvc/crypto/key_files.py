@@ -41,7 +41,11 @@ __all__ = [
 _PBES2 = "1.2.840.113549.1.5.13"
 _PBKDF2 = "1.2.840.113549.1.5.12"
 _SCRYPT = "1.3.6.1.4.1.11591.4.11"  # RFC 7914 §7
-_AES_CBC = {"2.16.840.1.101.3.4.1.2": 16, "2.16.840.1.101.3.4.1.22": 24, "2.16.840.1.101.3.4.1.42": 32}
+_AES_CBC = {
+    "2.16.840.1.101.3.4.1.2": 16,
+    "2.16.840.1.101.3.4.1.22": 24,
+    "2.16.840.1.101.3.4.1.42": 32,
+}
 _AES256_CBC = "2.16.840.1.101.3.4.1.42"
 _PBKDF2_PRFS = {
     "1.2.840.113549.2.7": "sha1",
@@ -89,7 +93,10 @@ class _AlgorithmIdentifier(core.Sequence):  # type: ignore[misc]
 
 
 class _Pbes2Params(core.Sequence):  # type: ignore[misc]
-    _fields = [("key_derivation_func", _AlgorithmIdentifier), ("encryption_scheme", _AlgorithmIdentifier)]
+    _fields = [
+        ("key_derivation_func", _AlgorithmIdentifier),
+        ("encryption_scheme", _AlgorithmIdentifier),
+    ]
 
 
 class _ScryptParams(core.Sequence):  # type: ignore[misc]  # RFC 7914 §7.1
@@ -118,7 +125,15 @@ class _EncryptedPrivateKeyInfo(core.Sequence):  # type: ignore[misc]
 def _scrypt(passphrase: bytes, salt: bytes, kdf: KeyFileKdf, length: int) -> bytes:
     n = 1 << kdf.log2_n
     # hashlib refuses by default above 32 MiB; scrypt needs 128 * r * N bytes (+ the p blocks).
-    return hashlib.scrypt(passphrase, salt=salt, n=n, r=kdf.r, p=kdf.p, dklen=length, maxmem=256 * kdf.r * n + (1 << 20))
+    return hashlib.scrypt(
+        passphrase,
+        salt=salt,
+        n=n,
+        r=kdf.r,
+        p=kdf.p,
+        dklen=length,
+        maxmem=256 * kdf.r * n + (1 << 20),
+    )
 
 
 def protect_key_file(private_key_info_der: bytes, passphrase: bytes, kdf: KeyFileKdf) -> bytes:
@@ -146,7 +161,10 @@ def protect_key_file(private_key_info_der: bytes, passphrase: bytes, kdf: KeyFil
         }
     )
     info = _EncryptedPrivateKeyInfo(
-        {"encryption_algorithm": {"algorithm": _PBES2, "parameters": scheme}, "encrypted_data": ciphertext}
+        {
+            "encryption_algorithm": {"algorithm": _PBES2, "parameters": scheme},
+            "encrypted_data": ciphertext,
+        }
     )
     pem: bytes = asn1_pem.armor(_PEM_LABEL, info.dump())
     return pem
@@ -181,7 +199,9 @@ def key_file_protection(pem: bytes) -> KeyFileProtection:
         work = n * params["block_size"].native * params["parallelization_parameter"].native
         return KeyFileProtection("scrypt", n.bit_length() - 1, work)
     if oid == _PBKDF2:
-        return KeyFileProtection("pbkdf2", _Pbkdf2Params.load(kdf["parameters"].dump())["iteration_count"].native)
+        return KeyFileProtection(
+            "pbkdf2", _Pbkdf2Params.load(kdf["parameters"].dump())["iteration_count"].native
+        )
     raise KeyUnavailableError("the key file's key derivation is neither scrypt nor PBKDF2")
 
 
@@ -197,7 +217,9 @@ def _decrypt(pem: bytes, passphrase: bytes) -> bytes:
     if kdf["algorithm"].dotted == _SCRYPT:
         params = _ScryptParams.load(kdf["parameters"].dump())
         cost = KeyFileKdf(
-            params["cost_parameter"].native.bit_length() - 1, params["block_size"].native, params["parallelization_parameter"].native
+            params["cost_parameter"].native.bit_length() - 1,
+            params["block_size"].native,
+            params["parallelization_parameter"].native,
         )
         key = _scrypt(passphrase, params["salt"].native, cost, length)
     elif kdf["algorithm"].dotted == _PBKDF2:
@@ -205,7 +227,13 @@ def _decrypt(pem: bytes, passphrase: bytes) -> bytes:
         prf = "1.2.840.113549.2.7" if not params["prf"] else params["prf"]["algorithm"].dotted
         if prf not in _PBKDF2_PRFS:
             raise KeyUnavailableError("the key file's PBKDF2 hash is not supported")
-        key = hashlib.pbkdf2_hmac(_PBKDF2_PRFS[prf], passphrase, params["salt"].native, params["iteration_count"].native, length)
+        key = hashlib.pbkdf2_hmac(
+            _PBKDF2_PRFS[prf],
+            passphrase,
+            params["salt"].native,
+            params["iteration_count"].native,
+            length,
+        )
     else:
         raise KeyUnavailableError("the key file's key derivation is neither scrypt nor PBKDF2")
     decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
@@ -229,7 +257,9 @@ def key_file_opens_with(pem: bytes, passphrase: bytes) -> bool:
     return True
 
 
-def rewrap_key_file(pem: bytes, *, passphrases: list[bytes], new_passphrase: bytes, kdf: KeyFileKdf) -> bytes:
+def rewrap_key_file(
+    pem: bytes, *, passphrases: list[bytes], new_passphrase: bytes, kdf: KeyFileKdf
+) -> bytes:
     """``pem`` encrypted again under ``new_passphrase`` with scrypt at ``kdf``.
 
     ``passphrases`` are tried in order (the current one, then the one before a change).

@@ -15,11 +15,20 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from certsvc.crypto.key_files import KeyFileKdf, protect_key_file, rewrap_key_file
 from certsvc.errors import InvalidDocumentError, KeyUnavailableError
 
-__all__ = ["certificate_spki_der", "certificates_from_pem", "reencrypt_private_key_pem", "verify_detached"]
+__all__ = [
+    "certificate_spki_der",
+    "certificates_from_pem",
+    "reencrypt_private_key_pem",
+    "verify_detached",
+]
 
 
 def reencrypt_private_key_pem(
-    pem: bytes, *, source_passphrase: bytes | None, target_passphrase: bytes, kdf: KeyFileKdf | None = None
+    pem: bytes,
+    *,
+    source_passphrase: bytes | None,
+    target_passphrase: bytes,
+    kdf: KeyFileKdf | None = None,
 ) -> bytes:
     """Load an imported private key (encrypted or not) and return it as a certsvc key file
     (PBES2 with scrypt at ``kdf``, :mod:`certsvc.crypto.key_files`).
@@ -46,9 +55,16 @@ def reencrypt_private_key_pem(
 
         sm2_key = sm2.Sm2PrivateKey.from_pem(pem, source_passphrase or None)
     except Exception as exc:
-        raise KeyUnavailableError("the imported key cannot be read (wrong passphrase or not a private key)") from exc
+        raise KeyUnavailableError(
+            "the imported key cannot be read (wrong passphrase or not a private key)"
+        ) from exc
     pem = sm2_key.to_pem(target_passphrase)
-    return rewrap_key_file(pem, passphrases=[target_passphrase], new_passphrase=target_passphrase, kdf=kdf or KeyFileKdf())
+    return rewrap_key_file(
+        pem,
+        passphrases=[target_passphrase],
+        new_passphrase=target_passphrase,
+        kdf=kdf or KeyFileKdf(),
+    )
 
 
 def certificates_from_pem(data: bytes) -> list[bytes]:
@@ -58,7 +74,11 @@ def certificates_from_pem(data: bytes) -> list[bytes]:
         InvalidDocumentError: no certificate in the data.
     """
     if asn1_pem.detect(data):
-        ders = [der for kind, _headers, der in asn1_pem.unarmor(data, multiple=True) if kind == "CERTIFICATE"]
+        ders = [
+            der
+            for kind, _headers, der in asn1_pem.unarmor(data, multiple=True)
+            if kind == "CERTIFICATE"
+        ]
     else:
         ders = [data]
     if not ders:

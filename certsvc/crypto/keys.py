@@ -52,7 +52,9 @@ def _sm2_module() -> object:
     return sm2
 
 
-def generate_private_key_pem(algorithm: KeyAlgorithm, passphrase: bytes, *, kdf: KeyFileKdf | None = None) -> bytes:
+def generate_private_key_pem(
+    algorithm: KeyAlgorithm, passphrase: bytes, *, kdf: KeyFileKdf | None = None
+) -> bytes:
     """A new private key as an encrypted PKCS#8 PEM key file (PBES2 with scrypt at ``kdf``,
     by default OWASP's minimum: :mod:`certsvc.crypto.key_files`).
 
@@ -68,7 +70,9 @@ def generate_private_key_pem(algorithm: KeyAlgorithm, passphrase: bytes, *, kdf:
         sm2 = _sm2_module()
         key = sm2.Sm2PrivateKey.generate()  # type: ignore[attr-defined]
         pem: bytes = key.to_pem(passphrase)
-        return rewrap_key_file(pem, passphrases=[passphrase], new_passphrase=passphrase, kdf=kdf or KeyFileKdf())
+        return rewrap_key_file(
+            pem, passphrases=[passphrase], new_passphrase=passphrase, kdf=kdf or KeyFileKdf()
+        )
     private: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
     if algorithm is KeyAlgorithm.RSA_3072:
         private = rsa.generate_private_key(public_exponent=_RSA_PUBLIC_EXPONENT, key_size=_RSA_BITS)

@@ -65,7 +65,14 @@ class OfdPackage:
 
 # What zipfile raises for a damaged archive: a fuzzed "version needed" field gives
 # NotImplementedError, a truncated one EOFError or OSError, a damaged deflate stream zlib.error.
-_UNREADABLE_ZIP = (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, ValueError, zlib.error)
+_UNREADABLE_ZIP = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    OSError,
+    EOFError,
+    ValueError,
+    zlib.error,
+)
 
 
 def is_ofd(data: bytes) -> bool:
@@ -87,17 +94,25 @@ def parse_xml(data: bytes, *, name: str, limits: PackageLimits | None = None) ->
     """
     limits = limits or PackageLimits()
     if len(data) > limits.max_xml_bytes:
-        raise InvalidDocumentError(f"{name} is larger than {limits.max_xml_bytes} bytes", code="ofd_malformed")
+        raise InvalidDocumentError(
+            f"{name} is larger than {limits.max_xml_bytes} bytes", code="ofd_malformed"
+        )
     try:
-        root: ET.Element = SafeET.fromstring(data, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: ET.Element = SafeET.fromstring(
+            data, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
     except defusedxml.DefusedXmlException as exc:
-        raise InvalidDocumentError(f"{name} uses a DTD or entities, which OFD files never need", code="ofd_malformed") from exc
+        raise InvalidDocumentError(
+            f"{name} uses a DTD or entities, which OFD files never need", code="ofd_malformed"
+        ) from exc
     except ET.ParseError as exc:
         raise InvalidDocumentError(f"{name} is not well-formed XML", code="ofd_malformed") from exc
     return root
 
 
-def read_package(data: bytes, *, limits: PackageLimits | None = None, max_bytes: int | None = None) -> OfdPackage:
+def read_package(
+    data: bytes, *, limits: PackageLimits | None = None, max_bytes: int | None = None
+) -> OfdPackage:
     """Open an OFD package within ``limits``.
 
     Raises:
@@ -106,31 +121,53 @@ def read_package(data: bytes, *, limits: PackageLimits | None = None, max_bytes:
     """
     limits = limits or PackageLimits()
     if max_bytes is not None and len(data) > max_bytes:
-        raise DocumentTooLargeError(f"the document is larger than {max_bytes} bytes", details={"limit": max_bytes})
+        raise DocumentTooLargeError(
+            f"the document is larger than {max_bytes} bytes", details={"limit": max_bytes}
+        )
     if not data.startswith(_ZIP_MAGIC):
-        raise InvalidDocumentError("the file is not an OFD (not a ZIP package)", code="ofd_malformed")
+        raise InvalidDocumentError(
+            "the file is not an OFD (not a ZIP package)", code="ofd_malformed"
+        )
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except _UNREADABLE_ZIP as exc:
-        raise InvalidDocumentError("the OFD package is not a readable ZIP file", code="ofd_malformed") from exc
+        raise InvalidDocumentError(
+            "the OFD package is not a readable ZIP file", code="ofd_malformed"
+        ) from exc
     with archive:
         infos = archive.infolist()
         if len(infos) > limits.max_entries:
-            raise InvalidDocumentError(f"the OFD package has more than {limits.max_entries} entries", code="ofd_malformed")
+            raise InvalidDocumentError(
+                f"the OFD package has more than {limits.max_entries} entries", code="ofd_malformed"
+            )
         names = [info.filename for info in infos]
         if len(set(names)) != len(names):
-            raise InvalidDocumentError("the OFD package has two entries with one name", code="ofd_malformed")
+            raise InvalidDocumentError(
+                "the OFD package has two entries with one name", code="ofd_malformed"
+            )
         declared = 0
         for info in infos:
             if _BAD_NAME.search(info.filename):
-                raise InvalidDocumentError(f"unsafe entry name in the OFD package: {info.filename[:80]!r}", code="ofd_malformed")
+                raise InvalidDocumentError(
+                    f"unsafe entry name in the OFD package: {info.filename[:80]!r}",
+                    code="ofd_malformed",
+                )
             if info.flag_bits & 0x1:
-                raise InvalidDocumentError("the OFD package has encrypted entries", code="ofd_malformed")
+                raise InvalidDocumentError(
+                    "the OFD package has encrypted entries", code="ofd_malformed"
+                )
             declared += info.file_size
             if info.file_size > limits.max_entry_bytes or declared > limits.max_total_bytes:
-                raise InvalidDocumentError("the OFD package unpacks to more than the size limit", code="ofd_malformed")
-            if info.file_size > 1024 and info.file_size > limits.max_ratio * max(info.compress_size, 1):
-                raise InvalidDocumentError("the OFD package is compressed beyond any real file (a ZIP bomb)", code="ofd_malformed")
+                raise InvalidDocumentError(
+                    "the OFD package unpacks to more than the size limit", code="ofd_malformed"
+                )
+            if info.file_size > 1024 and info.file_size > limits.max_ratio * max(
+                info.compress_size, 1
+            ):
+                raise InvalidDocumentError(
+                    "the OFD package is compressed beyond any real file (a ZIP bomb)",
+                    code="ofd_malformed",
+                )
         files: dict[str, bytes] = {}
         for info in infos:
             if info.is_dir():
@@ -140,10 +177,16 @@ def read_package(data: bytes, *, limits: PackageLimits | None = None, max_bytes:
                     # The declared size can lie; never read more than it promised.
                     body = entry.read(info.file_size + 1)
             except _UNREADABLE_ZIP as exc:
-                raise InvalidDocumentError(f"the OFD entry {info.filename[:80]!r} cannot be read", code="ofd_malformed") from exc
+                raise InvalidDocumentError(
+                    f"the OFD entry {info.filename[:80]!r} cannot be read", code="ofd_malformed"
+                ) from exc
             if len(body) != info.file_size:
-                raise InvalidDocumentError("an OFD entry is larger than its declared size", code="ofd_malformed")
+                raise InvalidDocumentError(
+                    "an OFD entry is larger than its declared size", code="ofd_malformed"
+                )
             files[info.filename] = body
     if "OFD.xml" not in files:
-        raise InvalidDocumentError("the package has no OFD.xml: not an OFD file", code="ofd_malformed")
+        raise InvalidDocumentError(
+            "the package has no OFD.xml: not an OFD file", code="ofd_malformed"
+        )
     return OfdPackage(files, limits)

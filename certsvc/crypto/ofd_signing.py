@@ -52,15 +52,11 @@ SIGNED_VALUE_PATH = "Doc_0/Signs/Sign_0/SignedValue.dat"
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
-
-
-
-
-
-
 def _sm2(key: SigningKey | SealKey) -> Sm2Signing:
     if key.algorithm is not KeyAlgorithm.SM2:
-        raise SigningError("a GB/T 38540 seal on an OFD needs an SM2 key", code="ofd_needs_sm2_seal")
+        raise SigningError(
+            "a GB/T 38540 seal on an OFD needs an SM2 key", code="ofd_needs_sm2_seal"
+        )
     return sm2_signing(key) if isinstance(key, SigningKey) else key._sm2_key()
 
 
@@ -81,7 +77,11 @@ def _page_id(document: ET.Element, page_index: int) -> str:
 
 
 def _signature_xml(
-    files: dict[str, bytes], *, page_id: str, boundary: tuple[float, float, float, float], signed_at: datetime
+    files: dict[str, bytes],
+    *,
+    page_id: str,
+    boundary: tuple[float, float, float, float],
+    signed_at: datetime,
 ) -> bytes:
     root = ET.Element(QUALIFIED + "Signature")
     info = ofd_element(root, "SignedInfo")
@@ -93,7 +93,13 @@ def _signature_xml(
         reference = ofd_element(references, "Reference", FileRef=f"/{name}")
         ofd_element(reference, "CheckValue", base64.b64encode(sm3(files[name])).decode())
     x, y, w, h = boundary
-    ofd_element(info, "StampAnnot", ID="1", PageRef=page_id, Boundary=f"{ofd_number(x)} {ofd_number(y)} {ofd_number(w)} {ofd_number(h)}")
+    ofd_element(
+        info,
+        "StampAnnot",
+        ID="1",
+        PageRef=page_id,
+        Boundary=f"{ofd_number(x)} {ofd_number(y)} {ofd_number(w)} {ofd_number(h)}",
+    )
     ofd_element(root, "SignedValue", f"/{SIGNED_VALUE_PATH}")
     return xml_document(root)
 
@@ -130,7 +136,9 @@ def seal_ofd(
     ofd_element(signatures, "Signature", ID="1", Type="Seal", BaseLoc=f"/{SIGNATURE_PATH}")
     files[SIGNATURES_PATH] = xml_document(signatures)
     page_id = _page_id(package.xml("Doc_0/Document.xml"), page_index)
-    signature_xml = _signature_xml(files, page_id=page_id, boundary=boundary_mm, signed_at=signed_at)
+    signature_xml = _signature_xml(
+        files, page_id=page_id, boundary=boundary_mm, signed_at=signed_at
+    )
     stamper = None
     if timestamp_transport is not None:
         transport = timestamp_transport
@@ -157,6 +165,10 @@ def seal_ofd(
     with zipfile.ZipFile(buffer, "w") as archive:
         for name, data in files.items():
             entry = zipfile.ZipInfo(name, date_time=_ZIP_TIME)
-            entry.compress_type = zipfile.ZIP_STORED if name.endswith((".png", ".jpg", ".dat")) else zipfile.ZIP_DEFLATED
+            entry.compress_type = (
+                zipfile.ZIP_STORED
+                if name.endswith((".png", ".jpg", ".dat"))
+                else zipfile.ZIP_DEFLATED
+            )
             archive.writestr(entry, data)
     return buffer.getvalue()

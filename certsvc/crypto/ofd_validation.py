@@ -80,7 +80,11 @@ class OfdValidationResult:
 
     @property
     def bottom_line(self) -> bool:
-        return bool(self.signatures) and not self.unreferenced_files and all(s.bottom_line for s in self.signatures)
+        return (
+            bool(self.signatures)
+            and not self.unreferenced_files
+            and all(s.bottom_line for s in self.signatures)
+        )
 
 
 def _path(ref: str, base: str = "") -> str:
@@ -97,7 +101,13 @@ def _subject(cert: asn1_x509.Certificate) -> tuple[str | None, str | None]:
     return (cn[0] if isinstance(cn, list) else cn), (org[0] if isinstance(org, list) else org)
 
 
-def _chain(cert_der: bytes, *, roots: list[asn1_x509.Certificate], pool: list[asn1_x509.Certificate], at: datetime | None) -> str | None:
+def _chain(
+    cert_der: bytes,
+    *,
+    roots: list[asn1_x509.Certificate],
+    pool: list[asn1_x509.Certificate],
+    at: datetime | None,
+) -> str | None:
     """``None`` when the certificate chains to a root at ``at``, else why not."""
     try:
         cert = asn1_x509.Certificate.load(cert_der)
@@ -110,7 +120,9 @@ def _chain(cert_der: bytes, *, roots: list[asn1_x509.Certificate], pool: list[as
         }
         if at is not None:
             kwargs["moment"] = at
-        validator = CertificateValidator(cert, intermediate_certs=pool, validation_context=ValidationContext(**kwargs))
+        validator = CertificateValidator(
+            cert, intermediate_certs=pool, validation_context=ValidationContext(**kwargs)
+        )
         asyncio.run(validator.async_validate_usage(set()))  # type: ignore[no-untyped-call]
     except Exception as exc:  # certvalidator raises PathBuildingError, PathValidationError, ...
         name = type(exc).__name__
@@ -120,7 +132,9 @@ def _chain(cert_der: bytes, *, roots: list[asn1_x509.Certificate], pool: list[as
     return None
 
 
-def _references(package: OfdPackage, signature: ET.Element, base: str) -> tuple[set[str], list[str], list[str], list[str]]:
+def _references(
+    package: OfdPackage, signature: ET.Element, base: str
+) -> tuple[set[str], list[str], list[str], list[str]]:
     """(referenced paths, changed, missing, problems) of one ``Signature.xml``."""
     problems: list[str] = []
     info = signature.find(f"{QUALIFIED}SignedInfo")
@@ -146,7 +160,9 @@ def _references(package: OfdPackage, signature: ET.Element, base: str) -> tuple[
             missing.append(name)
             continue
         try:
-            expected = base64.b64decode((reference.findtext(f"{QUALIFIED}CheckValue") or "").strip(), validate=True)
+            expected = base64.b64decode(
+                (reference.findtext(f"{QUALIFIED}CheckValue") or "").strip(), validate=True
+            )
         except (binascii.Error, ValueError):
             expected = b""
         if sm3(body) != expected:
@@ -163,7 +179,9 @@ def _stamp_page_ok(package: OfdPackage, signature: ET.Element) -> bool:
         document = package.xml(_document_path(package))
     except InvalidDocumentError:
         return False
-    return any(p.get("ID") == page_ref for p in document.findall(f"{QUALIFIED}Pages/{QUALIFIED}Page"))
+    return any(
+        p.get("ID") == page_ref for p in document.findall(f"{QUALIFIED}Pages/{QUALIFIED}Page")
+    )
 
 
 def _document_path(package: OfdPackage) -> str:
@@ -191,7 +209,9 @@ def _check_one(
     signature_bytes = package.files[signature_path]
     # The seal window and signer certificate are judged at the signing time (as for the PDF
     # seal data); the chain below at the validation time, as pyHanko does for the PDF.
-    report = ses_verification.verify_ses_signature(signed_value or b"", document_hash=sm3(signature_bytes), maker_trust=list(maker_trust))
+    report = ses_verification.verify_ses_signature(
+        signed_value or b"", document_hash=sm3(signature_bytes), maker_trust=list(maker_trust)
+    )
     codes = list(report.codes)
     info = report.signature
     cn = org = cert_sha = None
@@ -199,7 +219,9 @@ def _check_one(
     trust_problem: str | None = "the seal data cannot be read"
     if info is not None and info.time_stamp is not None:
         # GB/T 38540 timeStamp: a token over the signature value from a TSA under the roots.
-        stamp = check_time_stamp_token(info.time_stamp, info.signature, trust_roots_der=trust_roots_der)
+        stamp = check_time_stamp_token(
+            info.time_stamp, info.signature, trust_roots_der=trust_roots_der
+        )
         if stamp.is_valid:
             timestamp_at = stamp.gen_time
         else:
@@ -216,7 +238,10 @@ def _check_one(
     if not _stamp_page_ok(package, signature):
         problems.append("the stamp annotation names no page of the document")
     references_intact = not changed and not missing and bool(referenced)
-    is_intact = references_intact and not ({"ses_malformed", "ses_signature_invalid", "data_hash_mismatch", "property_info_mismatch"} & set(codes))
+    is_intact = references_intact and not (
+        {"ses_malformed", "ses_signature_invalid", "data_hash_mismatch", "property_info_mismatch"}
+        & set(codes)
+    )
     check = OfdSignatureCheck(
         signature_path=signature_path,
         signer_common_name=cn,
@@ -250,7 +275,9 @@ def _signature_paths(package: OfdPackage) -> tuple[list[str], set[str]]:
     paths = [_path(s.get("BaseLoc", ""), base) for s in listing.findall(f"{QUALIFIED}Signature")]
     for path in paths:
         if path not in package.files:
-            raise InvalidDocumentError(f"Signatures.xml names a missing file {path[:80]!r}", code="ofd_malformed")
+            raise InvalidDocumentError(
+                f"Signatures.xml names a missing file {path[:80]!r}", code="ofd_malformed"
+            )
     return paths, {list_path}
 
 
@@ -288,18 +315,27 @@ def validate_ofd(
     root = package.xml("OFD.xml")
     metadata = {
         e.get("Name", ""): (e.text or "")
-        for e in root.findall(f"{QUALIFIED}DocBody/{QUALIFIED}DocInfo/{QUALIFIED}CustomDatas/{QUALIFIED}CustomData")
+        for e in root.findall(
+            f"{QUALIFIED}DocBody/{QUALIFIED}DocInfo/{QUALIFIED}CustomDatas/{QUALIFIED}CustomData"
+        )
     }
     paths, covered = _signature_paths(package)
     checks = []
     for path in paths:
         check, protected = _check_one(
-            package, path, roots=roots, trust_roots_der=trust_roots_der, pool=pool,
-            maker_trust=maker_certificates_der, at=validation_time,
+            package,
+            path,
+            roots=roots,
+            trust_roots_der=trust_roots_der,
+            pool=pool,
+            maker_trust=maker_certificates_der,
+            at=validation_time,
         )
         checks.append(check)
         covered |= protected
-    unreferenced = tuple(sorted(name for name in package.files if name not in covered)) if paths else ()
+    unreferenced = (
+        tuple(sorted(name for name in package.files if name not in covered)) if paths else ()
+    )
     return OfdValidationResult(
         file_sha256=hashlib.sha256(data).hexdigest(),
         signatures=tuple(checks),

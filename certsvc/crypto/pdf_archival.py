@@ -68,7 +68,10 @@ def proven_in_the_past(
 
 
 def _judged_at(
-    embedded: EmbeddedPdfSignature, check: SignatureCheck, archival: SignatureCheck, past_factory: PastContext
+    embedded: EmbeddedPdfSignature,
+    check: SignatureCheck,
+    archival: SignatureCheck,
+    past_factory: PastContext,
 ) -> SignatureCheck:
     assert check.timestamp_at is not None and archival.signing_time is not None
     try:
@@ -82,7 +85,15 @@ def _judged_at(
     except Exception:
         return check
     stamp = getattr(past, "timestamp_validity", None)
-    if not (past.trusted and past.intact and past.valid and stamp is not None and stamp.intact and stamp.valid and stamp.trusted):
+    if not (
+        past.trusted
+        and past.intact
+        and past.valid
+        and stamp is not None
+        and stamp.intact
+        and stamp.valid
+        and stamp.trusted
+    ):
         return check
     when = archival.signing_time.isoformat()
     return replace(

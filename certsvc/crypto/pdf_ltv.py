@@ -83,7 +83,9 @@ class LtvStamper:
             ocsps = [asn1_ocsp.OCSPResponse.load(d) for d in data.ocsp_responses]
             writer = _SealingWriter(io.BytesIO(pdf), strict=False)
         except Exception as exc:
-            raise InvalidDocumentError("the document or its validation data cannot be read") from exc
+            raise InvalidDocumentError(
+                "the document or its validation data cannot be read"
+            ) from exc
         try:
             DocumentSecurityStore.supply_dss_in_writer(
                 writer, sig_contents=None, certs=certs, crls=crls, ocsps=ocsps
@@ -94,12 +96,17 @@ class LtvStamper:
                 return out.getvalue()
             stamper = PdfTimeStamper(self._timestamper)
             result = stamper.timestamp_pdf(
-                writer, self._md, bytes_reserved=self._bytes_reserved(), timestamper=self._timestamper
+                writer,
+                self._md,
+                bytes_reserved=self._bytes_reserved(),
+                timestamper=self._timestamper,
             )
         except CertsvcError:
             raise
         except Exception as exc:
-            raise SigningError(f"the validation data could not be added ({type(exc).__name__})") from exc
+            raise SigningError(
+                f"the validation data could not be added ({type(exc).__name__})"
+            ) from exc
         data_out: bytes = result.getvalue()
         return data_out
 
@@ -134,7 +141,10 @@ def newest_timestamp(pdf: bytes) -> TimeStampSummary | None:
                 continue
             for attr in sig.signer_info["unsigned_attrs"] or ():
                 if attr["type"].native == "signature_time_stamp_token":
-                    found.extend(_summary(token["content"], is_document_timestamp=False) for token in attr["values"])
+                    found.extend(
+                        _summary(token["content"], is_document_timestamp=False)
+                        for token in attr["values"]
+                    )
     except Exception as exc:
         raise InvalidDocumentError("the document's time-stamps cannot be read") from exc
     # A document time-stamp covers every earlier one; among seals' tokens the newest counts.

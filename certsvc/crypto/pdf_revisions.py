@@ -33,7 +33,13 @@ from typing import Any
 from pyhanko.pdf_utils import generic
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-__all__ = ["ChangeKind", "PdfChange", "changes_after_revision", "eof_candidates", "has_trailing_data"]
+__all__ = [
+    "ChangeKind",
+    "PdfChange",
+    "changes_after_revision",
+    "eof_candidates",
+    "has_trailing_data",
+]
 
 _Ref = tuple[int, int]
 # ISO 32000-2 §7.2.3: white-space characters. Trailing white space after %%EOF is not data.
@@ -71,7 +77,10 @@ _KIND_TEXT: dict[ChangeKind, tuple[str, str]] = {
     ChangeKind.ACROFORM: ("interactive form (AcroForm)", "交互式表单（AcroForm）"),
     ChangeKind.PAGE: ("page object", "页面对象"),
     ChangeKind.PAGE_CONTENT: ("page content stream", "页面内容流"),
-    ChangeKind.RESOURCE: ("page resource (font, image or form XObject)", "页面资源（字体、图像或表单对象）"),
+    ChangeKind.RESOURCE: (
+        "page resource (font, image or form XObject)",
+        "页面资源（字体、图像或表单对象）",
+    ),
     ChangeKind.ANNOTATION: ("annotation", "注释"),
     ChangeKind.APPEARANCE: ("appearance stream", "外观流"),
     ChangeKind.FIELD: ("form field or widget (signed or not)", "表单域或控件（含签名域）"),
@@ -173,7 +182,11 @@ class _Revision:
         return self.get(ref) if ref is not None else obj
 
     def root_ref(self) -> _Ref | None:
-        return _ref(self.resolver.trailer_view.raw_get("/Root")) if "/Root" in self.resolver.trailer_view else None
+        return (
+            _ref(self.resolver.trailer_view.raw_get("/Root"))
+            if "/Root" in self.resolver.trailer_view
+            else None
+        )
 
     def trailer_ref(self, key: str) -> _Ref | None:
         trailer = self.resolver.trailer_view
@@ -200,9 +213,13 @@ def _same(a: Any, b: Any, depth: int = 0) -> bool:
     if isinstance(a, generic.StreamObject) or isinstance(b, generic.StreamObject):
         return False  # direct streams do not exist (ISO 32000-2 §7.3.8): never equal
     if isinstance(a, generic.DictionaryObject) and isinstance(b, generic.DictionaryObject):
-        return set(a.keys()) == set(b.keys()) and all(_same(a.raw_get(k), b.raw_get(k), depth + 1) for k in a)
+        return set(a.keys()) == set(b.keys()) and all(
+            _same(a.raw_get(k), b.raw_get(k), depth + 1) for k in a
+        )
     if isinstance(a, generic.ArrayObject) and isinstance(b, generic.ArrayObject):
-        return len(a) == len(b) and all(_same(a.raw_get(i), b.raw_get(i), depth + 1) for i in range(len(a)))
+        return len(a) == len(b) and all(
+            _same(a.raw_get(i), b.raw_get(i), depth + 1) for i in range(len(a))
+        )
     if isinstance(a, (generic.ByteStringObject, generic.TextStringObject)) and isinstance(
         b, (generic.ByteStringObject, generic.TextStringObject)
     ):
@@ -211,9 +228,15 @@ def _same(a: Any, b: Any, depth: int = 0) -> bool:
 
 
 def _differing_keys(old: Any, new: Any) -> set[str]:
-    if not isinstance(old, generic.DictionaryObject) or not isinstance(new, generic.DictionaryObject):
+    if not isinstance(old, generic.DictionaryObject) or not isinstance(
+        new, generic.DictionaryObject
+    ):
         return {"(type)"}
-    return {str(k) for k in set(old.keys()) | set(new.keys()) if k not in old or k not in new or not _same(old.raw_get(k), new.raw_get(k))}
+    return {
+        str(k)
+        for k in set(old.keys()) | set(new.keys())
+        if k not in old or k not in new or not _same(old.raw_get(k), new.raw_get(k))
+    }
 
 
 class _Analysis:
@@ -222,7 +245,9 @@ class _Analysis:
         self.revision = revision
         self.old = _Revision(reader, revision - 1)
         self.new = _Revision(reader, revision)
-        self.reached: dict[_Ref, tuple[int | None, str | None]] = {}  # ref -> (page, key it was reached by)
+        self.reached: dict[
+            _Ref, tuple[int | None, str | None]
+        ] = {}  # ref -> (page, key it was reached by)
         self.ltv: set[_Ref] = set()
         self.doc_timestamp_fields: set[_Ref] = set()
         self.pages: dict[_Ref, int] = {}
@@ -234,7 +259,11 @@ class _Analysis:
         if ref is None:
             return False
         field = self.new.get(ref)
-        if not isinstance(field, generic.DictionaryObject) or field.get("/FT") != "/Sig" or "/Kids" in field:
+        if (
+            not isinstance(field, generic.DictionaryObject)
+            or field.get("/FT") != "/Sig"
+            or "/Kids" in field
+        ):
             return False
         value = self.new.value(field.raw_get("/V")) if "/V" in field else None
         if not isinstance(value, generic.DictionaryObject):
@@ -257,7 +286,11 @@ class _Analysis:
     def page_list(self, root: Any) -> list[_Ref]:
         pages: list[_Ref] = []
         seen: set[_Ref] = set()
-        stack: list[Any] = [root.raw_get("/Pages")] if isinstance(root, generic.DictionaryObject) and "/Pages" in root else []
+        stack: list[Any] = (
+            [root.raw_get("/Pages")]
+            if isinstance(root, generic.DictionaryObject) and "/Pages" in root
+            else []
+        )
         while stack:
             item = stack.pop()
             ref = _ref(item)
@@ -275,7 +308,9 @@ class _Analysis:
                 pages.append(ref)
         return pages
 
-    def walk(self, start: Any, *, page: int | None, key: str | None, skip: frozenset[str] = frozenset()) -> None:
+    def walk(
+        self, start: Any, *, page: int | None, key: str | None, skip: frozenset[str] = frozenset()
+    ) -> None:
         stack: list[tuple[Any, str | None, bool]] = [(start, key, True)]
         while stack:
             item, via, top = stack.pop()
@@ -290,7 +325,11 @@ class _Analysis:
             for child_key, child in _raw_items(obj):
                 if child_key in _SKIP_KEYS or (top and child_key in skip):
                     continue
-                if via in ("/Annots", "/Fields") and child_key is None and self.is_document_timestamp(_ref(child)):
+                if (
+                    via in ("/Annots", "/Fields")
+                    and child_key is None
+                    and self.is_document_timestamp(_ref(child))
+                ):
                     self.doc_timestamp_fields.add(_ref(child))  # type: ignore[arg-type]
                     continue
                 stack.append((child, child_key if child_key is not None else via, False))
@@ -312,11 +351,17 @@ class _Analysis:
         xrefs = self.reader.xrefs
         root_ref = self.new.root_ref()
         if root_ref is None or root_ref != self.old.root_ref():
-            self.changes.append(PdfChange(ChangeKind.STRUCTURE, self.revision, None, None, "changed", ("/Root",)))
+            self.changes.append(
+                PdfChange(ChangeKind.STRUCTURE, self.revision, None, None, "changed", ("/Root",))
+            )
         if self.new.trailer_ref("/Info") != self.old.trailer_ref("/Info"):
-            self.changes.append(PdfChange(ChangeKind.INFO, self.revision, None, None, "changed", ("/Info",)))
+            self.changes.append(
+                PdfChange(ChangeKind.INFO, self.revision, None, None, "changed", ("/Info",))
+            )
         if "/Encrypt" in self.new.resolver.trailer_view:
-            self.changes.append(PdfChange(ChangeKind.STRUCTURE, self.revision, None, None, "changed", ("/Encrypt",)))
+            self.changes.append(
+                PdfChange(ChangeKind.STRUCTURE, self.revision, None, None, "changed", ("/Encrypt",))
+            )
         root = self.new.get(root_ref) if root_ref is not None else generic.NullObject()
 
         pages = self.page_list(root)
@@ -324,7 +369,12 @@ class _Analysis:
         for number, ref in enumerate(pages, start=1):
             self.walk(generic.IndirectObject(ref[0], ref[1], self.reader), page=number, key="/Kids")
         if root_ref is not None:
-            self.walk(generic.IndirectObject(root_ref[0], root_ref[1], self.reader), page=None, key=None, skip=frozenset({"/DSS", "/Pages"}))
+            self.walk(
+                generic.IndirectObject(root_ref[0], root_ref[1], self.reader),
+                page=None,
+                key=None,
+                skip=frozenset({"/DSS", "/Pages"}),
+            )
         if isinstance(root, generic.DictionaryObject) and "/DSS" in root:
             self.walk_ltv(root.raw_get("/DSS"))
         for field in self.doc_timestamp_fields:
@@ -334,17 +384,28 @@ class _Analysis:
             (r.idnum, r.generation) for r in xrefs.object_streams_used_in(self.revision)
         }
         info_ref = self.new.trailer_ref("/Info")
-        for reference in sorted(xrefs.refs_freed_in_revision(self.revision), key=lambda r: (r.idnum, r.generation)):
+        for reference in sorted(
+            xrefs.refs_freed_in_revision(self.revision), key=lambda r: (r.idnum, r.generation)
+        ):
             ref = (reference.idnum, reference.generation)
-            self.changes.append(PdfChange(self._kind(ref, self.old.get(ref)), self.revision, _name(ref), None, "deleted"))
-        written = {(r.idnum, r.generation) for r in xrefs.explicit_refs_in_revision(self.revision)} - containers
+            self.changes.append(
+                PdfChange(
+                    self._kind(ref, self.old.get(ref)), self.revision, _name(ref), None, "deleted"
+                )
+            )
+        written = {
+            (r.idnum, r.generation) for r in xrefs.explicit_refs_in_revision(self.revision)
+        } - containers
         for ref in sorted(written):
             self._judge(ref, root_ref=root_ref, info_ref=info_ref)
         return self.changes
 
     def _is_new(self, ref: _Ref) -> bool:
         try:
-            return bool(self.reader.xrefs.get_introducing_revision(generic.Reference(ref[0], ref[1])) == self.revision)
+            return bool(
+                self.reader.xrefs.get_introducing_revision(generic.Reference(ref[0], ref[1]))
+                == self.revision
+            )
         except KeyError:
             return True
 
@@ -357,15 +418,27 @@ class _Analysis:
             if keys is None:
                 return
             kind = self._kind(ref, new_obj, via=via)
-            self.changes.append(PdfChange(kind, self.revision, _name(ref), page, action, tuple(sorted(keys))))
+            self.changes.append(
+                PdfChange(kind, self.revision, _name(ref), page, action, tuple(sorted(keys)))
+            )
         elif ref in self.ltv:
             return
         elif ref == info_ref:
             self.changes.append(PdfChange(ChangeKind.INFO, self.revision, _name(ref), None, action))
         else:
-            self.changes.append(PdfChange(ChangeKind.UNREFERENCED, self.revision, _name(ref), self._page_of(new_obj), action))
+            self.changes.append(
+                PdfChange(
+                    ChangeKind.UNREFERENCED,
+                    self.revision,
+                    _name(ref),
+                    self._page_of(new_obj),
+                    action,
+                )
+            )
 
-    def _non_ltv_difference(self, ref: _Ref, old: Any, new: Any, *, root_ref: _Ref | None) -> set[str] | None:
+    def _non_ltv_difference(
+        self, ref: _Ref, old: Any, new: Any, *, root_ref: _Ref | None
+    ) -> set[str] | None:
         """The keys that differ beyond the LTV part, or None when the difference is only LTV data.
 
         Only the catalogue, the AcroForm, pages and their /Annots or /Fields arrays may differ,
@@ -379,19 +452,33 @@ class _Analysis:
                 keys.add("/AcroForm")
             return keys or None
         if self._is_acroform(ref, root_ref):
-            return None if self._acroform_dict_ok(old, new) else _differing_keys(old, new) or {"/Fields"}
+            return (
+                None
+                if self._acroform_dict_ok(old, new)
+                else _differing_keys(old, new) or {"/Fields"}
+            )
         if ref in self.pages:
             keys = _differing_keys(old, new)
-            if keys == {"/Annots"} and self._appended_timestamps(old.get("/Annots") if "/Annots" in old else None, new.get("/Annots")):
+            if keys == {"/Annots"} and self._appended_timestamps(
+                old.get("/Annots") if "/Annots" in old else None, new.get("/Annots")
+            ):
                 return None
             return keys or None
-        if isinstance(old, generic.ArrayObject) and isinstance(new, generic.ArrayObject) and self._appended_timestamps(old, new):
+        if (
+            isinstance(old, generic.ArrayObject)
+            and isinstance(new, generic.ArrayObject)
+            and self._appended_timestamps(old, new)
+        ):
             return None  # an indirect /Annots or /Fields array grown by document time-stamps only
         return set()
 
     def _is_acroform(self, ref: _Ref, root_ref: _Ref | None) -> bool:
         root = self.new.get(root_ref) if root_ref is not None else None
-        return isinstance(root, generic.DictionaryObject) and "/AcroForm" in root and _ref(root.raw_get("/AcroForm")) == ref
+        return (
+            isinstance(root, generic.DictionaryObject)
+            and "/AcroForm" in root
+            and _ref(root.raw_get("/AcroForm")) == ref
+        )
 
     def _acroform_ok(self, old_root: Any, new_root: Any) -> bool:
         old_raw = old_root.raw_get("/AcroForm") if "/AcroForm" in old_root else None
@@ -406,8 +493,14 @@ class _Analysis:
     def _acroform_dict_ok(self, old: Any, new: Any) -> bool:
         if _differing_keys(old, new) - _ACROFORM_LTV_KEYS:
             return False
-        old_fields = old.get("/Fields") if isinstance(old, generic.DictionaryObject) and "/Fields" in old else None
-        return self._appended_timestamps(old_fields, new.get("/Fields") if "/Fields" in new else None)
+        old_fields = (
+            old.get("/Fields")
+            if isinstance(old, generic.DictionaryObject) and "/Fields" in old
+            else None
+        )
+        return self._appended_timestamps(
+            old_fields, new.get("/Fields") if "/Fields" in new else None
+        )
 
     def _appended_timestamps(self, old: Any, new: Any) -> bool:
         """``new`` is ``old`` followed by document time-stamp fields only."""
@@ -417,7 +510,7 @@ class _Analysis:
         new_items = [new.raw_get(i) for i in range(len(new))]
         if not all(_same(a, b) for a, b in zip(old_items, new_items, strict=False)):
             return False
-        return all(_ref(v) in self.doc_timestamp_fields for v in new_items[len(old_items):])
+        return all(_ref(v) in self.doc_timestamp_fields for v in new_items[len(old_items) :])
 
     def _page_of(self, obj: Any) -> int | None:
         if isinstance(obj, generic.DictionaryObject) and "/P" in obj:
@@ -455,7 +548,15 @@ class _Analysis:
             return ChangeKind.PAGE_CONTENT
         if via in ("/AP", "/N", "/D", "/R"):
             return ChangeKind.APPEARANCE
-        if via in ("/Resources", "/Font", "/XObject", "/ExtGState", "/ColorSpace", "/Pattern", "/Shading"):
+        if via in (
+            "/Resources",
+            "/Font",
+            "/XObject",
+            "/ExtGState",
+            "/ColorSpace",
+            "/Pattern",
+            "/Shading",
+        ):
             return ChangeKind.RESOURCE
         return ChangeKind.OBJECT
 
@@ -472,5 +573,14 @@ def changes_after_revision(reader: PdfFileReader, revision: int) -> tuple[PdfCha
     for later in range(revision + 1, min(total, revision + 1 + _MAX_LATER_REVISIONS)):
         changes.extend(_Analysis(reader, later).run())
     if total - revision - 1 > _MAX_LATER_REVISIONS:
-        changes.append(PdfChange(ChangeKind.STRUCTURE, revision + 1 + _MAX_LATER_REVISIONS, None, None, "added", ("/Prev",)))
+        changes.append(
+            PdfChange(
+                ChangeKind.STRUCTURE,
+                revision + 1 + _MAX_LATER_REVISIONS,
+                None,
+                None,
+                "added",
+                ("/Prev",),
+            )
+        )
     return tuple(changes)

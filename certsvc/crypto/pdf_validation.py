@@ -123,7 +123,11 @@ class PdfValidationResult:
     @property
     def bottom_line(self) -> bool:
         """True only if there is at least one signature and every signature passes."""
-        return bool(self.signatures) and all(s.bottom_line for s in self.signatures) and not self.trailing_bytes
+        return (
+            bool(self.signatures)
+            and all(s.bottom_line for s in self.signatures)
+            and not self.trailing_bytes
+        )
 
 
 def _gm_validator() -> Any:
@@ -214,13 +218,20 @@ def _subject(cert: asn1_x509.Certificate) -> tuple[str | None, str | None]:
     return cn, org
 
 
-def _describe(changes: tuple[PdfChange, ...], later_revisions: int) -> tuple[ModificationLevel, str]:
+def _describe(
+    changes: tuple[PdfChange, ...], later_revisions: int
+) -> tuple[ModificationLevel, str]:
     if changes:
         listed = "; ".join(c.describe_en() for c in changes[:_LISTED_CHANGES])
-        more = f"; and {len(changes) - _LISTED_CHANGES} more" if len(changes) > _LISTED_CHANGES else ""
+        more = (
+            f"; and {len(changes) - _LISTED_CHANGES} more" if len(changes) > _LISTED_CHANGES else ""
+        )
         return ModificationLevel.OTHER, listed + more
     if later_revisions:
-        return ModificationLevel.ARCHIVAL, "validation data or document time-stamps added (PAdES LTV)"
+        return (
+            ModificationLevel.ARCHIVAL,
+            "validation data or document time-stamps added (PAdES LTV)",
+        )
     return ModificationLevel.NONE, "no changes after signing"
 
 
@@ -244,7 +255,9 @@ def _trust_explanation(status: Any) -> str | None:
     return texts.get(name, f"the signer's certificate is not trusted ({name})")
 
 
-def _broken(field_name: str, problem: str, revision_sha: str | None = None, *, is_timestamp: bool = False) -> SignatureCheck:
+def _broken(
+    field_name: str, problem: str, revision_sha: str | None = None, *, is_timestamp: bool = False
+) -> SignatureCheck:
     return SignatureCheck(
         field_name=field_name,
         signer_common_name=None,
@@ -280,7 +293,13 @@ def _structure_problem(embedded: EmbeddedPdfSignature, pdf: bytes) -> str | None
     if not all(isinstance(v, int) and not isinstance(v, bool) for v in values):
         return "/ByteRange is not an array of four integers"
     start, length1, offset2, length2 = (int(v) for v in values)
-    if start != 0 or length1 <= 0 or offset2 <= length1 or length2 < 0 or offset2 + length2 > len(pdf):
+    if (
+        start != 0
+        or length1 <= 0
+        or offset2 <= length1
+        or length2 < 0
+        or offset2 + length2 > len(pdf)
+    ):
         return "/ByteRange does not describe the file"
     gap = pdf[length1:offset2]
     if len(gap) < 2 or gap[:1] != b"<" or gap[-1:] != b">":
@@ -314,16 +333,29 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
         cert_sha, cn, org = None, None, None
     try:
         if is_timestamp:
-            status: Any = validate_pdf_timestamp(embedded, validation_context=vc_factory(), skip_diff=True)
+            status: Any = validate_pdf_timestamp(
+                embedded, validation_context=vc_factory(), skip_diff=True
+            )
         else:
-            status = validate_pdf_signature(embedded, signer_validation_context=vc_factory(), skip_diff=True)
+            status = validate_pdf_signature(
+                embedded, signer_validation_context=vc_factory(), skip_diff=True
+            )
     except _BROKEN_SIGNATURE_ERRORS as exc:
-        return _broken(field_name, f"the signature cannot be verified: {exc}"[:300], revision_sha, is_timestamp=is_timestamp)
+        return _broken(
+            field_name,
+            f"the signature cannot be verified: {exc}"[:300],
+            revision_sha,
+            is_timestamp=is_timestamp,
+        )
     except Exception as exc:
         # Our side failed (a library, a resource): say so; never call the file forged for it.
         _log.warning("signature %s could not be evaluated: %s", field_name, type(exc).__name__)
         return replace(
-            _broken(field_name, f"the signature could not be evaluated ({type(exc).__name__})", revision_sha),
+            _broken(
+                field_name,
+                f"the signature could not be evaluated ({type(exc).__name__})",
+                revision_sha,
+            ),
             signer_common_name=cn,
             signer_organization=org,
             signer_certificate_sha256=cert_sha,
@@ -332,13 +364,22 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
             is_document_timestamp=is_timestamp,
         )
     changes = changes_after_revision(embedded.reader, embedded.signed_revision)
-    level, description = _describe(changes, embedded.reader.xrefs.total_revisions - 1 - embedded.signed_revision)
+    level, description = _describe(
+        changes, embedded.reader.xrefs.total_revisions - 1 - embedded.signed_revision
+    )
     covers_whole = status.coverage == SignatureCoverageLevel.ENTIRE_FILE
-    revision_ok = status.coverage is not None and status.coverage >= SignatureCoverageLevel.ENTIRE_REVISION
+    revision_ok = (
+        status.coverage is not None and status.coverage >= SignatureCoverageLevel.ENTIRE_REVISION
+    )
     is_intact = bool(status.intact and status.valid)
     if is_intact and not revision_ok:
         # The bytes verify but are not a whole revision: the signature was moved (wrapping).
-        return _broken(field_name, "the signed bytes are not a whole revision of this file", revision_sha, is_timestamp=is_timestamp)
+        return _broken(
+            field_name,
+            "the signed bytes are not a whole revision of this file",
+            revision_sha,
+            is_timestamp=is_timestamp,
+        )
     is_trusted = bool(status.trusted)
     signing_time = getattr(status, "signer_reported_dt", None) or getattr(status, "timestamp", None)
     if signing_time is not None:
@@ -353,7 +394,9 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
         signer_common_name=cn,
         signer_organization=org,
         signer_certificate_sha256=cert_sha,
-        algorithm=_algorithm_name(getattr(status, "pkcs7_signature_mechanism", None), status.md_algorithm),
+        algorithm=_algorithm_name(
+            getattr(status, "pkcs7_signature_mechanism", None), status.md_algorithm
+        ),
         signing_time=signing_time,
         is_intact=is_intact,
         is_trusted=is_trusted,
@@ -362,7 +405,10 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
         modification_level=level,
         modification_description=description,
         signed_revision_sha256=revision_sha,
-        bottom_line=bool(getattr(status, "bottom_line", is_trusted)) and is_intact and is_trusted and not changes,
+        bottom_line=bool(getattr(status, "bottom_line", is_trusted))
+        and is_intact
+        and is_trusted
+        and not changes,
         problem=None if is_intact else "the signature does not match the signed bytes",
         is_document_timestamp=is_timestamp,
         changes=changes,
@@ -372,7 +418,9 @@ def _check_one(embedded: EmbeddedPdfSignature, pdf: bytes, vc_factory: Any) -> S
     )
 
 
-def _signature_fields(reader: PdfFileReader, pdf: bytes) -> list[EmbeddedPdfSignature | SignatureCheck]:
+def _signature_fields(
+    reader: PdfFileReader, pdf: bytes
+) -> list[EmbeddedPdfSignature | SignatureCheck]:
     """Every filled signature field: a readable signature, or the check saying why it is broken."""
     try:
         fields = list(enumerate_sig_fields(reader, filled_status=True))
@@ -385,7 +433,13 @@ def _signature_fields(reader: PdfFileReader, pdf: bytes) -> list[EmbeddedPdfSign
         except Exception as exc:
             # A /ByteRange or /Contents that is missing or unreadable, or no CMS inside.
             kind = value.get("/Type") if isinstance(value, generic.DictionaryObject) else None
-            found.append(_broken(str(name), f"the signature dictionary is unreadable: {exc}"[:300], is_timestamp=kind == "/DocTimeStamp"))
+            found.append(
+                _broken(
+                    str(name),
+                    f"the signature dictionary is unreadable: {exc}"[:300],
+                    is_timestamp=kind == "/DocTimeStamp",
+                )
+            )
     return found
 
 
@@ -427,15 +481,24 @@ def validate_pdf(
 
     def past_factory(moment: datetime) -> ValidationContext:
         # The same trust, at an instant in the past that a time-stamp proves.
-        kwargs: dict[str, Any] = {"trust_roots": roots, "allow_fetching": False, "revocation_mode": "soft-fail", "moment": moment}
+        kwargs: dict[str, Any] = {
+            "trust_roots": roots,
+            "allow_fetching": False,
+            "revocation_mode": "soft-fail",
+            "moment": moment,
+        }
         if gm_validator is not None:
             kwargs["signature_validator"] = gm_validator
         return ValidationContext(**kwargs)
 
     pairs: list[tuple[EmbeddedPdfSignature | None, SignatureCheck]] = [
-        (None, item) if isinstance(item, SignatureCheck) else (item, _check_one(item, body, vc_factory))
+        (None, item)
+        if isinstance(item, SignatureCheck)
+        else (item, _check_one(item, body, vc_factory))
         for item in _signature_fields(reader, body)
     ]
     checks = proven_in_the_past(pairs, past_factory)
     trailing = len(pdf) - len(body) if has_trailing_data(pdf, len(body)) else 0
-    return PdfValidationResult(file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, trailing_bytes=trailing)
+    return PdfValidationResult(
+        file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, trailing_bytes=trailing
+    )

@@ -41,7 +41,15 @@ from certsvc.crypto.keys import KeyAlgorithm
 from certsvc.crypto.signing import SigningKey
 from certsvc.errors import KeyUnavailableError, SigningError
 
-__all__ = ["PKCS11_SCHEME", "Pkcs11Key", "Pkcs11Keys", "TokenPublicKey", "is_token_key_ref", "token_key_ref", "token_label_of"]
+__all__ = [
+    "PKCS11_SCHEME",
+    "Pkcs11Key",
+    "Pkcs11Keys",
+    "TokenPublicKey",
+    "is_token_key_ref",
+    "token_key_ref",
+    "token_label_of",
+]
 
 PKCS11_SCHEME = "pkcs11:"
 _RSA_BITS = 3072
@@ -144,9 +152,13 @@ class _TokenSessions:
                 "or CERTSVC_PKCS11_PIN_FILE"
             ) from exc
         except p11e.PinLocked as exc:
-            raise KeyUnavailableError(f"PKCS#11 token {self.label!r}: the user PIN is locked") from exc
+            raise KeyUnavailableError(
+                f"PKCS#11 token {self.label!r}: the user PIN is locked"
+            ) from exc
         except p11e.PKCS11Error as exc:
-            raise KeyUnavailableError(f"PKCS#11 token {self.label!r} is unavailable ({type(exc).__name__})") from exc
+            raise KeyUnavailableError(
+                f"PKCS#11 token {self.label!r} is unavailable ({type(exc).__name__})"
+            ) from exc
         return _PooledSession(session=session, keys={})
 
     @contextmanager
@@ -210,7 +222,9 @@ class Pkcs11Keys:
     a token never needs one.
     """
 
-    def __init__(self, *, module_path: Path, pin: Callable[[], str], sm2_mechanism: int | None = None) -> None:
+    def __init__(
+        self, *, module_path: Path, pin: Callable[[], str], sm2_mechanism: int | None = None
+    ) -> None:
         self._module_path = module_path
         self._pin = pin
         self.sm2_mechanism = sm2_mechanism
@@ -227,11 +241,15 @@ class Pkcs11Keys:
         with self._lock:
             if self._lib is None:
                 if not self._module_path.is_file():
-                    raise KeyUnavailableError("the PKCS#11 module is not installed (CERTSVC_PKCS11_MODULE)")
+                    raise KeyUnavailableError(
+                        "the PKCS#11 module is not installed (CERTSVC_PKCS11_MODULE)"
+                    )
                 try:
                     self._lib = pkcs11.lib(str(self._module_path))
                 except p11e.PKCS11Error as exc:
-                    raise KeyUnavailableError(f"the PKCS#11 module cannot be loaded ({type(exc).__name__})") from exc
+                    raise KeyUnavailableError(
+                        f"the PKCS#11 module cannot be loaded ({type(exc).__name__})"
+                    ) from exc
             return self._lib
 
     def _sessions(self, token_label: str) -> _TokenSessions:
@@ -281,7 +299,9 @@ class Pkcs11Keys:
         public_template = {Attribute.VERIFY: True, Attribute.ENCRYPT: False, Attribute.WRAP: False}
         with self._call(token_label) as pooled:
             if _find_private(pooled.session, label) is not None:
-                raise KeyUnavailableError(f"PKCS#11 token {token_label!r} already holds a key labelled {label!r}")
+                raise KeyUnavailableError(
+                    f"PKCS#11 token {token_label!r} already holds a key labelled {label!r}"
+                )
             if algorithm is KeyAlgorithm.RSA_3072:
                 public, _ = pooled.session.generate_keypair(
                     KeyType.RSA, _RSA_BITS, store=True, label=label,
@@ -292,7 +312,10 @@ class Pkcs11Keys:
                     KeyType.EC, {Attribute.EC_PARAMS: _P256_CURVE_PARAMS}, local=True
                 )
                 public, _ = params.generate_keypair(
-                    store=True, label=label, public_template=public_template, private_template=private_template
+                    store=True,
+                    label=label,
+                    public_template=public_template,
+                    private_template=private_template,
                 )
             return TokenPublicKey(algorithm, _spki_of(public, algorithm))
 
@@ -302,7 +325,9 @@ class Pkcs11Keys:
         with self._call(token_label) as pooled:
             return _find_private(pooled.session, label) is not None
 
-    def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> SigningKey:
+    def open(
+        self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]
+    ) -> SigningKey:
         """The token key ``key_ref`` names, checked against ``certificate_der``'s public key.
 
         Raises:
@@ -313,7 +338,9 @@ class Pkcs11Keys:
         with self._call(token_label) as pooled:
             private = _find_private(pooled.session, label)
             if private is None:
-                raise KeyUnavailableError(f"PKCS#11 token {token_label!r} holds no key labelled {label!r}")
+                raise KeyUnavailableError(
+                    f"PKCS#11 token {token_label!r} holds no key labelled {label!r}"
+                )
             algorithm = _algorithm_of(private)
             public = _find_public(pooled.session, label)
             spki = _spki_of(public, algorithm) if public is not None else None
@@ -321,7 +348,9 @@ class Pkcs11Keys:
 
         cert_spki = certificate_spki_der(certificate_der)
         if spki is not None and spki != cert_spki:
-            raise KeyUnavailableError(f"the token key {label!r} does not belong to the seal's certificate")
+            raise KeyUnavailableError(
+                f"the token key {label!r} does not belong to the seal's certificate"
+            )
         return Pkcs11Key(
             self, token_label=token_label, label=label, algorithm=algorithm, spki_der=cert_spki,
             certificate_der=certificate_der, chain_der=chain_der,
@@ -348,7 +377,9 @@ class Pkcs11Keys:
                     if private is None:
                         private = _find_private(pooled.session, label)
                         if private is None:
-                            raise KeyUnavailableError(f"PKCS#11 token {token_label!r} holds no key labelled {label!r}")
+                            raise KeyUnavailableError(
+                                f"PKCS#11 token {token_label!r} holds no key labelled {label!r}"
+                            )
                         pooled.keys[label] = private
                     signature: bytes = private.sign(data, mechanism=mechanism)
                     return signature
@@ -358,7 +389,9 @@ class Pkcs11Keys:
                         f"PKCS#11 token {token_label!r} is unavailable ({type(exc).__name__})"
                     ) from exc
             except p11e.PKCS11Error as exc:
-                raise KeyUnavailableError(f"PKCS#11 token {token_label!r} failed to sign ({type(exc).__name__})") from exc
+                raise KeyUnavailableError(
+                    f"PKCS#11 token {token_label!r} failed to sign ({type(exc).__name__})"
+                ) from exc
         raise AssertionError("unreachable")
 
     def close(self) -> None:
@@ -377,7 +410,9 @@ def _as_key_unavailable(token_label: str) -> Iterator[None]:
     try:
         yield
     except p11e.PKCS11Error as exc:
-        raise KeyUnavailableError(f"PKCS#11 token {token_label!r} is unavailable ({type(exc).__name__})") from exc
+        raise KeyUnavailableError(
+            f"PKCS#11 token {token_label!r} is unavailable ({type(exc).__name__})"
+        ) from exc
 
 
 def _find_private(session: Any, label: str) -> Any:
@@ -411,7 +446,8 @@ def _algorithm_of(private: Any) -> KeyAlgorithm:
 def _spki_of(public: Any, algorithm: KeyAlgorithm) -> bytes:
     if algorithm is KeyAlgorithm.RSA_3072:
         numbers = rsa.RSAPublicNumbers(
-            int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"), int.from_bytes(public[Attribute.MODULUS], "big")
+            int.from_bytes(public[Attribute.PUBLIC_EXPONENT], "big"),
+            int.from_bytes(public[Attribute.MODULUS], "big"),
         )
         return numbers.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -467,12 +503,16 @@ class Pkcs11Key(SigningKey):
             raise SigningError(f"digest {digest_algorithm!r} is not allowed for seal keys")
         if self._algorithm is KeyAlgorithm.RSA_3072:
             # RSA PKCS#1 v1.5 with the hash done by the token (the mechanism includes it).
-            return keys.sign_with(self._token_label, self._label, _RSA_MECHANISMS[digest_algorithm], message)
+            return keys.sign_with(
+                self._token_label, self._label, _RSA_MECHANISMS[digest_algorithm], message
+            )
         # CKM_ECDSA signs a digest made here and answers r || s; X.509 and CMS want DER (r, s).
         digest = _HASHES[digest_algorithm](message).digest()
         raw = keys.sign_with(self._token_label, self._label, Mechanism.ECDSA, digest)
         half = len(raw) // 2
-        return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+        return encode_dss_signature(
+            int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+        )
 
     def _sign_sm2(self, keys: Pkcs11Keys, message: bytes, digest_algorithm: str) -> bytes:
         if digest_algorithm != "sm3":
@@ -485,7 +525,9 @@ class Pkcs11Key(SigningKey):
         # format is the vendor's: r || s is assumed, as GM/T 0016's SKF interface answers.
         raw = keys.sign_with(self._token_label, self._label, keys.sm2_mechanism, message)
         half = len(raw) // 2
-        return encode_dss_signature(int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big"))
+        return encode_dss_signature(
+            int.from_bytes(raw[:half], "big"), int.from_bytes(raw[half:], "big")
+        )
 
     def close(self) -> None:
         self._keys = None  # the sessions belong to the pool, which outlives one key

@@ -6,7 +6,8 @@ alphabet ``0-9 A-Z $ * + - :``. Every character is in the QR alphanumeric set (5
 character) *and* is a literal RFC 3986 path character, so the payload can sit in a URL path
 segment without percent-encoding. Base45 itself cannot: its space and ``%`` are not URL-safe.
 
-Binary layout, version 1 (all integers big-endian; dates are days since 2000-01-01)::
+Binary layout, version 1 (all integers big-endian; dates are days since 2000-01-01, and
+0xFFFF is the end of a licence valid without end, 长期, registered as 9999-12-31)::
 
     0      version (1)
     1..8   key id: the first 8 bytes of SHA-256(SubjectPublicKeyInfo DER) of the signing key
@@ -143,15 +144,24 @@ class SignedQrPayload:
     signature: bytes  # raw r||s
 
 
+# A licence without an end (长期) is registered with this last day; in two bytes it is written
+# as 0xFFFF, which no real date uses (real dates end at 0xFFFE, 2179-06-05).
+_OPEN_END = date(9999, 12, 31)
+_OPEN_END_DAYS = 0xFFFF
+
+
 def _days(value: date) -> bytes:
+    if value == _OPEN_END:
+        return _OPEN_END_DAYS.to_bytes(2, "big")
     days = (value - _EPOCH).days
-    if not 0 <= days <= 0xFFFF:
+    if not 0 <= days < _OPEN_END_DAYS:
         raise ValueError(f"date {value} is outside the QR payload's range")
     return days.to_bytes(2, "big")
 
 
 def _date(raw: bytes) -> date:
-    return _EPOCH + timedelta(days=int.from_bytes(raw, "big"))
+    days = int.from_bytes(raw, "big")
+    return _OPEN_END if days == _OPEN_END_DAYS else _EPOCH + timedelta(days=days)
 
 
 def _mask_id_parts(masked: str) -> bytes:
@@ -246,7 +256,9 @@ def decode_qr_payload(identifier: str, text: str) -> SignedQrPayload:
     pos = 1
     kid = body[pos : pos + _KID_BYTES]
     pos += _KID_BYTES
-    issued_on, valid_from, valid_until = (_date(body[pos + 2 * i : pos + 2 * i + 2]) for i in range(3))
+    issued_on, valid_from, valid_until = (
+        _date(body[pos + 2 * i : pos + 2 * i + 2]) for i in range(3)
+    )
     pos += 6
     digest = body[pos : pos + 32]
     pos += 32
@@ -272,7 +284,9 @@ def decode_qr_payload(identifier: str, text: str) -> SignedQrPayload:
     if pos != len(body) or name_len > len(body):
         raise InvalidQrPayloadError("payload has trailing or missing bytes")
     claims = QrClaims(identifier, issued_on, valid_from, valid_until, digest, name, masked_id)
-    return SignedQrPayload(claims=claims, kid=kid, signed_message=_message(identifier, body), signature=signature)
+    return SignedQrPayload(
+        claims=claims, kid=kid, signed_message=_message(identifier, body), signature=signature
+    )
 
 
 class VerifyingKey:
@@ -298,7 +312,9 @@ class VerifyingKey:
             assert isinstance(self._key, Sm2PublicKey)
             return self._key.verify(signature, message)
         assert isinstance(self._key, ec.EllipticCurvePublicKey)
-        der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
+        der = encode_dss_signature(
+            int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        )
         try:
             self._key.verify(der, message, ec.ECDSA(hashes.SHA256()))
         except InvalidSignature:
@@ -314,8 +330,10 @@ def load_verifying_key(algorithm: KeyAlgorithm, spki_der: bytes) -> VerifyingKey
 
         return VerifyingKey(algorithm, Sm2PublicKey.from_spki_der(spki_der))
     key = serialization.load_der_public_key(spki_der)
-    if algorithm is not KeyAlgorithm.ECDSA_P256 or not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(
-        key.curve, ec.SECP256R1
+    if (
+        algorithm is not KeyAlgorithm.ECDSA_P256
+        or not isinstance(key, ec.EllipticCurvePublicKey)
+        or not isinstance(key.curve, ec.SECP256R1)
     ):
         raise ValueError(f"not an {algorithm} public key")
     return VerifyingKey(algorithm, key)
@@ -325,7 +343,11 @@ def certificate_public_key_spki(certificate_der: bytes) -> bytes:
     """DER SubjectPublicKeyInfo of a certificate (any algorithm, SM2 included)."""
     from asn1crypto import x509 as asn1_x509
 
-    return bytes(asn1_x509.Certificate.load(certificate_der)["tbs_certificate"]["subject_public_key_info"].dump())
+    return bytes(
+        asn1_x509.Certificate.load(certificate_der)["tbs_certificate"][
+            "subject_public_key_info"
+        ].dump()
+    )
 
 
 def is_directly_issued_by(certificate_der: bytes, issuer_der: bytes) -> bool:

@@ -137,7 +137,9 @@ def _make_sm2_crl(
             {"extn_id": "crl_reason", "extn_value": entry.reason.replace("-", "_")}
         ]
         if entry.invalid_from != entry.revoked_at:
-            extensions.append({"extn_id": "invalidity_date", "extn_value": entry.invalid_from.astimezone(UTC)})
+            extensions.append(
+                {"extn_id": "invalidity_date", "extn_value": entry.invalid_from.astimezone(UTC)}
+            )
         entries.append(
             {
                 "user_certificate": entry.serial,
@@ -176,7 +178,10 @@ def ocsp_request_serial(request_der: bytes, *, ca_der: bytes) -> int:
     name_hash.update(ca.subject.public_bytes())
     key_hash = hashes.Hash(algorithm)
     key_hash.update(_subject_public_key_bits(ca_der))
-    if request.issuer_name_hash != name_hash.finalize() or request.issuer_key_hash != key_hash.finalize():
+    if (
+        request.issuer_name_hash != name_hash.finalize()
+        or request.issuer_key_hash != key_hash.finalize()
+    ):
         raise ValueError("the request is for another issuer")
     return request.serial_number
 
@@ -267,11 +272,18 @@ def _make_sm2_ocsp_response(
     else:
         status = asn1_ocsp.CertStatus(
             name="revoked",
-            value={"revocation_time": revocation.revoked_at.astimezone(UTC), "revocation_reason": revocation.reason.replace("-", "_")},
+            value={
+                "revocation_time": revocation.revoked_at.astimezone(UTC),
+                "revocation_reason": revocation.reason.replace("-", "_"),
+            },
         )
         # RFC 6960 §4.4: CRL entry extensions may accompany a single response (invalidityDate).
-        single_extensions = [{"extn_id": "invalidity_date", "extn_value": revocation.invalid_from.astimezone(UTC)}]
-    nonce = next((e for e in request["request_extensions"] or () if e["extn_id"].native == "nonce"), None)
+        single_extensions = [
+            {"extn_id": "invalidity_date", "extn_value": revocation.invalid_from.astimezone(UTC)}
+        ]
+    nonce = next(
+        (e for e in request["request_extensions"] or () if e["extn_id"].native == "nonce"), None
+    )
     tbs = asn1_ocsp.ResponseData(
         {
             "version": "v1",
@@ -287,16 +299,26 @@ def _make_sm2_ocsp_response(
                 }
             ],
             # RFC 8954: echo the nonce.
-            "response_extensions": [{"extn_id": "nonce", "extn_value": nonce["extn_value"].native}] if nonce else None,
+            "response_extensions": [{"extn_id": "nonce", "extn_value": nonce["extn_value"].native}]
+            if nonce
+            else None,
         }
     )
     sig_alg = {"algorithm": "sm2_sm3"}
     signature = ca_key._sm2_key().sign(tbs.dump(), signer_id=DEFAULT_SIGNER_ID)
     basic = asn1_ocsp.BasicOCSPResponse(
-        {"tbs_response_data": tbs, "signature_algorithm": sig_alg, "signature": signature, "certs": [ca]}
+        {
+            "tbs_response_data": tbs,
+            "signature_algorithm": sig_alg,
+            "signature": signature,
+            "certs": [ca],
+        }
     )
     response = asn1_ocsp.OCSPResponse(
-        {"response_status": "successful", "response_bytes": {"response_type": "basic_ocsp_response", "response": basic}}
+        {
+            "response_status": "successful",
+            "response_bytes": {"response_type": "basic_ocsp_response", "response": basic},
+        }
     )
     return bytes(response.dump())
 

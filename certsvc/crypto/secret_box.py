@@ -36,7 +36,9 @@ class SecretBox:
     @classmethod
     def from_passphrase(cls, passphrase: bytes, *, purpose: str) -> SecretBox:
         # The salt separates purposes; the passphrase is the deployment's own.
-        kdf = Scrypt(salt=f"certsvc/{purpose}".encode(), length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P)
+        kdf = Scrypt(
+            salt=f"certsvc/{purpose}".encode(), length=32, n=_SCRYPT_N, r=_SCRYPT_R, p=_SCRYPT_P
+        )
         return cls(kdf.derive(passphrase), purpose)
 
     def seal(self, secret: str) -> str:
@@ -55,9 +57,13 @@ class SecretBox:
             if version != _VERSION:
                 raise ValueError(version)
             raw = base64.b64decode(body, validate=True)
-            return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], self._aad).decode("utf-8")
+            return self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], self._aad).decode(
+                "utf-8"
+            )
         except (ValueError, InvalidTag) as exc:
-            raise KeyUnavailableError("a stored secret cannot be decrypted with this key passphrase") from exc
+            raise KeyUnavailableError(
+                "a stored secret cannot be decrypted with this key passphrase"
+            ) from exc
 
     def __repr__(self) -> str:
         return "SecretBox(<key hidden>)"

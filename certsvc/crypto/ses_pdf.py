@@ -22,7 +22,13 @@ from certsvc.crypto.timestamp_client import TimeStampTransport
 from certsvc.crypto.timestamp_tokens import check_time_stamp_token, fetch_time_stamp_token
 from certsvc.errors import InvalidDocumentError, SigningError
 
-__all__ = ["SesCheck", "make_department_seal_data", "sign_pdf_ranges", "signed_ranges", "verify_pdf_ranges"]
+__all__ = [
+    "SesCheck",
+    "make_department_seal_data",
+    "sign_pdf_ranges",
+    "signed_ranges",
+    "verify_pdf_ranges",
+]
 
 # A PDF signature dictionary's /ByteRange: four integers. The last one in the file belongs to
 # the newest signature (each signature is its own incremental update).
@@ -145,11 +151,15 @@ def verify_pdf_ranges(
         _, covered = signed_ranges(signed_pdf[: _revision_end(signed_pdf, info.property_info)])
     except (InvalidDocumentError, SigningError, ValueError) as exc:
         return SesCheck(False, ("ses_malformed",), (str(exc),))
-    report = ses_verification.verify_ses_signature(signature_der, document_hash=sm3(covered), maker_trust=maker_certificates_der)
+    report = ses_verification.verify_ses_signature(
+        signature_der, document_hash=sm3(covered), maker_trust=maker_certificates_der
+    )
     codes, messages = list(report.codes), [r.message for r in report.reasons]
     timestamp_at = None
     if info.time_stamp is not None:
-        check = check_time_stamp_token(info.time_stamp, info.signature, trust_roots_der=trust_roots_der)
+        check = check_time_stamp_token(
+            info.time_stamp, info.signature, trust_roots_der=trust_roots_der
+        )
         if check.is_valid:
             timestamp_at = check.gen_time
         else:

@@ -29,7 +29,15 @@ from certsvc.errors import KeyUnavailableError, SigningError
 if TYPE_CHECKING:
     from certsvc.crypto.sm2 import Sm2PublicKey, Sm2Signing
 
-__all__ = ["EncryptedKeyFiles", "KeySource", "LoadedKey", "RoutedKeySource", "SerialisedKey", "SigningKey", "sm2_signing"]
+__all__ = [
+    "EncryptedKeyFiles",
+    "KeySource",
+    "LoadedKey",
+    "RoutedKeySource",
+    "SerialisedKey",
+    "SigningKey",
+    "sm2_signing",
+]
 
 
 class SigningKey(ABC):
@@ -82,21 +90,30 @@ class SigningKey(ABC):
 class LoadedKey(SigningKey):
     """A private key held in this process's memory, with its certificate chain."""
 
-    def __init__(self, key: SealKey, *, certificate_der: bytes, chain_der: Sequence[bytes] = ()) -> None:
+    def __init__(
+        self, key: SealKey, *, certificate_der: bytes, chain_der: Sequence[bytes] = ()
+    ) -> None:
         self._key = key
         self._certificate_der = certificate_der
         self._chain_der = tuple(chain_der)
 
     @classmethod
     def from_encrypted_pem(
-        cls, pem: bytes, passphrase: bytes, *, certificate_der: bytes, chain_der: Sequence[bytes] = ()
+        cls,
+        pem: bytes,
+        passphrase: bytes,
+        *,
+        certificate_der: bytes,
+        chain_der: Sequence[bytes] = (),
     ) -> LoadedKey:
         """Decrypt an encrypted PKCS#8 PEM.
 
         Raises:
             KeyUnavailableError: wrong passphrase, damaged file or unsupported algorithm.
         """
-        return cls(SealKey.from_pem(pem, passphrase), certificate_der=certificate_der, chain_der=chain_der)
+        return cls(
+            SealKey.from_pem(pem, passphrase), certificate_der=certificate_der, chain_der=chain_der
+        )
 
     @property
     def algorithm(self) -> KeyAlgorithm:
@@ -157,7 +174,9 @@ class SerialisedKey(SigningKey):
 class KeySource(Protocol):
     """Where signing keys come from: opens the key a seal's ``key_ref`` names."""
 
-    def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> SigningKey:
+    def open(
+        self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]
+    ) -> SigningKey:
         """The key ``key_ref`` names, as the holder of ``certificate_der``.
 
         Raises:
@@ -185,15 +204,21 @@ class EncryptedKeyFiles:
         self._passphrase = passphrase
         self._previous = previous_passphrase
 
-    def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> SigningKey:
+    def open(
+        self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]
+    ) -> SigningKey:
         pem = self._read_pem(key_ref)
         try:
-            return LoadedKey.from_encrypted_pem(pem, self._passphrase(), certificate_der=certificate_der, chain_der=chain_der)
+            return LoadedKey.from_encrypted_pem(
+                pem, self._passphrase(), certificate_der=certificate_der, chain_der=chain_der
+            )
         except KeyUnavailableError:
             previous = self._previous() if self._previous is not None else None
             if previous is None:
                 raise
-            return LoadedKey.from_encrypted_pem(pem, previous, certificate_der=certificate_der, chain_der=chain_der)
+            return LoadedKey.from_encrypted_pem(
+                pem, previous, certificate_der=certificate_der, chain_der=chain_der
+            )
 
 
 class RoutedKeySource:
@@ -203,7 +228,9 @@ class RoutedKeySource:
     on first use: a deployment that never names a token never loads a PKCS#11 module.
     """
 
-    def __init__(self, *, default: KeySource, by_scheme: Mapping[str, Callable[[], KeySource]]) -> None:
+    def __init__(
+        self, *, default: KeySource, by_scheme: Mapping[str, Callable[[], KeySource]]
+    ) -> None:
         self._default = default
         self._factories = dict(by_scheme)
         self._sources: dict[str, KeySource] = {}
@@ -226,8 +253,12 @@ class RoutedKeySource:
             source = self._sources.setdefault(scheme, factory())
         return source
 
-    def open(self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]) -> SigningKey:
-        return self.source_for(key_ref).open(key_ref, certificate_der=certificate_der, chain_der=chain_der)
+    def open(
+        self, key_ref: str, *, certificate_der: bytes, chain_der: Sequence[bytes]
+    ) -> SigningKey:
+        return self.source_for(key_ref).open(
+            key_ref, certificate_der=certificate_der, chain_der=chain_der
+        )
 
 
 class _Sm2View:

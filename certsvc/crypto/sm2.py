@@ -53,9 +53,6 @@ def _check_id(signer_id: bytes) -> None:
         raise ValueError("signer_id must be bytes shorter than 8192 bytes")
 
 
-
-
-
 class Sm2PublicKey:
     """An SM2 public key (immutable)."""
 

@@ -140,7 +140,13 @@ def build_sm2_certificate(
                 "extn_id": "crl_distribution_points",
                 "critical": False,
                 "extn_value": [
-                    {"distribution_point": {"full_name": [x509.GeneralName({"uniform_resource_identifier": crl_url})]}}
+                    {
+                        "distribution_point": {
+                            "full_name": [
+                                x509.GeneralName({"uniform_resource_identifier": crl_url})
+                            ]
+                        }
+                    }
                 ],
             }
         )
@@ -150,7 +156,12 @@ def build_sm2_certificate(
                 "extn_id": "authority_information_access",
                 "critical": False,
                 "extn_value": [
-                    {"access_method": "ocsp", "access_location": x509.GeneralName({"uniform_resource_identifier": ocsp_url})}
+                    {
+                        "access_method": "ocsp",
+                        "access_location": x509.GeneralName(
+                            {"uniform_resource_identifier": ocsp_url}
+                        ),
+                    }
                 ],
             }
         )

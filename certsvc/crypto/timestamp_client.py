@@ -69,7 +69,9 @@ class TransportTimeStamper(TimeStamper):
         token_der = response["time_stamp_token"].dump()
         token = cms.ContentInfo.load(token_der)
         try:
-            info = cms.ContentInfo.load(token_der)["content"]["encap_content_info"]["content"].parsed
+            info = cms.ContentInfo.load(token_der)["content"]["encap_content_info"][
+                "content"
+            ].parsed
             imprint = info["message_imprint"]
             echoed = info["nonce"].native
             same_imprint = (

@@ -91,7 +91,11 @@ def is_valid_resident_id(number: str) -> bool:
 def validate_holder_id(id_type: HolderIdType, value: str) -> str:
     """Return the normalised id (upper case, trimmed) or raise ``InvalidHolderIdError``."""
     normalised = value.strip().upper()
-    ok = is_valid_uscc(normalised) if id_type is HolderIdType.USCC else is_valid_resident_id(normalised)
+    ok = (
+        is_valid_uscc(normalised)
+        if id_type is HolderIdType.USCC
+        else is_valid_resident_id(normalised)
+    )
     if not ok:
         label = "统一社会信用代码" if id_type is HolderIdType.USCC else "居民身份证号码"
         raise InvalidHolderIdError(
@@ -115,8 +119,26 @@ def mask_holder_name(name: str) -> str:
 # Legal-form endings an organisation's name keeps on the public page: they tell a clerk what kind
 # of holder it is without naming it (锡林浩特市草原明珠餐饮有限公司 → 锡林**有限公司).
 _LEGAL_FORMS = (
-    "股份有限公司", "有限责任公司", "有限公司", "专业合作社", "合作社", "个体工商户", "分公司", "集团", "公司",
-    "医院", "药店", "大药房", "诊所", "餐厅", "饭店", "超市", "商店", "中心", "厂", "店",
+    "股份有限公司",
+    "有限责任公司",
+    "有限公司",
+    "专业合作社",
+    "合作社",
+    "个体工商户",
+    "分公司",
+    "集团",
+    "公司",
+    "医院",
+    "药店",
+    "大药房",
+    "诊所",
+    "餐厅",
+    "饭店",
+    "超市",
+    "商店",
+    "中心",
+    "厂",
+    "店",
 )
 
 
@@ -124,7 +146,10 @@ def public_holder_name(name: str) -> str:
     """The holder as the public page names it: 张小三 → 张*三; an organisation short and masked."""
     if len(name) <= 4:
         return mask_holder_name(name)
-    suffix = next((form for form in _LEGAL_FORMS if name.endswith(form) and len(name) > len(form) + 2), name[-2:])
+    suffix = next(
+        (form for form in _LEGAL_FORMS if name.endswith(form) and len(name) > len(form) + 2),
+        name[-2:],
+    )
     return name[:2] + "**" + suffix
 
 
@@ -146,7 +171,11 @@ class LicenceIdentifier:
 
     def __post_init__(self) -> None:
         problems = []
-        if len(self.type_code) != 21 or not is_valid_uscc(self.type_code[:18]) or not self.type_code[18:].isdigit():
+        if (
+            len(self.type_code) != 21
+            or not is_valid_uscc(self.type_code[:18])
+            or not self.type_code[18:].isdigit()
+        ):
             problems.append("type code must be a valid USCC followed by 3 digits")
         if not is_valid_uscc(self.issuer_code):
             problems.append("issuer code must be a valid USCC")
@@ -163,7 +192,9 @@ class LicenceIdentifier:
     @property
     def check_char(self) -> str:
         # GB/T 36904: check over type+issuer+serial+version, no root, no dots.
-        return mod37_36_check_char(f"{self.type_code}{self.issuer_code}{self.serial}{self.version:03d}")
+        return mod37_36_check_char(
+            f"{self.type_code}{self.issuer_code}{self.serial}{self.version:03d}"
+        )
 
     def __str__(self) -> str:
         return (

@@ -78,7 +78,9 @@ class LicenceRecord:
             "type_code": self.kind.type_code,
             "holder_name": self.holder_name,
             "holder_code": self.holder_id,
-            "holder_code_type": HolderIdType(self.holder_id_type).gbt36903_code,  # 001 USCC / 111 公民身份号码
+            "holder_code_type": HolderIdType(
+                self.holder_id_type
+            ).gbt36903_code,  # 001 USCC / 111 公民身份号码
             "issuer_name": self.issuer.name,
             "issuer_code": self.issuer.code,
             "issued_on": issued_on.isoformat(),
@@ -101,8 +103,14 @@ class LicenceRecord:
         record = {
             "id": identifier,
             "department": self.issuer.code,
-            "holder": {"name": self.holder_name, "id_type": str(self.holder_id_type), "id": self.holder_id},
+            "holder": {
+                "name": self.holder_name,
+                "id_type": str(self.holder_id_type),
+                "id": self.holder_id,
+            },
             "fields": self.canonical_fields(),
             "valid": [self.valid_from.isoformat(), self.valid_until.isoformat()],
         }
-        return json.dumps(record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8")
+        return json.dumps(
+            record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+        ).encode("utf-8")

@@ -81,7 +81,9 @@ class Page(Generic[T]):
     next_cursor: str | None
 
     @classmethod
-    def from_rows(cls, rows: Sequence[T], request: PageRequest, *, row_id: Callable[[T], int]) -> Page[T]:
+    def from_rows(
+        cls, rows: Sequence[T], request: PageRequest, *, row_id: Callable[[T], int]
+    ) -> Page[T]:
         """Build a page from up to ``limit + 1`` rows read in order (the extra row says there is more)."""
         items = tuple(rows[: request.limit])
         has_more = len(rows) > request.limit
@@ -91,7 +93,9 @@ class Page(Generic[T]):
         return Page(tuple(convert(item) for item in self.items), self.next_cursor)
 
 
-def every_item(fetch: Callable[[PageRequest], Page[T]], *, page_size: int = MAX_PAGE_SIZE) -> Iterator[T]:
+def every_item(
+    fetch: Callable[[PageRequest], Page[T]], *, page_size: int = MAX_PAGE_SIZE
+) -> Iterator[T]:
     """All items of a paginated list, fetched a page at a time as they are consumed (for exports
     and the CLI, which want everything without holding it all at once)."""
     request = PageRequest(limit=page_size)

@@ -40,7 +40,9 @@ def pdf_numbers(*values: float, places: int = _DEFAULT_PLACES) -> bytes:
 
 # A content stream token that may hold a number: anything between delimiters, outside strings.
 _EXPONENT_NUMBER = re.compile(rb"[+-]?(?:\d+\.?\d*|\.\d+)[eE][+-]?\d+")
-_STRING_OR_TOKEN = re.compile(rb"\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>|[^\s()<>\[\]{}/%]+|.", re.DOTALL)
+_STRING_OR_TOKEN = re.compile(
+    rb"\((?:\\.|[^\\)])*\)|<[0-9A-Fa-f\s]*>|[^\s()<>\[\]{}/%]+|.", re.DOTALL
+)
 
 
 def normalize_content_numbers(content: bytes) -> bytes:

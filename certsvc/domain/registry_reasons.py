@@ -40,7 +40,10 @@ def registry_reasons(registry: RegistryView) -> list[Reason]:
             )
         else:
             reasons.append(
-                reason("licence_superseded", detail=f"superseded by version {registry.current_version}: {registry.current_identifier}")
+                reason(
+                    "licence_superseded",
+                    detail=f"superseded by version {registry.current_version}: {registry.current_identifier}",
+                )
             )
     status = LicenceStatus(registry.status)
     if status in STATUS_REASONS:
@@ -57,7 +60,10 @@ def report_with_registry(
     file_sha256: str,
 ) -> VerificationReport:
     """The report of a file (PDF or OFD): its own reasons, then what the registry says of it."""
-    reasons = [*reasons, *(registry_reasons(registry) if registry is not None else [reason("not_in_registry")])]
+    reasons = [
+        *reasons,
+        *(registry_reasons(registry) if registry is not None else [reason("not_in_registry")]),
+    ]
     return VerificationReport(
         verdict=VerificationReport.combine(reasons),
         reasons=tuple(reasons),

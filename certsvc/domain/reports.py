@@ -30,7 +30,11 @@ class Verdict(StrEnum):
 # Stable reason codes with their Chinese and English text. Codes are part of the API: never
 # rename one; add new ones.
 REASONS: dict[str, tuple[Verdict, str, str]] = {
-    "signature_valid": (Verdict.VALID, "签章有效，文件未被篡改", "The seal signature is intact and trusted"),
+    "signature_valid": (
+        Verdict.VALID,
+        "签章有效，文件未被篡改",
+        "The seal signature is intact and trusted",
+    ),
     "no_signature": (Verdict.INVALID, "文件没有电子签章", "The file carries no signature"),
     "signature_broken": (
         Verdict.INVALID,
@@ -192,7 +196,11 @@ class VerificationReport:
 # --- QR code verification: appended, codes are stable like the ones above -------------------
 REASONS.update(
     {
-        "qr_signature_valid": (Verdict.VALID, "二维码签名有效，内容未被篡改", "The QR code's signature is valid"),
+        "qr_signature_valid": (
+            Verdict.VALID,
+            "二维码签名有效，内容未被篡改",
+            "The QR code's signature is valid",
+        ),
         "qr_signature_invalid": (
             Verdict.INVALID,
             "二维码签名无效，内容被篡改或伪造",
@@ -208,7 +216,11 @@ REASONS.update(
             "二维码签名密钥不在发证机关公钥列表中",
             "The QR code was signed with a key that is not in the trust list",
         ),
-        "qr_key_revoked": (Verdict.INVALID, "二维码签名密钥已被撤销", "The key that signed the QR code is revoked"),
+        "qr_key_revoked": (
+            Verdict.INVALID,
+            "二维码签名密钥已被撤销",
+            "The key that signed the QR code is revoked",
+        ),
         "qr_key_not_valid": (
             Verdict.INVALID,
             "发证日期不在签名密钥的有效期内",

@@ -28,23 +28,39 @@ KEY_COMPROMISE = "key-compromise"
 
 
 def revoked_seal_reason(
-    revocation: SealRevocationView, *, timestamped_at: datetime | None, registered_at: datetime | None
+    revocation: SealRevocationView,
+    *,
+    timestamped_at: datetime | None,
+    registered_at: datetime | None,
 ) -> Reason:
     """The reason for one seal by a revoked certificate, from the proofs of when it was made:
     ``timestamped_at`` (a trusted time-stamp's time, or None) and ``registered_at`` (when the
     registry sealed this very file, or None)."""
-    proofs = [(t, how) for t, how in ((timestamped_at, "time-stamped"), (registered_at, "sealed by the registry")) if t is not None]
+    proofs = [
+        (t, how)
+        for t, how in ((timestamped_at, "time-stamped"), (registered_at, "sealed by the registry"))
+        if t is not None
+    ]
     limit = revocation.invalid_from.isoformat()
     if not proofs:
-        return reason("seal_revoked", detail=f"{revocation.reason}, not trusted from {limit}; nothing proves when it was sealed")
+        return reason(
+            "seal_revoked",
+            detail=f"{revocation.reason}, not trusted from {limit}; nothing proves when it was sealed",
+        )
     # The earliest proof decides: both are trustworthy, and either shows the seal existed then.
     made, how = min(proofs, key=lambda p: p[0])
     if made < revocation.invalid_from:
-        return reason("sealed_before_revocation", detail=f"{how} {made.isoformat()}; {revocation.reason}, not trusted from {limit}")
+        return reason(
+            "sealed_before_revocation",
+            detail=f"{how} {made.isoformat()}; {revocation.reason}, not trusted from {limit}",
+        )
     if revocation.reason == KEY_COMPROMISE:
         return reason(
             "sealed_after_key_compromise",
             detail=f"{how} {made.isoformat()}, key compromised since {limit}",
             detail_zh=f"签章于 {made.isoformat()}，密钥自 {limit} 起泄露",
         )
-    return reason("seal_revoked", detail=f"{how} {made.isoformat()}; {revocation.reason}, not trusted from {limit}")
+    return reason(
+        "seal_revoked",
+        detail=f"{how} {made.isoformat()}; {revocation.reason}, not trusted from {limit}",
+    )

@@ -7,7 +7,14 @@ from enum import StrEnum
 
 from certsvc.errors import IllegalTransitionError
 
-__all__ = ["TRANSITIONS", "LicenceAction", "LicenceStatus", "allowed_actions", "effective_status", "transition"]
+__all__ = [
+    "TRANSITIONS",
+    "LicenceAction",
+    "LicenceStatus",
+    "allowed_actions",
+    "effective_status",
+    "transition",
+]
 
 
 class LicenceStatus(StrEnum):
@@ -19,7 +26,9 @@ class LicenceStatus(StrEnum):
     SUPERSEDED = "superseded"  # 已变更 (a newer version exists; a property of a version)
 
 
-def effective_status(stored: LicenceStatus, *, valid_from: date, valid_until: date, today: date) -> LicenceStatus:
+def effective_status(
+    stored: LicenceStatus, *, valid_from: date, valid_until: date, today: date
+) -> LicenceStatus:
     """The status a reader should see today: a stored ``valid`` past its last day is expired.
 
     A licence whose period has not started yet stays ``valid``: it was lawfully issued, and the

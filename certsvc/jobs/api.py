@@ -89,7 +89,15 @@ class WorkItem:
 
     @classmethod
     def of(cls, row: BatchItem) -> WorkItem:
-        return cls(row.id, row.job_id, row.seq, row.key, dict(row.payload), row.claim_token or "", row.attempts)
+        return cls(
+            row.id,
+            row.job_id,
+            row.seq,
+            row.key,
+            dict(row.payload),
+            row.claim_token or "",
+            row.attempts,
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,16 +112,24 @@ class ItemOutcome:
     is_recorded: bool = False
 
     @classmethod
-    def done(cls, result: Mapping[str, Any] | None = None, *, is_recorded: bool = False) -> ItemOutcome:
+    def done(
+        cls, result: Mapping[str, Any] | None = None, *, is_recorded: bool = False
+    ) -> ItemOutcome:
         return cls(ItemState.DONE, result=result, is_recorded=is_recorded)
 
     @classmethod
-    def skipped(cls, why: str, result: Mapping[str, Any] | None = None, *, is_recorded: bool = False) -> ItemOutcome:
-        return cls(ItemState.SKIPPED, result={"skipped": why, **(result or {})}, is_recorded=is_recorded)
+    def skipped(
+        cls, why: str, result: Mapping[str, Any] | None = None, *, is_recorded: bool = False
+    ) -> ItemOutcome:
+        return cls(
+            ItemState.SKIPPED, result={"skipped": why, **(result or {})}, is_recorded=is_recorded
+        )
 
     @classmethod
     def failed(cls, code: str, message: str, *, is_recorded: bool = False) -> ItemOutcome:
-        return cls(ItemState.FAILED, error_code=code, error_message=message[:1000], is_recorded=is_recorded)
+        return cls(
+            ItemState.FAILED, error_code=code, error_message=message[:1000], is_recorded=is_recorded
+        )
 
 
 class ItemHandler(Protocol):
@@ -149,7 +165,9 @@ class TaskSpec:
 
     def build(self) -> ItemHandler:
         module_name, _, attr = self.factory.partition(":")
-        factory: Callable[[Mapping[str, Any]], ItemHandler] = getattr(importlib.import_module(module_name), attr)
+        factory: Callable[[Mapping[str, Any]], ItemHandler] = getattr(
+            importlib.import_module(module_name), attr
+        )
         return factory(self.config)
 
 
@@ -238,7 +256,9 @@ def claim_items(
     return items
 
 
-def record_outcome(session: Session, item: WorkItem, outcome: ItemOutcome, *, now: datetime) -> bool:
+def record_outcome(
+    session: Session, item: WorkItem, outcome: ItemOutcome, *, now: datetime
+) -> bool:
     """Store ``outcome`` in the caller's transaction; False if the claim was lost meanwhile."""
     is_recorded = BatchRepository(session).finish(
         item.id,
@@ -290,11 +310,16 @@ def job_progress(session: Session, job_id: int, *, now: datetime) -> JobProgress
     return _progress(job, repo.counts(job_id), repo, now=now)
 
 
-def _progress(job: BatchJob, counts: Mapping[str, int], repo: BatchRepository, *, now: datetime) -> JobProgress:
+def _progress(
+    job: BatchJob, counts: Mapping[str, int], repo: BatchRepository, *, now: datetime
+) -> JobProgress:
     pending, running = counts.get("pending", 0), counts.get("running", 0)
     rate = eta = None
     if job.run_started_at is not None:
-        elapsed = ((job.finished_at if job.state != JobState.RUNNING and job.finished_at else now) - job.run_started_at).total_seconds()
+        elapsed = (
+            (job.finished_at if job.state != JobState.RUNNING and job.finished_at else now)
+            - job.run_started_at
+        ).total_seconds()
         if elapsed > 0:
             in_run = repo.finished_since(job.id, job.run_started_at)
             rate = in_run / elapsed

@@ -11,7 +11,9 @@ def broker_problem(url: str, *, timeout_seconds: float = 2.0) -> str | None:
         import redis
     except ImportError:
         return "the redis client is not installed (install certsvc with the celery extra)"
-    client = redis.Redis.from_url(url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds)
+    client = redis.Redis.from_url(
+        url, socket_timeout=timeout_seconds, socket_connect_timeout=timeout_seconds
+    )
     try:
         client.ping()
     except redis.RedisError as exc:

@@ -16,7 +16,15 @@ from typing import Any
 
 from certsvc.errors import JobEngineError
 
-__all__ = ["QUEUE", "RANGE_TASK", "RUNNER_PREFIX", "ItemRange", "celery_app", "item_ranges", "publish_ranges"]
+__all__ = [
+    "QUEUE",
+    "RANGE_TASK",
+    "RUNNER_PREFIX",
+    "ItemRange",
+    "celery_app",
+    "item_ranges",
+    "publish_ranges",
+]
 
 _log = logging.getLogger("certsvc.jobs")
 
@@ -33,7 +41,9 @@ def celery_app(broker_url: str, *, lease_seconds: float) -> Any:
     try:
         from celery import Celery
     except ImportError as exc:  # the optional extra
-        raise JobEngineError("the Celery engine needs the celery extra: pip install 'certsvc[celery]'") from exc
+        raise JobEngineError(
+            "the Celery engine needs the celery extra: pip install 'certsvc[celery]'"
+        ) from exc
     app = Celery("certsvc", broker=broker_url, set_as_current=False)
     app.conf.update(
         # Acknowledge after the work, and give the message back when the worker process dies
@@ -91,10 +101,22 @@ def publish_ranges(app: Any, job_id: int, runner_id: str, ranges: Iterable[ItemR
                     queue=QUEUE,
                     producer=producer,
                     retry=True,
-                    retry_policy={"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 1.0},
+                    retry_policy={
+                        "max_retries": 3,
+                        "interval_start": 0.2,
+                        "interval_step": 0.5,
+                        "interval_max": 1.0,
+                    },
                 )
                 sent += 1
     except Exception as exc:  # kombu's OperationalError and the redis client's errors
-        _log.warning("batch job %s: the broker took %s messages, then failed: %s", job_id, sent, type(exc).__name__)
-        raise JobEngineError(f"the broker did not accept the messages of batch job {job_id}") from exc
+        _log.warning(
+            "batch job %s: the broker took %s messages, then failed: %s",
+            job_id,
+            sent,
+            type(exc).__name__,
+        )
+        raise JobEngineError(
+            f"the broker did not accept the messages of batch job {job_id}"
+        ) from exc
     return sent

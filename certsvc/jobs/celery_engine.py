@@ -86,11 +86,17 @@ class CeleryEngine:
         with self.database.transaction() as session:
             repo = BatchRepository(session)
             job = repo.job(job_id)
-            if job is not None and job.state == JobState.RUNNING and (job.runner_id or "").startswith(RUNNER_PREFIX):
+            if (
+                job is not None
+                and job.state == JobState.RUNNING
+                and (job.runner_id or "").startswith(RUNNER_PREFIX)
+            ):
                 runner_id = str(job.runner_id)
                 job.heartbeat_at = now
             else:
-                job = ensure_runnable(job, job_id, now=now, stale_after_s=_LOCAL_RUNNER_STALE_SECONDS)
+                job = ensure_runnable(
+                    job, job_id, now=now, stale_after_s=_LOCAL_RUNNER_STALE_SECONDS
+                )
                 # Whatever a local runner left running, it left when it died (checked above).
                 repo.release_running(job_id)
                 repo.fail_exhausted(job_id, max_attempts=MAX_ATTEMPTS, now=now)
@@ -108,7 +114,9 @@ class CeleryEngine:
             pass  # logged; the job is held and stalls, so a sweep dispatches it again
         with self.database.transaction() as session:
             repo = BatchRepository(session)
-            repo.complete_if_done(job_id, runner_id=runner_id, now=self.clock.now())  # a job with nothing left
+            repo.complete_if_done(
+                job_id, runner_id=runner_id, now=self.clock.now()
+            )  # a job with nothing left
             return job_progress(session, job_id, now=self.clock.now())
 
     def run(
@@ -167,12 +175,18 @@ class CeleryEngine:
                     continue
                 if not repo.take_stalled(job_id, heartbeat_was=heartbeat_at, now=now):
                     continue  # another sweeper took it
-            _log.warning("batch job %s: no item finished for %.0f s; dispatching its items again", job_id, self.stall_seconds)
+            _log.warning(
+                "batch job %s: no item finished for %.0f s; dispatching its items again",
+                job_id,
+                self.stall_seconds,
+            )
             self._dispatch(job_id, runner_id)
             redone.append(job_id)
         return redone
 
     def _dispatch(self, job_id: int, runner_id: str) -> int:
         with self.database.read() as session:
-            ranges = list(item_ranges(BatchRepository(session).unfinished_ids(job_id), chunk=self.chunk))
+            ranges = list(
+                item_ranges(BatchRepository(session).unfinished_ids(job_id), chunk=self.chunk)
+            )
         return publish_ranges(self.app, job_id, runner_id, ranges)

@@ -97,7 +97,9 @@ class _WorkerState:
         factory = self.options.factories.get(kind)
         if factory is None:
             raise JobEngineError(f"this worker cannot run batch jobs of kind {kind!r}")
-        handler = TaskSpec(factory, {"settings": self.options.settings, "job_id": job_id, "params": params}).build()
+        handler = TaskSpec(
+            factory, {"settings": self.options.settings, "job_id": job_id, "params": params}
+        ).build()
         self.handlers[job_id] = handler
         while len(self.handlers) > _KEPT_HANDLERS:
             _, oldest = self.handlers.popitem(last=False)
@@ -152,8 +154,13 @@ def run_range(job_id: int, runner_id: str, first_id: int, last_id: int) -> int:
         if repo.holder(job_id) != (JobState.RUNNING, runner_id):
             return 0
         claimed = repo.claim_range(
-            job_id, first_id=first_id, last_id=last_id, token=token, now=now,
-            stale_before=now - timedelta(seconds=options.lease_seconds), max_attempts=MAX_ATTEMPTS,
+            job_id,
+            first_id=first_id,
+            last_id=last_id,
+            token=token,
+            now=now,
+            stale_before=now - timedelta(seconds=options.lease_seconds),
+            max_attempts=MAX_ATTEMPTS,
         )
     items = [WorkItem(c.id, c.job_id, c.seq, c.key, c.payload, token, c.attempts) for c in claimed]
     prepare = getattr(handler, "prepare", None)
@@ -188,8 +195,12 @@ def _sweeper_main(options: WorkerOptions, parent_pid: int) -> None:
     interval = max(0.5, options.stall_seconds / 2)
     database = Database(options.database_url)
     engine = CeleryEngine(
-        database, broker_url=options.broker_url, clock=options.clock, lease_seconds=options.lease_seconds,
-        stall_seconds=options.stall_seconds, chunk=options.chunk,
+        database,
+        broker_url=options.broker_url,
+        clock=options.clock,
+        lease_seconds=options.lease_seconds,
+        stall_seconds=options.stall_seconds,
+        chunk=options.chunk,
     )
     while os.getppid() == parent_pid:
         try:
@@ -205,7 +216,9 @@ def _close_handlers(**_: object) -> None:
         _state.close()
 
 
-def start_worker(options: WorkerOptions, *, concurrency: int, name: str | None = None, loglevel: str = "INFO") -> None:
+def start_worker(
+    options: WorkerOptions, *, concurrency: int, name: str | None = None, loglevel: str = "INFO"
+) -> None:
     """Run a Celery worker for batch jobs in this process until it is stopped (SIGTERM: finish
     the items in hand, then exit; SIGKILL: they are claimed again after the lease)."""
     configure_worker(options)
@@ -217,14 +230,22 @@ def start_worker(options: WorkerOptions, *, concurrency: int, name: str | None =
     worker_process_shutdown.connect(_close_handlers, weak=False)
 
     context: Any = multiprocessing.get_context("spawn")
-    sweeper = context.Process(target=_sweeper_main, args=(options, os.getpid()), name="certsvc-batch-sweep", daemon=True)
+    sweeper = context.Process(
+        target=_sweeper_main, args=(options, os.getpid()), name="certsvc-batch-sweep", daemon=True
+    )
     sweeper.start()
     node = name or f"certsvc-{socket.gethostname()}-{os.getpid()}"
     try:
         app.worker_main(
             argv=[
-                "worker", f"--concurrency={concurrency}", f"--queues={QUEUE}", f"--hostname={node}@%h",
-                f"--loglevel={loglevel}", "--without-gossip", "--without-mingle", "--without-heartbeat",
+                "worker",
+                f"--concurrency={concurrency}",
+                f"--queues={QUEUE}",
+                f"--hostname={node}@%h",
+                f"--loglevel={loglevel}",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
             ]
         )
     finally:

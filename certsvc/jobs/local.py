@@ -116,7 +116,11 @@ class LocalPoolEngine:
         with self.database.transaction() as session:
             repo = BatchRepository(session)
             job = ensure_runnable(
-                repo.job(job_id), job_id, now=now, stale_after_s=self.stale_after_seconds, is_runner_alive=_is_local_runner_alive
+                repo.job(job_id),
+                job_id,
+                now=now,
+                stale_after_s=self.stale_after_seconds,
+                is_runner_alive=_is_local_runner_alive,
             )
             # Whatever is still running belonged to a runner that is gone (checked just above).
             repo.release_running(job_id)
@@ -183,16 +187,30 @@ class LocalPoolEngine:
             return True
 
         try:
-            work_loop(item_handler, job_id, runner_id, clock=self.clock, chunk=self.chunk, after_chunk=after_chunk)
+            work_loop(
+                item_handler,
+                job_id,
+                runner_id,
+                clock=self.clock,
+                chunk=self.chunk,
+                after_chunk=after_chunk,
+            )
         finally:
             if own:
                 item_handler.close()
 
     # --- in a pool of processes -------------------------------------------------------------------
     def _run_pool(
-        self, job_id: int, runner_id: str, task: TaskSpec, workers: int, on_progress: ProgressCallback | None
+        self,
+        job_id: int,
+        runner_id: str,
+        task: TaskSpec,
+        workers: int,
+        on_progress: ProgressCallback | None,
     ) -> None:
-        mp: Any = multiprocessing.get_context(self.start_method)  # typeshed: BaseContext lacks Process
+        mp: Any = multiprocessing.get_context(
+            self.start_method
+        )  # typeshed: BaseContext lacks Process
         finished_before = self._heartbeat(job_id, runner_id)[0].finished
         # A worker that died mid-item (killed, segfault) leaves it running; the next round hands
         # it out again, and MAX_ATTEMPTS bounds how often one item may do that.
@@ -220,7 +238,10 @@ class LocalPoolEngine:
                         on_progress(progress)
                     if not holds:
                         # Cancelled (or taken over): workers stop at their next claim.
-                        _log.info("batch job %s: no longer held by this runner; waiting for workers", job_id)
+                        _log.info(
+                            "batch job %s: no longer held by this runner; waiting for workers",
+                            job_id,
+                        )
             finally:
                 for p in processes:
                     if p.is_alive():
@@ -269,7 +290,13 @@ def work_loop(
     finished = 0
     while True:
         items = claim_items(
-            database, job_id, runner_id=runner_id, token=new_token(), limit=chunk, now=clock.now(), prepare=prepare
+            database,
+            job_id,
+            runner_id=runner_id,
+            token=new_token(),
+            limit=chunk,
+            now=clock.now(),
+            prepare=prepare,
         )
         if not items:
             return finished

@@ -46,6 +46,7 @@ BILINGUAL_FILE = "bilingual.json"
 _MM = 72 / 25.4  # points per millimetre (templates.MM; that module imports this one)
 DEPARTMENT_NAME_MN = "$department_name_mn"
 
+
 def _text_problems(where: str, text: str) -> list[str]:
     if normalise_mongolian(text) != text:
         return [f"{where}: Mongolian text must be trimmed NFC with single spaces"]
@@ -58,7 +59,9 @@ def check_mongolian_item(where: str, raw_item: Mapping[str, Any]) -> list[str]:
     if raw_item.get("kind") == "mongolian":
         text, source = raw_item.get("text"), raw_item.get("field")
         if (text is None) == (source is None):
-            problems.append(f"{where}: a mongolian item has either 'text' or 'field', not both or neither")
+            problems.append(
+                f"{where}: a mongolian item has either 'text' or 'field', not both or neither"
+            )
         if source is not None and source != DEPARTMENT_NAME_MN:
             problems.append(f"{where}: a mongolian item can only print {DEPARTMENT_NAME_MN!r}")
         if isinstance(text, str):
@@ -69,7 +72,9 @@ def check_mongolian_item(where: str, raw_item: Mapping[str, Any]) -> list[str]:
         if not isinstance(raw_item.get("label_mn_width"), (int, float)):
             problems.append(f"{where}: label_mn needs label_mn_width (mm)")
         elif float(raw_item["label_mn_width"]) >= float(raw_item.get("label_width", 0)):
-            problems.append(f"{where}: label_mn_width must leave room for the Chinese label in label_width")
+            problems.append(
+                f"{where}: label_mn_width must leave room for the Chinese label in label_width"
+            )
     return problems
 
 

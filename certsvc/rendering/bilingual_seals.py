@@ -62,13 +62,19 @@ class RingLayout(StrEnum):
 
 def _signed_area(contour: tuple[Point, ...]) -> float:
     return 0.5 * sum(
-        x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(contour, contour[1:] + contour[:1], strict=True)
+        x1 * y2 - x2 * y1
+        for (x1, y1), (x2, y2) in zip(contour, contour[1:] + contour[:1], strict=True)
     )
 
 
 def _ink_band(run: ShapedRun) -> tuple[float, float]:
     """Lowest and highest outline y of the run, in font units."""
-    ys = [y + g.y_offset for g in run.glyphs for contour in glyph_contours(g.glyph_id) for _, y in contour]
+    ys = [
+        y + g.y_offset
+        for g in run.glyphs
+        for contour in glyph_contours(g.glyph_id)
+        for _, y in contour
+    ]
     if not ys:
         raise RenderingError("the Mongolian name draws nothing")
     return min(ys), max(ys)
@@ -86,7 +92,8 @@ def _draw_run(layer: Image.Image, run: ShapedRun, place: Callable[[float, float]
         contours = glyph_contours(glyph.glyph_id)
         if contours:
             placed = [
-                [place(pen_x + glyph.x_offset + x, glyph.y_offset + y) for x, y in contour] for contour in contours
+                [place(pen_x + glyph.x_offset + x, glyph.y_offset + y) for x, y in contour]
+                for contour in contours
             ]
             xs = [p[0] for c in placed for p in c]
             ys = [p[1] for c in placed for p in c]
@@ -94,7 +101,9 @@ def _draw_run(layer: Image.Image, run: ShapedRun, place: Callable[[float, float]
             width, height = math.ceil(max(xs)) - left + 2, math.ceil(max(ys)) - top + 2
             ink = Image.new("L", (width, height), 0)
             holes = Image.new("L", (width, height), 0)
-            outer_sign = math.copysign(1.0, _signed_area(max(contours, key=lambda c: abs(_signed_area(c)))))
+            outer_sign = math.copysign(
+                1.0, _signed_area(max(contours, key=lambda c: abs(_signed_area(c))))
+            )
             for contour, points in zip(contours, placed, strict=True):
                 target = ink if math.copysign(1.0, _signed_area(contour)) == outer_sign else holes
                 ImageDraw.Draw(target).polygon([(x - left, y - top) for x, y in points], fill=255)
@@ -124,7 +133,9 @@ def _mongolian_on_arc(
     _composite(mask, run, place)
 
 
-def _mongolian_line(mask: Image.Image, run: ShapedRun, *, cx: float, cy: float, size_px: float) -> None:
+def _mongolian_line(
+    mask: Image.Image, run: ShapedRun, *, cx: float, cy: float, size_px: float
+) -> None:
     """The run as a straight horizontal line centred on (cx, cy)."""
     scale = size_px / run.units_per_em
     bottom, top = _ink_band(run)
@@ -159,11 +170,15 @@ def _too_long(layout: str) -> ValidationFailedError:
     return ValidationFailedError(
         f"the department's names are too long for this seal size ({layout} layout)",
         code=_UNDRAWABLE,
-        details=[{"field": "name_mn", "problem": "too long to fit the seal beside the Chinese name"}],
+        details=[
+            {"field": "name_mn", "problem": "too long to fit the seal beside the Chinese name"}
+        ],
     )
 
 
-def _chinese_line(mask: Image.Image, text: str, *, cx: float, cy: float, height: int, width_budget: float) -> None:
+def _chinese_line(
+    mask: Image.Image, text: str, *, cx: float, cy: float, height: int, width_budget: float
+) -> None:
     scale = min(1.0, width_budget / (len(text) * height))
     pitch = height * scale * 1.02
     x0 = cx - pitch * (len(text) - 1) / 2
@@ -203,12 +218,16 @@ def draw_bilingual_round_seal(
     mask = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(mask)
     ring = size * 0.034
-    draw.ellipse((ring / 2, ring / 2, size - ring / 2, size - ring / 2), outline=255, width=round(ring))
+    draw.ellipse(
+        (ring / 2, ring / 2, size - ring / 2, size - ring / 2), outline=255, width=round(ring)
+    )
     bottom, top = _ink_band(outer_run)
     band_em = (top - bottom) / outer_run.units_per_em  # Mongolian ink height per em
 
     fit = _fit_rings if layout is RingLayout.RINGS else _fit_halves
-    height, mongolian_radius, chinese_radius, chinese_span = fit(size, ring, band_em, outer_run, len(name))
+    height, mongolian_radius, chinese_radius, chinese_span = fit(
+        size, ring, band_em, outer_run, len(name)
+    )
     _mongolian_on_arc(mask, outer_run, cx=c, cy=c, radius=mongolian_radius, size_px=height)
     _arc_text(
         mask,
@@ -231,7 +250,15 @@ def draw_bilingual_round_seal(
     _star(draw, c, star_cy, star_r)
     line_height = round(min(height, size * 0.1))
     if purpose_run is not None:
-        _mongolian_line(mask, purpose_run, cx=c, cy=first_line, size_px=min(line_height, budget * outer_run.units_per_em / max(1, purpose_run.advance_units)))
+        _mongolian_line(
+            mask,
+            purpose_run,
+            cx=c,
+            cy=first_line,
+            size_px=min(
+                line_height, budget * outer_run.units_per_em / max(1, purpose_run.advance_units)
+            ),
+        )
     if seal_name:
         _chinese_line(
             mask,
@@ -244,7 +271,9 @@ def draw_bilingual_round_seal(
     return _to_png(mask)
 
 
-_Fit = tuple[int, float, float, float]  # text height px, Mongolian radius, Chinese radius, Chinese span
+_Fit = tuple[
+    int, float, float, float
+]  # text height px, Mongolian radius, Chinese radius, Chinese span
 
 
 def _fit_rings(size: int, ring: float, band_em: float, run: ShapedRun, n: int) -> _Fit:
@@ -258,7 +287,11 @@ def _fit_rings(size: int, ring: float, band_em: float, run: ShapedRun, n: int) -
         mongolian_deg = math.degrees(run.width(height) / outer)
         natural_deg = math.degrees(n * height * 1.04 / inner)
         tightest_deg = math.degrees(n * height * 0.8 / inner)
-        if mongolian_deg <= _MAX_RING_DEG and tightest_deg <= _MAX_INNER_DEG and inner - height * 0.6 > size * 0.17:
+        if (
+            mongolian_deg <= _MAX_RING_DEG
+            and tightest_deg <= _MAX_INNER_DEG
+            and inner - height * 0.6 > size * 0.17
+        ):
             return round(height), outer, inner, min(_MAX_INNER_DEG, max(120.0, natural_deg))
         height -= size * 0.0025
     raise _too_long("rings")

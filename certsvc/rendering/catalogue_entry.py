@@ -22,7 +22,13 @@ from typing import Any
 from certsvc.domain.identifiers import HolderIdType
 from certsvc.errors import ConfigurationError
 
-__all__ = ["CATALOGUE_FILE", "CatalogueEntry", "ValidityKind", "ValidityRule", "load_catalogue_entry"]
+__all__ = [
+    "CATALOGUE_FILE",
+    "CatalogueEntry",
+    "ValidityKind",
+    "ValidityRule",
+    "load_catalogue_entry",
+]
 
 CATALOGUE_FILE = "catalogue.json"
 
@@ -36,14 +42,23 @@ class ValidityKind(StrEnum):
 @dataclass(frozen=True, slots=True)
 class ValidityRule:
     kind: ValidityKind
-    years: int | None = None  # only for TERM
+    years: int | None = None  # only for TERM: the usual term, given when a request names no end
     basis: str = ""  # the rule it comes from, as the operator wrote it
+    # Only for TERM: the longest term the rule allows when it differs from the usual one
+    # (取水许可证: 一般为5年，最长不超过10年); None = ``years`` is also the longest.
+    max_years: int | None = None
+
+    @property
+    def longest_years(self) -> int | None:
+        return self.max_years if self.max_years is not None else self.years
 
 
 @dataclass(frozen=True, slots=True)
 class CatalogueEntry:
     definer_name: str  # 证照定义机构
-    holder_kinds: tuple[HolderIdType, ...]  # 持证主体类型: USCC (GB/T 36903 code 001), resident id (111)
+    holder_kinds: tuple[
+        HolderIdType, ...
+    ]  # 持证主体类型: USCC (GB/T 36903 code 001), resident id (111)
     validity: ValidityRule
 
 
@@ -74,14 +89,17 @@ def load_catalogue_entry(directory: Path) -> CatalogueEntry | None:
     validity = _validity(raw.get("validity"), problems)
     if problems:
         raise ConfigurationError(
-            f"{path}: " + "; ".join(problems), details=[{"file": str(path), "problem": p} for p in problems]
+            f"{path}: " + "; ".join(problems),
+            details=[{"file": str(path), "problem": p} for p in problems],
         )
     return CatalogueEntry(definer_name=str(definer).strip(), holder_kinds=kinds, validity=validity)
 
 
 def _holder_kinds(value: Any, problems: list[str]) -> tuple[HolderIdType, ...]:
     known = {k.value for k in HolderIdType}
-    if not (isinstance(value, list) and value and all(isinstance(v, str) and v in known for v in value)):
+    if not (
+        isinstance(value, list) and value and all(isinstance(v, str) and v in known for v in value)
+    ):
         problems.append(f"holder_kinds must be a non-empty list of {sorted(known)}")
         return ()
     return tuple(HolderIdType(v) for v in dict.fromkeys(value))
@@ -92,7 +110,7 @@ def _validity(value: Any, problems: list[str]) -> ValidityRule:
         problems.append("validity must be an object with a kind")
         return ValidityRule(ValidityKind.PER_LICENCE)
     for prop in value:
-        if prop not in ("kind", "years", "basis"):
+        if prop not in ("kind", "years", "max_years", "basis"):
             problems.append(f"validity: unknown property {prop!r}")
     try:
         kind = ValidityKind(str(value.get("kind")))
@@ -107,8 +125,23 @@ def _validity(value: Any, problems: list[str]) -> ValidityRule:
     elif years is not None:
         problems.append(f"validity.years only goes with kind term, not {kind.value}")
         years = None
+    max_years = value.get("max_years")
+    if max_years is not None:
+        if kind is not ValidityKind.TERM:
+            problems.append(f"validity.max_years only goes with kind term, not {kind.value}")
+            max_years = None
+        elif not (
+            isinstance(max_years, int)
+            and not isinstance(max_years, bool)
+            and isinstance(years, int)
+        ):
+            problems.append("validity.max_years must be a whole number of years")
+            max_years = None
+        elif not years <= max_years <= 50:
+            problems.append(f"validity.max_years must be between years ({years}) and 50")
+            max_years = None
     basis = value.get("basis", "")
     if not (isinstance(basis, str) and len(basis) <= 200):
         problems.append("validity.basis must be text of at most 200 characters")
         basis = ""
-    return ValidityRule(kind, years, basis)
+    return ValidityRule(kind, years, basis, max_years)

@@ -20,7 +20,14 @@ import segno
 
 from certsvc.rendering.fonts import DEFAULT_FONTS
 
-__all__ = ["LOG_SCALE_RATIO", "NO_DATA", "bar_chart_png", "needs_log_scale", "qr_png", "share_chart_png"]
+__all__ = [
+    "LOG_SCALE_RATIO",
+    "NO_DATA",
+    "bar_chart_png",
+    "needs_log_scale",
+    "qr_png",
+    "share_chart_png",
+]
 
 NO_DATA = "暂无数据"
 LOG_SCALE_RATIO = 20  # largest total / smallest non-zero total beyond which small bars vanish
@@ -55,7 +62,12 @@ def _font() -> Any:
 def _save(fig: Any, image_format: str) -> bytes:
     out = io.BytesIO()
     # SVG (words kept as text) lets a test read what a chart says.
-    fig.savefig(out, format=image_format, dpi=110, metadata=None if image_format == "png" else {"Date": None})
+    fig.savefig(
+        out,
+        format=image_format,
+        dpi=110,
+        metadata=None if image_format == "png" else {"Date": None},
+    )
     return out.getvalue()
 
 
@@ -70,8 +82,17 @@ def _no_data(ax: Any, font: Any) -> None:
     ax.set_yticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.text(0.5, 0.5, NO_DATA, transform=ax.transAxes, ha="center", va="center", fontsize=20, color="#666",
-            fontproperties=font)
+    ax.text(
+        0.5,
+        0.5,
+        NO_DATA,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=20,
+        color="#666",
+        fontproperties=font,
+    )
 
 
 def bar_chart_png(
@@ -107,7 +128,9 @@ def bar_chart_png(
                 ax.text(position, total, f"{total:g}", ha="center", va="bottom", fontsize=8)
             ax.set_ylim(bottom=0, top=max(totals) * (3 if ax.get_yscale() == "symlog" else 1.15))
             ax.set_xticks(positions)
-            ax.set_xticklabels(list(categories), fontproperties=font, rotation=20, ha="right", fontsize=8)
+            ax.set_xticklabels(
+                list(categories), fontproperties=font, rotation=20, ha="right", fontsize=8
+            )
             ax.set_ylabel(ylabel, fontproperties=font)
             ax.legend(prop=font, fontsize=8)
             fig.tight_layout()
@@ -117,7 +140,13 @@ def bar_chart_png(
 
 
 def share_chart_png(
-    title: str, part: int, whole: int, *, part_label: str, rest_label: str, image_format: str = "png"
+    title: str,
+    part: int,
+    whole: int,
+    *,
+    part_label: str,
+    rest_label: str,
+    image_format: str = "png",
 ) -> bytes:
     """A two-slice pie: ``part`` of ``whole`` (暂无数据 when ``whole`` is 0)."""
     with _PLOT_LOCK:

@@ -23,7 +23,14 @@ from certsvc.rendering.template_model import (
     MM,
 )
 
-__all__ = ["CachedImage", "cached_image", "draw_cached_image", "fit_image", "guilloche_ops", "qr_matrix"]
+__all__ = [
+    "CachedImage",
+    "cached_image",
+    "draw_cached_image",
+    "fit_image",
+    "guilloche_ops",
+    "qr_matrix",
+]
 
 
 @functools.lru_cache(maxsize=32)
@@ -141,7 +148,9 @@ def draw_cached_image(
     canvas._formsinuse.append(cached.name)
 
 
-def fit_image(box_w: float, box_h: float, img_w: int, img_h: int) -> tuple[float, float, float, float]:
+def fit_image(
+    box_w: float, box_h: float, img_w: int, img_h: int
+) -> tuple[float, float, float, float]:
     """Centre an image in a box keeping its aspect ratio: (dx, dy, w, h)."""
     scale = min(box_w / img_w, box_h / img_h)
     w, h = img_w * scale, img_h * scale

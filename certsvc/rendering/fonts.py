@@ -281,7 +281,9 @@ def _fallback_eligible(ch: str) -> bool:
     BabelStone Han also maps emoji and other symbols; printing those on a licence would hide a
     data-entry problem, so they stay refused.
     """
-    return unicodedata.name(ch, "").startswith(("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH"))
+    return unicodedata.name(ch, "").startswith(
+        ("CJK UNIFIED IDEOGRAPH", "CJK COMPATIBILITY IDEOGRAPH")
+    )
 
 
 def has_glyph(ch: str, font: str = "song", *, fallback: bool = True) -> bool:
@@ -349,4 +351,3 @@ def runs(text: str, font: str) -> list[tuple[str, str]]:
 def string_width(text: str, font: str, size: float) -> float:
     """Advance width of ``text`` in points (reportlab metrics, fallback face included)."""
     return float(sum(pdfmetrics.stringWidth(run, name, size) for name, run in runs(text, font)))
-

@@ -28,7 +28,16 @@ from certsvc.rendering.template_model import (
 )
 from certsvc.rendering.text import wrap_text
 
-__all__ = ["HOLDER_ID_TYPES", "FlowLine", "LayoutPlan", "PlacedItem", "item_size", "on_page", "page_index", "plan_layout"]
+__all__ = [
+    "HOLDER_ID_TYPES",
+    "FlowLine",
+    "LayoutPlan",
+    "PlacedItem",
+    "item_size",
+    "on_page",
+    "page_index",
+    "plan_layout",
+]
 
 
 HOLDER_ID_TYPES = ("uscc", "resident_id")
@@ -126,7 +135,9 @@ def plan_layout(template: LicenceTemplate, content: LicenceContent) -> LayoutPla
         source = item.source
         if item.kind == "mongolian":
             value = values.get(source) if source else item.text("text")
-            mongolian = _place_mongolian(template, item, value, _SOURCE_PATH.get(source or "", "layout"), problems)
+            mongolian = _place_mongolian(
+                template, item, value, _SOURCE_PATH.get(source or "", "layout"), problems
+            )
             if mongolian is not None:
                 placed.append(mongolian)
             continue
@@ -219,11 +230,17 @@ def plan_layout(template: LicenceTemplate, content: LicenceContent) -> LayoutPla
 
 
 def _place_mongolian(
-    template: LicenceTemplate, item: LayoutItem, value: object, path: str, problems: list[dict[str, str]]
+    template: LicenceTemplate,
+    item: LayoutItem,
+    value: object,
+    path: str,
+    problems: list[dict[str, str]],
 ) -> PlacedItem | None:
     """Fit a ``mongolian`` item (rendering/bilingual_layout.py); ``None`` and a problem if it cannot."""
     if not value:
-        problems.append({"field": path, "problem": "the bilingual layout needs the department's Mongolian name"})
+        problems.append(
+            {"field": path, "problem": "the bilingual layout needs the department's Mongolian name"}
+        )
         return None
     size = item_size(template, item)
     fitted = fit_mongolian(
@@ -234,7 +251,9 @@ def _place_mongolian(
         smallest=item.num("shrink_to", size),
     )
     if fitted is None:
-        problems.append({"field": path, "problem": f"too long for its box ({item_max_lines(item)} line(s))"})
+        problems.append(
+            {"field": path, "problem": f"too long for its box ({item_max_lines(item)} line(s))"}
+        )
         return None
     return PlacedItem(item, lines=tuple(fitted[0]), size=fitted[1])
 

@@ -332,7 +332,12 @@ def srgb_profile() -> bytes:
             ) from exc
         # ICC.1 §7.2: bytes 12–15 the device class, 16–19 the colour space, 36–39 "acsp".
         # ISO 19005-2 §6.2.3 wants an output or monitor profile; /N 3 below needs RGB.
-        if len(data) < 132 or data[36:40] != b"acsp" or data[16:20] != b"RGB " or data[12:16] not in (b"mntr", b"prtr"):
+        if (
+            len(data) < 132
+            or data[36:40] != b"acsp"
+            or data[16:20] != b"RGB "
+            or data[12:16] not in (b"mntr", b"prtr")
+        ):
             raise ConfigurationError(f"{SRGB_PROFILE_PATH} is not an RGB display ICC profile")
         _srgb.append(data)
         return data

@@ -35,9 +35,11 @@ __all__ = [
     "MVS",
     "NNBSP",
     "Contour",
+    "OutlineSegment",
     "ShapedGlyph",
     "ShapedRun",
     "glyph_contours",
+    "glyph_outline",
     "has_mongolian_font",
     "mongolian_text_problems",
     "normalise_mongolian",
@@ -63,6 +65,10 @@ _MAX_LENGTH = 200
 _CURVE_STEPS = 8
 
 Contour = tuple[tuple[float, float], ...]
+# One drawing step of an exact outline, its operator and points in font units (y up):
+# ("M", (x, y)), ("L", (x, y)), ("Q", (cx, cy, x, y)), ("B", (c1x, c1y, c2x, c2y, x, y)) or
+# ("C", ()) to close the contour (the operators of GB/T 33190's AbbreviatedData).
+OutlineSegment = tuple[str, tuple[float, ...]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -290,10 +296,15 @@ class _FlatteningPen:
             t = step / _CURVE_STEPS
             a, b, c = (1 - t) ** 2, 2 * (1 - t) * t, t * t
             self._current.append(
-                (a * start[0] + b * control[0] + c * end[0], a * start[1] + b * control[1] + c * end[1])
+                (
+                    a * start[0] + b * control[0] + c * end[0],
+                    a * start[1] + b * control[1] + c * end[1],
+                )
             )
 
-    def curveTo(self, c1: tuple[float, float], c2: tuple[float, float], end: tuple[float, float]) -> None:
+    def curveTo(
+        self, c1: tuple[float, float], c2: tuple[float, float], end: tuple[float, float]
+    ) -> None:
         start = self._current[-1]
         for step in range(1, _CURVE_STEPS + 1):
             t = step / _CURVE_STEPS
@@ -330,3 +341,42 @@ def glyph_contours(glyph_id: int) -> tuple[Contour, ...]:
         font.font.draw_glyph_with_pen(glyph_id, pen)
     pen.endPath()
     return tuple(pen.contours)
+
+
+class _RecordingPen:
+    """A fontTools-protocol pen that keeps the outline exactly (curves as curves)."""
+
+    def __init__(self) -> None:
+        self.segments: list[OutlineSegment] = []
+
+    def moveTo(self, pt: tuple[float, float]) -> None:
+        self.segments.append(("M", pt))
+
+    def lineTo(self, pt: tuple[float, float]) -> None:
+        self.segments.append(("L", pt))
+
+    def qCurveTo(self, *points: tuple[float, float]) -> None:
+        # HarfBuzz sends one quadratic segment at a time: (control, end).
+        self.segments.append(("Q", (*points[-2], *points[-1])))
+
+    def curveTo(self, c1: tuple[float, float], c2: tuple[float, float], end: tuple[float, float]) -> None:
+        self.segments.append(("B", (*c1, *c2, *end)))
+
+    def closePath(self) -> None:
+        self.segments.append(("C", ()))
+
+    def endPath(self) -> None:
+        """An open contour (none in TrueType outlines): nothing to close."""
+
+
+@lru_cache(maxsize=2048)
+def glyph_outline(glyph_id: int) -> tuple[OutlineSegment, ...]:
+    """The exact outline of a glyph in font units (y up), for vector outputs (OFD paths).
+
+    Filled with the non-zero winding rule, as TrueType outlines are.
+    """
+    font = _font()
+    pen = _RecordingPen()
+    with font.draw_lock:
+        font.font.draw_glyph_with_pen(glyph_id, pen)
+    return tuple(pen.segments)

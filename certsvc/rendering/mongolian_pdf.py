@@ -33,7 +33,7 @@ from certsvc.rendering.mongolian import (
     shape_mongolian,
 )
 
-__all__ = ["MONGOLIAN_PDF_FONT", "draw_mongolian", "mongolian_width"]
+__all__ = ["MONGOLIAN_PDF_FONT", "draw_mongolian", "mongolian_width", "register_mongolian_pdf_font"]
 
 MONGOLIAN_PDF_FONT = "certsvc-mongolian"
 _GLYPH_BASE = 0xF0000  # Supplementary Private Use Area-A: never real text, room for 65 534 glyphs
@@ -64,10 +64,14 @@ class _GlyphAddressedFont(TTFont):  # type: ignore[misc]  # reportlab ships no t
         subsets = [list(s) for s in state.subsets] if state is not None else []
         super().addObjects(doc)
         for index, subset in enumerate(subsets):
-            base = b"".join((SUBSETN(index), b"+", self.face.name, self.face.subfontNameX)).decode("pdfdoc")
+            base = b"".join((SUBSETN(index), b"+", self.face.name, self.face.subfontNameX)).decode(
+                "pdfdoc"
+            )
             stream = doc.idToObject.get("toUnicodeCMap:" + base)
             if stream is not None:
-                stream.content = _to_unicode(base, [self.glyph_text.get(code, chr(code)) for code in subset])
+                stream.content = _to_unicode(
+                    base, [self.glyph_text.get(code, chr(code)) for code in subset]
+                )
 
 
 def _glyph_table() -> list[tuple[str, float]]:
@@ -128,6 +132,14 @@ def _pdf_font() -> _GlyphAddressedFont:
             pdfmetrics.registerFont(font)
             _registered.append(font)
         return _registered[0]
+
+
+def register_mongolian_pdf_font() -> str:
+    """Register the Mongolian font with reportlab (once) and return its reportlab name.
+
+    For outputs that embed a subset of it by character (the OFD's hidden text layer).
+    """
+    return str(_pdf_font().fontName)
 
 
 def mongolian_width(text: str, size: float) -> float:

@@ -60,7 +60,12 @@ class PdfPainter:
     """Draws a plan onto one canvas; the variant decides the seal and the print mark."""
 
     def __init__(
-        self, template: LicenceTemplate, content: LicenceContent, plan: LayoutPlan, *, is_print: bool
+        self,
+        template: LicenceTemplate,
+        content: LicenceContent,
+        plan: LayoutPlan,
+        *,
+        is_print: bool,
     ) -> None:
         self.t = template
         self.content = content

@@ -27,17 +27,33 @@ def first_page_png(pdf: bytes, *, dpi: int = 72) -> bytes:
     """
     tool = shutil.which("pdftoppm")
     if tool is None:
-        raise RenderingError("pdftoppm is not installed (Debian package poppler-utils)", code="rasterizer_missing")
+        raise RenderingError(
+            "pdftoppm is not installed (Debian package poppler-utils)", code="rasterizer_missing"
+        )
     with tempfile.TemporaryDirectory(prefix="certsvc-preview-") as tmp:
         source, target = Path(tmp) / "page.pdf", Path(tmp) / "page"
         source.write_bytes(pdf)
         try:
             subprocess.run(
-                [tool, "-png", "-r", str(dpi), "-f", "1", "-l", "1", "-singlefile", str(source), str(target)],
+                [
+                    tool,
+                    "-png",
+                    "-r",
+                    str(dpi),
+                    "-f",
+                    "1",
+                    "-l",
+                    "1",
+                    "-singlefile",
+                    str(source),
+                    str(target),
+                ],
                 check=True,
                 capture_output=True,
                 timeout=_TIMEOUT_SECONDS,
             )
         except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
-            raise RenderingError("the preview page could not be drawn", code="preview_failed") from exc
+            raise RenderingError(
+                "the preview page could not be drawn", code="preview_failed"
+            ) from exc
         return (Path(tmp) / "page.png").read_bytes()

@@ -75,7 +75,9 @@ def _check_text(*, department_name: str, seal_name: str, code: str | None) -> No
             problems.append({"field": field, "problem": f"the seal font cannot draw {shown}"})
     if problems:
         raise ValidationFailedError(
-            "the seal text has characters the seal font cannot draw", code=_UNDRAWABLE, details=problems
+            "the seal text has characters the seal font cannot draw",
+            code=_UNDRAWABLE,
+            details=problems,
         )
 
 
@@ -421,7 +423,9 @@ def validate_seal_png(data: bytes) -> SealImageInfo:
     ]
     opaque_corners = [
         name
-        for name, (x, y) in zip(("top-left", "top-right", "bottom-left", "bottom-right"), corners, strict=True)
+        for name, (x, y) in zip(
+            ("top-left", "top-right", "bottom-left", "bottom-right"), corners, strict=True
+        )
         if _max_value(alpha.crop((x, y, x + patch, y + patch))) > _CLEAR_ALPHA
     ]
     if opaque_corners:
@@ -442,7 +446,9 @@ def validate_seal_png(data: bytes) -> SealImageInfo:
         raise _refuse(problems)
     if ink_fraction > 0.75:
         problems.append(
-            _seal_problem(f"{ink_fraction:.0%} of the image is opaque; a seal is lines on a clear ground")
+            _seal_problem(
+                f"{ink_fraction:.0%} of the image is opaque; a seal is lines on a clear ground"
+            )
         )
     # Seal red: red clearly above both green and blue, and bright enough not to read as black.
     redness = ImageChops.subtract(red, ImageChops.lighter(green, blue))
@@ -452,9 +458,7 @@ def validate_seal_png(data: bytes) -> SealImageInfo:
     )
     red_ink = ImageChops.logical_and(is_red, ink).histogram()[255]
     red_fraction = red_ink / ink_pixels
-    mean = tuple(
-        round(ImageStat.Stat(channel, ink).mean[0]) for channel in (red, green, blue)
-    )
+    mean = tuple(round(ImageStat.Stat(channel, ink).mean[0]) for channel in (red, green, blue))
     if red_fraction < _MIN_RED_FRACTION:
         problems.append(
             _seal_problem(

@@ -192,7 +192,6 @@ def _normalise_image(spec: FieldSpec, raw: object) -> tuple[object, list[tuple[s
     return base64.b64encode(data).decode("ascii"), []
 
 
-
 # --- the field schema as JSON Schema ----------------------------------------------------------
 def fields_json_schema(fields: Sequence[FieldSpec], *, title: str) -> dict[str, Any]:
     """The ``fields`` object of an issue request for one template, as JSON Schema 2020-12.
@@ -216,11 +215,16 @@ def _value_schema(spec: FieldSpec) -> dict[str, Any]:
     schema: dict[str, Any] = {"title": spec.label}
     if spec.type is FieldType.NUMBER:
         bounds = {
-            name: value for name, value in (("minimum", spec.minimum), ("maximum", spec.maximum)) if value is not None
+            name: value
+            for name, value in (("minimum", spec.minimum), ("maximum", spec.maximum))
+            if value is not None
         }
         # A decimal is sent as a number or as its exact text ("23.90"): the text keeps the
         # precision the applicant wrote, which a JSON number may lose.
-        schema["anyOf"] = [{"type": "number", **bounds}, {"type": "string", "pattern": _NUMBER_RE.pattern}]
+        schema["anyOf"] = [
+            {"type": "number", **bounds},
+            {"type": "string", "pattern": _NUMBER_RE.pattern},
+        ]
         return schema
     if spec.type is FieldType.TABLE:
         schema.update(

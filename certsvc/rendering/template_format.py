@@ -154,7 +154,9 @@ def _page_size(value: object) -> object:
         return PAGE_SIZES[value]
     if isinstance(value, list) and len(value) == 2 and all(_is_positive(v) for v in value):
         return (float(value[0]), float(value[1]))
-    raise _rule(f"page size must be one of {', '.join(PAGE_SIZES)} or [width_mm, height_mm], got {value!r}")
+    raise _rule(
+        f"page size must be one of {', '.join(PAGE_SIZES)} or [width_mm, height_mm], got {value!r}"
+    )
 
 
 def _is_positive(value: object) -> bool:
@@ -195,23 +197,38 @@ def _licence_name(value: object) -> object:
 
 def _type_code(value: object) -> object:
     # GB/T 36904-2018 §5.2: 证照类型代码 = defining authority's USCC (18) + 3-digit sequence.
-    if not (isinstance(value, str) and len(value) == 21 and is_valid_uscc(value[:18]) and value[18:].isdigit()):
-        raise _rule(f"type_code must be a valid USCC followed by 3 digits (GB/T 36904), got {value!r}")
+    if not (
+        isinstance(value, str)
+        and len(value) == 21
+        and is_valid_uscc(value[:18])
+        and value[18:].isdigit()
+    ):
+        raise _rule(
+            f"type_code must be a valid USCC followed by 3 digits (GB/T 36904), got {value!r}"
+        )
     return value
 
 
 def _seal_purpose(value: object) -> object:
     if value is not None and not (isinstance(value, str) and 0 < len(value.strip()) <= 100):
-        raise _rule("seal_purpose must be a seal purpose such as 行政许可专用章 (1 to 100 characters)")
+        raise _rule(
+            "seal_purpose must be a seal purpose such as 行政许可专用章 (1 to 100 characters)"
+        )
     return value.strip() if isinstance(value, str) else None
 
 
 class TemplateHeader(FormatModel):
     """The top level of a template file; its parts are parsed one by one after it."""
 
-    format: Annotated[int, BeforeValidator(_format_version)] = Field(default=None, validate_default=True)
-    name: Annotated[str, BeforeValidator(_licence_name)] = Field(default=None, validate_default=True)
-    type_code: Annotated[str, BeforeValidator(_type_code)] = Field(default=None, validate_default=True)
+    format: Annotated[int, BeforeValidator(_format_version)] = Field(
+        default=None, validate_default=True
+    )
+    name: Annotated[str, BeforeValidator(_licence_name)] = Field(
+        default=None, validate_default=True
+    )
+    type_code: Annotated[str, BeforeValidator(_type_code)] = Field(
+        default=None, validate_default=True
+    )
     description: Str = ""
     seal_purpose: Annotated[str | None, BeforeValidator(_seal_purpose)] = None
     page: Any = None
@@ -237,7 +254,9 @@ def _field_type(value: object) -> object:
     try:
         return FieldType(str(value))
     except ValueError:
-        raise _rule(f"unknown field type {value!r} (known: {', '.join(t.value for t in FieldType)})") from None
+        raise _rule(
+            f"unknown field type {value!r} (known: {', '.join(t.value for t in FieldType)})"
+        ) from None
 
 
 def _column_type(value: object) -> object:
@@ -255,7 +274,9 @@ def _required(value: object) -> object:
 
 def _positive_int(name: str) -> Callable[[object], object]:
     def check(value: object) -> object:
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        if value is not None and (
+            not isinstance(value, int) or isinstance(value, bool) or value < 1
+        ):
             raise _rule(f"{name} must be a positive integer")
         return value
 
@@ -288,7 +309,9 @@ def _bound(value: object) -> object:
 
 class _FieldBase(FormatModel):
     key: Annotated[str, BeforeValidator(_field_key)] = Field(default=None, validate_default=True)
-    label: Annotated[str, BeforeValidator(_field_label)] = Field(default=None, validate_default=True)
+    label: Annotated[str, BeforeValidator(_field_label)] = Field(
+        default=None, validate_default=True
+    )
     required: Annotated[bool, BeforeValidator(_required)] = True
     max_length: Annotated[int | None, BeforeValidator(_positive_int("max_length"))] = None
     pattern: Annotated[str | None, BeforeValidator(_pattern)] = None
@@ -301,13 +324,17 @@ class _FieldBase(FormatModel):
 class ColumnDocument(_FieldBase):
     """A column of a table field: a plain value (text, number, date or enum)."""
 
-    type: Annotated[FieldType, BeforeValidator(_column_type)] = Field(default=None, validate_default=True)
+    type: Annotated[FieldType, BeforeValidator(_column_type)] = Field(
+        default=None, validate_default=True
+    )
 
 
 class FieldDocument(_FieldBase):
     """One entry of ``fields``: what a request must fill, and the rules its value follows."""
 
-    type: Annotated[FieldType, BeforeValidator(_field_type)] = Field(default=None, validate_default=True)
+    type: Annotated[FieldType, BeforeValidator(_field_type)] = Field(
+        default=None, validate_default=True
+    )
     columns: tuple[ColumnDocument, ...] = ()
 
     @model_validator(mode="after")
@@ -375,7 +402,9 @@ def sentences_of(exc: ValidationError, where: str, *, tagged: bool = False) -> l
     sentences: list[str] = []
     for error in exc.errors():
         loc = list(error["loc"])[1 if tagged else 0 :]
-        name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+        name = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(
+            "."
+        )
         match error["type"]:
             case "extra_forbidden":
                 sentence = f"{where}: unknown property {name!r}"
@@ -390,4 +419,3 @@ def sentences_of(exc: ValidationError, where: str, *, tagged: bool = False) -> l
         if sentence not in sentences:
             sentences.append(sentence)
     return sentences
-

@@ -29,7 +29,14 @@ from certsvc.rendering.template_format import (
     sentences_of,
 )
 
-__all__ = ["ITEM_KINDS", "REQUIRED_MARKS", "LayoutItemDocument", "MarkDocument", "parse_item", "parse_mark"]
+__all__ = [
+    "ITEM_KINDS",
+    "REQUIRED_MARKS",
+    "LayoutItemDocument",
+    "MarkDocument",
+    "parse_item",
+    "parse_mark",
+]
 
 
 # --- layout items, one model per kind -----------------------------------------------------------
@@ -191,9 +198,20 @@ _ITEM_MODELS = (
     FrameItem,
     GuillocheItem,
 )
-ITEM_KINDS: tuple[str, ...] = tuple(get_args(model.model_fields["kind"].annotation)[0] for model in _ITEM_MODELS)
+ITEM_KINDS: tuple[str, ...] = tuple(
+    get_args(model.model_fields["kind"].annotation)[0] for model in _ITEM_MODELS
+)
 LayoutItemDocument = Annotated[
-    TextItem | FieldItem | TableItem | ImageItem | FlowItem | MongolianItem | LineItem | RectItem | FrameItem | GuillocheItem,
+    TextItem
+    | FieldItem
+    | TableItem
+    | ImageItem
+    | FlowItem
+    | MongolianItem
+    | LineItem
+    | RectItem
+    | FrameItem
+    | GuillocheItem,
     Field(discriminator="kind"),
 ]
 _ITEM = TypeAdapter[Any](LayoutItemDocument)

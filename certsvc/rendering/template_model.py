@@ -164,7 +164,9 @@ class LicenceTemplate:
     @property
     def kind(self) -> LicenceKind:
         """The template as a licence kind: what a licence record needs of it."""
-        return LicenceKind(slug=self.slug, name=self.name, type_code=self.type_code, number_field=self.number_field)
+        return LicenceKind(
+            slug=self.slug, name=self.name, type_code=self.type_code, number_field=self.number_field
+        )
 
     def fields_json_schema(self) -> dict[str, Any]:
         """The ``fields`` of an issue request for this licence, as JSON Schema 2020-12."""
@@ -325,4 +327,3 @@ def table_fit_problem(
             if table_cell_lines(template, item, column, text) is None:
                 return f"row {index + 1}, {labels.get(column['key'], column['key'])}: too long for its cell"
     return None
-

@@ -151,10 +151,19 @@ def _parse_fields(raw: object, problems: _Problems) -> tuple[list[FieldSpec], se
     return fields, broken
 
 
-def _check_source(where: str, kind: str, source: str, types: Mapping[str, FieldType], broken: set[str], problems: _Problems) -> None:
+def _check_source(
+    where: str,
+    kind: str,
+    source: str,
+    types: Mapping[str, FieldType],
+    broken: set[str],
+    problems: _Problems,
+) -> None:
     if source.startswith("$"):
         if source not in BUILTIN_SOURCES:
-            problems.add(f"{where}: unknown built-in value {source!r} (known: {', '.join(sorted(BUILTIN_SOURCES))})")
+            problems.add(
+                f"{where}: unknown built-in value {source!r} (known: {', '.join(sorted(BUILTIN_SOURCES))})"
+            )
         elif (kind == "mongolian") != (source == DEPARTMENT_NAME_MN):
             drawer = "mongolian" if source == DEPARTMENT_NAME_MN else "field"
             problems.add(f"{where}: built-in value {source!r} can only be drawn by a {drawer} item")
@@ -196,11 +205,15 @@ def _parse_items(
             column_keys = {c.key for c in spec.columns}
             for cindex, column in enumerate(props["columns"]):
                 if column["key"] not in column_keys:
-                    problems.add(f"{where}: columns[{cindex}] must be {{key: <a column of {source}>, width: mm}}")
+                    problems.add(
+                        f"{where}: columns[{cindex}] must be {{key: <a column of {source}>, width: mm}}"
+                    )
         problems.extend(check_mongolian_item(where, props))
         for text in (props.get("label"), props.get("text") if kind != "mongolian" else None):
             if isinstance(text, str):
-                problem = glyph_problem(text, {props.get("label_font") or props.get("font") or "song"})
+                problem = glyph_problem(
+                    text, {props.get("label_font") or props.get("font") or "song"}
+                )
                 if problem:
                     problems.add(f"{where}: static text {problem}")
         _check_bounds(where, props, page, problems)
@@ -210,7 +223,9 @@ def _parse_items(
     return items, drawn
 
 
-def _parse_marks(layout: Mapping[str, Any], page: PageSpec, problems: _Problems) -> dict[str, LayoutItem | None]:
+def _parse_marks(
+    layout: Mapping[str, Any], page: PageSpec, problems: _Problems
+) -> dict[str, LayoutItem | None]:
     marks: dict[str, LayoutItem | None] = {}
     for name in ("qr", "seal", "identifier", "print_mark"):
         raw = layout.get(name)
@@ -248,7 +263,12 @@ def _parse_template(directory: Path, file_name: str = "template.json") -> Licenc
     if not re.fullmatch(r"[a-z0-9]+(?:-[a-z0-9]+)*", slug):
         problems.add(f"folder name {slug!r} is not a slug (lower-case ASCII words joined by '-')")
     header, header_problems = parse_part(TemplateHeader, raw, "")
-    problems.extend([p.removeprefix(": ").replace("unknown property", "unknown top-level property") for p in header_problems])
+    problems.extend(
+        [
+            p.removeprefix(": ").replace("unknown property", "unknown top-level property")
+            for p in header_problems
+        ]
+    )
     page = _parse_page(raw.get("page"), problems)
     defaults = raw.get("defaults", {})
     if not isinstance(defaults, dict):
@@ -281,7 +301,9 @@ def _parse_template(directory: Path, file_name: str = "template.json") -> Licenc
             details=[{"file": str(path), "problem": p.split(": ", 1)[1]} for p in problems.items],
         )
     qr, seal, identifier = marks["qr"], marks["seal"], marks["identifier"]
-    assert qr is not None and seal is not None and identifier is not None  # required marks, checked above
+    assert (
+        qr is not None and seal is not None and identifier is not None
+    )  # required marks, checked above
     template = LicenceTemplate(
         slug=slug,
         name=header.name,
@@ -303,13 +325,17 @@ def _parse_template(directory: Path, file_name: str = "template.json") -> Licenc
     return template
 
 
-def _check_bounds(where: str, props: Mapping[str, Any], page: PageSpec, problems: _Problems) -> None:
+def _check_bounds(
+    where: str, props: Mapping[str, Any], page: PageSpec, problems: _Problems
+) -> None:
     def inside(x: float, y: float) -> bool:
         return -0.01 <= x <= page.width_mm + 0.01 and -0.01 <= y <= page.height_mm + 0.01
 
     for px, py in (("x", "y"), ("x1", "y1"), ("x2", "y2"), ("cx", "cy")):
         if px in props and py in props and not inside(props[px], props[py]):
-            problems.add(f"{where}: ({px}, {py}) lies outside the {page.width_mm:g}×{page.height_mm:g} mm page")
+            problems.add(
+                f"{where}: ({px}, {py}) lies outside the {page.width_mm:g}×{page.height_mm:g} mm page"
+            )
     if "x" in props and props.get("width") is not None:
         right = props["x"] + (props.get("label_width") or 0) + props["width"]
         if right > page.width_mm + 0.01:
@@ -375,7 +401,10 @@ def _with_bilingual_layout(template: LicenceTemplate) -> LicenceTemplate:
         raise ConfigurationError(
             f"{path}: a bilingual layout declares the same licence as template.json; "
             f"it differs in {', '.join(differences)}",
-            details=[{"file": str(path), "problem": f"differs from template.json in {d}"} for d in differences],
+            details=[
+                {"file": str(path), "problem": f"differs from template.json in {d}"}
+                for d in differences
+            ],
         )
     return dataclasses.replace(template, bilingual=variant)
 
@@ -404,7 +433,9 @@ class TemplateRegistry:
         ):
             try:
                 template = _with_bilingual_layout(_parse_template(sub))
-                templates[sub.name] = dataclasses.replace(template, catalogue=load_catalogue_entry(sub))
+                templates[sub.name] = dataclasses.replace(
+                    template, catalogue=load_catalogue_entry(sub)
+                )
             except ConfigurationError as exc:
                 messages.append(exc.message)
                 details.extend(

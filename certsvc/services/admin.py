@@ -45,7 +45,12 @@ def local_operator(operator: str | None = None) -> Principal:
     ``operator`` names the person in the audit log; the CLI passes the OS user or ``--operator``.
     """
     return Principal(
-        client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None, operator=operator
+        client_id=0,
+        name="cli",
+        role=Role.OPERATOR,
+        department_id=None,
+        department_code=None,
+        operator=operator,
     )
 
 
@@ -110,7 +115,9 @@ def _seal_info(seal: Seal) -> SealInfo:
     )
 
 
-def _department_info(department: Department, seals: list[Seal], licence_types: list[str]) -> DepartmentInfo:
+def _department_info(
+    department: Department, seals: list[Seal], licence_types: list[str]
+) -> DepartmentInfo:
     return DepartmentInfo(
         department.id,
         department.code,
@@ -123,7 +130,9 @@ def _department_info(department: Department, seals: list[Seal], licence_types: l
         department.is_bilingual,
         tuple(
             missing_mongolian_warnings(
-                is_bilingual=department.is_bilingual, name_mn=department.name_mn, area_code=department.area_code
+                is_bilingual=department.is_bilingual,
+                name_mn=department.name_mn,
+                area_code=department.area_code,
             )
         ),
     )
@@ -217,7 +226,8 @@ class AdminService:
         with self.ctx.database.read() as session:
             types = LicenceTypeRepository(session)
             return [
-                _department_info(d, list(d.seals), types.for_department(d.id)) for d in DepartmentRepository(session).all()
+                _department_info(d, list(d.seals), types.for_department(d.id))
+                for d in DepartmentRepository(session).all()
             ]
 
     def show_department(self, code: str, *, principal: Principal) -> DepartmentInfo:
@@ -322,29 +332,38 @@ class AdminService:
             raise ValidationFailedError("invalid seal", details=problems)
         ders = crypto.certificates_from_pem(certificate_pem)
         stored_pem = crypto.reencrypt_private_key_pem(
-            key_pem, source_passphrase=key_passphrase, target_passphrase=self.ctx.passphrase(), kdf=self.ctx.key_file_kdf
+            key_pem,
+            source_passphrase=key_passphrase,
+            target_passphrase=self.ctx.passphrase(),
+            kdf=self.ctx.key_file_kdf,
         )
         with crypto.SealKey.from_pem(stored_pem, self.ctx.passphrase()) as key:
             if key.public_key_spki_der() != crypto.certificate_spki_der(ders[0]):
                 raise ValidationFailedError(
                     "the key does not belong to the certificate",
-                    details=[{"field": "key", "problem": "public key differs from the certificate's"}],
+                    details=[
+                        {"field": "key", "problem": "public key differs from the certificate's"}
+                    ],
                 )
             algorithm = key.algorithm
         summary = crypto.certificate_summary(ders[0])
         now = self.ctx.clock.now()
         if not summary.not_before <= now < summary.not_after:
             raise ValidationFailedError(
-                "the certificate is not valid now", details=[{"field": "certificate", "problem": "outside its validity"}]
+                "the certificate is not valid now",
+                details=[{"field": "certificate", "problem": "outside its validity"}],
             )
         with self.ctx.database.transaction() as session:
             department = department_by_code(session, department_code)
             key_ref = f"seal-{department.code.lower()}-{secrets.token_hex(4)}"
             self.ctx.keys.put(key_ref, stored_pem)
             image = draw_seal_image(
-                seal_text(department, name.strip(), mongolian, layout), diameter_mm=_SEAL_DIAMETER_MM
+                seal_text(department, name.strip(), mongolian, layout),
+                diameter_mm=_SEAL_DIAMETER_MM,
             )
-            seal = SealRepository(session).add(
+            seal = SealRepository(
+                session
+            ).add(
                 Seal(
                     department_id=department.id,
                     name=name.strip(),
@@ -368,11 +387,17 @@ class AdminService:
                 actor=principal,
                 action="seal.import",
                 target=f"department:{department.code}",
-                details={"seal_id": seal.id, "algorithm": algorithm.value, "certificate_sha256": summary.sha256_fingerprint},
+                details={
+                    "seal_id": seal.id,
+                    "algorithm": algorithm.value,
+                    "certificate_sha256": summary.sha256_fingerprint,
+                },
             )
             return _seal_info(seal)
 
-    def list_seals(self, department_code: str, *, principal: Principal, page: PageRequest) -> Page[SealInfo]:
+    def list_seals(
+        self, department_code: str, *, principal: Principal, page: PageRequest
+    ) -> Page[SealInfo]:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
@@ -422,7 +447,9 @@ class AdminService:
             if seal.status == "retired":
                 raise ConflictError(f"seal {seal_id} is retired", code="seal_retired")
             if not seal.valid_from <= now < seal.valid_until:
-                raise ConflictError(f"seal {seal_id} is outside its validity", code="seal_not_valid")
+                raise ConflictError(
+                    f"seal {seal_id} is outside its validity", code="seal_not_valid"
+                )
             previous = SealChoiceRepository(session).default_of(seal.department_id)
             SealChoiceRepository(session).make_default(seal)
             append_audit_event(
@@ -431,7 +458,10 @@ class AdminService:
                 actor=principal,
                 action="seal.default",
                 target=f"department:{seal.department.code}",
-                details={"seal_id": seal.id, "previous_seal_id": previous.id if previous is not None else None},
+                details={
+                    "seal_id": seal.id,
+                    "previous_seal_id": previous.id if previous is not None else None,
+                },
             )
             return _seal_info(seal)
 
@@ -478,7 +508,11 @@ class AdminService:
                 actor=principal,
                 action="seal.image",
                 target=f"department:{seal.department.code}",
-                details={"seal_id": seal.id, "sha256": seal.image_sha256, "width_px": info.width_px},
+                details={
+                    "seal_id": seal.id,
+                    "sha256": seal.image_sha256,
+                    "width_px": info.width_px,
+                },
             )
             result = _seal_info(seal)
         self.ctx.forget_seal(seal_id)  # the cached signer still holds the old image
@@ -507,22 +541,38 @@ class AdminService:
             client_role = Role(role)
         except ValueError as exc:
             raise ValidationFailedError(
-                "unknown role", details=[{"field": "role", "problem": "issuer, operator, sharing or timestamping"}]
+                "unknown role",
+                details=[{"field": "role", "problem": "issuer, operator, sharing or timestamping"}],
             ) from exc
         if not name.strip() or len(name) > 100:
-            raise ValidationFailedError("invalid name", details=[{"field": "name", "problem": "1 to 100 characters"}])
+            raise ValidationFailedError(
+                "invalid name", details=[{"field": "name", "problem": "1 to 100 characters"}]
+            )
         if (client_role in (Role.OPERATOR, Role.TIMESTAMPING)) == (department_code is not None):
             raise ValidationFailedError(
                 "issuer and sharing clients belong to a department; operators and timestamping clients to none",
-                details=[{"field": "department_code", "problem": "required for issuer/sharing, not allowed for operator/timestamping"}],
+                details=[
+                    {
+                        "field": "department_code",
+                        "problem": "required for issuer/sharing, not allowed for operator/timestamping",
+                    }
+                ],
             )
         now = self.ctx.clock.now()
         if expires_at is not None and expires_at <= now:
-            raise ValidationFailedError("expiry in the past", details=[{"field": "expires_at", "problem": "in the past"}])
+            raise ValidationFailedError(
+                "expiry in the past", details=[{"field": "expires_at", "problem": "in the past"}]
+            )
         with self.ctx.database.transaction() as session:
-            department_id = department_by_code(session, department_code).id if department_code else None
+            department_id = (
+                department_by_code(session, department_code).id if department_code else None
+            )
             key = create_api_client(
-                session, name=name.strip(), role=client_role, department_id=department_id, expires_at=expires_at
+                session,
+                name=name.strip(),
+                role=client_role,
+                department_id=department_id,
+                expires_at=expires_at,
             )
             append_audit_event(
                 session,
@@ -530,7 +580,11 @@ class AdminService:
                 actor=principal,
                 action="client.add",
                 target=f"client:{key.client_id}",
-                details={"role": client_role.value, "department": department_code, "expires_at": expires_at},
+                details={
+                    "role": client_role.value,
+                    "department": department_code,
+                    "expires_at": expires_at,
+                },
             )
             return key
 
@@ -540,7 +594,9 @@ class AdminService:
         """Raises: PermissionDeniedError: not an operator. NotFoundError: unknown department."""
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
-            department_id = department_by_code(session, department_code).id if department_code else None
+            department_id = (
+                department_by_code(session, department_code).id if department_code else None
+            )
             codes = {d.id: d.code for d in DepartmentRepository(session).all()}
             found = ClientAdminRepository(session).page(page, department_id=department_id)
             return found.map(lambda c: _client_info(c, codes))
@@ -562,7 +618,11 @@ class AdminService:
                 raise ConflictError(f"client {client_id} is already revoked", code="client_revoked")
             client.revoked_at = self.ctx.clock.now()
             append_audit_event(
-                session, at=client.revoked_at, actor=principal, action="client.revoke", target=f"client:{client.id}"
+                session,
+                at=client.revoked_at,
+                actor=principal,
+                action="client.revoke",
+                target=f"client:{client.id}",
             )
             codes = {d.id: d.code for d in DepartmentRepository(session).all()}
             return _client_info(client, codes)
@@ -580,7 +640,11 @@ class AdminService:
         with self.ctx.database.transaction() as session:
             department = department_by_code(session, department_code)
             return WebhookService(self.ctx).add_endpoint(
-                session, department_id=department.id, department_code=department.code, url=url, actor=principal
+                session,
+                department_id=department.id,
+                department_code=department.code,
+                url=url,
+                actor=principal,
             )
 
 
@@ -603,20 +667,28 @@ def _algorithm(value: str) -> crypto.KeyAlgorithm:
     except ValueError as exc:
         raise ValidationFailedError(
             "unknown algorithm",
-            details=[{"field": "algorithm", "problem": " | ".join(a.value for a in crypto.KeyAlgorithm)}],
+            details=[
+                {"field": "algorithm", "problem": " | ".join(a.value for a in crypto.KeyAlgorithm)}
+            ],
         ) from exc
 
 
-def _seal_mongolian(name_mn: str | None, ring_layout: str) -> tuple[str | None, RingLayout, list[dict[str, str]]]:
+def _seal_mongolian(
+    name_mn: str | None, ring_layout: str
+) -> tuple[str | None, RingLayout, list[dict[str, str]]]:
     mongolian, problems = mongolian_name("name_mn", name_mn)
     try:
         layout = RingLayout(ring_layout)
     except ValueError:
         layout = RingLayout.RINGS
-        problems.append({"field": "ring_layout", "problem": " | ".join(v.value for v in RingLayout)})
+        problems.append(
+            {"field": "ring_layout", "problem": " | ".join(v.value for v in RingLayout)}
+        )
     return mongolian, layout, problems
 
 
 def _check_seal_name(name: str, *, field: str = "name") -> None:
     if not name.strip() or len(name) > 100:
-        raise ValidationFailedError(f"invalid seal {field}", details=[{"field": field, "problem": "1 to 100 characters"}])
+        raise ValidationFailedError(
+            f"invalid seal {field}", details=[{"field": field, "problem": "1 to 100 characters"}]
+        )

@@ -63,7 +63,9 @@ __all__ = [
     "verify_chain",
 ]
 
-AUDIT_KEY_REF = "audit-signing"  # the service's own key (ECDSA P-256), never a department's seal key
+AUDIT_KEY_REF = (
+    "audit-signing"  # the service's own key (ECDSA P-256), never a department's seal key
+)
 
 
 def append_audit_event(
@@ -101,7 +103,9 @@ def append_audit_event(
     repo = AuditRepository(session)
     repo.lock_chain()
     prev = repo.head_hash() or GENESIS_HASH
-    return repo.append({**fields, "at": at, "prev_hash": prev, "entry_hash": entry_hash(prev, fields)})
+    return repo.append(
+        {**fields, "at": at, "prev_hash": prev, "entry_hash": entry_hash(prev, fields)}
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +121,12 @@ class CheckpointInfo:
 def ensure_audit_key(ctx: ServiceContext) -> None:
     """Create the service's audit signing key (once) in the key store under CERTSVC_HOME."""
     if not ctx.keys.exists(AUDIT_KEY_REF):
-        ctx.keys.put(AUDIT_KEY_REF, crypto.generate_private_key_pem(crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase(), kdf=ctx.key_file_kdf))
+        ctx.keys.put(
+            AUDIT_KEY_REF,
+            crypto.generate_private_key_pem(
+                crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase(), kdf=ctx.key_file_kdf
+            ),
+        )
 
 
 class AuditService:
@@ -231,14 +240,28 @@ class AuditService:
                 action="audit.export",
                 target="audit",
                 request_id=request_id,
-                details={"from": start.isoformat() if start else None, "to": end.isoformat() if end else None},
+                details={
+                    "from": start.isoformat() if start else None,
+                    "to": end.isoformat() if end else None,
+                },
             )
         return self._export_page(start, end, page)
 
-    def _export_page(self, start: datetime | None, end: datetime | None, page: PageRequest) -> Page[dict[str, Any]]:
+    def _export_page(
+        self, start: datetime | None, end: datetime | None, page: PageRequest
+    ) -> Page[dict[str, Any]]:
         with self.ctx.database.read() as session:
-            return AuditChainRepository(session).between(start, end, page).map(
-                lambda event: {"id": event.id, **event_fields(event), "prev_hash": event.prev_hash, "entry_hash": event.entry_hash}
+            return (
+                AuditChainRepository(session)
+                .between(start, end, page)
+                .map(
+                    lambda event: {
+                        "id": event.id,
+                        **event_fields(event),
+                        "prev_hash": event.prev_hash,
+                        "entry_hash": event.entry_hash,
+                    }
+                )
             )
 
 
@@ -255,7 +278,9 @@ def _write_checkpoint(
     sequence = (last.sequence or 0) + 1 if last is not None else 1
     prev = checkpoint_hash(stored_checkpoint_message(last)) if last is not None else GENESIS_HASH
     count = chain.count_up_to(head.id)
-    message = checkpoint_message(at, head.id, head.entry_hash, count, sequence=sequence, prev_checkpoint_hash=prev)
+    message = checkpoint_message(
+        at, head.id, head.entry_hash, count, sequence=sequence, prev_checkpoint_hash=prev
+    )
     signature = key.sign(message)
     cp = chain.add_checkpoint(
         AuditCheckpoint(
@@ -271,5 +296,9 @@ def _write_checkpoint(
         )
     )
     previous = chain.last_checkpoint_before(cp.id)
-    entries = tuple(chain.entry_hashes_after(previous.last_event_id if previous else 0, up_to=head.id))
-    return CheckpointInfo(cp.id, at, head.id, head.entry_hash, count, sequence), WitnessRecord(sequence, message, signature, entries)
+    entries = tuple(
+        chain.entry_hashes_after(previous.last_event_id if previous else 0, up_to=head.id)
+    )
+    return CheckpointInfo(cp.id, at, head.id, head.entry_hash, count, sequence), WitnessRecord(
+        sequence, message, signature, entries
+    )

@@ -24,7 +24,9 @@ GENESIS_HASH = "0" * 64
 
 def entry_hash(prev_hash: str, fields: dict[str, Any]) -> str:
     """SHA-256 over the previous hash and a canonical JSON of the entry's fields."""
-    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
+    )
     return hashlib.sha256(f"{prev_hash}\n{canonical}".encode()).hexdigest()
 
 
@@ -67,7 +69,12 @@ def checkpoint_message(
 def stored_checkpoint_message(cp: AuditCheckpoint) -> bytes:
     """The message a stored checkpoint signed (numbered or not)."""
     return checkpoint_message(
-        cp.at, cp.last_event_id, cp.head_hash, cp.event_count, sequence=cp.sequence, prev_checkpoint_hash=cp.prev_checkpoint_hash
+        cp.at,
+        cp.last_event_id,
+        cp.head_hash,
+        cp.event_count,
+        sequence=cp.sequence,
+        prev_checkpoint_hash=cp.prev_checkpoint_hash,
     )
 
 

@@ -78,14 +78,23 @@ def verify_chain(
         if next_witnessed < len(pending) and pending[next_witnessed] < event.id:
             missing = pending[next_witnessed]
             problem = ChainProblem(
-                ChainProblemKind.REMOVED, missing, count, f"entry {missing} was removed (it was witnessed outside the database)"
+                ChainProblemKind.REMOVED,
+                missing,
+                count,
+                f"entry {missing} was removed (it was witnessed outside the database)",
             )
             break
         if next_witnessed < len(pending) and pending[next_witnessed] == event.id:
             next_witnessed += 1
-            if witnessed[event.id] != event.entry_hash or entry_hash(event.prev_hash, event_fields(event)) != event.entry_hash:
+            if (
+                witnessed[event.id] != event.entry_hash
+                or entry_hash(event.prev_hash, event_fields(event)) != event.entry_hash
+            ):
                 problem = ChainProblem(
-                    ChainProblemKind.CHANGED, event.id, count, f"entry {event.id} differs from what was witnessed"
+                    ChainProblemKind.CHANGED,
+                    event.id,
+                    count,
+                    f"entry {event.id} differs from what was witnessed",
                 )
                 break
         problem = _link_problem(event, prev_hash, prev_id, count, known)
@@ -95,13 +104,16 @@ def verify_chain(
     if problem is None and next_witnessed < len(pending):
         missing = pending[next_witnessed]
         problem = ChainProblem(
-            ChainProblemKind.REMOVED, missing, count + 1, f"entry {missing} and later ones were removed (witnessed outside the database)"
+            ChainProblemKind.REMOVED,
+            missing,
+            count + 1,
+            f"entry {missing} and later ones were removed (witnessed outside the database)",
         )
     checkpoints = repo.checkpoints()
     if problem is None and trusted_public_key_der is not None:
-        problem = _check_checkpoints(repo, checkpoints, trusted_public_key_der, count=count, head_id=prev_id) or _check_witness(
-            checkpoints, witness, trusted_public_key_der
-        )
+        problem = _check_checkpoints(
+            repo, checkpoints, trusted_public_key_der, count=count, head_id=prev_id
+        ) or _check_witness(checkpoints, witness, trusted_public_key_der)
     return ChainReport(
         is_intact=problem is None,
         entries=count if problem is None else len(known),
@@ -112,10 +124,14 @@ def verify_chain(
     )
 
 
-def _link_problem(event: AuditEvent, prev_hash: str, prev_id: int | None, count: int, known: dict[str, int]) -> ChainProblem | None:
+def _link_problem(
+    event: AuditEvent, prev_hash: str, prev_id: int | None, count: int, known: dict[str, int]
+) -> ChainProblem | None:
     recomputed = entry_hash(event.prev_hash, event_fields(event))
     if recomputed != event.entry_hash:
-        return ChainProblem(ChainProblemKind.CHANGED, event.id, count, f"entry {event.id} was changed")
+        return ChainProblem(
+            ChainProblemKind.CHANGED, event.id, count, f"entry {event.id} was changed"
+        )
     if event.prev_hash == prev_hash:
         return None
     if event.prev_hash in known or event.prev_hash == GENESIS_HASH:
@@ -128,20 +144,39 @@ def _link_problem(event: AuditEvent, prev_hash: str, prev_id: int | None, count:
     if prev_id is not None and event.id == prev_id + 1:
         # Consecutive ids and a self-consistent previous entry: the previous entry was
         # rewritten with a recomputed hash.
-        return ChainProblem(ChainProblemKind.CHANGED, prev_id, count - 1, f"entry {prev_id} was changed (hash recomputed)")
+        return ChainProblem(
+            ChainProblemKind.CHANGED,
+            prev_id,
+            count - 1,
+            f"entry {prev_id} was changed (hash recomputed)",
+        )
     after = f"after entry {prev_id}" if prev_id is not None else "at the start"
-    return ChainProblem(ChainProblemKind.REMOVED, event.id, count, f"entries were removed {after}, before entry {event.id}")
+    return ChainProblem(
+        ChainProblemKind.REMOVED,
+        event.id,
+        count,
+        f"entries were removed {after}, before entry {event.id}",
+    )
 
 
 def _check_checkpoints(
-    repo: AuditChainRepository, checkpoints: Sequence[AuditCheckpoint], public_key_der: bytes, *, count: int, head_id: int | None
+    repo: AuditChainRepository,
+    checkpoints: Sequence[AuditCheckpoint],
+    public_key_der: bytes,
+    *,
+    count: int,
+    head_id: int | None,
 ) -> ChainProblem | None:
     expected_sequence, prev = 1, GENESIS_HASH
     for cp in checkpoints:
         message = stored_checkpoint_message(cp)
         if not crypto.verify_detached(public_key_der, cp.signature, message):
             return ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, None, None, f"checkpoint {cp.id} has no valid signature", cp.id
+                ChainProblemKind.CHECKPOINT_INVALID,
+                None,
+                None,
+                f"checkpoint {cp.id} has no valid signature",
+                cp.id,
             )
         if cp.sequence is not None:
             if cp.sequence != expected_sequence:
@@ -172,7 +207,11 @@ def _check_checkpoints(
             )
         if event is None:
             return ChainProblem(
-                ChainProblemKind.REMOVED, cp.last_event_id, cp.event_count, f"entry {cp.last_event_id}, signed in checkpoint {cp.id}, was removed", cp.id
+                ChainProblemKind.REMOVED,
+                cp.last_event_id,
+                cp.event_count,
+                f"entry {cp.last_event_id}, signed in checkpoint {cp.id}, was removed",
+                cp.id,
             )
         if event.entry_hash != cp.head_hash:
             return ChainProblem(
@@ -201,7 +240,10 @@ def _check_witness(
     for record in witness:
         if not crypto.verify_detached(public_key_der, record.signature, record.message):
             return ChainProblem(
-                ChainProblemKind.CHECKPOINT_INVALID, None, None, f"witnessed checkpoint {record.sequence} has no valid signature"
+                ChainProblemKind.CHECKPOINT_INVALID,
+                None,
+                None,
+                f"witnessed checkpoint {record.sequence} has no valid signature",
             )
         cp = stored.get(record.sequence)
         if cp is None:

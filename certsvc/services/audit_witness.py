@@ -93,7 +93,10 @@ def read_witness(home: Path) -> Iterator[WitnessRecord]:
 def send_to_witness(url: str, record: WitnessRecord) -> bool:
     """POST the record to the witness; a failure is logged, never raised (the file is the fallback)."""
     request = urllib.request.Request(
-        url, data=record.to_json().encode(), headers={"content-type": "application/json"}, method="POST"
+        url,
+        data=record.to_json().encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(request, timeout=_WITNESS_TIMEOUT_SECONDS) as response:

@@ -11,7 +11,12 @@ __all__ = ["authorize"]
 
 
 def authorize(
-    ctx: ServiceContext, api_key: str | None, *, roles: frozenset[Role], target: str, request_id: str | None
+    ctx: ServiceContext,
+    api_key: str | None,
+    *,
+    roles: frozenset[Role],
+    target: str,
+    request_id: str | None,
 ) -> Principal:
     """The caller behind ``api_key`` if its role is one of ``roles``.
 
@@ -42,7 +47,9 @@ def authorize(
         else:
             if principal.role not in roles:
                 refusal, outcome, actor = (
-                    PermissionDeniedError(f"this action needs the role {' or '.join(sorted(r.value for r in roles))}"),
+                    PermissionDeniedError(
+                        f"this action needs the role {' or '.join(sorted(r.value for r in roles))}"
+                    ),
                     "forbidden",
                     principal,
                 )

@@ -40,7 +40,9 @@ __all__ = [
 
 # Crockford-like alphabet without 0/O, 1/I/L, U: read out at a window without confusion.
 _CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTVWXYZ"
-_CODE_LENGTH = 8  # 30^8 ≈ 6.6e11 codes; a code is useless without the holder id and the right department
+_CODE_LENGTH = (
+    8  # 30^8 ≈ 6.6e11 codes; a code is useless without the holder id and the right department
+)
 _QR_PREFIX = "CERTSVC-AUTH:1:"  # the QR carries the code only, no holder data
 
 
@@ -98,7 +100,9 @@ def _state(a: SharingAuthorization, now: datetime) -> AuthorizationState:
 
 def _view(session: Session, a: SharingAuthorization, now: datetime) -> AuthorizationView:
     department = DepartmentRepository(session).by_id(a.department_id)
-    cert = SharingRepository(session).certificate_by_id(a.certificate_id) if a.certificate_id else None
+    cert = (
+        SharingRepository(session).certificate_by_id(a.certificate_id) if a.certificate_id else None
+    )
     return AuthorizationView(
         code=a.code,
         code_display=format_code(a.code),
@@ -196,7 +200,10 @@ class AuthorizationService:
             certificate_id: int | None = None
             if certificate_identifier is not None:
                 cert = CertificateRepository(session).by_identifier(certificate_identifier.strip())
-                if cert is None or (cert.holder_id_type, cert.holder_id) != (holder.id_type.value, holder.id):
+                if cert is None or (cert.holder_id_type, cert.holder_id) != (
+                    holder.id_type.value,
+                    holder.id,
+                ):
                     raise NotFoundError("no such licence")
                 template, type_code, certificate_id = cert.template, cert.type_code, cert.id
             else:
@@ -248,7 +255,10 @@ class AuthorizationService:
         now = self.ctx.clock.now()
         with self.ctx.database.read() as session:
             repo = SharingRepository(session)
-            return [_view(session, a, now) for a in repo.authorizations_for_holder(holder.id_type.value, holder.id)]
+            return [
+                _view(session, a, now)
+                for a in repo.authorizations_for_holder(holder.id_type.value, holder.id)
+            ]
 
     def qr(self, holder: Holder, code: str) -> bytes:
         """PNG of the QR code a clerk scans to read the authorization code.
@@ -262,7 +272,9 @@ class AuthorizationService:
                 raise AuthorizationUnknownError("no such authorization")
             return qr_png(_QR_PREFIX + a.code)
 
-    def withdraw(self, holder: Holder, code: str, *, request_id: str | None = None) -> AuthorizationView:
+    def withdraw(
+        self, holder: Holder, code: str, *, request_id: str | None = None
+    ) -> AuthorizationView:
         """Withdraw an authorization; later queries with it are refused. Idempotent.
 
         Raises:
@@ -273,7 +285,9 @@ class AuthorizationService:
         now = self.ctx.clock.now()
         refusal: SharingRefusedError | None = None
         with self.ctx.database.transaction() as session:
-            a = SharingRepository(session).authorization_by_code(normalise_code(code), for_update=True)
+            a = SharingRepository(session).authorization_by_code(
+                normalise_code(code), for_update=True
+            )
             if a is None:
                 raise AuthorizationUnknownError("no such authorization")
             if (a.holder_id_type, a.holder_id) != (holder.id_type.value, holder.id):
@@ -287,7 +301,9 @@ class AuthorizationService:
                     request_id=request_id,
                     details={"caller": holder.masked},
                 )
-                refusal = SharingRefusedError("this authorization belongs to another holder", code="holder_mismatch")
+                refusal = SharingRefusedError(
+                    "this authorization belongs to another holder", code="holder_mismatch"
+                )
             else:
                 if a.withdrawn_at is None:
                     a.withdrawn_at = now

@@ -62,7 +62,15 @@ from certsvc.storage.orm_batch import BatchJob
 from certsvc.storage.repositories import CertificateRepository, SealRepository
 from certsvc.storage.repositories_batch import BatchRepository, resign_candidates
 
-__all__ = ["HANDLER_FACTORIES", "BatchKind", "BatchService", "FailureRow", "JobCreated", "ResignPlan", "job_engine"]
+__all__ = [
+    "HANDLER_FACTORIES",
+    "BatchKind",
+    "BatchService",
+    "FailureRow",
+    "JobCreated",
+    "ResignPlan",
+    "job_engine",
+]
 
 _CST = timezone(timedelta(hours=8), "CST")  # departments think in Beijing dates
 _INSERT_CHUNK = 1000
@@ -142,8 +150,13 @@ class BatchService:
             ValidationFailedError: the header row does not match the template.
         """
         report, _ = self._scan_import(
-            source, template=template, department_code=department_code, principal=principal,
-            mapping=mapping, filename=filename, spool=None,
+            source,
+            template=template,
+            department_code=department_code,
+            principal=principal,
+            mapping=mapping,
+            filename=filename,
+            spool=None,
         )
         return report
 
@@ -172,11 +185,18 @@ class BatchService:
         with self.ctx.database.transaction() as session:
             existing = BatchRepository(session).unfinished_by_fingerprint(fingerprint)
             if existing is not None:
-                return JobCreated(existing.id, True, existing.total), ImportReport(template, department_code)
+                return JobCreated(existing.id, True, existing.total), ImportReport(
+                    template, department_code
+                )
         with tempfile.TemporaryFile("w+", encoding="utf-8") as spool:
             report, department_id = self._scan_import(
-                source, template=template, department_code=department_code, principal=principal,
-                mapping=mapping, filename=filename, spool=spool,
+                source,
+                template=template,
+                department_code=department_code,
+                principal=principal,
+                mapping=mapping,
+                filename=filename,
+                spool=spool,
             )
             spool.seek(0)
             now = self.ctx.clock.now()
@@ -189,7 +209,12 @@ class BatchService:
                 actor_operator=principal.operator,
             )
             created = self._store_job(
-                BatchKind.IMPORT, params, fingerprint, principal, now=now, total=report.total_rows,
+                BatchKind.IMPORT,
+                params,
+                fingerprint,
+                principal,
+                now=now,
+                total=report.total_rows,
                 items=(json.loads(line) for line in spool),
             )
         return created, report
@@ -209,14 +234,20 @@ class BatchService:
         spec = self.ctx.templates.get(template)
         with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
-            require_licence_type(session, department_id=department.id, department_code=department.code, template=spec)
+            require_licence_type(
+                session, department_id=department.id, department_code=department.code, template=spec
+            )
             department_id = department.id
         rows = read_table(source, filename=filename)
         header = next(rows, None)
         if header is None:
-            raise ValidationFailedError("the file is empty", details=[{"field": "file", "problem": "no header row"}])
+            raise ValidationFailedError(
+                "the file is empty", details=[{"field": "file", "problem": "no header row"}]
+            )
         columns = resolve_columns(header, spec, mapping)
-        report = ImportReport(template=template, department_code=department_code, columns=dict(columns.header_of))
+        report = ImportReport(
+            template=template, department_code=department_code, columns=dict(columns.header_of)
+        )
         pending_keys: list[str] = []
 
         def flush_keys() -> None:
@@ -224,7 +255,12 @@ class BatchService:
             with self.ctx.database.transaction() as session:
                 repo = CertificateRepository(session)
                 for key in pending_keys:
-                    if repo.by_idempotency_key(department_id, import_idempotency_key(template, key)) is not None:
+                    if (
+                        repo.by_idempotency_key(
+                            department_id, import_idempotency_key(template, key)
+                        )
+                        is not None
+                    ):
                         report.already_issued += 1
             pending_keys.clear()
 
@@ -243,7 +279,12 @@ class BatchService:
                     flush_keys()
             if spool is not None:
                 if row.request is not None:
-                    item = {"seq": row.row, "key": row.record_no, "payload": {"request": row.request}, "state": "pending"}
+                    item = {
+                        "seq": row.row,
+                        "key": row.record_no,
+                        "payload": {"request": row.request},
+                        "state": "pending",
+                    }
                 else:
                     summary = "; ".join(f"{p.field}: {p.problem}" for p in row.problems)
                     item = {
@@ -278,8 +319,13 @@ class BatchService:
         """
         require_role(principal, Role.OPERATOR)
         params = self._resign_params(
-            to_seal_id=to_seal_id, department_code=department_code, from_seal_id=from_seal_id,
-            issued_before=issued_before, template=template, reason="", principal=principal,
+            to_seal_id=to_seal_id,
+            department_code=department_code,
+            from_seal_id=from_seal_id,
+            issued_before=issued_before,
+            template=template,
+            reason="",
+            principal=principal,
         )
         matched = skipped_status = on_seal = 0
         with self.ctx.database.transaction() as session:
@@ -329,13 +375,25 @@ class BatchService:
         """
         require_role(principal, Role.OPERATOR)
         params = self._resign_params(
-            to_seal_id=to_seal_id, department_code=department_code, from_seal_id=from_seal_id,
-            issued_before=issued_before, template=template, reason=reason, principal=principal,
+            to_seal_id=to_seal_id,
+            department_code=department_code,
+            from_seal_id=from_seal_id,
+            issued_before=issued_before,
+            template=template,
+            reason=reason,
+            principal=principal,
         )
         if compromised_at is not None:
-            params["compromised_at"] = self._check_compromise(from_seal_id, compromised_at).isoformat()
+            params["compromised_at"] = self._check_compromise(
+                from_seal_id, compromised_at
+            ).isoformat()
         fingerprint = _fingerprint(
-            BatchKind.RESIGN, {k: v for k, v in params.items() if k not in ("actor_client_id", "actor_name", "actor_operator")}
+            BatchKind.RESIGN,
+            {
+                k: v
+                for k, v in params.items()
+                if k not in ("actor_client_id", "actor_name", "actor_operator")
+            },
         )
         now = self.ctx.clock.now()
         with self.ctx.database.transaction() as session:
@@ -346,7 +404,9 @@ class BatchService:
         with self.ctx.database.transaction() as session:
             if compromised_at is not None and from_seal_id is not None:
                 # The same record as `seal revoke --reason key-compromise --at` (domain/revocation_policy.py).
-                record_key_compromise(session, from_seal_id, compromised_at, principal=principal, now=now)
+                record_key_compromise(
+                    session, from_seal_id, compromised_at, principal=principal, now=now
+                )
             job = self._add_job(session, BatchKind.RESIGN, params, fingerprint, principal, now=now)
             repo = BatchRepository(session)
             total = 0
@@ -356,7 +416,12 @@ class BatchService:
                 chunk.append(
                     _item_row(
                         job.id,
-                        {"seq": total, "key": identifier, "payload": {"certificate_id": cert_id}, "state": "pending"},
+                        {
+                            "seq": total,
+                            "key": identifier,
+                            "payload": {"certificate_id": cert_id},
+                            "state": "pending",
+                        },
                         now=now,
                     )
                 )
@@ -372,11 +437,18 @@ class BatchService:
 
     def _check_compromise(self, from_seal_id: int | None, compromised_at: datetime) -> datetime:
         if from_seal_id is None:
-            raise BadRequestError("a key compromise names the compromised seal (from_seal)", code="compromise_needs_seal")
+            raise BadRequestError(
+                "a key compromise names the compromised seal (from_seal)",
+                code="compromise_needs_seal",
+            )
         if compromised_at.tzinfo is None:
-            raise BadRequestError("the compromise time needs a time zone", code="invalid_compromise_time")
+            raise BadRequestError(
+                "the compromise time needs a time zone", code="invalid_compromise_time"
+            )
         if compromised_at > self.ctx.clock.now():
-            raise BadRequestError("the compromise time is in the future", code="invalid_compromise_time")
+            raise BadRequestError(
+                "the compromise time is in the future", code="invalid_compromise_time"
+            )
         return compromised_at
 
     def _resign_params(
@@ -399,9 +471,14 @@ class BatchService:
             if seal is None:
                 raise NotFoundError(f"no seal {to_seal_id}")
             if seal.status != "active" or not (seal.valid_from <= now < seal.valid_until):
-                raise BadRequestError(f"seal {to_seal_id} is not active and valid now", code="seal_not_usable")
+                raise BadRequestError(
+                    f"seal {to_seal_id} is not active and valid now", code="seal_not_usable"
+                )
             department = seal.department
-            if department_code is not None and department_by_code(session, department_code).id != department.id:
+            if (
+                department_code is not None
+                and department_by_code(session, department_code).id != department.id
+            ):
                 raise BadRequestError(
                     f"seal {to_seal_id} belongs to department {department.code}, not {department_code}",
                     code="seal_of_other_department",
@@ -411,7 +488,10 @@ class BatchService:
                 if old is None:
                     raise NotFoundError(f"no seal {from_seal_id}")
                 if old.department_id != department.id:
-                    raise BadRequestError(f"seal {from_seal_id} belongs to another department", code="seal_of_other_department")
+                    raise BadRequestError(
+                        f"seal {from_seal_id} belongs to another department",
+                        code="seal_of_other_department",
+                    )
             return {
                 "to_seal_id": seal.id,
                 "to_seal_algorithm": seal.algorithm,
@@ -446,7 +526,10 @@ class BatchService:
         """
         require_role(principal, Role.OPERATOR)
         kind, params = self._audit_start(job_id, principal)
-        task = TaskSpec(HANDLER_FACTORIES[kind], {"settings": self.ctx.settings, "job_id": job_id, "params": params})
+        task = TaskSpec(
+            HANDLER_FACTORIES[kind],
+            {"settings": self.ctx.settings, "job_id": job_id, "params": params},
+        )
         handler: ItemHandler | None = None
         if workers <= 0:
             # Imported here: the renewal service plans its jobs through this module.
@@ -459,7 +542,9 @@ class BatchService:
             handler_class = inline.get(kind)
             if handler_class is not None:
                 handler = handler_class(self.ctx, job_id=job_id, params=params, owns_context=False)
-        return self.engine.run(job_id, task, workers=workers, on_progress=on_progress, handler=handler)
+        return self.engine.run(
+            job_id, task, workers=workers, on_progress=on_progress, handler=handler
+        )
 
     def submit(self, job_id: int, *, principal: Principal) -> JobProgress:
         """Hand a job to the worker nodes and return at once (the Celery engine only).
@@ -472,7 +557,9 @@ class BatchService:
         """
         require_role(principal, Role.OPERATOR)
         if not isinstance(self.engine, CeleryEngine):
-            raise JobEngineError("jobs run in the process that starts them here (CERTSVC_JOB_ENGINE=local)")
+            raise JobEngineError(
+                "jobs run in the process that starts them here (CERTSVC_JOB_ENGINE=local)"
+            )
         self._audit_start(job_id, principal)
         return self.engine.submit(job_id)
 
@@ -484,8 +571,12 @@ class BatchService:
             kind, params = job.kind, dict(job.params)
             if job.state == JobState.PENDING:
                 append_audit_event(
-                    session, at=self.ctx.clock.now(), actor=principal, action=f"batch.{kind}",
-                    target=f"batch:{job_id}", details={"total": job.total},
+                    session,
+                    at=self.ctx.clock.now(),
+                    actor=principal,
+                    action=f"batch.{kind}",
+                    target=f"batch:{job_id}",
+                    details={"total": job.total},
                 )
         return kind, params
 
@@ -527,7 +618,10 @@ class BatchService:
         while True:
             with self.ctx.database.transaction() as session:
                 page = [
-                    (row.id, FailureRow(row.seq, row.key, row.error_code or "", row.error_message or ""))
+                    (
+                        row.id,
+                        FailureRow(row.seq, row.key, row.error_code or "", row.error_message or ""),
+                    )
                     for row in BatchRepository(session).failures(job_id, after_id=after, limit=500)
                 ]
             if not page:
@@ -554,7 +648,13 @@ class BatchService:
             if job.state != JobState.CANCELLED:
                 job.state = JobState.CANCELLED.value
                 job.finished_at = now
-                append_audit_event(session, at=now, actor=principal, action="batch.cancel", target=f"batch:{job_id}")
+                append_audit_event(
+                    session,
+                    at=now,
+                    actor=principal,
+                    action="batch.cancel",
+                    target=f"batch:{job_id}",
+                )
             return job_progress(session, job_id, now=now)
 
     # --- storing jobs ------------------------------------------------------------------------------
@@ -562,7 +662,9 @@ class BatchService:
         """The unfinished job that the same command (kind and parameters) planned, if any: a
         rerun resumes it instead of planning again."""
         with self.ctx.database.read() as session:
-            existing = BatchRepository(session).unfinished_by_fingerprint(_fingerprint(kind, command))
+            existing = BatchRepository(session).unfinished_by_fingerprint(
+                _fingerprint(kind, command)
+            )
             return JobCreated(existing.id, True, existing.total) if existing is not None else None
 
     def create_planned_job(
@@ -583,10 +685,25 @@ class BatchService:
         require_role(principal, Role.OPERATOR)
         stored = {**params, "actor_client_id": principal.client_id, "actor_name": principal.name}
         fingerprint = _fingerprint(kind, command)
-        return self._store_job(kind, stored, fingerprint, principal, now=self.ctx.clock.now(), total=len(items), items=iter(items))
+        return self._store_job(
+            kind,
+            stored,
+            fingerprint,
+            principal,
+            now=self.ctx.clock.now(),
+            total=len(items),
+            items=iter(items),
+        )
 
     def _add_job(
-        self, session: Any, kind: str, params: dict[str, Any], fingerprint: str, principal: Principal, *, now: datetime
+        self,
+        session: Any,
+        kind: str,
+        params: dict[str, Any],
+        fingerprint: str,
+        principal: Principal,
+        *,
+        now: datetime,
     ) -> BatchJob:
         return BatchRepository(session).add_job(
             BatchJob(
@@ -653,7 +770,9 @@ def _candidate_filters(params: Mapping[str, Any]) -> dict[str, Any]:
         "template": params.get("template"),
         "from_seal_id": params.get("from_seal_id"),
         # "before 2026-03-01" means before that day began in Beijing.
-        "issued_before": datetime.combine(date.fromisoformat(issued_before), time(0, 0), tzinfo=_CST)
+        "issued_before": datetime.combine(
+            date.fromisoformat(issued_before), time(0, 0), tzinfo=_CST
+        )
         if issued_before
         else None,
     }
@@ -673,7 +792,11 @@ def job_engine(ctx: ServiceContext) -> JobEngine:
     settings = ctx.settings
     if settings.job_engine == "celery" and settings.broker_url:
         return CeleryEngine(
-            ctx.database, broker_url=settings.broker_url, clock=ctx.clock, lease_seconds=settings.job_lease_seconds,
-            stall_seconds=settings.job_stall_seconds, chunk=settings.job_dispatch_chunk,
+            ctx.database,
+            broker_url=settings.broker_url,
+            clock=ctx.clock,
+            lease_seconds=settings.job_lease_seconds,
+            stall_seconds=settings.job_stall_seconds,
+            chunk=settings.job_dispatch_chunk,
         )
     return LocalPoolEngine(ctx.database, clock=ctx.clock)

@@ -28,7 +28,11 @@ from certsvc.jobs.api import ItemOutcome, WorkItem
 from certsvc.rendering.templates import FieldType, LicenceTemplate
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService
-from certsvc.services.issuance_rules import refuse_ended_validity, require_holder_kind
+from certsvc.services.issuance_rules import (
+    refuse_ended_validity,
+    require_holder_kind,
+    resolve_valid_until,
+)
 from certsvc.services.principals import Principal, Role
 from certsvc.services.requests import parse_issue_request
 from certsvc.storage.database import Database
@@ -53,7 +57,13 @@ BUILTIN_COLUMNS: Mapping[str, tuple[str, ...]] = {
     "record_no": ("记录号", "原记录号", "原证照编号", "档案号"),
     "holder_name": ("持证主体名称", "持证主体", "持证人", "持证人姓名"),
     "holder_id_type": ("持证主体代码类型", "证件类型"),
-    "holder_id": ("持证主体代码", "统一社会信用代码", "公民身份号码", "身份证号码", "居民身份证号码"),
+    "holder_id": (
+        "持证主体代码",
+        "统一社会信用代码",
+        "公民身份号码",
+        "身份证号码",
+        "居民身份证号码",
+    ),
     "valid_from": ("有效期起", "有效期自", "有效期开始日期"),
     "valid_until": ("有效期至", "有效期止", "有效期截止日期"),
 }
@@ -151,7 +161,9 @@ def _read_csv(path: Path) -> Iterator[list[object]]:
         with path.open("r", encoding=encoding, newline="") as fh:
             yield from csv.reader(fh)
     except (UnicodeDecodeError, csv.Error) as exc:
-        raise BadRequestError(f"the CSV file cannot be read: {exc}", code="unreadable_file") from exc
+        raise BadRequestError(
+            f"the CSV file cannot be read: {exc}", code="unreadable_file"
+        ) from exc
 
 
 def _read_xlsx(path: Path) -> Iterator[list[object]]:
@@ -160,7 +172,9 @@ def _read_xlsx(path: Path) -> Iterator[list[object]]:
 
         workbook = load_workbook(path, read_only=True, data_only=True)
     except ImportError as exc:
-        raise BadRequestError("XLSX import needs openpyxl: pip install openpyxl", code="unsupported_file_type") from exc
+        raise BadRequestError(
+            "XLSX import needs openpyxl: pip install openpyxl", code="unsupported_file_type"
+        ) from exc
     except Exception as exc:  # openpyxl raises zipfile, KeyError, InvalidFileException ...
         raise BadRequestError("the XLSX file cannot be read", code="unreadable_file") from exc
     try:
@@ -171,7 +185,9 @@ def _read_xlsx(path: Path) -> Iterator[list[object]]:
         workbook.close()
 
 
-def resolve_columns(header: list[object], template: LicenceTemplate, mapping: Mapping[str, str] | None) -> ColumnMap:
+def resolve_columns(
+    header: list[object], template: LicenceTemplate, mapping: Mapping[str, str] | None
+) -> ColumnMap:
     """Match header cells to builtin columns and template fields.
 
     Raises:
@@ -191,7 +207,12 @@ def resolve_columns(header: list[object], template: LicenceTemplate, mapping: Ma
     problems: list[dict[str, str]] = []
     for header_text, key in (mapping or {}).items():
         if key not in valid_keys:
-            problems.append({"field": header_text, "problem": f"the mapping names {key!r}, which {template.name} does not have"})
+            problems.append(
+                {
+                    "field": header_text,
+                    "problem": f"the mapping names {key!r}, which {template.name} does not have",
+                }
+            )
     by_index: dict[int, str] = {}
     header_of: dict[str, str] = {}
     for index, cell in enumerate(header):
@@ -200,20 +221,37 @@ def resolve_columns(header: list[object], template: LicenceTemplate, mapping: Ma
             continue
         found = explicit.get(_norm(text)) or known.get(_norm(text))
         if found is None:
-            problems.append({"field": text, "problem": "unknown column: not a field of the template (give a mapping file)"})
+            problems.append(
+                {
+                    "field": text,
+                    "problem": "unknown column: not a field of the template (give a mapping file)",
+                }
+            )
             continue
         key = found
         if key in header_of:
-            problems.append({"field": text, "problem": f"column for {key} given twice ({header_of[key]!r} and {text!r})"})
+            problems.append(
+                {
+                    "field": text,
+                    "problem": f"column for {key} given twice ({header_of[key]!r} and {text!r})",
+                }
+            )
             continue
         by_index[index] = key
         header_of[key] = text
     for key in _REQUIRED_BUILTINS:
         if key not in header_of:
-            problems.append({"field": key, "problem": f"required column missing ({' / '.join(BUILTIN_COLUMNS[key])})"})
+            problems.append(
+                {
+                    "field": key,
+                    "problem": f"required column missing ({' / '.join(BUILTIN_COLUMNS[key])})",
+                }
+            )
     for spec in template.fields:
         if spec.required and spec.key not in header_of:
-            problems.append({"field": spec.key, "problem": f"required column missing ({spec.label})"})
+            problems.append(
+                {"field": spec.key, "problem": f"required column missing ({spec.label})"}
+            )
     if problems:
         raise ValidationFailedError("the header row does not match the template", details=problems)
     return ColumnMap(by_index=by_index, header_of=header_of)
@@ -264,21 +302,31 @@ def check_rows(
     seen: dict[str, int] = {}
     numbers_seen: dict[str, int] = {}  # 许可证编号 → first row: one licence per number
     for row_number, cells in enumerate(rows, start=first_row):
-        values = {key: _cell_text(cells[i]) if i < len(cells) else "" for i, key in columns.by_index.items()}
+        values = {
+            key: _cell_text(cells[i]) if i < len(cells) else ""
+            for i, key in columns.by_index.items()
+        }
         if not any(values.values()):
             continue  # blank lines at the end of a sheet
         record_no = values.get("record_no", "")
         problems: list[RowProblem] = []
 
         def problem(
-            key: str, text: str, *, row: int = row_number, rec: str = record_no, sink: list[RowProblem] = problems
+            key: str,
+            text: str,
+            *,
+            row: int = row_number,
+            rec: str = record_no,
+            sink: list[RowProblem] = problems,
         ) -> None:
             sink.append(RowProblem(row, rec, key, columns.header_of.get(key, ""), text))
 
         if not record_no:
             problem("record_no", "the record number is missing")
         elif record_no in seen:
-            problem("record_no", f"duplicate record number {record_no}: also in row {seen[record_no]}")
+            problem(
+                "record_no", f"duplicate record number {record_no}: also in row {seen[record_no]}"
+            )
         else:
             seen[record_no] = row_number
 
@@ -287,11 +335,16 @@ def check_rows(
         if id_type_text:
             id_type = _ID_TYPES.get(id_type_text.lower()) or _ID_TYPES.get(id_type_text)
             if id_type is None:
-                problem("holder_id_type", f"unknown holder id type {id_type_text!r} (统一社会信用代码 or 居民身份证)")
+                problem(
+                    "holder_id_type",
+                    f"unknown holder id type {id_type_text!r} (统一社会信用代码 or 居民身份证)",
+                )
                 id_type = HolderIdType.USCC
         else:
             # Without the column: an 18-character number that passes GB 11643 is a person.
-            id_type = HolderIdType.RESIDENT_ID if is_valid_resident_id(holder_id) else HolderIdType.USCC
+            id_type = (
+                HolderIdType.RESIDENT_ID if is_valid_resident_id(holder_id) else HolderIdType.USCC
+            )
         if holder_id:
             try:
                 holder_id = validate_holder_id(id_type, holder_id)
@@ -309,7 +362,18 @@ def check_rows(
                 date.fromisoformat(text)
                 dates[key] = text
             except ValueError:
-                problem(key, f"not a date (YYYY-MM-DD): {text!r}" if text else "the date is missing")
+                problem(
+                    key, f"not a date (YYYY-MM-DD): {text!r}" if text else "the date is missing"
+                )
+        if "valid_from" in dates and "valid_until" in dates:
+            try:
+                resolve_valid_until(
+                    template,
+                    date.fromisoformat(dates["valid_from"]),
+                    date.fromisoformat(dates["valid_until"]),
+                )
+            except ValidationFailedError as exc:
+                problem("valid_until", exc.message)
         if today is not None and "valid_until" in dates:
             try:
                 refuse_ended_validity(date.fromisoformat(dates["valid_until"]), today=today)
@@ -328,7 +392,10 @@ def check_rows(
         number = fields.get(template.number_field) if template.number_field else None
         if isinstance(number, str) and number:
             if number in numbers_seen:
-                problem(template.number_field or "", f"duplicate licence number {number}: also in row {numbers_seen[number]}")
+                problem(
+                    template.number_field or "",
+                    f"duplicate licence number {number}: also in row {numbers_seen[number]}",
+                )
             else:
                 numbers_seen[number] = row_number
         try:
@@ -336,11 +403,18 @@ def check_rows(
         except ValidationFailedError as exc:
             for item in exc.details or []:
                 name = str(item.get("field", ""))
-                problem(name.split("[", 1)[0].split(".", 1)[0], f"{item.get('problem', '')}" + (f" ({name})" if "[" in name else ""))
+                problem(
+                    name.split("[", 1)[0].split(".", 1)[0],
+                    f"{item.get('problem', '')}" + (f" ({name})" if "[" in name else ""),
+                )
 
         request: dict[str, Any] = {
             "template": template.slug,
-            "holder": {"name": values.get("holder_name", ""), "id_type": id_type.value, "id": holder_id},
+            "holder": {
+                "name": values.get("holder_name", ""),
+                "id_type": id_type.value,
+                "id": holder_id,
+            },
             "fields": fields,
             "valid_from": dates.get("valid_from", ""),
             "valid_until": dates.get("valid_until", ""),
@@ -351,7 +425,11 @@ def check_rows(
             except ValidationFailedError as exc:
                 for item in exc.details or []:
                     name = str(item.get("field", ""))
-                    key = {"holder.name": "holder_name", "holder.id": "holder_id", "body": "valid_until"}.get(name, name)
+                    key = {
+                        "holder.name": "holder_name",
+                        "holder.id": "holder_id",
+                        "body": "valid_until",
+                    }.get(name, name)
                     problem(key, str(item.get("problem", "")))
         yield ImportRow(row_number, record_no, None if problems else request, tuple(problems))
 
@@ -364,7 +442,9 @@ class ImportHandler:
     issued twice: before a crash it counts as done, from an earlier import as skipped.
     """
 
-    def __init__(self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool) -> None:
+    def __init__(
+        self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool
+    ) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.template = str(params["template"])
@@ -407,9 +487,14 @@ class ImportHandler:
                 return ItemOutcome.skipped("already_issued", found)
         request = parse_issue_request(item.payload["request"])
         issued = IssuanceService(self.ctx).issue(
-            request, principal=self.principal, idempotency_key=key, request_id=f"batch-{self.job_id}"
+            request,
+            principal=self.principal,
+            idempotency_key=key,
+            request_id=f"batch-{self.job_id}",
         )
-        return ItemOutcome.done({"identifier": issued.identifier, "sha256": issued.sha256, "record_no": item.key})
+        return ItemOutcome.done(
+            {"identifier": issued.identifier, "sha256": issued.sha256, "record_no": item.key}
+        )
 
 
 def build_import_handler(config: Mapping[str, Any]) -> ImportHandler:
@@ -417,7 +502,9 @@ def build_import_handler(config: Mapping[str, Any]) -> ImportHandler:
     settings = config["settings"]
     assert isinstance(settings, Settings)
     ctx = build_context(settings, migrate=False)
-    return ImportHandler(ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True)
+    return ImportHandler(
+        ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True
+    )
 
 
 def _operator_of(params: Mapping[str, Any], job_id: int) -> str | None:

@@ -55,7 +55,10 @@ def mongolian_name(field: str, raw: str | None) -> tuple[str | None, list[dict[s
     if raw is None or not raw.strip():
         return None, []
     value = normalise_mongolian(raw)
-    return value, [{"field": field, "problem": f"the Mongolian name {p}"} for p in mongolian_text_problems(value)]
+    return value, [
+        {"field": field, "problem": f"the Mongolian name {p}"}
+        for p in mongolian_text_problems(value)
+    ]
 
 
 def licence_name_mn(*, is_bilingual: bool, name_mn: str | None) -> str | None:
@@ -68,10 +71,14 @@ def licence_name_mn(*, is_bilingual: bool, name_mn: str | None) -> str | None:
     return name_mn if is_bilingual and name_mn else None
 
 
-def missing_mongolian_warnings(*, is_bilingual: bool, name_mn: str | None, area_code: str) -> list[str]:
+def missing_mongolian_warnings(
+    *, is_bilingual: bool, name_mn: str | None, area_code: str
+) -> list[str]:
     """What an operator is told (not refused) about a department's Mongolian name."""
     if is_bilingual and name_mn is None:
-        where = "a department of 内蒙古" if default_bilingual(area_code) else "a bilingual department"
+        where = (
+            "a department of 内蒙古" if default_bilingual(area_code) else "a bilingual department"
+        )
         return [
             f"{where} has no Mongolian name (name_mn): its seals and licences are drawn in Chinese "
             "only until one is set, and 内政办发〔1996〕32号 requires both scripts"
@@ -95,4 +102,6 @@ def draw_seal_image(text: SealText, *, diameter_mm: float) -> bytes:
             layout=text.layout,
             diameter_mm=diameter_mm,
         )
-    return draw_round_seal(department_name=text.department_name, seal_name=text.seal_name, diameter_mm=diameter_mm)
+    return draw_round_seal(
+        department_name=text.department_name, seal_name=text.seal_name, diameter_mm=diameter_mm
+    )

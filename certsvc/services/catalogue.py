@@ -44,6 +44,7 @@ class CatalogueType:
     holder_kind_codes: tuple[str, ...]  # GB/T 36903 持证主体代码类型: 001 | 111
     validity_kind: str | None  # term | long_term | per_licence
     validity_years: int | None
+    validity_max_years: int | None  # the longest term, when the rule allows more than the usual one
     validity_basis: str
     departments: tuple[CatalogueDepartment, ...]  # allowed to issue it
     template_version: str
@@ -79,7 +80,9 @@ class CatalogueService:
         for entry in self.types():
             if wanted in (entry.type_code, entry.template):
                 return entry
-        raise NotFoundError(f"no licence type {wanted!r} in the catalogue", code="unknown_licence_type")
+        raise NotFoundError(
+            f"no licence type {wanted!r} in the catalogue", code="unknown_licence_type"
+        )
 
     def _entry(self, t: LicenceTemplate, departments: list[CatalogueDepartment]) -> CatalogueType:
         facts = t.catalogue
@@ -92,7 +95,10 @@ class CatalogueService:
             holder_kinds=tuple(k.value for k in facts.holder_kinds) if facts else (),
             holder_kind_codes=tuple(k.gbt36903_code for k in facts.holder_kinds) if facts else (),
             validity_kind=facts.validity.kind.value if facts else None,
-            validity_years=facts.validity.years if facts and facts.validity.kind is ValidityKind.TERM else None,
+            validity_years=facts.validity.years
+            if facts and facts.validity.kind is ValidityKind.TERM
+            else None,
+            validity_max_years=facts.validity.max_years if facts else None,
             validity_basis=facts.validity.basis if facts else "",
             departments=tuple(departments),
             template_version=template_version(t),

@@ -79,10 +79,14 @@ class ServiceContext:
     def __post_init__(self) -> None:
         if self.signing_keys is None:
             files = crypto.EncryptedKeyFiles(
-                read_pem=self.keys.get, passphrase=self.passphrase, previous_passphrase=self.previous_passphrase
+                read_pem=self.keys.get,
+                passphrase=self.passphrase,
+                previous_passphrase=self.previous_passphrase,
             )
             # A key_ref's scheme picks its store: ``pkcs11:`` a token, a plain name a key file.
-            self.signing_keys = crypto.RoutedKeySource(default=files, by_scheme={crypto.PKCS11_SCHEME: self.token_keys})
+            self.signing_keys = crypto.RoutedKeySource(
+                default=files, by_scheme={crypto.PKCS11_SCHEME: self.token_keys}
+            )
 
     def token_keys(self) -> crypto.Pkcs11Keys:
         """This process's sessions to the PKCS#11 module of the settings (loaded on first use).
@@ -98,7 +102,9 @@ class ServiceContext:
         with self._token_keys_lock:
             if self._token_keys is None:
                 self._token_keys = crypto.Pkcs11Keys(
-                    module_path=module, pin=self._pkcs11_pin, sm2_mechanism=self.settings.pkcs11_sm2_mechanism
+                    module_path=module,
+                    pin=self._pkcs11_pin,
+                    sm2_mechanism=self.settings.pkcs11_sm2_mechanism,
                 )
             return self._token_keys
 
@@ -110,8 +116,12 @@ class ServiceContext:
             try:
                 return settings.pkcs11_pin_file.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise KeyUnavailableError("the PKCS#11 PIN file cannot be read (CERTSVC_PKCS11_PIN_FILE)") from exc
-        raise KeyUnavailableError("no PKCS#11 PIN: set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE")
+                raise KeyUnavailableError(
+                    "the PKCS#11 PIN file cannot be read (CERTSVC_PKCS11_PIN_FILE)"
+                ) from exc
+        raise KeyUnavailableError(
+            "no PKCS#11 PIN: set CERTSVC_PKCS11_PIN or CERTSVC_PKCS11_PIN_FILE"
+        )
 
     @property
     def key_file_kdf(self) -> crypto.KeyFileKdf:
@@ -143,7 +153,9 @@ class ServiceContext:
             else:
                 path = self.settings.dev_passphrase_file
                 if not path.exists():
-                    raise KeyUnavailableError("no key passphrase: set CERTSVC_KEY_PASSPHRASE or run `certsvc init`")
+                    raise KeyUnavailableError(
+                        "no key passphrase: set CERTSVC_KEY_PASSPHRASE or run `certsvc init`"
+                    )
                 self._passphrase = path.read_bytes().strip()
         return self._passphrase
 
@@ -235,13 +247,17 @@ class ServiceContext:
         if loaded is not None:
             return loaded
         # Resolved outside the lock: the built-in TSA takes the same lock to load its keys.
-        transport = self.timestamp_transport(seal.algorithm) if self.settings.pades_level != "B-B" else None
+        transport = (
+            self.timestamp_transport(seal.algorithm) if self.settings.pades_level != "B-B" else None
+        )
         with self._seals_lock:
             loaded = self._seals.get(seal.id)
             if loaded is None:
                 assert self.signing_keys is not None  # set in __post_init__
                 lock = threading.RLock()
-                opened = self.signing_keys.open(seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der)
+                opened = self.signing_keys.open(
+                    seal.key_ref, certificate_der=seal.certificate_der, chain_der=seal.chain_der
+                )
                 key = crypto.SerialisedKey(opened, lock)
                 sealer = crypto.PdfSealer(
                     key=key,
@@ -256,7 +272,9 @@ class ServiceContext:
             return loaded
 
 
-def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bool = True) -> ServiceContext:
+def build_context(
+    settings: Settings, *, clock: Clock | None = None, migrate: bool = True
+) -> ServiceContext:
     """Open the database (migrating it), the blob and key stores, and load every template.
 
     Raises:
@@ -273,8 +291,12 @@ def build_context(settings: Settings, *, clock: Clock | None = None, migrate: bo
     ctx = ServiceContext(
         settings=settings,
         database=database,
-        blobs=DatabaseBlobStore(database) if settings.blob_store == "database" else LocalBlobStore(settings.blob_dir),
-        keys=DatabaseKeyStore(database) if settings.key_store == "database" else FileKeyStore(settings.key_dir),
+        blobs=DatabaseBlobStore(database)
+        if settings.blob_store == "database"
+        else LocalBlobStore(settings.blob_dir),
+        keys=DatabaseKeyStore(database)
+        if settings.key_store == "database"
+        else FileKeyStore(settings.key_dir),
         templates=TemplateRegistry.load(settings.templates_dir),
         clock=clock or SystemClock(),
     )

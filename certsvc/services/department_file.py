@@ -75,18 +75,30 @@ class DepartmentRow:
 
     def payload(self) -> dict[str, Any]:
         return {
-            "code": self.code, "name": self.name, "name_mn": self.name_mn, "name_mn_source": self.name_mn_source,
+            "code": self.code,
+            "name": self.name,
+            "name_mn": self.name_mn,
+            "name_mn_source": self.name_mn_source,
             "level": self.level.value,
-            "parent": self.parent, "area_code": self.area_code, "seal_kinds": list(self.seal_kinds),
+            "parent": self.parent,
+            "area_code": self.area_code,
+            "seal_kinds": list(self.seal_kinds),
             "algorithm": self.algorithm,
         }
 
     @classmethod
     def of(cls, row: int, payload: dict[str, Any]) -> DepartmentRow:
         return cls(
-            row, str(payload["code"]), str(payload["name"]), payload.get("name_mn"), payload.get("name_mn_source"),
+            row,
+            str(payload["code"]),
+            str(payload["name"]),
+            payload.get("name_mn"),
+            payload.get("name_mn_source"),
             DepartmentLevel(payload["level"]),
-            payload.get("parent"), str(payload["area_code"]), tuple(payload["seal_kinds"]), str(payload["algorithm"]),
+            payload.get("parent"),
+            str(payload["area_code"]),
+            tuple(payload["seal_kinds"]),
+            str(payload["algorithm"]),
         )
 
 
@@ -102,7 +114,9 @@ def read_department_file(
     rows = read_table(path, filename=filename)
     header = next(rows, None)
     if header is None:
-        raise ValidationFailedError("the file is empty", details=[{"row": 1, "column": None, "problem": "no header row"}])
+        raise ValidationFailedError(
+            "the file is empty", details=[{"row": 1, "column": None, "problem": "no header row"}]
+        )
     names = [str(h or "").strip().lstrip("\ufeff") for h in header]
     index: dict[str, int] = {}
     problems: list[dict[str, Any]] = []
@@ -111,7 +125,9 @@ def read_department_file(
         if found:
             index[key] = found[0]
         elif key not in _OPTIONAL:
-            problems.append({"row": 1, "column": key, "problem": f"missing column ({' or '.join(aliases)})"})
+            problems.append(
+                {"row": 1, "column": key, "problem": f"missing column ({' or '.join(aliases)})"}
+            )
     if problems:
         raise ValidationFailedError("the departments file lacks columns", details=problems)
     parsed = list(_rows(rows, index, problems))
@@ -119,38 +135,68 @@ def read_department_file(
     seen: dict[str, int] = {}
     for r in parsed:
         if r.code in seen:
-            problems.append({"row": r.row, "column": "code", "problem": f"{r.code} is also in row {seen[r.code]}"})
+            problems.append(
+                {
+                    "row": r.row,
+                    "column": "code",
+                    "problem": f"{r.code} is also in row {seen[r.code]}",
+                }
+            )
         seen[r.code] = r.row
         levels[r.code] = r.level
     for r in parsed:
         if r.parent is None:
             continue
         if r.parent == r.code:
-            problems.append({"row": r.row, "column": "parent", "problem": "a department is not its own parent"})
+            problems.append(
+                {"row": r.row, "column": "parent", "problem": "a department is not its own parent"}
+            )
         elif r.parent not in levels:
-            problems.append({"row": r.row, "column": "parent", "problem": f"{r.parent} is neither in the file nor registered"})
+            problems.append(
+                {
+                    "row": r.row,
+                    "column": "parent",
+                    "problem": f"{r.parent} is neither in the file nor registered",
+                }
+            )
         else:
             parent_level = levels[r.parent]
             if parent_level is not None and parent_level.rank >= r.level.rank:
-                problems.append({
-                    "row": r.row, "column": "parent",
-                    "problem": f"the parent is a {parent_level.value} department, not above a {r.level.value} one",
-                })
+                problems.append(
+                    {
+                        "row": r.row,
+                        "column": "parent",
+                        "problem": f"the parent is a {parent_level.value} department, not above a {r.level.value} one",
+                    }
+                )
     if problems:
-        raise ValidationFailedError(f"{len(problems)} problem(s) in the departments file", details=problems[:1000])
+        raise ValidationFailedError(
+            f"{len(problems)} problem(s) in the departments file", details=problems[:1000]
+        )
     if not parsed:
-        raise ValidationFailedError("the departments file has no rows", details=[{"row": 2, "column": None, "problem": "no rows"}])
+        raise ValidationFailedError(
+            "the departments file has no rows",
+            details=[{"row": 2, "column": None, "problem": "no rows"}],
+        )
     return parsed
 
 
-def _rows(rows: Iterator[list[object]], index: dict[str, int], problems: list[dict[str, Any]]) -> Iterator[DepartmentRow]:
+def _rows(
+    rows: Iterator[list[object]], index: dict[str, int], problems: list[dict[str, Any]]
+) -> Iterator[DepartmentRow]:
     algorithms = {a.value for a in crypto.KeyAlgorithm}
     for number, raw in enumerate(rows, start=2):
         cells = [str(c).strip() if c is not None else "" for c in raw]
         if not any(cells):
             continue
         if number > _MAX_ROWS + 1:
-            problems.append({"row": number, "column": None, "problem": f"at most {_MAX_ROWS} departments per file"})
+            problems.append(
+                {
+                    "row": number,
+                    "column": None,
+                    "problem": f"at most {_MAX_ROWS} departments per file",
+                }
+            )
             return
 
         def cell(key: str, cells: list[str] = cells) -> str:
@@ -159,7 +205,9 @@ def _rows(rows: Iterator[list[object]], index: dict[str, int], problems: list[di
 
         found: list[dict[str, Any]] = []
 
-        def bad(key: str, problem: str, number: int = number, found: list[dict[str, Any]] = found) -> None:
+        def bad(
+            key: str, problem: str, number: int = number, found: list[dict[str, Any]] = found
+        ) -> None:
             found.append({"row": number, "column": key, "problem": problem})
 
         code = cell("code").upper()
@@ -173,9 +221,15 @@ def _rows(rows: Iterator[list[object]], index: dict[str, int], problems: list[di
             bad("name_mn", p["problem"])
         source = cell("name_mn_source") or None
         if name_mn is not None and source is None:
-            bad("name_mn_source", "a Mongolian name needs the public source that attests its spelling")
+            bad(
+                "name_mn_source",
+                "a Mongolian name needs the public source that attests its spelling",
+            )
         elif source is not None and (name_mn is None or len(source) > 300):
-            bad("name_mn_source", "a source only goes with a Mongolian name (at most 300 characters)")
+            bad(
+                "name_mn_source",
+                "a source only goes with a Mongolian name (at most 300 characters)",
+            )
         try:
             level = DepartmentLevel(cell("level"))
         except ValueError:
@@ -187,7 +241,9 @@ def _rows(rows: Iterator[list[object]], index: dict[str, int], problems: list[di
         area = cell("area_code")
         if not (len(area) == 6 and area.isdigit()):
             bad("area_code", "a 6-digit GB/T 2260 code")
-        kinds = tuple(dict.fromkeys(k.strip() for k in _SPLIT.split(cell("seal_kinds")) if k.strip()))
+        kinds = tuple(
+            dict.fromkeys(k.strip() for k in _SPLIT.split(cell("seal_kinds")) if k.strip())
+        )
         if not kinds:
             bad("seal_kinds", "at least one seal kind (公章, 行政许可专用章 …)")
         for kind in kinds:
@@ -199,4 +255,6 @@ def _rows(rows: Iterator[list[object]], index: dict[str, int], problems: list[di
         if found:
             problems.extend(found)
             continue
-        yield DepartmentRow(number, code, name, name_mn, source, level, parent, area, kinds, algorithm)
+        yield DepartmentRow(
+            number, code, name, name_mn, source, level, parent, area, kinds, algorithm
+        )

@@ -47,8 +47,12 @@ __all__ = [
 ]
 
 _MAX_JWKS_BYTES = 64 * 1024
-_API_KEY_PREFIX = "csk_"  # API keys are csk_<key id>_<secret> (services/principals.py); a JWT never starts so
-_MIN_REFRESH_SECONDS = 10.0  # an unknown kid refetches the JWKS at most this often (forged kids can't hammer the IdP)
+_API_KEY_PREFIX = (
+    "csk_"  # API keys are csk_<key id>_<secret> (services/principals.py); a JWT never starts so
+)
+_MIN_REFRESH_SECONDS = (
+    10.0  # an unknown kid refetches the JWKS at most this often (forged kids can't hammer the IdP)
+)
 
 # JwtFailure → the stable code the caller sees. Every way to be refused has its own code.
 _CODES: dict[crypto.JwtFailure, str] = {
@@ -117,15 +121,29 @@ class UsageView:
     @classmethod
     def of(cls, r: UsageRecord) -> UsageView:
         return cls(
-            r.id, r.at, r.operation, r.result, r.department_code, r.client_name, r.holder_id_type, r.holder_id,
-            r.certificate_identifier, r.type_code, r.application_no, r.reason, r.audit_event_id,
+            r.id,
+            r.at,
+            r.operation,
+            r.result,
+            r.department_code,
+            r.client_name,
+            r.holder_id_type,
+            r.holder_id,
+            r.certificate_identifier,
+            r.type_code,
+            r.application_no,
+            r.reason,
+            r.audit_event_id,
         )
 
 
 def licence_status(cert: Certificate, *, today: date) -> LicenceStatus:
     """The status a reader sees today (a valid licence past its last day is expired)."""
     return effective_status(
-        LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
+        LicenceStatus(cert.status),
+        valid_from=cert.valid_from,
+        valid_until=cert.valid_until,
+        today=today,
     )
 
 
@@ -168,7 +186,9 @@ def record_usage(
             holder_id=holder[1] if holder else None,
             authorization_id=authorization_id,
             certificate_id=certificate.id if certificate is not None else None,
-            certificate_identifier=certificate.identifier if certificate is not None else certificate_identifier,
+            certificate_identifier=certificate.identifier
+            if certificate is not None
+            else certificate_identifier,
             type_code=type_code or (certificate.type_code if certificate is not None else None),
             application_no=application_no,
             reason=reason,
@@ -181,7 +201,8 @@ def record_usage(
         at=at,
         actor=principal,
         action=f"sharing.{operation}",
-        target=record.certificate_identifier or (f"holder:{holder[0]}:{mask_holder_id(holder[1])}" if holder else "-"),
+        target=record.certificate_identifier
+        or (f"holder:{holder[0]}:{mask_holder_id(holder[1])}" if holder else "-"),
         outcome="ok" if result in _OK_RESULTS else "refused",
         request_id=request_id,
         details={
@@ -217,7 +238,9 @@ class JwksSource:
         """
         with self._lock:
             age = time.monotonic() - self._fetched
-            stale = self._keys is None or age > self._ttl or (refresh and age > _MIN_REFRESH_SECONDS)
+            stale = (
+                self._keys is None or age > self._ttl or (refresh and age > _MIN_REFRESH_SECONDS)
+            )
             if stale:
                 self._keys = crypto.parse_jwks(self._load())
                 self._fetched = time.monotonic()
@@ -230,14 +253,22 @@ class JwksSource:
             try:
                 return self._file.read_bytes()[:_MAX_JWKS_BYTES]
             except OSError as exc:
-                raise KeyUnavailableError("the identity provider's key file cannot be read", code="identity_provider_unavailable") from exc
+                raise KeyUnavailableError(
+                    "the identity provider's key file cannot be read",
+                    code="identity_provider_unavailable",
+                ) from exc
         if self._url is None:
-            raise HolderTokenError("holder sign-in is not configured", code="holder_sign_in_disabled")
+            raise HolderTokenError(
+                "holder sign-in is not configured", code="holder_sign_in_disabled"
+            )
         try:
             with urllib.request.urlopen(self._url, timeout=5) as response:
                 return bytes(response.read(_MAX_JWKS_BYTES + 1))[:_MAX_JWKS_BYTES]
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise KeyUnavailableError("the identity provider's keys cannot be fetched", code="identity_provider_unavailable") from exc
+            raise KeyUnavailableError(
+                "the identity provider's keys cannot be fetched",
+                code="identity_provider_unavailable",
+            ) from exc
 
 
 _SOURCES: dict[tuple[str | None, str | None], JwksSource] = {}
@@ -245,7 +276,10 @@ _SOURCES_LOCK = threading.Lock()
 
 
 def _source(settings: Settings) -> JwksSource:
-    key = (settings.oidc_jwks_url, str(settings.oidc_jwks_file) if settings.oidc_jwks_file else None)
+    key = (
+        settings.oidc_jwks_url,
+        str(settings.oidc_jwks_file) if settings.oidc_jwks_file else None,
+    )
     with _SOURCES_LOCK:
         source = _SOURCES.get(key)
         if source is None:
@@ -257,7 +291,9 @@ class HolderService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def authenticate(self, token: str | None, *, consume: bool = False, request_id: str | None = None) -> Holder:
+    def authenticate(
+        self, token: str | None, *, consume: bool = False, request_id: str | None = None
+    ) -> Holder:
         """Verify a holder's bearer token and say who it names.
 
         ``consume`` spends the token's ``jti``: a consent change (granting or withdrawing) needs
@@ -275,30 +311,53 @@ class HolderService:
         settings = self.ctx.settings
         if not token:
             # Not recorded: a request without any credential says nothing about a holder.
-            raise HolderTokenError("a holder identity token is required (Authorization: Bearer <JWT>)", code="holder_token_missing")
+            raise HolderTokenError(
+                "a holder identity token is required (Authorization: Bearer <JWT>)",
+                code="holder_token_missing",
+            )
         now = self.ctx.clock.now()
         if token.startswith(_API_KEY_PREFIX):
             # An API client is not a holder: a good key is refused (403), a bad one unauthenticated (401).
             with self.ctx.database.read() as session:
                 authenticate(session, token, now=now)
-            raise PermissionDeniedError("holder routes need a holder identity token, not an API key", code="holder_token_required")
+            raise PermissionDeniedError(
+                "holder routes need a holder identity token, not an API key",
+                code="holder_token_required",
+            )
         if settings.oidc_issuer is None:
-            raise HolderTokenError("holder sign-in is not configured", code="holder_sign_in_disabled")
+            raise HolderTokenError(
+                "holder sign-in is not configured", code="holder_sign_in_disabled"
+            )
         try:
             verified = self._verify(token, now=now)
             holder = self._holder(verified)
         except crypto.TokenRejectedError as exc:
-            self._refuse(_CODES[exc.failure], exc.message, holder=None, request_id=request_id, now=now, failure=exc.failure.value)
+            self._refuse(
+                _CODES[exc.failure],
+                exc.message,
+                holder=None,
+                request_id=request_id,
+                now=now,
+                failure=exc.failure.value,
+            )
         except HolderTokenError as exc:
             self._refuse(exc.code, exc.message, holder=None, request_id=request_id, now=now)
         if consume:
-            jti_hash = hashlib.sha256(f"{settings.oidc_issuer}\n{holder.token_id}".encode()).hexdigest()
+            jti_hash = hashlib.sha256(
+                f"{settings.oidc_issuer}\n{holder.token_id}".encode()
+            ).hexdigest()
             with self.ctx.database.transaction() as session:
                 repo = SharingRepository(session)
                 is_replay = repo.is_token_spent(jti_hash)
                 if not is_replay:
-                    repo.forget_tokens_expired_before(now - timedelta(seconds=settings.oidc_leeway_seconds))
-                    repo.spend_token(HolderTokenUse(jti_sha256=jti_hash, used_at=now, expires_at=holder.token_expires_at))
+                    repo.forget_tokens_expired_before(
+                        now - timedelta(seconds=settings.oidc_leeway_seconds)
+                    )
+                    repo.spend_token(
+                        HolderTokenUse(
+                            jti_sha256=jti_hash, used_at=now, expires_at=holder.token_expires_at
+                        )
+                    )
             if is_replay:
                 self._refuse(
                     "holder_token_replayed",
@@ -335,12 +394,17 @@ class HolderService:
         raw_type = claims.get(settings.oidc_holder_id_type_claim)
         raw_id = claims.get(settings.oidc_holder_id_claim)
         if not isinstance(raw_type, str) or not isinstance(raw_id, str):
-            raise HolderTokenError("the token does not name a holder (id type and id claims)", code="holder_token_missing_claim")
+            raise HolderTokenError(
+                "the token does not name a holder (id type and id claims)",
+                code="holder_token_missing_claim",
+            )
         try:
             id_type = _ID_TYPE_ALIASES.get(raw_type) or HolderIdType(raw_type)
             holder_id = validate_holder_id(id_type, raw_id)
         except (ValueError, CertsvcError) as exc:
-            raise HolderTokenError("the token names no valid holder id", code="holder_token_invalid_holder") from exc
+            raise HolderTokenError(
+                "the token names no valid holder id", code="holder_token_invalid_holder"
+            ) from exc
         name = claims.get("name")
         return Holder(
             id_type=id_type,
@@ -352,7 +416,14 @@ class HolderService:
         )
 
     def _refuse(
-        self, code: str, message: str, *, holder: Holder | None, request_id: str | None, now: datetime, failure: str | None = None
+        self,
+        code: str,
+        message: str,
+        *,
+        holder: Holder | None,
+        request_id: str | None,
+        now: datetime,
+        failure: str | None = None,
     ) -> NoReturn:
         # The refusal is committed on its own, so it stays recorded although the request fails.
         with self.ctx.database.transaction() as session:
@@ -367,16 +438,22 @@ class HolderService:
             )
         raise HolderTokenError(message, code=code)
 
-    def certificates(self, holder: Holder, *, request_id: str | None = None) -> list[HolderCertificate]:
+    def certificates(
+        self, holder: Holder, *, request_id: str | None = None
+    ) -> list[HolderCertificate]:
         """Every licence of the holder, across departments, with today's status."""
         today = self.ctx.clock.now().date()
         with self.ctx.database.transaction() as session:
-            certs = SharingRepository(session).certificates_for_holder(holder.id_type.value, holder.id)
+            certs = SharingRepository(session).certificates_for_holder(
+                holder.id_type.value, holder.id
+            )
             result = [
                 HolderCertificate(
                     identifier=c.identifier,
                     template=c.template,
-                    licence_name=self.ctx.templates.get(c.template).name if c.template in self.ctx.templates else c.template,
+                    licence_name=self.ctx.templates.get(c.template).name
+                    if c.template in self.ctx.templates
+                    else c.template,
                     type_code=c.type_code,
                     department_code=c.department.code,
                     department_name=c.department.name,
@@ -402,4 +479,8 @@ class HolderService:
     def usage(self, holder: Holder, *, page: PageRequest) -> Page[UsageView]:
         """The recorded uses of the holder's licences (and refused attempts naming them), oldest first."""
         with self.ctx.database.read() as session:
-            return SharingRepository(session).usage_for_holder(holder.id_type.value, holder.id, page).map(UsageView.of)
+            return (
+                SharingRepository(session)
+                .usage_for_holder(holder.id_type.value, holder.id, page)
+                .map(UsageView.of)
+            )

@@ -16,7 +16,6 @@ import hashlib
 import hmac
 import re
 import secrets
-import textwrap
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -36,12 +35,20 @@ from certsvc.errors import (
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.hub_ofd import CheckedOfd, certificates_pem, check_delivered_ofd
 from certsvc.services.region_payload import Delivery
 from certsvc.services.verification import signature_reasons
 from certsvc.storage.orm_connector import HubDelivery, HubLicence, HubLicenceFile, HubMember
 from certsvc.storage.repositories_connector import HubRepository
 
-__all__ = ["CREDENTIAL_PREFIX", "HubService", "MemberInfo", "NewMember", "ReceivedDelivery", "require_hub"]
+__all__ = [
+    "CREDENTIAL_PREFIX",
+    "HubService",
+    "MemberInfo",
+    "NewMember",
+    "ReceivedDelivery",
+    "require_hub",
+]
 
 CREDENTIAL_PREFIX = "chm_"
 _NAME = re.compile(r"^[\w\u4e00-\u9fff.-]{1,60}$")
@@ -81,15 +88,6 @@ def require_hub(ctx: ServiceContext) -> None:
         raise NotFoundError("this deployment is not a hub (CERTSVC_ROLE=hub)", code="not_a_hub")
 
 
-def _pem(ders: list[bytes]) -> str:
-    return "".join(
-        "-----BEGIN CERTIFICATE-----\n"
-        + "\n".join(textwrap.wrap(base64.b64encode(der).decode(), 64))
-        + "\n-----END CERTIFICATE-----\n"
-        for der in ders
-    )
-
-
 def _digest(credential: str) -> str:
     return hashlib.sha256(credential.encode()).hexdigest()
 
@@ -111,7 +109,8 @@ class HubService:
         require_hub(self.ctx)
         if not _NAME.match(name):
             raise ValidationFailedError(
-                "invalid member name", details=[{"field": "name", "problem": "1 to 60 letters, digits, '.', '-' or '_'"}]
+                "invalid member name",
+                details=[{"field": "name", "problem": "1 to 60 letters, digits, '.', '-' or '_'"}],
             )
         roots = crypto.certificates_from_pem(trust_roots_pem) if trust_roots_pem is not None else []
         for der in roots:
@@ -121,14 +120,26 @@ class HubService:
         with self.ctx.database.transaction() as session:
             repo = HubRepository(session)
             if repo.member_by_name(name) is not None:
-                raise ConflictError(f"a member named {name} is registered already", code="member_exists")
+                raise ConflictError(
+                    f"a member named {name} is registered already", code="member_exists"
+                )
             member = repo.add_member(
-                HubMember(name=name, credential_sha256="", trust_roots_pem=_pem(roots), created_at=now, is_active=True)
+                HubMember(
+                    name=name,
+                    credential_sha256="",
+                    trust_roots_pem=certificates_pem(roots),
+                    created_at=now,
+                    is_active=True,
+                )
             )
             credential = f"{CREDENTIAL_PREFIX}{member.id}_{secret}"
             member.credential_sha256 = _digest(credential)
             append_audit_event(
-                session, at=now, actor=None, action="hub.add_member", target=f"member:{name}",
+                session,
+                at=now,
+                actor=None,
+                action="hub.add_member",
+                target=f"member:{name}",
                 details={"trust_roots": len(roots)},
             )
         return NewMember(member.id, name, credential, bool(roots))
@@ -144,7 +155,9 @@ class HubService:
             repo = HubRepository(session)
             counts = repo.member_counts()
             return [
-                MemberInfo(m.id, m.name, bool(m.trust_roots_pem), *counts.get(m.id, (0, 0)), m.created_at)
+                MemberInfo(
+                    m.id, m.name, bool(m.trust_roots_pem), *counts.get(m.id, (0, 0)), m.created_at
+                )
                 for m in repo.members()
             ]
 
@@ -158,7 +171,9 @@ class HubService:
         require_hub(self.ctx)
         match = _CREDENTIAL.match(credential or "")
         if match is None:
-            raise AuthenticationError("a member credential (Authorization: Bearer chm_...) is required")
+            raise AuthenticationError(
+                "a member credential (Authorization: Bearer chm_...) is required"
+            )
         with self.ctx.database.read() as session:
             member = HubRepository(session).member(int(match.group(1)))
             if (
@@ -181,23 +196,32 @@ class HubService:
             ValidationFailedError: a malformed delivery, or a file that is not the one described
                 (``file_digest_mismatch``, ``metadata_mismatch``).
             InvalidDocumentError: ``seal_not_trusted`` (the member's roots do not vouch for the
-                file's seals), ``no_trust_roots``, or a file that is not a PDF.
+                seals of the PDF or of the OFD delivered with it, ``services/hub_ofd.py``),
+                ``no_trust_roots``, or a file that is not a PDF.
             ConflictError: ``out_of_order`` (not the licence's next change).
         """
         member = self.authenticate(credential)
-        if len(body) > self.ctx.settings.max_upload_bytes * 2:  # base64 and JSON around one file
-            raise DocumentTooLargeError("the delivery is too large", details={"limit": self.ctx.settings.max_upload_bytes})
+        # Base64 and JSON around the PDF and, for an SM2-sealed version, its OFD.
+        if len(body) > self.ctx.settings.max_upload_bytes * 3:
+            raise DocumentTooLargeError(
+                "the delivery is too large", details={"limit": self.ctx.settings.max_upload_bytes}
+            )
         try:
             delivery = Delivery.model_validate_json(body)
         except ValidationError as exc:
-            problems = [{"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]} for e in exc.errors()[:20]]
+            problems = [
+                {"field": ".".join(str(p) for p in e["loc"]), "problem": e["msg"]}
+                for e in exc.errors()[:20]
+            ]
             raise ValidationFailedError("the delivery is not valid", details=problems) from exc
         licence = delivery.licence
         with self.ctx.database.read() as session:
             repo = HubRepository(session)
             seen = repo.delivery(member.id, delivery.delivery_id)
             if seen is not None:
-                return ReceivedDelivery(delivery.delivery_id, member.name, licence.identifier, seen.sequence, True)
+                return ReceivedDelivery(
+                    delivery.delivery_id, member.name, licence.identifier, seen.sequence, True
+                )
             kept = repo.licence(member.id, licence.identifier_base)
             expected = kept.last_sequence + 1 if kept is not None else 1
         if delivery.sequence != expected:
@@ -209,50 +233,83 @@ class HubService:
         file = self._checked_file(delivery)
         roots, pin = self._roots_for(member, delivery)
         self._check_seals(file, roots)
+        ofd = check_delivered_ofd(self.ctx, delivery, roots)
         now = self.ctx.clock.now()
         try:
             with self.ctx.database.transaction() as session:
-                self._store(session, member.id, delivery, file, now)
+                self._store(session, member.id, delivery, file, ofd, now)
                 if pin:
                     stored = HubRepository(session).member(member.id)
                     assert stored is not None
                     if not stored.trust_roots_pem:  # first delivery wins, once
-                        stored.trust_roots_pem = _pem(roots)
+                        stored.trust_roots_pem = certificates_pem(roots)
                 append_audit_event(
-                    session, at=now, actor=None, action="hub.receive", target=licence.identifier,
-                    details={"member": member.name, "delivery_id": delivery.delivery_id, "sequence": delivery.sequence,
-                             "event": delivery.event, "sha256": delivery.file.sha256},
+                    session,
+                    at=now,
+                    actor=None,
+                    action="hub.receive",
+                    target=licence.identifier,
+                    details={
+                        "member": member.name,
+                        "delivery_id": delivery.delivery_id,
+                        "sequence": delivery.sequence,
+                        "event": delivery.event,
+                        "sha256": delivery.file.sha256,
+                        "ofd_sha256": delivery.ofd.sha256 if delivery.ofd is not None else None,
+                    },
                 )
         except IntegrityError:
             # The same delivery raced in twice (a retry overtaking a slow first attempt): one won.
             with self.ctx.database.read() as session:
                 seen = HubRepository(session).delivery(member.id, delivery.delivery_id)
             if seen is None:
-                raise ConflictError("another change of this licence arrived meanwhile", code="out_of_order") from None
-            return ReceivedDelivery(delivery.delivery_id, member.name, licence.identifier, seen.sequence, True)
-        return ReceivedDelivery(delivery.delivery_id, member.name, licence.identifier, delivery.sequence, False)
+                raise ConflictError(
+                    "another change of this licence arrived meanwhile", code="out_of_order"
+                ) from None
+            return ReceivedDelivery(
+                delivery.delivery_id, member.name, licence.identifier, seen.sequence, True
+            )
+        return ReceivedDelivery(
+            delivery.delivery_id, member.name, licence.identifier, delivery.sequence, False
+        )
 
     def _checked_file(self, delivery: Delivery) -> bytes:
         try:
             file = base64.b64decode(delivery.file.content_base64, validate=True)
         except (binascii.Error, ValueError) as exc:
             raise ValidationFailedError(
-                "the file is not base64", details=[{"field": "file.content_base64", "problem": "base64"}]
+                "the file is not base64",
+                details=[{"field": "file.content_base64", "problem": "base64"}],
             ) from exc
         if len(file) > self.ctx.settings.max_upload_bytes:
-            raise DocumentTooLargeError("the delivered file is too large", details={"limit": self.ctx.settings.max_upload_bytes})
+            raise DocumentTooLargeError(
+                "the delivered file is too large",
+                details={"limit": self.ctx.settings.max_upload_bytes},
+            )
         if hashlib.sha256(file).hexdigest() != delivery.file.sha256:
-            raise ValidationFailedError("the file's SHA-256 is not the one stated", code="file_digest_mismatch")
+            raise ValidationFailedError(
+                "the file's SHA-256 is not the one stated", code="file_digest_mismatch"
+            )
         embedded = read_licence_metadata(file) or {}
         # The metadata travels as the sealed file states it; anything else is not this file's.
-        wrong = sorted(k for k in {*embedded, *delivery.metadata} if embedded.get(k) != delivery.metadata.get(k))
-        if embedded.get("identifier") != delivery.licence.identifier or embedded.get("issuer_code") != delivery.licence.department_code:
+        wrong = sorted(
+            k
+            for k in {*embedded, *delivery.metadata}
+            if embedded.get(k) != delivery.metadata.get(k)
+        )
+        if (
+            embedded.get("identifier") != delivery.licence.identifier
+            or embedded.get("issuer_code") != delivery.licence.department_code
+        ):
             wrong.append("licence")
         if wrong:
             raise ValidationFailedError(
                 "the file's own GB/T 36903 metadata does not name the licence delivered",
                 code="metadata_mismatch",
-                details=[{"field": f"metadata.{k}", "problem": "differs from the sealed file"} for k in wrong],
+                details=[
+                    {"field": f"metadata.{k}", "problem": "differs from the sealed file"}
+                    for k in wrong
+                ],
             )
         return file
 
@@ -265,7 +322,9 @@ class HubService:
             for der in roots:
                 crypto.certificate_summary(der)
         except (binascii.Error, ValueError, InvalidDocumentError) as exc:
-            raise ValidationFailedError("a delivered trust root is not a certificate", code="bad_trust_root") from exc
+            raise ValidationFailedError(
+                "a delivered trust root is not a certificate", code="bad_trust_root"
+            ) from exc
         if not roots:
             raise InvalidDocumentError(
                 "this member has no trust roots yet: register it with --roots or send them with the delivery",
@@ -276,8 +335,14 @@ class HubService:
     def _check_seals(self, file: bytes, roots: list[bytes]) -> None:
         if b"%PDF-" not in file[:1024]:
             raise InvalidDocumentError("the delivered file is not a PDF")
-        result = crypto.validate_pdf(file, trust_roots_der=roots, validation_time=self.ctx.clock.now())
-        problems = [r for r in signature_reasons(result) if r.code not in ("signature_valid", "proven_by_archival_timestamp")]
+        result = crypto.validate_pdf(
+            file, trust_roots_der=roots, validation_time=self.ctx.clock.now()
+        )
+        problems = [
+            r
+            for r in signature_reasons(result)
+            if r.code not in ("signature_valid", "proven_by_archival_timestamp")
+        ]
         if problems:
             raise InvalidDocumentError(
                 "the file's seals do not verify against this member's trust roots: "
@@ -286,16 +351,27 @@ class HubService:
                 details=[{"code": r.code, "problem": r.message_en} for r in problems],
             )
 
-    def _store(self, session: Session, member_id: int, delivery: Delivery, file: bytes, now: datetime) -> None:
+    def _store(
+        self,
+        session: Session,
+        member_id: int,
+        delivery: Delivery,
+        file: bytes,
+        ofd: CheckedOfd | None,
+        now: datetime,
+    ) -> None:
         repo = HubRepository(session)
         sha = self.ctx.blobs.put(file)
+        ofd_sha = self.ctx.blobs.put(ofd.data) if ofd is not None else None
         metadata = read_licence_metadata(file) or {}
         licence = delivery.licence
         kept = repo.licence(member_id, licence.identifier_base)
         if kept is None:
             kept = HubLicence(member_id=member_id, identifier_base=licence.identifier_base)
         elif kept.last_sequence + 1 != delivery.sequence:
-            raise ConflictError("another change of this licence arrived meanwhile", code="out_of_order")
+            raise ConflictError(
+                "another change of this licence arrived meanwhile", code="out_of_order"
+            )
         kept.identifier = licence.identifier
         kept.version = licence.version
         kept.status = licence.status
@@ -310,13 +386,32 @@ class HubService:
         kept.last_sequence = delivery.sequence
         kept.updated_at = now
         repo.add(kept)
-        if repo.file(kept.id, licence.version) is None:
-            repo.add(HubLicenceFile(licence_id=kept.id, version=licence.version, identifier=licence.identifier,
-                                    sha256=sha, received_at=now))
+        stored = repo.file(kept.id, licence.version)
+        if stored is None:
+            repo.add(
+                HubLicenceFile(
+                    licence_id=kept.id,
+                    version=licence.version,
+                    identifier=licence.identifier,
+                    sha256=sha,
+                    received_at=now,
+                    ofd_sha256=ofd_sha,
+                    ofd_chain_pem=ofd.chain_pem if ofd is not None else None,
+                )
+            )
+        elif stored.ofd_sha256 is None and ofd is not None:
+            # A version first delivered without its OFD (before the member sent OFDs) gains it.
+            stored.ofd_sha256, stored.ofd_chain_pem = ofd_sha, ofd.chain_pem
         repo.add(
             HubDelivery(
-                member_id=member_id, delivery_id=delivery.delivery_id, licence_id=kept.id, sequence=delivery.sequence,
-                event=delivery.event, status_after=licence.status, version=licence.version, received_at=now,
+                member_id=member_id,
+                delivery_id=delivery.delivery_id,
+                licence_id=kept.id,
+                sequence=delivery.sequence,
+                event=delivery.event,
+                status_after=licence.status,
+                version=licence.version,
+                received_at=now,
             )
         )
 

@@ -7,6 +7,7 @@ member's seals for another's licences), and every answer names that member and t
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 
@@ -25,6 +26,7 @@ from certsvc.errors import (
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
 from certsvc.services.hub import require_hub
+from certsvc.services.hub_ofd import is_ofd, ofd_chain, verify_ofd_against
 from certsvc.services.principals import Principal
 from certsvc.services.verification import signature_details, signature_reasons
 from certsvc.storage.orm_connector import HubLicence, HubLicenceFile
@@ -60,6 +62,13 @@ class HubVerification:
 
 
 @dataclass(frozen=True, slots=True)
+class _Delivered:
+    member: str | None
+    roots: list[bytes]  # that member's pinned roots
+    view: RegistryView | None
+
+
+@dataclass(frozen=True, slots=True)
 class LicenceQuery:
     holder_code: str | None = None
     type_code: str | None = None
@@ -79,7 +88,8 @@ def _use_cause(text: str) -> str:
     cause = (text or "").strip()
     if not cause or len(cause) > 200:
         raise ValidationFailedError(
-            "a use cause (申请事由) is required", details=[{"field": "use_cause", "problem": "1 to 200 characters"}]
+            "a use cause (申请事由) is required",
+            details=[{"field": "use_cause", "problem": "1 to 200 characters"}],
         )
     return cause
 
@@ -89,8 +99,8 @@ class HubQueries:
         self.ctx = ctx
 
     def verify(self, data: bytes) -> HubVerification:
-        """Verify a file a member delivered: its seals against that member's roots, then the
-        hub's copy of the licence (status, issuer, which deployment).
+        """Verify a file (PDF or OFD) a member delivered: its seals against that member's roots,
+        then the hub's copy of the licence (status, issuer, which deployment).
 
         Raises:
             NotFoundError: ``not_a_hub``.
@@ -98,25 +108,56 @@ class HubQueries:
         """
         require_hub(self.ctx)
         if len(data) > self.ctx.settings.max_upload_bytes:
-            raise DocumentTooLargeError("the file is too large", details={"limit": self.ctx.settings.max_upload_bytes})
+            raise DocumentTooLargeError(
+                "the file is too large", details={"limit": self.ctx.settings.max_upload_bytes}
+            )
+        if is_ofd(data):
+            return self._verify_ofd(data)
         if b"%PDF-" not in data[:1024]:
-            raise InvalidDocumentError("the file is not a PDF")
+            raise InvalidDocumentError("the file is neither a PDF nor an OFD")
         now = self.ctx.clock.now()
         file_sha = hashlib.sha256(data).hexdigest()
         with self.ctx.database.read() as session:
-            repo = HubRepository(session)
-            files = repo.files_by_sha256(file_sha)
-            found = files[-1] if files else None
-            licence = repo.licence_by_id(found.licence_id) if found is not None else None
-            member = repo.member(licence.member_id) if licence is not None else None
-            roots = crypto.certificates_from_pem(member.trust_roots_pem.encode()) if member and member.trust_roots_pem else []
-            view = self._view(session, licence, found) if licence is not None and found is not None else None
-            member_name = member.name if member is not None else None
-        result = crypto.validate_pdf(data, trust_roots_der=roots, validation_time=now)
+            found = self._delivered(session, HubRepository(session).files_by_sha256(file_sha))
+        result = crypto.validate_pdf(data, trust_roots_der=found.roots, validation_time=now)
         report = report_with_registry(
-            signature_reasons(result), registry=view, signatures=signature_details(result), checked_at=now, file_sha256=file_sha
+            signature_reasons(result),
+            registry=found.view,
+            signatures=signature_details(result),
+            checked_at=now,
+            file_sha256=file_sha,
         )
-        return HubVerification(member_name, report)
+        return HubVerification(found.member, report)
+
+    def _verify_ofd(self, data: bytes) -> HubVerification:
+        """An OFD a member delivered: its GB/T 38540 seals against that member's roots (with the
+        chain kept beside it), then the hub's copy of the licence."""
+        now = self.ctx.clock.now()
+        file_sha = hashlib.sha256(data).hexdigest()
+        with self.ctx.database.read() as session:
+            files = HubRepository(session).files_by_ofd_sha256(file_sha)
+            found = self._delivered(session, files)
+            chain = ofd_chain(files[-1].ofd_chain_pem) if files else []
+        _, reasons, details = verify_ofd_against(self.ctx, data, roots=found.roots, chain=chain)
+        report = report_with_registry(
+            reasons, registry=found.view, signatures=details, checked_at=now, file_sha256=file_sha
+        )
+        return HubVerification(found.member, report)
+
+    def _delivered(self, session: Session, files: Sequence[HubLicenceFile]) -> _Delivered:
+        """Who delivered the file (the last delivery of those bytes), and the hub's copy of it."""
+        repo = HubRepository(session)
+        found = files[-1] if files else None
+        licence = repo.licence_by_id(found.licence_id) if found is not None else None
+        member = repo.member(licence.member_id) if licence is not None else None
+        if found is None or licence is None or member is None:
+            return _Delivered(None, [], None)
+        roots = (
+            crypto.certificates_from_pem(member.trust_roots_pem.encode())
+            if member.trust_roots_pem
+            else []
+        )
+        return _Delivered(member.name, roots, self._view(session, licence, found))
 
     def public_status(self, identifier: str) -> HubLicenceInfo:
         """A licence for the public page, which shows its status, issuer and member only (unaudited).
@@ -143,18 +184,44 @@ class HubQueries:
         self._record_use(principal, "hub.query", info.identifier, cause, {"member": info.member})
         return info
 
-    def file(self, identifier: str, *, principal: Principal, use_cause: str) -> tuple[str, bytes]:
-        """The current version's file of a licence as its member sealed it: (file name, bytes).
+    def file(
+        self, identifier: str, *, principal: Principal, use_cause: str, ofd: bool = False
+    ) -> tuple[str, bytes]:
+        """The current version's file of a licence as its member sealed it: (file name, bytes);
+        with ``ofd``, the version's OFD.
 
         Raises:
-            NotFoundError, ValidationFailedError: as ``licence``.
+            NotFoundError, ValidationFailedError: as ``licence``; ``NotFoundError``
+                (``no_ofd``) when the member delivered no OFD of that version (an ECDSA/RSA
+                seal makes none, docs/ofd.md).
         """
         cause = _use_cause(use_cause)
         info = self.public_status(identifier)
-        self._record_use(principal, "hub.download", info.identifier, cause, {"member": info.member, "sha256": info.file_sha256})
-        return f"{info.identifier}.pdf", self.ctx.blobs.get(info.file_sha256)
+        sha = info.file_sha256
+        if ofd:
+            with self.ctx.database.read() as session:
+                repo = HubRepository(session)
+                kept = next(
+                    (f for f in repo.files_by_sha256(info.file_sha256) if f.ofd_sha256), None
+                )
+            if kept is None or kept.ofd_sha256 is None:
+                raise NotFoundError(
+                    f"no OFD of {info.identifier} was delivered (only SM2-sealed versions have one)",
+                    code="no_ofd",
+                )
+            sha = kept.ofd_sha256
+        self._record_use(
+            principal,
+            "hub.download",
+            info.identifier,
+            cause,
+            {"member": info.member, "sha256": sha},
+        )
+        return f"{info.identifier}.{'ofd' if ofd else 'pdf'}", self.ctx.blobs.get(sha)
 
-    def search(self, query: LicenceQuery, *, principal: Principal, use_cause: str) -> list[HubLicenceInfo]:
+    def search(
+        self, query: LicenceQuery, *, principal: Principal, use_cause: str
+    ) -> list[HubLicenceInfo]:
         """Licences of every member matching all given criteria (at most 200); the use is recorded.
 
         Raises:
@@ -166,14 +233,22 @@ class HubQueries:
         cause = _use_cause(use_cause)
         found = self._search(query)
         criteria = {k: v for k, v in asdict(query).items() if v is not None}
-        self._record_use(principal, "hub.search", "hub:licences", cause, {**criteria, "found": len(found)})
+        self._record_use(
+            principal, "hub.search", "hub:licences", cause, {**criteria, "found": len(found)}
+        )
         return found
 
-    def _record_use(self, principal: Principal, action: str, target: str, cause: str, details: dict[str, object]) -> None:
+    def _record_use(
+        self, principal: Principal, action: str, target: str, cause: str, details: dict[str, object]
+    ) -> None:
         # 用证留痕: who looked at which licence, and why (GB/T 36906-style useCause).
         with self.ctx.database.transaction() as session:
             append_audit_event(
-                session, at=self.ctx.clock.now(), actor=principal, action=action, target=target,
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action=action,
+                target=target,
                 details={"use_cause": cause, **details},
             )
 
@@ -187,8 +262,11 @@ class HubQueries:
                     raise NotFoundError(f"no member named {query.member}")
                 member_id = member.id
             rows = repo.search(
-                holder_code=query.holder_code, type_code=query.type_code, issuer_code=query.issuer_code,
-                member_id=member_id, limit=_MAX_RESULTS,
+                holder_code=query.holder_code,
+                type_code=query.type_code,
+                issuer_code=query.issuer_code,
+                member_id=member_id,
+                limit=_MAX_RESULTS,
             )
             return [self._info(session, row) for row in rows]
 
@@ -224,7 +302,10 @@ class HubQueries:
         """The hub's copy as the registry part of a report: the 盟 issuer, today's status."""
         status = self._status(licence)
         deliveries = HubRepository(session).deliveries_of(licence.id)
-        at_delivery = next((d.status_after for d in deliveries if d.version == file.version), LicenceStatus.VALID.value)
+        at_delivery = next(
+            (d.status_after for d in deliveries if d.version == file.version),
+            LicenceStatus.VALID.value,
+        )
         view = RegistryView(
             identifier=file.identifier,
             template=str(licence.metadata_json.get("licence_name", licence.type_code)),

@@ -22,6 +22,7 @@ from certsvc.services.issuance_rules import (
     require_holder_kind,
     require_licence_type,
     require_number_free,
+    resolve_valid_until,
 )
 from certsvc.services.licences import issuer_of
 from certsvc.services.ofd_versions import OFD_NEEDS_SM2_SEAL, ofd_sealable, record_ofd
@@ -84,7 +85,8 @@ class IssuanceService:
         Raises:
             PermissionDeniedError: the caller is not an issuer of a department.
             UnknownTemplateError, ValidationFailedError, InvalidHolderIdError: bad request data;
-                ``validity_already_ended`` for a period that ended before today.
+                ``validity_already_ended`` for a period that ended before today; a period the
+                catalogue's validity rule does not allow (``resolve_valid_until``).
             PermissionDeniedError: ``licence_type_not_allowed``, a type not configured for the
                 department.
             ConflictError: the idempotency key was used for a different request
@@ -109,15 +111,23 @@ class IssuanceService:
         require_holder_kind(template, holder_type)
         fields = template.validate_fields(request.fields)
         now = self.ctx.clock.now()
-        refuse_ended_validity(request.valid_until, today=now.date())
+        valid_until = resolve_valid_until(template, request.valid_from, request.valid_until)
+        refuse_ended_validity(valid_until, today=now.date())
         number = licence_number_of(template, fields)
 
         with self.ctx.database.transaction() as session:
             department = DepartmentRepository(session).by_id(principal.department_id)
             if department is None:
                 raise PermissionDeniedError("this client's department no longer exists")
-            require_licence_type(session, department_id=department.id, department_code=department.code, template=template)
-            require_number_free(session, department_id=department.id, template=template, number=number)
+            require_licence_type(
+                session,
+                department_id=department.id,
+                department_code=department.code,
+                template=template,
+            )
+            require_number_free(
+                session, department_id=department.id, template=template, number=number
+            )
             seal = choose_seal(session, department_id=department.id, template=template, at=now)
             if require_ofd and not ofd_sealable(seal.algorithm, seal.ses_seal_der):
                 raise ConflictError(
@@ -131,7 +141,9 @@ class IssuanceService:
             department_id = department.id
             issuer = issuer_of(department)
             seal_view = SealSnapshot.of(seal)
-        licence_id = LicenceIdentifier(template.type_code, issuer.code, f"{now.year}{serial:06d}", 1)
+        licence_id = LicenceIdentifier(
+            template.type_code, issuer.code, f"{now.year}{serial:06d}", 1
+        )
         identifier = str(licence_id)
         record = LicenceRecord(
             kind=template.kind,
@@ -139,7 +151,7 @@ class IssuanceService:
             holder_id_type=holder_type,
             holder_id=holder_id,
             valid_from=request.valid_from,
-            valid_until=request.valid_until,
+            valid_until=valid_until,
             issuer=issuer,
             fields=fields,
         )
@@ -190,13 +202,22 @@ class IssuanceService:
                 )
                 CertificateRepository(session).add_version(
                     CertificateVersion(
-                        certificate_id=cert.id, version=1, identifier=identifier, reason="issue", **produced.version_columns()
+                        certificate_id=cert.id,
+                        version=1,
+                        identifier=identifier,
+                        reason="issue",
+                        **produced.version_columns(),
                     )
                 )
                 record_ofd(session, certificate_id=cert.id, version=1, ofd=produced.ofd)
                 record_change(
-                    session, self.ctx.settings, certificate_id=cert.id, event="issue", version=1,
-                    status_after=LicenceStatus.VALID.value, now=now,
+                    session,
+                    self.ctx.settings,
+                    certificate_id=cert.id,
+                    event="issue",
+                    version=1,
+                    status_after=LicenceStatus.VALID.value,
+                    now=now,
                 )
                 append_audit_event(
                     session,
@@ -215,7 +236,9 @@ class IssuanceService:
                     return replay
             # Or another licence took the number since the check above.
             with self.ctx.database.read() as session:
-                require_number_free(session, department_id=department_id, template=template, number=number)
+                require_number_free(
+                    session, department_id=department_id, template=template, number=number
+                )
             raise
         ISSUES.labels(template=template.slug).inc()
         return issued
@@ -227,7 +250,8 @@ class IssuanceService:
                 return None
             if cert.request_sha256 != fingerprint:
                 raise ConflictError(
-                    "this Idempotency-Key was already used for a different request", code="idempotency_key_reused"
+                    "this Idempotency-Key was already used for a different request",
+                    code="idempotency_key_reused",
                 )
             if cert.issue_response is not None:
                 return IssuedCertificate(**cert.issue_response, is_replay=True)

@@ -4,6 +4,8 @@ Each rule is one function called inside the caller's transaction, so issuance, t
 and batch work apply the same rule the same way:
 
 - a licence whose validity period has already ended is not issued (``refuse_ended_validity``);
+- a licence's period keeps its catalogue entry's validity rule, which also supplies a missing
+  end (``resolve_valid_until``);
 - a department issues only the licence types configured for it (``require_licence_type``);
 - a licence is held by the kind of holder its catalogue entry names (``require_holder_kind``);
 - a 许可证编号 is held by one licence per department and type (``require_number_free``); the
@@ -16,12 +18,13 @@ and batch work apply the same rule the same way:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy.orm import Session
 
 from certsvc.domain.identifiers import HolderIdType
 from certsvc.errors import ConflictError, PermissionDeniedError, ValidationFailedError
+from certsvc.rendering.catalogue_entry import ValidityKind
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.storage.orm import Seal
 from certsvc.storage.repositories_rules import (
@@ -38,7 +41,81 @@ __all__ = [
     "require_holder_kind",
     "require_licence_type",
     "require_number_free",
+    "resolve_valid_until",
+    "term_last_day",
 ]
+
+# The end date that stands for 长期 (no end): the OFD metadata prints it as 长期 and no clock
+# ever passes it.
+LONG_TERM_END = date(9999, 12, 31)
+
+
+def term_last_day(valid_from: date, years: int) -> date:
+    """The last day of a term of ``years`` starting on ``valid_from``: the day before its anniversary.
+
+    2026-03-15 + 5 years ends on 2031-03-14 (the samples' 有效期自2026年3月15日至2031年3月14日). A term
+    starting on 29 February has its anniversary on 1 March of a common year, so it ends on 28 February.
+    """
+    try:
+        anniversary = valid_from.replace(year=valid_from.year + years)
+    except ValueError:
+        anniversary = date(valid_from.year + years, 3, 1)
+    return anniversary - timedelta(days=1)
+
+
+def resolve_valid_until(
+    template: LicenceTemplate, valid_from: date, valid_until: date | None
+) -> date:
+    """The licence's last day under its catalogue entry's validity rule.
+
+    - ``term`` (N years): at most the last day of the longest term the rule allows (``years``,
+      or ``max_years`` where the rule names a longer ceiling; ``term_last_day``); a shorter period
+      is allowed (a department may grant less, e.g. up to the end of a lease); no end given = the
+      usual term of ``years``.
+    - ``long_term`` (长期): the end is ``9999-12-31``, given or not; a dated end is refused.
+    - ``per_licence`` (the department decides) and templates without a catalogue entry: the end
+      must be given; any end is kept.
+
+    Raises:
+        ValidationFailedError: ``validity_exceeds_term`` (extension ``latest_valid_until``),
+            ``validity_must_be_long_term``, ``valid_until_required``.
+    """
+    rule = template.catalogue.validity if template.catalogue is not None else None
+    if rule is not None and rule.kind is ValidityKind.TERM and rule.years is not None:
+        if valid_until is None:
+            return term_last_day(valid_from, rule.years)
+        longest = rule.longest_years or rule.years
+        last = term_last_day(valid_from, longest)
+        if valid_until > last:
+            raise ValidationFailedError(
+                f"{template.name} is valid for at most {longest} years ({rule.basis}): from "
+                f"{valid_from.isoformat()} the last day is {last.isoformat()}, not {valid_until.isoformat()}",
+                code="validity_exceeds_term",
+                details=[{"field": "valid_until", "problem": f"after {last.isoformat()}"}],
+                extensions={"latest_valid_until": last.isoformat()},
+            )
+        return valid_until
+    if rule is not None and rule.kind is ValidityKind.LONG_TERM:
+        if valid_until is not None and valid_until != LONG_TERM_END:
+            raise ValidationFailedError(
+                f"{template.name} is valid without end (长期, {rule.basis}); leave valid_until out or give "
+                f"{LONG_TERM_END.isoformat()}",
+                code="validity_must_be_long_term",
+                details=[
+                    {
+                        "field": "valid_until",
+                        "problem": f"must be {LONG_TERM_END.isoformat()} (长期) or left out",
+                    }
+                ],
+            )
+        return LONG_TERM_END
+    if valid_until is None:
+        raise ValidationFailedError(
+            f"{template.name}'s issuing department sets each licence's period: valid_until is required",
+            code="valid_until_required",
+            details=[{"field": "valid_until", "problem": "required for this licence type"}],
+        )
+    return valid_until
 
 
 def refuse_ended_validity(valid_until: date, *, today: date) -> None:
@@ -58,14 +135,21 @@ def refuse_ended_validity(valid_until: date, *, today: date) -> None:
         )
 
 
-def require_licence_type(session: Session, *, department_id: int, department_code: str, template: LicenceTemplate) -> None:
+def require_licence_type(
+    session: Session, *, department_id: int, department_code: str, template: LicenceTemplate
+) -> None:
     """Raises: PermissionDeniedError: code ``licence_type_not_allowed``."""
     if not LicenceTypeRepository(session).is_allowed(department_id, template.slug):
         raise PermissionDeniedError(
             f"department {department_code} is not configured to issue {template.name} ({template.slug}); "
             f"an operator can allow it: certsvc department types {department_code} --add {template.slug}",
             code="licence_type_not_allowed",
-            details=[{"field": "template", "problem": f"{template.slug} is not one of the department's licence types"}],
+            details=[
+                {
+                    "field": "template",
+                    "problem": f"{template.slug} is not one of the department's licence types",
+                }
+            ],
         )
 
 
@@ -127,7 +211,9 @@ def require_number_free(
         raise duplicate_number_error(number, existing.identifier)
 
 
-def choose_seal(session: Session, *, department_id: int, template: LicenceTemplate, at: datetime) -> Seal:
+def choose_seal(
+    session: Session, *, department_id: int, template: LicenceTemplate, at: datetime
+) -> Seal:
     """The seal that signs ``template`` for the department at ``at``.
 
     A template naming a seal purpose gets the department's seal of that purpose (its default
@@ -151,7 +237,9 @@ def choose_seal(session: Session, *, department_id: int, template: LicenceTempla
             )
         return next((s for s in usable if default is not None and s.id == default.id), usable[0])
     if default is None:
-        raise ConflictError("the department has no default seal to issue with", code="no_active_seal")
+        raise ConflictError(
+            "the department has no default seal to issue with", code="no_active_seal"
+        )
     if default.status != "active" or not default.valid_from <= at < default.valid_until:
         raise ConflictError(
             f"the department's default seal {default.id} ({default.name}) is {default.status if default.status != 'active' else 'outside its validity'}; "

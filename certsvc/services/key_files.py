@@ -98,7 +98,9 @@ class KeyFileService:
                 if not execute:
                     states.append(KeyFileState(ref, _describe(protection), KeyFileAction.TO_REWRAP))
                     continue
-                new_pem = crypto.rewrap_key_file(pem, passphrases=passphrases, new_passphrase=current, kdf=kdf)
+                new_pem = crypto.rewrap_key_file(
+                    pem, passphrases=passphrases, new_passphrase=current, kdf=kdf
+                )
                 crypto.SealKey.from_pem(new_pem, current).close()  # it opens, as what it was
                 ctx.keys.replace(ref, new_pem)
                 states.append(KeyFileState(ref, _describe(protection), KeyFileAction.REWRAPPED))

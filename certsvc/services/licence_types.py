@@ -36,7 +36,9 @@ class LicenceTypeService:
         require_role(principal, Role.OPERATOR)
         with self.ctx.database.read() as session:
             department = department_by_code(session, department_code)
-            return DepartmentLicenceTypes(department.code, tuple(LicenceTypeRepository(session).for_department(department.id)))
+            return DepartmentLicenceTypes(
+                department.code, tuple(LicenceTypeRepository(session).for_department(department.id))
+            )
 
     def change(
         self,
@@ -71,4 +73,6 @@ class LicenceTypeService:
                     target=f"department:{department.code}",
                     details={"added": added, "removed": removed},
                 )
-            return DepartmentLicenceTypes(department.code, tuple(repo.for_department(department.id)))
+            return DepartmentLicenceTypes(
+                department.code, tuple(repo.for_department(department.id))
+            )

@@ -29,6 +29,7 @@ from certsvc.services.issuance_rules import (
     licence_number_of,
     refuse_ended_validity,
     require_number_free,
+    resolve_valid_until,
 )
 from certsvc.services.licences import licence_record_of
 from certsvc.services.ofd_versions import record_ofd
@@ -52,7 +53,12 @@ __all__ = [
 ]
 
 # The actions that change only the state (no new file).
-STATUS_ACTIONS = (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOKE, LicenceAction.CANCEL)
+STATUS_ACTIONS = (
+    LicenceAction.SUSPEND,
+    LicenceAction.RESUME,
+    LicenceAction.REVOKE,
+    LicenceAction.CANCEL,
+)
 _SEAL_REASON = {
     LicenceAction.AMEND: "电子证照变更 / licence amended",
     LicenceAction.REISSUE: "电子证照补发 / licence re-issued",
@@ -67,21 +73,33 @@ class AmendRequest(BaseModel):
         # A food business licence's premises moving (tests/api/test_openapi_examples.py sends it).
         json_schema_extra={
             "examples": [
-                {"reason": "经营场所变更", "fields": {"business_premises": "内蒙古自治区锡林郭勒盟锡林浩特市额尔敦路18号"}}
+                {
+                    "reason": "经营场所变更",
+                    "fields": {"business_premises": "内蒙古自治区锡林郭勒盟锡林浩特市额尔敦路18号"},
+                }
             ]
         },
     )
 
     reason: str = Field(min_length=1, max_length=500)
     holder_name: str | None = Field(default=None, min_length=1, max_length=100)
-    fields: dict[str, Any] = Field(default_factory=dict, description="changed fields, merged over the current ones")
+    fields: dict[str, Any] = Field(
+        default_factory=dict, description="changed fields, merged over the current ones"
+    )
     valid_from: date | None = None
     valid_until: date | None = None
 
     @model_validator(mode="after")
     def _changes_something(self) -> AmendRequest:
-        if self.holder_name is None and not self.fields and self.valid_from is None and self.valid_until is None:
-            raise ValueError("an amendment must change the holder name, a field or the validity period")
+        if (
+            self.holder_name is None
+            and not self.fields
+            and self.valid_from is None
+            and self.valid_until is None
+        ):
+            raise ValueError(
+                "an amendment must change the holder name, a field or the validity period"
+            )
         return self
 
 
@@ -90,7 +108,9 @@ def parse_amend_request(data: object) -> AmendRequest:
     try:
         return AmendRequest.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailedError("the amendment does not match the expected shape", details=pydantic_problems(exc)) from exc
+        raise ValidationFailedError(
+            "the amendment does not match the expected shape", details=pydantic_problems(exc)
+        ) from exc
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,11 +177,16 @@ class LifecycleService:
         """
         require_role(principal, Role.ISSUER, Role.OPERATOR)
         if action not in STATUS_ACTIONS:
-            raise ValidationFailedError(f"{action.value} is not a status change", details=[{"field": "action", "problem": "unknown"}])
+            raise ValidationFailedError(
+                f"{action.value} is not a status change",
+                details=[{"field": "action", "problem": "unknown"}],
+            )
         reason = _reason(reason)
         now = self.ctx.clock.now()
         with licence_access(self.ctx, principal, action=action.value, request_id=request_id):
-            result, deliveries = self._change_status(identifier, action, reason, principal, request_id, now, category)
+            result, deliveries = self._change_status(
+                identifier, action, reason, principal, request_id, now, category
+            )
         WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
         return result
 
@@ -182,10 +207,30 @@ class LifecycleService:
             cert.status = target.value
             version = CertificateRepository(session).version(cert.id, cert.current_version)
             assert version is not None  # a certificate always has its current version
-            self._record(session, cert, action, current, target, reason, principal, now, request_id, category=category)
-            record_change(session, self.ctx.settings, certificate_id=cert.id, event=action.value,
-                          version=cert.current_version, status_after=target.value, now=now)
-            deliveries = self._enqueue(session, cert, action, current, target, reason, cert.identifier, now)
+            self._record(
+                session,
+                cert,
+                action,
+                current,
+                target,
+                reason,
+                principal,
+                now,
+                request_id,
+                category=category,
+            )
+            record_change(
+                session,
+                self.ctx.settings,
+                certificate_id=cert.id,
+                event=action.value,
+                version=cert.current_version,
+                status_after=target.value,
+                now=now,
+            )
+            deliveries = self._enqueue(
+                session, cert, action, current, target, reason, cert.identifier, now
+            )
             result = LifecycleResult(
                 identifier=cert.identifier,
                 previous_identifier=cert.identifier,
@@ -199,7 +244,12 @@ class LifecycleService:
 
     # --- new versions ----------------------------------------------------------------------
     def amend(
-        self, identifier: str, request: AmendRequest, *, principal: Principal, request_id: str | None = None
+        self,
+        identifier: str,
+        request: AmendRequest,
+        *,
+        principal: Principal,
+        request_id: str | None = None,
     ) -> LifecycleResult:
         """变更: apply the changes, render and seal a new version with the next 版本号.
 
@@ -215,7 +265,9 @@ class LifecycleService:
                 validity period has already ended (``validity_already_ended``).
             KeyUnavailableError, SigningError: the seal could not be applied.
         """
-        return self._new_version(identifier, LicenceAction.AMEND, request.reason, request, principal, request_id)
+        return self._new_version(
+            identifier, LicenceAction.AMEND, request.reason, request, principal, request_id
+        )
 
     def reissue(
         self, identifier: str, *, reason: str, principal: Principal, request_id: str | None = None
@@ -225,20 +277,35 @@ class LifecycleService:
         Raises:
             As for ``amend``.
         """
-        return self._new_version(identifier, LicenceAction.REISSUE, reason, None, principal, request_id)
+        return self._new_version(
+            identifier, LicenceAction.REISSUE, reason, None, principal, request_id
+        )
 
-    def history(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> list[StatusChangeInfo]:
+    def history(
+        self, identifier: str, *, principal: Principal, request_id: str | None = None
+    ) -> list[StatusChangeInfo]:
         """Every state change and new version of a licence, oldest first (a privileged read, audited).
 
         Raises:
             NotFoundError: no such licence, or another department's.
         """
-        with licence_access(self.ctx, principal, action="history", request_id=request_id), self.ctx.database.read() as session:
+        with (
+            licence_access(self.ctx, principal, action="history", request_id=request_id),
+            self.ctx.database.read() as session,
+        ):
             cert = visible_licence(session, identifier, principal)
             target = cert.identifier
             changes = [
                 StatusChangeInfo(
-                    r.at, r.action, r.from_status, r.to_status, r.reason, r.version, r.identifier, r.actor, r.category
+                    r.at,
+                    r.action,
+                    r.from_status,
+                    r.to_status,
+                    r.reason,
+                    r.version,
+                    r.identifier,
+                    r.actor,
+                    r.category,
                 )
                 for r in StatusHistoryRepository(session).for_certificate(cert.id)
             ]
@@ -279,12 +346,19 @@ class LifecycleService:
             )
         )
         try:
-            result, deliveries = self._store_version(plan, action, reason, produced, principal, request_id, now)
+            result, deliveries = self._store_version(
+                plan, action, reason, produced, principal, request_id, now
+            )
         except IntegrityError:
             # Another licence may have taken the amended number since the plan was checked.
             with self.ctx.database.read() as session:
-                require_number_free(session, department_id=plan.department_id, template=self.ctx.templates.get(plan.template),
-                                    number=plan.licence_number, holder_id=plan.cert_id)
+                require_number_free(
+                    session,
+                    department_id=plan.department_id,
+                    template=self.ctx.templates.get(plan.template),
+                    number=plan.licence_number,
+                    holder_id=plan.cert_id,
+                )
             raise
         WebhookService(self.ctx).dispatch(deliveries, background=self.background_webhooks)
         return result
@@ -306,7 +380,8 @@ class LifecycleService:
                 raise NotFoundError("no such licence")
             if cert.current_version != plan.revision or self._effective(cert) is not plan.status:
                 raise ConflictError(
-                    "the licence changed while the new version was being sealed; try again", code="concurrent_change"
+                    "the licence changed while the new version was being sealed; try again",
+                    code="concurrent_change",
                 )
             revision = plan.revision + 1
             repo.add_version(
@@ -329,11 +404,30 @@ class LifecycleService:
             cert.licence_number = plan.licence_number
             target = transition(plan.status, action)
             cert.status = target.value
-            self._record(session, cert, action, plan.status, target, reason, principal, now, request_id,
-                         extra={"previous_identifier": plan.old_identifier, **produced.audit_details})
-            record_change(session, self.ctx.settings, certificate_id=cert.id, event=action.value,
-                          version=revision, status_after=target.value, now=now)
-            deliveries = self._enqueue(session, cert, action, plan.status, target, reason, plan.old_identifier, now)
+            self._record(
+                session,
+                cert,
+                action,
+                plan.status,
+                target,
+                reason,
+                principal,
+                now,
+                request_id,
+                extra={"previous_identifier": plan.old_identifier, **produced.audit_details},
+            )
+            record_change(
+                session,
+                self.ctx.settings,
+                certificate_id=cert.id,
+                event=action.value,
+                version=revision,
+                status_after=target.value,
+                now=now,
+            )
+            deliveries = self._enqueue(
+                session, cert, action, plan.status, target, reason, plan.old_identifier, now
+            )
             result = LifecycleResult(
                 identifier=plan.new_identifier,
                 previous_identifier=plan.old_identifier,
@@ -378,12 +472,28 @@ class LifecycleService:
                 )
                 if record.valid_until < record.valid_from:
                     raise ValidationFailedError(
-                        "invalid validity period", details=[{"field": "valid_until", "problem": "before valid_from"}]
+                        "invalid validity period",
+                        details=[{"field": "valid_until", "problem": "before valid_from"}],
+                    )
+                if amendment.valid_from is not None or amendment.valid_until is not None:
+                    # Only a changed period meets the catalogue's rule: a licence issued before
+                    # the rule was enforced can still have its other fields amended.
+                    record = replace(
+                        record,
+                        valid_until=resolve_valid_until(
+                            template, record.valid_from, record.valid_until
+                        ),
                     )
                 refuse_ended_validity(record.valid_until, today=now.date())
             record = replace(record, fields=template.validate_fields(record.fields))
             number = licence_number_of(template, record.fields)
-            require_number_free(session, department_id=cert.department_id, template=template, number=number, holder_id=cert.id)
+            require_number_free(
+                session,
+                department_id=cert.department_id,
+                template=template,
+                number=number,
+                holder_id=cert.id,
+            )
             printed = LicenceIdentifier.parse(cert.identifier)
             return _Plan(
                 cert_id=cert.id,
@@ -443,7 +553,13 @@ class LifecycleService:
             action=f"certificate.{action.value}",
             target=cert.identifier,
             request_id=request_id,
-            details={"from": before.value, "to": after.value, "reason": reason, "category": category.value, **(extra or {})},
+            details={
+                "from": before.value,
+                "to": after.value,
+                "reason": reason,
+                "category": category.value,
+                **(extra or {}),
+            },
         )
 
     def _enqueue(
@@ -478,5 +594,7 @@ class LifecycleService:
 def _reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason or len(reason) > 500:
-        raise ValidationFailedError("a reason is required", details=[{"field": "reason", "problem": "1 to 500 characters"}])
+        raise ValidationFailedError(
+            "a reason is required", details=[{"field": "reason", "problem": "1 to 500 characters"}]
+        )
     return reason

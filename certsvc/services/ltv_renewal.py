@@ -67,16 +67,22 @@ class RenewalPolicy:
     weak_digests: frozenset[str] = frozenset()
 
     @classmethod
-    def of(cls, *, now: datetime, within_days: int, weak_digests: Iterable[str] = ()) -> RenewalPolicy:
+    def of(
+        cls, *, now: datetime, within_days: int, weak_digests: Iterable[str] = ()
+    ) -> RenewalPolicy:
         """Raises:
         BadRequestError: a negative threshold or an unknown digest name.
         """
         weak = frozenset(d.strip().lower() for d in weak_digests if d.strip())
         if within_days < 0:
-            raise BadRequestError("the threshold is a number of days, not negative", code="invalid_threshold")
+            raise BadRequestError(
+                "the threshold is a number of days, not negative", code="invalid_threshold"
+            )
         unknown = sorted(weak - _DIGESTS)
         if unknown:
-            raise BadRequestError(f"unknown digest algorithm(s): {', '.join(unknown)}", code="unknown_digest")
+            raise BadRequestError(
+                f"unknown digest algorithm(s): {', '.join(unknown)}", code="unknown_digest"
+            )
         return cls(now + timedelta(days=within_days), weak)
 
     def due(self, newest: crypto.TimeStampSummary) -> str | None:
@@ -88,11 +94,17 @@ class RenewalPolicy:
         return None
 
     def params(self) -> dict[str, Any]:
-        return {"renew_before": self.renew_before.isoformat(), "weak_digests": sorted(self.weak_digests)}
+        return {
+            "renew_before": self.renew_before.isoformat(),
+            "weak_digests": sorted(self.weak_digests),
+        }
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RenewalPolicy:
-        return cls(datetime.fromisoformat(str(params["renew_before"])), frozenset(params.get("weak_digests") or ()))
+        return cls(
+            datetime.fromisoformat(str(params["renew_before"])),
+            frozenset(params.get("weak_digests") or ()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +121,11 @@ class RenewalPlan:
 
 
 def plan_renewal(
-    ctx: ServiceContext, policy: RenewalPolicy, *, principal: Principal, department_code: str | None = None
+    ctx: ServiceContext,
+    policy: RenewalPolicy,
+    *,
+    principal: Principal,
+    department_code: str | None = None,
 ) -> RenewalPlan:
     """Read every current version's newest file and decide which are due (nothing is stored).
 
@@ -128,7 +144,9 @@ def plan_renewal(
     while True:
         # Short read transactions, one page each: the files are read outside them.
         with ctx.database.read() as session:
-            page = LtvRenewalRepository(session).targets(department_id=department_id, after_id=after)
+            page = LtvRenewalRepository(session).targets(
+                department_id=department_id, after_id=after
+            )
         if not page:
             break
         after = page[-1].certificate_id
@@ -146,7 +164,11 @@ def plan_renewal(
                 counts["not_due"] += 1
                 continue
             items.append(
-                {"seq": len(items) + 1, "key": target.identifier, "payload": {"certificate_id": target.certificate_id, "due": why}}
+                {
+                    "seq": len(items) + 1,
+                    "key": target.identifier,
+                    "payload": {"certificate_id": target.certificate_id, "due": why},
+                }
             )
     return RenewalPlan(
         renew_before=policy.renew_before, scanned=counts["scanned"], due=len(items), not_due=counts["not_due"],
@@ -165,7 +187,9 @@ class _ClaimLost(Exception):
 class LtvRenewHandler:
     """Item handler of renewal jobs; one per worker process (or per in-thread run)."""
 
-    def __init__(self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool) -> None:
+    def __init__(
+        self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool
+    ) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.policy = RenewalPolicy.from_params(params)
@@ -177,9 +201,9 @@ class LtvRenewHandler:
             department_code=None,
         )
         self._owns_context = owns_context
-        self._ahead: ItemPipeline[ItemOutcome | tuple[RenewalTarget, str, crypto.TimeStampSummary]] = ItemPipeline(
-            pipeline_depth(ctx.settings)
-        )
+        self._ahead: ItemPipeline[
+            ItemOutcome | tuple[RenewalTarget, str, crypto.TimeStampSummary]
+        ] = ItemPipeline(pipeline_depth(ctx.settings))
 
     @property
     def database(self) -> Database:
@@ -194,7 +218,10 @@ class LtvRenewHandler:
         """Start renewing the claimed chunk's licences ahead (services/pipeline.py), so their
         TSA round trips overlap; ``handle`` records each result in order."""
         for item in items:
-            self._ahead.start(item.id, functools.partial(self._renew, int(item.payload["certificate_id"]), item.key))
+            self._ahead.start(
+                item.id,
+                functools.partial(self._renew, int(item.payload["certificate_id"]), item.key),
+            )
 
     def handle(self, item: WorkItem) -> ItemOutcome:
         """Renew the newest file of the licence named by the item, if it is still due.
@@ -206,22 +233,33 @@ class LtvRenewHandler:
             TimeStampUnavailableError: the TSA could not be reached.
             InvalidDocumentError: the stored file cannot be read.
         """
-        renewed = self._ahead.result(item.id, functools.partial(self._renew, int(item.payload["certificate_id"]), item.key))
+        renewed = self._ahead.result(
+            item.id, functools.partial(self._renew, int(item.payload["certificate_id"]), item.key)
+        )
         if isinstance(renewed, ItemOutcome):
             return renewed
         target, sha, stamp = renewed
         now = self.ctx.clock.now()
         outcome = ItemOutcome.done(
-            {"identifier": target.identifier, "version": target.version, "sha256": sha, "stamped_at": stamp.gen_time.isoformat()},
+            {
+                "identifier": target.identifier,
+                "version": target.version,
+                "sha256": sha,
+                "stamped_at": stamp.gen_time.isoformat(),
+            },
             is_recorded=True,
         )
         try:
             return self._record(item, target, outcome, sha=sha, stamp=stamp, now=now)
         except _ClaimLost:
-            _log.warning("batch job %s item %s: claim lost, renewal discarded", self.job_id, item.id)
+            _log.warning(
+                "batch job %s item %s: claim lost, renewal discarded", self.job_id, item.id
+            )
             return ItemOutcome.skipped("claim_lost", is_recorded=True)
 
-    def _renew(self, certificate_id: int, key: str) -> ItemOutcome | tuple[RenewalTarget, str, crypto.TimeStampSummary]:
+    def _renew(
+        self, certificate_id: int, key: str
+    ) -> ItemOutcome | tuple[RenewalTarget, str, crypto.TimeStampSummary]:
         """The slow part, outside any transaction: the renewed file stored as a blob, or why not."""
         with self.ctx.database.read() as session:
             target = LtvRenewalRepository(session).target(certificate_id)
@@ -236,11 +274,16 @@ class LtvRenewHandler:
             return ItemOutcome.skipped("not_due", {"identifier": target.identifier})
         chain = tuple(base64.b64decode(c) for c in target.seal_chain_der)
         data = validation_data(
-            self.ctx, algorithm=target.seal_algorithm, certificate_der=target.seal_certificate_der, chain_der=chain
+            self.ctx,
+            algorithm=target.seal_algorithm,
+            certificate_der=target.seal_certificate_der,
+            chain_der=chain,
         )
         renewed = ltv_stamper(self.ctx, target.seal_algorithm).extend(previous, data)
         stamp = crypto.newest_timestamp(renewed)
-        if stamp is None or not stamp.is_document_timestamp:  # pragma: no cover - extend always stamps
+        if (
+            stamp is None or not stamp.is_document_timestamp
+        ):  # pragma: no cover - extend always stamps
             raise InvalidDocumentError("the renewed file carries no document time-stamp")
         if stamp.digest_algorithm in self.policy.weak_digests:
             raise ConflictError(
@@ -256,13 +299,22 @@ class LtvRenewHandler:
         return target, self.ctx.blobs.put(renewed), stamp
 
     def _record(
-        self, item: WorkItem, target: RenewalTarget, outcome: ItemOutcome, *, sha: str, stamp: crypto.TimeStampSummary, now: datetime
+        self,
+        item: WorkItem,
+        target: RenewalTarget,
+        outcome: ItemOutcome,
+        *,
+        sha: str,
+        stamp: crypto.TimeStampSummary,
+        now: datetime,
     ) -> ItemOutcome:
         with self.ctx.database.transaction() as session:
             repo = LtvRenewalRepository(session)
             if repo.is_renewed_from(target.file_sha256):
                 # Renewed from the same file by another job meanwhile: this renewal is dropped.
-                dropped = ItemOutcome.skipped("already_renewed", {"identifier": target.identifier}, is_recorded=True)
+                dropped = ItemOutcome.skipped(
+                    "already_renewed", {"identifier": target.identifier}, is_recorded=True
+                )
                 if not record_outcome(session, item, dropped, now=now):
                     raise _ClaimLost
                 return dropped
@@ -287,8 +339,9 @@ def build_ltv_renew_handler(config: Mapping[str, Any]) -> LtvRenewHandler:
     settings = config["settings"]
     assert isinstance(settings, Settings)
     ctx = build_context(settings, migrate=False)
-    return LtvRenewHandler(ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True)
-
+    return LtvRenewHandler(
+        ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True
+    )
 
 
 def create_renewal_job(
@@ -307,15 +360,25 @@ def create_renewal_job(
     """
     from certsvc.services.batch import BatchKind, BatchService
 
-    policy = RenewalPolicy.of(now=ctx.clock.now(), within_days=within_days, weak_digests=weak_digests)
+    policy = RenewalPolicy.of(
+        now=ctx.clock.now(), within_days=within_days, weak_digests=weak_digests
+    )
     require_role(principal, Role.OPERATOR)
     batches = BatchService(ctx)
-    command = {"within_days": within_days, "weak_digests": sorted(policy.weak_digests), "department_code": department_code}
+    command = {
+        "within_days": within_days,
+        "weak_digests": sorted(policy.weak_digests),
+        "department_code": department_code,
+    }
     existing = batches.unfinished_job(BatchKind.LTV_RENEW, command)
     if existing is not None:
         return existing, None
     plan = plan_renewal(ctx, policy, principal=principal, department_code=department_code)
     created = batches.create_planned_job(
-        BatchKind.LTV_RENEW, command, {**command, **policy.params()}, [dict(i) for i in plan.items], principal=principal
+        BatchKind.LTV_RENEW,
+        command,
+        {**command, **policy.params()},
+        [dict(i) for i in plan.items],
+        principal=principal,
     )
     return created, plan

@@ -127,27 +127,48 @@ class MatterMaterialsService:
         with self.ctx.database.transaction() as session:
             matter = MatterRepository(session).by_code(code.strip())
             if matter is None:
-                raise NotFoundError(f"no matter {code.strip()!r} in the register", code="unknown_matter")
+                raise NotFoundError(
+                    f"no matter {code.strip()!r} in the register", code="unknown_matter"
+                )
             info = matter_info(matter)
             region, sharing = RegionReadRepository(session), SharingRepository(session)
             answers = []
-            recorded: set[str] = set()  # one usage record per licence named, however many materials it replaces
+            recorded: set[str] = (
+                set()
+            )  # one usage record per licence named, however many materials it replaces
             for material in info.materials:
-                types = tuple(self._type(slug) for slug in material.licence_types if slug in self.ctx.templates)
+                types = tuple(
+                    self._type(slug)
+                    for slug in material.licence_types
+                    if slug in self.ctx.templates
+                )
                 licences: list[HolderLicence] = []
                 is_authorized = False
                 if holder is not None and types:
                     by_code = {t.type_code: t for t in types}
                     for a in region.live_authorizations(
-                        holder=holder, department_id=principal.department_id, type_codes=list(by_code), now=now
+                        holder=holder,
+                        department_id=principal.department_id,
+                        type_codes=list(by_code),
+                        now=now,
                     ):
-                        if (a.is_single_use and a.used_at is not None) or (application and a.application_no != application):
+                        if (a.is_single_use and a.used_at is not None) or (
+                            application and a.application_no != application
+                        ):
                             continue
                         is_authorized = True
                         certs = (
-                            [c for c in [sharing.certificate_by_id(a.certificate_id)] if c is not None]
+                            [
+                                c
+                                for c in [sharing.certificate_by_id(a.certificate_id)]
+                                if c is not None
+                            ]
                             if a.certificate_id is not None
-                            else list(sharing.certificates_for_holder(holder[0], holder[1], type_code=a.type_code))
+                            else list(
+                                sharing.certificates_for_holder(
+                                    holder[0], holder[1], type_code=a.type_code
+                                )
+                            )
                         )
                         for cert in certs:
                             if licence_status(cert, today=now.date()) is not LicenceStatus.VALID:
@@ -157,18 +178,35 @@ class MatterMaterialsService:
                             if cert.identifier not in recorded:
                                 recorded.add(cert.identifier)
                                 record_usage(
-                                    session, at=now, operation="materials", result="ok", principal=principal,
-                                    holder=holder, authorization_id=a.id, certificate=cert,
-                                    application_no=a.application_no, reason=f"材料关联 {info.code}: {material.name}"[:200],
-                                    request_id=request_id, matter_code=info.code,
+                                    session,
+                                    at=now,
+                                    operation="materials",
+                                    result="ok",
+                                    principal=principal,
+                                    holder=holder,
+                                    authorization_id=a.id,
+                                    certificate=cert,
+                                    application_no=a.application_no,
+                                    reason=f"材料关联 {info.code}: {material.name}"[:200],
+                                    request_id=request_id,
+                                    matter_code=info.code,
                                 )
                             licences.append(
                                 HolderLicence(
-                                    cert.identifier, cert.template, by_code[cert.type_code].name, cert.department.name,
-                                    cert.valid_until.isoformat(), a.code, a.application_no,
+                                    cert.identifier,
+                                    cert.template,
+                                    by_code[cert.type_code].name,
+                                    cert.department.name,
+                                    cert.valid_until.isoformat(),
+                                    a.code,
+                                    a.application_no,
                                 )
                             )
-                answers.append(MaterialAnswer(material.name, bool(types), types, is_authorized, tuple(licences)))
+                answers.append(
+                    MaterialAnswer(
+                        material.name, bool(types), types, is_authorized, tuple(licences)
+                    )
+                )
             return MaterialsAnswer(info.code, info.name, info.version, tuple(answers))
 
     def figures(self, *, principal: Principal) -> list[MatterFigures]:
@@ -186,14 +224,24 @@ class MatterMaterialsService:
                 info = matter_info(matter)
                 per_material = []
                 for m in info.materials:
-                    codes = {self.ctx.templates.get(s).type_code for s in m.licence_types if s in self.ctx.templates}
+                    codes = {
+                        self.ctx.templates.get(s).type_code
+                        for s in m.licence_types
+                        if s in self.ctx.templates
+                    }
                     per_material.append(
-                        MaterialFigures(m.name, bool(codes), sum(waived[info.code].get(c, 0) for c in codes))
+                        MaterialFigures(
+                            m.name, bool(codes), sum(waived[info.code].get(c, 0) for c in codes)
+                        )
                     )
                 out.append(
                     MatterFigures(
-                        info.code, info.name, len(per_material), sum(1 for m in per_material if m.is_waivable),
-                        sum(m.waived for m in per_material), tuple(per_material),
+                        info.code,
+                        info.name,
+                        len(per_material),
+                        sum(1 for m in per_material if m.is_waivable),
+                        sum(m.waived for m in per_material),
+                        tuple(per_material),
                     )
                 )
             return out
@@ -209,7 +257,9 @@ def _holder(holder_id: str, holder_id_type: str | None) -> tuple[str, str]:
         kind = HolderIdType.RESIDENT_ID if is_valid_resident_id(text) else HolderIdType.USCC
     else:
         try:
-            kind = {"111": HolderIdType.RESIDENT_ID, "001": HolderIdType.USCC}.get(holder_id_type) or HolderIdType(holder_id_type)
+            kind = {"111": HolderIdType.RESIDENT_ID, "001": HolderIdType.USCC}.get(
+                holder_id_type
+            ) or HolderIdType(holder_id_type)
         except ValueError:
             raise BadRequestError(
                 "holder id type must be uscc or resident_id (GB/T 36903: 001 or 111)",

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.errors import NotFoundError, ValidationFailedError
 from certsvc.services.audit import append_audit_event
 from certsvc.services.batch_import import read_table
@@ -102,14 +103,14 @@ class MatterRegisterService:
         self.ctx = ctx
 
     # --- reading -------------------------------------------------------------------------------
-    def page(self, *, principal: Principal, after: str | None = None, limit: int = 100) -> list[MatterInfo]:
-        """Matters in code order, ``limit`` after the code ``after``.
+    def page(self, request: PageRequest, *, principal: Principal) -> Page[MatterInfo]:
+        """Matters in registration order, one page of the shared cursor.
 
         Raises: PermissionDeniedError: no role.
         """
         require_role(principal, Role.OPERATOR, Role.ISSUER, Role.SHARING)
         with self.ctx.database.read() as session:
-            return [matter_info(m) for m in MatterRepository(session).page(after_code=after, limit=max(1, min(limit, 500)))]
+            return MatterRepository(session).page(request).map(matter_info)
 
     def get(self, code: str, *, principal: Principal) -> MatterInfo:
         """Raises: PermissionDeniedError: no role. NotFoundError: ``unknown_matter``."""
@@ -133,7 +134,8 @@ class MatterRegisterService:
                     action=e.action,
                     name=e.details.get("name"),
                     materials=tuple(
-                        MaterialSpec(str(m["name"]), tuple(m.get("licence_types", ()))) for m in e.details.get("materials", ())
+                        MaterialSpec(str(m["name"]), tuple(m.get("licence_types", ())))
+                        for m in e.details.get("materials", ())
                     ),
                 )
                 for e in events
@@ -145,7 +147,13 @@ class MatterRegisterService:
 
     # --- changing ------------------------------------------------------------------------------
     def put(
-        self, code: str, *, name: str, materials: Sequence[MaterialSpec], principal: Principal, source: str = "api"
+        self,
+        code: str,
+        *,
+        name: str,
+        materials: Sequence[MaterialSpec],
+        principal: Principal,
+        source: str = "api",
     ) -> MatterInfo:
         """Register a matter or replace its name and materials (a new version when anything differs).
 
@@ -176,11 +184,22 @@ class MatterRegisterService:
             version = matter.version + 1
             repo.delete(matter)
             append_audit_event(
-                session, at=self.ctx.clock.now(), actor=principal, action="matter.delete",
-                target=f"matter:{matter.code}", details={"version": version, "materials": []},
+                session,
+                at=self.ctx.clock.now(),
+                actor=principal,
+                action="matter.delete",
+                target=f"matter:{matter.code}",
+                details={"version": version, "materials": []},
             )
 
-    def load(self, path: Path, *, principal: Principal, execute: bool = False, filename: str | None = None) -> LoadReport:
+    def load(
+        self,
+        path: Path,
+        *,
+        principal: Principal,
+        execute: bool = False,
+        filename: str | None = None,
+    ) -> LoadReport:
         """Check a register file and, with ``execute``, apply it in one transaction.
 
         Raises:
@@ -210,7 +229,14 @@ class MatterRegisterService:
 
     # --- rules -----------------------------------------------------------------------------------
     def _store(
-        self, session: Any, code: str, name: str, specs: Sequence[MaterialSpec], *, principal: Principal, source: str
+        self,
+        session: Any,
+        code: str,
+        name: str,
+        specs: Sequence[MaterialSpec],
+        *,
+        principal: Principal,
+        source: str,
     ) -> tuple[MatterInfo, bool]:
         repo = MatterRepository(session)
         now = self.ctx.clock.now()
@@ -224,21 +250,30 @@ class MatterRegisterService:
             matter.materials.clear()
             session.flush()  # the old rows go before new ones reuse their names
         matter.materials.extend(
-            MatterMaterial(seq=i, name=s.name, licence_types=list(s.licence_types)) for i, s in enumerate(specs, 1)
+            MatterMaterial(seq=i, name=s.name, licence_types=list(s.licence_types))
+            for i, s in enumerate(specs, 1)
         )
         session.flush()
         append_audit_event(
-            session, at=now, actor=principal, action="matter.put", target=f"matter:{code}",
+            session,
+            at=now,
+            actor=principal,
+            action="matter.put",
+            target=f"matter:{code}",
             details={
                 "version": matter.version,
                 "name": name,
                 "source": source[:200],
-                "materials": [{"name": s.name, "licence_types": list(s.licence_types)} for s in specs],
+                "materials": [
+                    {"name": s.name, "licence_types": list(s.licence_types)} for s in specs
+                ],
             },
         )
         return matter_info(matter), True
 
-    def _check_materials(self, materials: Sequence[MaterialSpec], problems: list[dict[str, Any]]) -> list[MaterialSpec]:
+    def _check_materials(
+        self, materials: Sequence[MaterialSpec], problems: list[dict[str, Any]]
+    ) -> list[MaterialSpec]:
         specs: list[MaterialSpec] = []
         if len(materials) > _MAX_MATERIALS:
             problems.append({"field": "materials", "problem": f"at most {_MAX_MATERIALS}"})
@@ -247,9 +282,13 @@ class MatterRegisterService:
             where = f"materials[{i}]"
             material = _check_text(m.name, problems, field=f"{where}.name")
             if material in seen:
-                problems.append({"field": f"{where}.name", "problem": f"material {material!r} is listed twice"})
+                problems.append(
+                    {"field": f"{where}.name", "problem": f"material {material!r} is listed twice"}
+                )
             seen.add(material)
-            slugs = [self._slug(t, problems, field=f"{where}.licence_types") for t in m.licence_types]
+            slugs = [
+                self._slug(t, problems, field=f"{where}.licence_types") for t in m.licence_types
+            ]
             specs.append(MaterialSpec(material, tuple(dict.fromkeys(s for s in slugs if s))))
         return specs
 
@@ -258,20 +297,36 @@ class MatterRegisterService:
         for t in self.ctx.templates.all():
             if wanted in (t.slug, t.type_code, t.name):
                 return t.slug
-        problems.append({**where, "problem": f"unknown licence type {wanted!r} (a template slug, 证照类型代码 or licence name)"})
+        problems.append(
+            {
+                **where,
+                "problem": f"unknown licence type {wanted!r} (a template slug, 证照类型代码 or licence name)",
+            }
+        )
         return None
 
-    def _parse(self, rows: Iterator[list[object]]) -> tuple[dict[str, tuple[str, list[MaterialSpec]]], int]:
+    def _parse(
+        self, rows: Iterator[list[object]]
+    ) -> tuple[dict[str, tuple[str, list[MaterialSpec]]], int]:
         header = next(rows, None)
         if header is None:
-            raise ValidationFailedError("the file is empty", details=[{"row": 1, "column": None, "problem": "no header row"}])
+            raise ValidationFailedError(
+                "the file is empty",
+                details=[{"row": 1, "column": None, "problem": "no header row"}],
+            )
         names = [str(h or "").strip().lstrip("\ufeff") for h in header]
         index: dict[str, int] = {}
         problems: list[dict[str, Any]] = []
         for key, aliases in _COLUMNS.items():
             found = [i for i, n in enumerate(names) if n in aliases]
             if not found:
-                problems.append({"row": 1, "column": aliases[-1], "problem": f"missing column ({' or '.join(aliases)})"})
+                problems.append(
+                    {
+                        "row": 1,
+                        "column": aliases[-1],
+                        "problem": f"missing column ({' or '.join(aliases)})",
+                    }
+                )
             else:
                 index[key] = found[0]
         if problems:
@@ -318,9 +373,14 @@ class MatterRegisterService:
             if code:
                 matters[code][1].append(MaterialSpec(material, tuple(dict.fromkeys(slugs))))
         if problems:
-            raise ValidationFailedError(f"{len(problems)} problem(s) in the register file", details=problems[:1000])
+            raise ValidationFailedError(
+                f"{len(problems)} problem(s) in the register file", details=problems[:1000]
+            )
         if not matters:
-            raise ValidationFailedError("the register file has no rows", details=[{"row": 2, "column": None, "problem": "no rows"}])
+            raise ValidationFailedError(
+                "the register file has no rows",
+                details=[{"row": 2, "column": None, "problem": "no rows"}],
+            )
         return matters, count
 
 
@@ -334,7 +394,12 @@ def _matter(repo: MatterRepository, code: str, *, for_update: bool = False) -> M
 def _check_code(code: str, problems: list[dict[str, Any]], *, field: str) -> str:
     code = code.strip()
     if not _CODE.match(code):
-        problems.append({"field": field, "problem": "a matter code: letters, digits, '.', '_' or '-', at most 64"})
+        problems.append(
+            {
+                "field": field,
+                "problem": "a matter code: letters, digits, '.', '_' or '-', at most 64",
+            }
+        )
     return code
 
 

@@ -22,10 +22,16 @@ _TRUST_FLAGS = "C,C,C"
 def _certutil(*args: str) -> None:
     tool = shutil.which("certutil")
     if tool is None:
-        raise ConfigurationError("certutil is missing: install libnss3-tools (make install does)", code="certutil_missing")
+        raise ConfigurationError(
+            "certutil is missing: install libnss3-tools (make install does)",
+            code="certutil_missing",
+        )
     done = subprocess.run([tool, *args], capture_output=True, text=True, check=False, timeout=60)
     if done.returncode != 0:
-        raise CertsvcError(f"certutil failed: {done.stderr.strip() or done.stdout.strip()}", code="nss_database_failed")
+        raise CertsvcError(
+            f"certutil failed: {done.stderr.strip() or done.stdout.strip()}",
+            code="nss_database_failed",
+        )
 
 
 def write_nss_database(ctx: ServiceContext, directory: Path) -> list[str]:
@@ -38,7 +44,9 @@ def write_nss_database(ctx: ServiceContext, directory: Path) -> list[str]:
     """
     roots = sorted(ctx.trust_roots_dir.glob("*.der")) if ctx.trust_roots_dir.is_dir() else []
     if not roots:
-        raise BadRequestError("this deployment has no trust roots: run `certsvc init` first", code="no_trust_roots")
+        raise BadRequestError(
+            "this deployment has no trust roots: run `certsvc init` first", code="no_trust_roots"
+        )
     if directory.exists() and not directory.is_dir():
         raise BadRequestError(f"{directory} is not a directory", code="not_a_directory")
     directory.mkdir(parents=True, exist_ok=True)

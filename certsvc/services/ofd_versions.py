@@ -22,7 +22,15 @@ from certsvc.services.context import SealLike, ServiceContext
 from certsvc.storage.orm_ofd import CertificateOfd
 from certsvc.storage.repositories_ofd import OfdRepository, insert_ofd
 
-__all__ = ["OFD_NEEDS_SM2_SEAL", "OfdProducer", "OfdVersion", "ofd_sealable", "record_ofd", "require_ofd", "stored_ofd"]
+__all__ = [
+    "OFD_NEEDS_SM2_SEAL",
+    "OfdProducer",
+    "OfdVersion",
+    "ofd_sealable",
+    "record_ofd",
+    "require_ofd",
+    "stored_ofd",
+]
 
 OFD_NEEDS_SM2_SEAL = "ofd_needs_sm2_seal"
 
@@ -67,7 +75,14 @@ class OfdProducer:
         rendered = render_ofd(template, content)
         unsigned_sha = self.ctx.blobs.put(rendered.data)
         box = (float(rendered.seal_page), *rendered.seal_box)
-        return self._seal(rendered.data, unsigned_sha, box, seal=seal, ses_seal_der=ses_seal_der, signed_at=signed_at)
+        return self._seal(
+            rendered.data,
+            unsigned_sha,
+            box,
+            seal=seal,
+            ses_seal_der=ses_seal_der,
+            signed_at=signed_at,
+        )
 
     def reseal(
         self, source: OfdVersion, *, seal: SealLike, ses_seal_der: bytes | None, signed_at: datetime
@@ -76,7 +91,14 @@ class OfdProducer:
         if not _sealable(seal, ses_seal_der):
             return None
         unsigned = self.ctx.blobs.get(source.unsigned_sha256)
-        return self._seal(unsigned, source.unsigned_sha256, source.seal_box, seal=seal, ses_seal_der=ses_seal_der, signed_at=signed_at)
+        return self._seal(
+            unsigned,
+            source.unsigned_sha256,
+            source.seal_box,
+            seal=seal,
+            ses_seal_der=ses_seal_der,
+            signed_at=signed_at,
+        )
 
     def _seal(
         self,
@@ -103,10 +125,14 @@ class OfdProducer:
             # GB/T 38540 timeStamp: the same (SM2) TSA as the PDF's seal data.
             timestamp_transport=transport,
         )
-        return OfdVersion(sha256=self.ctx.blobs.put(sealed), unsigned_sha256=unsigned_sha, seal_box=box)
+        return OfdVersion(
+            sha256=self.ctx.blobs.put(sealed), unsigned_sha256=unsigned_sha, seal_box=box
+        )
 
 
-def record_ofd(session: Session, *, certificate_id: int, version: int, ofd: OfdVersion | None) -> None:
+def record_ofd(
+    session: Session, *, certificate_id: int, version: int, ofd: OfdVersion | None
+) -> None:
     """Store the OFD of a version in the caller's write transaction (nothing for ``None``)."""
     if ofd is None:
         return
@@ -145,4 +171,6 @@ def require_ofd(session: Session, certificate_id: int, version: int) -> OfdVersi
 
 def _of(row: CertificateOfd) -> OfdVersion:
     page, x, y, w, h = (float(v) for v in row.seal_box)
-    return OfdVersion(sha256=row.sha256, unsigned_sha256=row.unsigned_sha256, seal_box=(page, x, y, w, h))
+    return OfdVersion(
+        sha256=row.sha256, unsigned_sha256=row.unsigned_sha256, seal_box=(page, x, y, w, h)
+    )

@@ -37,7 +37,9 @@ def sender_id() -> str:
     return f"{socket.gethostname()[:30]}:{os.getpid()}:{secrets.token_hex(6)}"
 
 
-def retry_delay(first_seconds: float, attempts_made: int, *, cap_seconds: float | None = None) -> float:
+def retry_delay(
+    first_seconds: float, attempts_made: int, *, cap_seconds: float | None = None
+) -> float:
     """Exponential back-off: ``first_seconds`` after the first failure, doubling after each next."""
     delay = first_seconds * float(2 ** max(attempts_made - 1, 0))
     return min(delay, cap_seconds) if cap_seconds is not None else delay

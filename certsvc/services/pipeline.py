@@ -37,7 +37,11 @@ class ItemPipeline(Generic[_T]):
     """The results of work started ahead, by item id (depth 1: nothing runs ahead)."""
 
     def __init__(self, depth: int) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=depth, thread_name_prefix="certsvc-item") if depth > 1 else None
+        self._pool = (
+            ThreadPoolExecutor(max_workers=depth, thread_name_prefix="certsvc-item")
+            if depth > 1
+            else None
+        )
         self._started: dict[int, Future[_T]] = {}
 
     def start(self, item_id: int, work: Callable[[], _T]) -> None:

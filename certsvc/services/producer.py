@@ -149,8 +149,11 @@ class ProducedVersion:
     @property
     def audit_details(self) -> dict[str, object]:
         """What every audit event of a new sealed version says about how it was sealed."""
-        return {"seal_id": self.seal_id, "sha256": self.signed_sha256,
-                "signing_certificate_sha256": self.signing_certificate_sha256}
+        return {
+            "seal_id": self.seal_id,
+            "sha256": self.signed_sha256,
+            "signing_certificate_sha256": self.signing_certificate_sha256,
+        }
 
     @property
     def electronic(self) -> ProducedFile:
@@ -213,7 +216,9 @@ def render_record(
     Raises:
         ValidationFailedError, RenderingError: as for ``render_licence``.
     """
-    content = LicenceContent(record=record, identifier=identifier, issued_on=issued_on, verify_url=qr_text)
+    content = LicenceContent(
+        record=record, identifier=identifier, issued_on=issued_on, verify_url=qr_text
+    )
     return render_licence(template, content, seal_image_png=seal_image_png)
 
 
@@ -246,7 +251,12 @@ class Production:
     def content(self) -> LicenceContent:
         """What every format's page shows: the record, this version's identifier, the QR text."""
         spec = self.spec
-        return LicenceContent(record=spec.record, identifier=spec.identifier, issued_on=spec.issued_on, verify_url=self.qr_text())
+        return LicenceContent(
+            record=spec.record,
+            identifier=spec.identifier,
+            issued_on=spec.issued_on,
+            verify_url=self.qr_text(),
+        )
 
     def rendered(self) -> RenderedLicence:
         if self._rendered is None:
@@ -294,7 +304,9 @@ class Production:
                 self.ctx, algorithm=spec.seal.algorithm, certificate_der=spec.seal.certificate_der,
                 chain_der=spec.seal.chain_der,
             )  # fmt: skip
-            signed = ltv_stamper(self.ctx, spec.seal.algorithm).extend(signed, data, with_timestamp=level == "B-LTA")
+            signed = ltv_stamper(self.ctx, spec.seal.algorithm).extend(
+                signed, data, with_timestamp=level == "B-LTA"
+            )
         return signed, ses_signature
 
 
@@ -364,15 +376,26 @@ class OfdFormat:
         spec = work.spec
         producer = OfdProducer(work.ctx)
         if spec.reuse is not None and spec.reuse.ofd is not None:
-            ofd = producer.reseal(spec.reuse.ofd, seal=spec.seal, ses_seal_der=spec.seal.ses_seal_der, signed_at=spec.signed_at)
+            ofd = producer.reseal(
+                spec.reuse.ofd,
+                seal=spec.seal,
+                ses_seal_der=spec.seal.ses_seal_der,
+                signed_at=spec.signed_at,
+            )
         else:
             # A new version, or an SM2 seal replacing an ECDSA/RSA one (the version had no OFD).
             ofd = producer.render_and_seal(
-                spec.template, work.content(), seal=spec.seal, ses_seal_der=spec.seal.ses_seal_der, signed_at=spec.signed_at
+                spec.template,
+                work.content(),
+                seal=spec.seal,
+                ses_seal_der=spec.seal.ses_seal_der,
+                signed_at=spec.signed_at,
             )
         if ofd is None:
             return None
-        return ProducedFile(format=self.name, sha256=ofd.sha256, unsigned_sha256=ofd.unsigned_sha256, ofd=ofd)
+        return ProducedFile(
+            format=self.name, sha256=ofd.sha256, unsigned_sha256=ofd.unsigned_sha256, ofd=ofd
+        )
 
 
 FORMATS: tuple[OutputFormat, ...] = (ElectronicPdf(), PrintPdf(), OfdFormat())

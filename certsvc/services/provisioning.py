@@ -58,7 +58,11 @@ __all__ = [
 ]
 
 _SEAL_DIAMETER_MM = 42  # the common size of a round official seal (公章)
-_CA_FAMILY = {crypto.KeyAlgorithm.RSA_3072: "ecdsa", crypto.KeyAlgorithm.ECDSA_P256: "ecdsa", crypto.KeyAlgorithm.SM2: "sm2"}
+_CA_FAMILY = {
+    crypto.KeyAlgorithm.RSA_3072: "ecdsa",
+    crypto.KeyAlgorithm.ECDSA_P256: "ecdsa",
+    crypto.KeyAlgorithm.SM2: "sm2",
+}
 
 
 @dataclass(frozen=True)
@@ -75,13 +79,17 @@ class DemoDepartment:
 
 # A 市场监督管理局 licenses food and drug businesses and issues its own 准予行政许可决定书, never a
 # planning permit; a 行政审批和政务服务局 holds the approvals concentrated in it (相对集中行政许可权):
-# planning and construction as well as food and drug retail.
+# planning and construction as well as food and drug retail. The demo also lets it issue the
+# 不动产权证书 and the 取水许可证, so that one department can show every licence type; a real
+# deployment grants the 不动产权证书 to its 不动产登记机构 and the 取水许可证 to whichever body
+# holds that approval (`certsvc department types CODE --add SLUG`).
 #
 # Mongolian names: a demo department carries one only when its exact spelling is published by a
 # public Mongolian-language source, never a translation made here (translations of official
 # names must match the Chinese exactly and are approved by the region's Mongolian language
-# offices). No published spelling was found for the two 锡林郭勒盟 bureaus (searched: the
-# Mongolian editions of the region's government sites, mgl.*.gov.cn), so they are bilingual
+# offices). No published spelling was found for the two 锡林郭勒盟 bureaus, nor for another
+# 锡林郭勒盟 body issuing these licence types (searched: the Mongolian editions of the region's
+# government sites, mgl.*.gov.cn; queries listed in docs/templates.md "What was searched"), so they are bilingual
 # departments *without* their Mongolian name: `certsvc init` reports that, and their seals and
 # licences stay Chinese until an operator sets it (`certsvc department update CODE --name-mn`).
 # 内蒙古自治区人民政府 writes its own name on its Mongolian site; it issues the demo's bilingual
@@ -103,10 +111,13 @@ DEMO_DEPARTMENTS = (
         crypto.KeyAlgorithm.SM2,
         (
             "administrative-licensing-decision",
+            "construction-permit",
             "construction-planning-permit",
             "drug-business-licence",
             "food-business-licence",
+            "real-estate-title",
             "special-operations-certificate",
+            "water-abstraction-permit",
         ),
     ),
     DemoDepartment(
@@ -148,7 +159,9 @@ class InitResult:
     credentials_file: Path | None  # demo API keys (development only)
     trust_roots: list[Path]
     created: list[str]
-    warnings: list[str] = field(default_factory=list)  # e.g. a bilingual department without its Mongolian name
+    warnings: list[str] = field(
+        default_factory=list
+    )  # e.g. a bilingual department without its Mongolian name
 
 
 def ensure_dev_passphrase(ctx: ServiceContext) -> None:
@@ -169,7 +182,11 @@ def ensure_dev_passphrase(ctx: ServiceContext) -> None:
 
 def _dev_ca_refs(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> tuple[str, Path, Path]:
     family = _CA_FAMILY[algorithm]
-    return family, ctx.trust_roots_dir / f"dev-root-{family}.der", ctx.pki_dir / f"dev-seal-ca-{family}.der"
+    return (
+        family,
+        ctx.trust_roots_dir / f"dev-root-{family}.der",
+        ctx.pki_dir / f"dev-seal-ca-{family}.der",
+    )
 
 
 def _refuse_in_production(ctx: ServiceContext) -> None:
@@ -231,7 +248,9 @@ def dev_ca(ctx: ServiceContext, algorithm: crypto.KeyAlgorithm) -> DevCa:
     if not root_file.exists():
         raise KeyUnavailableError(f"no development {family.upper()} CA: run `certsvc init`")
     ca_key = ctx.open_key_file(f"dev-seal-ca-{family}")
-    return DevCa(family=family, root_der=root_file.read_bytes(), ca_der=ca_file.read_bytes(), ca_key=ca_key)
+    return DevCa(
+        family=family, root_der=root_file.read_bytes(), ca_der=ca_file.read_bytes(), ca_key=ca_key
+    )
 
 
 def _new_key(ctx: ServiceContext, ref: str, algorithm: crypto.KeyAlgorithm) -> crypto.SealKey:
@@ -274,7 +293,13 @@ def add_department(
         raise ConflictError(f"department {code} exists", code="department_exists")
     bilingual = default_bilingual(area_code) if is_bilingual is None else is_bilingual
     department = repo.add(
-        Department(code=code, name=name.strip(), area_code=area_code, name_mn=mongolian, is_bilingual=bilingual)
+        Department(
+            code=code,
+            name=name.strip(),
+            area_code=area_code,
+            name_mn=mongolian,
+            is_bilingual=bilingual,
+        )
     )
     append_audit_event(
         session, at=now, actor=actor, action="department.add", target=f"department:{code}"
@@ -318,7 +343,9 @@ def add_seal(
             code="unsupported_key_store",
         )
     # Drawn first: a name the seal cannot show is refused before any key is made.
-    image = draw_seal_image(seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM)
+    image = draw_seal_image(
+        seal_text(department, name, name_mn, ring_layout), diameter_mm=_SEAL_DIAMETER_MM
+    )
     ca = dev_ca(ctx, algorithm)
     now = ctx.clock.now()
     key: crypto.PublicKeyHolder
@@ -368,7 +395,10 @@ def add_seal(
             algorithm=algorithm.value,
             key_ref=key_ref,
             certificate_der=cert_der,
-            chain_der=[base64.b64encode(ca.ca_der).decode(), base64.b64encode(ca.root_der).decode()],
+            chain_der=[
+                base64.b64encode(ca.ca_der).decode(),
+                base64.b64encode(ca.root_der).decode(),
+            ],
             image_sha256=image_sha,
             ses_seal_der=ses_seal,
             valid_from=now - timedelta(minutes=5),
@@ -381,14 +411,22 @@ def add_seal(
         actor=actor,
         action="seal.add",
         target=f"department:{department.code}",
-        details={"seal_id": seal.id, "algorithm": algorithm.value, "name": name, "purpose": seal.purpose,
-                 "is_default": seal.is_default, "key_store": "pkcs11" if token_key else "file",
-                 "certificate_sha256": crypto.sha256(cert_der)},
+        details={
+            "seal_id": seal.id,
+            "algorithm": algorithm.value,
+            "name": name,
+            "purpose": seal.purpose,
+            "is_default": seal.is_default,
+            "key_store": "pkcs11" if token_key else "file",
+            "certificate_sha256": crypto.sha256(cert_der),
+        },
     )
     return seal
 
 
-def seal_text(department: Department, seal_name: str, seal_name_mn: str | None, layout: RingLayout) -> SealText:
+def seal_text(
+    department: Department, seal_name: str, seal_name_mn: str | None, layout: RingLayout
+) -> SealText:
     """What a department's round seal says, in one or both scripts."""
     return SealText(
         department_name=department.name,
@@ -447,27 +485,48 @@ def init_embedded(ctx: ServiceContext) -> InitResult:
                     now=ctx.clock.now(),
                     name_mn=demo.name_mn,
                 )
-                created.append(f"department {demo.code} {demo.name}" + (f" / {demo.name_mn}" if demo.name_mn else ""))
+                created.append(
+                    f"department {demo.code} {demo.name}"
+                    + (f" / {demo.name_mn}" if demo.name_mn else "")
+                )
                 types = LicenceTypeRepository(session)
                 for slug in demo.licence_types:
                     types.grant(department.id, slug, at=ctx.clock.now())
             warnings.extend(
                 f"{department.name}: {w}"
                 for w in missing_mongolian_warnings(
-                    is_bilingual=department.is_bilingual, name_mn=department.name_mn, area_code=department.area_code
+                    is_bilingual=department.is_bilingual,
+                    name_mn=department.name_mn,
+                    area_code=department.area_code,
                 )
             )
             if SealRepository(session).active_for(department.id, ctx.clock.now()) is None:
-                add_seal(ctx, session, department=department, name=demo.seal_name, algorithm=demo.algorithm, actor=None)
+                add_seal(
+                    ctx,
+                    session,
+                    department=department,
+                    name=demo.seal_name,
+                    algorithm=demo.algorithm,
+                    actor=None,
+                )
                 created.append(f"{demo.algorithm.value} seal for {demo.code}")
             entry = existing.get(demo.code)
             if entry is None:
-                key = create_api_client(session, name=f"demo-{demo.code}", role=Role.ISSUER, department_id=department.id)
-                entry = {"code": demo.code, "name": demo.name, "algorithm": demo.algorithm.value, "api_key": key.api_key}
+                key = create_api_client(
+                    session, name=f"demo-{demo.code}", role=Role.ISSUER, department_id=department.id
+                )
+                entry = {
+                    "code": demo.code,
+                    "name": demo.name,
+                    "algorithm": demo.algorithm.value,
+                    "api_key": key.api_key,
+                }
                 created.append(f"API key for {demo.code}")
             entries.append(entry)
     if created:
-        _write_private_json(credentials_file, {"departments": entries, "api_key": entries[0]["api_key"]})
+        _write_private_json(
+            credentials_file, {"departments": entries, "api_key": entries[0]["api_key"]}
+        )
     return InitResult(
         home=ctx.settings.resolved_home,
         database_url=ctx.settings.sqlalchemy_url,

@@ -74,7 +74,14 @@ def licence_record_digest(algorithm: str, record: LicenceRecord, identifier: str
     return crypto.licence_digest(crypto.KeyAlgorithm(algorithm), record.canonical_json(identifier))
 
 
-def signed_qr_text(public_url: str, record: LicenceRecord, *, identifier: str, issued_on: date, key: crypto.SigningKey) -> str:
+def signed_qr_text(
+    public_url: str,
+    record: LicenceRecord,
+    *,
+    identifier: str,
+    issued_on: date,
+    key: crypto.SigningKey,
+) -> str:
     """The text a licence's QR code encodes: verification URL + a payload signed with ``key``.
 
     Raises:
@@ -112,7 +119,9 @@ def parse_qr_text(text: str) -> tuple[str, str]:
         raise InvalidQrPayloadError("the scanned text is too long")
     segments = text.split("#")[0].split("?")[0].rstrip("/").split("/")
     if len(segments) < 3 or segments[-3].upper() != "V" or not segments[-2] or not segments[-1]:
-        raise InvalidQrPayloadError("the text is not a licence verification code (…/V/<identifier>/<payload>)")
+        raise InvalidQrPayloadError(
+            "the text is not a licence verification code (…/V/<identifier>/<payload>)"
+        )
     return segments[-2].upper(), segments[-1]
 
 
@@ -128,7 +137,9 @@ def decode_qr_image(data: bytes, *, max_bytes: int) -> str:
     from PIL import Image, UnidentifiedImageError
 
     if len(data) > max_bytes:
-        raise DocumentTooLargeError(f"the image is larger than {max_bytes} bytes", details={"limit": max_bytes})
+        raise DocumentTooLargeError(
+            f"the image is larger than {max_bytes} bytes", details={"limit": max_bytes}
+        )
     if not (data.startswith(b"\x89PNG\r\n\x1a\n") or data.startswith(b"\xff\xd8\xff")):
         raise InvalidDocumentError("send a PNG or JPEG image of the QR code")
     try:
@@ -147,7 +158,9 @@ def decode_qr_image(data: bytes, *, max_bytes: int) -> str:
     return next((t for t in texts if "/V/" in t.upper()), texts[0])
 
 
-def _evaluate(text: str, trust: TrustList) -> tuple[crypto.QrClaims | None, TrustKey | None, list[Reason], list[SignatureDetail]]:
+def _evaluate(
+    text: str, trust: TrustList
+) -> tuple[crypto.QrClaims | None, TrustKey | None, list[Reason], list[SignatureDetail]]:
     """Parse and check the signature; no status yet."""
     try:
         identifier, payload_text = parse_qr_text(text)
@@ -187,7 +200,9 @@ def _evaluate(text: str, trust: TrustList) -> tuple[crypto.QrClaims | None, Trus
     return payload.claims, key, reasons, [detail]
 
 
-def verify_qr_offline(text: str, trust: TrustList, *, today: date, checked_at: Any = None) -> QrVerification:
+def verify_qr_offline(
+    text: str, trust: TrustList, *, today: date, checked_at: Any = None
+) -> QrVerification:
     """Verify scanned text against a trust list only: signature, key, validity, the list's statuses.
 
     Never raises for a bad code; the outcome is in the report.
@@ -201,7 +216,16 @@ def verify_qr_offline(text: str, trust: TrustList, *, today: date, checked_at: A
             reasons.append(reason("licence_expired"))
         else:
             reasons.append(reason("licence_status_offline", detail=trust.issued_at.isoformat()))
-    return _result(text, claims, key, reasons, details, trust, checked_at=checked_at or trust.issued_at, registry=None)
+    return _result(
+        text,
+        claims,
+        key,
+        reasons,
+        details,
+        trust,
+        checked_at=checked_at or trust.issued_at,
+        registry=None,
+    )
 
 
 def _result(
@@ -228,7 +252,11 @@ def _result(
         file_sha256=hashlib.sha256(text.strip().encode("utf-8")).hexdigest(),  # of the scanned text
     )
     return QrVerification(
-        report=report, claims=claims, kid=key.kid if key else None, key=key, licence_name=licence_name
+        report=report,
+        claims=claims,
+        kid=key.kid if key else None,
+        key=key,
+        licence_name=licence_name,
     )
 
 
@@ -250,7 +278,9 @@ class QrService:
         if claims is not None and key is not None and reasons[0].code == "qr_signature_valid":
             registry, more = self._registry_reasons(claims, key)
             reasons += more
-        result = _result(text, claims, key, reasons, details, trust, checked_at=now, registry=registry)
+        result = _result(
+            text, claims, key, reasons, details, trust, checked_at=now, registry=registry
+        )
         VERIFICATIONS.labels(kind="qr", verdict=result.report.verdict.value).inc()
         return result
 
@@ -262,7 +292,9 @@ class QrService:
         """
         return self.verify_text(decode_qr_image(data, max_bytes=self.ctx.settings.max_upload_bytes))
 
-    def _registry_reasons(self, claims: crypto.QrClaims, key: TrustKey) -> tuple[RegistryView | None, list[Reason]]:
+    def _registry_reasons(
+        self, claims: crypto.QrClaims, key: TrustKey
+    ) -> tuple[RegistryView | None, list[Reason]]:
         today = self.ctx.clock.now().date()
         with self.ctx.database.read() as session:
             cert = CertificateRepository(session).by_identifier(claims.identifier)
@@ -270,7 +302,10 @@ class QrService:
                 return None, [reason("not_in_registry")]
             reasons: list[Reason] = []
             status = effective_status(
-                LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
+                LicenceStatus(cert.status),
+                valid_from=cert.valid_from,
+                valid_until=cert.valid_until,
+                today=today,
             )
             named = [v for v in cert.versions if v.identifier == claims.identifier]
             version = max(named, key=lambda v: v.version) if named else cert.versions[-1]
@@ -278,13 +313,20 @@ class QrService:
             matches = True
             if is_current:
                 # Only the current version's data is kept; an older version's QR is superseded anyway.
-                expected = licence_record_digest(key.algorithm, licence_record_of(cert, self.ctx.templates), cert.identifier)
-                matches = expected == claims.data_digest and cert.department.code == key.department_code
+                expected = licence_record_digest(
+                    key.algorithm, licence_record_of(cert, self.ctx.templates), cert.identifier
+                )
+                matches = (
+                    expected == claims.data_digest and cert.department.code == key.department_code
+                )
                 if not matches:
                     reasons.append(reason("qr_data_mismatch"))
             else:
                 reasons.append(
-                    reason("licence_superseded", detail=f"superseded by version {cert.current_version}: {cert.identifier}")
+                    reason(
+                        "licence_superseded",
+                        detail=f"superseded by version {cert.current_version}: {cert.identifier}",
+                    )
                 )
             if status is LicenceStatus.VALID:
                 reasons.append(reason("licence_valid"))

@@ -29,20 +29,39 @@ def read_licence_qr(data: bytes, *, max_bytes: int) -> str:
         ConfigurationError: pdftoppm is not installed.
     """
     if len(data) > max_bytes:
-        raise DocumentTooLargeError(f"the file is larger than {max_bytes} bytes", details={"limit": max_bytes})
+        raise DocumentTooLargeError(
+            f"the file is larger than {max_bytes} bytes", details={"limit": max_bytes}
+        )
     if not data.startswith(b"%PDF-"):
         return decode_qr_image(data, max_bytes=max_bytes)
     tool = shutil.which("pdftoppm")
     if tool is None:
-        raise ConfigurationError("pdftoppm is missing: install poppler-utils (make install does)", code="pdftoppm_missing")
+        raise ConfigurationError(
+            "pdftoppm is missing: install poppler-utils (make install does)",
+            code="pdftoppm_missing",
+        )
     with tempfile.TemporaryDirectory(prefix="certsvc-qr-") as work:
         source = Path(work) / "in.pdf"
         source.write_bytes(data)
         for page in range(1, _MAX_PAGES + 1):
             target = Path(work) / f"page{page}"
             done = subprocess.run(
-                [tool, "-png", "-r", _DPI, "-f", str(page), "-l", str(page), "-singlefile", str(source), str(target)],
-                capture_output=True, check=False, timeout=120,
+                [
+                    tool,
+                    "-png",
+                    "-r",
+                    _DPI,
+                    "-f",
+                    str(page),
+                    "-l",
+                    str(page),
+                    "-singlefile",
+                    str(source),
+                    str(target),
+                ],
+                capture_output=True,
+                check=False,
+                timeout=120,
             )
             png = target.with_suffix(".png")
             if done.returncode != 0 or not png.exists():

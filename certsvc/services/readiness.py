@@ -55,7 +55,9 @@ def _seal_keys(ctx: ServiceContext, refs: list[str]) -> ReadinessCheck:
     except CertsvcError as exc:
         return ReadinessCheck("seal_keys", exc.message)
     if missing:
-        return ReadinessCheck("seal_keys", f"{len(missing)} active seal key(s) not reachable, e.g. {missing[0]}")
+        return ReadinessCheck(
+            "seal_keys", f"{len(missing)} active seal key(s) not reachable, e.g. {missing[0]}"
+        )
     return ReadinessCheck("seal_keys", None)
 
 
@@ -78,7 +80,9 @@ def require_ready(ctx: ServiceContext) -> dict[str, str]:
     checks = check_readiness(ctx)
     problems = {c.name: c.problem for c in checks if c.problem is not None}
     if problems:
-        raise NotReadyError("not ready: " + "; ".join(f"{k}: {v}" for k, v in problems.items()), details=problems)
+        raise NotReadyError(
+            "not ready: " + "; ".join(f"{k}: {v}" for k, v in problems.items()), details=problems
+        )
     return {c.name: "ok" for c in checks}
 
 
@@ -101,4 +105,6 @@ def require_seal_keys_at_start(ctx: ServiceContext) -> None:
         except CertsvcError as exc:
             problems.append(exc.message)
     if problems:
-        raise ConfigurationError("seal keys unavailable at start-up: " + "; ".join(problems), details=problems)
+        raise ConfigurationError(
+            "seal keys unavailable at start-up: " + "; ".join(problems), details=problems
+        )

@@ -9,7 +9,7 @@ from datetime import date, datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["DELIVERY_PATH", "DeliveredFile", "DeliveredLicence", "Delivery"]
+__all__ = ["DELIVERY_PATH", "DeliveredFile", "DeliveredLicence", "DeliveredOfd", "Delivery"]
 
 DELIVERY_PATH = "/api/v1/hub/deliveries"
 
@@ -38,17 +38,30 @@ class DeliveredFile(_Strict):
     content_base64: str = Field(min_length=4)
 
 
+class DeliveredOfd(_Strict):
+    """The version's sealed OFD (GB/T 38540 seal, docs/ofd.md), when the member made one."""
+
+    sha256: str = Field(pattern=_SHA256)
+    content_base64: str = Field(min_length=4)
+    # CA certificates (DER, base64) between the seal's certificate and the member's roots: an
+    # OFD seal does not carry them as a PDF signature does. Path-building help only.
+    chain: list[str] = Field(default_factory=list, max_length=10)
+
+
 class Delivery(_Strict):
     """One change of one licence. ``delivery_id`` makes a retry harmless; ``sequence`` (1, 2, 3 …
     per licence) lets the hub refuse a change that would overtake an earlier one."""
 
     delivery_id: str = Field(pattern=r"^[0-9a-f-]{36}$")
     sequence: int = Field(ge=1)
-    event: str = Field(max_length=20)  # issue | amend | reissue | suspend | resume | revoke | cancel | resign | sync
+    event: str = Field(
+        max_length=20
+    )  # issue | amend | reissue | suspend | resume | revoke | cancel | resign | sync
     occurred_at: datetime
     licence: DeliveredLicence
     metadata: dict[str, str]  # GB/T 36903, as written into the file
     file: DeliveredFile
+    ofd: DeliveredOfd | None = None
     # The member's trust roots (DER, base64): pinned by the hub on the first delivery when the
     # registration carried none; ignored afterwards (the pinned ones decide).
     trust_roots: list[str] = Field(default_factory=list, max_length=20)

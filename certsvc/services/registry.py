@@ -24,7 +24,15 @@ from certsvc.storage.repositories_lifecycle import StatusHistoryRepository
 from certsvc.storage.repositories_ltv import LtvRenewalRepository
 from certsvc.storage.repositories_search import CertificateQuery, CertificateSearchRepository
 
-__all__ = ["CertificateFilter", "CertificateInfo", "FileVariant", "PublicStatus", "RegistryService", "VersionInfo", "public_status"]
+__all__ = [
+    "CertificateFilter",
+    "CertificateInfo",
+    "FileVariant",
+    "PublicStatus",
+    "RegistryService",
+    "VersionInfo",
+    "public_status",
+]
 
 
 class FileVariant(StrEnum):
@@ -79,7 +87,12 @@ class RegistryService:
         self.ctx = ctx
 
     def search(
-        self, where: CertificateFilter, *, principal: Principal, page: PageRequest, request_id: str | None = None
+        self,
+        where: CertificateFilter,
+        *,
+        principal: Principal,
+        page: PageRequest,
+        request_id: str | None = None,
     ) -> Page[CertificateInfo]:
         """One page of the licences the caller may see, newest first (the read is audited).
 
@@ -90,10 +103,18 @@ class RegistryService:
         """
         if principal.role is not Role.OPERATOR and principal.department_id is None:
             raise PermissionDeniedError("this client belongs to no department")
-        if principal.role is not Role.OPERATOR and where.department_code not in (None, principal.department_code):
+        if principal.role is not Role.OPERATOR and where.department_code not in (
+            None,
+            principal.department_code,
+        ):
             raise ValidationFailedError(
                 "a department lists its own licences only",
-                details=[{"field": "department", "problem": "leave it out, or give your own department's code"}],
+                details=[
+                    {
+                        "field": "department",
+                        "problem": "leave it out, or give your own department's code",
+                    }
+                ],
             )
         with self.ctx.database.read() as session:
             department_id = principal.department_id if principal.role is not Role.OPERATOR else None
@@ -109,21 +130,34 @@ class RegistryService:
                 issued_until=where.issued_until,
             )
             today = self.ctx.clock.now().date()
-            found = CertificateSearchRepository(session).search(query, page, today=today).map(
-                lambda cert: _info(cert, today=today)
+            found = (
+                CertificateSearchRepository(session)
+                .search(query, page, today=today)
+                .map(lambda cert: _info(cert, today=today))
             )
         scope = where.department_code or principal.department_code or "*"
-        self._audit(principal, "certificate.list", f"department:{scope}", request_id, details={"count": len(found.items)})
+        self._audit(
+            principal,
+            "certificate.list",
+            f"department:{scope}",
+            request_id,
+            details={"count": len(found.items)},
+        )
         return found
 
-    def get(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> CertificateInfo:
+    def get(
+        self, identifier: str, *, principal: Principal, request_id: str | None = None
+    ) -> CertificateInfo:
         """Metadata of one licence the caller may see (the read is audited).
 
         Raises:
             NotFoundError: no such licence, or it belongs to another department (the same
                 answer, so other departments' identifiers are not confirmed).
         """
-        with licence_access(self.ctx, principal, action="read", request_id=request_id), self.ctx.database.read() as session:
+        with (
+            licence_access(self.ctx, principal, action="read", request_id=request_id),
+            self.ctx.database.read() as session,
+        ):
             cert = visible_licence(session, identifier, principal)
             info = _info(cert, today=self.ctx.clock.now().date())
         self._audit(principal, "certificate.read", info.identifier, request_id)
@@ -146,8 +180,13 @@ class RegistryService:
         Raises:
             NotFoundError: as for ``get``, or no such revision.
         """
-        with licence_access(self.ctx, principal, action="download", request_id=request_id), self.ctx.database.read() as session:
-            version = _pick_version(visible_licence(session, identifier, principal), identifier, revision)
+        with (
+            licence_access(self.ctx, principal, action="download", request_id=request_id),
+            self.ctx.database.read() as session,
+        ):
+            version = _pick_version(
+                visible_licence(session, identifier, principal), identifier, revision
+            )
             digest = version.print_sha256
             if variant is FileVariant.ELECTRONIC:
                 # The newest archival renewal of the file, if any (``certsvc ltv renew``).
@@ -155,12 +194,21 @@ class RegistryService:
                 digest = LtvRenewalRepository(session).newest_files([key]).get(key, version.sha256)
             name, number = version.identifier, version.version
         self._audit(
-            principal, "certificate.download", name, request_id, details={"variant": variant.value, "revision": number}
+            principal,
+            "certificate.download",
+            name,
+            request_id,
+            details={"variant": variant.value, "revision": number},
         )
         return name, self.ctx.blobs.get(digest)
 
     def ofd_file(
-        self, identifier: str, *, principal: Principal, revision: int | None = None, request_id: str | None = None
+        self,
+        identifier: str,
+        *,
+        principal: Principal,
+        revision: int | None = None,
+        request_id: str | None = None,
     ) -> tuple[str, bytes]:
         """The sealed OFD of the version named by ``identifier`` (or ``revision``), like :meth:`file`.
 
@@ -168,23 +216,41 @@ class RegistryService:
             NotFoundError: as for :meth:`file`.
             ConflictError: ``ofd_needs_sm2_seal`` — that version was sealed with an ECDSA/RSA seal.
         """
-        with licence_access(self.ctx, principal, action="download", request_id=request_id), self.ctx.database.read() as session:
-            version = _pick_version(visible_licence(session, identifier, principal), identifier, revision)
+        with (
+            licence_access(self.ctx, principal, action="download", request_id=request_id),
+            self.ctx.database.read() as session,
+        ):
+            version = _pick_version(
+                visible_licence(session, identifier, principal), identifier, revision
+            )
             ofd = require_ofd(session, version.certificate_id, version.version)
             name, number = version.identifier, version.version
-        self._audit(principal, "certificate.download", name, request_id, details={"variant": "ofd", "revision": number})
+        self._audit(
+            principal,
+            "certificate.download",
+            name,
+            request_id,
+            details={"variant": "ofd", "revision": number},
+        )
         return name, self.ctx.blobs.get(ofd.sha256)
 
-    def seal_signature(self, identifier: str, *, principal: Principal, request_id: str | None = None) -> bytes:
+    def seal_signature(
+        self, identifier: str, *, principal: Principal, request_id: str | None = None
+    ) -> bytes:
         """The GB/T 38540 ``SES_Signature`` (DER) stored with the version named by ``identifier``.
 
         Raises:
             NotFoundError: as for ``get``, or the version was not sealed with an SM2 seal.
         """
-        with licence_access(self.ctx, principal, action="seal_signature", request_id=request_id), self.ctx.database.read() as session:
+        with (
+            licence_access(self.ctx, principal, action="seal_signature", request_id=request_id),
+            self.ctx.database.read() as session,
+        ):
             version = _version_named(visible_licence(session, identifier, principal), identifier)
             if version.ses_signature_der is None:
-                raise NotFoundError("this licence version has no GB/T 38540 seal signature (not an SM2 seal)")
+                raise NotFoundError(
+                    "this licence version has no GB/T 38540 seal signature (not an SM2 seal)"
+                )
             name, signature = version.identifier, version.ses_signature_der
         self._audit(principal, "certificate.seal_signature", name, request_id)
         return signature
@@ -231,14 +297,18 @@ def _info(cert: Certificate, *, today: date) -> CertificateInfo:
         holder_id=cert.holder_id,
         fields=dict(cert.data),
         status=effective_status(
-            LicenceStatus(cert.status), valid_from=cert.valid_from, valid_until=cert.valid_until, today=today
+            LicenceStatus(cert.status),
+            valid_from=cert.valid_from,
+            valid_until=cert.valid_until,
+            today=today,
         ).value,
         valid_from=cert.valid_from,
         valid_until=cert.valid_until,
         issued_at=cert.issued_at,
         current_version=cert.current_version,
         versions=tuple(
-            VersionInfo(v.version, v.identifier, v.sha256, v.seal_id, v.signed_at, v.reason) for v in cert.versions
+            VersionInfo(v.version, v.identifier, v.sha256, v.seal_id, v.signed_at, v.reason)
+            for v in cert.versions
         ),
     )
 
@@ -286,7 +356,11 @@ def public_status(ctx: ServiceContext, identifier: str) -> PublicStatus:
         change = None
         if shown in _CHANGED_STATES:
             change = next(
-                (c for c in reversed(StatusHistoryRepository(session).for_certificate(cert.id)) if c.to_status == shown),
+                (
+                    c
+                    for c in reversed(StatusHistoryRepository(session).for_certificate(cert.id))
+                    if c.to_status == shown
+                ),
                 None,
             )
         return PublicStatus(
@@ -305,7 +379,9 @@ def public_status(ctx: ServiceContext, identifier: str) -> PublicStatus:
         )
 
 
-_CHANGED_STATES = frozenset({LicenceStatus.SUSPENDED.value, LicenceStatus.REVOKED.value, LicenceStatus.CANCELLED.value})
+_CHANGED_STATES = frozenset(
+    {LicenceStatus.SUSPENDED.value, LicenceStatus.REVOKED.value, LicenceStatus.CANCELLED.value}
+)
 _BEIJING = timezone(timedelta(hours=8), "CST")  # dates on licences and pages are Beijing dates
 
 

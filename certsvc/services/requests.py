@@ -10,21 +10,33 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from certsvc.domain.identifiers import HolderIdType
 from certsvc.errors import ValidationFailedError
 
-__all__ = ["ISSUE_REQUEST_EXAMPLE", "HolderIn", "IssueRequest", "parse_issue_request", "pydantic_problems"]
+__all__ = [
+    "ISSUE_REQUEST_EXAMPLE",
+    "HolderIn",
+    "IssueRequest",
+    "parse_issue_request",
+    "pydantic_problems",
+]
 
 
 class HolderIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=100, description="持证主体名称")
-    id_type: HolderIdType = Field(description="uscc = 统一社会信用代码, resident_id = 居民身份证号码")
+    id_type: HolderIdType = Field(
+        description="uscc = 统一社会信用代码, resident_id = 居民身份证号码"
+    )
     id: str = Field(min_length=1, max_length=30, description="持证主体代码")
 
 
 ISSUE_REQUEST_EXAMPLE: dict[str, Any] = {
     # A complete, template-valid request (tests/api/test_openapi_contract.py issues it).
     "template": "food-business-licence",
-    "holder": {"name": "锡林浩特市草原味道餐饮有限公司", "id_type": "uscc", "id": "91152502MA0N2X4K7B"},
+    "holder": {
+        "name": "锡林浩特市草原味道餐饮有限公司",
+        "id_type": "uscc",
+        "id": "91152502MA0N2X4K7B",
+    },
     "fields": {
         "licence_number": "JY21525020012345",
         "legal_representative": "巴特尔",
@@ -54,11 +66,13 @@ class IssueRequest(BaseModel):
     holder: HolderIn
     fields: dict[str, Any] = Field(default_factory=dict)
     valid_from: date
-    valid_until: date
+    # Optional where the catalogue's validity rule decides it (a term of N years, 长期); required
+    # for a type whose department sets each period (issuance_rules.resolve_valid_until).
+    valid_until: date | None = None
 
     @model_validator(mode="after")
     def _period_is_ordered(self) -> IssueRequest:
-        if self.valid_until < self.valid_from:
+        if self.valid_until is not None and self.valid_until < self.valid_from:
             raise ValueError("valid_until must not be before valid_from")
         return self
 
@@ -66,7 +80,10 @@ class IssueRequest(BaseModel):
 def pydantic_problems(exc: ValidationError) -> list[dict[str, str]]:
     """Turn pydantic's error list into certsvc's ``{field, problem}`` details."""
     return [
-        {"field": ".".join(str(p) for p in err["loc"] if p != "body") or "body", "problem": err["msg"]}
+        {
+            "field": ".".join(str(p) for p in err["loc"] if p != "body") or "body",
+            "problem": err["msg"],
+        }
         for err in exc.errors()
     ]
 
@@ -76,4 +93,6 @@ def parse_issue_request(data: object) -> IssueRequest:
     try:
         return IssueRequest.model_validate(data)
     except ValidationError as exc:
-        raise ValidationFailedError("the request does not match the expected shape", details=pydantic_problems(exc)) from exc
+        raise ValidationFailedError(
+            "the request does not match the expected shape", details=pydantic_problems(exc)
+        ) from exc

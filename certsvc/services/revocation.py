@@ -26,7 +26,13 @@ from certsvc.storage.orm_revocation import SealRevocation
 from certsvc.storage.repositories_lifecycle import SealAdminRepository
 from certsvc.storage.repositories_revocation import SealRevocationRepository
 
-__all__ = ["CA_FAMILIES", "RevocationInfo", "RevocationService", "adopt_recorded_compromises", "record_key_compromise"]
+__all__ = [
+    "CA_FAMILIES",
+    "RevocationInfo",
+    "RevocationService",
+    "adopt_recorded_compromises",
+    "record_key_compromise",
+]
 
 CA_FAMILIES = ("ecdsa", "sm2")
 # Relying parties fetch a fresh CRL at least this often (RFC 5280 nextUpdate).
@@ -46,7 +52,14 @@ class RevocationInfo:
 
     @classmethod
     def of(cls, row: SealRevocation) -> RevocationInfo:
-        return cls(row.seal_id, row.certificate_sha256, row.serial_hex, row.reason, row.revoked_at, row.invalid_from)
+        return cls(
+            row.seal_id,
+            row.certificate_sha256,
+            row.serial_hex,
+            row.reason,
+            row.revoked_at,
+            row.invalid_from,
+        )
 
 
 @dataclass(frozen=True)
@@ -75,7 +88,9 @@ class RevocationService:
         now = self.ctx.clock.now()
         problems = []
         if reason not in crypto.REVOCATION_REASONS:
-            problems.append({"field": "reason", "problem": "one of " + ", ".join(crypto.REVOCATION_REASONS)})
+            problems.append(
+                {"field": "reason", "problem": "one of " + ", ".join(crypto.REVOCATION_REASONS)}
+            )
         if invalid_from is not None and (invalid_from.tzinfo is None or invalid_from > now):
             problems.append({"field": "at", "problem": "a time with a zone, not in the future"})
         if problems:
@@ -84,14 +99,23 @@ class RevocationService:
             if reason == KEY_COMPROMISE:
                 # A compromise reported again (or after another revocation) moves the
                 # invalidity time earlier if it is; the earliest report stands.
-                row = record_key_compromise(session, seal_id, invalid_from or now, principal=principal, now=now)
+                row = record_key_compromise(
+                    session, seal_id, invalid_from or now, principal=principal, now=now
+                )
             else:
                 seal = SealAdminRepository(session).by_id(seal_id)
                 if seal is None:
                     raise NotFoundError(f"no seal {seal_id}")
                 if SealRevocationRepository(session).by_seal(seal_id) is not None:
                     raise ConflictError(f"seal {seal_id} is already revoked", code="seal_revoked")
-                row = _revoke(session, seal, reason=reason, invalid_from=invalid_from or now, principal=principal, now=now)
+                row = _revoke(
+                    session,
+                    seal,
+                    reason=reason,
+                    invalid_from=invalid_from or now,
+                    principal=principal,
+                    now=now,
+                )
             info = RevocationInfo.of(row)
         self.forget_revoked(seal_id)
         return info
@@ -132,7 +156,10 @@ class RevocationService:
         with self.ctx.database.read() as session:
             rows = SealRevocationRepository(session).issued_by(crypto.sha256(ca.certificate_der))
             revoked = [
-                crypto.RevokedCertificate(int(r.serial_hex, 16), r.revoked_at, r.invalid_from, r.reason) for r in rows
+                crypto.RevokedCertificate(
+                    int(r.serial_hex, 16), r.revoked_at, r.invalid_from, r.reason
+                )
+                for r in rows
             ]
         # CRL numbers only grow (RFC 5280 §5.2.3): the signing time in seconds does.
         return crypto.make_crl(
@@ -180,14 +207,20 @@ class RevocationService:
             row = repo.by_seal(seal.id) if seal is not None else None
             certificate = seal.certificate_der if seal is not None else None
         now = self.ctx.clock.now()
-        revoked = crypto.RevokedCertificate(serial, row.revoked_at, row.invalid_from, row.reason) if row else None
+        revoked = (
+            crypto.RevokedCertificate(serial, row.revoked_at, row.invalid_from, row.reason)
+            if row
+            else None
+        )
         return crypto.make_ocsp_response(
             request_der=request_der, ca_der=ca.certificate_der, ca_key=ca.key, certificate_der=certificate,
             revocation=revoked, this_update=now, next_update=now + _CRL_LIFETIME,
         )  # fmt: skip
 
 
-def record_key_compromise(session: Session, seal_id: int, at: datetime, *, principal: Principal, now: datetime) -> SealRevocation:
+def record_key_compromise(
+    session: Session, seal_id: int, at: datetime, *, principal: Principal, now: datetime
+) -> SealRevocation:
     """Record (in the caller's transaction) that a seal's key may have been in other hands since
     ``at``: the seal is revoked for key compromise with invalidity time ``at``, or, if already
     revoked, its invalidity time moves to ``at`` when that is earlier. The one place both
@@ -201,7 +234,9 @@ def record_key_compromise(session: Session, seal_id: int, at: datetime, *, princ
         raise NotFoundError(f"no seal {seal_id}")
     row = SealRevocationRepository(session).by_seal(seal_id)
     if row is None:
-        return _revoke(session, seal, reason=KEY_COMPROMISE, invalid_from=at, principal=principal, now=now)
+        return _revoke(
+            session, seal, reason=KEY_COMPROMISE, invalid_from=at, principal=principal, now=now
+        )
     row.reason = KEY_COMPROMISE
     row.invalid_from = min(row.invalid_from, at)
     append_audit_event(
@@ -218,7 +253,9 @@ def adopt_recorded_compromises(ctx: ServiceContext) -> int:
     with ctx.database.read() as session:
         if not SealAdminRepository(session).with_compromise_time():
             return 0
-    system = Principal(client_id=0, name="start-up", role=Role.OPERATOR, department_id=None, department_code=None)
+    system = Principal(
+        client_id=0, name="start-up", role=Role.OPERATOR, department_id=None, department_code=None
+    )
     now = ctx.clock.now()
     with ctx.database.transaction() as session:
         seals = SealAdminRepository(session).with_compromise_time()
@@ -232,7 +269,13 @@ def adopt_recorded_compromises(ctx: ServiceContext) -> int:
 
 
 def _revoke(
-    session: Session, seal: Seal, *, reason: str, invalid_from: datetime, principal: Principal, now: datetime
+    session: Session,
+    seal: Seal,
+    *,
+    reason: str,
+    invalid_from: datetime,
+    principal: Principal,
+    now: datetime,
 ) -> SealRevocation:
     summary = crypto.certificate_summary(seal.certificate_der)
     issuer = next(iter(seal.chain_der), None)

@@ -20,7 +20,14 @@ from certsvc.services.principals import Principal, Role, require_role
 from certsvc.storage.orm import Seal
 from certsvc.storage.repositories_region import RegionReadRepository
 
-__all__ = ["UNPLACED", "CoverageReport", "CoverageRow", "ExpiringSeal", "SealCoverageService", "UncoveredDepartment"]
+__all__ = [
+    "UNPLACED",
+    "CoverageReport",
+    "CoverageRow",
+    "ExpiringSeal",
+    "SealCoverageService",
+    "UncoveredDepartment",
+]
 
 UNPLACED = "未定"  # a department no departments file has placed
 
@@ -76,7 +83,11 @@ class CoverageReport:
 
 
 def _is_valid(seal: Seal, at: datetime) -> bool:
-    return seal.status == "active" and seal.compromised_at is None and seal.valid_from <= at < seal.valid_until
+    return (
+        seal.status == "active"
+        and seal.compromised_at is None
+        and seal.valid_from <= at < seal.valid_until
+    )
 
 
 def _level_order(level: str) -> int:
@@ -115,22 +126,41 @@ class SealCoverageService:
                     entry[1] += 1
                 else:
                     uncovered.append(
-                        UncoveredDepartment(department.code, department.name, level, department.area_code,
-                                            place.parent_code if place is not None else None)
+                        UncoveredDepartment(
+                            department.code,
+                            department.name,
+                            level,
+                            department.area_code,
+                            place.parent_code if place is not None else None,
+                        )
                     )
                 for s in valid:
                     if s.valid_until <= horizon:
                         expiring.append(
-                            ExpiringSeal(s.id, department.code, department.name, s.purpose, s.valid_until,
-                                         (s.valid_until - now).days)
+                            ExpiringSeal(
+                                s.id,
+                                department.code,
+                                department.name,
+                                s.purpose,
+                                s.valid_until,
+                                (s.valid_until - now).days,
+                            )
                         )
         rows = tuple(
             CoverageRow(level, area, n, ok)
-            for (level, area), (n, ok) in sorted(counts.items(), key=lambda kv: (_level_order(kv[0][0]), kv[0][1]))
+            for (level, area), (n, ok) in sorted(
+                counts.items(), key=lambda kv: (_level_order(kv[0][0]), kv[0][1])
+            )
         )
         return CoverageReport(
-            generated_at=now, expiring_days=expiring_days, departments=total, with_valid_seal=covered, rows=rows,
-            uncovered=tuple(sorted(uncovered, key=lambda u: (_level_order(u.level), u.area_code, u.code))),
+            generated_at=now,
+            expiring_days=expiring_days,
+            departments=total,
+            with_valid_seal=covered,
+            rows=rows,
+            uncovered=tuple(
+                sorted(uncovered, key=lambda u: (_level_order(u.level), u.area_code, u.code))
+            ),
             expiring=tuple(sorted(expiring, key=lambda e: (e.valid_until, e.seal_id))),
         )
 
@@ -138,9 +168,17 @@ class SealCoverageService:
         """A stacked bar per level: departments with and without a valid seal (PNG)."""
         levels = sorted({r.level for r in report.rows}, key=_level_order)
         stacks = {
-            "有有效印章": [float(sum(r.with_valid_seal for r in report.rows if r.level == lv)) for lv in levels],
-            "无有效印章": [float(sum(r.without_valid_seal for r in report.rows if r.level == lv)) for lv in levels],
+            "有有效印章": [
+                float(sum(r.with_valid_seal for r in report.rows if r.level == lv)) for lv in levels
+            ],
+            "无有效印章": [
+                float(sum(r.without_valid_seal for r in report.rows if r.level == lv))
+                for lv in levels
+            ],
         }
         return bar_chart_png(
-            f"电子印章覆盖（{report.with_valid_seal}/{report.departments}）", levels, stacks, ylabel="部门数"
+            f"电子印章覆盖（{report.with_valid_seal}/{report.departments}）",
+            levels,
+            stacks,
+            ylabel="部门数",
         )

@@ -84,7 +84,9 @@ class SealKeyService:
         now = self.ctx.clock.now()
         retired_from = retire_at or now
         if retired_from < now:
-            raise BadRequestError("a seal is retired from now or later, not in the past", code="retire_in_past")
+            raise BadRequestError(
+                "a seal is retired from now or later, not in the past", code="retire_in_past"
+            )
         with self.ctx.database.transaction() as session:
             old = SealAdminRepository(session).by_id(seal_id)
             if old is None:
@@ -94,7 +96,8 @@ class SealKeyService:
             department = old.department
             if token_key is None and crypto.is_token_key_ref(old.key_ref):
                 raise BadRequestError(
-                    "the old key is in a token: name the new key's --token-label and --key-label", code="bad_key_store"
+                    "the old key is in a token: name the new key's --token-label and --key-label",
+                    code="bad_key_store",
                 )
             new = add_seal(
                 self.ctx, session, department=department, name=old.name, algorithm=crypto.KeyAlgorithm(old.algorithm),
@@ -119,9 +122,13 @@ class SealKeyService:
         if resign:
             from certsvc.services.batch import BatchService
 
-            job_id = BatchService(self.ctx).create_resign_job(
-                to_seal_id=new_id, from_seal_id=old_id, principal=principal, reason=reason
-            ).job_id
+            job_id = (
+                BatchService(self.ctx)
+                .create_resign_job(
+                    to_seal_id=new_id, from_seal_id=old_id, principal=principal, reason=reason
+                )
+                .job_id
+            )
             with self.ctx.database.transaction() as session:
                 append_audit_event(
                     session, at=self.ctx.clock.now(), actor=principal, action="seal.rotate.resign",
@@ -151,7 +158,14 @@ class SealKeyService:
                 .order_by(AuditEvent.id)
             ).all()
             return [
-                SealUse(e.at, e.action, e.target, _int_or_none(e.details.get("version")), e.details.get("sha256"), e.id)
+                SealUse(
+                    e.at,
+                    e.action,
+                    e.target,
+                    _int_or_none(e.details.get("version")),
+                    e.details.get("sha256"),
+                    e.id,
+                )
                 for e in events
                 if e.details.get("signing_certificate_sha256") == fingerprint
             ]

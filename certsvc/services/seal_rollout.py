@@ -54,7 +54,14 @@ from certsvc.storage.repositories import DepartmentRepository
 from certsvc.storage.repositories_batch import BatchRepository
 from certsvc.storage.repositories_region import PlaceRepository, RegionReadRepository
 
-__all__ = ["ROLLOUT_KIND", "RolloutJob", "RolloutPlan", "SealRolloutHandler", "SealRolloutService", "build_seal_rollout_handler"]
+__all__ = [
+    "ROLLOUT_KIND",
+    "RolloutJob",
+    "RolloutPlan",
+    "SealRolloutHandler",
+    "SealRolloutService",
+    "build_seal_rollout_handler",
+]
 
 _log = logging.getLogger("certsvc.seal_rollout")
 ROLLOUT_KIND = "seal-rollout"
@@ -73,7 +80,9 @@ class RolloutPlan:
     # Chinese only until an operator sets an attested name (certsvc department update --name-mn).
     without_mongolian_name: int = 0
     by_level: dict[str, int] = field(default_factory=dict)
-    rows: list[dict[str, Any]] = field(default_factory=list)  # per department: code, new, make, present
+    rows: list[dict[str, Any]] = field(
+        default_factory=list
+    )  # per department: code, new, make, present
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,19 +136,39 @@ class SealRolloutService:
             repo = DepartmentRepository(session)
             for r in rows:
                 department = repo.by_code(r.code)
-                present = usable_seal_kinds(session, department.id, at=now) if department is not None else set()
+                present = (
+                    usable_seal_kinds(session, department.id, at=now)
+                    if department is not None
+                    else set()
+                )
                 make = [k for k in r.seal_kinds if k not in present]
                 plan.departments_new += department is None
-                is_bilingual = department.is_bilingual if department is not None else default_bilingual(r.area_code)
-                has_name = r.name_mn is not None or (department is not None and department.name_mn is not None)
+                is_bilingual = (
+                    department.is_bilingual
+                    if department is not None
+                    else default_bilingual(r.area_code)
+                )
+                has_name = r.name_mn is not None or (
+                    department is not None and department.name_mn is not None
+                )
                 plan.without_mongolian_name += is_bilingual and not has_name
                 plan.seals_to_make += len(make)
                 plan.seals_present += len(r.seal_kinds) - len(make)
                 plan.by_level[r.level.value] = plan.by_level.get(r.level.value, 0) + 1
-                plan.rows.append({"row": r.row, "code": r.code, "name": r.name, "is_new": department is None, "make": make})
+                plan.rows.append(
+                    {
+                        "row": r.row,
+                        "code": r.code,
+                        "name": r.name,
+                        "is_new": department is None,
+                        "make": make,
+                    }
+                )
         return plan
 
-    def create_job(self, path: Path, *, principal: Principal, filename: str | None = None) -> RolloutJob:
+    def create_job(
+        self, path: Path, *, principal: Principal, filename: str | None = None
+    ) -> RolloutJob:
         """Store the job (one item per department), or find the unfinished job of the same file.
 
         Raises:
@@ -158,26 +187,59 @@ class SealRolloutService:
             repo = BatchRepository(session)
             job = repo.add_job(
                 BatchJob(
-                    kind=ROLLOUT_KIND, state=JobState.PENDING.value,
-                    params={"source": (filename or path.name)[:200], "actor_client_id": principal.client_id,
-                            "actor_name": principal.name, "validity_days": _VALIDITY_DAYS},
-                    fingerprint=fingerprint, created_by=principal.label, created_by_client_id=principal.client_id,
-                    created_at=now, total=len(rows), run_base_finished=0,
+                    kind=ROLLOUT_KIND,
+                    state=JobState.PENDING.value,
+                    params={
+                        "source": (filename or path.name)[:200],
+                        "actor_client_id": principal.client_id,
+                        "actor_name": principal.name,
+                        "validity_days": _VALIDITY_DAYS,
+                    },
+                    fingerprint=fingerprint,
+                    created_by=principal.label,
+                    created_by_client_id=principal.client_id,
+                    created_at=now,
+                    total=len(rows),
+                    run_base_finished=0,
                 )
             )
-            repo.add_items([
-                {"job_id": job.id, "seq": r.row, "key": r.code, "payload": r.payload(), "state": "pending",
-                 "attempts": 0, "error_code": None, "error_message": None, "claim_token": None,
-                 "claimed_at": None, "finished_at": None, "result": None}
-                for r in rows
-            ])
+            repo.add_items(
+                [
+                    {
+                        "job_id": job.id,
+                        "seq": r.row,
+                        "key": r.code,
+                        "payload": r.payload(),
+                        "state": "pending",
+                        "attempts": 0,
+                        "error_code": None,
+                        "error_message": None,
+                        "claim_token": None,
+                        "claimed_at": None,
+                        "finished_at": None,
+                        "result": None,
+                    }
+                    for r in rows
+                ]
+            )
             append_audit_event(
-                session, at=now, actor=principal, action="seal.rollout", target=f"batch:{job.id}",
+                session,
+                at=now,
+                actor=principal,
+                action="seal.rollout",
+                target=f"batch:{job.id}",
                 details={"source": job.params["source"], "departments": len(rows)},
             )
             return RolloutJob(job.id, False, len(rows))
 
-    def run(self, job_id: int, *, principal: Principal, workers: int, on_progress: ProgressCallback | None = None) -> JobProgress:
+    def run(
+        self,
+        job_id: int,
+        *,
+        principal: Principal,
+        workers: int,
+        on_progress: ProgressCallback | None = None,
+    ) -> JobProgress:
         """Run or resume the job; ``workers=0`` runs in this thread with this context.
 
         Raises:
@@ -190,9 +252,17 @@ class SealRolloutService:
             params = dict(job.params) if job is not None and job.kind == ROLLOUT_KIND else None
         if params is None:
             raise NotFoundError(f"no seal rollout job {job_id}")
-        task = TaskSpec(_FACTORY, {"settings": self.ctx.settings, "job_id": job_id, "params": params})
-        handler = SealRolloutHandler(self.ctx, job_id=job_id, params=params, owns_context=False) if workers <= 0 else None
-        return self.engine.run(job_id, task, workers=workers, on_progress=on_progress, handler=handler)
+        task = TaskSpec(
+            _FACTORY, {"settings": self.ctx.settings, "job_id": job_id, "params": params}
+        )
+        handler = (
+            SealRolloutHandler(self.ctx, job_id=job_id, params=params, owns_context=False)
+            if workers <= 0
+            else None
+        )
+        return self.engine.run(
+            job_id, task, workers=workers, on_progress=on_progress, handler=handler
+        )
 
 
 class _ClaimLost(Exception):
@@ -202,14 +272,18 @@ class _ClaimLost(Exception):
 class SealRolloutHandler:
     """Item handler: one department and the seals it lacks, in one transaction with the outcome."""
 
-    def __init__(self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool) -> None:
+    def __init__(
+        self, ctx: ServiceContext, *, job_id: int, params: Mapping[str, Any], owns_context: bool
+    ) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.validity_days = int(params.get("validity_days") or _VALIDITY_DAYS)
         self.actor = Principal(
             client_id=int(params.get("actor_client_id") or 0),
             name=f"{params.get('actor_name') or 'operator'} (batch {job_id})"[:100],
-            role=Role.OPERATOR, department_id=None, department_code=None,
+            role=Role.OPERATOR,
+            department_id=None,
+            department_code=None,
         )
         self._owns_context = owns_context
 
@@ -236,8 +310,13 @@ class SealRolloutHandler:
                 is_new = department is None
                 if department is None:
                     department = add_department(
-                        session, code=row.code, name=row.name, area_code=row.area_code, actor=self.actor,
-                        now=now, name_mn=row.name_mn,
+                        session,
+                        code=row.code,
+                        name=row.name,
+                        area_code=row.area_code,
+                        actor=self.actor,
+                        now=now,
+                        name_mn=row.name_mn,
                     )
                     is_named = row.name_mn is not None
                 elif row.name_mn and department.name_mn is None:
@@ -247,19 +326,37 @@ class SealRolloutHandler:
                     is_named = False
                 if is_named:  # where the spelling is attested, kept with the change
                     append_audit_event(
-                        session, at=now, actor=self.actor, action="department.name_mn",
-                        target=f"department:{department.code}", details={"source": row.name_mn_source},
+                        session,
+                        at=now,
+                        actor=self.actor,
+                        action="department.name_mn",
+                        target=f"department:{department.code}",
+                        details={"source": row.name_mn_source},
                     )
-                PlaceRepository(session).put(department.id, level=row.level.value, parent_code=row.parent)
+                PlaceRepository(session).put(
+                    department.id, level=row.level.value, parent_code=row.parent
+                )
                 present = usable_seal_kinds(session, department.id, at=now)
                 made: list[dict[str, Any]] = []
                 for kind in row.seal_kinds:
                     if kind in present:
                         continue
-                    seal = _make_seal(self.ctx, session, department, kind, row.algorithm, self.actor, self.validity_days)
+                    seal = _make_seal(
+                        self.ctx,
+                        session,
+                        department,
+                        kind,
+                        row.algorithm,
+                        self.actor,
+                        self.validity_days,
+                    )
                     made.append({"seal_id": seal.id, "kind": kind})
-                result = {"department": row.code, "is_new": is_new, "made": made,
-                          "present": [k for k in row.seal_kinds if k in present]}
+                result = {
+                    "department": row.code,
+                    "is_new": is_new,
+                    "made": made,
+                    "present": [k for k in row.seal_kinds if k in present],
+                }
                 if department.name != row.name:
                     result["registered_name"] = department.name  # the file's name is not applied
                 outcome = (
@@ -270,17 +367,31 @@ class SealRolloutHandler:
                 if not record_outcome(session, item, outcome, now=now):
                     raise _ClaimLost
         except _ClaimLost:
-            _log.warning("seal rollout %s item %s: claim lost, result discarded", self.job_id, item.id)
+            _log.warning(
+                "seal rollout %s item %s: claim lost, result discarded", self.job_id, item.id
+            )
             return ItemOutcome.skipped("claim_lost", is_recorded=True)
         return outcome
 
 
 def _make_seal(
-    ctx: ServiceContext, session: Session, department: Department, kind: str, algorithm: str, actor: Principal, days: int
+    ctx: ServiceContext,
+    session: Session,
+    department: Department,
+    kind: str,
+    algorithm: str,
+    actor: Principal,
+    days: int,
 ) -> Seal:
     return add_seal(
-        ctx, session, department=department, name=kind, purpose=kind, algorithm=crypto.KeyAlgorithm(algorithm),
-        actor=actor, validity_days=days,
+        ctx,
+        session,
+        department=department,
+        name=kind,
+        purpose=kind,
+        algorithm=crypto.KeyAlgorithm(algorithm),
+        actor=actor,
+        validity_days=days,
     )
 
 
@@ -289,4 +400,6 @@ def build_seal_rollout_handler(config: Mapping[str, Any]) -> ItemHandler:
     settings = config["settings"]
     assert isinstance(settings, Settings)
     ctx = build_context(settings, migrate=False)
-    return SealRolloutHandler(ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True)
+    return SealRolloutHandler(
+        ctx, job_id=int(config["job_id"]), params=config["params"], owns_context=True
+    )

@@ -174,11 +174,20 @@ class SharingService:
         today = now.date()
         holder = (id_type.value, holder_id)
         matter = checked_text(matter_code, "matter_code", 64) if matter_code else None
-        use = _Use(now, "query", principal, holder, type_code, application_no, reason, request_id, matter)
+        use = _Use(
+            now, "query", principal, holder, type_code, application_no, reason, request_id, matter
+        )
         with self.ctx.database.transaction() as session:
             repo = SharingRepository(session)
             a = repo.authorization_by_code(code, for_update=True)
-            refusal: CertsvcError | None = _scope_refusal(a, principal, holder=holder, type_code=type_code, application_no=application_no, now=now)
+            refusal: CertsvcError | None = _scope_refusal(
+                a,
+                principal,
+                holder=holder,
+                type_code=type_code,
+                application_no=application_no,
+                now=now,
+            )
             if refusal is not None:
                 use.record(session, result=refusal.code, authorization_id=a.id if a else None)
             else:
@@ -187,31 +196,43 @@ class SharingService:
                     cert = repo.certificate_by_id(a.certificate_id)
                     candidates = [cert] if cert is not None else []
                 else:
-                    candidates = list(repo.certificates_for_holder(holder[0], holder[1], type_code=type_code))
-                valid = [c for c in candidates if licence_status(c, today=today) is LicenceStatus.VALID]
+                    candidates = list(
+                        repo.certificates_for_holder(holder[0], holder[1], type_code=type_code)
+                    )
+                valid = [
+                    c for c in candidates if licence_status(c, today=today) is LicenceStatus.VALID
+                ]
                 if not valid:
                     use.record(session, result="no_valid_licence", authorization_id=a.id)
-                    refusal = NoValidLicenceError("the holder has no valid licence this authorization covers")
+                    refusal = NoValidLicenceError(
+                        "the holder has no valid licence this authorization covers"
+                    )
                 else:
                     # A single-use authorization is spent by the first answer that delivers data.
                     a.used_at = a.used_at or now
                     a.use_count += 1
                     shared = []
                     for cert in valid:
-                        record = use.record(session, result="ok", authorization_id=a.id, certificate=cert)
+                        record = use.record(
+                            session, result="ok", authorization_id=a.id, certificate=cert
+                        )
                         shared.append(self._shared(cert, record.id, principal, now))
                     answer = QueryAnswer(licences=tuple(shared), authorization_code=a.code)
         if refusal is not None:
             raise refusal
         return answer
 
-    def _shared(self, cert: Certificate, record_id: int, principal: Principal, now: datetime) -> SharedLicence:
+    def _shared(
+        self, cert: Certificate, record_id: int, principal: Principal, now: datetime
+    ) -> SharedLicence:
         current = next(v for v in cert.versions if v.version == cert.current_version)
         expires_at = now + timedelta(seconds=self.ctx.settings.sharing_link_seconds)
         return SharedLicence(
             identifier=cert.identifier,
             template=cert.template,
-            licence_name=self.ctx.templates.get(cert.template).name if cert.template in self.ctx.templates else cert.template,
+            licence_name=self.ctx.templates.get(cert.template).name
+            if cert.template in self.ctx.templates
+            else cert.template,
             type_code=cert.type_code,
             department_code=cert.department.code,
             department_name=cert.department.name,
@@ -224,7 +245,9 @@ class SharingService:
             valid_until=cert.valid_until,
             issued_at=cert.issued_at,
             sha256=current.sha256,
-            download=DownloadLink(self._sign_link(record_id, principal.client_id, expires_at), expires_at),
+            download=DownloadLink(
+                self._sign_link(record_id, principal.client_id, expires_at), expires_at
+            ),
             usage_record_id=record_id,
         )
 
@@ -261,12 +284,15 @@ class SharingService:
         with self.ctx.database.transaction() as session:
             if principal.role is not Role.SHARING or principal.department_id is None:
                 use.record(session, result="forbidden", certificate_identifier=identifier[:130])
-                refusal = SharingRefusedError("this action needs the role sharing", code="forbidden")
+                refusal = SharingRefusedError(
+                    "this action needs the role sharing", code="forbidden"
+                )
             else:
                 cert = CertificateRepository(session).by_identifier(identifier.strip())
                 is_match = (
                     cert is not None
-                    and cert.identifier == identifier.strip()  # an older version's identifier is superseded
+                    and cert.identifier
+                    == identifier.strip()  # an older version's identifier is superseded
                     and (cert.holder_id_type, cert.holder_id) == holder
                     and cert.type_code == type_code
                     and licence_status(cert, today=now.date()) is LicenceStatus.VALID
@@ -285,11 +311,18 @@ class SharingService:
 
     # --- signed, short-lived download links ---------------------------------------------------
     def _sign_link(self, record_id: int, client_id: int, expires_at: datetime) -> str:
-        payload = _b64(json.dumps({"u": record_id, "c": client_id, "e": int(expires_at.timestamp())}, separators=(",", ":")).encode())
+        payload = _b64(
+            json.dumps(
+                {"u": record_id, "c": client_id, "e": int(expires_at.timestamp())},
+                separators=(",", ":"),
+            ).encode()
+        )
         mac = hmac.new(link_secret(self.ctx), payload.encode(), hashlib.sha256).digest()
         return f"{payload}.{_b64(mac)}"
 
-    def download(self, principal: Principal, token: str, *, request_id: str | None = None) -> tuple[str, bytes]:
+    def download(
+        self, principal: Principal, token: str, *, request_id: str | None = None
+    ) -> tuple[str, bytes]:
         """The signed PDF behind a download link from a query answer.
 
         The link is bound to the client that queried (it needs that client's key too) and
@@ -311,7 +344,9 @@ class SharingService:
             data = json.loads(_unb64(payload))
             record_id, client_id, expires = int(data["u"]), int(data["c"]), int(data["e"])
         except (ValueError, KeyError, TypeError, binascii.Error) as exc:
-            raise NotFoundError("the download link is not valid", code="download_link_invalid") from exc
+            raise NotFoundError(
+                "the download link is not valid", code="download_link_invalid"
+            ) from exc
         now = self.ctx.clock.now()
         error: Exception | None = None
         with self.ctx.database.transaction() as session:
@@ -320,23 +355,45 @@ class SharingService:
             if origin is None or origin.certificate_id is None:
                 raise NotFoundError("the download link is not valid", code="download_link_invalid")
             cert = repo.certificate_by_id(origin.certificate_id)
-            a = repo.authorization_by_id(origin.authorization_id) if origin.authorization_id else None
+            a = (
+                repo.authorization_by_id(origin.authorization_id)
+                if origin.authorization_id
+                else None
+            )
             assert cert is not None
             result = "ok"
             if principal.role is not Role.SHARING:
-                result, error = "forbidden", SharingRefusedError("this action needs the role sharing", code="forbidden")
+                result, error = (
+                    "forbidden",
+                    SharingRefusedError("this action needs the role sharing", code="forbidden"),
+                )
             elif principal.client_id != client_id:
-                result, error = "download_link_other_client", SharingRefusedError(
-                    "the download link was given to another client", code="download_link_other_client"
+                result, error = (
+                    "download_link_other_client",
+                    SharingRefusedError(
+                        "the download link was given to another client",
+                        code="download_link_other_client",
+                    ),
                 )
             elif now.timestamp() > expires:
-                result, error = "download_link_expired", SharingRefusedError("the download link has expired", code="download_link_expired")
+                result, error = (
+                    "download_link_expired",
+                    SharingRefusedError(
+                        "the download link has expired", code="download_link_expired"
+                    ),
+                )
             elif a is not None and a.withdrawn_at is not None:
-                result, error = "authorization_withdrawn", SharingRefusedError(
-                    "the holder withdrew the authorization", code="authorization_withdrawn"
+                result, error = (
+                    "authorization_withdrawn",
+                    SharingRefusedError(
+                        "the holder withdrew the authorization", code="authorization_withdrawn"
+                    ),
                 )
             elif licence_status(cert, today=now.date()) is not LicenceStatus.VALID:
-                result, error = "no_valid_licence", NoValidLicenceError("the licence is no longer valid")
+                result, error = (
+                    "no_valid_licence",
+                    NoValidLicenceError("the licence is no longer valid"),
+                )
             record_usage(
                 session,
                 at=now,
@@ -367,7 +424,9 @@ class SharingService:
         if principal.department_id is None:
             raise SharingRefusedError("this client belongs to no department", code="forbidden")
         with self.ctx.database.read() as session:
-            rows = SharingRepository(session).usage_for_department(principal.department_id, since=since, until=until)
+            rows = SharingRepository(session).usage_for_department(
+                principal.department_id, since=since, until=until
+            )
             return [_for_department(UsageView.of(r)) for r in rows]
 
 
@@ -389,7 +448,9 @@ def _for_department(view: UsageView) -> UsageView:
 
 def _id_type(text: str) -> HolderIdType:
     try:
-        return {"111": HolderIdType.RESIDENT_ID, "001": HolderIdType.USCC}.get(text) or HolderIdType(text)
+        return {"111": HolderIdType.RESIDENT_ID, "001": HolderIdType.USCC}.get(
+            text
+        ) or HolderIdType(text)
     except ValueError:
         raise BadRequestError(
             "holder id type must be uscc or resident_id (GB/T 36903: 001 or 111)",
@@ -414,19 +475,32 @@ def _scope_refusal(
     if a is None:
         return AuthorizationUnknownError("no such authorization")
     if (a.holder_id_type, a.holder_id) != holder:
-        return SharingRefusedError("the authorization was given by another holder", code="authorization_other_holder")
+        return SharingRefusedError(
+            "the authorization was given by another holder", code="authorization_other_holder"
+        )
     if a.department_id != principal.department_id:
-        return SharingRefusedError("the authorization was given to another department", code="authorization_other_department")
+        return SharingRefusedError(
+            "the authorization was given to another department",
+            code="authorization_other_department",
+        )
     if a.withdrawn_at is not None:
-        return SharingRefusedError("the holder withdrew the authorization", code="authorization_withdrawn")
+        return SharingRefusedError(
+            "the holder withdrew the authorization", code="authorization_withdrawn"
+        )
     if a.expires_at <= now:
         return SharingRefusedError("the authorization has expired", code="authorization_expired")
     if a.is_single_use and a.used_at is not None:
-        return SharingRefusedError("the single-use authorization was already used", code="authorization_used")
+        return SharingRefusedError(
+            "the single-use authorization was already used", code="authorization_used"
+        )
     if a.type_code != type_code:
-        return SharingRefusedError("the authorization covers another licence type", code="authorization_other_licence_type")
+        return SharingRefusedError(
+            "the authorization covers another licence type", code="authorization_other_licence_type"
+        )
     if a.application_no != application_no:
-        return SharingRefusedError("the authorization is for another application", code="authorization_other_application")
+        return SharingRefusedError(
+            "the authorization is for another application", code="authorization_other_application"
+        )
     return None
 
 

@@ -69,15 +69,23 @@ class StatsService:
             repo = StatsRepository(session)
             merged: dict[tuple[str, str, str, str], int] = defaultdict(int)
             for code, name, template, stored, is_past, count in repo.licence_counts(today=today):
-                status = LicenceStatus.EXPIRED.value if stored == LicenceStatus.VALID.value and is_past else stored
+                status = (
+                    LicenceStatus.EXPIRED.value
+                    if stored == LicenceStatus.VALID.value and is_past
+                    else stored
+                )
                 merged[(code, name, template, status)] += count
             uses = tuple(UseCount(*row) for row in repo.usage_counts())
             return StatsReport(
                 generated_at=now,
                 licences=tuple(LicenceCount(*key, count) for key, count in sorted(merged.items())),
                 uses=uses,
-                materials_waived=sum(u.count for u in uses if u.operation == "query" and u.result == "ok"),
-                checks_matched=sum(u.count for u in uses if u.operation == "check" and u.result == "match"),
+                materials_waived=sum(
+                    u.count for u in uses if u.operation == "query" and u.result == "ok"
+                ),
+                checks_matched=sum(
+                    u.count for u in uses if u.operation == "check" and u.result == "match"
+                ),
                 valid_licences=repo.valid_licences(today=today, used_only=False),
                 valid_licences_used=repo.valid_licences(today=today, used_only=True),
                 applications_served=repo.applications_served(),
@@ -89,20 +97,36 @@ class StatsService:
         departments = sorted({c.department_name for c in report.licences})
         statuses = sorted({c.status for c in report.licences})
         by_dept = {
-            STATUS_NAMES_ZH.get(s, s): [sum(c.count for c in report.licences if c.department_name == d and c.status == s) for d in departments]
+            STATUS_NAMES_ZH.get(s, s): [
+                sum(c.count for c in report.licences if c.department_name == d and c.status == s)
+                for d in departments
+            ]
             for s in statuses
         }
         templates = sorted({c.template for c in report.licences})
-        names = [self.ctx.templates.get(t).name if t in self.ctx.templates else t for t in templates]
+        names = [
+            self.ctx.templates.get(t).name if t in self.ctx.templates else t for t in templates
+        ]
         by_type = {
-            STATUS_NAMES_ZH.get(s, s): [sum(c.count for c in report.licences if c.template == t and c.status == s) for t in templates]
+            STATUS_NAMES_ZH.get(s, s): [
+                sum(c.count for c in report.licences if c.template == t and c.status == s)
+                for t in templates
+            ]
             for s in statuses
         }
-        receivers = sorted({u.department_code or "-" for u in report.uses if u.operation in ("query", "check")})
+        receivers = sorted(
+            {u.department_code or "-" for u in report.uses if u.operation in ("query", "check")}
+        )
         outcomes = {"成功": ("ok", "match"), "不一致": ("no_match",)}
         by_receiver: dict[str, list[float]] = {
             label: [
-                sum(u.count for u in report.uses if (u.department_code or "-") == r and u.operation in ("query", "check") and u.result in results)
+                sum(
+                    u.count
+                    for u in report.uses
+                    if (u.department_code or "-") == r
+                    and u.operation in ("query", "check")
+                    and u.result in results
+                )
                 for r in receivers
             ]
             for label, results in outcomes.items()
@@ -111,14 +135,22 @@ class StatsService:
             sum(
                 u.count
                 for u in report.uses
-                if (u.department_code or "-") == r and u.operation in ("query", "check") and u.result not in ("ok", "match", "no_match")
+                if (u.department_code or "-") == r
+                and u.operation in ("query", "check")
+                and u.result not in ("ok", "match", "no_match")
             )
             for r in receivers
         ]
         return {
-            "licences-by-department.png": bar_chart_png("各部门签发证照（按状态）", departments, by_dept, ylabel="证照数"),
-            "licences-by-type.png": bar_chart_png("证照类型（按状态）", names, by_type, ylabel="证照数"),
-            "uses-by-department.png": bar_chart_png("用证部门查询与核验", receivers, by_receiver, ylabel="次数"),
+            "licences-by-department.png": bar_chart_png(
+                "各部门签发证照（按状态）", departments, by_dept, ylabel="证照数"
+            ),
+            "licences-by-type.png": bar_chart_png(
+                "证照类型（按状态）", names, by_type, ylabel="证照数"
+            ),
+            "uses-by-department.png": bar_chart_png(
+                "用证部门查询与核验", receivers, by_receiver, ylabel="次数"
+            ),
             "valid-licences-used.png": share_chart_png(
                 f"有效证照被使用比例（{report.valid_licences_used}/{report.valid_licences}）",
                 report.valid_licences_used,

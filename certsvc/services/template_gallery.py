@@ -39,7 +39,10 @@ class TemplateGalleryService:
 
     def summaries(self) -> list[TemplateSummary]:
         """Every loaded template, by slug."""
-        return [TemplateSummary(t.slug, t.name, t.type_code) for t in sorted(self.ctx.templates.all(), key=lambda t: t.slug)]
+        return [
+            TemplateSummary(t.slug, t.name, t.type_code)
+            for t in sorted(self.ctx.templates.all(), key=lambda t: t.slug)
+        ]
 
     def describe(self, slug: str) -> TemplateDescription:
         """Raises: NotFoundError: no template ``slug``."""
@@ -64,8 +67,12 @@ class TemplateGalleryService:
         template = self._template(slug)
 
         def draw() -> bytes:
-            previews = TemplatePreviewService(self.ctx.templates, public_url=self.ctx.settings.public_url)
-            return first_page_png(previews.render(template.slug, variant=PreviewVariant.PRINT).pdf, dpi=_PREVIEW_DPI)
+            previews = TemplatePreviewService(
+                self.ctx.templates, public_url=self.ctx.settings.public_url
+            )
+            return first_page_png(
+                previews.render(template.slug, variant=PreviewVariant.PRINT).pdf, dpi=_PREVIEW_DPI
+            )
 
         return self.ctx.loaded(f"template-preview-png:{template.slug}", draw)
 

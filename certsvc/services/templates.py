@@ -22,6 +22,7 @@ from certsvc.domain.identifiers import (
 from certsvc.domain.licence import Issuer, LicenceRecord
 from certsvc.errors import BadRequestError
 from certsvc.rendering import TemplateRegistry, draw_round_seal
+from certsvc.services.issuance_rules import resolve_valid_until
 from certsvc.services.producer import render_record, verification_url
 from certsvc.services.requests import parse_issue_request
 
@@ -112,8 +113,10 @@ class TemplatePreviewService:
             holder_id_type=holder_type,
             holder_id=holder_id,
             valid_from=parsed.valid_from,
-            valid_until=parsed.valid_until,
-            issuer=Issuer(name=department_name, code=PREVIEW_DEPARTMENT_CODE, area_code=PREVIEW_AREA_CODE),
+            valid_until=resolve_valid_until(template, parsed.valid_from, parsed.valid_until),
+            issuer=Issuer(
+                name=department_name, code=PREVIEW_DEPARTMENT_CODE, area_code=PREVIEW_AREA_CODE
+            ),
             fields=fields,
         )
         # The producer's render, without a key: the QR code carries the plain verification URL.

@@ -113,12 +113,16 @@ def provision_dev_tsa(ctx: ServiceContext) -> list[str]:
         if (ctx.pki_dir / f"dev-tsa-{family}.der").exists():
             continue
         # The TSA must outlive the seal certificates it vouches for; it ends with its root.
-        _make_dev_tsa(ctx, family, key_ref=f"dev-tsa-{family}", validity=timedelta(days=3650 * 2 - 1))
+        _make_dev_tsa(
+            ctx, family, key_ref=f"dev-tsa-{family}", validity=timedelta(days=3650 * 2 - 1)
+        )
         made.append(f"{family} time-stamping authority")
     return made
 
 
-def renew_dev_tsa(ctx: ServiceContext, family: str, *, validity_days: int | None = None) -> DevTsaInfo:
+def renew_dev_tsa(
+    ctx: ServiceContext, family: str, *, validity_days: int | None = None
+) -> DevTsaInfo:
     """A new key and certificate for the built-in TSA of ``family``, used from now on.
 
     Time-stamps already made keep their certificate (it travels in each token); licences whose
@@ -133,9 +137,14 @@ def renew_dev_tsa(ctx: ServiceContext, family: str, *, validity_days: int | None
     if family not in _TSA_FAMILIES or _TSA_FAMILIES[family] not in _available():
         raise NotFoundError(f"no built-in TSA {family!r}")
     if validity_days is not None and validity_days <= 0:
-        raise ValidationFailedError("validity must be at least a day", details=[{"field": "validity_days", "problem": "positive"}])
+        raise ValidationFailedError(
+            "validity must be at least a day",
+            details=[{"field": "validity_days", "problem": "positive"}],
+        )
     if not ctx.keys.exists(f"dev-root-{family}"):
-        raise KeyUnavailableError("the development root key is not in this deployment: renew the outside TSA instead")
+        raise KeyUnavailableError(
+            "the development root key is not in this deployment: renew the outside TSA instead"
+        )
     stamp = ctx.clock.now().strftime("%Y%m%d-%H%M%S-%f")
     root = crypto.certificate_summary((ctx.trust_roots_dir / f"dev-root-{family}.der").read_bytes())
     longest = root.not_after - ctx.clock.now() - timedelta(minutes=5)
@@ -147,7 +156,9 @@ def renew_dev_tsa(ctx: ServiceContext, family: str, *, validity_days: int | None
 def _make_dev_tsa(ctx: ServiceContext, family: str, *, key_ref: str, validity: timedelta) -> None:
     passphrase = ctx.passphrase()
     root_der = (ctx.trust_roots_dir / f"dev-root-{family}.der").read_bytes()
-    key_pem = crypto.generate_private_key_pem(_TSA_FAMILIES[family], passphrase, kdf=ctx.key_file_kdf)
+    key_pem = crypto.generate_private_key_pem(
+        _TSA_FAMILIES[family], passphrase, kdf=ctx.key_file_kdf
+    )
     with (
         ctx.open_key_file(f"dev-root-{family}") as root_key,
         crypto.SealKey.from_pem(key_pem, passphrase) as key,
@@ -164,7 +175,9 @@ def _make_dev_tsa(ctx: ServiceContext, family: str, *, key_ref: str, validity: t
         )
     ctx.keys.put(key_ref, key_pem)
     if key_ref == f"dev-tsa-{family}":
-        (ctx.pki_dir / f"dev-tsa-{family}.der").write_bytes(cert_der)  # written last: a complete TSA
+        (ctx.pki_dir / f"dev-tsa-{family}.der").write_bytes(
+            cert_der
+        )  # written last: a complete TSA
         return
     cert_name = f"{key_ref}.der"
     (ctx.pki_dir / cert_name).write_bytes(cert_der)
@@ -335,7 +348,11 @@ def validation_data(
     certificates = [certificate_der, *chain_der]
     crls: list[bytes] = []
     family = "sm2" if algorithm == crypto.KeyAlgorithm.SM2.value else "ecdsa"
-    url = ctx.settings.tsa_sm2_url if family == "sm2" and ctx.settings.tsa_sm2_url else ctx.settings.tsa_url
+    url = (
+        ctx.settings.tsa_sm2_url
+        if family == "sm2" and ctx.settings.tsa_sm2_url
+        else ctx.settings.tsa_url
+    )
     if url is None:  # the built-in TSA: its certificate too (an outside TSA's is in its tokens)
         tsa_cert = _current(ctx, family)[1]
         if tsa_cert.exists():
@@ -368,7 +385,11 @@ def stamp_data(ctx: ServiceContext, data: bytes, *, digest: str = "sha256") -> S
         TimeStampUnavailableError: the TSA cannot be reached or refused.
     """
     if digest not in STAMP_DIGESTS:
-        raise BadRequestError(f"digest must be one of {', '.join(STAMP_DIGESTS)}", code="unknown_digest")
+        raise BadRequestError(
+            f"digest must be one of {', '.join(STAMP_DIGESTS)}", code="unknown_digest"
+        )
     family = crypto.KeyAlgorithm.SM2 if digest == "sm3" else crypto.KeyAlgorithm.ECDSA_P256
     token = crypto.request_timestamp(ctx.timestamp_transport(family.value), data, md=digest)
-    return StampedData(token_der=token, gen_time=crypto.token_gen_time(token), digest_algorithm=digest)
+    return StampedData(
+        token_der=token, gen_time=crypto.token_gen_time(token), digest_algorithm=digest
+    )

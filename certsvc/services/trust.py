@@ -103,7 +103,9 @@ class TrustList:
         with self._lock:
             loaded = self._loaded.get(key.kid)
             if loaded is None:
-                loaded = crypto.load_verifying_key(crypto.KeyAlgorithm(key.algorithm), key.public_key_der)
+                loaded = crypto.load_verifying_key(
+                    crypto.KeyAlgorithm(key.algorithm), key.public_key_der
+                )
                 self._loaded[key.kid] = loaded
             return loaded
 
@@ -120,7 +122,9 @@ class TrustList:
 
 def _canonical(body: Mapping[str, Any]) -> bytes:
     # The signature covers this exact serialisation: sorted keys, no spaces, UTF-8.
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def parse_trust_list(document: Mapping[str, Any], *, anchors_der: Sequence[bytes]) -> TrustList:
@@ -138,10 +142,14 @@ def parse_trust_list(document: Mapping[str, Any], *, anchors_der: Sequence[bytes
         body = {k: v for k, v in document.items() if k not in ("signer", "signature")}
         signed = _canonical({**body, "signer": signer})
         algorithm = crypto.KeyAlgorithm(signer["algorithm"])
-        verifier = crypto.load_verifying_key(algorithm, crypto.certificate_public_key_spki(chain[0]))
+        verifier = crypto.load_verifying_key(
+            algorithm, crypto.certificate_public_key_spki(chain[0])
+        )
         if not verifier.verify(signature, signed):
             raise InvalidTrustListError("the trust list signature does not verify")
-        anchored = any(chain[0] == a or crypto.is_directly_issued_by(chain[0], a) for a in anchors_der)
+        anchored = any(
+            chain[0] == a or crypto.is_directly_issued_by(chain[0], a) for a in anchors_der
+        )
         if not anchored:
             raise InvalidTrustListError("the trust list signer was not issued by a trusted root")
         return TrustList(
@@ -165,7 +173,9 @@ class TrustService:
         """The list as the registry has it now (no signature: the server trusts its own rows)."""
         now = self.ctx.clock.now()
         with self.ctx.database.read() as session:
-            rows = session.execute(select(Seal, Department).join(Department, Seal.department_id == Department.id)).all()
+            rows = session.execute(
+                select(Seal, Department).join(Department, Seal.department_id == Department.id)
+            ).all()
             keys = tuple(
                 TrustKey(
                     kid=crypto.key_id(spki).hex(),
@@ -179,7 +189,8 @@ class TrustService:
                     certificate_der=seal.certificate_der,
                 )
                 for seal, department in rows
-                if seal.algorithm in (crypto.KeyAlgorithm.ECDSA_P256.value, crypto.KeyAlgorithm.SM2.value)
+                if seal.algorithm
+                in (crypto.KeyAlgorithm.ECDSA_P256.value, crypto.KeyAlgorithm.SM2.value)
                 for spki in (crypto.certificate_public_key_spki(seal.certificate_der),)
             )
             # Like a CRL: every identifier (all versions) of licences that are no longer valid,
@@ -190,7 +201,11 @@ class TrustService:
                     status[version.identifier] = cert.status
         types = {t.type_code: t.name for t in self.ctx.templates.all()}
         return TrustList(
-            issued_at=now, next_update=now + _LIST_LIFETIME, keys=keys, licence_types=types, licence_status=status
+            issued_at=now,
+            next_update=now + _LIST_LIFETIME,
+            keys=keys,
+            licence_types=types,
+            licence_status=status,
         )
 
     def signed_document(self) -> dict[str, Any]:

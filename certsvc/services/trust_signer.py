@@ -46,7 +46,13 @@ def _chain_path(ctx: ServiceContext) -> str:
     return str(ctx.pki_dir / _CHAIN_FILE)
 
 
-def _store(ctx: ServiceContext, encrypted_pem: bytes | None, chain_der: list[bytes], *, key_ref: str | None = None) -> None:
+def _store(
+    ctx: ServiceContext,
+    encrypted_pem: bytes | None,
+    chain_der: list[bytes],
+    *,
+    key_ref: str | None = None,
+) -> None:
     """Keep the signer: a new key file (``encrypted_pem``), or a token key named by ``key_ref``."""
     ctx.pki_dir.mkdir(parents=True, exist_ok=True)
     if encrypted_pem is not None:
@@ -60,14 +66,20 @@ def _store(ctx: ServiceContext, encrypted_pem: bytes | None, chain_der: list[byt
     ctx.forget_loaded(TRUST_SIGNER_REF)
 
 
-def provision_dev_trust_signer(ctx: ServiceContext, *, root_key: crypto.SealKey, root_der: bytes) -> bool:
+def provision_dev_trust_signer(
+    ctx: ServiceContext, *, root_key: crypto.SealKey, root_der: bytes
+) -> bool:
     """Development: make the signer once, certified by the development root. True if made now."""
     if ctx.settings.env is Environment.PRODUCTION:
-        raise KeyUnavailableError("production has no development trust-list signer: run `certsvc trust import-signer`")
+        raise KeyUnavailableError(
+            "production has no development trust-list signer: run `certsvc trust import-signer`"
+        )
     if ctx.keys.exists(TRUST_SIGNER_REF):
         return False
     now = ctx.clock.now()
-    pem = crypto.generate_private_key_pem(crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase(), kdf=ctx.key_file_kdf)
+    pem = crypto.generate_private_key_pem(
+        crypto.KeyAlgorithm.ECDSA_P256, ctx.passphrase(), kdf=ctx.key_file_kdf
+    )
     with crypto.SealKey.from_pem(pem, ctx.passphrase()) as key:
         cert = crypto.make_list_signer_certificate(
             key=key,
@@ -94,18 +106,35 @@ def import_trust_signer(
             algorithm, a certificate that no configured trust root issued, or a signer exists.
     """
     chain = crypto.certificates_from_pem(certificate_pem)
-    stored = crypto.reencrypt_private_key_pem(key_pem, source_passphrase=key_passphrase, target_passphrase=ctx.passphrase(), kdf=ctx.key_file_kdf)
+    stored = crypto.reencrypt_private_key_pem(
+        key_pem,
+        source_passphrase=key_passphrase,
+        target_passphrase=ctx.passphrase(),
+        kdf=ctx.key_file_kdf,
+    )
     with crypto.SealKey.from_pem(stored, ctx.passphrase()) as key:
         problems = []
         if key.public_key_spki_der() != crypto.certificate_spki_der(chain[0]):
-            problems.append({"field": "key", "problem": "public key differs from the certificate's"})
+            problems.append(
+                {"field": "key", "problem": "public key differs from the certificate's"}
+            )
         if key.algorithm not in _SIGNER_ALGORITHMS:
             problems.append({"field": "key", "problem": "an ECDSA P-256 or SM2 key"})
     roots = ctx.trust_roots()
     if not any(chain[0] == r or crypto.is_directly_issued_by(chain[0], r) for r in roots):
-        problems.append({"field": "certificate", "problem": "not issued by a trust root of this deployment (pki/roots)"})
+        problems.append(
+            {
+                "field": "certificate",
+                "problem": "not issued by a trust root of this deployment (pki/roots)",
+            }
+        )
     if ctx.keys.exists(TRUST_SIGNER_REF):
-        problems.append({"field": "key", "problem": f"a trust-list signer exists ({TRUST_SIGNER_REF}); keys are never overwritten"})
+        problems.append(
+            {
+                "field": "key",
+                "problem": f"a trust-list signer exists ({TRUST_SIGNER_REF}); keys are never overwritten",
+            }
+        )
     if problems:
         raise ValidationFailedError("cannot use this trust-list signer", details=problems)
     _store(ctx, stored, chain)
@@ -131,7 +160,9 @@ def use_token_trust_signer(
     ref = crypto.token_key_ref(token_label, key_label)
     if certificate_pem is None:
         if ctx.settings.env is Environment.PRODUCTION:
-            raise KeyUnavailableError("production has no development root: give the token key's --certificate")
+            raise KeyUnavailableError(
+                "production has no development root: give the token key's --certificate"
+            )
         public = ctx.token_keys().generate(ref, crypto.KeyAlgorithm.ECDSA_P256)
         root_ref = "dev-root-ecdsa"
         root_der = (ctx.trust_roots_dir / f"{root_ref}.der").read_bytes()
@@ -149,12 +180,19 @@ def use_token_trust_signer(
         chain = [cert, root_der]
     else:
         chain = crypto.certificates_from_pem(certificate_pem)
-        ctx.token_keys().open(ref, certificate_der=chain[0], chain_der=chain[1:]).close()  # the key is the certificate's
+        ctx.token_keys().open(
+            ref, certificate_der=chain[0], chain_der=chain[1:]
+        ).close()  # the key is the certificate's
         roots = ctx.trust_roots()
         if not any(chain[0] == r or crypto.is_directly_issued_by(chain[0], r) for r in roots):
             raise ValidationFailedError(
                 "cannot use this trust-list signer",
-                details=[{"field": "certificate", "problem": "not issued by a trust root of this deployment (pki/roots)"}],
+                details=[
+                    {
+                        "field": "certificate",
+                        "problem": "not issued by a trust root of this deployment (pki/roots)",
+                    }
+                ],
             )
     _store(ctx, None, chain, key_ref=ref)
     return crypto.certificate_summary(chain[0])
@@ -178,10 +216,14 @@ def load_trust_signer(ctx: ServiceContext) -> TrustListSigner:
             chain = tuple(base64.b64decode(c) for c in stored["chain"])
             key_ref = stored.get("key_ref")
         except (OSError, ValueError, KeyError) as exc:
-            raise KeyUnavailableError("the trust-list signer's certificate chain is unreadable") from exc
+            raise KeyUnavailableError(
+                "the trust-list signer's certificate chain is unreadable"
+            ) from exc
         if key_ref is not None:
             assert ctx.signing_keys is not None  # set by the context
-            token_key = ctx.signing_keys.open(key_ref, certificate_der=chain[0], chain_der=chain[1:])
+            token_key = ctx.signing_keys.open(
+                key_ref, certificate_der=chain[0], chain_der=chain[1:]
+            )
             return TrustListSigner(key=token_key, chain_der=chain)
         return TrustListSigner(key=ctx.open_key_file(TRUST_SIGNER_REF), chain_der=chain)
 

@@ -35,8 +35,15 @@ from certsvc.config import Settings
 from certsvc.errors import CertsvcError, ConfigurationError
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
+from certsvc.services.ofd_versions import stored_ofd
 from certsvc.services.outbox import PostResult, post, retry_delay, sender_id
-from certsvc.services.region_payload import DELIVERY_PATH, DeliveredFile, DeliveredLicence, Delivery
+from certsvc.services.region_payload import (
+    DELIVERY_PATH,
+    DeliveredFile,
+    DeliveredLicence,
+    DeliveredOfd,
+    Delivery,
+)
 from certsvc.storage.orm import Certificate
 from certsvc.storage.orm_connector import UpstreamOutboxRow
 from certsvc.storage.repositories import CertificateRepository
@@ -68,7 +75,11 @@ def record_change(
     if settings.upstream_url is None:
         return
     UpstreamOutboxRepository(session).add(
-        certificate_id=certificate_id, event=event, version=version, status_after=status_after, now=now
+        certificate_id=certificate_id,
+        event=event,
+        version=version,
+        status_after=status_after,
+        now=now,
     )
 
 
@@ -106,12 +117,16 @@ class UpstreamConnector:
         with self.ctx.database.read() as session:
             repo = UpstreamOutboxRepository(session)
             unfinished = tuple(_entry(session, row) for row in repo.unfinished(limit=limit))
-            return UpstreamStatus(self.ctx.settings.upstream_url, repo.counts(), repo.oldest_pending_at(), unfinished)
+            return UpstreamStatus(
+                self.ctx.settings.upstream_url, repo.counts(), repo.oldest_pending_at(), unfinished
+            )
 
     def retry(self, delivery_ids: Sequence[str] | None = None) -> int:
         """Make failed deliveries (all, or the ones named) pending again; returns how many."""
         with self.ctx.database.transaction() as session:
-            return UpstreamOutboxRepository(session).retry_failed(delivery_ids=delivery_ids, now=self.ctx.clock.now())
+            return UpstreamOutboxRepository(session).retry_failed(
+                delivery_ids=delivery_ids, now=self.ctx.clock.now()
+            )
 
     def backfill(self, *, execute: bool, chunk: int = 500) -> int:
         """Queue every licence that has never been queued (issued before a hub was configured) as a
@@ -121,7 +136,9 @@ class UpstreamConnector:
             ConfigurationError: no upstream is configured.
         """
         if self.ctx.settings.upstream_url is None:
-            raise ConfigurationError("CERTSVC_UPSTREAM_URL is not set: there is no hub to deliver to")
+            raise ConfigurationError(
+                "CERTSVC_UPSTREAM_URL is not set: there is no hub to deliver to"
+            )
         count, after = 0, 0
         while True:
             # One short transaction per chunk: a change made meanwhile queues itself, and a licence
@@ -132,7 +149,13 @@ class UpstreamConnector:
                 if execute:
                     now = self.ctx.clock.now()
                     for certificate_id, version, status in found:
-                        repo.add(certificate_id=certificate_id, event="sync", version=version, status_after=status, now=now)
+                        repo.add(
+                            certificate_id=certificate_id,
+                            event="sync",
+                            version=version,
+                            status_after=status,
+                            now=now,
+                        )
             if not found:
                 return count
             count += len(found)
@@ -140,7 +163,10 @@ class UpstreamConnector:
 
     def history(self, certificate_id: int) -> list[OutboxEntry]:
         with self.ctx.database.read() as session:
-            return [_entry(session, row) for row in UpstreamOutboxRepository(session).for_certificate(certificate_id)]
+            return [
+                _entry(session, row)
+                for row in UpstreamOutboxRepository(session).for_certificate(certificate_id)
+            ]
 
     # --- sending -----------------------------------------------------------------------------
     def deliver_due(self, *, batch: int = 100) -> int:
@@ -150,11 +176,15 @@ class UpstreamConnector:
             ConfigurationError: no upstream is configured.
         """
         if self.ctx.settings.upstream_url is None:
-            raise ConfigurationError("CERTSVC_UPSTREAM_URL is not set: there is no hub to deliver to")
+            raise ConfigurationError(
+                "CERTSVC_UPSTREAM_URL is not set: there is no hub to deliver to"
+            )
         delivered = 0
         while True:
             with self.ctx.database.read() as session:
-                due = UpstreamOutboxRepository(session).due_ids(now=self.ctx.clock.now(), limit=batch)
+                due = UpstreamOutboxRepository(session).due_ids(
+                    now=self.ctx.clock.now(), limit=batch
+                )
             outcomes = [self.attempt(row_id) for row_id in due]
             delivered += outcomes.count("delivered")
             # A delivery frees the licence's next change: look again; otherwise wait for the clock.
@@ -185,13 +215,22 @@ class UpstreamConnector:
         now = self.ctx.clock.now()
         hold = timedelta(seconds=settings.upstream_timeout_seconds + 30)
         with self.ctx.database.transaction() as session:
-            if not UpstreamOutboxRepository(session).lease(row_id, owner=self.owner, attempts=attempts, now=now, until=now + hold):
+            if not UpstreamOutboxRepository(session).lease(
+                row_id, owner=self.owner, attempts=attempts, now=now, until=now + hold
+            ):
                 return "busy"
         try:
             body = self.payload(row_id)
         except CertsvcError as exc:
-            return self._record(row_id, attempts, PostResult(None, f"{exc.code}: {exc.message}"[:500], 0), permanent=True)
-        assert settings.upstream_url is not None and settings.upstream_credential is not None  # checked at start-up
+            return self._record(
+                row_id,
+                attempts,
+                PostResult(None, f"{exc.code}: {exc.message}"[:500], 0),
+                permanent=True,
+            )
+        assert (
+            settings.upstream_url is not None and settings.upstream_credential is not None
+        )  # checked at start-up
         result = post(
             settings.upstream_url.rstrip("/") + DELIVERY_PATH,
             body,
@@ -222,7 +261,11 @@ class UpstreamConnector:
                 if permanent or done >= settings.upstream_max_attempts:
                     row.status = "failed"
                 else:
-                    delay = retry_delay(settings.upstream_backoff_seconds, done, cap_seconds=settings.upstream_backoff_max_seconds)
+                    delay = retry_delay(
+                        settings.upstream_backoff_seconds,
+                        done,
+                        cap_seconds=settings.upstream_backoff_max_seconds,
+                    )
                     row.next_attempt_at = now + timedelta(seconds=delay)
             status = row.status
         if status == "failed":
@@ -259,10 +302,24 @@ class UpstreamConnector:
                     valid_until=_date(metadata.get("valid_until"), cert.valid_until),
                 ),
                 metadata=metadata,
-                file=DeliveredFile(sha256=version.sha256, content_base64=base64.b64encode(file).decode()),
+                file=DeliveredFile(
+                    sha256=version.sha256, content_base64=base64.b64encode(file).decode()
+                ),
+                ofd=self._ofd(session, cert.id, version.version),
                 trust_roots=[base64.b64encode(root).decode() for root in self.ctx.trust_roots()],
             )
         return delivery.model_dump_json().encode()
+
+    def _ofd(self, session: Session, certificate_id: int, version: int) -> DeliveredOfd | None:
+        """The version's sealed OFD and the CA certificates its seal chains through, if it has one."""
+        stored = stored_ofd(session, certificate_id, version)
+        if stored is None:
+            return None
+        return DeliveredOfd(
+            sha256=stored.sha256,
+            content_base64=base64.b64encode(self.ctx.blobs.get(stored.sha256)).decode(),
+            chain=[base64.b64encode(der).decode() for der in self.ctx.seal_maker_certificates()],
+        )
 
 
 def _date(text: str | None, fallback: date) -> date:
@@ -296,7 +353,9 @@ def _describe(result: PostResult) -> str:
         return result.error or "no answer"
     try:
         problem = json.loads(result.body)
-        detail = f"{problem.get('code', '')}: {problem.get('title') or problem.get('detail') or ''}".strip(": ")
+        detail = f"{problem.get('code', '')}: {problem.get('title') or problem.get('detail') or ''}".strip(
+            ": "
+        )
     except (ValueError, AttributeError):
         detail = ""
     return f"HTTP {result.status}" + (f" {detail}" if detail else "")

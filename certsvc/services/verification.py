@@ -55,7 +55,9 @@ class VerificationService:
         """
         if crypto.is_ofd(data):
             kind = "ofd"
-            report = OfdVerification(self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)).verify(data)
+            report = OfdVerification(
+                self.ctx, view_of=lambda s, v, issued: self._view(s, v, is_issued_file=issued)
+            ).verify(data)
         else:
             kind = "pdf"
             report = self.verify_pdf(data, at=at)
@@ -82,19 +84,27 @@ class VerificationService:
             raise InvalidDocumentError("the file is not a PDF")
         now = self.ctx.clock.now()
         if at is not None and at.tzinfo is None:
-            raise ValidationFailedError("at needs a time zone", details=[{"field": "at", "problem": "aware datetime"}])
-        result = crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now)
+            raise ValidationFailedError(
+                "at needs a time zone", details=[{"field": "at", "problem": "aware datetime"}]
+            )
+        result = crypto.validate_pdf(
+            data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now
+        )
         file_sha = hashlib.sha256(data).hexdigest()
 
         reasons = signature_reasons(result)
         details = signature_details(result)
-        revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
+        revisions = [
+            s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256
+        ]
         registry, ses_signature = self._registry_view(file_sha, revisions)
         reasons.extend(self._revocation_reasons(result.signatures, registry))
         if registry is None and not result.signatures:
             registry = self._print_copy_view(file_sha)
             if registry is not None:
-                reasons = [reason("print_copy", detail=registry.identifier, detail_zh=registry.identifier)]
+                reasons = [
+                    reason("print_copy", detail=registry.identifier, detail_zh=registry.identifier)
+                ]
         if ses_signature is not None:
             reasons.append(self._seal_data_reason(data, ses_signature))
         if registry is None:
@@ -102,7 +112,9 @@ class VerificationService:
             # own GB/T 36903 metadata may still name the licence; report it, never as valid.
             registry, metadata_reasons = self._registry_view_by_metadata(data)
             reasons.extend(metadata_reasons)
-        return report_with_registry(reasons, registry=registry, signatures=details, checked_at=now, file_sha256=file_sha)
+        return report_with_registry(
+            reasons, registry=registry, signatures=details, checked_at=now, file_sha256=file_sha
+        )
 
     def _registry_view_by_metadata(self, data: bytes) -> tuple[RegistryView | None, list[Reason]]:
         """The licence named by the file's embedded GB/T 36903 metadata, with why it was found.
@@ -122,20 +134,30 @@ class VerificationService:
             named = [v for v in cert.versions if v.identifier == identifier]
             version = named[-1] if named else cert.versions[-1]
             view = self._view(session, version, is_issued_file=False)
-            recorded = {"holder_code": cert.holder_id, "issuer_code": cert.department.code, "type_code": cert.type_code}
+            recorded = {
+                "holder_code": cert.holder_id,
+                "issuer_code": cert.department.code,
+                "type_code": cert.type_code,
+            }
         reasons = [reason("identified_by_metadata", detail=identifier)]
-        mismatched = [key for key, value in recorded.items() if key in metadata and metadata[key] != value]
+        mismatched = [
+            key for key, value in recorded.items() if key in metadata and metadata[key] != value
+        ]
         if mismatched:
             reasons.append(reason("metadata_mismatch", detail=", ".join(mismatched)))
         return view, reasons
 
-    def _registry_view(self, file_sha: str, revision_shas: list[str]) -> tuple[RegistryView | None, bytes | None]:
+    def _registry_view(
+        self, file_sha: str, revision_shas: list[str]
+    ) -> tuple[RegistryView | None, bytes | None]:
         """The registry's view of the file, and the GB/T 38540 signature stored with it (SM2)."""
         with self.ctx.database.read() as session:
             versions = CertificateRepository(session).versions_by_sha256([file_sha, *revision_shas])
             if not versions:
                 return None, None
-            version: CertificateVersion = next((v for v in versions if v.sha256 == file_sha), versions[0])
+            version: CertificateVersion = next(
+                (v for v in versions if v.sha256 == file_sha), versions[0]
+            )
             view = self._view(session, version, is_issued_file=version.sha256 == file_sha)
             return view, version.ses_signature_der
 
@@ -145,8 +167,12 @@ class VerificationService:
         """Each seal by a revoked certificate, judged by ``domain/revocation_policy.py``: its
         trusted time-stamp, and the registry's sealing time for the seals of the registered file
         (``registry`` found by the file's bytes; a seal added after them is not the registry's)."""
-        seals = [s for s in signatures if not s.is_document_timestamp and s.signer_certificate_sha256]
-        revocations = RevocationService(self.ctx).revocations([s.signer_certificate_sha256 or "" for s in seals])
+        seals = [
+            s for s in signatures if not s.is_document_timestamp and s.signer_certificate_sha256
+        ]
+        revocations = RevocationService(self.ctx).revocations(
+            [s.signer_certificate_sha256 or "" for s in seals]
+        )
         registered = _registered_signatures(signatures, registry)
         found: list[Reason] = []
         for sig in seals:
@@ -162,7 +188,9 @@ class VerificationService:
                 revoked_seal_reason(
                     SealRevocationView(revocation.reason, revocation.invalid_from),
                     timestamped_at=sig.timestamp_at if sig.is_timestamp_valid else None,
-                    registered_at=registry.sealed_at if by_registry and registry is not None else None,
+                    registered_at=registry.sealed_at
+                    if by_registry and registry is not None
+                    else None,
                 )
             )
         return found
@@ -192,9 +220,13 @@ class VerificationService:
             versions = CertificateRepository(session).versions_by_print_sha256(file_sha)
             if not versions:
                 return None
-            return replace(self._view(session, versions[-1], is_issued_file=False), is_print_copy=True)
+            return replace(
+                self._view(session, versions[-1], is_issued_file=False), is_print_copy=True
+            )
 
-    def _view(self, session: Session, version: CertificateVersion, *, is_issued_file: bool) -> RegistryView:
+    def _view(
+        self, session: Session, version: CertificateVersion, *, is_issued_file: bool
+    ) -> RegistryView:
         """What the registry says about one stored version of a licence, now and when it was signed."""
         cert = version.certificate
         revocation = SealRevocationRepository(session).by_seal(version.seal_id)
@@ -219,14 +251,20 @@ class VerificationService:
             is_issued_file=is_issued_file,
             is_current_content=_is_current_content(version),
             sealed_at=version.signed_at,
-            seal_compromised_at=revocation.invalid_from if revocation and revocation.reason == KEY_COMPROMISE else None,
+            seal_compromised_at=revocation.invalid_from
+            if revocation and revocation.reason == KEY_COMPROMISE
+            else None,
             sha256=version.sha256,
             seal_certificate_sha256=hashlib.sha256(version.seal.certificate_der).hexdigest(),
-            seal_revocation=SealRevocationView(revocation.reason, revocation.invalid_from) if revocation else None,
+            seal_revocation=SealRevocationView(revocation.reason, revocation.invalid_from)
+            if revocation
+            else None,
         )
 
 
-def _registered_signatures(signatures: tuple[crypto.SignatureCheck, ...], registry: RegistryView | None) -> set[str]:
+def _registered_signatures(
+    signatures: tuple[crypto.SignatureCheck, ...], registry: RegistryView | None
+) -> set[str]:
     """The fields of the signatures inside the registered file: all of them when the bytes are
     the registered file, else those up to the revision that is (a renewal or an appended forgery
     follows it)."""
@@ -246,7 +284,11 @@ def _is_current_content(version: CertificateVersion) -> bool:
     """Whether a later version only re-sealed this one: the same identifier and the same unsigned page."""
     cert = version.certificate
     current = next((v for v in cert.versions if v.version == cert.current_version), None)
-    return current is not None and current.identifier == version.identifier and current.unsigned_sha256 == version.unsigned_sha256
+    return (
+        current is not None
+        and current.identifier == version.identifier
+        and current.unsigned_sha256 == version.unsigned_sha256
+    )
 
 
 def signature_details(result: crypto.PdfValidationResult) -> list[SignatureDetail]:
@@ -287,7 +329,11 @@ def signature_reasons(result: crypto.PdfValidationResult) -> list[Reason]:
                         "modified_after_signing",
                         detail=sig.modification_description,
                         detail_zh="；".join(c.describe_zh() for c in sig.changes[:_LISTED_CHANGES])
-                        + (f"；另有 {len(sig.changes) - _LISTED_CHANGES} 处" if len(sig.changes) > _LISTED_CHANGES else ""),
+                        + (
+                            f"；另有 {len(sig.changes) - _LISTED_CHANGES} 处"
+                            if len(sig.changes) > _LISTED_CHANGES
+                            else ""
+                        ),
                     )
                 )
             if not sig.is_trusted:

@@ -28,13 +28,19 @@ from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
 from certsvc.storage.repositories_ofd import OfdRepository
 
-__all__ = ["OfdVerification"]
+__all__ = ["OfdVerification", "ofd_seal_reasons"]
 
 ViewOf = Callable[[Session, CertificateVersion, bool], RegistryView]  # (…, is_issued_file)
 # Codes of ses_verification.verify_ses_signature that mean the signed bytes do not match, not a seal problem.
-_INTEGRITY_CODES = frozenset({"ses_malformed", "ses_signature_invalid", "data_hash_mismatch", "property_info_mismatch"})
+_INTEGRITY_CODES = frozenset(
+    {"ses_malformed", "ses_signature_invalid", "data_hash_mismatch", "property_info_mismatch"}
+)
 # GB/T 36903 names in OFD CustomDatas → the registry fields they must agree with.
-_METADATA_FIELDS = {"持证主体代码": "holder_code", "证照颁发机构代码": "issuer_code", "证照类型代码": "type_code"}
+_METADATA_FIELDS = {
+    "持证主体代码": "holder_code",
+    "证照颁发机构代码": "issuer_code",
+    "证照类型代码": "type_code",
+}
 
 
 def _detail(check: crypto.OfdSignatureCheck, unreferenced: tuple[str, ...]) -> SignatureDetail:
@@ -61,6 +67,44 @@ def _detail(check: crypto.OfdSignatureCheck, unreferenced: tuple[str, ...]) -> S
     )
 
 
+def ofd_seal_reasons(
+    result: crypto.OfdValidationResult,
+) -> tuple[list[Reason], list[SignatureDetail]]:
+    """What an OFD's seals say, in the PDF report's reason codes (no registry reasons yet)."""
+    reasons: list[Reason] = []
+    details = [_detail(check, result.unreferenced_files) for check in result.signatures]
+    for check, detail in zip(result.signatures, details, strict=True):
+        broken = set(check.ses_codes) & _INTEGRITY_CODES
+        if not check.references_intact or broken:
+            reasons.append(
+                reason("signature_broken", detail=detail.changes or ", ".join(sorted(broken)))
+            )
+            continue
+        if not check.is_trusted:
+            reasons.append(reason("signer_untrusted", detail=check.trust_explanation))
+        seal_problems = [c for c in check.ses_codes if c not in _INTEGRITY_CODES] + list(
+            check.problems
+        )
+        reasons.append(
+            reason("seal_data_invalid", detail=", ".join(seal_problems))
+            if seal_problems
+            else reason("seal_data_valid")
+        )
+    if result.unreferenced_files:
+        reasons.append(
+            reason(
+                "modified_after_signing",
+                detail="files not protected by the seal: " + ", ".join(result.unreferenced_files),
+            )
+        )
+    if not result.signatures:
+        reasons.append(reason("no_signature"))
+    elif not any(r.verdict.value != "valid" for r in reasons):
+        reasons.insert(0, reason("signature_valid"))
+
+    return reasons, details
+
+
 class OfdVerification:
     def __init__(self, ctx: ServiceContext, *, view_of: ViewOf) -> None:
         self.ctx = ctx
@@ -83,36 +127,26 @@ class OfdVerification:
             validation_time=now,
             max_bytes=self.ctx.settings.max_upload_bytes,
         )
-        reasons: list[Reason] = []
-        details = [_detail(check, result.unreferenced_files) for check in result.signatures]
-        for check, detail in zip(result.signatures, details, strict=True):
-            broken = set(check.ses_codes) & _INTEGRITY_CODES
-            if not check.references_intact or broken:
-                reasons.append(reason("signature_broken", detail=detail.changes or ", ".join(sorted(broken))))
-                continue
-            if not check.is_trusted:
-                reasons.append(reason("signer_untrusted", detail=check.trust_explanation))
-            seal_problems = [c for c in check.ses_codes if c not in _INTEGRITY_CODES] + list(check.problems)
-            reasons.append(
-                reason("seal_data_invalid", detail=", ".join(seal_problems)) if seal_problems else reason("seal_data_valid")
-            )
-        if result.unreferenced_files:
-            reasons.append(
-                reason("modified_after_signing", detail="files not protected by the seal: " + ", ".join(result.unreferenced_files))
-            )
-        if not result.signatures:
-            reasons.append(reason("no_signature"))
-        elif not any(r.verdict.value != "valid" for r in reasons):
-            reasons.insert(0, reason("signature_valid"))
+        reasons, details = ofd_seal_reasons(result)
 
         registry = self._registry_view(result.file_sha256)
         if registry is not None and registry.seal_revocation is not None:
             # The registered OFD: the registry's sealing time proves when (domain/revocation_policy.py).
-            reasons.append(revoked_seal_reason(registry.seal_revocation, timestamped_at=None, registered_at=registry.sealed_at))
+            reasons.append(
+                revoked_seal_reason(
+                    registry.seal_revocation, timestamped_at=None, registered_at=registry.sealed_at
+                )
+            )
         if registry is None:
             registry, metadata_reasons = self._registry_view_by_metadata(result.metadata)
             reasons.extend(metadata_reasons)
-        return report_with_registry(reasons, registry=registry, signatures=details, checked_at=now, file_sha256=result.file_sha256)
+        return report_with_registry(
+            reasons,
+            registry=registry,
+            signatures=details,
+            checked_at=now,
+            file_sha256=result.file_sha256,
+        )
 
     def _registry_view(self, file_sha: str) -> RegistryView | None:
         with self.ctx.database.read() as session:
@@ -122,7 +156,9 @@ class OfdVerification:
             version = CertificateRepository(session).version(row.certificate_id, row.version)
             return None if version is None else self.view_of(session, version, True)
 
-    def _registry_view_by_metadata(self, metadata: dict[str, str]) -> tuple[RegistryView | None, list[Reason]]:
+    def _registry_view_by_metadata(
+        self, metadata: dict[str, str]
+    ) -> tuple[RegistryView | None, list[Reason]]:
         """As for PDF: the licence the OFD's CustomDatas name — a pointer, never a proof."""
         identifier = metadata.get("电子证照标识", "")
         if not identifier or len(identifier) > 130:
@@ -133,10 +169,18 @@ class OfdVerification:
                 return None, []
             named = [v for v in cert.versions if v.identifier == identifier]
             view = self.view_of(session, named[-1] if named else cert.versions[-1], False)
-            recorded = {"holder_code": cert.holder_id, "issuer_code": cert.department.code, "type_code": cert.type_code}
+            recorded = {
+                "holder_code": cert.holder_id,
+                "issuer_code": cert.department.code,
+                "type_code": cert.type_code,
+            }
         reasons = [reason("identified_by_metadata", detail=identifier)]
-        claimed = {field: metadata[name] for name, field in _METADATA_FIELDS.items() if name in metadata}
-        mismatched = [key for key, value in recorded.items() if key in claimed and claimed[key] != value]
+        claimed = {
+            field: metadata[name] for name, field in _METADATA_FIELDS.items() if name in metadata
+        }
+        mismatched = [
+            key for key, value in recorded.items() if key in claimed and claimed[key] != value
+        ]
         if mismatched:
             reasons.append(reason("metadata_mismatch", detail=", ".join(mismatched)))
         return view, reasons

@@ -10,14 +10,22 @@ from certsvc.services.context import ServiceContext
 from certsvc.storage.orm_lifecycle import WebhookEndpoint
 from certsvc.storage.repositories_lifecycle import WebhookRepository
 
-__all__ = ["encrypt_clear_text_secrets", "endpoint_secret", "new_webhook_secret", "reseal_with_current_passphrase", "seal_secret"]
+__all__ = [
+    "encrypt_clear_text_secrets",
+    "endpoint_secret",
+    "new_webhook_secret",
+    "reseal_with_current_passphrase",
+    "seal_secret",
+]
 
 _PURPOSE = "webhook-secrets"
 
 
 def _box(ctx: ServiceContext) -> crypto.SecretBox:
     # Derived once per context (scrypt is deliberately slow).
-    return ctx.loaded(_PURPOSE, lambda: crypto.SecretBox.from_passphrase(ctx.passphrase(), purpose=_PURPOSE))
+    return ctx.loaded(
+        _PURPOSE, lambda: crypto.SecretBox.from_passphrase(ctx.passphrase(), purpose=_PURPOSE)
+    )
 
 
 def new_webhook_secret() -> str:
@@ -29,7 +37,9 @@ def _previous_box(ctx: ServiceContext) -> crypto.SecretBox | None:
     previous = ctx.previous_passphrase()
     if previous is None:
         return None
-    return ctx.loaded(f"{_PURPOSE}-previous", lambda: crypto.SecretBox.from_passphrase(previous, purpose=_PURPOSE))
+    return ctx.loaded(
+        f"{_PURPOSE}-previous", lambda: crypto.SecretBox.from_passphrase(previous, purpose=_PURPOSE)
+    )
 
 
 def _open(ctx: ServiceContext, sealed: str) -> str:

@@ -98,7 +98,13 @@ class WebhookService:
         self.ctx = ctx
 
     def add_endpoint(
-        self, session: Session, *, department_id: int, department_code: str, url: str, actor: Principal | None
+        self,
+        session: Session,
+        *,
+        department_id: int,
+        department_code: str,
+        url: str,
+        actor: Principal | None,
     ) -> NewWebhook:
         """Register an endpoint inside the caller's transaction; the HMAC secret is returned once.
 
@@ -106,10 +112,13 @@ class WebhookService:
             ValidationFailedError: not an http(s) URL (https only in production).
         """
         parts = urlsplit(url)
-        allowed = ("https",) if self.ctx.settings.env is Environment.PRODUCTION else ("https", "http")
+        allowed = (
+            ("https",) if self.ctx.settings.env is Environment.PRODUCTION else ("https", "http")
+        )
         if parts.scheme not in allowed or not parts.hostname or len(url) > 500:
             raise ValidationFailedError(
-                "invalid webhook URL", details=[{"field": "url", "problem": f"an absolute {' or '.join(allowed)} URL"}]
+                "invalid webhook URL",
+                details=[{"field": "url", "problem": f"an absolute {' or '.join(allowed)} URL"}],
             )
         secret = new_webhook_secret()
         now = self.ctx.clock.now()
@@ -141,7 +150,9 @@ class WebhookService:
                 self.deliver(delivery_id)
             return None
         thread = threading.Thread(
-            target=lambda: [self.deliver(d) for d in delivery_ids], name="certsvc-webhooks", daemon=True
+            target=lambda: [self.deliver(d) for d in delivery_ids],
+            name="certsvc-webhooks",
+            daemon=True,
         )
         thread.start()
         return thread
@@ -171,7 +182,11 @@ class WebhookService:
             assert endpoint is not None  # foreign key
             if not endpoint.is_active:
                 return "pending"  # disabled by an operator: sent when it is enabled again
-            url, secret, event_id = endpoint.url, endpoint_secret(self.ctx, endpoint), delivery.event_id
+            url, secret, event_id = (
+                endpoint.url,
+                endpoint_secret(self.ctx, endpoint),
+                delivery.event_id,
+            )
             body = json.dumps(delivery.payload, ensure_ascii=False, sort_keys=True).encode()
             done = delivery.attempts
         while done < settings.webhook_max_attempts:
@@ -182,7 +197,11 @@ class WebhookService:
             done += 1
             status, error, elapsed_ms = self._post(url, secret, event_id, done, body)
             is_success = status is not None and 200 <= status < 300
-            final = "delivered" if is_success else ("failed" if done >= settings.webhook_max_attempts else "pending")
+            final = (
+                "delivered"
+                if is_success
+                else ("failed" if done >= settings.webhook_max_attempts else "pending")
+            )
             with self.ctx.database.transaction() as session:
                 repo = WebhookRepository(session)
                 repo.add_attempt(
@@ -211,14 +230,22 @@ class WebhookService:
         settings = self.ctx.settings
         # Long enough for the attempt and the back-off that follows it: the lease is renewed
         # before the next attempt, so a live sender never loses it; a dead one frees it then.
-        hold = settings.webhook_timeout_seconds + settings.webhook_backoff_seconds * 2**attempts + 30
+        hold = (
+            settings.webhook_timeout_seconds + settings.webhook_backoff_seconds * 2**attempts + 30
+        )
         now = self.ctx.clock.now()
         with self.ctx.database.transaction() as session:
             return WebhookRepository(session).lease(
-                delivery_id, owner=owner, attempts=attempts, now=now, until=now + timedelta(seconds=hold)
+                delivery_id,
+                owner=owner,
+                attempts=attempts,
+                now=now,
+                until=now + timedelta(seconds=hold),
             )
 
-    def _post(self, url: str, secret: str, event_id: str, attempt: int, body: bytes) -> tuple[int | None, str | None, int]:
+    def _post(
+        self, url: str, secret: str, event_id: str, attempt: int, body: bytes
+    ) -> tuple[int | None, str | None, int]:
         timestamp = int(self.ctx.clock.now().timestamp())
         result = post(
             url,

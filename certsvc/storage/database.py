@@ -116,7 +116,10 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=20, max_overflow=20
+                url,
+                connect_args={"check_same_thread": False, "timeout": 30},
+                pool_size=20,
+                max_overflow=20,
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
             # Let SQLAlchemy, not pysqlite, decide when transactions start.

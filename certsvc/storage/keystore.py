@@ -83,7 +83,11 @@ class FileKeyStore:
         if not self.root.is_dir():
             return []
         suffix = ".key.pem"
-        return sorted(p.name[: -len(suffix)] for p in self.root.glob(f"*{suffix}") if _REF_RE.match(p.name[: -len(suffix)]))
+        return sorted(
+            p.name[: -len(suffix)]
+            for p in self.root.glob(f"*{suffix}")
+            if _REF_RE.match(p.name[: -len(suffix)])
+        )
 
     def replace(self, ref: str, encrypted_pem: bytes) -> None:
         """Replace a key file atomically: the new file is written and synced beside the old one,
@@ -134,7 +138,9 @@ class DatabaseKeyStore:
         _check_ref(ref)
         try:
             with self.database.transaction() as session:
-                session.add(StoredKey(ref=ref, encrypted_pem=encrypted_pem, created_at=datetime.now(UTC)))
+                session.add(
+                    StoredKey(ref=ref, encrypted_pem=encrypted_pem, created_at=datetime.now(UTC))
+                )
         except IntegrityError as exc:
             raise StorageError(f"key {ref!r} already exists") from exc
 
@@ -157,7 +163,11 @@ class DatabaseKeyStore:
 
     def replace(self, ref: str, encrypted_pem: bytes) -> None:
         _check_ref(ref)
-        with self.database.transaction() as session:  # one UPDATE: the old row or the new, never neither
-            done = session.execute(update(StoredKey).where(StoredKey.ref == ref).values(encrypted_pem=encrypted_pem))
+        with (
+            self.database.transaction() as session
+        ):  # one UPDATE: the old row or the new, never neither
+            done = session.execute(
+                update(StoredKey).where(StoredKey.ref == ref).values(encrypted_pem=encrypted_pem)
+            )
             if not done.rowcount:  # type: ignore[attr-defined]
                 raise KeyUnavailableError(f"key {ref!r} is not available")

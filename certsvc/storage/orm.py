@@ -124,7 +124,9 @@ class Seal(Base):
     certificate_der: Mapped[bytes] = mapped_column(LargeBinary)
     chain_der: Mapped[list[str]] = mapped_column(JSON, default=list)  # base64 DER, seal CA first
     image_sha256: Mapped[str] = mapped_column(String(64))
-    ses_seal_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)  # GB/T 38540, SM2 only
+    ses_seal_der: Mapped[bytes | None] = mapped_column(
+        LargeBinary, nullable=True
+    )  # GB/T 38540, SM2 only
     status: Mapped[str] = mapped_column(String(20), default="active")
     valid_from: Mapped[datetime] = mapped_column()
     valid_until: Mapped[datetime] = mapped_column()
@@ -144,7 +146,9 @@ class ApiClient(Base):
     role: Mapped[str] = mapped_column(String(20))
     department_id: Mapped[int | None] = mapped_column(ForeignKey("departments.id"), nullable=True)
     key_id: Mapped[str] = mapped_column(String(32), unique=True)  # public lookup part of the key
-    key_hash: Mapped[str] = mapped_column(String(64))  # SHA-256 of the secret part; the key is shown once
+    key_hash: Mapped[str] = mapped_column(
+        String(64)
+    )  # SHA-256 of the secret part; the key is shown once
     created_at: Mapped[datetime] = mapped_column(default=_now)
     expires_at: Mapped[datetime | None] = mapped_column(nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -172,11 +176,19 @@ class Certificate(Base):
         Index("ix_certificates_holder", "holder_id_type", "holder_id"),
         # One 许可证编号 per department and licence type, kept by the database itself so two
         # concurrent issues cannot both win (NULLs, licences without a number, never collide).
-        Index("uq_certificates_licence_number", "department_id", "type_code", "licence_number", unique=True),
+        Index(
+            "uq_certificates_licence_number",
+            "department_id",
+            "type_code",
+            "licence_number",
+            unique=True,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    identifier_base: Mapped[str] = mapped_column(String(120), unique=True)  # without version + check
+    identifier_base: Mapped[str] = mapped_column(
+        String(120), unique=True
+    )  # without version + check
     identifier: Mapped[str] = mapped_column(String(130), unique=True)  # the current version's
     department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
     template: Mapped[str] = mapped_column(String(64))
@@ -216,7 +228,9 @@ class CertificateVersion(Base):
     sha256: Mapped[str] = mapped_column(String(64), index=True)  # the signed electronic PDF
     print_sha256: Mapped[str] = mapped_column(String(64), index=True)
     unsigned_sha256: Mapped[str] = mapped_column(String(64))  # kept so re-signing need not render
-    seal_box: Mapped[list[float]] = mapped_column(JSON)  # [page, x1, y1, x2, y2] of the visible seal
+    seal_box: Mapped[list[float]] = mapped_column(
+        JSON
+    )  # [page, x1, y1, x2, y2] of the visible seal
     seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"))
     signed_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(200))

@@ -55,7 +55,9 @@ class BatchItem(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     job_id: Mapped[int] = mapped_column(ForeignKey("batch_jobs.id"))
     seq: Mapped[int] = mapped_column(Integer)  # import: the row number in the file; resign: ordinal
-    key: Mapped[str] = mapped_column(String(200))  # import: source record number; resign: licence id
+    key: Mapped[str] = mapped_column(
+        String(200)
+    )  # import: source record number; resign: licence id
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     state: Mapped[str] = mapped_column(String(20))  # ItemState value
     claim_token: Mapped[str | None] = mapped_column(String(32), nullable=True)

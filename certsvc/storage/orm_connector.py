@@ -25,7 +25,9 @@ class UpstreamOutboxRow(Base):
 
     __tablename__ = "upstream_outbox"
     __table_args__ = (
-        UniqueConstraint("certificate_id", "sequence", name="uq_upstream_outbox_certificate_sequence"),
+        UniqueConstraint(
+            "certificate_id", "sequence", name="uq_upstream_outbox_certificate_sequence"
+        ),
         Index("ix_upstream_outbox_status", "status", "next_attempt_at"),
     )
 
@@ -34,11 +36,15 @@ class UpstreamOutboxRow(Base):
     delivery_id: Mapped[str] = mapped_column(String(36), unique=True)
     certificate_id: Mapped[int] = mapped_column(ForeignKey("certificates.id"))
     sequence: Mapped[int] = mapped_column(Integer)  # 1, 2, 3 ... per licence
-    event: Mapped[str] = mapped_column(String(20))  # issue | amend | reissue | suspend | ... | resign | sync
+    event: Mapped[str] = mapped_column(
+        String(20)
+    )  # issue | amend | reissue | suspend | ... | resign | sync
     version: Mapped[int] = mapped_column(Integer)  # the registry revision whose file is delivered
     status_after: Mapped[str] = mapped_column(String(20))  # the licence's status after the change
     created_at: Mapped[datetime] = mapped_column()
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | delivered | failed
+    status: Mapped[str] = mapped_column(
+        String(20), default="pending"
+    )  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
     last_attempt_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -93,7 +99,9 @@ class HubLicenceFile(Base):
     """Every file version a member delivered, kept with its original seal."""
 
     __tablename__ = "hub_licence_files"
-    __table_args__ = (UniqueConstraint("licence_id", "version", name="uq_hub_licence_files_licence_version"),)
+    __table_args__ = (
+        UniqueConstraint("licence_id", "version", name="uq_hub_licence_files_licence_version"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     licence_id: Mapped[int] = mapped_column(ForeignKey("hub_licences.id"), index=True)
@@ -101,13 +109,20 @@ class HubLicenceFile(Base):
     identifier: Mapped[str] = mapped_column(String(130))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     received_at: Mapped[datetime] = mapped_column()
+    # The version's sealed OFD when the member made one (SM2 seals), byte for byte, and the
+    # CA certificates (PEM) its seal's chain needs to reach the member's roots: untrusted helpers
+    # for path building, the member's pinned roots still decide (migration 0032).
+    ofd_sha256: Mapped[str | None] = mapped_column(String(64), index=True, default=None)
+    ofd_chain_pem: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class HubDelivery(Base):
     """One accepted delivery: a repeated delivery id is answered, never applied twice."""
 
     __tablename__ = "hub_deliveries"
-    __table_args__ = (UniqueConstraint("member_id", "delivery_id", name="uq_hub_deliveries_member_delivery"),)
+    __table_args__ = (
+        UniqueConstraint("member_id", "delivery_id", name="uq_hub_deliveries_member_delivery"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("hub_members.id"))

@@ -10,7 +10,13 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from certsvc.storage.orm import Base
 
-__all__ = ["AuditCheckpoint", "StatusChange", "WebhookAttempt", "WebhookDelivery", "WebhookEndpoint"]
+__all__ = [
+    "AuditCheckpoint",
+    "StatusChange",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]
 
 
 class StatusChange(Base):
@@ -26,7 +32,9 @@ class StatusChange(Base):
     from_status: Mapped[str] = mapped_column(String(20))
     to_status: Mapped[str] = mapped_column(String(20))
     reason: Mapped[str] = mapped_column(String(500))
-    version: Mapped[int] = mapped_column(Integer)  # the licence's current registry revision afterwards
+    version: Mapped[int] = mapped_column(
+        Integer
+    )  # the licence's current registry revision afterwards
     identifier: Mapped[str] = mapped_column(String(130))  # the current identifier afterwards
     actor: Mapped[str] = mapped_column(String(100))
     # A ReasonCategory value: the only part of "why" the public verification page shows.
@@ -61,7 +69,9 @@ class WebhookDelivery(Base):
     event_id: Mapped[str] = mapped_column(String(36), unique=True)  # receivers de-duplicate on it
     event_type: Mapped[str] = mapped_column(String(50))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
-    status: Mapped[str] = mapped_column(String(20), default="pending")  # pending | delivered | failed
+    status: Mapped[str] = mapped_column(
+        String(20), default="pending"
+    )  # pending | delivered | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column()
     finished_at: Mapped[datetime | None] = mapped_column(nullable=True)
@@ -101,4 +111,6 @@ class AuditCheckpoint(Base):
     # 1, 2, 3 ... and the hash of the previous checkpoint: deleting or replacing a checkpoint
     # leaves a gap in the numbers or a broken link. NULL on checkpoints made before numbering.
     sequence: Mapped[int | None] = mapped_column(Integer, unique=True, nullable=True, default=None)
-    prev_checkpoint_hash: Mapped[str | None] = mapped_column(String(64), nullable=True, default=None)
+    prev_checkpoint_hash: Mapped[str | None] = mapped_column(
+        String(64), nullable=True, default=None
+    )

@@ -24,4 +24,6 @@ class CertificateOfd(Base):
     version: Mapped[int] = mapped_column(Integer)  # certificate_versions.version
     sha256: Mapped[str] = mapped_column(String(64), index=True)  # the sealed OFD
     unsigned_sha256: Mapped[str] = mapped_column(String(64))  # kept so re-sealing need not render
-    seal_box: Mapped[list[float]] = mapped_column(JSON)  # [page, x, y, width, height] in mm, top-left origin
+    seal_box: Mapped[list[float]] = mapped_column(
+        JSON
+    )  # [page, x, y, width, height] in mm, top-left origin

@@ -21,7 +21,9 @@ class SealRevocation(Base):
     seal_id: Mapped[int] = mapped_column(ForeignKey("seals.id"), unique=True)
     certificate_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     serial_hex: Mapped[str] = mapped_column(String(40))
-    issuer_sha256: Mapped[str] = mapped_column(String(64), index=True)  # the issuing CA's certificate
+    issuer_sha256: Mapped[str] = mapped_column(
+        String(64), index=True
+    )  # the issuing CA's certificate
     reason: Mapped[str] = mapped_column(String(30))  # REVOCATION_REASONS key
     revoked_at: Mapped[datetime] = mapped_column()  # recorded (CRL revocationDate)
     invalid_from: Mapped[datetime] = mapped_column()  # RFC 5280 invalidityDate

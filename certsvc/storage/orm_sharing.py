@@ -22,7 +22,9 @@ class SharingAuthorization(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)  # short code read out at a window
     holder_id_type: Mapped[str] = mapped_column(String(20))
     holder_id: Mapped[str] = mapped_column(String(18))
-    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)  # the receiver
+    department_id: Mapped[int] = mapped_column(
+        ForeignKey("departments.id"), index=True
+    )  # the receiver
     type_code: Mapped[str] = mapped_column(String(21))  # 证照类型代码 covered
     template: Mapped[str] = mapped_column(String(64))
     certificate_id: Mapped[int | None] = mapped_column(ForeignKey("certificates.id"), nullable=True)
@@ -62,7 +64,9 @@ class UsageRecord(Base):
     matter_code: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
     reason: Mapped[str | None] = mapped_column(String(200), nullable=True)  # useCause (GB/T 36906)
     request_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    audit_event_id: Mapped[int | None] = mapped_column(Integer, nullable=True)  # its entry in the chain
+    audit_event_id: Mapped[int | None] = mapped_column(
+        Integer, nullable=True
+    )  # its entry in the chain
 
 
 class HolderTokenUse(Base):

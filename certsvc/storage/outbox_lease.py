@@ -16,7 +16,14 @@ __all__ = ["lease_outbox_row"]
 
 
 def lease_outbox_row(
-    session: Session, model: Any, row_id: int, *, owner: str, attempts: int, now: datetime, until: datetime
+    session: Session,
+    model: Any,
+    row_id: int,
+    *,
+    owner: str,
+    attempts: int,
+    now: datetime,
+    until: datetime,
 ) -> bool:
     """Take (or renew) the right to make attempt ``attempts + 1`` of a pending row; False if another has it.
 

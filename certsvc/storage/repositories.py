@@ -82,7 +82,9 @@ class SealRepository:
         )
 
     def for_department(self, department_id: int) -> Sequence[Seal]:
-        return self.session.scalars(select(Seal).where(Seal.department_id == department_id).order_by(Seal.id)).all()
+        return self.session.scalars(
+            select(Seal).where(Seal.department_id == department_id).order_by(Seal.id)
+        ).all()
 
     def page_for_department(self, department_id: int, page: PageRequest) -> Page[Seal]:
         query = select(Seal).where(Seal.department_id == department_id)
@@ -148,7 +150,8 @@ class CertificateRepository:
     def version(self, certificate_id: int, version: int) -> CertificateVersion | None:
         return self.session.scalar(
             select(CertificateVersion).where(
-                CertificateVersion.certificate_id == certificate_id, CertificateVersion.version == version
+                CertificateVersion.certificate_id == certificate_id,
+                CertificateVersion.version == version,
             )
         )
 
@@ -182,7 +185,11 @@ class SerialRepository:
         )
         allocated = self.session.execute(
             upsert.on_conflict_do_update(
-                index_elements=[SerialCounter.department_id, SerialCounter.type_code, SerialCounter.year],
+                index_elements=[
+                    SerialCounter.department_id,
+                    SerialCounter.type_code,
+                    SerialCounter.year,
+                ],
                 set_={"next_value": SerialCounter.next_value + 1},
             ).returning(SerialCounter.next_value)
         ).scalar_one()
@@ -223,4 +230,6 @@ class AuditRepository:
         return int(self.session.connection().execute(_INSERT_EVENT, row).scalar_one())
 
     def for_target(self, target: str) -> Sequence[AuditEvent]:
-        return self.session.scalars(select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.id)).all()
+        return self.session.scalars(
+            select(AuditEvent).where(AuditEvent.target == target).order_by(AuditEvent.id)
+        ).all()

@@ -20,7 +20,15 @@ from certsvc.storage.orm import (
 from certsvc.storage.orm_batch import BatchItem, BatchJob
 from certsvc.storage.paging import read_page
 
-__all__ = ["BatchRepository", "ClaimedItem", "ResignRow", "bump_current_version", "insert_version", "resign_candidates", "resign_rows"]
+__all__ = [
+    "BatchRepository",
+    "ClaimedItem",
+    "ResignRow",
+    "bump_current_version",
+    "insert_version",
+    "resign_candidates",
+    "resign_rows",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +84,9 @@ class BatchRepository:
 
     def counts(self, job_id: int) -> dict[str, int]:
         rows = self.session.execute(
-            select(BatchItem.state, func.count()).where(BatchItem.job_id == job_id).group_by(BatchItem.state)
+            select(BatchItem.state, func.count())
+            .where(BatchItem.job_id == job_id)
+            .group_by(BatchItem.state)
         ).all()
         return {str(state): int(n) for state, n in rows}
 
@@ -96,7 +106,9 @@ class BatchRepository:
         """Refresh the heartbeat if ``runner_id`` still runs the job; whether it does."""
         done = self.session.execute(
             update(BatchJob)
-            .where(BatchJob.id == job_id, BatchJob.runner_id == runner_id, BatchJob.state == "running")
+            .where(
+                BatchJob.id == job_id, BatchJob.runner_id == runner_id, BatchJob.state == "running"
+            )
             .values(heartbeat_at=now),
             execution_options={"synchronize_session": False},
         )
@@ -104,7 +116,9 @@ class BatchRepository:
 
     def holder(self, job_id: int) -> tuple[str, str | None] | None:
         """(state, runner_id) of a job, without loading the row into the session."""
-        row = self.session.execute(select(BatchJob.state, BatchJob.runner_id).where(BatchJob.id == job_id)).first()
+        row = self.session.execute(
+            select(BatchJob.state, BatchJob.runner_id).where(BatchJob.id == job_id)
+        ).first()
         return None if row is None else (str(row[0]), row[1])
 
     def claim(self, job_id: int, *, token: str, limit: int, now: datetime) -> list[ClaimedItem]:
@@ -120,21 +134,41 @@ class BatchRepository:
             .order_by(BatchItem.id)
             .limit(limit)
         )
-        returned = (BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts)
-        claimed = dict(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
+        returned = (
+            BatchItem.id,
+            BatchItem.job_id,
+            BatchItem.seq,
+            BatchItem.key,
+            BatchItem.payload,
+            BatchItem.attempts,
+        )
+        claimed = dict(
+            state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1
+        )
         if self.session.get_bind().dialect.name == "postgresql":
             # The ids are picked once, in a materialised CTE: PostgreSQL may otherwise run an
             # ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` subquery again per outer row and
             # hand out more than ``limit`` items. SKIP LOCKED lets concurrent workers pass over
             # the rows another claim is taking instead of queueing behind it.
             picked = ids.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-            statement = update(BatchItem).where(BatchItem.id == picked.c.id, BatchItem.state == "pending")
+            statement = update(BatchItem).where(
+                BatchItem.id == picked.c.id, BatchItem.state == "pending"
+            )
         else:
-            statement = update(BatchItem).where(BatchItem.id.in_(ids.scalar_subquery()), BatchItem.state == "pending")
+            statement = update(BatchItem).where(
+                BatchItem.id.in_(ids.scalar_subquery()), BatchItem.state == "pending"
+            )
         # On the session's connection: a Core statement, without the ORM's bookkeeping.
-        rows = self.session.connection().execute(statement.values(**claimed).returning(*returned)).all()
+        rows = (
+            self.session.connection()
+            .execute(statement.values(**claimed).returning(*returned))
+            .all()
+        )
         return sorted(
-            (ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5])) for r in rows),
+            (
+                ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5]))
+                for r in rows
+            ),
             key=lambda item: item.id,
         )
 
@@ -171,16 +205,32 @@ class BatchRepository:
         )
         free = (BatchItem.state == "pending") | stale
         ids = select(BatchItem.id).where(*in_range, free).order_by(BatchItem.id)
-        returned = (BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts)
-        claimed = dict(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
+        returned = (
+            BatchItem.id,
+            BatchItem.job_id,
+            BatchItem.seq,
+            BatchItem.key,
+            BatchItem.payload,
+            BatchItem.attempts,
+        )
+        claimed = dict(
+            state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1
+        )
         if self.session.get_bind().dialect.name == "postgresql":
             picked = ids.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
             statement = update(BatchItem).where(BatchItem.id == picked.c.id, free)
         else:
             statement = update(BatchItem).where(BatchItem.id.in_(ids.scalar_subquery()), free)
-        rows = self.session.connection().execute(statement.values(**claimed).returning(*returned)).all()
+        rows = (
+            self.session.connection()
+            .execute(statement.values(**claimed).returning(*returned))
+            .all()
+        )
         return sorted(
-            (ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5])) for r in rows),
+            (
+                ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5]))
+                for r in rows
+            ),
             key=lambda item: item.id,
         )
 
@@ -206,12 +256,19 @@ class BatchRepository:
         )
         done = self.session.execute(
             update(BatchJob)
-            .where(BatchJob.id == job_id, BatchJob.state == "running", BatchJob.runner_id == runner_id, ~unfinished)
+            .where(
+                BatchJob.id == job_id,
+                BatchJob.state == "running",
+                BatchJob.runner_id == runner_id,
+                ~unfinished,
+            )
             .values(state="completed", finished_at=now, heartbeat_at=None)
         )
         return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def stalled_jobs(self, *, runner_prefix: str, quiet_since: datetime) -> list[tuple[int, str, datetime | None]]:
+    def stalled_jobs(
+        self, *, runner_prefix: str, quiet_since: datetime
+    ) -> list[tuple[int, str, datetime | None]]:
         """Running jobs of an engine (runner ids starting ``runner_prefix``) whose heartbeat is
         older than ``quiet_since``: (id, runner id, heartbeat)."""
         rows = self.session.execute(
@@ -226,9 +283,15 @@ class BatchRepository:
     def take_stalled(self, job_id: int, *, heartbeat_was: datetime | None, now: datetime) -> bool:
         """Move a stalled job's heartbeat to ``now`` if it is still ``heartbeat_was``: of several
         sweepers that saw the job stalled, exactly one wins and dispatches it again."""
-        held = BatchJob.heartbeat_at.is_(None) if heartbeat_was is None else BatchJob.heartbeat_at == heartbeat_was
+        held = (
+            BatchJob.heartbeat_at.is_(None)
+            if heartbeat_was is None
+            else BatchJob.heartbeat_at == heartbeat_was
+        )
         done = self.session.execute(
-            update(BatchJob).where(BatchJob.id == job_id, BatchJob.state == "running", held).values(heartbeat_at=now)
+            update(BatchJob)
+            .where(BatchJob.id == job_id, BatchJob.state == "running", held)
+            .values(heartbeat_at=now)
         )
         return bool(done.rowcount)  # type: ignore[attr-defined]
 
@@ -271,7 +334,11 @@ class BatchRepository:
         """Hand back the items still running under ``token`` (a worker stopping early)."""
         released = self.session.execute(
             update(BatchItem)
-            .where(BatchItem.job_id == job_id, BatchItem.claim_token == token, BatchItem.state == "running")
+            .where(
+                BatchItem.job_id == job_id,
+                BatchItem.claim_token == token,
+                BatchItem.state == "running",
+            )
             .values(state="pending", claim_token=None, attempts=BatchItem.attempts - 1)
         )
         return int(released.rowcount)  # type: ignore[attr-defined]
@@ -280,7 +347,11 @@ class BatchRepository:
         """Fail pending items that already took down a worker ``max_attempts`` times."""
         failed = self.session.execute(
             update(BatchItem)
-            .where(BatchItem.job_id == job_id, BatchItem.state == "pending", BatchItem.attempts >= max_attempts)
+            .where(
+                BatchItem.job_id == job_id,
+                BatchItem.state == "pending",
+                BatchItem.attempts >= max_attempts,
+            )
             .values(
                 state="failed",
                 finished_at=now,
@@ -306,7 +377,9 @@ def _resign_candidates_query(
     from_seal_id: int | None,
     issued_before: datetime | None,
 ) -> Any:
-    query = select(Certificate.id, Certificate.identifier).where(Certificate.department_id == department_id)
+    query = select(Certificate.id, Certificate.identifier).where(
+        Certificate.department_id == department_id
+    )
     if template is not None:
         query = query.where(Certificate.template == template)
     if issued_before is not None:
@@ -330,7 +403,10 @@ def resign_candidates(
 ) -> Iterator[tuple[int, str]]:
     """(certificate id, identifier) of every licence a re-sign job matches, streamed."""
     query = _resign_candidates_query(
-        department_id=department_id, template=template, from_seal_id=from_seal_id, issued_before=issued_before
+        department_id=department_id,
+        template=template,
+        from_seal_id=from_seal_id,
+        issued_before=issued_before,
     )
     for cert_id, identifier in session.execute(query.execution_options(yield_per=1000)):
         yield int(cert_id), str(identifier)
@@ -345,7 +421,9 @@ class ResignRow:
     status: str
     current_version: int
     version_identifier: str
-    version_issued_at: datetime  # when the version's identifier was first signed: its printed issue date
+    version_issued_at: (
+        datetime  # when the version's identifier was first signed: its printed issue date
+    )
     unsigned_sha256: str
     print_sha256: str
     seal_box: list[float]
@@ -361,7 +439,9 @@ class ResignRow:
     department_name: str
     department_code: str
     department_area_code: str
-    department_name_mn: str | None  # the stored Mongolian name, printed when the department is bilingual
+    department_name_mn: (
+        str | None
+    )  # the stored Mongolian name, printed when the department is bilingual
     department_is_bilingual: bool
 
 
@@ -373,7 +453,10 @@ def resign_rows(session: Session, certificate_ids: Iterable[int]) -> dict[int, R
     first = aliased(CertificateVersion)
     issued_at = (
         select(func.min(first.signed_at))
-        .where(first.certificate_id == Certificate.id, first.identifier == CertificateVersion.identifier)
+        .where(
+            first.certificate_id == Certificate.id,
+            first.identifier == CertificateVersion.identifier,
+        )
         .scalar_subquery()
     )
     rows = session.execute(
@@ -448,7 +531,12 @@ def bump_current_version(
     licence's status is not one of ``skip_statuses`` (one guarded UPDATE); False otherwise."""
     done = session.connection().execute(
         _BUMP_VERSION,
-        {"certificate_id": certificate_id, "from_version": from_version, "to_version": from_version + 1, "skip": list(skip_statuses)},
+        {
+            "certificate_id": certificate_id,
+            "from_version": from_version,
+            "to_version": from_version + 1,
+            "skip": list(skip_statuses),
+        },
     )
     return bool(done.rowcount)
 
@@ -462,7 +550,11 @@ def insert_version(session: Session, row: dict[str, Any]) -> None:
 # as Core statements on the session's connection (no ORM bookkeeping, compiled once).
 _FINISH_ITEM = (
     update(BatchItem)
-    .where(BatchItem.id == bindparam("item_id"), BatchItem.claim_token == bindparam("token"), BatchItem.state == "running")
+    .where(
+        BatchItem.id == bindparam("item_id"),
+        BatchItem.claim_token == bindparam("token"),
+        BatchItem.state == "running",
+    )
     .values(
         state=bindparam("new_state"),
         finished_at=bindparam("now"),

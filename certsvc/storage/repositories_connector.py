@@ -26,7 +26,15 @@ class UpstreamOutboxRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def add(self, *, certificate_id: int, event: str, version: int, status_after: str | None, now: datetime) -> None:
+    def add(
+        self,
+        *,
+        certificate_id: int,
+        event: str,
+        version: int,
+        status_after: str | None,
+        now: datetime,
+    ) -> None:
         """One row, numbered after the licence's last one. The caller's transaction has written the
         licence's row, so two changes of one licence cannot take the same number (and the unique
         constraint would refuse it if they did). ``status_after=None``: the licence's stored status."""
@@ -35,7 +43,9 @@ class UpstreamOutboxRepository:
         status = (
             status_after
             if status_after is not None
-            else select(Certificate.status).where(Certificate.id == certificate_id).scalar_subquery()
+            else select(Certificate.status)
+            .where(Certificate.id == certificate_id)
+            .scalar_subquery()
         )
         next_sequence = (
             select(func.coalesce(func.max(table.c.sequence), 0) + 1)
@@ -59,7 +69,11 @@ class UpstreamOutboxRepository:
 
     def never_queued(self, *, after_id: int, limit: int) -> Sequence[tuple[int, int, str]]:
         """(certificate id, current version, status) of licences with no outbox row, by id."""
-        queued = select(UpstreamOutboxRow.id).where(UpstreamOutboxRow.certificate_id == Certificate.id).exists()
+        queued = (
+            select(UpstreamOutboxRow.id)
+            .where(UpstreamOutboxRow.certificate_id == Certificate.id)
+            .exists()
+        )
         rows = self.session.execute(
             select(Certificate.id, Certificate.current_version, Certificate.status)
             .where(Certificate.id > after_id, ~queued)
@@ -95,8 +109,18 @@ class UpstreamOutboxRepository:
     def row(self, row_id: int) -> UpstreamOutboxRow | None:
         return self.session.get(UpstreamOutboxRow, row_id)
 
-    def lease(self, row_id: int, *, owner: str, attempts: int, now: datetime, until: datetime) -> bool:
-        return lease_outbox_row(self.session, UpstreamOutboxRow, row_id, owner=owner, attempts=attempts, now=now, until=until)
+    def lease(
+        self, row_id: int, *, owner: str, attempts: int, now: datetime, until: datetime
+    ) -> bool:
+        return lease_outbox_row(
+            self.session,
+            UpstreamOutboxRow,
+            row_id,
+            owner=owner,
+            attempts=attempts,
+            now=now,
+            until=until,
+        )
 
     def counts(self) -> dict[str, int]:
         rows = self.session.execute(
@@ -106,7 +130,9 @@ class UpstreamOutboxRepository:
 
     def oldest_pending_at(self) -> datetime | None:
         return self.session.scalar(
-            select(func.min(UpstreamOutboxRow.created_at)).where(UpstreamOutboxRow.status == "pending")
+            select(func.min(UpstreamOutboxRow.created_at)).where(
+                UpstreamOutboxRow.status == "pending"
+            )
         )
 
     def unfinished(self, *, limit: int) -> Sequence[UpstreamOutboxRow]:
@@ -135,7 +161,11 @@ class UpstreamOutboxRepository:
             statement = statement.where(UpstreamOutboxRow.delivery_id.in_(list(delivery_ids)))
         done = self.session.execute(
             statement.values(
-                status="pending", attempts=0, next_attempt_at=now, lease_owner=None, lease_until=None
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                lease_owner=None,
+                lease_until=None,
             ).execution_options(synchronize_session=False)
         )
         return int(done.rowcount)  # type: ignore[attr-defined]  # a CursorResult
@@ -161,7 +191,9 @@ class HubRepository:
 
     def delivery(self, member_id: int, delivery_id: str) -> HubDelivery | None:
         return self.session.scalar(
-            select(HubDelivery).where(HubDelivery.member_id == member_id, HubDelivery.delivery_id == delivery_id)
+            select(HubDelivery).where(
+                HubDelivery.member_id == member_id, HubDelivery.delivery_id == delivery_id
+            )
         )
 
     def deliveries_of(self, licence_id: int) -> Sequence[HubDelivery]:
@@ -171,7 +203,9 @@ class HubRepository:
 
     def licence(self, member_id: int, identifier_base: str) -> HubLicence | None:
         return self.session.scalar(
-            select(HubLicence).where(HubLicence.member_id == member_id, HubLicence.identifier_base == identifier_base)
+            select(HubLicence).where(
+                HubLicence.member_id == member_id, HubLicence.identifier_base == identifier_base
+            )
         )
 
     def add(self, row: object) -> None:
@@ -180,11 +214,20 @@ class HubRepository:
 
     def file(self, licence_id: int, version: int) -> HubLicenceFile | None:
         return self.session.scalar(
-            select(HubLicenceFile).where(HubLicenceFile.licence_id == licence_id, HubLicenceFile.version == version)
+            select(HubLicenceFile).where(
+                HubLicenceFile.licence_id == licence_id, HubLicenceFile.version == version
+            )
         )
 
     def files_by_sha256(self, sha256: str) -> Sequence[HubLicenceFile]:
-        return self.session.scalars(select(HubLicenceFile).where(HubLicenceFile.sha256 == sha256)).all()
+        return self.session.scalars(
+            select(HubLicenceFile).where(HubLicenceFile.sha256 == sha256)
+        ).all()
+
+    def files_by_ofd_sha256(self, sha256: str) -> Sequence[HubLicenceFile]:
+        return self.session.scalars(
+            select(HubLicenceFile).where(HubLicenceFile.ofd_sha256 == sha256)
+        ).all()
 
     def licence_by_id(self, licence_id: int) -> HubLicence | None:
         return self.session.get(HubLicence, licence_id)
@@ -193,7 +236,9 @@ class HubRepository:
         """The licences whose current identifier, or one of whose delivered versions, is ``identifier``."""
         by_file = select(HubLicenceFile.licence_id).where(HubLicenceFile.identifier == identifier)
         return self.session.scalars(
-            select(HubLicence).where((HubLicence.identifier == identifier) | HubLicence.id.in_(by_file))
+            select(HubLicence).where(
+                (HubLicence.identifier == identifier) | HubLicence.id.in_(by_file)
+            )
         ).all()
 
     def search(
@@ -220,10 +265,17 @@ class HubRepository:
         """Per member: licences kept and deliveries accepted."""
         licences = {
             int(m): int(n)
-            for m, n in self.session.execute(select(HubLicence.member_id, func.count()).group_by(HubLicence.member_id))
+            for m, n in self.session.execute(
+                select(HubLicence.member_id, func.count()).group_by(HubLicence.member_id)
+            )
         }
         deliveries = {
             int(m): int(n)
-            for m, n in self.session.execute(select(HubDelivery.member_id, func.count()).group_by(HubDelivery.member_id))
+            for m, n in self.session.execute(
+                select(HubDelivery.member_id, func.count()).group_by(HubDelivery.member_id)
+            )
         }
-        return {m: (int(licences.get(m, 0)), int(deliveries.get(m, 0))) for m in {*licences, *deliveries}}
+        return {
+            m: (int(licences.get(m, 0)), int(deliveries.get(m, 0)))
+            for m in {*licences, *deliveries}
+        }

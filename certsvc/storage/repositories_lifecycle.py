@@ -40,7 +40,9 @@ class StatusHistoryRepository:
 
     def for_certificate(self, certificate_id: int) -> Sequence[StatusChange]:
         return self.session.scalars(
-            select(StatusChange).where(StatusChange.certificate_id == certificate_id).order_by(StatusChange.id)
+            select(StatusChange)
+            .where(StatusChange.certificate_id == certificate_id)
+            .order_by(StatusChange.id)
         ).all()
 
     def last_before(self, certificate_id: int, at: datetime) -> StatusChange | None:
@@ -62,7 +64,11 @@ class SealAdminRepository:
 
     def with_compromise_time(self) -> list[Seal]:
         """Seals still carrying a compromise time of their own (see ``adopt_recorded_compromises``)."""
-        return list(self.session.scalars(select(Seal).where(Seal.compromised_at.is_not(None)).order_by(Seal.id)))
+        return list(
+            self.session.scalars(
+                select(Seal).where(Seal.compromised_at.is_not(None)).order_by(Seal.id)
+            )
+        )
 
 
 class ClientAdminRepository:
@@ -94,18 +100,24 @@ class WebhookRepository:
     def active_endpoints(self, department_id: int) -> Sequence[WebhookEndpoint]:
         return self.session.scalars(
             select(WebhookEndpoint)
-            .where(WebhookEndpoint.department_id == department_id, WebhookEndpoint.is_active.is_(True))
+            .where(
+                WebhookEndpoint.department_id == department_id, WebhookEndpoint.is_active.is_(True)
+            )
             .order_by(WebhookEndpoint.id)
         ).all()
 
     def with_encrypted_secret(self) -> Sequence[WebhookEndpoint]:
         return self.session.scalars(
-            select(WebhookEndpoint).where(WebhookEndpoint.encrypted_secret.is_not(None)).order_by(WebhookEndpoint.id)
+            select(WebhookEndpoint)
+            .where(WebhookEndpoint.encrypted_secret.is_not(None))
+            .order_by(WebhookEndpoint.id)
         ).all()
 
     def with_clear_text_secret(self) -> Sequence[WebhookEndpoint]:
         """Endpoints registered before secrets were encrypted, still holding clear text."""
-        return self.session.scalars(select(WebhookEndpoint).where(WebhookEndpoint.legacy_secret.is_not(None))).all()
+        return self.session.scalars(
+            select(WebhookEndpoint).where(WebhookEndpoint.legacy_secret.is_not(None))
+        ).all()
 
     def add_delivery(self, delivery: WebhookDelivery) -> WebhookDelivery:
         self.session.add(delivery)
@@ -115,13 +127,25 @@ class WebhookRepository:
     def delivery(self, delivery_id: int) -> WebhookDelivery | None:
         return self.session.get(WebhookDelivery, delivery_id)
 
-    def lease(self, delivery_id: int, *, owner: str, attempts: int, now: datetime, until: datetime) -> bool:
+    def lease(
+        self, delivery_id: int, *, owner: str, attempts: int, now: datetime, until: datetime
+    ) -> bool:
         """Take (or renew) the right to make attempt ``attempts + 1``; False if another has it."""
-        return lease_outbox_row(self.session, WebhookDelivery, delivery_id, owner=owner, attempts=attempts, now=now, until=until)
+        return lease_outbox_row(
+            self.session,
+            WebhookDelivery,
+            delivery_id,
+            owner=owner,
+            attempts=attempts,
+            now=now,
+            until=until,
+        )
 
     def pending_ids(self) -> Sequence[int]:
         return self.session.scalars(
-            select(WebhookDelivery.id).where(WebhookDelivery.status == "pending").order_by(WebhookDelivery.id)
+            select(WebhookDelivery.id)
+            .where(WebhookDelivery.status == "pending")
+            .order_by(WebhookDelivery.id)
         ).all()
 
     def add_attempt(self, attempt: WebhookAttempt) -> WebhookAttempt:
@@ -150,7 +174,9 @@ class AuditChainRepository:
     def count_up_to(self, event_id: int) -> int:
         return int(self.session.scalar(select(func.count()).where(AuditEvent.id <= event_id)) or 0)
 
-    def between(self, start: datetime | None, end: datetime | None, page: PageRequest) -> Page[AuditEvent]:
+    def between(
+        self, start: datetime | None, end: datetime | None, page: PageRequest
+    ) -> Page[AuditEvent]:
         """Events with ``start <= at < end``, oldest first (the chain's order)."""
         query = select(AuditEvent)
         if start is not None:
@@ -165,20 +191,30 @@ class AuditChainRepository:
         return checkpoint
 
     def last_checkpoint(self) -> AuditCheckpoint | None:
-        return self.session.scalar(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1))
+        return self.session.scalar(
+            select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc()).limit(1)
+        )
 
     def last_numbered_checkpoint(self) -> AuditCheckpoint | None:
         return self.session.scalar(
-            select(AuditCheckpoint).where(AuditCheckpoint.sequence.is_not(None)).order_by(AuditCheckpoint.sequence.desc()).limit(1)
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.sequence.is_not(None))
+            .order_by(AuditCheckpoint.sequence.desc())
+            .limit(1)
         )
 
     def last_checkpoint_before(self, checkpoint_id: int) -> AuditCheckpoint | None:
         return self.session.scalar(
-            select(AuditCheckpoint).where(AuditCheckpoint.id < checkpoint_id).order_by(AuditCheckpoint.id.desc()).limit(1)
+            select(AuditCheckpoint)
+            .where(AuditCheckpoint.id < checkpoint_id)
+            .order_by(AuditCheckpoint.id.desc())
+            .limit(1)
         )
 
     def first_after(self, event_id: int) -> AuditEvent | None:
-        return self.session.scalar(select(AuditEvent).where(AuditEvent.id > event_id).order_by(AuditEvent.id).limit(1))
+        return self.session.scalar(
+            select(AuditEvent).where(AuditEvent.id > event_id).order_by(AuditEvent.id).limit(1)
+        )
 
     def entry_hashes_after(self, event_id: int, *, up_to: int) -> Iterator[tuple[int, str]]:
         """(id, entry hash) of the entries after ``event_id`` up to ``up_to``, in order."""

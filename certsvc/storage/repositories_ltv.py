@@ -32,7 +32,9 @@ class LtvRenewalRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def targets(self, *, department_id: int | None = None, after_id: int = 0, limit: int = 500) -> list[RenewalTarget]:
+    def targets(
+        self, *, department_id: int | None = None, after_id: int = 0, limit: int = 500
+    ) -> list[RenewalTarget]:
         """A page of current versions (by licence id), each with its newest file."""
         query = (
             select(Certificate.id, Certificate.identifier, Certificate.status, CertificateVersion.version,
@@ -50,9 +52,14 @@ class LtvRenewalRepository:
         newest = self.newest_files([(int(r[0]), int(r[3])) for r in rows])
         return [
             RenewalTarget(
-                certificate_id=int(r[0]), identifier=str(r[1]), status=str(r[2]), version=int(r[3]),
-                file_sha256=newest.get((int(r[0]), int(r[3])), str(r[4])), seal_algorithm=str(r[5]),
-                seal_certificate_der=bytes(r[6]), seal_chain_der=tuple(r[7] or ()),
+                certificate_id=int(r[0]),
+                identifier=str(r[1]),
+                status=str(r[2]),
+                version=int(r[3]),
+                file_sha256=newest.get((int(r[0]), int(r[3])), str(r[4])),
+                seal_algorithm=str(r[5]),
+                seal_certificate_der=bytes(r[6]),
+                seal_chain_der=tuple(r[7] or ()),
             )
             for r in rows
         ]
@@ -72,13 +79,23 @@ class LtvRenewalRepository:
             .order_by(LtvRenewal.id)
         ).all()
         wanted = set(versions)
-        return {(int(c), int(v)): str(s) for c, v, s in rows if (int(c), int(v)) in wanted}  # the last wins
+        return {
+            (int(c), int(v)): str(s) for c, v, s in rows if (int(c), int(v)) in wanted
+        }  # the last wins
 
     def is_renewed_from(self, previous_sha256: str) -> bool:
-        return self.session.scalars(select(LtvRenewal.id).where(LtvRenewal.previous_sha256 == previous_sha256)).first() is not None
+        return (
+            self.session.scalars(
+                select(LtvRenewal.id).where(LtvRenewal.previous_sha256 == previous_sha256)
+            ).first()
+            is not None
+        )
 
     def is_renewed_file(self, sha256: str) -> bool:
-        return self.session.scalars(select(LtvRenewal.id).where(LtvRenewal.sha256 == sha256)).first() is not None
+        return (
+            self.session.scalars(select(LtvRenewal.id).where(LtvRenewal.sha256 == sha256)).first()
+            is not None
+        )
 
     def add(self, renewal: LtvRenewal) -> LtvRenewal:
         self.session.add(renewal)

@@ -24,11 +24,15 @@ class OfdRepository:
 
     def for_version(self, certificate_id: int, version: int) -> CertificateOfd | None:
         return self.session.scalar(
-            select(CertificateOfd).where(CertificateOfd.certificate_id == certificate_id, CertificateOfd.version == version)
+            select(CertificateOfd).where(
+                CertificateOfd.certificate_id == certificate_id, CertificateOfd.version == version
+            )
         )
 
     def by_sha256(self, sha256: str) -> CertificateOfd | None:
-        return self.session.scalar(select(CertificateOfd).where(CertificateOfd.sha256 == sha256).limit(1))
+        return self.session.scalar(
+            select(CertificateOfd).where(CertificateOfd.sha256 == sha256).limit(1)
+        )
 
 
 def insert_ofd(session: Session, row: dict[str, Any]) -> None:

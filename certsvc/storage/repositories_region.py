@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from certsvc.domain.paging import Page, PageRequest
 from certsvc.storage.orm import Department, Seal
 from certsvc.storage.orm_region import DepartmentPlace, Matter
 from certsvc.storage.orm_rules import DepartmentLicenceType
@@ -26,15 +27,22 @@ class MatterRepository:
             query = query.with_for_update()
         return self.session.scalar(query)
 
-    def page(self, *, after_code: str | None, limit: int) -> Sequence[Matter]:
-        """Matters in code order, after ``after_code``."""
-        query = select(Matter).options(selectinload(Matter.materials)).order_by(Matter.code).limit(limit)
-        if after_code is not None:
-            query = query.where(Matter.code > after_code)
-        return self.session.scalars(query).all()
+    def page(self, request: PageRequest) -> Page[Matter]:
+        """Matters in registration (id) order, the shared keyset cursor (``domain/paging.py``)."""
+        query = (
+            select(Matter)
+            .options(selectinload(Matter.materials))
+            .order_by(Matter.id)
+            .limit(request.limit + 1)
+        )
+        if request.after_id is not None:
+            query = query.where(Matter.id > request.after_id)
+        return Page.from_rows(self.session.scalars(query).all(), request, row_id=lambda m: m.id)
 
     def all(self) -> Sequence[Matter]:
-        return self.session.scalars(select(Matter).options(selectinload(Matter.materials)).order_by(Matter.code)).all()
+        return self.session.scalars(
+            select(Matter).options(selectinload(Matter.materials)).order_by(Matter.code)
+        ).all()
 
     def add(self, matter: Matter) -> Matter:
         self.session.add(matter)
@@ -57,7 +65,9 @@ class PlaceRepository:
         """Place a department; False when it was placed so already."""
         place = self.of(department_id)
         if place is None:
-            self.session.add(DepartmentPlace(department_id=department_id, level=level, parent_code=parent_code))
+            self.session.add(
+                DepartmentPlace(department_id=department_id, level=level, parent_code=parent_code)
+            )
             self.session.flush()
             return True
         if (place.level, place.parent_code) == (level, parent_code):
@@ -95,7 +105,12 @@ class RegionReadRepository:
         return self.session.scalars(select(Seal).order_by(Seal.department_id, Seal.id)).all()
 
     def live_authorizations(
-        self, *, holder: tuple[str, str], department_id: int, type_codes: Sequence[str], now: datetime
+        self,
+        *,
+        holder: tuple[str, str],
+        department_id: int,
+        type_codes: Sequence[str],
+        now: datetime,
     ) -> Sequence[SharingAuthorization]:
         """The holder's authorizations to this department, for these types, usable at ``now``."""
         if not type_codes:
@@ -116,7 +131,11 @@ class RegionReadRepository:
     def waived(self) -> Sequence[tuple[str, str, int]]:
         """(matter code, 证照类型代码, distinct applications) of successful queries naming a matter."""
         rows = self.session.execute(
-            select(UsageRecord.matter_code, UsageRecord.type_code, func.count(func.distinct(UsageRecord.application_no)))
+            select(
+                UsageRecord.matter_code,
+                UsageRecord.type_code,
+                func.count(func.distinct(UsageRecord.application_no)),
+            )
             .where(
                 UsageRecord.matter_code.is_not(None),
                 UsageRecord.operation == "query",

@@ -23,7 +23,9 @@ class SealRevocationRepository:
         return revocation
 
     def by_seal(self, seal_id: int) -> SealRevocation | None:
-        return self.session.scalars(select(SealRevocation).where(SealRevocation.seal_id == seal_id)).first()
+        return self.session.scalars(
+            select(SealRevocation).where(SealRevocation.seal_id == seal_id)
+        ).first()
 
     def by_certificate(self, certificate_sha256: str) -> SealRevocation | None:
         return self.session.scalars(
@@ -34,13 +36,17 @@ class SealRevocationRepository:
         if not certificate_sha256s:
             return {}
         rows = self.session.scalars(
-            select(SealRevocation).where(SealRevocation.certificate_sha256.in_(list(certificate_sha256s)))
+            select(SealRevocation).where(
+                SealRevocation.certificate_sha256.in_(list(certificate_sha256s))
+            )
         ).all()
         return {r.certificate_sha256: r for r in rows}
 
     def issued_by(self, issuer_sha256: str) -> Sequence[SealRevocation]:
         return self.session.scalars(
-            select(SealRevocation).where(SealRevocation.issuer_sha256 == issuer_sha256).order_by(SealRevocation.id)
+            select(SealRevocation)
+            .where(SealRevocation.issuer_sha256 == issuer_sha256)
+            .order_by(SealRevocation.id)
         ).all()
 
     def seals(self) -> Sequence[Seal]:

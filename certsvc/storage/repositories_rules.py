@@ -34,7 +34,9 @@ class LicenceTypeRepository:
         """Allow a type; False when it was allowed already."""
         if self.is_allowed(department_id, template):
             return False
-        self.session.add(DepartmentLicenceType(department_id=department_id, template=template, granted_at=at))
+        self.session.add(
+            DepartmentLicenceType(department_id=department_id, template=template, granted_at=at)
+        )
         self.session.flush()
         return True
 
@@ -42,7 +44,8 @@ class LicenceTypeRepository:
         """Stop allowing a type; False when it was not allowed."""
         result = self.session.execute(
             delete(DepartmentLicenceType).where(
-                DepartmentLicenceType.department_id == department_id, DepartmentLicenceType.template == template
+                DepartmentLicenceType.department_id == department_id,
+                DepartmentLicenceType.template == template,
             )
         )
         return bool(result.rowcount)  # type: ignore[attr-defined]
@@ -69,7 +72,9 @@ class SealChoiceRepository:
 
     def default_of(self, department_id: int) -> Seal | None:
         """The seal marked default (it may be retired or out of its validity)."""
-        return self.session.scalar(select(Seal).where(Seal.department_id == department_id, Seal.is_default))
+        return self.session.scalar(
+            select(Seal).where(Seal.department_id == department_id, Seal.is_default)
+        )
 
     def usable_with_purpose(self, department_id: int, purpose: str, at: datetime) -> Sequence[Seal]:
         """Active seals of this purpose valid at ``at``, oldest first."""
@@ -88,7 +93,9 @@ class SealChoiceRepository:
     def make_default(self, seal: Seal) -> None:
         """Mark ``seal`` as its department's one default (the partial unique index keeps it one)."""
         self.session.execute(
-            update(Seal).where(Seal.department_id == seal.department_id, Seal.is_default).values(is_default=False)
+            update(Seal)
+            .where(Seal.department_id == seal.department_id, Seal.is_default)
+            .values(is_default=False)
         )
         self.session.flush()
         seal.is_default = True

@@ -33,9 +33,13 @@ class CertificateSearchRepository:
     def __init__(self, session: Session) -> None:
         self.session = session
 
-    def search(self, query: CertificateQuery, page: PageRequest, *, today: date) -> Page[Certificate]:
+    def search(
+        self, query: CertificateQuery, page: PageRequest, *, today: date
+    ) -> Page[Certificate]:
         """The newest licences first; ``status`` is the effective one on ``today`` (expired is computed)."""
-        stmt = select(Certificate).options(selectinload(Certificate.versions), joinedload(Certificate.department))
+        stmt = select(Certificate).options(
+            selectinload(Certificate.versions), joinedload(Certificate.department)
+        )
         if query.department_id is not None:
             stmt = stmt.where(Certificate.department_id == query.department_id)
         if query.template is not None:
@@ -50,9 +54,13 @@ class CertificateSearchRepository:
             stmt = stmt.where(Certificate.issued_at < query.issued_until)
         if query.status is LicenceStatus.EXPIRED:
             # Expiry is never stored: a stored "valid" past its last day reads as expired.
-            stmt = stmt.where(Certificate.status == LicenceStatus.VALID.value, Certificate.valid_until < today)
+            stmt = stmt.where(
+                Certificate.status == LicenceStatus.VALID.value, Certificate.valid_until < today
+            )
         elif query.status is LicenceStatus.VALID:
-            stmt = stmt.where(Certificate.status == LicenceStatus.VALID.value, Certificate.valid_until >= today)
+            stmt = stmt.where(
+                Certificate.status == LicenceStatus.VALID.value, Certificate.valid_until >= today
+            )
         elif query.status is not None:
             stmt = stmt.where(Certificate.status == query.status.value)
         return read_page(self.session, stmt, Certificate.id, page)

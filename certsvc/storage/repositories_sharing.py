@@ -30,7 +30,9 @@ class SharingRepository:
         self.session.flush()
         return authorization
 
-    def authorization_by_code(self, code: str, *, for_update: bool = False) -> SharingAuthorization | None:
+    def authorization_by_code(
+        self, code: str, *, for_update: bool = False
+    ) -> SharingAuthorization | None:
         query = select(SharingAuthorization).where(SharingAuthorization.code == code)
         if for_update:
             # PostgreSQL: two queries on one single-use code must not both pass; SQLite is serial anyway.
@@ -40,10 +42,15 @@ class SharingRepository:
     def authorization_by_id(self, authorization_id: int) -> SharingAuthorization | None:
         return self.session.get(SharingAuthorization, authorization_id)
 
-    def authorizations_for_holder(self, holder_id_type: str, holder_id: str) -> Sequence[SharingAuthorization]:
+    def authorizations_for_holder(
+        self, holder_id_type: str, holder_id: str
+    ) -> Sequence[SharingAuthorization]:
         return self.session.scalars(
             select(SharingAuthorization)
-            .where(SharingAuthorization.holder_id_type == holder_id_type, SharingAuthorization.holder_id == holder_id)
+            .where(
+                SharingAuthorization.holder_id_type == holder_id_type,
+                SharingAuthorization.holder_id == holder_id,
+            )
             .order_by(SharingAuthorization.id.desc())
         ).all()
 
@@ -55,9 +62,13 @@ class SharingRepository:
     def usage_by_id(self, record_id: int) -> UsageRecord | None:
         return self.session.get(UsageRecord, record_id)
 
-    def usage_for_holder(self, holder_id_type: str, holder_id: str, page: PageRequest) -> Page[UsageRecord]:
+    def usage_for_holder(
+        self, holder_id_type: str, holder_id: str, page: PageRequest
+    ) -> Page[UsageRecord]:
         """In the order things happened (the holder reads it as a diary)."""
-        query = select(UsageRecord).where(UsageRecord.holder_id_type == holder_id_type, UsageRecord.holder_id == holder_id)
+        query = select(UsageRecord).where(
+            UsageRecord.holder_id_type == holder_id_type, UsageRecord.holder_id == holder_id
+        )
         return read_page(self.session, query, UsageRecord.id, page, newest_first=False)
 
     def usage_for_department(
@@ -79,16 +90,21 @@ class SharingRepository:
         if type_code is not None:
             query = query.where(Certificate.type_code == type_code)
         return self.session.scalars(
-            query.options(selectinload(Certificate.department), selectinload(Certificate.versions)).order_by(
-                Certificate.id
-            )
+            query.options(
+                selectinload(Certificate.department), selectinload(Certificate.versions)
+            ).order_by(Certificate.id)
         ).all()
 
     def certificate_by_id(self, certificate_id: int) -> Certificate | None:
         return self.session.get(Certificate, certificate_id)
 
     def is_token_spent(self, jti_sha256: str) -> bool:
-        return self.session.scalar(select(HolderTokenUse.id).where(HolderTokenUse.jti_sha256 == jti_sha256)) is not None
+        return (
+            self.session.scalar(
+                select(HolderTokenUse.id).where(HolderTokenUse.jti_sha256 == jti_sha256)
+            )
+            is not None
+        )
 
     def spend_token(self, use: HolderTokenUse) -> None:
         self.session.add(use)
@@ -109,9 +125,18 @@ class StatsRepository:
         """(department code, department name, template, stored status, is past validity, count)."""
         is_past = case((Certificate.valid_until < today, True), else_=False)
         rows = self.session.execute(
-            select(Department.code, Department.name, Certificate.template, Certificate.status, is_past, func.count())
+            select(
+                Department.code,
+                Department.name,
+                Certificate.template,
+                Certificate.status,
+                is_past,
+                func.count(),
+            )
             .join(Department, Department.id == Certificate.department_id)
-            .group_by(Department.code, Department.name, Certificate.template, Certificate.status, is_past)
+            .group_by(
+                Department.code, Department.name, Certificate.template, Certificate.status, is_past
+            )
             .order_by(Department.code, Certificate.template)
         ).all()
         return [(r[0], r[1], r[2], r[3], bool(r[4]), int(r[5])) for r in rows]
@@ -119,7 +144,9 @@ class StatsRepository:
     def usage_counts(self) -> Sequence[tuple[str | None, str, str, int]]:
         """(receiving department code, operation, result, count)."""
         rows = self.session.execute(
-            select(UsageRecord.department_code, UsageRecord.operation, UsageRecord.result, func.count())
+            select(
+                UsageRecord.department_code, UsageRecord.operation, UsageRecord.result, func.count()
+            )
             .group_by(UsageRecord.department_code, UsageRecord.operation, UsageRecord.result)
             .order_by(UsageRecord.department_code)
         ).all()

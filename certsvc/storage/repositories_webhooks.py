@@ -46,14 +46,18 @@ class WebhookAdminRepository:
 
     def delivery(self, endpoint_id: int, delivery_id: int) -> WebhookDelivery | None:
         return self.session.scalar(
-            select(WebhookDelivery).where(WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint_id)
+            select(WebhookDelivery).where(
+                WebhookDelivery.id == delivery_id, WebhookDelivery.endpoint_id == endpoint_id
+            )
         )
 
     def pending_of(self, endpoint_id: int) -> list[int]:
         return list(
             self.session.scalars(
                 select(WebhookDelivery.id)
-                .where(WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending")
+                .where(
+                    WebhookDelivery.endpoint_id == endpoint_id, WebhookDelivery.status == "pending"
+                )
                 .order_by(WebhookDelivery.id)
             )
         )
@@ -61,7 +65,11 @@ class WebhookAdminRepository:
     def delete(self, endpoint: WebhookEndpoint) -> None:
         """The endpoint, its deliveries and their attempts (children first: foreign keys)."""
         deliveries = select(WebhookDelivery.id).where(WebhookDelivery.endpoint_id == endpoint.id)
-        self.session.execute(delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries)))
-        self.session.execute(delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id))
+        self.session.execute(
+            delete(WebhookAttempt).where(WebhookAttempt.delivery_id.in_(deliveries))
+        )
+        self.session.execute(
+            delete(WebhookDelivery).where(WebhookDelivery.endpoint_id == endpoint.id)
+        )
         self.session.delete(endpoint)
         self.session.flush()

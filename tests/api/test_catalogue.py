@@ -30,6 +30,11 @@ def test_catalogue_lists_every_installed_type_with_its_facts(client: TestClient,
     special = types["special-operations-certificate"]
     assert (special["holder_kinds"], special["holder_kind_codes"]) == (["resident_id"], ["111"])
     assert types["construction-planning-permit"]["validity_years"] is None
+    water = types["water-abstraction-permit"]  # 一般为5年，最长不超过10年
+    assert (water["validity_kind"], water["validity_years"], water["validity_max_years"]) == ("term", 5, 10)
+    assert food["validity_max_years"] is None
+    title = types["real-estate-title"]
+    assert (title["validity_kind"], set(title["holder_kinds"])) == ("long_term", {"resident_id", "uscc"})
 
 
 def test_catalogue_names_the_departments_allowed_to_issue_each_type(client: TestClient) -> None:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import secrets
 import subprocess
+import zipfile
 from pathlib import Path
 
 from fastapi.testclient import TestClient
+from PIL import Image, ImageChops, ImageStat
 from sqlalchemy import select
 
 from certsvc.crypto.ses import parse_seal
 from certsvc.domain.identifiers import uscc_check_char
 from certsvc.rendering.bilingual_seals import RingLayout, draw_bilingual_round_seal
+from certsvc.rendering.seals import draw_round_seal
 from certsvc.services.context import ServiceContext
 from certsvc.storage.orm import Seal
 from tests.conftest import auth, sample_request
@@ -164,3 +168,80 @@ def test_init_gives_demo_departments_only_attested_mongolian_names(embedded: Ser
             assert embedded.blobs.get(seal.image_sha256) == draw_bilingual_round_seal(
                 department_name=demo.name, department_name_mn=demo.name_mn or "", seal_name=demo.seal_name
             )
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    """The picture as it prints on paper: composed over white (so the colour values of
+    transparent pixels do not matter)."""
+    return Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA")).convert("RGB")
+
+
+def _pdf_images(pdf: bytes) -> list[Image.Image]:
+    """Every image XObject with a soft mask (page content and signature appearance), on white."""
+    import pymupdf
+
+    out = []
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        for xref in range(1, doc.xref_length()):
+            try:
+                subtype, smask = doc.xref_get_key(xref, "Subtype")[1], doc.xref_get_key(xref, "SMask")
+            except pymupdf.mupdf.FzErrorFormat:  # a free entry of an updated (signed) file
+                continue
+            if subtype == "/Image" and smask[0] == "xref":
+                mask = pymupdf.Pixmap(doc, int(smask[1].split()[0]))
+                pixels = pymupdf.Pixmap(pymupdf.Pixmap(doc, xref), mask)
+                out.append(_on_white(Image.frombytes("RGBA", (pixels.width, pixels.height), pixels.samples)))
+    return out
+
+
+def _difference(a: Image.Image, b: Image.Image) -> float:
+    """Mean absolute difference per channel (0–255) of ``b`` resampled to ``a``'s size."""
+    return sum(ImageStat.Stat(ImageChops.difference(a, b.resize(a.size, Image.Resampling.LANCZOS))).mean) / 3
+
+
+def test_one_bilingual_seal_picture_in_the_pdfs_the_ofd_and_the_ses_seal(
+    client: TestClient, operator_key: str, embedded: ServiceContext
+) -> None:
+    """The seal image of the electronic PDF, the print copy, the OFD's GB/T 38540 seal and the
+    stored SESeal all come from the one bilingual drawing; the OFD prints the Mongolian name."""
+    from certsvc.crypto.ses import parse_signature
+
+    code = _code("152502")
+    name = "锡林浩特市市场监督管理局"
+    admin = auth(operator_key)
+    client.post(
+        "/api/v1/admin/departments",
+        json={"code": code, "name": name, "area_code": "152502", "name_mn": NAME_MN},
+        headers=admin,
+    )
+    seal = client.post(
+        f"/api/v1/admin/departments/{code}/seals", json={"name": "行政许可专用章", "algorithm": "sm2"}, headers=admin
+    ).json()
+    client.patch(f"/api/v1/admin/departments/{code}/licence-types", json={"add": ["food-business-licence"]}, headers=admin)
+    key = client.post(
+        "/api/v1/admin/clients", json={"name": f"issuer-{code}", "role": "issuer", "department_code": code}, headers=admin
+    ).json()["api_key"]
+    issued = client.post("/api/v1/certificates", json=sample_request(), headers=auth(key))
+    assert issued.status_code == 201, issued.text
+    base = f"/api/v1/certificates/{issued.json()['identifier']}"
+
+    expected = draw_bilingual_round_seal(department_name=name, department_name_mn=NAME_MN, seal_name="行政许可专用章")
+    with embedded.database.read() as session:
+        stored = session.scalars(select(Seal).where(Seal.id == seal["id"])).one()
+        assert embedded.blobs.get(stored.image_sha256) == expected
+    ofd = client.get(f"{base}/ofd", headers=auth(key))
+    assert ofd.status_code == 200, ofd.text
+    with zipfile.ZipFile(io.BytesIO(ofd.content)) as package:
+        picture = parse_signature(package.read("Doc_0/Signs/Sign_0/SignedValue.dat")).seal.picture_data
+        content = package.read("Doc_0/Pages/Page_0/Content.xml").decode()
+    assert picture == expected  # what OFD readers draw in the seal box
+    assert NAME_MN.split(" ")[0] in content and 'Fill="false"' in content  # the Mongolian text layer
+
+    # The PDFs hold it at the resolution they print it (the signature appearance resamples it).
+    ours = _on_white(Image.open(io.BytesIO(expected)))
+    chinese_only = _on_white(Image.open(io.BytesIO(draw_round_seal(department_name=name, seal_name="行政许可专用章"))))
+    for variant in ("electronic", "print"):
+        pdf = client.get(f"{base}/pdf", params={"variant": variant}, headers=auth(key))
+        assert pdf.status_code == 200, pdf.text
+        (image,) = _pdf_images(pdf.content)
+        assert _difference(image, ours) < 2.0 < _difference(image, chinese_only), variant

@@ -40,13 +40,13 @@ def test_amend_makes_the_next_version_with_the_changes_and_supersedes_the_old_id
     issued = issue_sample(embedded, issuer)
     service = LifecycleService(embedded, background_webhooks=False)
     amendment = parse_amend_request(
-        {"reason": "经营场所变更", "fields": {"business_premises": "内蒙古锡林浩特市额尔敦路18号"}, "valid_until": "2031-12-31"}
+        {"reason": "经营场所变更", "fields": {"business_premises": "内蒙古锡林浩特市额尔敦路18号"}, "valid_until": "2030-12-31"}
     )
     amended = service.amend(issued.identifier, amendment, principal=issuer)
     assert LicenceIdentifier.parse(amended.identifier).version == 2 and amended.previous_identifier == issued.identifier
     info = RegistryService(embedded).get(amended.identifier, principal=issuer)
     assert info.fields["business_premises"] == "内蒙古锡林浩特市额尔敦路18号"
-    assert info.fields["licence_number"] and info.valid_until.isoformat() == "2031-12-31"
+    assert info.fields["licence_number"] and info.valid_until.isoformat() == "2030-12-31"
     assert [v.identifier for v in info.versions] == [issued.identifier, amended.identifier]
     with pytest.raises(ConflictError) as superseded:
         service.reissue(issued.identifier, reason="遗失", principal=issuer)

@@ -40,12 +40,13 @@ def _issue(ctx: ServiceContext, code: str) -> bytes:
     with ctx.database.read() as session:
         department = department_by_code(session, code)
         principal = Principal(client_id=0, name="t", role=Role.ISSUER, department_id=department.id, department_code=code)
-    request = {**sample_request(), "template": "food-business-licence", "valid_until": "2046-03-14"}
+    # A decision letter: its period is the department's to set, so it can outlive the seal (20 years).
+    request = {**sample_request("administrative-licensing-decision"), "valid_until": "2046-03-14"}
     issued = IssuanceService(ctx).issue(parse_issue_request(request), principal=principal)
     return RegistryService(ctx).file(issued.identifier, principal=principal)[1]
 
 
-# The first demo department of each key algorithm (the 锡林郭勒盟 bureaus, which issue food licences).
+# The first demo department of each key algorithm (the 锡林郭勒盟 bureaus, which issue decision letters).
 ONE_PER_ALGORITHM = {algorithm: demo for demo in reversed(DEMO_DEPARTMENTS) for algorithm in [demo.algorithm.value]}
 
 

@@ -45,7 +45,8 @@ def _issue(ctx: ServiceContext) -> str:
     with ctx.database.read() as session:
         department = department_by_code(session, ECDSA.code)
         principal = Principal(client_id=0, name="t", role=Role.ISSUER, department_id=department.id, department_code=ECDSA.code)
-    request = {**sample_request(), "template": "food-business-licence", "valid_until": "2046-03-14"}
+    # A decision letter: its period is the department's to set, so it can outlive the seal (20 years).
+    request = {**sample_request("administrative-licensing-decision"), "valid_until": "2046-03-14"}
     return IssuanceService(ctx).issue(parse_issue_request(request), principal=principal).identifier
 
 

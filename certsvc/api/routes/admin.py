@@ -27,14 +27,19 @@ class DepartmentCreate(BaseModel):
     code: str = Field(min_length=18, max_length=18, description="统一社会信用代码")
     name: str = Field(min_length=1, max_length=100)
     area_code: str = Field(min_length=6, max_length=6, description="GB/T 2260 行政区划代码")
-    name_mn: str | None = Field(default=None, max_length=400, description="the name in traditional Mongolian script")
+    name_mn: str | None = Field(
+        default=None, max_length=400, description="the name in traditional Mongolian script"
+    )
     is_bilingual: bool | None = Field(
-        default=None, description="seals and licences in Mongolian and Chinese; default: area code 15xxxx (内蒙古)"
+        default=None,
+        description="seals and licences in Mongolian and Chinese; default: area code 15xxxx (内蒙古)",
     )
 
 
 class DepartmentUpdate(BaseModel):
-    name_mn: str | None = Field(default=None, max_length=400, description="the name in traditional Mongolian script")
+    name_mn: str | None = Field(
+        default=None, max_length=400, description="the name in traditional Mongolian script"
+    )
     is_bilingual: bool | None = None
 
 
@@ -42,7 +47,9 @@ class SealRead(BaseModel):
     id: int
     department_code: str
     name: str
-    purpose: str = Field(description="公章, 行政许可专用章 …: a template naming this purpose is sealed with it")
+    purpose: str = Field(
+        description="公章, 行政许可专用章 …: a template naming this purpose is sealed with it"
+    )
     is_default: bool = Field(description="signs every template that names no seal purpose")
     algorithm: str
     status: str
@@ -86,11 +93,17 @@ class LicenceTypesChange(BaseModel):
 
 class SealCreate(BaseModel):
     name: str = Field(min_length=1, max_length=100, description="e.g. 行政审批专用章")
-    purpose: str | None = Field(default=None, min_length=1, max_length=100, description="defaults to the name")
+    purpose: str | None = Field(
+        default=None, min_length=1, max_length=100, description="defaults to the name"
+    )
     algorithm: str = Field(default="ecdsa-p256", description="rsa-3072 | ecdsa-p256 | sm2")
     validity_days: int = Field(default=1825, ge=1, le=3650)
-    name_mn: str | None = Field(default=None, max_length=200, description="the seal's name in Mongolian script")
-    ring_layout: str = Field(default="rings", description="rings (Mongolian outer ring) | halves (Mongolian upper half)")
+    name_mn: str | None = Field(
+        default=None, max_length=200, description="the seal's name in Mongolian script"
+    )
+    ring_layout: str = Field(
+        default="rings", description="rings (Mongolian outer ring) | halves (Mongolian upper half)"
+    )
     # Import instead of generating: both PEMs given (certificate first, then its chain).
     key_pem: str | None = None
     certificate_pem: str | None = None
@@ -125,7 +138,9 @@ class ClientCreated(BaseModel):
 
 
 @router.post("/departments", status_code=201, response_model=DepartmentRead)
-def create_department(body: DepartmentCreate, ctx: ContextDep, principal: OperatorPrincipal) -> DepartmentRead:
+def create_department(
+    body: DepartmentCreate, ctx: ContextDep, principal: OperatorPrincipal
+) -> DepartmentRead:
     return DepartmentRead.of(
         AdminService(ctx).add_department(
             code=body.code,
@@ -139,10 +154,14 @@ def create_department(body: DepartmentCreate, ctx: ContextDep, principal: Operat
 
 
 @router.patch("/departments/{code}", response_model=DepartmentRead)
-def update_department(code: str, body: DepartmentUpdate, ctx: ContextDep, principal: OperatorPrincipal) -> DepartmentRead:
+def update_department(
+    code: str, body: DepartmentUpdate, ctx: ContextDep, principal: OperatorPrincipal
+) -> DepartmentRead:
     """Set the Mongolian name and/or the bilingual setting; absent fields stay as they are."""
     return DepartmentRead.of(
-        AdminService(ctx).update_department(code, name_mn=body.name_mn, is_bilingual=body.is_bilingual, principal=principal)
+        AdminService(ctx).update_department(
+            code, name_mn=body.name_mn, is_bilingual=body.is_bilingual, principal=principal
+        )
     )
 
 
@@ -157,7 +176,9 @@ def show_department(code: str, ctx: ContextDep, principal: OperatorPrincipal) ->
 
 
 @router.post("/departments/{code}/seals", status_code=201, response_model=SealRead)
-def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+def create_seal(
+    code: str, body: SealCreate, ctx: ContextDep, principal: OperatorPrincipal
+) -> SealRead:
     """Make a seal from the development CA, or import one when ``key_pem`` and ``certificate_pem`` are given."""
     admin = AdminService(ctx)
     if body.key_pem or body.certificate_pem:
@@ -188,14 +209,28 @@ def create_seal(code: str, body: SealCreate, ctx: ContextDep, principal: Operato
 
 @router.get("/departments/{code}/seals", response_model=list[SealRead], responses=PAGINATED)
 def list_seals(
-    code: str, request: Request, response: Response, ctx: ContextDep, principal: OperatorPrincipal, page: PageDep
+    code: str,
+    request: Request,
+    response: Response,
+    ctx: ContextDep,
+    principal: OperatorPrincipal,
+    page: PageDep,
 ) -> list[SealRead]:
-    return send_page(AdminService(ctx).list_seals(code, principal=principal, page=page).map(SealRead.of), request, response)
+    return send_page(
+        AdminService(ctx).list_seals(code, principal=principal, page=page).map(SealRead.of),
+        request,
+        response,
+    )
 
 
 class SealRevoke(BaseModel):
-    reason: str = Field(description="key-compromise, superseded, affiliation-changed, cessation-of-operation or unspecified")
-    at: datetime | None = Field(default=None, description="from when the key is not trusted (RFC 5280 invalidityDate); default now")
+    reason: str = Field(
+        description="key-compromise, superseded, affiliation-changed, cessation-of-operation or unspecified"
+    )
+    at: datetime | None = Field(
+        default=None,
+        description="from when the key is not trusted (RFC 5280 invalidityDate); default now",
+    )
 
 
 class RevocationRead(BaseModel):
@@ -208,16 +243,24 @@ class RevocationRead(BaseModel):
 
 
 @router.post("/seals/{seal_id}/revoke", response_model=RevocationRead)
-def revoke_seal(seal_id: RowId, body: SealRevoke, ctx: ContextDep, principal: OperatorPrincipal) -> RevocationRead:
+def revoke_seal(
+    seal_id: RowId, body: SealRevoke, ctx: ContextDep, principal: OperatorPrincipal
+) -> RevocationRead:
     """Revoke the seal's certificate (published in the seal CA's CRL and OCSP answers). Licences
     time-stamped before ``at`` stay valid; later ones are invalid (docs/ltv.md)."""
-    info = RevocationService(ctx).revoke_seal(seal_id, reason=body.reason, invalid_from=body.at, principal=principal)
+    info = RevocationService(ctx).revoke_seal(
+        seal_id, reason=body.reason, invalid_from=body.at, principal=principal
+    )
     return RevocationRead.model_validate(info, from_attributes=True)
 
 
 @router.get("/departments/{code}/licence-types", response_model=LicenceTypesRead)
-def list_licence_types(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> LicenceTypesRead:
-    return LicenceTypesRead.model_validate(LicenceTypeService(ctx).types(code, principal=principal), from_attributes=True)
+def list_licence_types(
+    code: str, ctx: ContextDep, principal: OperatorPrincipal
+) -> LicenceTypesRead:
+    return LicenceTypesRead.model_validate(
+        LicenceTypeService(ctx).types(code, principal=principal), from_attributes=True
+    )
 
 
 @router.patch("/departments/{code}/licence-types", response_model=LicenceTypesRead)
@@ -225,7 +268,9 @@ def change_licence_types(
     code: str, body: LicenceTypesChange, ctx: ContextDep, principal: OperatorPrincipal
 ) -> LicenceTypesRead:
     """Allow (``add``) or withdraw (``remove``) licence types of a department."""
-    changed = LicenceTypeService(ctx).change(code, add=body.add, remove=body.remove, principal=principal)
+    changed = LicenceTypeService(ctx).change(
+        code, add=body.add, remove=body.remove, principal=principal
+    )
     return LicenceTypesRead.model_validate(changed, from_attributes=True)
 
 
@@ -243,19 +288,33 @@ def retire_seal(seal_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -
 @router.put(
     "/seals/{seal_id}/image",
     response_model=SealRead,
-    openapi_extra={"requestBody": {"content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}}},
+    openapi_extra={
+        "requestBody": {
+            "content": {"image/png": {"schema": {"type": "string", "format": "binary"}}}
+        }
+    },
 )
-async def set_seal_image(seal_id: RowId, request: Request, ctx: ContextDep, principal: OperatorPrincipal) -> SealRead:
+async def set_seal_image(
+    seal_id: RowId, request: Request, ctx: ContextDep, principal: OperatorPrincipal
+) -> SealRead:
     """Replace the seal's image with an uploaded PNG (transparent background, body ``image/png``)."""
     png = await read_limited_body(request, 2 * 1024 * 1024 + 1)
-    info = await run_in_threadpool(AdminService(ctx).set_seal_image, seal_id, png, principal=principal)
+    info = await run_in_threadpool(
+        AdminService(ctx).set_seal_image, seal_id, png, principal=principal
+    )
     return SealRead.of(info)
 
 
 @router.post("/clients", status_code=201, response_model=ClientCreated)
-def create_client(body: ClientCreate, ctx: ContextDep, principal: OperatorPrincipal) -> ClientCreated:
+def create_client(
+    body: ClientCreate, ctx: ContextDep, principal: OperatorPrincipal
+) -> ClientCreated:
     key = AdminService(ctx).add_client(
-        name=body.name, role=body.role, department_code=body.department_code, expires_at=body.expires_at, principal=principal
+        name=body.name,
+        role=body.role,
+        department_code=body.department_code,
+        expires_at=body.expires_at,
+        principal=principal,
     )
     return ClientCreated(id=key.client_id, api_key=key.api_key)
 
@@ -269,7 +328,9 @@ def list_clients(
     page: PageDep,
     department: Annotated[str | None, Query()] = None,
 ) -> list[ClientRead]:
-    found = AdminService(ctx).list_clients(principal=principal, page=page, department_code=department)
+    found = AdminService(ctx).list_clients(
+        principal=principal, page=page, department_code=department
+    )
     return send_page(found.map(ClientRead.of), request, response)
 
 
@@ -288,7 +349,17 @@ def verify_audit(ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any
 def create_checkpoint(ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any]:
     """Sign the audit chain's head now."""
     cp = AuditService(ctx).checkpoint()
-    return {"checkpoint": None if cp is None else {"id": cp.id, "at": cp.at, "last_event_id": cp.last_event_id, "head_hash": cp.head_hash, "event_count": cp.event_count}}
+    return {
+        "checkpoint": None
+        if cp is None
+        else {
+            "id": cp.id,
+            "at": cp.at,
+            "last_event_id": cp.last_event_id,
+            "head_hash": cp.head_hash,
+            "event_count": cp.event_count,
+        }
+    }
 
 
 @router.get("/audit/events", responses=PAGINATED)
@@ -303,7 +374,11 @@ def export_audit(
     end: Annotated[datetime | None, Query(alias="to")] = None,
 ) -> list[dict[str, Any]]:
     """Audit events with from <= at < to, oldest first, one page at a time (the first page read is itself audited)."""
-    return send_page(AuditService(ctx).export(start=start, end=end, actor=principal, page=page, request_id=rid), request, response)
+    return send_page(
+        AuditService(ctx).export(start=start, end=end, actor=principal, page=page, request_id=rid),
+        request,
+        response,
+    )
 
 
 def _report(report: ChainReport) -> dict[str, Any]:

@@ -18,7 +18,9 @@ from certsvc.services.catalogue import CatalogueService, CatalogueType
 __all__ = ["public_router"]
 
 public_router = APIRouter(
-    prefix="/api/v1/catalogue", tags=["public: licence catalogue"], dependencies=[Depends(public), Depends(public_rate_limit)]
+    prefix="/api/v1/catalogue",
+    tags=["public: licence catalogue"],
+    dependencies=[Depends(public), Depends(public_rate_limit)],
 )
 
 
@@ -36,9 +38,16 @@ class CatalogueTypeRead(BaseModel):
     holder_kinds: list[str] = Field(description="uscc | resident_id")
     holder_kind_codes: list[str] = Field(description="GB/T 36903 持证主体代码类型: 001 | 111")
     validity_kind: str | None = Field(description="term | long_term | per_licence")
-    validity_years: int | None
+    validity_years: int | None = Field(
+        description="term: the usual number of years (the end given when a request names none)"
+    )
+    validity_max_years: int | None = Field(
+        description="term: the longest allowed, when longer than the usual term"
+    )
     validity_basis: str
-    departments: list[CatalogueDepartmentRead] = Field(description="the departments allowed to issue it")
+    departments: list[CatalogueDepartmentRead] = Field(
+        description="the departments allowed to issue it"
+    )
     template_version: str = Field(description="digest of the template's files")
     has_bilingual_layout: bool
 

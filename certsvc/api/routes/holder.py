@@ -72,9 +72,15 @@ class UsageRead(BaseModel):
 
 
 class AuthorizationCreate(BaseModel):
-    department_code: str = Field(min_length=18, max_length=18, description="receiving department's 统一社会信用代码")
-    licence_type: str | None = Field(default=None, max_length=64, description="template slug or 证照类型代码")
-    certificate_identifier: str | None = Field(default=None, max_length=130, description="one specific licence")
+    department_code: str = Field(
+        min_length=18, max_length=18, description="receiving department's 统一社会信用代码"
+    )
+    licence_type: str | None = Field(
+        default=None, max_length=64, description="template slug or 证照类型代码"
+    )
+    certificate_identifier: str | None = Field(
+        default=None, max_length=130, description="one specific licence"
+    )
     application_no: str = Field(min_length=1, max_length=64, description="办件编号")
     purpose: str = Field(min_length=1, max_length=200)
     expires_at: datetime
@@ -110,20 +116,33 @@ class AuthorizationRead(BaseModel):
 
 
 @router.get("/certificates", response_model=list[HolderCertificateRead])
-def my_certificates(ctx: ContextDep, holder: CurrentHolder, rid: RequestId) -> list[HolderCertificateRead]:
+def my_certificates(
+    ctx: ContextDep, holder: CurrentHolder, rid: RequestId
+) -> list[HolderCertificateRead]:
     """Every licence the holder has, across departments, with its state."""
-    return [HolderCertificateRead(**{k: getattr(c, k) for k in c.__slots__}) for c in HolderService(ctx).certificates(holder, request_id=rid)]
+    return [
+        HolderCertificateRead(**{k: getattr(c, k) for k in c.__slots__})
+        for c in HolderService(ctx).certificates(holder, request_id=rid)
+    ]
 
 
 @router.get("/usage", response_model=list[UsageRead], responses=PAGINATED)
-def my_usage(request: Request, response: Response, ctx: ContextDep, holder: CurrentHolder, page: PageDep) -> list[UsageRead]:
+def my_usage(
+    request: Request, response: Response, ctx: ContextDep, holder: CurrentHolder, page: PageDep
+) -> list[UsageRead]:
     """Every query, check and download naming the holder, answered or refused, oldest first."""
     found = HolderService(ctx).usage(holder, page=page)
-    return send_page(found.map(lambda u: UsageRead(**{k: getattr(u, k) for k in UsageRead.model_fields})), request, response)
+    return send_page(
+        found.map(lambda u: UsageRead(**{k: getattr(u, k) for k in UsageRead.model_fields})),
+        request,
+        response,
+    )
 
 
 @router.post("/authorizations", status_code=201, response_model=AuthorizationRead)
-def grant(body: AuthorizationCreate, ctx: ContextDep, holder: FreshHolder, rid: RequestId) -> AuthorizationRead:
+def grant(
+    body: AuthorizationCreate, ctx: ContextDep, holder: FreshHolder, rid: RequestId
+) -> AuthorizationRead:
     """Authorize one receiving department to use one licence type or one licence."""
     view = AuthorizationService(ctx).create(
         holder,
@@ -147,7 +166,12 @@ def my_authorizations(ctx: ContextDep, holder: CurrentHolder) -> list[Authorizat
 @router.get(
     "/authorizations/{code}/qr",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "QR code carrying the authorization code"}},
+    responses={
+        200: {
+            "content": {"image/png": {}},
+            "description": "QR code carrying the authorization code",
+        }
+    },
 )
 def authorization_qr(code: str, ctx: ContextDep, holder: CurrentHolder) -> Response:
     return Response(AuthorizationService(ctx).qr(holder, code), media_type="image/png")

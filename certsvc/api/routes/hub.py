@@ -24,7 +24,14 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/hub", tags=["hub"])
 
 HubReader = Annotated[Principal, Depends(allow(Role.SHARING, Role.OPERATOR))]
-UseCause = Annotated[str, Query(min_length=1, max_length=200, description="申请事由: why the licence is looked at (recorded)")]
+UseCause = Annotated[
+    str,
+    Query(
+        min_length=1,
+        max_length=200,
+        description="申请事由: why the licence is looked at (recorded)",
+    ),
+]
 
 
 class DeliveryReceipt(BaseModel):
@@ -63,7 +70,9 @@ class HubVerificationRead(BaseModel):
 
 @router.post("/deliveries", response_model=DeliveryReceipt)
 async def receive_delivery(
-    request: Request, ctx: ContextDep, credential: Annotated[str | None, Depends(hub_member_credential)]
+    request: Request,
+    ctx: ContextDep,
+    credential: Annotated[str | None, Depends(hub_member_credential)],
 ) -> DeliveryReceipt:
     """A member delivers one change of one licence; a repeated delivery id is answered, not applied."""
     body = await read_limited_body(request, ctx.settings.max_upload_bytes * 2)
@@ -71,7 +80,11 @@ async def receive_delivery(
     return DeliveryReceipt.model_validate(received, from_attributes=True)
 
 
-@router.post("/verify", dependencies=[Depends(public), Depends(public_rate_limit)], response_model=HubVerificationRead)
+@router.post(
+    "/verify",
+    dependencies=[Depends(public), Depends(public_rate_limit)],
+    response_model=HubVerificationRead,
+)
 async def verify_at_hub(request: Request, ctx: ContextDep) -> HubVerificationRead:
     """Verify a licence file any member delivered: its seals against that member's roots, the
     hub's copy of its status, the 盟 issuer and which deployment delivered it."""
@@ -91,24 +104,63 @@ def search_licences(
     member: Annotated[str | None, Query(max_length=60)] = None,
 ) -> list[HubLicenceRead]:
     """GB/T 36906-style query over every member's licences (at least one criterion)."""
-    query = LicenceQuery(holder_code=holder_code, type_code=type_code, issuer_code=issuer_code, member=member)
-    return [HubLicenceRead.of(info) for info in HubQueries(ctx).search(query, principal=principal, use_cause=use_cause)]
+    query = LicenceQuery(
+        holder_code=holder_code, type_code=type_code, issuer_code=issuer_code, member=member
+    )
+    return [
+        HubLicenceRead.of(info)
+        for info in HubQueries(ctx).search(query, principal=principal, use_cause=use_cause)
+    ]
 
 
 @router.get("/licences/{identifier}", response_model=HubLicenceRead)
-def get_licence(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> HubLicenceRead:
+def get_licence(
+    identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause
+) -> HubLicenceRead:
     """The hub's copy of one licence, by any delivered version's identifier."""
-    return HubLicenceRead.of(HubQueries(ctx).licence(identifier, principal=principal, use_cause=use_cause))
+    return HubLicenceRead.of(
+        HubQueries(ctx).licence(identifier, principal=principal, use_cause=use_cause)
+    )
 
 
 @router.get(
     "/licences/{identifier}/pdf",
     response_class=Response,
-    responses={200: {"content": {"application/pdf": {}}, "description": "the file as its member sealed it"}},
+    responses={
+        200: {"content": {"application/pdf": {}}, "description": "the file as its member sealed it"}
+    },
 )
-def get_licence_file(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> Response:
+def get_licence_file(
+    identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause
+) -> Response:
     """The current version's file, with its original seals."""
     name, data = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause)
     return Response(
-        data, media_type="application/pdf", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
+        data,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+    )
+
+
+@router.get(
+    "/licences/{identifier}/ofd",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/ofd": {}},
+            "description": "the version's OFD as its member sealed it (GB/T 38540 seal)",
+        }
+    },
+)
+def get_licence_ofd(
+    identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause
+) -> Response:
+    """The current version's OFD, with its original seal (404 ``no_ofd`` when it has none)."""
+    name, data = HubQueries(ctx).file(
+        identifier, principal=principal, use_cause=use_cause, ofd=True
+    )
+    return Response(
+        data,
+        media_type="application/ofd",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
     )

@@ -24,7 +24,9 @@ router = APIRouter(prefix="/api/v1/certificates", tags=["lifecycle"])
 
 
 class ReasonBody(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]})
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]}
+    )
 
     reason: str = Field(min_length=1, max_length=500, description="why, e.g. 行政处罚决定书文号")
     category: ReasonCategory = Field(
@@ -65,10 +67,19 @@ class StatusChangeRead(BaseModel):
 
 def _status_route(action: LicenceAction) -> None:
     def change(
-        identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+        identifier: str,
+        body: ReasonBody,
+        ctx: ContextDep,
+        principal: IssuerOrOperator,
+        rid: RequestId,
     ) -> LifecycleRead:
         result = LifecycleService(ctx).change_status(
-            identifier, action, reason=body.reason, principal=principal, request_id=rid, category=body.category
+            identifier,
+            action,
+            reason=body.reason,
+            principal=principal,
+            request_id=rid,
+            category=body.category,
         )
         return LifecycleRead.of(result)
 
@@ -77,13 +88,22 @@ def _status_route(action: LicenceAction) -> None:
     router.post(f"/{{identifier}}/{action.value}", response_model=LifecycleRead)(change)
 
 
-for _action in (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOKE, LicenceAction.CANCEL):
+for _action in (
+    LicenceAction.SUSPEND,
+    LicenceAction.RESUME,
+    LicenceAction.REVOKE,
+    LicenceAction.CANCEL,
+):
     _status_route(_action)
 
 
 @router.post("/{identifier}/amend", response_model=LifecycleRead)
 async def amend_certificate(
-    identifier: str, body: AmendRequest, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+    identifier: str,
+    body: AmendRequest,
+    ctx: ContextDep,
+    principal: IssuerOrOperator,
+    rid: RequestId,
 ) -> LifecycleRead:
     """变更: a new version with the changes and the next version number; the old one is superseded."""
     result = await run_in_threadpool(
@@ -98,7 +118,11 @@ async def reissue_certificate(
 ) -> LifecycleRead:
     """补发: the same data sealed again as a new version with the next version number."""
     result = await run_in_threadpool(
-        LifecycleService(ctx).reissue, identifier, reason=body.reason, principal=principal, request_id=rid
+        LifecycleService(ctx).reissue,
+        identifier,
+        reason=body.reason,
+        principal=principal,
+        request_id=rid,
     )
     return LifecycleRead.of(result)
 
@@ -108,4 +132,7 @@ def certificate_history(
     identifier: str, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
 ) -> list[StatusChangeRead]:
     """Every state change and new version of the licence, oldest first."""
-    return [StatusChangeRead.of(c) for c in LifecycleService(ctx).history(identifier, principal=principal, request_id=rid)]
+    return [
+        StatusChangeRead.of(c)
+        for c in LifecycleService(ctx).history(identifier, principal=principal, request_id=rid)
+    ]

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId, SharingPrincipal, allow
+from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.api.uploads import read_limited_body
 from certsvc.errors import BadRequestError
 from certsvc.services.matter_materials import MaterialsAnswer, MatterMaterialsService
@@ -40,7 +41,9 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class MaterialBody(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="材料名称")
     licence_types: list[str] = Field(
-        default_factory=list, max_length=20, description="template slugs, 证照类型代码 or licence names that replace it"
+        default_factory=list,
+        max_length=20,
+        description="template slugs, 证照类型代码 or licence names that replace it",
     )
 
 
@@ -63,11 +66,6 @@ class MatterRead(BaseModel):
     @classmethod
     def of(cls, info: MatterInfo) -> MatterRead:
         return cls.model_validate(info, from_attributes=True)
-
-
-class MatterPage(BaseModel):
-    matters: list[MatterRead]
-    next_after: str | None = Field(description="pass as ?after= for the next page; null at the end")
 
 
 class MatterVersionRead(BaseModel):
@@ -133,17 +131,15 @@ class MaterialsRead(BaseModel):
         return cls.model_validate(a, from_attributes=True)
 
 
-@router.get("", response_model=MatterPage)
+@router.get("", response_model=list[MatterRead], responses=PAGINATED)
 def list_matters(
-    ctx: ContextDep,
-    principal: AnyRole,
-    after: Annotated[str | None, Query(max_length=64)] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-) -> MatterPage:
-    """The register in code order, a page at a time."""
-    matters = MatterRegisterService(ctx).page(principal=principal, after=after, limit=limit)
-    return MatterPage(
-        matters=[MatterRead.of(m) for m in matters], next_after=matters[-1].code if len(matters) == limit else None
+    request: Request, response: Response, ctx: ContextDep, principal: AnyRole, page: PageDep
+) -> list[MatterRead]:
+    """The register in registration order, a page at a time (``Link``/``X-Next-Cursor``)."""
+    return send_page(
+        MatterRegisterService(ctx).page(page, principal=principal).map(MatterRead.of),
+        request,
+        response,
     )
 
 
@@ -157,18 +153,24 @@ async def import_register(
     """Load a register file (CSV or XLSX body): a dry run unless ``execute=true``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", _XLSX):
-        raise BadRequestError(f"send the register as text/csv or {_XLSX}", code="unsupported_file_type")
+        raise BadRequestError(
+            f"send the register as text/csv or {_XLSX}", code="unsupported_file_type"
+        )
     body = await read_limited_body(request, _MAX_UPLOAD)
     suffix = ".xlsx" if content_type == _XLSX else ".csv"
     report = await run_in_threadpool(_load, ctx, body, suffix, principal, execute)
     return LoadReportRead.of(report)
 
 
-def _load(ctx: ContextDep, body: bytes, suffix: str, principal: Principal, execute: bool) -> LoadReport:
+def _load(
+    ctx: ContextDep, body: bytes, suffix: str, principal: Principal, execute: bool
+) -> LoadReport:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"register{suffix}"
         path.write_bytes(body)
-        return MatterRegisterService(ctx).load(path, principal=principal, execute=execute, filename=f"upload{suffix}")
+        return MatterRegisterService(ctx).load(
+            path, principal=principal, execute=execute, filename=f"upload{suffix}"
+        )
 
 
 @router.get("/{code}", response_model=MatterRead)
@@ -177,10 +179,16 @@ def get_matter(code: str, ctx: ContextDep, principal: AnyRole) -> MatterRead:
 
 
 @router.put("/{code}", response_model=MatterRead)
-def put_matter(code: str, body: MatterPut, ctx: ContextDep, principal: OperatorPrincipal) -> MatterRead:
+def put_matter(
+    code: str, body: MatterPut, ctx: ContextDep, principal: OperatorPrincipal
+) -> MatterRead:
     """Register a matter or replace its materials (a new version, audited)."""
     materials = [MaterialSpec(m.name, tuple(m.licence_types)) for m in body.materials]
-    return MatterRead.of(MatterRegisterService(ctx).put(code, name=body.name, materials=materials, principal=principal))
+    return MatterRead.of(
+        MatterRegisterService(ctx).put(
+            code, name=body.name, materials=materials, principal=principal
+        )
+    )
 
 
 @router.delete("/{code}", status_code=204)
@@ -190,9 +198,14 @@ def delete_matter(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> R
 
 
 @router.get("/{code}/history", response_model=list[MatterVersionRead])
-def matter_history(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[MatterVersionRead]:
+def matter_history(
+    code: str, ctx: ContextDep, principal: OperatorPrincipal
+) -> list[MatterVersionRead]:
     """Every version of the matter, from the audit log."""
-    return [MatterVersionRead.of(v) for v in MatterRegisterService(ctx).history(code, principal=principal)]
+    return [
+        MatterVersionRead.of(v)
+        for v in MatterRegisterService(ctx).history(code, principal=principal)
+    ]
 
 
 @router.get("/{code}/materials", response_model=MaterialsRead)
@@ -201,13 +214,23 @@ def matter_materials(
     ctx: ContextDep,
     principal: SharingPrincipal,
     rid: RequestId,
-    holder_id: Annotated[str | None, Query(max_length=18, description="the applicant's USCC or ID number")] = None,
-    holder_id_type: Annotated[str | None, Query(max_length=20, description="uscc | resident_id; guessed when absent")] = None,
-    application_no: Annotated[str | None, Query(max_length=64, description="办件编号: only authorizations for it")] = None,
+    holder_id: Annotated[
+        str | None, Query(max_length=18, description="the applicant's USCC or ID number")
+    ] = None,
+    holder_id_type: Annotated[
+        str | None, Query(max_length=20, description="uscc | resident_id; guessed when absent")
+    ] = None,
+    application_no: Annotated[
+        str | None, Query(max_length=64, description="办件编号: only authorizations for it")
+    ] = None,
 ) -> MaterialsRead:
     """Per material: waivable, by which licence types, and the holder's licences in scope."""
     answer = MatterMaterialsService(ctx).materials(
-        code, principal=principal, holder_id=holder_id, holder_id_type=holder_id_type,
-        application_no=application_no, request_id=rid,
+        code,
+        principal=principal,
+        holder_id=holder_id,
+        holder_id_type=holder_id_type,
+        application_no=application_no,
+        request_id=rid,
     )
     return MaterialsRead.of(answer)

@@ -19,7 +19,11 @@ from certsvc.services.qr import QrService, QrVerification
 __all__ = ["QrClaimsRead", "QrVerificationRead", "public_router"]
 
 # Public: anyone holding a licence, or a clerk at a counter, may call it; rate-limited per address.
-public_router = APIRouter(prefix="/api/v1", tags=["public: QR verification"], dependencies=[Depends(public), Depends(public_rate_limit)])
+public_router = APIRouter(
+    prefix="/api/v1",
+    tags=["public: QR verification"],
+    dependencies=[Depends(public), Depends(public_rate_limit)],
+)
 
 _IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
 _MAX_TEXT_BYTES = 8 * 1024
@@ -92,8 +96,12 @@ async def scanned_input(request: Request, image_limit: int) -> tuple[str | None,
             return None, await upload.read()
         if isinstance(text, str) and text.strip():
             return text, None
-        raise BadRequestError("send the field 'text' or an image in the field 'file'", code="missing_file")
-    raise InvalidDocumentError(f"expected JSON, text/plain, image/png, image/jpeg or multipart, got {content_type}")
+        raise BadRequestError(
+            "send the field 'text' or an image in the field 'file'", code="missing_file"
+        )
+    raise InvalidDocumentError(
+        f"expected JSON, text/plain, image/png, image/jpeg or multipart, got {content_type}"
+    )
 
 
 @public_router.post(
@@ -102,14 +110,19 @@ async def scanned_input(request: Request, image_limit: int) -> tuple[str | None,
     openapi_extra={
         "requestBody": {
             "content": {
-                "application/json": {"schema": {"type": "object", "properties": {"text": {"type": "string"}}}},
+                "application/json": {
+                    "schema": {"type": "object", "properties": {"text": {"type": "string"}}}
+                },
                 "text/plain": {"schema": {"type": "string"}},
                 "image/png": {"schema": {"type": "string", "format": "binary"}},
                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
                 "multipart/form-data": {
                     "schema": {
                         "type": "object",
-                        "properties": {"text": {"type": "string"}, "file": {"type": "string", "format": "binary"}},
+                        "properties": {
+                            "text": {"type": "string"},
+                            "file": {"type": "string", "format": "binary"},
+                        },
                     }
                 },
             }

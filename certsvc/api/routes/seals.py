@@ -16,7 +16,9 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/seals", tags=["seal coverage"])
 
-ExpiringDays = Annotated[int, Query(ge=0, le=3650, description="list seals whose validity ends within this many days")]
+ExpiringDays = Annotated[
+    int, Query(ge=0, le=3650, description="list seals whose validity ends within this many days")
+]
 
 
 class CoverageRowRead(BaseModel):
@@ -61,9 +63,13 @@ class CoverageRead(BaseModel):
 
 
 @router.get("/coverage", response_model=CoverageRead)
-def coverage(ctx: ContextDep, principal: OperatorPrincipal, expiring_days: ExpiringDays = 90) -> CoverageRead:
+def coverage(
+    ctx: ContextDep, principal: OperatorPrincipal, expiring_days: ExpiringDays = 90
+) -> CoverageRead:
     """Departments with and without a valid seal, by level and area; seals expiring soon."""
-    return CoverageRead.of(SealCoverageService(ctx).report(principal=principal, expiring_days=expiring_days))
+    return CoverageRead.of(
+        SealCoverageService(ctx).report(principal=principal, expiring_days=expiring_days)
+    )
 
 
 @router.get(

@@ -20,14 +20,18 @@ router = APIRouter(prefix="/api/v1/sharing", tags=["sharing"])
 
 
 class SharingQuery(BaseModel):
-    holder_id_type: str = Field(max_length=20, description="uscc | resident_id (or GB/T 36903 001 | 111)")
+    holder_id_type: str = Field(
+        max_length=20, description="uscc | resident_id (or GB/T 36903 001 | 111)"
+    )
     holder_id: str = Field(max_length=18)
     licence_type: str = Field(max_length=64, description="template slug or 证照类型代码")
     authorization_code: str = Field(max_length=20)
     application_no: str = Field(max_length=64, description="办件编号")
     reason: str = Field(max_length=200, description="申请事由 (GB/T 36906 useCause)")
     matter_code: str | None = Field(
-        default=None, max_length=64, description="事项编码 of the application: counts the materials waived per matter"
+        default=None,
+        max_length=64,
+        description="事项编码 of the application: counts the materials waived per matter",
     )
 
 
@@ -87,7 +91,13 @@ class UsageExportRead(BaseModel):
 
 
 @router.post("/query", response_model=SharingQueryRead)
-def query(body: SharingQuery, request: Request, ctx: ContextDep, principal: SharingPrincipal, rid: RequestId) -> SharingQueryRead:
+def query(
+    body: SharingQuery,
+    request: Request,
+    ctx: ContextDep,
+    principal: SharingPrincipal,
+    rid: RequestId,
+) -> SharingQueryRead:
     """The holder's valid licences of a type, with a short-lived download link each."""
     answer = SharingService(ctx).query(principal, request_id=rid, **body.model_dump())
     base = str(request.base_url).rstrip("/")
@@ -105,7 +115,9 @@ def query(body: SharingQuery, request: Request, ctx: ContextDep, principal: Shar
 
 
 @router.post("/check", response_model=SharingCheckRead)
-def check(body: SharingCheck, ctx: ContextDep, principal: SharingPrincipal, rid: RequestId) -> SharingCheckRead:
+def check(
+    body: SharingCheck, ctx: ContextDep, principal: SharingPrincipal, rid: RequestId
+) -> SharingCheckRead:
     """核验: whether the data match a valid licence; the licence itself is not returned."""
     answer = SharingService(ctx).check(principal, request_id=rid, **body.model_dump())
     return SharingCheckRead(is_match=answer.is_match, usage_record_id=answer.usage_record_id)
@@ -122,14 +134,22 @@ def download(token: str, ctx: ContextDep, principal: SharingPrincipal, rid: Requ
     return Response(
         data,
         media_type="application/pdf",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.pdf", "Cache-Control": "no-store"},
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.pdf",
+            "Cache-Control": "no-store",
+        },
     )
 
 
 @router.get(
     "/usage",
     response_model=list[UsageExportRead],
-    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}},
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "JSON, or CSV with format=csv",
+        }
+    },
 )
 def usage_export(
     ctx: ContextDep,

@@ -41,7 +41,9 @@ class MatterFiguresRead(BaseModel):
     name: str
     materials: int
     waivable: int = Field(description="materials a licence type can replace")
-    waived: int = Field(description="applications in which a delivered licence replaced a material, summed")
+    waived: int = Field(
+        description="applications in which a delivered licence replaced a material, summed"
+    )
     per_material: list[MaterialFiguresRead]
 
 
@@ -63,8 +65,13 @@ def stats(ctx: ContextDep, principal: OperatorPrincipal) -> StatsRead:
     r = StatsService(ctx).report(principal)
     return StatsRead(
         generated_at=r.generated_at,
-        licences=[LicenceCountRead(**{k: getattr(c, k) for k in LicenceCountRead.model_fields}) for c in r.licences],
-        uses=[UseCountRead(**{k: getattr(u, k) for k in UseCountRead.model_fields}) for u in r.uses],
+        licences=[
+            LicenceCountRead(**{k: getattr(c, k) for k in LicenceCountRead.model_fields})
+            for c in r.licences
+        ],
+        uses=[
+            UseCountRead(**{k: getattr(u, k) for k in UseCountRead.model_fields}) for u in r.uses
+        ],
         materials_waived=r.materials_waived,
         checks_matched=r.checks_matched,
         valid_licences=r.valid_licences,

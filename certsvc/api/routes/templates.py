@@ -19,7 +19,9 @@ from certsvc.services.template_gallery import (
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/api/v1/templates", tags=["templates"], dependencies=[Depends(public), Depends(public_rate_limit)]
+    prefix="/api/v1/templates",
+    tags=["templates"],
+    dependencies=[Depends(public), Depends(public_rate_limit)],
 )
 
 
@@ -32,7 +34,9 @@ class TemplateLinks(BaseModel):
 class TemplateSummaryRead(BaseModel):
     slug: str = Field(description="the `template` of an issue request")
     name: str
-    type_code: str = Field(description="证照类型代码 (GB/T 36904), the first part of every identifier of this type")
+    type_code: str = Field(
+        description="证照类型代码 (GB/T 36904), the first part of every identifier of this type"
+    )
     links: TemplateLinks
 
     @classmethod
@@ -41,8 +45,12 @@ class TemplateSummaryRead(BaseModel):
 
 
 class TemplateRead(TemplateSummaryRead):
-    fields_schema: dict[str, Any] = Field(description="JSON Schema (2020-12) of the issue request's `fields`")
-    sample_request: dict[str, Any] = Field(description="a complete body for POST /api/v1/certificates")
+    fields_schema: dict[str, Any] = Field(
+        description="JSON Schema (2020-12) of the issue request's `fields`"
+    )
+    sample_request: dict[str, Any] = Field(
+        description="a complete body for POST /api/v1/certificates"
+    )
 
     @classmethod
     def of_description(cls, t: TemplateDescription, *, base: str) -> TemplateRead:
@@ -71,19 +79,29 @@ def _base(request: Request) -> str:
 @router.get("", response_model=list[TemplateSummaryRead])
 def list_templates(request: Request, ctx: ContextDep) -> list[TemplateSummaryRead]:
     """Every licence type this service issues (which ones a department may issue: its licence types)."""
-    return [TemplateSummaryRead.of(t, base=_base(request)) for t in TemplateGalleryService(ctx).summaries()]
+    return [
+        TemplateSummaryRead.of(t, base=_base(request))
+        for t in TemplateGalleryService(ctx).summaries()
+    ]
 
 
 @router.get("/{slug}", response_model=TemplateRead)
 def get_template(slug: str, request: Request, ctx: ContextDep) -> TemplateRead:
     """Name, type code, the JSON Schema of the fields and a sample request that issues as written."""
-    return TemplateRead.of_description(TemplateGalleryService(ctx).describe(slug), base=_base(request))
+    return TemplateRead.of_description(
+        TemplateGalleryService(ctx).describe(slug), base=_base(request)
+    )
 
 
 @router.get(
     "/{slug}/preview.png",
     response_class=Response,
-    responses={200: {"content": {"image/png": {}}, "description": "page 1 of the sample, as printed (never signed)"}},
+    responses={
+        200: {
+            "content": {"image/png": {}},
+            "description": "page 1 of the sample, as printed (never signed)",
+        }
+    },
 )
 async def get_template_preview(slug: str, ctx: ContextDep) -> Response:
     """The sample request rendered as a licence page (the seal drawn, the identifier a placeholder's)."""

@@ -13,7 +13,11 @@ from certsvc.services.trust import TrustService
 
 __all__ = ["public_router"]
 
-public_router = APIRouter(prefix="/api/v1", tags=["public: trust list"], dependencies=[Depends(public), Depends(public_rate_limit)])
+public_router = APIRouter(
+    prefix="/api/v1",
+    tags=["public: trust list"],
+    dependencies=[Depends(public), Depends(public_rate_limit)],
+)
 
 
 @public_router.get("/trust/keys")

@@ -22,8 +22,12 @@ _REPLY = "application/timestamp-reply"
     "/tsa",
     dependencies=[Depends(allow(Role.TIMESTAMPING))],
     response_class=Response,
-    responses={200: {"content": {_REPLY: {}}, "description": "a DER TimeStampResp (granted or rejection)"}},
-    openapi_extra={"requestBody": {"content": {_QUERY: {"schema": {"type": "string", "format": "binary"}}}}},
+    responses={
+        200: {"content": {_REPLY: {}}, "description": "a DER TimeStampResp (granted or rejection)"}
+    },
+    openapi_extra={
+        "requestBody": {"content": {_QUERY: {"schema": {"type": "string", "format": "binary"}}}}
+    },
 )
 async def timestamp(request: Request, ctx: ContextDep) -> Response:
     """Answer a DER TimeStampReq. A request the TSA cannot grant (unknown digest, other policy,
@@ -33,7 +37,8 @@ async def timestamp(request: Request, ctx: ContextDep) -> Response:
     body = await request.body()
     if len(body) > MAX_TIMESTAMP_REQUEST_BYTES:
         raise DocumentTooLargeError(
-            "a time-stamp request is at most 4096 bytes", details={"limit": MAX_TIMESTAMP_REQUEST_BYTES}
+            "a time-stamp request is at most 4096 bytes",
+            details={"limit": MAX_TIMESTAMP_REQUEST_BYTES},
         )
     answer = await run_in_threadpool(ctx.built_in_tsa().respond, body)
     return Response(content=answer, media_type=_REPLY)

@@ -29,7 +29,10 @@ router = APIRouter(prefix="/api/v1", tags=["verification"])
                 "application/pdf": {"schema": {"type": "string", "format": "binary"}},
                 "application/ofd": {"schema": {"type": "string", "format": "binary"}},
                 "multipart/form-data": {
-                    "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
                 },
             }
         }
@@ -40,7 +43,9 @@ async def verify(
     ctx: ContextDep,
     at: Annotated[
         datetime | None,
-        Query(description="validate the signatures as of this instant (ISO 8601 with zone), e.g. a future date"),
+        Query(
+            description="validate the signatures as of this instant (ISO 8601 with zone), e.g. a future date"
+        ),
     ] = None,
 ) -> VerificationRead:
     """Verify a licence PDF or OFD (told apart by content): seals, changes after sealing, trust,

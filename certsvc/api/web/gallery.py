@@ -20,7 +20,11 @@ from certsvc.services.template_gallery import TemplateGalleryService
 
 __all__ = ["gallery_router"]
 
-gallery_router = APIRouter(tags=["public pages"], include_in_schema=False, dependencies=[Depends(public), Depends(public_rate_limit)])
+gallery_router = APIRouter(
+    tags=["public pages"],
+    include_in_schema=False,
+    dependencies=[Depends(public), Depends(public_rate_limit)],
+)
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 

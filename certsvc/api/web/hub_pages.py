@@ -21,10 +21,16 @@ from certsvc.services.hub_queries import HubLicenceInfo, HubQueries
 __all__ = ["hub_public_router"]
 
 hub_public_router = APIRouter(
-    tags=["public pages"], include_in_schema=False, dependencies=[Depends(public), Depends(public_rate_limit)]
+    tags=["public pages"],
+    include_in_schema=False,
+    dependencies=[Depends(public), Depends(public_rate_limit)],
 )
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
-_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 @hub_public_router.get("/hub/v/{identifier}", response_class=HTMLResponse)
@@ -52,11 +58,20 @@ async def hub_check_upload(request: Request, ctx: ContextDep) -> HTMLResponse:
         result = await run_in_threadpool(HubQueries(ctx).verify, data)
     except CertsvcError as exc:
         return _templates.TemplateResponse(
-            request, "report.html", {"report": None, "error": exc.message, "labels": STATUS_LABELS}, status_code=422
+            request,
+            "report.html",
+            {"report": None, "error": exc.message, "labels": STATUS_LABELS},
+            status_code=422,
         )
     return _templates.TemplateResponse(
         request,
         "report.html",
-        {"report": result.report, "error": None, "labels": STATUS_LABELS, "claims": None, "member": result.member},
+        {
+            "report": result.report,
+            "error": None,
+            "labels": STATUS_LABELS,
+            "claims": None,
+            "member": result.member,
+        },
         headers=_HEADERS,
     )

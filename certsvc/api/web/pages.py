@@ -27,7 +27,11 @@ from certsvc.services.verification import VerificationService
 
 __all__ = ["STATUS_LABELS", "public_router"]
 
-public_router = APIRouter(tags=["public pages"], include_in_schema=False, dependencies=[Depends(public), Depends(public_rate_limit)])
+public_router = APIRouter(
+    tags=["public pages"],
+    include_in_schema=False,
+    dependencies=[Depends(public), Depends(public_rate_limit)],
+)
 _templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 STATUS_LABELS = {
@@ -38,10 +42,16 @@ STATUS_LABELS = {
     "expired": ("已过期", "Expired"),
     "superseded": ("已变更", "Superseded"),
 }
-_HEADERS = {"Cache-Control": "no-store", "Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
+_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
-def _status_page(request: Request, status: PublicStatus | None, qr: QrVerification | None) -> HTMLResponse:
+def _status_page(
+    request: Request, status: PublicStatus | None, qr: QrVerification | None
+) -> HTMLResponse:
     # Details only from an authentic payload for this very identifier.
     claims = qr.claims if qr is not None and qr.is_authentic else None
     if claims is not None and status is not None and claims.identifier != status.identifier:
@@ -71,7 +81,9 @@ def licence_page(identifier: str, request: Request, ctx: ContextDep) -> HTMLResp
 
 @public_router.get("/v/{identifier}/{payload}", response_class=HTMLResponse)
 @public_router.get("/V/{identifier}/{payload}", response_class=HTMLResponse)
-def licence_page_with_payload(identifier: str, payload: str, request: Request, ctx: ContextDep) -> HTMLResponse:
+def licence_page_with_payload(
+    identifier: str, payload: str, request: Request, ctx: ContextDep
+) -> HTMLResponse:
     """What the QR code opens: status, and the masked details when the signed payload verifies."""
     status = _lookup(ctx, identifier)
     qr = QrService(ctx).verify_text(f"V/{identifier}/{payload}") if status is not None else None
@@ -87,7 +99,10 @@ async def check_upload(request: Request, ctx: ContextDep) -> HTMLResponse:
     except CertsvcError as exc:
         return _error_page(request, exc)
     return _templates.TemplateResponse(
-        request, "report.html", {"report": report, "error": None, "labels": STATUS_LABELS, "claims": None}, headers=_HEADERS
+        request,
+        "report.html",
+        {"report": report, "error": None, "labels": STATUS_LABELS, "claims": None},
+        headers=_HEADERS,
     )
 
 
@@ -115,5 +130,8 @@ async def scan_upload(request: Request, ctx: ContextDep) -> HTMLResponse:
 
 def _error_page(request: Request, exc: CertsvcError) -> HTMLResponse:
     return _templates.TemplateResponse(
-        request, "report.html", {"report": None, "error": exc.message, "labels": STATUS_LABELS}, status_code=422
+        request,
+        "report.html",
+        {"report": None, "error": exc.message, "labels": STATUS_LABELS},
+        status_code=422,
     )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import logging
+from functools import lru_cache
 
 from fontTools.ttLib import TTFont, newTable
 from fontTools.ttLib.tables._c_m_a_p import CmapSubtable
@@ -22,7 +23,7 @@ from reportlab.pdfbase import pdfmetrics
 
 from certsvc.errors import RenderingError
 
-__all__ = ["EmbeddedFont", "subset_font"]
+__all__ = ["EmbeddedFont", "subset_font", "subset_font_cached"]
 
 logging.getLogger("fontTools").setLevel(logging.ERROR)
 
@@ -63,12 +64,28 @@ def subset_font(font_name: str, characters: str) -> EmbeddedFont:
         # renderer may be subsetting the same face in another thread.
         face = pdfmetrics.getFont(font_name).face
         codes = sorted({ord(ch) for ch in characters if face.charToGlyph.get(ord(ch))})
-        font = TTFont(io.BytesIO(face.makeSubset(codes)), recalcTimestamp=False)  # same input, same bytes
+        font = TTFont(
+            io.BytesIO(face.makeSubset(codes)), recalcTimestamp=False
+        )  # same input, same bytes
         by_position = font["cmap"].getcmap(1, 0).cmap  # reportlab: subset position → glyph
-        font["cmap"] = _unicode_cmap({codes[pos]: glyph for pos, glyph in by_position.items() if pos < len(codes)})
+        font["cmap"] = _unicode_cmap(
+            {codes[pos]: glyph for pos, glyph in by_position.items() if pos < len(codes)}
+        )
         family = str(font["name"].getBestFamilyName() or font_name)
         out = io.BytesIO()
         font.save(out)
     except Exception as exc:  # reportlab and fontTools raise many types for damaged fonts
         raise RenderingError(f"the font {font_name} cannot be embedded") from exc
     return EmbeddedFont(out.getvalue(), family)
+
+
+@lru_cache(maxsize=32)
+def subset_font_cached(font_name: str, characters: str) -> EmbeddedFont:
+    """:func:`subset_font` for text that repeats from licence to licence (a department's
+    Mongolian name), kept per (font, characters); holders' names and addresses vary too much
+    for a cache to pay.
+
+    Raises:
+        RenderingError: as :func:`subset_font`.
+    """
+    return subset_font(font_name, "".join(sorted(set(characters))))

@@ -27,6 +27,7 @@ class TextMark:
     fill: Rgb
     is_bold: bool = False  # drawn filled and stroked (the PDF's text render mode 2)
     stroke_width: float = 0.0
+    is_invisible: bool = False  # neither filled nor stroked: a text layer under drawn glyphs
 
 
 @dataclass(frozen=True, slots=True)

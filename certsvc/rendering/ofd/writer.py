@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from certsvc.domain.ofd_xml import QUALIFIED, ofd_element, ofd_number, xml_document
-from certsvc.rendering.ofd.font_subset import subset_font
+from certsvc.rendering.mongolian_pdf import MONGOLIAN_PDF_FONT
+from certsvc.rendering.ofd.font_subset import subset_font, subset_font_cached
 from certsvc.rendering.ofd.scene import ImageMark, LicenceScene, PathMark, Rgb, TextMark
 
 __all__ = ["OfdMetadata", "write_ofd"]
@@ -43,12 +44,6 @@ class OfdMetadata:
     keywords: tuple[str, ...]
     created_on: date
     custom_data: tuple[tuple[str, str], ...]
-
-
-
-
-
-
 
 
 def _color(value: Rgb) -> str:
@@ -109,6 +104,8 @@ def _text_object(layer: ET.Element, ids: _Ids, mark: TextMark, font_id: str) -> 
     if mark.is_bold:
         attrs["Stroke"] = "true"
         attrs["LineWidth"] = ofd_number(mark.stroke_width)
+    if mark.is_invisible:
+        attrs["Fill"] = "false"  # the text layer under glyphs drawn as paths (ofd/shaped_text.py)
     text = ofd_element(layer, "TextObject", **attrs)
     ofd_element(text, "FillColor", Value=_color(mark.fill))
     if mark.is_bold:
@@ -171,7 +168,8 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
     if font_ids:
         fonts_el = ofd_element(public, "Fonts")
         for name, font_id in font_ids.items():
-            embedded = subset_font(name, "".join(used[name]))
+            text = "".join(used[name])
+            embedded = subset_font_cached(name, text) if name == MONGOLIAN_PDF_FONT else subset_font(name, text)
             font_el = ofd_element(fonts_el, "Font", ID=font_id, FontName=embedded.family, FamilyName=embedded.family)
             file_name = f"font_{font_id}.ttf"
             ofd_element(font_el, "FontFile", file_name)
@@ -206,7 +204,11 @@ def _entries(scene: LicenceScene, meta: OfdMetadata) -> Iterator[tuple[str, byte
     document = ET.Element(QUALIFIED + "Document")
     common = ofd_element(document, "CommonData")
     ofd_element(common, "MaxUnitID", str(ids.last))
-    ofd_element(ofd_element(common, "PageArea"), "PhysicalBox", f"0 0 {ofd_number(scene.width)} {ofd_number(scene.height)}")
+    ofd_element(
+        ofd_element(common, "PageArea"),
+        "PhysicalBox",
+        f"0 0 {ofd_number(scene.width)} {ofd_number(scene.height)}",
+    )
     ofd_element(common, "PublicRes", "PublicRes.xml")
     ofd_element(common, "DocumentRes", "DocumentRes.xml")
     pages_el = ofd_element(document, "Pages")

@@ -12,7 +12,9 @@ target_metadata = Base.metadata
 
 engine = config.attributes.get("engine")
 if engine is None:  # plain `alembic` command line, e.g. for `alembic revision --autogenerate`
-    engine = create_engine(config.get_main_option("sqlalchemy.url") or "sqlite:///var/certsvc.sqlite3")
+    engine = create_engine(
+        config.get_main_option("sqlalchemy.url") or "sqlite:///var/certsvc.sqlite3"
+    )
 
 with engine.connect() as connection:
     context.configure(

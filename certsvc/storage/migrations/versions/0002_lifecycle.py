@@ -3,6 +3,7 @@
 Revision ID: 0002
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -30,11 +31,17 @@ def upgrade() -> None:
         sa.Column("identifier", sa.String(length=130), nullable=False),
         sa.Column("actor", sa.String(length=100), nullable=False),
         sa.ForeignKeyConstraint(
-            ["certificate_id"], ["certificates.id"], name=op.f("fk_certificate_status_changes_certificate_id_certificates")
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_certificate_status_changes_certificate_id_certificates"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_status_changes")),
     )
-    op.create_index("ix_certificate_status_changes_cert_at", "certificate_status_changes", ["certificate_id", "at"])
+    op.create_index(
+        "ix_certificate_status_changes_cert_at",
+        "certificate_status_changes",
+        ["certificate_id", "at"],
+    )
     op.create_table(
         "webhook_endpoints",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -44,11 +51,15 @@ def upgrade() -> None:
         sa.Column("is_active", sa.Boolean(), nullable=False),
         sa.Column("created_at", _UTC_DT, nullable=False),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"], name=op.f("fk_webhook_endpoints_department_id_departments")
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_webhook_endpoints_department_id_departments"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_endpoints")),
     )
-    op.create_index(op.f("ix_webhook_endpoints_department_id"), "webhook_endpoints", ["department_id"])
+    op.create_index(
+        op.f("ix_webhook_endpoints_department_id"), "webhook_endpoints", ["department_id"]
+    )
     op.create_table(
         "webhook_deliveries",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -61,12 +72,16 @@ def upgrade() -> None:
         sa.Column("created_at", _UTC_DT, nullable=False),
         sa.Column("finished_at", _UTC_DT, nullable=True),
         sa.ForeignKeyConstraint(
-            ["endpoint_id"], ["webhook_endpoints.id"], name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints")
+            ["endpoint_id"],
+            ["webhook_endpoints.id"],
+            name=op.f("fk_webhook_deliveries_endpoint_id_webhook_endpoints"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_deliveries")),
         sa.UniqueConstraint("event_id", name=op.f("uq_webhook_deliveries_event_id")),
     )
-    op.create_index(op.f("ix_webhook_deliveries_endpoint_id"), "webhook_deliveries", ["endpoint_id"])
+    op.create_index(
+        op.f("ix_webhook_deliveries_endpoint_id"), "webhook_deliveries", ["endpoint_id"]
+    )
     op.create_table(
         "webhook_attempts",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -78,7 +93,9 @@ def upgrade() -> None:
         sa.Column("duration_ms", sa.Integer(), nullable=False),
         sa.Column("is_success", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["delivery_id"], ["webhook_deliveries.id"], name=op.f("fk_webhook_attempts_delivery_id_webhook_deliveries")
+            ["delivery_id"],
+            ["webhook_deliveries.id"],
+            name=op.f("fk_webhook_attempts_delivery_id_webhook_deliveries"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_webhook_attempts")),
     )

@@ -3,6 +3,7 @@
 Revision ID: 0004
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -53,7 +54,9 @@ def upgrade() -> None:
         sa.Column("result", sa.JSON(), nullable=True),
         sa.Column("error_code", sa.String(length=50), nullable=True),
         sa.Column("error_message", sa.String(length=1000), nullable=True),
-        sa.ForeignKeyConstraint(["job_id"], ["batch_jobs.id"], name=op.f("fk_batch_items_job_id_batch_jobs")),
+        sa.ForeignKeyConstraint(
+            ["job_id"], ["batch_jobs.id"], name=op.f("fk_batch_items_job_id_batch_jobs")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_batch_items")),
         sa.UniqueConstraint("job_id", "seq", name=op.f("uq_batch_items_job_id")),
     )

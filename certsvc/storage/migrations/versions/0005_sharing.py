@@ -3,6 +3,7 @@
 Revision ID: 0005
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -34,15 +35,23 @@ def upgrade() -> None:
         sa.Column("used_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("use_count", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["certificate_id"], ["certificates.id"], name=op.f("fk_sharing_authorizations_certificate_id_certificates")
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_sharing_authorizations_certificate_id_certificates"),
         ),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"], name=op.f("fk_sharing_authorizations_department_id_departments")
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_sharing_authorizations_department_id_departments"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_authorizations")),
         sa.UniqueConstraint("code", name=op.f("uq_sharing_authorizations_code")),
     )
-    op.create_index("ix_sharing_authorizations_holder", "sharing_authorizations", ["holder_id_type", "holder_id"])
+    op.create_index(
+        "ix_sharing_authorizations_holder",
+        "sharing_authorizations",
+        ["holder_id_type", "holder_id"],
+    )
     op.create_index(
         op.f("ix_sharing_authorizations_department_id"), "sharing_authorizations", ["department_id"]
     )
@@ -68,10 +77,16 @@ def upgrade() -> None:
         sa.Column("audit_event_id", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sharing_usage_records")),
     )
-    op.create_index("ix_sharing_usage_records_holder", "sharing_usage_records", ["holder_id_type", "holder_id"])
+    op.create_index(
+        "ix_sharing_usage_records_holder", "sharing_usage_records", ["holder_id_type", "holder_id"]
+    )
     op.create_index(op.f("ix_sharing_usage_records_at"), "sharing_usage_records", ["at"])
-    op.create_index(op.f("ix_sharing_usage_records_department_id"), "sharing_usage_records", ["department_id"])
-    op.create_index(op.f("ix_sharing_usage_records_certificate_id"), "sharing_usage_records", ["certificate_id"])
+    op.create_index(
+        op.f("ix_sharing_usage_records_department_id"), "sharing_usage_records", ["department_id"]
+    )
+    op.create_index(
+        op.f("ix_sharing_usage_records_certificate_id"), "sharing_usage_records", ["certificate_id"]
+    )
     op.create_table(
         "holder_token_uses",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -91,6 +106,8 @@ def downgrade() -> None:
         op.drop_index(op.f(f"ix_sharing_usage_records_{name}"), table_name="sharing_usage_records")
     op.drop_index("ix_sharing_usage_records_holder", table_name="sharing_usage_records")
     op.drop_table("sharing_usage_records")
-    op.drop_index(op.f("ix_sharing_authorizations_department_id"), table_name="sharing_authorizations")
+    op.drop_index(
+        op.f("ix_sharing_authorizations_department_id"), table_name="sharing_authorizations"
+    )
     op.drop_index("ix_sharing_authorizations_holder", table_name="sharing_authorizations")
     op.drop_table("sharing_authorizations")

@@ -4,6 +4,7 @@ Revision ID: 0010
 Revises: 0001
 Depends on: 0002 (audit_checkpoints)
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -18,7 +19,9 @@ depends_on = "0002"
 def upgrade() -> None:
     with op.batch_alter_table("seals") as batch:
         batch.add_column(sa.Column("compromised_at", sa.DateTime(timezone=True), nullable=True))
-    op.create_index("ix_certificate_versions_print_sha256", "certificate_versions", ["print_sha256"])
+    op.create_index(
+        "ix_certificate_versions_print_sha256", "certificate_versions", ["print_sha256"]
+    )
     with op.batch_alter_table("audit_checkpoints") as batch:
         # Checkpoints written before numbering keep NULLs and their original signed message.
         batch.add_column(sa.Column("sequence", sa.Integer(), nullable=True))

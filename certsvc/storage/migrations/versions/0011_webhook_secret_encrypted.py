@@ -7,6 +7,7 @@ the service starts (``build_context``) and by ``certsvc init``.
 Revision ID: 0011
 Revises: 0002
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

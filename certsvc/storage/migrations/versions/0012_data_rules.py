@@ -16,6 +16,7 @@ An upgraded deployment keeps working as it did the moment before the upgrade:
 The number of a stored licence is read the way templates name it (``LicenceTemplate.number_field``):
 the field ``licence_number``, else the first text field whose key ends in ``_number``.
 """
+
 from __future__ import annotations
 
 from datetime import UTC, datetime
@@ -75,17 +76,28 @@ def upgrade() -> None:
     op.add_column("certificates", sa.Column("issue_response", sa.JSON(), nullable=True))
     held: set[tuple[int, str, str]] = set()
     rows = bind.execute(
-        sa.select(_certificates.c.id, _certificates.c.department_id, _certificates.c.type_code, _certificates.c.data)
-        .order_by(_certificates.c.id)
+        sa.select(
+            _certificates.c.id,
+            _certificates.c.department_id,
+            _certificates.c.type_code,
+            _certificates.c.data,
+        ).order_by(_certificates.c.id)
     ).all()
     for cert_id, department_id, type_code, data in rows:
         number = _number_in(data)
         if number is None or (department_id, type_code, number) in held:
             continue
         held.add((department_id, type_code, number))
-        bind.execute(sa.update(_certificates).where(_certificates.c.id == cert_id).values(licence_number=number))
+        bind.execute(
+            sa.update(_certificates)
+            .where(_certificates.c.id == cert_id)
+            .values(licence_number=number)
+        )
     op.create_index(
-        "uq_certificates_licence_number", "certificates", ["department_id", "type_code", "licence_number"], unique=True
+        "uq_certificates_licence_number",
+        "certificates",
+        ["department_id", "type_code", "licence_number"],
+        unique=True,
     )
 
     op.create_table(
@@ -94,24 +106,43 @@ def upgrade() -> None:
         sa.Column("template", sa.String(length=64), nullable=False),
         sa.Column("granted_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["department_id"], ["departments.id"], name=op.f("fk_department_licence_types_department_id_departments")
+            ["department_id"],
+            ["departments.id"],
+            name=op.f("fk_department_licence_types_department_id_departments"),
         ),
-        sa.PrimaryKeyConstraint("department_id", "template", name=op.f("pk_department_licence_types")),
+        sa.PrimaryKeyConstraint(
+            "department_id", "template", name=op.f("pk_department_licence_types")
+        ),
     )
-    issued = bind.execute(sa.select(_certificates.c.department_id, _certificates.c.template).distinct()).all()
+    issued = bind.execute(
+        sa.select(_certificates.c.department_id, _certificates.c.template).distinct()
+    ).all()
     if issued:
         bind.execute(
-            sa.insert(_types), [{"department_id": d, "template": t, "granted_at": now} for d, t in issued]
+            sa.insert(_types),
+            [{"department_id": d, "template": t, "granted_at": now} for d, t in issued],
         )
 
-    op.add_column("seals", sa.Column("purpose", sa.String(length=100), nullable=False, server_default=""))
-    op.add_column("seals", sa.Column("is_default", sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.add_column(
+        "seals", sa.Column("purpose", sa.String(length=100), nullable=False, server_default="")
+    )
+    op.add_column(
+        "seals", sa.Column("is_default", sa.Boolean(), nullable=False, server_default=sa.false())
+    )
     bind.execute(sa.update(_seals).values(purpose=_seals.c.name))
-    signing = bind.execute(
-        sa.select(sa.func.max(_seals.c.id)).where(_seals.c.status == "active").group_by(_seals.c.department_id)
-    ).scalars().all()
+    signing = (
+        bind.execute(
+            sa.select(sa.func.max(_seals.c.id))
+            .where(_seals.c.status == "active")
+            .group_by(_seals.c.department_id)
+        )
+        .scalars()
+        .all()
+    )
     if signing:
-        bind.execute(sa.update(_seals).where(_seals.c.id.in_(list(signing))).values(is_default=True))
+        bind.execute(
+            sa.update(_seals).where(_seals.c.id.in_(list(signing))).values(is_default=True)
+        )
     op.create_index(
         "uq_seals_department_default",
         "seals",

@@ -3,6 +3,7 @@
 Revision ID: 0014
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -23,11 +24,19 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("unsigned_sha256", sa.String(length=64), nullable=False),
         sa.Column("seal_box", sa.JSON(), nullable=False),
-        sa.ForeignKeyConstraint(["certificate_id"], ["certificates.id"], name=op.f("fk_certificate_ofds_certificate_id_certificates")),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_certificate_ofds_certificate_id_certificates"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_certificate_ofds")),
-        sa.UniqueConstraint("certificate_id", "version", name=op.f("uq_certificate_ofds_certificate_id")),
+        sa.UniqueConstraint(
+            "certificate_id", "version", name=op.f("uq_certificate_ofds_certificate_id")
+        ),
     )
-    op.create_index(op.f("ix_certificate_ofds_certificate_id"), "certificate_ofds", ["certificate_id"])
+    op.create_index(
+        op.f("ix_certificate_ofds_certificate_id"), "certificate_ofds", ["certificate_id"]
+    )
     op.create_index(op.f("ix_certificate_ofds_sha256"), "certificate_ofds", ["sha256"])
 
 

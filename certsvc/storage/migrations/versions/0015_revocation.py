@@ -3,6 +3,7 @@
 Revision ID: 0015_revocation
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -28,12 +29,18 @@ def upgrade() -> None:
         sa.Column("revoked_at", _UTC_DT, nullable=False),
         sa.Column("invalid_from", _UTC_DT, nullable=False),
         sa.Column("actor", sa.String(length=120), nullable=False),
-        sa.ForeignKeyConstraint(["seal_id"], ["seals.id"], name=op.f("fk_seal_revocations_seal_id_seals")),
+        sa.ForeignKeyConstraint(
+            ["seal_id"], ["seals.id"], name=op.f("fk_seal_revocations_seal_id_seals")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_seal_revocations")),
         sa.UniqueConstraint("seal_id", name=op.f("uq_seal_revocations_seal_id")),
-        sa.UniqueConstraint("certificate_sha256", name=op.f("uq_seal_revocations_certificate_sha256")),
+        sa.UniqueConstraint(
+            "certificate_sha256", name=op.f("uq_seal_revocations_certificate_sha256")
+        ),
     )
-    op.create_index(op.f("ix_seal_revocations_issuer_sha256"), "seal_revocations", ["issuer_sha256"])
+    op.create_index(
+        op.f("ix_seal_revocations_issuer_sha256"), "seal_revocations", ["issuer_sha256"]
+    )
 
 
 def downgrade() -> None:

@@ -7,6 +7,7 @@ SQLite does not enforce VARCHAR lengths; PostgreSQL does, and "refused_other_dep
 is a recorded outcome. SQLite keeps its column as it is: rebuilding the audit table there would
 change nothing that SQLite checks.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -21,10 +22,14 @@ depends_on = None
 def upgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
-    op.alter_column("audit_events", "outcome", type_=sa.String(length=40), existing_type=sa.String(length=20))
+    op.alter_column(
+        "audit_events", "outcome", type_=sa.String(length=40), existing_type=sa.String(length=20)
+    )
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
         return
-    op.alter_column("audit_events", "outcome", type_=sa.String(length=20), existing_type=sa.String(length=40))
+    op.alter_column(
+        "audit_events", "outcome", type_=sa.String(length=20), existing_type=sa.String(length=40)
+    )

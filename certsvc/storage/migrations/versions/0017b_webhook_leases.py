@@ -7,6 +7,7 @@ Every API process sends the events left pending at start-up, and several process
 share one registry: a delivery is leased by the process that sends it, for as long as one
 attempt and the back-off after it last, so no two processes post the same event.
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa

@@ -3,6 +3,7 @@
 Revision ID: 0020_ltv_renewals
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -27,7 +28,11 @@ def upgrade() -> None:
         sa.Column("stamped_at", _UTC_DT, nullable=False),
         sa.Column("tsa_not_after", _UTC_DT, nullable=False),
         sa.Column("job_id", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["certificate_id"], ["certificates.id"], name=op.f("fk_ltv_renewals_certificate_id_certificates")),
+        sa.ForeignKeyConstraint(
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_ltv_renewals_certificate_id_certificates"),
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ltv_renewals")),
         sa.UniqueConstraint("previous_sha256", name="uq_ltv_renewals_previous_sha256"),
     )

@@ -4,6 +4,7 @@ Revision ID: 0022
 Revises: 0001
 Depends on: 0005 (sharing_usage_records)
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -43,8 +44,12 @@ def upgrade() -> None:
     )
     op.create_index("ix_matter_materials_matter_id", "matter_materials", ["matter_id"])
     # Plain ADD COLUMN: a batch copy would drop a table other rows refer to.
-    op.add_column("sharing_usage_records", sa.Column("matter_code", sa.String(length=64), nullable=True))
-    op.create_index("ix_sharing_usage_records_matter_code", "sharing_usage_records", ["matter_code"])
+    op.add_column(
+        "sharing_usage_records", sa.Column("matter_code", sa.String(length=64), nullable=True)
+    )
+    op.create_index(
+        "ix_sharing_usage_records_matter_code", "sharing_usage_records", ["matter_code"]
+    )
 
 
 def downgrade() -> None:

@@ -3,6 +3,7 @@
 Revision ID: 0023_connector
 Revises: 0001
 """
+
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -36,11 +37,15 @@ def upgrade() -> None:
         sa.Column("lease_owner", sa.String(length=64), nullable=True),
         sa.Column("lease_until", _UTC_DT, nullable=True),
         sa.ForeignKeyConstraint(
-            ["certificate_id"], ["certificates.id"], name=op.f("fk_upstream_outbox_certificate_id_certificates")
+            ["certificate_id"],
+            ["certificates.id"],
+            name=op.f("fk_upstream_outbox_certificate_id_certificates"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_upstream_outbox")),
         sa.UniqueConstraint("delivery_id", name=op.f("uq_upstream_outbox_delivery_id")),
-        sa.UniqueConstraint("certificate_id", "sequence", name="uq_upstream_outbox_certificate_sequence"),
+        sa.UniqueConstraint(
+            "certificate_id", "sequence", name="uq_upstream_outbox_certificate_sequence"
+        ),
     )
     op.create_index("ix_upstream_outbox_status", "upstream_outbox", ["status", "next_attempt_at"])
     op.create_table(
@@ -72,7 +77,9 @@ def upgrade() -> None:
         sa.Column("file_sha256", sa.String(length=64), nullable=False),
         sa.Column("last_sequence", sa.Integer(), nullable=False),
         sa.Column("updated_at", _UTC_DT, nullable=False),
-        sa.ForeignKeyConstraint(["member_id"], ["hub_members.id"], name=op.f("fk_hub_licences_member_id_hub_members")),
+        sa.ForeignKeyConstraint(
+            ["member_id"], ["hub_members.id"], name=op.f("fk_hub_licences_member_id_hub_members")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hub_licences")),
         sa.UniqueConstraint("member_id", "identifier_base", name="uq_hub_licences_member_base"),
     )
@@ -88,7 +95,9 @@ def upgrade() -> None:
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("received_at", _UTC_DT, nullable=False),
         sa.ForeignKeyConstraint(
-            ["licence_id"], ["hub_licences.id"], name=op.f("fk_hub_licence_files_licence_id_hub_licences")
+            ["licence_id"],
+            ["hub_licences.id"],
+            name=op.f("fk_hub_licence_files_licence_id_hub_licences"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hub_licence_files")),
         sa.UniqueConstraint("licence_id", "version", name="uq_hub_licence_files_licence_version"),
@@ -106,9 +115,13 @@ def upgrade() -> None:
         sa.Column("status_after", sa.String(length=20), nullable=False),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("received_at", _UTC_DT, nullable=False),
-        sa.ForeignKeyConstraint(["member_id"], ["hub_members.id"], name=op.f("fk_hub_deliveries_member_id_hub_members")),
         sa.ForeignKeyConstraint(
-            ["licence_id"], ["hub_licences.id"], name=op.f("fk_hub_deliveries_licence_id_hub_licences")
+            ["member_id"], ["hub_members.id"], name=op.f("fk_hub_deliveries_member_id_hub_members")
+        ),
+        sa.ForeignKeyConstraint(
+            ["licence_id"],
+            ["hub_licences.id"],
+            name=op.f("fk_hub_deliveries_licence_id_hub_licences"),
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_hub_deliveries")),
         sa.UniqueConstraint("member_id", "delivery_id", name="uq_hub_deliveries_member_delivery"),
