@@ -188,7 +188,7 @@ def _chunks(data: bytes) -> Iterator[bytes]:
 
 class LocalBlobStore:
     """Blobs as files under ``root/ab/cd/<sha256>``; increments as ``<sha256>.inc`` beside them
-    (a header naming the base and the whole size, then the appended bytes)."""
+    (a header naming the base and the whole size, then the encoded ``_Segments``)."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
