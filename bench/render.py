@@ -5,7 +5,11 @@ same text in the same embedded TrueType fonts (labels in 宋体, values in 楷�
 no layout, no wrapping checks, no QR code, no seal, no metadata. ``render_licence`` produces
 *two* PDFs (electronic + print), so a ratio near 2 means the licence machinery itself is cheap.
 
-    .venv/bin/python bench/render.py [--repeat 50]
+    .venv/bin/python bench/render.py [--repeat 50] [--baseline REV [--rounds 3]]
+
+With ``--baseline REV`` it times each template's licence instead against the code of commit
+``REV`` (exported with ``git archive``), both sides in child processes that alternate round by
+round; the figure is the median over rounds of each round's median.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# A baseline run points this at an exported older tree (``--baseline``).
+ROOT = Path(os.environ.get("CERTSVC_BENCH_ROOT") or Path(__file__).resolve().parents[1])
 sys.path.insert(0, str(ROOT))
 
 import reportlab
@@ -128,10 +133,65 @@ def _interleaved_medians(
     return statistics.median(times_a) * 1000, statistics.median(times_b) * 1000
 
 
+def _licence_medians(repeat: int) -> dict[str, float]:
+    """Median ms per template of ``render_licence`` (both PDFs), after one warm-up render."""
+    fonts.register_fonts()
+    seal = draw_round_seal(department_name=DEPARTMENT[0], code="3202000012345")
+    medians = {}
+    for template in TemplateRegistry.load(ROOT / "templates").all():
+        content = _content(template)
+        render_licence(template, content, seal_image_png=seal)
+        samples = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            render_licence(template, content, seal_image_png=seal)
+            samples.append(time.perf_counter() - start)
+        medians[template.slug] = statistics.median(samples) * 1000
+    return medians
+
+
+def _against_baseline(rev: str, repeat: int, rounds: int) -> None:
+    import io
+    import json
+    import subprocess
+    import tarfile
+    import tempfile
+
+    older = Path(tempfile.mkdtemp(prefix="certsvc-baseline-"))
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(older, filter="data")
+    runs: dict[str, list[dict[str, float]]] = {"now": [], "baseline": []}
+    for r in range(rounds):
+        sides = (("now", ROOT), ("baseline", older))
+        for side, root in sides if r % 2 == 0 else sides[::-1]:
+            env = {**os.environ, "CERTSVC_BENCH_ROOT": str(root), "PYTHONPATH": str(root)}
+            out = subprocess.run([sys.executable, __file__, "--child", "--repeat", str(repeat)], check=True,
+                                 capture_output=True, text=True, env=env).stdout  # fmt: skip
+            runs[side].append(json.loads(out.strip().splitlines()[-1]))
+    print(f"load average {os.getloadavg()[0]:.2f}; {rounds} rounds of {repeat}; baseline {rev} (git archive)")
+    print(f"{'template':34} {'now':>9} {'baseline':>10} {'ratio':>6}")
+    for slug in runs["now"][0]:
+        now = statistics.median(run[slug] for run in runs["now"])
+        before = statistics.median(run[slug] for run in runs["baseline"])
+        print(f"{slug:34} {now:6.1f} ms {before:7.1f} ms {now / before:5.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50)
+    parser.add_argument("--baseline", help="an older commit to time against, same run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        import json
+
+        print(json.dumps(_licence_medians(args.repeat)))
+        return
+    if args.baseline:
+        _against_baseline(args.baseline, args.repeat, args.rounds)
+        return
 
     start = time.perf_counter()
     fonts.register_fonts()

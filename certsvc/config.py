@@ -169,6 +169,10 @@ class Settings(BaseSettings):
         default=16, ge=1, le=1000, description="celery: items per dispatched message"
     )
     # --- time-stamping and long-term validation (docs/ltv.md) ---
+    fast_verify: bool = Field(
+        default=True,
+        description="reuse the validation recorded at sealing for a file that is byte for byte one the registry sealed; false: always validate in full",
+    )
     pades_level: Literal["B-B", "B-T", "B-LT", "B-LTA"] = Field(
         default="B-LTA",
         description="B-T: signature time-stamp; B-LT: + validation data (DSS); B-LTA: + document time-stamp",

@@ -304,24 +304,27 @@ def show(
 
 # Feature command groups (each a typer.Typer in its own module under cli/) are added here:
 # app.add_typer(<module>.app, name="<group>"). Keep their service imports inside the commands.
-from certsvc_cli import admin as _admin_cli  # noqa: E402
 from certsvc_cli import audit as _audit_cli  # noqa: E402
 from certsvc_cli import batch as _batch_cli  # noqa: E402
+from certsvc_cli import clients as _clients_cli  # noqa: E402
+from certsvc_cli import departments as _departments_cli  # noqa: E402
 from certsvc_cli import keys as _keys_cli  # noqa: E402
 from certsvc_cli import lifecycle as _lifecycle_cli  # noqa: E402
 from certsvc_cli import ltv as _ltv_cli  # noqa: E402
+from certsvc_cli import seals as _seals_cli  # noqa: E402
 from certsvc_cli import stats as _stats_cli  # noqa: E402
 from certsvc_cli import templates as _templates_cli  # noqa: E402
 from certsvc_cli import tour as _tour_cli  # noqa: E402
 from certsvc_cli import tsa as _tsa_cli  # noqa: E402
+from certsvc_cli import webhooks as _webhooks_cli  # noqa: E402
 
 app.add_typer(qr.trust_app, name="trust")
 app.add_typer(qr.qr_app, name="qr")
 app.command("verify-qr")(qr.verify_qr)
-app.add_typer(_admin_cli.department_app, name="department")
-app.add_typer(_admin_cli.seal_app, name="seal")
-app.add_typer(_admin_cli.client_app, name="client")
-app.add_typer(_admin_cli.webhook_app, name="webhook")
+app.add_typer(_departments_cli.department_app, name="department")
+app.add_typer(_seals_cli.seal_app, name="seal")
+app.add_typer(_clients_cli.client_app, name="client")
+app.add_typer(_webhooks_cli.webhook_app, name="webhook")
 app.add_typer(_audit_cli.app, name="audit")
 app.add_typer(
     _lifecycle_cli.app
@@ -338,8 +341,8 @@ from certsvc_cli import region as _region_cli  # noqa: E402
 
 app.command("catalogue")(_region_cli.catalogue)
 app.add_typer(_region_cli.matter_app, name="matter")
-_admin_cli.seal_app.command("issue-all")(_region_cli.seal_issue_all)
-_admin_cli.seal_app.command("coverage")(_region_cli.seal_coverage)
+_seals_cli.seal_app.command("issue-all")(_region_cli.seal_issue_all)
+_seals_cli.seal_app.command("coverage")(_region_cli.seal_coverage)
 
 from certsvc_cli import connector as _connector_cli  # noqa: E402
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from typing import Annotated
 
 import typer
@@ -16,6 +14,9 @@ __all__ = ["wait"]
 
 def _ready(url: str) -> tuple[bool, str]:
     """(ready, what was seen) for one GET of ``url``."""
+    import urllib.error  # here, not at the top: http.client is ~60 ms of every `certsvc` start
+    import urllib.request
+
     try:
         with urllib.request.urlopen(url, timeout=5) as response:
             body = json.loads(response.read() or b"{}")

@@ -279,17 +279,20 @@ def make_department(ctx: ServiceContext, *, algorithm: str = "ecdsa-p256") -> tu
     import secrets as _secrets
 
     from certsvc.domain.identifiers import uscc_check_char
-    from certsvc.services.admin import AdminService, local_operator
+    from certsvc.services.api_clients import ApiClientService
+    from certsvc.services.departments import DepartmentService
     from certsvc.services.licence_types import LicenceTypeService
+    from certsvc.services.principals import local_operator
+    from certsvc.services.seal_admin import SealAdminService
 
     first17 = "11" + "152502" + "".join(_secrets.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(9))
     code = first17 + uscc_check_char(first17)
-    admin, op = AdminService(ctx), local_operator()
-    admin.add_department(code=code, name=f"测试部门{code[-6:]}", area_code="152502", principal=op)
-    admin.add_seal(code, name="行政审批专用章", algorithm=algorithm, validity_days=365, principal=op)
+    clients, op = ApiClientService(ctx), local_operator()
+    DepartmentService(ctx).add_department(code=code, name=f"测试部门{code[-6:]}", area_code="152502", principal=op)
+    SealAdminService(ctx).add_seal(code, name="行政审批专用章", algorithm=algorithm, validity_days=365, principal=op)
     LicenceTypeService(ctx).change(code, add=[p.name for p in TEMPLATES.iterdir() if (p / "template.json").exists()], principal=op)
-    issuer = admin.add_client(name=f"issuer-{code}", role="issuer", department_code=code, expires_at=None, principal=op)
-    sharing = admin.add_client(name=f"sharing-{code}", role="sharing", department_code=code, expires_at=None, principal=op)
+    issuer = clients.add_client(name=f"issuer-{code}", role="issuer", department_code=code, expires_at=None, principal=op)
+    sharing = clients.add_client(name=f"sharing-{code}", role="sharing", department_code=code, expires_at=None, principal=op)
     return code, issuer.api_key, sharing.api_key
 
 

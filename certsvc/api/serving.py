@@ -12,6 +12,7 @@ import os
 import shutil
 from typing import Any
 
+from certsvc.api.allocator import limit_malloc_arenas
 from certsvc.api.logs import uvicorn_log_config
 from certsvc.api.metrics import MULTIPROCESS_ENV
 from certsvc.config import Settings
@@ -58,6 +59,7 @@ def serve(ctx: ServiceContext, *, host: str, port: int, workers: int = 1) -> Non
     from certsvc.api.app import create_app
 
     require_seal_keys_at_start(ctx)
+    limit_malloc_arenas()  # before the thread pool's threads make arenas of their own
     options = {**server_options(ctx.settings), **_log_options(ctx.settings)}
     if workers == 1:
         uvicorn.run(create_app(ctx), host=host, port=port, log_level="info", **options)

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import hashlib
 
+from certsvc.crypto.certificate_summary import CertificateInfo, certificate_summary
 from certsvc.crypto.certificates import (
-    CertificateInfo,
     PublicKeyHolder,
-    certificate_summary,
     make_intermediate_ca,
     make_list_signer_certificate,
     make_root_ca,
@@ -82,6 +81,18 @@ from certsvc.crypto.revocation import (
     ocsp_malformed,
     ocsp_request_serial,
 )
+from certsvc.crypto.sealed_record import (
+    CertificateWindow,
+    certificate_windows,
+    checks_from_json,
+    checks_to_json,
+    is_all_good,
+    ses_timestamp_certificates,
+    set_fingerprint,
+    windows_from_json,
+    windows_hold,
+    windows_to_json,
+)
 from certsvc.crypto.secret_box import SecretBox
 from certsvc.crypto.ses_pdf import (
     SesCheck,
@@ -105,6 +116,7 @@ __all__ = [
     "QR_ALPHABET",
     "REVOCATION_REASONS",
     "CertificateInfo",
+    "CertificateWindow",
     "EncryptedKeyFiles",
     "JsonWebKeySet",
     "JwtFailure",
@@ -144,9 +156,13 @@ __all__ = [
     "certificate_public_key_spki",
     "certificate_spki_der",
     "certificate_summary",
+    "certificate_windows",
     "certificates_from_pem",
+    "checks_from_json",
+    "checks_to_json",
     "decode_qr_payload",
     "generate_private_key_pem",
+    "is_all_good",
     "is_directly_issued_by",
     "is_ofd",
     "is_token_key_ref",
@@ -171,6 +187,8 @@ __all__ = [
     "request_timestamp",
     "rewrap_key_file",
     "seal_ofd",
+    "ses_timestamp_certificates",
+    "set_fingerprint",
     "sha256",
     "sign_pdf_ranges",
     "sign_qr_payload",
@@ -183,6 +201,9 @@ __all__ = [
     "verify_detached",
     "verify_jwt",
     "verify_pdf_ranges",
+    "windows_from_json",
+    "windows_hold",
+    "windows_to_json",
 ]
 
 

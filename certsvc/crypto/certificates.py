@@ -15,9 +15,7 @@ Profile (RFC 5280 + GB/T 20518 habits):
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -28,12 +26,10 @@ from cryptography.x509.oid import NameOID, ObjectIdentifier
 
 from certsvc.crypto.keys import KeyAlgorithm, SealKey
 from certsvc.domain.identifiers import is_valid_uscc
-from certsvc.errors import InvalidDocumentError, SigningError
+from certsvc.errors import SigningError
 
 __all__ = [
-    "CertificateInfo",
     "PublicKeyHolder",
-    "certificate_summary",
     "make_intermediate_ca",
     "make_list_signer_certificate",
     "make_root_ca",
@@ -45,7 +41,6 @@ __all__ = [
 _EKU_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 # RFC 3161 §2.3: a TSA certificate has exactly id-kp-timeStamping, marked critical.
 _EKU_TIME_STAMPING = ObjectIdentifier("1.3.6.1.5.5.7.3.8")
-_SM2_CURVE_OID = "1.2.156.10197.1.301"
 
 
 class PublicKeyHolder(Protocol):
@@ -55,22 +50,6 @@ class PublicKeyHolder(Protocol):
     def algorithm(self) -> KeyAlgorithm: ...
 
     def public_key_spki_der(self) -> bytes: ...
-
-
-@dataclass(frozen=True, slots=True)
-class CertificateInfo:
-    """What a person or a report needs to know about a certificate."""
-
-    subject_common_name: str | None
-    subject_organization: str | None
-    subject_serial_number: str | None  # the 统一社会信用代码 for seal certificates
-    issuer_common_name: str | None
-    serial_hex: str
-    not_before: datetime
-    not_after: datetime
-    sha256_fingerprint: str
-    public_key_algorithm: str  # "rsa-3072", "ecdsa-p256", "sm2", else e.g. "rsa-2048"
-    is_ca: bool
 
 
 # --- names ---------------------------------------------------------------------------------
@@ -478,55 +457,3 @@ def _service_leaf(
         document_signing_eku=False,
         time_stamping_eku=time_stamping_eku,
     )
-
-
-# --- reading -------------------------------------------------------------------------------
-def _public_key_label(cert: asn1_x509.Certificate) -> str:
-    pk = cert.public_key
-    algo = pk.algorithm
-    if algo == "rsa":
-        return f"rsa-{pk.bit_size}"
-    if algo == "ec":
-        params = pk["algorithm"]["parameters"]
-        curve = params.chosen.dotted if params.name == "named" else "explicit"
-        if curve == "1.2.840.10045.3.1.7":
-            return "ecdsa-p256"
-        if curve == _SM2_CURVE_OID:
-            return "sm2"
-        return f"ec-{curve}"
-    return str(algo)
-
-
-def _first(name: asn1_x509.Name, attr: str) -> str | None:
-    for rdn in name.chosen:
-        for ava in rdn:
-            if ava["type"].native == attr:
-                return str(ava["value"].native)
-    return None
-
-
-def certificate_summary(der: bytes) -> CertificateInfo:
-    """Summarise a DER certificate (RSA, ECDSA or SM2 — parsed with asn1crypto so SM2 works).
-
-    Raises:
-        InvalidDocumentError: the bytes are not a DER X.509 certificate.
-    """
-    try:
-        cert = asn1_x509.Certificate.load(der, strict=True)
-        tbs = cert["tbs_certificate"]
-        subject = tbs["subject"]
-        info = CertificateInfo(
-            subject_common_name=_first(subject, "common_name"),
-            subject_organization=_first(subject, "organization_name"),
-            subject_serial_number=_first(subject, "serial_number"),
-            issuer_common_name=_first(tbs["issuer"], "common_name"),
-            serial_hex=format(tbs["serial_number"].native, "x"),
-            not_before=cert.not_valid_before.astimezone(UTC),
-            not_after=cert.not_valid_after.astimezone(UTC),
-            sha256_fingerprint=hashlib.sha256(der).hexdigest(),
-            public_key_algorithm=_public_key_label(cert),
-            is_ca=bool(cert.ca),
-        )
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
-        raise InvalidDocumentError("not a DER X.509 certificate") from exc
-    return info

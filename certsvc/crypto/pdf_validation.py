@@ -14,7 +14,7 @@ import hashlib
 import io
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -115,6 +115,9 @@ class PdfValidationResult:
     # Bytes after the last revision that parses, other than white space: appended without
     # being an incremental update. The signatures were checked on the file without them.
     trailing_bytes: int = 0
+    # Every certificate the file's signatures carry (their CMS and their signature
+    # time-stamps'), DER: the certificates whose validity a later check may depend on.
+    certificates_der: tuple[bytes, ...] = field(default=(), compare=False)
 
     @property
     def is_signed(self) -> bool:
@@ -499,6 +502,25 @@ def validate_pdf(
     ]
     checks = proven_in_the_past(pairs, past_factory)
     trailing = len(pdf) - len(body) if has_trailing_data(pdf, len(body)) else 0
+    carried = {der: None for embedded, _ in pairs if embedded is not None for der in _carried_certificates(embedded)}
     return PdfValidationResult(
-        file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, trailing_bytes=trailing
+        file_sha256=hashlib.sha256(pdf).hexdigest(), signatures=checks, trailing_bytes=trailing, certificates_der=tuple(carried)
     )
+
+
+def _carried_certificates(embedded: EmbeddedPdfSignature) -> list[bytes]:
+    """The certificates in a signature's CMS and in its signature time-stamp tokens."""
+    found: list[bytes] = []
+    try:
+        signed_data = embedded.signed_data
+        found.extend(c.chosen.dump() for c in signed_data["certificates"] if c.name == "certificate")
+        for signer_info in signed_data["signer_infos"]:
+            for attr in signer_info["unsigned_attrs"] or ():
+                if attr["type"].native != "signature_time_stamp_token":
+                    continue
+                for token in attr["values"]:
+                    tst_certs = token["content"]["certificates"]
+                    found.extend(c.chosen.dump() for c in tst_certs if c.name == "certificate")
+    except Exception:  # an unreadable CMS carries nothing to list; its check says why
+        return found
+    return found

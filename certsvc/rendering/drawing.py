@@ -13,24 +13,78 @@ from dataclasses import dataclass
 from typing import Any
 
 import segno
+from reportlab.lib.colors import HexColor
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase.pdfdoc import PDFImageXObject
 from reportlab.pdfgen.canvas import Canvas
 
 from certsvc.domain.pdf_numbers import pdf_number
 from certsvc.errors import RenderingError
-from certsvc.rendering.template_model import (
-    MM,
-)
+from certsvc.rendering import qr_masks
+from certsvc.rendering.template_model import MM, LayoutItem
+
+_WHITE = HexColor("#FFFFFF")
+_BLACK = HexColor("#000000")
 
 __all__ = [
     "CachedImage",
     "cached_image",
     "draw_cached_image",
+    "draw_guilloche",
+    "draw_qr_modules",
     "fit_image",
     "guilloche_ops",
     "qr_matrix",
+    "use_cached_image",
 ]
+
+
+def draw_guilloche(canvas: Canvas, item: LayoutItem, w_mm: float, h_mm: float) -> None:
+    """A decorative band of interlaced sine strands around the page (anti-copy look).
+
+    The strands are pure functions of the layout, so their PDF path operators are computed
+    once per template and appended as literal content (``addLiteral``): building ~5,000
+    path segments through reportlab per render would double the render time.
+    """
+    inset, band = item.num("inset"), item.num("band")
+    waves = int(item.props.get("waves", 60))
+    strands = int(item.props.get("strands", 3))
+    canvas.saveState()
+    canvas.setStrokeColor(HexColor(str(item.props.get("color") or "#B8860B")))
+    canvas.setLineWidth(0.35)
+    canvas.addLiteral(guilloche_ops(w_mm, h_mm, inset, band, waves, strands))
+    canvas.setLineWidth(0.8)
+    for edge in (inset, inset + band):
+        canvas.rect(edge * MM, edge * MM, (w_mm - 2 * edge) * MM, (h_mm - 2 * edge) * MM)
+    canvas.restoreState()
+
+
+def draw_qr_modules(canvas: Canvas, matrix: tuple[bytearray, ...], left: float, top: float, size: float) -> None:
+    """The QR code's dark modules (runs of a row as one rectangle) on a white square, in points."""
+    n = len(matrix)
+    quiet = 4  # ISO/IEC 18004 §6.3.8: four-module quiet zone
+    module = size / (n + 2 * quiet)
+    canvas.setFillColor(_WHITE)
+    canvas.rect(left, top - size, size, size, stroke=0, fill=1)
+    canvas.setFillColor(_BLACK)
+    path = canvas.beginPath()
+    overlap = module * 0.03  # hides hairline seams between rows in anti-aliasing viewers
+    for r, row in enumerate(matrix):
+        c = 0
+        while c < n:
+            if row[c] & 1:
+                start = c
+                while c < n and row[c] & 1:
+                    c += 1
+                path.rect(
+                    left + (quiet + start) * module,
+                    top - (quiet + r + 1) * module - overlap,
+                    (c - start) * module,
+                    module + overlap,
+                )
+            else:
+                c += 1
+    canvas.drawPath(path, stroke=0, fill=1)
 
 
 @functools.lru_cache(maxsize=32)
@@ -130,8 +184,21 @@ def draw_cached_image(
     tests/rendering checks the result with poppler (the image and its soft mask are present),
     so a reportlab change that breaks this shows up as a failing test, not a blank seal.
     """
+    reg_name = use_cached_image(canvas, cached)
+    canvas.saveState()
+    canvas.translate(x, y)
+    canvas.scale(width, height)
+    canvas._code.append(f"/{reg_name} Do")
+    canvas.restoreState()
+
+
+def use_cached_image(canvas: Canvas, cached: CachedImage) -> str:
+    """Add the image to the canvas's document and current page (no drawing); its XObject name.
+
+    Content operators replayed from another document call this for each image they paint.
+    """
     doc = canvas._doc
-    reg_name = doc.getXObjectName(cached.name)
+    reg_name: str = doc.getXObjectName(cached.name)
     if not doc.idToObject.get(reg_name):
         image = copy.copy(cached.image)
         doc.Reference(image, reg_name)
@@ -140,21 +207,18 @@ def draw_cached_image(
             smask = copy.copy(cached.smask)
             image.smask = doc.Reference(smask, doc.getXObjectName(smask.name))
     canvas._currentPageHasImages = 1
-    canvas.saveState()
-    canvas.translate(x, y)
-    canvas.scale(width, height)
-    canvas._code.append(f"/{reg_name} Do")
-    canvas.restoreState()
     canvas._formsinuse.append(cached.name)
+    return reg_name
 
 
-def fit_image(
-    box_w: float, box_h: float, img_w: int, img_h: int
-) -> tuple[float, float, float, float]:
+def fit_image(box_w: float, box_h: float, img_w: int, img_h: int) -> tuple[float, float, float, float]:
     """Centre an image in a box keeping its aspect ratio: (dx, dy, w, h)."""
     scale = min(box_w / img_w, box_h / img_h)
     w, h = img_w * scale, img_h * scale
     return (box_w - w) / 2, (box_h - h) / 2, w, h
+
+
+qr_masks.install()  # segno's mask choice, computed with arrays (qr_masks.py)
 
 
 def qr_matrix(url: str) -> tuple[bytearray, ...]:

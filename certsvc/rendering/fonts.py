@@ -21,11 +21,14 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from reportlab.pdfbase import pdfmetrics, ttfonts
+from reportlab.pdfbase import pdfdoc, pdfmetrics, ttfonts
 from reportlab.pdfbase.ttfonts import TTFont
 
 from certsvc.errors import ConfigurationError
@@ -38,6 +41,7 @@ __all__ = [
     "fallback_available",
     "font_name",
     "font_path",
+    "generation",
     "has_glyph",
     "missing_glyphs",
     "register_fonts",
@@ -91,6 +95,7 @@ _lock = threading.Lock()
 _registered: dict[str, TTFont] = {}
 _specs: dict[str, FontSpec] = dict(DEFAULT_FONTS)
 _fallback: list[TTFont | None] = []  # empty: not tried yet; [None]: not installed
+_loads = [0]  # fonts loaded so far: a new number means new reportlab font objects
 
 # Characters that are layout, not ink: they never need a glyph.
 _LAYOUT_CHARS = frozenset("\n\r\t")
@@ -183,28 +188,128 @@ def _load(key: str, spec: FontSpec) -> TTFont:
         ) from exc
     _serialise_subsetting(font)
     pdfmetrics.registerFont(font)
+    _loads[0] += 1
     return font
 
 
+def generation() -> int:
+    """Changes whenever a font is (re)loaded: what was prepared with the old fonts is stale."""
+    return _loads[0]
+
+
 def _serialise_subsetting(font: TTFont) -> None:
-    """Let one thread at a time cut subsets from ``font``'s face.
+    """Let one thread at a time cut subsets from ``font``'s face, and cut each subset once.
 
     A registered font is shared by every document rendered in the process, and reportlab's
     ``TTFontFile.makeSubset`` walks composite glyphs (i, j, accented letters) by seeking a file
     position stored on the face: two documents saved at once move each other's position and
     read the wrong glyph, which ends in ``KeyError`` (a failed issuance) or a wrong subset.
-    Subsetting is a few milliseconds per document, so a lock per face costs little; separate
-    faces (song, kai, fallback) still subset in parallel.
+    A lock per face costs little; separate faces (song, kai, fallback) still subset in parallel.
+
+    Subsetting is also the largest part of a render, for two reasons fixed here:
+
+    * ``get_table`` returns a fresh copy of the table it is asked for, and ``makeSubset`` asks
+      for the whole ``glyf`` table (megabytes of a CJK face) to cut a few dozen glyphs from.
+      The face's tables never change, so small tables are copied once and ``glyf`` is read in
+      place (``_TableView``).
+    * The electronic and the print copy of a licence use the same characters in the same order
+      (``painter.py``), so their subsets are equal: the last few subsets are kept and reused.
     """
     face = font.face
     subset = face.makeSubset
+    get_table = face.get_table
     lock = threading.Lock()
+    tables: dict[str, bytes | _TableView] = {}
+    made: OrderedDict[tuple[int, ...], bytes] = OrderedDict()
+
+    def cached_table(tag: str) -> bytes | _TableView:
+        table = tables.get(tag)
+        if table is None:
+            if tag == "glyf":
+                start, length = face.get_table_pos(tag)
+                table = _TableView(face._ttf_data, start, length)
+            else:
+                table = bytes(get_table(tag))
+            tables[tag] = table
+        return table
 
     def locked_subset(codes: list[int]) -> bytes:
+        key = tuple(codes)
         with lock:
-            return bytes(subset(codes))
+            data = made.get(key)
+            if data is None:
+                data = made[key] = bytes(subset(codes))
+                while len(made) > _SUBSETS_KEPT:
+                    made.popitem(last=False)
+            else:
+                made.move_to_end(key)
+            return data
 
+    add_subset_objects = face.addSubsetObjects
+
+    def add_subset_with_kept_compression(doc: Any, fontname: str, codes: list[int]) -> Any:
+        descriptor = add_subset_objects(doc, fontname, codes)
+        font_file = doc.idToObject.get(f"fontFile:{face.filename}({fontname})")
+        if font_file is not None and font_file.filters == [pdfdoc.PDFZCompress]:
+            font_file.filters = [_KEPT_FLATE]
+        return descriptor
+
+    face.get_table = cached_table
     face.makeSubset = locked_subset
+    face.addSubsetObjects = add_subset_with_kept_compression
+
+
+# Subsets kept per face: the two copies of one licence, with room for a few renders at once.
+_SUBSETS_KEPT = 8
+
+
+class _KeptFlate:
+    """reportlab's Flate filter for embedded font files, compressing each distinct file once:
+    a licence's two copies embed the same subsets (``pdf_variants.py``)."""
+
+    pdfname = "FlateDecode"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._kept: OrderedDict[bytes, bytes] = OrderedDict()
+
+    def encode(self, data: bytes) -> bytes:
+        with self._lock:
+            packed = self._kept.get(data)
+            if packed is not None:
+                self._kept.move_to_end(data)
+                return packed
+        packed = bytes(pdfdoc.PDFZCompress.encode(data))
+        with self._lock:
+            self._kept[data] = packed
+            while len(self._kept) > _SUBSETS_KEPT:
+                self._kept.popitem(last=False)
+        return packed
+
+    def decode(self, encoded: bytes) -> bytes:
+        return bytes(pdfdoc.PDFZCompress.decode(encoded))
+
+
+_KEPT_FLATE = _KeptFlate()
+
+
+class _TableView:
+    """A table of a font file read in place: slicing gives ``bytes`` (what ``makeSubset`` does
+    with ``glyf``) without copying the whole table first."""
+
+    __slots__ = ("_data", "_length", "_start")
+
+    def __init__(self, data: bytes, start: int, length: int) -> None:
+        self._data, self._start, self._length = data, start, length
+
+    def __len__(self) -> int:
+        return self._length
+
+    def __getitem__(self, index: slice) -> bytes:
+        begin, end, step = index.indices(self._length)
+        if step != 1:
+            raise ValueError("font tables are read in contiguous slices")
+        return self._data[self._start + begin : self._start + max(begin, end)]
 
 
 def _font(key: str) -> TTFont:
@@ -257,10 +362,21 @@ def _in_font(font: TTFont, ch: str) -> bool:
     to glyphs without a single contour, which print as blank space. Space characters are the
     one kind whose right glyph is empty.
     """
-    gid = font.face.charToGlyph.get(ord(ch), 0)
-    if gid == 0:
-        return False
-    return unicodedata.category(ch) == "Zs" or _has_outline(font, gid)
+    known = _inked.get(font)
+    if known is None:
+        known = _inked.setdefault(font, {})
+    answer = known.get(ch)
+    if answer is None:
+        gid = font.face.charToGlyph.get(ord(ch), 0)
+        answer = gid != 0 and (unicodedata.category(ch) == "Zs" or _has_outline(font, gid))
+        known[ch] = answer  # a face never changes: each character is looked at once per process
+    return answer
+
+
+# font → {character: draws ink}; layout measures every string several times per render.
+_inked: weakref.WeakKeyDictionary[TTFont, dict[str, bool]] = weakref.WeakKeyDictionary()
+# font → characters known to draw ink (or to be layout): a set, so a whole string is checked in C.
+_drawable: weakref.WeakKeyDictionary[TTFont, set[str]] = weakref.WeakKeyDictionary()
 
 
 def _has_outline(font: TTFont, gid: int) -> bool:
@@ -329,8 +445,14 @@ def runs(text: str, font: str) -> list[tuple[str, str]]:
     before drawing, so this only happens for measuring.
     """
     primary = _font(font)
-    if all(ch in _LAYOUT_CHARS or _in_font(primary, ch) for ch in text):
+    drawable = _drawable.get(primary)
+    if drawable is None:
+        drawable = _drawable.setdefault(primary, set(_LAYOUT_CHARS))
+    if drawable.issuperset(text):
         return [(_reportlab_name(font), text)]  # the common case: one run, no fallback lookups
+    if all(ch in drawable or _in_font(primary, ch) for ch in text):
+        drawable.update(text)
+        return [(_reportlab_name(font), text)]
     extra = _fallback_font()
     out: list[tuple[str, str]] = []
     for ch in text:

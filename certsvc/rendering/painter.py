@@ -1,9 +1,13 @@
-"""Painting a layout plan onto a reportlab canvas: the electronic and the print PDF."""
+"""Painting a layout plan onto a reportlab canvas, in two layers.
+
+The **static** layer is everything the template alone decides (frame, guilloche, rules, fixed
+texts, field labels, table grids); it is drawn once per template and replayed
+(``static_layer.py``). The **licence** layer is the licence's own data: values, table rows,
+photo, flowing text, QR code and identifier. The print copy adds its 打印件 note and the seal
+image (``pdf_variants.py``).
+"""
 
 from __future__ import annotations
-
-import io
-from datetime import datetime, time, timedelta, timezone
 
 from reportlab.lib.colors import Color, HexColor
 from reportlab.pdfgen.canvas import Canvas
@@ -15,35 +19,21 @@ from certsvc.rendering.drawing import (
     CachedImage,
     cached_image,
     draw_cached_image,
+    draw_guilloche,
+    draw_qr_modules,
     fit_image,
-    guilloche_ops,
 )
-from certsvc.rendering.layout import (
-    FlowLine,
-    LayoutPlan,
-    PlacedItem,
-    item_size,
-    on_page,
-)
-from certsvc.rendering.metadata import apply_metadata, document_id
-from certsvc.rendering.template_model import (
-    MM,
-    LayoutItem,
-    LicenceTemplate,
-    table_columns,
-)
+from certsvc.rendering.layout import FlowLine, LayoutPlan, PlacedItem, item_size, on_page
+from certsvc.rendering.template_model import MM, LayoutItem, LicenceTemplate, table_columns
 from certsvc.rendering.text import wrap_text
 
-__all__ = ["PRINT_MARK_TEXT", "PdfPainter"]
+__all__ = ["PRINT_MARK_TEXT", "PdfPainter", "label_is_static"]
 
 
 PRINT_MARK_TEXT = "打印件"
 _BLACK = HexColor("#000000")
-_WHITE = HexColor("#FFFFFF")
-_CST = timezone(timedelta(hours=8), "CST")  # the document dates are China Standard Time dates
 
 
-# --- drawing -------------------------------------------------------------------------------------
 _color_cache: dict[str, Color] = {}
 
 
@@ -56,80 +46,57 @@ def _color(value: str | None, default: Color = _BLACK) -> Color:
     return color
 
 
-class PdfPainter:
-    """Draws a plan onto one canvas; the variant decides the seal and the print mark."""
+def label_is_static(item: LayoutItem) -> bool:
+    """Whether a field's label looks the same on every licence: its size is its own, or the
+    field never shrinks (a shrinking field's label takes the fitted size of the value)."""
+    return "label_size" in item.props or "shrink_to" not in item.props
 
-    def __init__(
-        self,
-        template: LicenceTemplate,
-        content: LicenceContent,
-        plan: LayoutPlan,
-        *,
-        is_print: bool,
-    ) -> None:
+
+class PdfPainter:
+    """Draws a plan's layers onto a canvas, page by page."""
+
+    def __init__(self, template: LicenceTemplate, content: LicenceContent, plan: LayoutPlan) -> None:
         self.t = template
         self.content = content
         self.plan = plan
-        self.is_print = is_print
         self.h = template.page.height
         self.default_color = str(template.defaults.get("color", "#000000"))
         self.page = 0
+        self.images: list[CachedImage] = []  # drawn on the current page (the print copy re-uses them)
 
     def y(self, mm: float) -> float:
         return self.h - mm * MM
 
-    def run(self, seal_image: CachedImage | None, qr_matrix: tuple[bytearray, ...]) -> bytes:
-        buffer = io.BytesIO()
-        t, content = self.t, self.content
-        canvas = Canvas(
-            buffer,
-            pagesize=(t.page.width, t.page.height),
-            invariant=1,  # no random IDs, no wall-clock dates: same input → same bytes
-            pageCompression=1,
-            # reportlab's default initial font is Helvetica, which it would reference
-            # (not embedded) on every page; start in the embedded CJK font instead.
-            initialFontName=fonts.font_name(t.default_font),
-            initialFontSize=12,
-        )
-        issued = content.issued_on
-        # The document's dates are the issue date, not the render time (re-renders must match).
-        canvas.setDateFormatter(lambda *_: f"D:{issued:%Y%m%d}000000+08'00'")
-        canvas.setTitle(f"{t.name}（{content.holder_name}）")
-        canvas.setSubject(
-            f"电子证照 {t.name} {content.identifier}" + ("（打印件）" if self.is_print else "")
-        )
-        canvas.setAuthor(content.department_name)
-        canvas.setCreator("certsvc")
-        canvas.setKeywords(f"{content.identifier} {t.type_code}")
-        apply_metadata(
-            canvas,
-            template_name=t.name,
-            type_code=t.type_code,
-            content_metadata=content.metadata,
-            # PDF/A-2b (ISO 19005-2): XMP CreateDate must equal the info /CreationDate above.
-            created=datetime.combine(issued, time(0, 0), tzinfo=_CST),
-            file_id=document_id(content.identifier, "print" if self.is_print else "electronic"),
-        )
-        for page in range(self.plan.pages):
-            self.page = page
-            for placed in self.plan.placed:
-                if on_page(placed.item, page, self.plan.pages):
-                    self.draw_item(canvas, placed)
-            if self.plan.flow_item is not None and page < len(self.plan.flow_pages):
-                self.draw_flow(canvas, self.plan.flow_item, self.plan.flow_pages[page])
-            if on_page(t.qr, page, self.plan.pages):
-                self.draw_qr(canvas, qr_matrix)
-            if on_page(t.identifier, page, self.plan.pages):
-                self.draw_identifier(canvas)
-            if self.is_print:
-                if t.print_mark is not None and on_page(t.print_mark, page, self.plan.pages):
-                    self.draw_print_mark(canvas, t.print_mark)
-                if seal_image is not None and page == self.plan.seal_page:
-                    box = self.plan.seal_box
-                    draw_cached_image(canvas, seal_image, box.x1, box.y1, box.width, box.height)
-            canvas.showPage()
-        canvas.save()
-        return buffer.getvalue()
+    def draw_static(self, canvas: Canvas, page: int) -> None:
+        """What the template alone decides on page ``page``: the same for every licence."""
+        self.page = page
+        for placed in self.plan.placed:
+            if on_page(placed.item, page, self.plan.pages):
+                self.draw_item(canvas, placed, static=True)
+
+    def draw_licence(self, canvas: Canvas, page: int, qr_matrix: tuple[bytearray, ...]) -> None:
+        """The licence's own data on page ``page``, over its static layer."""
+        self.page = page
+        self.images = []
+        t, plan = self.t, self.plan
+        for placed in plan.placed:
+            if on_page(placed.item, page, plan.pages):
+                self.draw_item(canvas, placed, static=False)
+        if plan.flow_item is not None and page < len(plan.flow_pages):
+            self.draw_flow(canvas, plan.flow_item, plan.flow_pages[page])
+        if on_page(t.qr, page, plan.pages):
+            self.draw_qr(canvas, qr_matrix)
+        if on_page(t.identifier, page, plan.pages):
+            self.draw_identifier(canvas)
+
+    def draw_print_extras(self, canvas: Canvas, page: int, seal_image: CachedImage | None) -> None:
+        """The print copy's own marks: the 打印件 note and the seal image in the seal box."""
+        t, plan = self.t, self.plan
+        if t.print_mark is not None and on_page(t.print_mark, page, plan.pages):
+            self.draw_print_mark(canvas, t.print_mark)
+        if seal_image is not None and page == plan.seal_page:
+            box = plan.seal_box
+            draw_cached_image(canvas, seal_image, box.x1, box.y1, box.width, box.height)
 
     # text helpers
     def text_at(
@@ -178,10 +145,33 @@ class PdfPainter:
         else:
             canvas.drawString(x, self.y(y_mm), text)
 
-    def draw_item(self, canvas: Canvas, placed: PlacedItem) -> None:
+    def draw_item(self, canvas: Canvas, placed: PlacedItem, *, static: bool) -> None:
+        """Draw the part of ``placed`` that belongs to one layer (static or the licence's)."""
         item = placed.item
         kind = item.kind
         t = self.t
+        if kind == "field":
+            if static == label_is_static(item):
+                self.draw_field_label(canvas, placed)
+            if not static:
+                self.draw_field_value(canvas, placed)
+            return
+        if kind == "table":
+            if static == (t.field_map[item.source or ""].max_rows is not None):
+                self.draw_table_grid(canvas, placed)
+            if not static:
+                self.draw_table_rows(canvas, placed)
+            return
+        if kind == "image":  # a photo from the licence; its frame stays with it, over it
+            if not static:
+                self.draw_image(canvas, placed)
+            return
+        if kind == "mongolian" and item.source is not None:  # a field's Mongolian text
+            if not static:
+                self.draw_mongolian(canvas, placed)
+            return
+        if not static:
+            return
         if kind == "text":
             # "{page}" / "{pages}" give GB/T 9704 page numbers ("— 1 —") on multi-page documents.
             text = (
@@ -210,25 +200,7 @@ class PdfPainter:
                     bold=bool(item.props.get("bold")),
                 )
         elif kind == "mongolian":
-            size = placed.size or item_size(t, item)
-            draw_mongolian_item(
-                canvas,
-                placed.lines,
-                x_mm=item.num("x"),
-                width_mm=item.num("width") if "width" in item.props else None,
-                baseline_pt=self.y,
-                y_mm=item.num("y"),
-                leading_mm=item.num("leading", size * 1.4 / MM),
-                size=size,
-                align=item.text("align", "left"),
-                color=_color(item.props.get("color") or self.default_color),
-            )
-        elif kind == "field":
-            self.draw_field(canvas, placed)
-        elif kind == "table":
-            self.draw_table(canvas, placed)
-        elif kind == "image":
-            self.draw_image(canvas, placed)
+            self.draw_mongolian(canvas, placed)
         elif kind == "line":
             canvas.setStrokeColor(_color(item.props.get("color")))
             canvas.setLineWidth(item.num("width", 0.5))
@@ -255,14 +227,28 @@ class PdfPainter:
         elif kind == "frame":
             self.draw_frame(canvas, item)
         elif kind == "guilloche":
-            self.draw_guilloche(canvas, item)
+            draw_guilloche(canvas, item, self.t.page.width_mm, self.t.page.height_mm)
 
-    def draw_field(self, canvas: Canvas, placed: PlacedItem) -> None:
+    def draw_mongolian(self, canvas: Canvas, placed: PlacedItem) -> None:
+        item = placed.item
+        size = placed.size or item_size(self.t, item)
+        draw_mongolian_item(
+            canvas,
+            placed.lines,
+            x_mm=item.num("x"),
+            width_mm=item.num("width") if "width" in item.props else None,
+            baseline_pt=self.y,
+            y_mm=item.num("y"),
+            leading_mm=item.num("leading", size * 1.4 / MM),
+            size=size,
+            align=item.text("align", "left"),
+            color=_color(item.props.get("color") or self.default_color),
+        )
+
+    def draw_field_label(self, canvas: Canvas, placed: PlacedItem) -> None:
         item, t = placed.item, self.t
         x, y = item.num("x"), item.num("y")
-        font = item.text("font", t.default_font)
         size = placed.size or item_size(t, item)
-        color = item.props.get("color")
         source = item.source or ""
         label = item.props.get(
             "label", t.field_map[source].label if source in t.field_map else None
@@ -303,9 +289,17 @@ class PdfPainter:
                 )
             else:
                 self.text_at(canvas, label + suffix, x, y, font=label_font, size=label_size)
+
+    def draw_field_value(self, canvas: Canvas, placed: PlacedItem) -> None:
+        item, t = placed.item, self.t
+        y = item.num("y")
+        font = item.text("font", t.default_font)
+        size = placed.size or item_size(t, item)
+        color = item.props.get("color")
         leading = item.num("leading", size * 1.5 / MM)
         align = item.text("align", "left")
-        vx = x + label_width
+        # The value column starts after the whole label column (Mongolian label included).
+        vx = item.num("x") + item.num("label_width", 0.0)
         width = item.num("width")
         anchor = vx if align == "left" else vx + width if align == "right" else vx + width / 2
         for i, line in enumerate(placed.lines):
@@ -326,7 +320,8 @@ class PdfPainter:
                 base = self.y(y + i * leading) - size * 0.22
                 canvas.line(vx * MM, base, (vx + width) * MM, base)
 
-    def draw_table(self, canvas: Canvas, placed: PlacedItem) -> None:
+    def draw_table_grid(self, canvas: Canvas, placed: PlacedItem) -> None:
+        """The table's rules and its header row (the licence's rows are drawn into them)."""
         item, t = placed.item, self.t
         spec = t.field_map[item.source or ""]
         labels = {c.key: c.label for c in spec.columns}
@@ -363,6 +358,14 @@ class PdfPainter:
                 align="center",
             )
             cx += w
+
+    def draw_table_rows(self, canvas: Canvas, placed: PlacedItem) -> None:
+        item, t = placed.item, self.t
+        columns = table_columns(item)
+        x0, y0 = item.num("x"), item.num("y")
+        row_h = item.num("row_height", 8.0)
+        size = item_size(t, item, default=10.5)
+        font = item.text("font", t.default_font)
         line_h = size * 1.2 / MM
         for r, cells in enumerate(placed.rows):
             top = y0 + (r + 1) * row_h
@@ -392,6 +395,7 @@ class PdfPainter:
             cached = cached_image(placed.image)
             dx, dy, iw, ih = fit_image(w * MM, h * MM, cached.width, cached.height)
             draw_cached_image(canvas, cached, x * MM + dx, self.y(y + h) + dy, iw, ih)
+            self.images.append(cached)
         border = item.num("border", 0.5)
         if border > 0:
             canvas.setStrokeColor(_color(item.props.get("color")))
@@ -438,56 +442,10 @@ class PdfPainter:
             inner = inset + gap + width / MM / 2
             canvas.rect(inner * MM, inner * MM, (w_mm - 2 * inner) * MM, (h_mm - 2 * inner) * MM)
 
-    def draw_guilloche(self, canvas: Canvas, item: LayoutItem) -> None:
-        """A decorative band of interlaced sine strands around the page (anti-copy look).
-
-        The strands are pure functions of the layout, so their PDF path operators are computed
-        once per template and appended as literal content (``addLiteral``): building ~5,000
-        path segments through reportlab per render would double the render time.
-        """
-        inset, band = item.num("inset"), item.num("band")
-        waves = int(item.props.get("waves", 60))
-        strands = int(item.props.get("strands", 3))
-        canvas.saveState()
-        canvas.setStrokeColor(_color(item.props.get("color"), HexColor("#B8860B")))
-        canvas.setLineWidth(0.35)
-        canvas.addLiteral(
-            guilloche_ops(self.t.page.width_mm, self.t.page.height_mm, inset, band, waves, strands)
-        )
-        canvas.setLineWidth(0.8)
-        w_mm, h_mm = self.t.page.width_mm, self.t.page.height_mm
-        for edge in (inset, inset + band):
-            canvas.rect(edge * MM, edge * MM, (w_mm - 2 * edge) * MM, (h_mm - 2 * edge) * MM)
-        canvas.restoreState()
-
     def draw_qr(self, canvas: Canvas, matrix: tuple[bytearray, ...]) -> None:
         q = self.t.qr
         x, y, size = q.num("x"), q.num("y"), q.num("size")
-        n = len(matrix)
-        quiet = 4  # ISO/IEC 18004 §6.3.8: four-module quiet zone
-        module = size * MM / (n + 2 * quiet)
-        left, top = x * MM, self.y(y)
-        canvas.setFillColor(_WHITE)
-        canvas.rect(left, top - size * MM, size * MM, size * MM, stroke=0, fill=1)
-        canvas.setFillColor(_BLACK)
-        path = canvas.beginPath()
-        overlap = module * 0.03  # hides hairline seams between rows in anti-aliasing viewers
-        for r, row in enumerate(matrix):
-            c = 0
-            while c < n:
-                if row[c] & 1:
-                    start = c
-                    while c < n and row[c] & 1:
-                        c += 1
-                    path.rect(
-                        left + (quiet + start) * module,
-                        top - (quiet + r + 1) * module - overlap,
-                        (c - start) * module,
-                        module + overlap,
-                    )
-                else:
-                    c += 1
-        canvas.drawPath(path, stroke=0, fill=1)
+        draw_qr_modules(canvas, matrix, x * MM, self.y(y), size * MM)
         caption = q.text("caption", "")
         if caption:
             self.text_at(

@@ -19,7 +19,8 @@ from certsvc.rendering import fonts
 from certsvc.rendering.content import LicenceContent, RenderedLicence
 from certsvc.rendering.drawing import cached_image, qr_matrix
 from certsvc.rendering.layout import plan_layout
-from certsvc.rendering.painter import PRINT_MARK_TEXT, PdfPainter
+from certsvc.rendering.painter import PRINT_MARK_TEXT
+from certsvc.rendering.pdf_variants import paint_pdfs
 from certsvc.rendering.templates import LicenceTemplate
 
 __all__ = ["PRINT_MARK_TEXT", "LicenceContent", "RenderedLicence", "layout_for", "render_licence"]
@@ -48,6 +49,5 @@ def render_licence(
     plan = plan_layout(template, content)
     seal = cached_image(seal_image_png)
     matrix = qr_matrix(content.verify_url)
-    electronic = PdfPainter(template, content, plan, is_print=False).run(None, matrix)
-    printed = PdfPainter(template, content, plan, is_print=True).run(seal, matrix)
-    return RenderedLicence(electronic_pdf=electronic, print_pdf=printed, seal_box=plan.seal_box)
+    pdfs = paint_pdfs(template, content, plan, seal_image=seal, qr_matrix=matrix)
+    return RenderedLicence(electronic_pdf=pdfs.electronic, print_pdf=pdfs.printed, seal_box=plan.seal_box)

@@ -15,7 +15,7 @@ from certsvc.errors import AuthenticationError, PermissionDeniedError
 from certsvc.storage.orm import ApiClient
 from certsvc.storage.repositories import ApiClientRepository, DepartmentRepository
 
-__all__ = ["NewApiKey", "Principal", "Role", "authenticate", "create_api_client", "require_role"]
+__all__ = ["NewApiKey", "Principal", "Role", "authenticate", "create_api_client", "local_operator", "require_role"]
 
 _PREFIX = "csk"
 
@@ -56,12 +56,7 @@ def _hash_secret(secret: str) -> str:
 
 
 def create_api_client(
-    session: Session,
-    *,
-    name: str,
-    role: Role,
-    department_id: int | None,
-    expires_at: datetime | None = None,
+    session: Session, *, name: str, role: Role, department_id: int | None, expires_at: datetime | None = None
 ) -> NewApiKey:
     """Create a client and its key. The key is ``csk_<key id>_<secret>``; only a hash is kept."""
     key_id = secrets.token_hex(8)
@@ -95,9 +90,7 @@ def authenticate(session: Session, api_key: str | None, *, now: datetime) -> Pri
     client = ApiClientRepository(session).by_key_id(parts[1])
     if client is None or not hmac.compare_digest(client.key_hash, _hash_secret(parts[2])):
         raise failure
-    if client.revoked_at is not None or (
-        client.expires_at is not None and client.expires_at <= now
-    ):
+    if client.revoked_at is not None or (client.expires_at is not None and client.expires_at <= now):
         raise failure
     code = None
     if client.department_id is not None:
@@ -118,6 +111,14 @@ def authenticate(session: Session, api_key: str | None, *, now: datetime) -> Pri
 def require_role(principal: Principal, *roles: Role) -> None:
     """Raises ``PermissionDeniedError`` unless the principal has one of ``roles``."""
     if principal.role not in roles:
-        raise PermissionDeniedError(
-            f"this action needs the role {' or '.join(r.value for r in roles)}"
-        )
+        raise PermissionDeniedError(f"this action needs the role {' or '.join(r.value for r in roles)}")
+
+
+def local_operator(operator: str | None = None) -> Principal:
+    """The operator behind the CLI (whoever can run it holds the deployment's keys anyway).
+
+    ``operator`` names the person in the audit log; the CLI passes the OS user or ``--operator``.
+    """
+    return Principal(
+        client_id=0, name="cli", role=Role.OPERATOR, department_id=None, department_code=None, operator=operator
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.orm import Session
 
@@ -31,6 +32,7 @@ from certsvc.metrics import VERIFICATIONS
 from certsvc.rendering import read_licence_metadata
 from certsvc.services.context import ServiceContext
 from certsvc.services.revocation import RevocationService
+from certsvc.services.sealing_record import remember_sealing_record, reusable_checks
 from certsvc.services.verification_ofd import OfdVerification
 from certsvc.storage.orm import CertificateVersion
 from certsvc.storage.repositories import CertificateRepository
@@ -40,13 +42,15 @@ from certsvc.storage.repositories_revocation import SealRevocationRepository
 __all__ = ["VerificationService", "signature_details", "signature_reasons"]
 
 _LISTED_CHANGES = 5  # changes spelled out in a reason; the rest are counted
+# The registry's view of a file, the SES signature stored with it, its version's sealing record.
+_Found = tuple[RegistryView | None, bytes | None, dict[str, Any] | None]
 
 
 class VerificationService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def verify_file(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
+    def verify_file(self, data: bytes, *, at: datetime | None = None, full: bool = False) -> VerificationReport:
         """Check a licence file someone holds, PDF or OFD, told apart by content (not by name).
 
         Raises:
@@ -60,12 +64,17 @@ class VerificationService:
             ).verify(data)
         else:
             kind = "pdf"
-            report = self.verify_pdf(data, at=at)
+            report = self.verify_pdf(data, at=at, full=full)
         VERIFICATIONS.labels(kind=kind, verdict=report.verdict.value).inc()
         return report
 
-    def verify_pdf(self, data: bytes, *, at: datetime | None = None) -> VerificationReport:
+    def verify_pdf(self, data: bytes, *, at: datetime | None = None, full: bool = False) -> VerificationReport:
         """Check a PDF that someone holds. The outcome is a report, whatever it says.
+
+        A file that is byte for byte one the registry sealed reuses the reference validator's
+        outcome recorded the first time those bytes were verified, when what could have changed
+        since still holds (``services/sealing_record.py``); the report is the same. ``full``
+        always validates the file again (the reference; benchmarks compare both).
 
         ``at`` (aware) validates the seals as of that instant instead of now, e.g. a future
         date to see whether the file will still verify then (docs/ltv.md); the registry's view
@@ -84,20 +93,22 @@ class VerificationService:
             raise InvalidDocumentError("the file is not a PDF")
         now = self.ctx.clock.now()
         if at is not None and at.tzinfo is None:
-            raise ValidationFailedError(
-                "at needs a time zone", details=[{"field": "at", "problem": "aware datetime"}]
-            )
-        result = crypto.validate_pdf(
-            data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now
-        )
+            raise ValidationFailedError("at needs a time zone", details=[{"field": "at", "problem": "aware datetime"}])
         file_sha = hashlib.sha256(data).hexdigest()
+        full = full or not self.ctx.settings.fast_verify
+        found = None if full else self._registry_view(file_sha, [])
+        recorded = None if found is None else self._recorded_result(file_sha, found, validation_time=at or now)
+        result = recorded or crypto.validate_pdf(data, trust_roots_der=self.ctx.trust_roots(), validation_time=at or now)
 
         reasons = signature_reasons(result)
         details = signature_details(result)
-        revisions = [
-            s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256
-        ]
-        registry, ses_signature = self._registry_view(file_sha, revisions)
+        if recorded is None:
+            revisions = [s.signed_revision_sha256 for s in result.signatures if s.signed_revision_sha256]
+            found = self._registry_view(file_sha, revisions)
+        assert found is not None
+        registry, ses_signature, _ = found
+        if recorded is None and at is None and self.ctx.settings.fast_verify and registry is not None and registry.is_issued_file:
+            remember_sealing_record(self.ctx, data, ses_signature, result)
         reasons.extend(self._revocation_reasons(result.signatures, registry))
         if registry is None and not result.signatures:
             registry = self._print_copy_view(file_sha)
@@ -106,7 +117,8 @@ class VerificationService:
                     reason("print_copy", detail=registry.identifier, detail_zh=registry.identifier)
                 ]
         if ses_signature is not None:
-            reasons.append(self._seal_data_reason(data, ses_signature))
+            # A reused record was only reused because the GB/T 38540 check it kept still holds.
+            reasons.append(reason("seal_data_valid") if recorded is not None else self._seal_data_reason(data, ses_signature))
         if registry is None:
             # Not the issued bytes (re-saved, printed to PDF, QR unreadable, or forged): the file's
             # own GB/T 36903 metadata may still name the licence; report it, never as valid.
@@ -115,6 +127,14 @@ class VerificationService:
         return report_with_registry(
             reasons, registry=registry, signatures=details, checked_at=now, file_sha256=file_sha
         )
+
+    def _recorded_result(self, file_sha: str, found: _Found, *, validation_time: datetime) -> crypto.PdfValidationResult | None:
+        """The outcome recorded for exactly these bytes of the registry's, if it still holds."""
+        registry, ses_signature, record = found
+        if registry is None or not registry.is_issued_file or record is None:
+            return None
+        checks = reusable_checks(self.ctx, record, file_sha256=file_sha, ses_signature=ses_signature, validation_time=validation_time)
+        return None if checks is None else crypto.PdfValidationResult(file_sha256=file_sha, signatures=checks)
 
     def _registry_view_by_metadata(self, data: bytes) -> tuple[RegistryView | None, list[Reason]]:
         """The licence named by the file's embedded GB/T 36903 metadata, with why it was found.
@@ -147,19 +167,17 @@ class VerificationService:
             reasons.append(reason("metadata_mismatch", detail=", ".join(mismatched)))
         return view, reasons
 
-    def _registry_view(
-        self, file_sha: str, revision_shas: list[str]
-    ) -> tuple[RegistryView | None, bytes | None]:
-        """The registry's view of the file, and the GB/T 38540 signature stored with it (SM2)."""
+    def _registry_view(self, file_sha: str, revision_shas: list[str]) -> _Found:
+        """The registry's view of the file, the GB/T 38540 signature stored with it (SM2), and
+        the sealing record of the version whose bytes these are."""
         with self.ctx.database.read() as session:
             versions = CertificateRepository(session).versions_by_sha256([file_sha, *revision_shas])
             if not versions:
-                return None, None
-            version: CertificateVersion = next(
-                (v for v in versions if v.sha256 == file_sha), versions[0]
-            )
-            view = self._view(session, version, is_issued_file=version.sha256 == file_sha)
-            return view, version.ses_signature_der
+                return None, None, None
+            version: CertificateVersion = next((v for v in versions if v.sha256 == file_sha), versions[0])
+            is_issued_file = version.sha256 == file_sha
+            view = self._view(session, version, is_issued_file=is_issued_file)
+            return view, version.ses_signature_der, version.sealing_record if is_issued_file else None
 
     def _revocation_reasons(
         self, signatures: tuple[crypto.SignatureCheck, ...], registry: RegistryView | None

@@ -15,7 +15,7 @@ from certsvc.services.context import ServiceContext
 from certsvc.services.principals import Principal, Role, require_role
 from certsvc.services.provisioning import department_by_code
 from certsvc.services.webhook_secrets import new_webhook_secret, seal_secret
-from certsvc.services.webhooks import WebhookInfo, WebhookService
+from certsvc.services.webhooks import NewWebhook, WebhookInfo, WebhookService
 from certsvc.storage.orm_lifecycle import WebhookAttempt, WebhookDelivery, WebhookEndpoint
 from certsvc.storage.repositories_webhooks import WebhookAdminRepository
 
@@ -65,9 +65,22 @@ class WebhookAdminService:
     def __init__(self, ctx: ServiceContext) -> None:
         self.ctx = ctx
 
-    def list(
-        self, department_code: str, *, principal: Principal, page: PageRequest
-    ) -> Page[WebhookInfo]:
+    def add_webhook(self, department_code: str, *, url: str, principal: Principal) -> NewWebhook:
+        """Register a webhook endpoint for a department; the HMAC secret is shown once.
+
+        Raises:
+            PermissionDeniedError: not an operator.
+            NotFoundError: unknown department.
+            ValidationFailedError: not an acceptable URL.
+        """
+        require_role(principal, Role.OPERATOR)
+        with self.ctx.database.transaction() as session:
+            department = department_by_code(session, department_code)
+            return WebhookService(self.ctx).add_endpoint(
+                session, department_id=department.id, department_code=department.code, url=url, actor=principal
+            )
+
+    def list(self, department_code: str, *, principal: Principal, page: PageRequest) -> Page[WebhookInfo]:
         """A department's endpoints, oldest first.
 
         Raises:
@@ -91,9 +104,7 @@ class WebhookAdminService:
         with self.ctx.database.transaction() as session:
             endpoint = self._endpoint(session, webhook_id)
             endpoint.is_active = is_active
-            self._audit(
-                session, principal, "webhook.enable" if is_active else "webhook.disable", endpoint
-            )
+            self._audit(session, principal, "webhook.enable" if is_active else "webhook.disable", endpoint)
             info = _info(endpoint)
         if is_active:
             self._resend_pending(webhook_id)
@@ -129,9 +140,7 @@ class WebhookAdminService:
             self._audit(session, principal, "webhook.rotate_secret", endpoint)
             return RotatedSecret(endpoint.id, endpoint.url, secret)
 
-    def deliveries(
-        self, webhook_id: int, *, principal: Principal, page: PageRequest
-    ) -> Page[DeliveryInfo]:
+    def deliveries(self, webhook_id: int, *, principal: Principal, page: PageRequest) -> Page[DeliveryInfo]:
         """The endpoint's delivery log, newest event first, each with all its attempts.
 
         Raises:
@@ -144,9 +153,7 @@ class WebhookAdminService:
             repo = WebhookAdminRepository(session)
             found = repo.deliveries(webhook_id, page)
             attempts = repo.attempts_of([d.id for d in found.items])
-            return found.map(
-                lambda d: _delivery(d, tuple(_attempt(a) for a in attempts.get(d.id, [])))
-            )
+            return found.map(lambda d: _delivery(d, tuple(_attempt(a) for a in attempts.get(d.id, []))))
 
     def redeliver(self, webhook_id: int, delivery_id: int, *, principal: Principal) -> DeliveryInfo:
         """Send a failed event again, with a new round of attempts (the earlier ones stay in the log).
@@ -190,9 +197,7 @@ class WebhookAdminService:
             raise NotFoundError(f"no webhook {webhook_id}")
         return endpoint
 
-    def _audit(
-        self, session: Session, principal: Principal, action: str, endpoint: WebhookEndpoint
-    ) -> None:
+    def _audit(self, session: Session, principal: Principal, action: str, endpoint: WebhookEndpoint) -> None:
         append_audit_event(
             session,
             at=self.ctx.clock.now(),
@@ -204,19 +209,10 @@ class WebhookAdminService:
 
 
 def _attempt(row: WebhookAttempt) -> AttemptInfo:
-    return AttemptInfo(
-        row.attempt, row.at, row.http_status, row.error, row.duration_ms, row.is_success
-    )
+    return AttemptInfo(row.attempt, row.at, row.http_status, row.error, row.duration_ms, row.is_success)
 
 
 def _delivery(row: WebhookDelivery, attempts: tuple[AttemptInfo, ...]) -> DeliveryInfo:
     return DeliveryInfo(
-        row.id,
-        row.event_id,
-        row.event_type,
-        row.status,
-        row.attempts,
-        row.created_at,
-        row.finished_at,
-        attempts,
+        row.id, row.event_id, row.event_type, row.status, row.attempts, row.created_at, row.finished_at, attempts
     )

@@ -235,6 +235,9 @@ class CertificateVersion(Base):
     signed_at: Mapped[datetime] = mapped_column()
     reason: Mapped[str] = mapped_column(String(200))
     ses_signature_der: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The reference validator's outcome for the sealed file, made by the producer when it sealed
+    # it and authenticated by the registry's key (services/sealing_record.py); None: none kept.
+    sealing_record: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
 
     certificate: Mapped[Certificate] = relationship(back_populates="versions")
     seal: Mapped[Seal] = relationship()

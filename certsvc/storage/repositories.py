@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, selectinload
@@ -138,6 +138,11 @@ class CertificateRepository:
             .where(CertificateVersion.sha256.in_(list(digests)))
             .options(selectinload(CertificateVersion.certificate))
         ).all()
+
+    def set_sealing_record(self, sha256: str, record: dict[str, Any]) -> None:
+        self.session.execute(
+            update(CertificateVersion).where(CertificateVersion.sha256 == sha256).values(sealing_record=record)
+        )
 
     def versions_by_print_sha256(self, digest: str) -> Sequence[CertificateVersion]:
         return self.session.scalars(

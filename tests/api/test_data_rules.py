@@ -13,9 +13,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from certsvc.services.admin import local_operator
 from certsvc.services.context import ServiceContext
 from certsvc.services.licence_types import LicenceTypeService
+from certsvc.services.principals import local_operator
 from certsvc.storage.orm import Certificate
 from tests.conftest import auth, make_department, sample_request
 

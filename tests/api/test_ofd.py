@@ -128,7 +128,7 @@ def test_public_page_checks_an_uploaded_ofd(client: TestClient, sm2_ofd: tuple[s
 
 
 def test_seal_carries_a_time_stamp_and_a_foreign_one_is_refused(client: TestClient, sm2_key: str, sm2_ofd: tuple[str, bytes]) -> None:
-    from certsvc.crypto.ses import SES_Signature
+    from certsvc.crypto.ses_asn1 import SES_Signature
 
     _, ofd = sm2_ofd
     (sig,) = _verify(client, ofd)["signatures"]

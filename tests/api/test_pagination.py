@@ -18,8 +18,10 @@ from certsvc.domain.paging import (
     encode_cursor,
     every_item,
 )
-from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import ServiceContext
+from certsvc.services.principals import local_operator
+from certsvc.services.seal_admin import SealAdminService
+from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.storage.orm_batch import BatchJob
 from certsvc.storage.repositories_batch import BatchRepository
 from tests.conftest import auth, make_department
@@ -55,10 +57,11 @@ def _check_walk(client: TestClient, url: str, headers: dict[str, str], *, at_lea
 @pytest.fixture(scope="module")
 def department(embedded: ServiceContext) -> str:
     code, _issuer, _sharing = make_department(embedded)
-    admin, operator = AdminService(embedded), local_operator()
-    admin.add_seal(code, name="公章", algorithm="ecdsa-p256", validity_days=365, principal=operator)
-    admin.add_webhook(code, url="http://127.0.0.1:9/a", principal=operator)
-    admin.add_webhook(code, url="http://127.0.0.1:9/b", principal=operator)
+    operator = local_operator()
+    SealAdminService(embedded).add_seal(code, name="公章", algorithm="ecdsa-p256", validity_days=365, principal=operator)
+    webhooks = WebhookAdminService(embedded)
+    webhooks.add_webhook(code, url="http://127.0.0.1:9/a", principal=operator)
+    webhooks.add_webhook(code, url="http://127.0.0.1:9/b", principal=operator)
     return code
 
 

@@ -9,7 +9,7 @@ import pytest
 from asn1crypto import core
 from PIL import Image
 
-from certsvc.crypto import ses, ses_verification
+from certsvc.crypto import ses, ses_asn1, ses_verification
 from certsvc.crypto.sm2 import sm3
 from certsvc.errors import SigningError
 from tests.sm2_pki import PKI_EPOCH, Sm2Pki, build_sm2_pki, issue_sm2_ee
@@ -99,9 +99,9 @@ def test_seal_parses_back(pki: Sm2Pki, png: bytes, seal_der: bytes) -> None:
 def test_seal_asn1_shape(seal_der: bytes) -> None:
     seq = core.Sequence.load(seal_der)
     assert len(seq) == 4  # v4 SESeal has four fields (STANDARDS §1.1)
-    raw = ses.SESeal.load(seal_der)
+    raw = ses_asn1.SESeal.load(seal_der)
     assert raw["e_seal_info"]["header"].native == {"id": "ES", "version": 4, "vid": "certsvc"}
-    assert isinstance(raw["e_seal_info"]["property"]["cert_list"], ses.SES_CertList_Certs)
+    assert isinstance(raw["e_seal_info"]["property"]["cert_list"], ses_asn1.SES_CertList_Certs)
 
 
 def test_signature_parses_and_verifies(pki: Sm2Pki, seal_der: bytes, signature_der: bytes) -> None:
@@ -187,9 +187,9 @@ def test_maker_untrusted(pki: Sm2Pki, signature_der: bytes) -> None:
 
 def test_seal_not_signed_by_its_maker(pki: Sm2Pki, png: bytes) -> None:
     # A seal whose maker field names a trusted maker but whose signature is someone else's.
-    good = ses.SESeal.load(_seal(pki, png))
+    good = ses_asn1.SESeal.load(_seal(pki, png))
     forged_sig = pki.seal.key.sign(good["e_seal_info"].dump())
-    forged = ses.SESeal(
+    forged = ses_asn1.SESeal(
         {
             "e_seal_info": good["e_seal_info"],
             "cert": pki.maker.cert_der,
@@ -209,10 +209,10 @@ def test_seal_not_signed_by_its_maker(pki: Sm2Pki, png: bytes) -> None:
 
 
 def test_tampered_signature_value(pki: Sm2Pki, signature_der: bytes) -> None:
-    sig = ses.SES_Signature.load(signature_der)
+    sig = ses_asn1.SES_Signature.load(signature_der)
     info = ses.parse_signature(signature_der)
     other_key_sig = pki.maker.key.sign(info.tbs_der)
-    bad = ses.SES_Signature(
+    bad = ses_asn1.SES_Signature(
         {
             "to_sign": sig["to_sign"],
             "cert": sig["cert"],
@@ -226,11 +226,11 @@ def test_tampered_signature_value(pki: Sm2Pki, signature_der: bytes) -> None:
 def test_raw_rs_and_untagged_optional_fields(pki: Sm2Pki, signature_der: bytes) -> None:
     from asn1crypto import algos
 
-    sig = ses.SES_Signature.load(signature_der)
+    sig = ses_asn1.SES_Signature.load(signature_der)
     rs = algos.DSASignature.load(sig["signature"].native)
     raw = rs["r"].native.to_bytes(32, "big") + rs["s"].native.to_bytes(32, "big")
     # Chingliu-style: untagged timeStamp after the signature.
-    variant = ses.SES_Signature(
+    variant = ses_asn1.SES_Signature(
         {
             "to_sign": sig["to_sign"],
             "cert": sig["cert"],
@@ -243,7 +243,7 @@ def test_raw_rs_and_untagged_optional_fields(pki: Sm2Pki, signature_der: bytes) 
     assert info.time_stamp == b"\x30\x00"
     assert _verify(pki, variant.dump()).is_valid
     # ofdrw-style: [0] EXPLICIT timeStamp
-    tagged = ses.SES_Signature(
+    tagged = ses_asn1.SES_Signature(
         {
             "to_sign": sig["to_sign"],
             "cert": sig["cert"],
@@ -259,17 +259,17 @@ def test_raw_rs_and_untagged_optional_fields(pki: Sm2Pki, signature_der: bytes) 
 def test_tbs_ext_datas_tagged_and_untagged(pki: Sm2Pki, seal_der: bytes) -> None:
     ext = [{"extn_id": "1.2.3.4", "extn_value": b"x"}]
     for field in ("ext_datas", "ext_datas_untagged"):
-        tbs = ses.TBS_Sign(
+        tbs = ses_asn1.TBS_Sign(
             {
                 "version": 4,
-                "eseal": ses.SESeal.load(seal_der),
+                "eseal": ses_asn1.SESeal.load(seal_der),
                 "time_info": core.GeneralizedTime(SIGNED_AT),
                 "data_hash": sm3(DOC),
                 "property_info": PROPERTY,
                 field: ext,
             }
         )
-        sig = ses.SES_Signature(
+        sig = ses_asn1.SES_Signature(
             {
                 "to_sign": tbs,
                 "cert": pki.seal.cert_der,
@@ -281,15 +281,15 @@ def test_tbs_ext_datas_tagged_and_untagged(pki: Sm2Pki, seal_der: bytes) -> None
 
 
 def test_cert_digest_list_seal(pki: Sm2Pki, png: bytes) -> None:
-    base = ses.SESeal.load(_seal(pki, png))
+    base = ses_asn1.SESeal.load(_seal(pki, png))
     info = base["e_seal_info"]
     prop = info["property"]
-    new_prop = ses.SES_ESPropertyInfo(
+    new_prop = ses_asn1.SES_ESPropertyInfo(
         {
             "type": prop["type"],
             "name": prop["name"],
             "cert_list_type": 2,
-            "cert_list": ses.SES_CertList_Digests(
+            "cert_list": ses_asn1.SES_CertList_Digests(
                 [{"type": "SM3", "value": sm3(pki.seal.cert_der)}]
             ),
             "create_date": prop["create_date"],
@@ -297,7 +297,7 @@ def test_cert_digest_list_seal(pki: Sm2Pki, png: bytes) -> None:
             "valid_end": prop["valid_end"],
         }
     )
-    new_info = ses.SES_SealInfo(
+    new_info = ses_asn1.SES_SealInfo(
         {
             "header": info["header"],
             "es_id": info["es_id"],
@@ -305,7 +305,7 @@ def test_cert_digest_list_seal(pki: Sm2Pki, png: bytes) -> None:
             "picture": info["picture"],
         }
     )
-    seal = ses.SESeal(
+    seal = ses_asn1.SESeal(
         {
             "e_seal_info": new_info,
             "cert": pki.maker.cert_der,

@@ -21,10 +21,11 @@ from fastapi.testclient import TestClient
 from certsvc.api.app import create_app
 from certsvc.clock import FixedClock
 from certsvc.config import load_settings
-from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.principals import local_operator
 from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
 from certsvc.services.revocation import RevocationService
+from certsvc.services.seal_admin import SealAdminService
 from certsvc.storage.orm import Seal
 
 pytestmark = [
@@ -86,7 +87,7 @@ def _check_signature(response: Path, text: str, ca: Path, tmp_path: Path) -> Non
 
 def test_sm2_ca_answers_ocsp_good_then_revoked(deployment: ServiceContext, tmp_path: Path) -> None:
     ctx = deployment
-    made = AdminService(ctx).add_seal(SM2.code, name="合同专用章", algorithm="sm2", validity_days=365, principal=local_operator())
+    made = SealAdminService(ctx).add_seal(SM2.code, name="合同专用章", algorithm="sm2", validity_days=365, principal=local_operator())
     with ctx.database.read() as session:
         row = session.get(Seal, made.id)
         assert row is not None

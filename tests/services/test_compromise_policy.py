@@ -19,11 +19,10 @@ from certsvc.clock import FixedClock
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.errors import ConflictError
-from certsvc.services.admin import local_operator
 from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService
-from certsvc.services.principals import Principal, Role
+from certsvc.services.principals import Principal, Role, local_operator
 from certsvc.services.producer import SealSnapshot
 from certsvc.services.provisioning import DEMO_DEPARTMENTS, department_by_code, init_embedded
 from certsvc.services.registry import RegistryService

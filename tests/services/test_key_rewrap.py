@@ -10,10 +10,11 @@ from pydantic import SecretStr
 
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
-from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.key_files import KeyFileAction, KeyFileService
+from certsvc.services.principals import local_operator
 from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
+from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.services.webhook_secrets import endpoint_secret
 from certsvc.storage import keystore
 from certsvc.storage.repositories_lifecycle import WebhookRepository
@@ -58,7 +59,7 @@ def test_an_interrupted_passphrase_change_leaves_every_key_usable_and_a_rerun_fi
 ) -> None:
     before = _ctx(tmp_path, fresh_database_url, OLD)
     init_embedded(before)
-    hook = AdminService(before).add_webhook(DEMO_DEPARTMENTS[0].code, url="https://hooks.xlgl.example.gov.cn/c", principal=local_operator())
+    hook = WebhookAdminService(before).add_webhook(DEMO_DEPARTMENTS[0].code, url="https://hooks.xlgl.example.gov.cn/c", principal=local_operator())
     refs = before.keys.refs()
     assert len(refs) >= 8
     for ref in refs[:3]:

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from certsvc.api.app import create_app
 from certsvc.domain.paging import PageRequest
-from certsvc.services.admin import local_operator
 from certsvc.services.context import ServiceContext
+from certsvc.services.principals import local_operator
 from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.services.webhooks import WebhookService
 from tests.conftest import auth, make_department, sample_request

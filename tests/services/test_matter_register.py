@@ -9,10 +9,9 @@ import pytest
 from openpyxl import Workbook
 
 from certsvc.errors import PermissionDeniedError, ValidationFailedError
-from certsvc.services.admin import local_operator
 from certsvc.services.context import ServiceContext
 from certsvc.services.matter_register import MaterialSpec, MatterRegisterService
-from certsvc.services.principals import Principal, Role
+from certsvc.services.principals import Principal, Role, local_operator
 
 
 def _xlsx(path: Path, rows: list[list[object]]) -> Path:

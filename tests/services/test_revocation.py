@@ -16,13 +16,14 @@ from certsvc.api.app import create_app
 from certsvc.clock import FixedClock
 from certsvc.config import load_settings
 from certsvc.errors import ConflictError, ValidationFailedError
-from certsvc.services.admin import local_operator
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.issuance import IssuanceService
+from certsvc.services.principals import local_operator
 from certsvc.services.provisioning import DEMO_DEPARTMENTS, init_embedded
 from certsvc.services.registry import RegistryService
 from certsvc.services.requests import parse_issue_request
 from certsvc.services.revocation import RevocationService
+from certsvc.services.seal_admin import SealAdminService
 from certsvc.services.verification import VerificationService
 from certsvc.storage.repositories import SealRepository
 from tests.conftest import sample_request
@@ -203,11 +204,10 @@ def test_a_new_seal_can_re_sign_what_the_revoked_one_sealed(
     """The key-compromise policy's remedy: a batch re-sign from the revoked seal to a new one
     finds every licence the revoked seal sealed (dry run; tests/services/test_batch_resign.py
     runs re-sign jobs)."""
-    from certsvc.services.admin import AdminService
     from certsvc.services.batch import BatchService
 
     ctx, _ = deployment
     code = DEMO_DEPARTMENTS[0].code
-    new = AdminService(ctx).add_seal(code, name="行政许可专用章", algorithm="ecdsa-p256", validity_days=365, principal=local_operator())
+    new = SealAdminService(ctx).add_seal(code, name="行政许可专用章", algorithm="ecdsa-p256", validity_days=365, principal=local_operator())
     plan = BatchService(ctx).check_resign(to_seal_id=new.id, from_seal_id=revoked["seal_id"], principal=local_operator())  # type: ignore[arg-type]
     assert plan.matched == 2

@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from certsvc.domain.paging import PageRequest
 from certsvc.errors import ConflictError
 from certsvc.rendering.templates import TemplateRegistry
-from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import ServiceContext
 from certsvc.services.issuance import IssuanceService
-from certsvc.services.principals import Principal, Role
+from certsvc.services.principals import Principal, Role, local_operator
 from certsvc.services.requests import parse_issue_request
+from certsvc.services.seal_admin import SealAdminService
 from certsvc.storage.orm import Certificate
 from certsvc.storage.repositories import CertificateRepository
 from tests.conftest import TEMPLATES, auth, make_department, sample_request
@@ -46,7 +46,7 @@ def test_adding_a_seal_does_not_switch_issuance_until_it_is_made_default(
     client: TestClient, embedded: ServiceContext, operator_key: str
 ) -> None:
     code, key, _ = make_department(embedded)
-    admin = AdminService(embedded)
+    admin = SealAdminService(embedded)
     (first,) = admin.list_seals(code, principal=OPERATOR, page=PageRequest()).items
     assert first.is_default and first.purpose == first.name  # the first seal becomes the default
     assert _seal_of(embedded, _issue(client, key)) == first.id
@@ -71,7 +71,7 @@ def test_adding_a_seal_does_not_switch_issuance_until_it_is_made_default(
 
 def test_a_retired_default_stops_issuance_instead_of_falling_back(client: TestClient, embedded: ServiceContext) -> None:
     code, key, _ = make_department(embedded)
-    admin = AdminService(embedded)
+    admin = SealAdminService(embedded)
     (first,) = admin.list_seals(code, principal=OPERATOR, page=PageRequest()).items
     other = admin.add_seal(code, name="公章", algorithm="ecdsa-p256", validity_days=365, principal=OPERATOR)
     admin.retire_seal(first.id, principal=OPERATOR)
@@ -101,7 +101,7 @@ def purpose_ctx(embedded: ServiceContext, tmp_path_factory: pytest.TempPathFacto
 
 def test_a_template_seal_purpose_picks_the_seal_of_that_purpose(purpose_ctx: ServiceContext) -> None:
     code, _, _ = make_department(purpose_ctx)
-    admin = AdminService(purpose_ctx)
+    admin = SealAdminService(purpose_ctx)
     (default,) = admin.list_seals(code, principal=OPERATOR, page=PageRequest()).items
     with purpose_ctx.database.read() as session:
         from certsvc.services.provisioning import department_by_code

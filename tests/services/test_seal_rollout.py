@@ -12,8 +12,9 @@ from sqlalchemy import func, select
 from certsvc.domain.identifiers import uscc_check_char
 from certsvc.errors import ValidationFailedError
 from certsvc.jobs.api import TaskSpec, WorkItem
-from certsvc.services.admin import local_operator
 from certsvc.services.context import ServiceContext
+from certsvc.services.departments import DepartmentService
+from certsvc.services.principals import local_operator
 from certsvc.services.seal_coverage import SealCoverageService
 from certsvc.services.seal_rollout import SealRolloutHandler, SealRolloutService
 from certsvc.storage.orm import Department, Seal
@@ -161,9 +162,8 @@ def test_coverage_counts_departments_by_level_and_lists_expiring_seals(embedded:
     coverage = SealCoverageService(embedded)
     before = coverage.report(principal=op)
     bare = _code()
-    from certsvc.services.admin import AdminService
 
-    AdminService(embedded).add_department(code=bare, name="尚无印章的测试局", area_code="152502", principal=op)
+    DepartmentService(embedded).add_department(code=bare, name="尚无印章的测试局", area_code="152502", principal=op)
     service = SealRolloutService(embedded)
     service.run(service.create_job(path, principal=op).job_id, principal=op, workers=0)
     after = coverage.report(principal=op, expiring_days=3650)

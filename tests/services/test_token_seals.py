@@ -12,10 +12,12 @@ from sqlalchemy import func, select
 
 from certsvc.api.app import create_app
 from certsvc.crypto import api as crypto
-from certsvc.services.admin import AdminService, local_operator
+from certsvc.services.api_clients import ApiClientService
 from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext
+from certsvc.services.principals import local_operator
 from certsvc.services.provisioning import TokenKeyName
+from certsvc.services.seal_admin import SealAdminService
 from certsvc.services.seal_keys import SealKeyService
 from certsvc.storage.orm import AuditEvent, Certificate, Seal
 from tests.conftest import auth, sample_request
@@ -29,7 +31,7 @@ pytestmark = pytest.mark.slow
 
 def _token_seal(ctx: ServiceContext, softhsm: SoftHsm, code: str, *, token_label: str | None = None) -> int:
     """A token-key seal for ``code``, made the department's default."""
-    admin = AdminService(ctx)
+    admin = SealAdminService(ctx)
     label = f"seal-{code[-6:].lower()}-{secrets.token_hex(3)}"
     seal = admin.add_seal(
         code, name="行政许可专用章", algorithm="ecdsa-p256", validity_days=365, principal=local_operator(),
@@ -47,7 +49,7 @@ def token_client(hsm_ctx: ServiceContext) -> Iterator[TestClient]:
 
 
 def _issuer(ctx: ServiceContext, code: str) -> str:
-    admin = AdminService(ctx)
+    admin = ApiClientService(ctx)
     return admin.add_client(name=f"issuer-{code}-{secrets.token_hex(2)}", role="issuer", department_code=code,
                             expires_at=None, principal=local_operator()).api_key  # fmt: skip
 
@@ -130,7 +132,7 @@ def test_sm2_stays_in_software(hsm_ctx: ServiceContext, softhsm: SoftHsm) -> Non
 
     department = new_department(hsm_ctx)
     with pytest.raises(BadRequestError, match="no standard SM2 mechanism") as refused:
-        AdminService(hsm_ctx).add_seal(
+        SealAdminService(hsm_ctx).add_seal(
             department.code, name="行政许可专用章", algorithm="sm2", validity_days=365, principal=local_operator(),
             token_key=TokenKeyName(softhsm.token_label, "sm2-seal"),
         )  # fmt: skip

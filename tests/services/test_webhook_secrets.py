@@ -11,9 +11,10 @@ from sqlalchemy import text
 
 from certsvc.config import load_settings
 from certsvc.errors import KeyUnavailableError
-from certsvc.services.admin import AdminService, local_operator
 from certsvc.services.context import ServiceContext, build_context
+from certsvc.services.principals import local_operator
 from certsvc.services.provisioning import ensure_dev_passphrase
+from certsvc.services.webhook_admin import WebhookAdminService
 from certsvc.services.webhook_secrets import endpoint_secret
 from certsvc.storage.database import Database
 from certsvc.storage.repositories_lifecycle import WebhookRepository
@@ -36,7 +37,7 @@ def _checkpoint(database: Database) -> None:
 
 
 def test_a_new_secret_is_stored_encrypted_and_still_signs(embedded: ServiceContext) -> None:
-    admin, op = AdminService(embedded), local_operator()
+    admin, op = WebhookAdminService(embedded), local_operator()
     hook = admin.add_webhook(_CODE, url="https://hooks.xlgl.example.gov.cn/certsvc", principal=op)
     with embedded.database.read() as session:
         stored = session.execute(text("SELECT * FROM webhook_endpoints WHERE id = :i"), {"i": hook.id}).one()
@@ -51,7 +52,7 @@ def test_a_new_secret_is_stored_encrypted_and_still_signs(embedded: ServiceConte
 
 
 def test_another_passphrase_cannot_read_the_secrets(tmp_path: Path, embedded: ServiceContext) -> None:
-    hook = AdminService(embedded).add_webhook(_CODE, url="https://hooks.example.gov.cn/a", principal=local_operator())
+    hook = WebhookAdminService(embedded).add_webhook(_CODE, url="https://hooks.example.gov.cn/a", principal=local_operator())
     other = build_context(load_settings(home=tmp_path, key_passphrase="another passphrase entirely"))
     with embedded.database.read() as session:
         row = WebhookRepository(session).endpoint(hook.id)

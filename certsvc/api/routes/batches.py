@@ -17,7 +17,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,6 +28,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal
+from certsvc.api.derived import derive, many, to_api
 from certsvc.api.ids import RowId, RowIdField
 from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.errors import (
@@ -72,66 +73,35 @@ class BatchCreate(BaseModel):
     compromised_at: AwareDatetime | None = None
 
 
-class BatchRead(BaseModel):
-    id: int
-    kind: str
-    state: str
-    total: int
-    pending: int
-    running: int
-    done: int
-    skipped: int
-    failed: int
-    rate_per_second: float | None
-    eta_seconds: float | None
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    links: dict[str, str]
-
-    @classmethod
-    def of(cls, p: JobProgress) -> BatchRead:
-        base = f"/api/v1/batches/{p.job_id}"
-        return cls(
-            id=p.job_id,
-            kind=p.kind,
-            state=p.state,
-            total=p.total,
-            pending=p.pending,
-            running=p.running,
-            done=p.done,
-            skipped=p.skipped,
-            failed=p.failed,
-            rate_per_second=p.rate_per_second,
-            eta_seconds=p.eta_seconds,
-            created_at=p.created_at,
-            started_at=p.started_at,
-            finished_at=p.finished_at,
-            links={"self": base, "failures": f"{base}/failures", "cancel": f"{base}/cancel"},
-        )
+BatchRead = derive(
+    JobProgress,
+    "BatchRead",
+    exclude={"job_id"},  # answered as ``id``, like every other resource
+    describe={"rate_per_second": "over the current run"},
+    add={"id": (int, ...), "links": (dict[str, str], ...)},
+)
 
 
-def _start_in_background(
-    ctx: ServiceContext, job_id: int, principal: Principal, workers: int
-) -> None:
+def batch_read(progress: JobProgress) -> dict[str, Any]:
+    """A job's progress as the API answers it: its id and the links to its failures and cancel."""
+    base = f"/api/v1/batches/{progress.job_id}"
+    links = {"self": base, "failures": f"{base}/failures", "cancel": f"{base}/cancel"}
+    return {**to_api(progress), "id": progress.job_id, "links": links}
+
+
+def _start_in_background(ctx: ServiceContext, job_id: int, principal: Principal, workers: int) -> None:
     def run() -> None:
         try:
             BatchService(ctx).run(job_id, principal=principal, workers=workers)
         except CertsvcError as exc:
             _log.warning("batch job %s stopped: %s (%s)", job_id, exc.code, exc.message)
         except Exception:
-            _log.exception(
-                "batch job %s stopped unexpectedly; certsvc batch resume %s finishes it",
-                job_id,
-                job_id,
-            )
+            _log.exception("batch job %s stopped unexpectedly; certsvc batch resume %s finishes it", job_id, job_id)
 
     threading.Thread(target=run, name=f"certsvc-batch-{job_id}", daemon=True).start()
 
 
-async def _parse(
-    request: Request, ctx: ServiceContext
-) -> tuple[BatchCreate, Path | None, str | None]:
+async def _parse(request: Request, ctx: ServiceContext) -> tuple[BatchCreate, Path | None, str | None]:
     """The body as a BatchCreate, and the uploaded import file saved to a temporary path."""
     content_type = request.headers.get("content-type", "")
     upload_path: Path | None = None
@@ -154,18 +124,12 @@ async def _parse(
     try:
         return BatchCreate.model_validate(data), upload_path, filename
     except ValidationError as exc:
-        raise ValidationFailedError(
-            "the batch request is not valid", details=pydantic_problems(exc)
-        ) from exc
+        raise ValidationFailedError("the batch request is not valid", details=pydantic_problems(exc)) from exc
 
 
 def _save_upload(upload: UploadFile, ctx: ServiceContext, filename: str) -> Path:
     limit = ctx.settings.max_upload_bytes * _IMPORT_LIMIT_FACTOR
-    suffix = (
-        Path(filename).suffix.lower()
-        if Path(filename).suffix.lower() in (".csv", ".xlsx", ".xlsm", ".txt")
-        else ".csv"
-    )
+    suffix = Path(filename).suffix.lower() if Path(filename).suffix.lower() in (".csv", ".xlsx", ".xlsm", ".txt") else ".csv"
     with tempfile.NamedTemporaryFile(suffix=suffix, delete=False) as out:
         copied = 0
         while block := upload.file.read(1 << 20):
@@ -173,9 +137,7 @@ def _save_upload(upload: UploadFile, ctx: ServiceContext, filename: str) -> Path
             if copied > limit:
                 out.close()
                 Path(out.name).unlink(missing_ok=True)
-                raise DocumentTooLargeError(
-                    f"the import file is larger than {limit} bytes", details={"limit": limit}
-                )
+                raise DocumentTooLargeError(f"the import file is larger than {limit} bytes", details={"limit": limit})
             out.write(block)
         return Path(out.name)
 
@@ -191,52 +153,30 @@ async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPri
     try:
         if body.kind == "import":
             if upload is None or not body.template or not body.department:
-                raise BadRequestError(
-                    "an import needs the file, template and department", code="import_incomplete"
-                )
+                raise BadRequestError("an import needs the file, template and department", code="import_incomplete")
             if body.dry_run:
                 report = await run_in_threadpool(
-                    service.check_import,
-                    upload,
-                    template=body.template,
-                    department_code=body.department,
-                    principal=principal,
-                    mapping=body.mapping,
-                    filename=filename,
+                    service.check_import, upload, template=body.template, department_code=body.department,
+                    principal=principal, mapping=body.mapping, filename=filename,
                 )
-                return JSONResponse(
-                    json.loads(json.dumps(asdict(report), default=str)), status_code=200
-                )
+                return JSONResponse(json.loads(json.dumps(asdict(report), default=str)), status_code=200)
             created, _report = await run_in_threadpool(
-                service.create_import_job,
-                upload,
-                template=body.template,
-                department_code=body.department,
-                principal=principal,
-                mapping=body.mapping,
-                filename=filename,
+                service.create_import_job, upload, template=body.template, department_code=body.department,
+                principal=principal, mapping=body.mapping, filename=filename,
             )
         else:
             if body.to_seal is None:
                 raise BadRequestError("a re-sign needs to_seal", code="resign_incomplete")
             filters: dict[str, Any] = {
-                "to_seal_id": body.to_seal,
-                "department_code": body.department,
-                "from_seal_id": body.from_seal,
-                "issued_before": body.issued_before,
-                "template": body.template,
+                "to_seal_id": body.to_seal, "department_code": body.department, "from_seal_id": body.from_seal,
+                "issued_before": body.issued_before, "template": body.template,
             }
             if body.dry_run:
-                plan = await run_in_threadpool(
-                    lambda: service.check_resign(principal=principal, **filters)
-                )
+                plan = await run_in_threadpool(lambda: service.check_resign(principal=principal, **filters))
                 return JSONResponse(asdict(plan), status_code=200)
             created = await run_in_threadpool(
                 lambda: service.create_resign_job(
-                    principal=principal,
-                    reason=body.reason,
-                    compromised_at=body.compromised_at,
-                    **filters,
+                    principal=principal, reason=body.reason, compromised_at=body.compromised_at, **filters
                 )
             )
     finally:
@@ -248,41 +188,28 @@ async def create_batch(request: Request, ctx: ContextDep, principal: OperatorPri
         _start_in_background(ctx, created.job_id, principal, workers)
         progress = await run_in_threadpool(service.status, created.job_id, principal=principal)
     return JSONResponse(
-        json.loads(BatchRead.of(progress).model_dump_json()),
+        BatchRead.model_validate(batch_read(progress)).model_dump(mode="json"),
         status_code=202,
         headers={"Location": f"/api/v1/batches/{created.job_id}"},
     )
 
 
-@router.get("", response_model=list[BatchRead], responses=PAGINATED)
-def list_batches(
-    request: Request,
-    response: Response,
-    ctx: ContextDep,
-    principal: OperatorPrincipal,
-    page: PageDep,
-) -> list[BatchRead]:
+@router.get("", response_model=many(BatchRead), responses=PAGINATED)
+def list_batches(request: Request, response: Response, ctx: ContextDep, principal: OperatorPrincipal, page: PageDep) -> list[dict[str, Any]]:
     """Every batch job, newest first, with its progress."""
-    return send_page(
-        BatchService(ctx).jobs(principal=principal, page=page).map(BatchRead.of), request, response
-    )
+    return send_page(BatchService(ctx).jobs(principal=principal, page=page).map(batch_read), request, response)
 
 
 @router.get("/{job_id}", response_model=BatchRead)
-def get_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
+def get_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any]:
     """State and counts of a job, with the rate and ETA of its current run."""
-    return BatchRead.of(BatchService(ctx).status(job_id, principal=principal))
+    return batch_read(BatchService(ctx).status(job_id, principal=principal))
 
 
 @router.get(
     "/{job_id}/failures",
     response_model=None,
-    responses={
-        200: {
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "JSON, or CSV with format=csv",
-        }
-    },
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}},
 )
 def get_failures(
     job_id: RowId,
@@ -307,13 +234,13 @@ def get_failures(
         yield buffer.getvalue()
 
     return StreamingResponse(
-        lines(),
-        media_type="text/csv; charset=utf-8",
+        lines(), media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="batch-{job_id}-failures.csv"'},
     )
 
 
 @router.post("/{job_id}/cancel", response_model=BatchRead)
-def cancel_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> BatchRead:
+def cancel_batch(job_id: RowId, ctx: ContextDep, principal: OperatorPrincipal) -> dict[str, Any]:
     """Stop a job: running workers stop at their next claim; items not done stay pending."""
-    return BatchRead.of(BatchService(ctx).cancel(job_id, principal=principal))
+    return batch_read(BatchService(ctx).cancel(job_id, principal=principal))
+

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from pydantic import AwareDatetime
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, IssuerPrincipal, RequestId
+from certsvc.api.derived import many
 from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.pagination import PAGINATED, PageDep, send_page
-from certsvc.api.schemas import CertificateIssued, CertificateRead
+from certsvc.api.schemas import (
+    CertificateIssued,
+    CertificateRead,
+    certificate_issued,
+    certificate_read,
+)
 from certsvc.domain.status import LicenceStatus
 from certsvc.services.issuance import IssuanceService
 from certsvc.services.registry import CertificateFilter, FileVariant, RegistryService
@@ -30,9 +36,7 @@ def _api_base(request: Request) -> str:
     "",
     status_code=201,
     response_model=CertificateIssued,
-    openapi_extra={
-        "requestBody": {"content": {"application/json": {"example": ISSUE_REQUEST_EXAMPLE}}}
-    },
+    openapi_extra={"requestBody": {"content": {"application/json": {"example": ISSUE_REQUEST_EXAMPLE}}}},
 )
 def issue_certificate(
     body: IssueRequest,
@@ -42,20 +46,16 @@ def issue_certificate(
     principal: IssuerPrincipal,
     rid: RequestId,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> CertificateIssued:
+) -> dict[str, Any]:
     """Issue a licence: render it from the template, seal it, register it."""
-    issued = IssuanceService(ctx).issue(
-        body, principal=principal, idempotency_key=idempotency_key, request_id=rid
-    )
+    issued = IssuanceService(ctx).issue(body, principal=principal, idempotency_key=idempotency_key, request_id=rid)
     if issued.is_replay:
         response.headers["Idempotent-Replayed"] = "true"
     response.headers["Location"] = f"/api/v1/certificates/{issued.identifier}"
-    return CertificateIssued.of(
-        issued, api_base=_api_base(request), public_url=ctx.settings.public_url
-    )
+    return certificate_issued(issued, api_base=_api_base(request), public_url=ctx.settings.public_url)
 
 
-@router.get("", response_model=list[CertificateRead], responses=PAGINATED)
+@router.get("", response_model=many(CertificateRead), responses=PAGINATED)
 def list_certificates(
     request: Request,
     response: Response,
@@ -63,28 +63,14 @@ def list_certificates(
     principal: IssuerOrOperator,
     rid: RequestId,
     page: PageDep,
-    status: Annotated[
-        LicenceStatus | None, Query(description="the status as read today (expired is computed)")
-    ] = None,
-    template: Annotated[
-        str | None, Query(max_length=64, description="template slug, e.g. food-business")
-    ] = None,
-    holder_id: Annotated[
-        str | None, Query(max_length=18, description="统一社会信用代码 or 居民身份证号码")
-    ] = None,
-    licence_number: Annotated[
-        str | None, Query(max_length=64, description="the printed 许可证编号")
-    ] = None,
-    issued_from: Annotated[
-        AwareDatetime | None, Query(description="issued at or after (with a time zone)")
-    ] = None,
-    issued_until: Annotated[
-        AwareDatetime | None, Query(description="issued before (with a time zone)")
-    ] = None,
-    department: Annotated[
-        str | None, Query(max_length=18, description="operators: one department's code")
-    ] = None,
-) -> list[CertificateRead]:
+    status: Annotated[LicenceStatus | None, Query(description="the status as read today (expired is computed)")] = None,
+    template: Annotated[str | None, Query(max_length=64, description="template slug, e.g. food-business")] = None,
+    holder_id: Annotated[str | None, Query(max_length=18, description="统一社会信用代码 or 居民身份证号码")] = None,
+    licence_number: Annotated[str | None, Query(max_length=64, description="the printed 许可证编号")] = None,
+    issued_from: Annotated[AwareDatetime | None, Query(description="issued at or after (with a time zone)")] = None,
+    issued_until: Annotated[AwareDatetime | None, Query(description="issued before (with a time zone)")] = None,
+    department: Annotated[str | None, Query(max_length=18, description="operators: one department's code")] = None,
+) -> list[dict[str, Any]]:
     """The department's licences, newest first, one page at a time (operators see every department's)."""
     where = CertificateFilter(
         status=status,
@@ -97,27 +83,21 @@ def list_certificates(
     )
     found = RegistryService(ctx).search(where, principal=principal, page=page, request_id=rid)
     api_base, public_url = _api_base(request), ctx.settings.public_url
-    return send_page(
-        found.map(lambda info: CertificateRead.of(info, api_base=api_base, public_url=public_url)),
-        request,
-        response,
-    )
+    return send_page(found.map(lambda info: certificate_read(info, api_base=api_base, public_url=public_url)), request, response)
 
 
 @router.get("/{identifier}", response_model=CertificateRead)
 def get_certificate(
     identifier: str, request: Request, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
-) -> CertificateRead:
+) -> dict[str, Any]:
     info = RegistryService(ctx).get(identifier, principal=principal, request_id=rid)
-    return CertificateRead.of(info, api_base=_api_base(request), public_url=ctx.settings.public_url)
+    return certificate_read(info, api_base=_api_base(request), public_url=ctx.settings.public_url)
 
 
 @router.get(
     "/{identifier}/pdf",
     response_class=Response,
-    responses={
-        200: {"content": {"application/pdf": {}}, "description": "the signed (or print) PDF"}
-    },
+    responses={200: {"content": {"application/pdf": {}}, "description": "the signed (or print) PDF"}},
 )
 def get_certificate_pdf(
     identifier: str,
@@ -125,10 +105,7 @@ def get_certificate_pdf(
     principal: IssuerOrOperator,
     rid: RequestId,
     variant: Annotated[FileVariant, Query()] = FileVariant.ELECTRONIC,
-    revision: Annotated[
-        int | None,
-        Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)"),
-    ] = None,
+    revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
     """The signed PDF (or the print copy) of a licence; ``revision`` fetches an earlier one."""
     name, data = RegistryService(ctx).file(
@@ -146,15 +123,10 @@ def get_certificate_pdf(
     "/{identifier}/ofd",
     response_class=Response,
     responses={
-        200: {
-            "content": {"application/ofd": {}},
-            "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)",
-        },
+        200: {"content": {"application/ofd": {}}, "description": "the sealed OFD (GB/T 33190, GB/T 38540 seal)"},
         409: {
             "description": "ofd_needs_sm2_seal: the version was sealed with an ECDSA or RSA seal, so it has no OFD",
-            "content": {
-                "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
-            },
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         },
     },
 )
@@ -163,15 +135,10 @@ def get_certificate_ofd(
     ctx: ContextDep,
     principal: IssuerOrOperator,
     rid: RequestId,
-    revision: Annotated[
-        int | None,
-        Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)"),
-    ] = None,
+    revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
     """The sealed OFD of a licence (SM2 seals only: otherwise 409 ``ofd_needs_sm2_seal``)."""
-    name, data = RegistryService(ctx).ofd_file(
-        identifier, principal=principal, revision=revision, request_id=rid
-    )
+    name, data = RegistryService(ctx).ofd_file(identifier, principal=principal, revision=revision, request_id=rid)
     return Response(
         data,
         media_type="application/ofd",
@@ -182,16 +149,9 @@ def get_certificate_ofd(
 @router.get(
     "/{identifier}/seal-signature",
     response_class=Response,
-    responses={
-        200: {
-            "content": {"application/octet-stream": {}},
-            "description": "DER GB/T 38540 SES_Signature",
-        }
-    },
+    responses={200: {"content": {"application/octet-stream": {}}, "description": "DER GB/T 38540 SES_Signature"}},
 )
-def get_seal_signature(
-    identifier: str, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
-) -> Response:
+def get_seal_signature(identifier: str, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId) -> Response:
     """The GB/T 38540 electronic seal signature (SES_Signature, DER) made with an SM2 seal."""
     der = RegistryService(ctx).seal_signature(identifier, principal=principal, request_id=rid)
     return Response(

@@ -3,20 +3,19 @@ receiving departments query every member's licences (docs/region.md)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
 from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, allow, hub_member_credential, public
+from certsvc.api.derived import derive, many
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.api.schemas import VerificationRead
 from certsvc.api.uploads import read_limited_body, uploaded_pdf
-from certsvc.services.hub import HubService
-from certsvc.services.hub_queries import HubLicenceInfo, HubQueries, LicenceQuery
+from certsvc.services.hub import HubService, ReceivedDelivery
+from certsvc.services.hub_queries import HubLicenceInfo, HubQueries, HubVerification, LicenceQuery
 from certsvc.services.principals import Principal, Role
 
 __all__ = ["router"]
@@ -24,76 +23,38 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/v1/hub", tags=["hub"])
 
 HubReader = Annotated[Principal, Depends(allow(Role.SHARING, Role.OPERATOR))]
-UseCause = Annotated[
-    str,
-    Query(
-        min_length=1,
-        max_length=200,
-        description="申请事由: why the licence is looked at (recorded)",
-    ),
-]
+UseCause = Annotated[str, Query(min_length=1, max_length=200, description="申请事由: why the licence is looked at (recorded)")]
 
 
-class DeliveryReceipt(BaseModel):
-    delivery_id: str
-    member: str
-    identifier: str
-    sequence: int
-    is_duplicate: bool
-
-
-class HubLicenceRead(BaseModel):
-    member: str
-    identifier: str
-    identifier_base: str
-    version: int
-    status: str
-    type_code: str
-    holder_code: str
-    issuer_code: str
-    issuer_name: str
-    valid_from: date
-    valid_until: date
-    metadata: dict[str, str]
-    file_sha256: str
-    updated_at: datetime
-
-    @classmethod
-    def of(cls, info: HubLicenceInfo) -> HubLicenceRead:
-        return cls.model_validate(info, from_attributes=True)
-
-
-class HubVerificationRead(BaseModel):
-    member: str | None
-    report: VerificationRead
+DeliveryReceipt = derive(ReceivedDelivery, "DeliveryReceipt")
+HubLicenceRead = derive(HubLicenceInfo, "HubLicenceRead", describe={"member": "the 盟 deployment that delivered it"})
+HubVerificationRead = derive(
+    HubVerification,
+    "HubVerificationRead",
+    retype={"report": VerificationRead},
+    describe={"member": "the member that delivered the file (null: none did)"},
+)
 
 
 @router.post("/deliveries", response_model=DeliveryReceipt)
 async def receive_delivery(
-    request: Request,
-    ctx: ContextDep,
-    credential: Annotated[str | None, Depends(hub_member_credential)],
-) -> DeliveryReceipt:
+    request: Request, ctx: ContextDep, credential: Annotated[str | None, Depends(hub_member_credential)]
+) -> ReceivedDelivery:
     """A member delivers one change of one licence; a repeated delivery id is answered, not applied."""
     body = await read_limited_body(request, ctx.settings.max_upload_bytes * 2)
     received = await run_in_threadpool(HubService(ctx).receive, credential, body)
-    return DeliveryReceipt.model_validate(received, from_attributes=True)
+    return received
 
 
-@router.post(
-    "/verify",
-    dependencies=[Depends(public), Depends(public_rate_limit)],
-    response_model=HubVerificationRead,
-)
-async def verify_at_hub(request: Request, ctx: ContextDep) -> HubVerificationRead:
+@router.post("/verify", dependencies=[Depends(public), Depends(public_rate_limit)], response_model=HubVerificationRead)
+async def verify_at_hub(request: Request, ctx: ContextDep) -> HubVerification:
     """Verify a licence file any member delivered: its seals against that member's roots, the
     hub's copy of its status, the 盟 issuer and which deployment delivered it."""
     data = await uploaded_pdf(request, ctx.settings.max_upload_bytes)
-    result = await run_in_threadpool(HubQueries(ctx).verify, data)
-    return HubVerificationRead(member=result.member, report=VerificationRead.of(result.report))
+    return await run_in_threadpool(HubQueries(ctx).verify, data)
 
 
-@router.get("/licences", response_model=list[HubLicenceRead])
+@router.get("/licences", response_model=many(HubLicenceRead))
 def search_licences(
     ctx: ContextDep,
     principal: HubReader,
@@ -102,43 +63,28 @@ def search_licences(
     type_code: Annotated[str | None, Query(max_length=21)] = None,
     issuer_code: Annotated[str | None, Query(max_length=18)] = None,
     member: Annotated[str | None, Query(max_length=60)] = None,
-) -> list[HubLicenceRead]:
+) -> list[HubLicenceInfo]:
     """GB/T 36906-style query over every member's licences (at least one criterion)."""
-    query = LicenceQuery(
-        holder_code=holder_code, type_code=type_code, issuer_code=issuer_code, member=member
-    )
-    return [
-        HubLicenceRead.of(info)
-        for info in HubQueries(ctx).search(query, principal=principal, use_cause=use_cause)
-    ]
+    query = LicenceQuery(holder_code=holder_code, type_code=type_code, issuer_code=issuer_code, member=member)
+    return HubQueries(ctx).search(query, principal=principal, use_cause=use_cause)
 
 
 @router.get("/licences/{identifier}", response_model=HubLicenceRead)
-def get_licence(
-    identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause
-) -> HubLicenceRead:
+def get_licence(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> HubLicenceInfo:
     """The hub's copy of one licence, by any delivered version's identifier."""
-    return HubLicenceRead.of(
-        HubQueries(ctx).licence(identifier, principal=principal, use_cause=use_cause)
-    )
+    return HubQueries(ctx).licence(identifier, principal=principal, use_cause=use_cause)
 
 
 @router.get(
     "/licences/{identifier}/pdf",
     response_class=Response,
-    responses={
-        200: {"content": {"application/pdf": {}}, "description": "the file as its member sealed it"}
-    },
+    responses={200: {"content": {"application/pdf": {}}, "description": "the file as its member sealed it"}},
 )
-def get_licence_file(
-    identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause
-) -> Response:
+def get_licence_file(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> Response:
     """The current version's file, with its original seals."""
     name, data = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause)
     return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+        data, media_type="application/pdf", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     )
 
 
@@ -152,15 +98,9 @@ def get_licence_file(
         }
     },
 )
-def get_licence_ofd(
-    identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause
-) -> Response:
+def get_licence_ofd(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> Response:
     """The current version's OFD, with its original seal (404 ``no_ofd`` when it has none)."""
-    name, data = HubQueries(ctx).file(
-        identifier, principal=principal, use_cause=use_cause, ofd=True
-    )
+    name, data = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause, ofd=True)
     return Response(
-        data,
-        media_type="application/ofd",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"},
+        data, media_type="application/ofd", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
     )

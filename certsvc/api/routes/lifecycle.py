@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, RequestId
+from certsvc.api.derived import derive, many
 from certsvc.domain.status import LicenceAction
 from certsvc.domain.status_reasons import ReasonCategory
 from certsvc.services.lifecycle import (
@@ -24,9 +23,7 @@ router = APIRouter(prefix="/api/v1/certificates", tags=["lifecycle"])
 
 
 class ReasonBody(BaseModel):
-    model_config = ConfigDict(
-        json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]}
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "锡市监处字〔2026〕18号 行政处罚决定"}]})
 
     reason: str = Field(min_length=1, max_length=500, description="why, e.g. 行政处罚决定书文号")
     category: ReasonCategory = Field(
@@ -35,104 +32,66 @@ class ReasonBody(BaseModel):
     )
 
 
-class LifecycleRead(BaseModel):
-    identifier: str
-    previous_identifier: str
-    action: str
-    status: str
-    version: int
-    sha256: str
-    changed_at: datetime
-
-    @classmethod
-    def of(cls, result: LifecycleResult) -> LifecycleRead:
-        return cls.model_validate(result, from_attributes=True)
-
-
-class StatusChangeRead(BaseModel):
-    at: datetime
-    action: str
-    from_status: str
-    to_status: str
-    reason: str
-    version: int
-    identifier: str
-    actor: str
-    category: str
-
-    @classmethod
-    def of(cls, change: StatusChangeInfo) -> StatusChangeRead:
-        return cls.model_validate(change, from_attributes=True)
+LifecycleRead = derive(
+    LifecycleResult,
+    "LifecycleRead",
+    describe={
+        "identifier": "the licence's current identifier after the action",
+        "status": "the effective status after the action",
+        "version": "the current registry revision",
+        "sha256": "SHA-256 of the current version's sealed file",
+    },
+)
+StatusChangeRead = derive(
+    StatusChangeInfo,
+    "StatusChangeRead",
+    describe={"category": "the kind of reason: what the public page may say about why"},
+)
 
 
 def _status_route(action: LicenceAction) -> None:
     def change(
-        identifier: str,
-        body: ReasonBody,
-        ctx: ContextDep,
-        principal: IssuerOrOperator,
-        rid: RequestId,
-    ) -> LifecycleRead:
+        identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+    ) -> LifecycleResult:
         result = LifecycleService(ctx).change_status(
-            identifier,
-            action,
-            reason=body.reason,
-            principal=principal,
-            request_id=rid,
-            category=body.category,
+            identifier, action, reason=body.reason, principal=principal, request_id=rid, category=body.category
         )
-        return LifecycleRead.of(result)
+        return result
 
     change.__name__ = f"{action.value}_certificate"
     change.__doc__ = f"{action.value.capitalize()} a licence (409 illegal_transition when its state does not allow it)."
     router.post(f"/{{identifier}}/{action.value}", response_model=LifecycleRead)(change)
 
 
-for _action in (
-    LicenceAction.SUSPEND,
-    LicenceAction.RESUME,
-    LicenceAction.REVOKE,
-    LicenceAction.CANCEL,
-):
+for _action in (LicenceAction.SUSPEND, LicenceAction.RESUME, LicenceAction.REVOKE, LicenceAction.CANCEL):
     _status_route(_action)
 
 
 @router.post("/{identifier}/amend", response_model=LifecycleRead)
 async def amend_certificate(
-    identifier: str,
-    body: AmendRequest,
-    ctx: ContextDep,
-    principal: IssuerOrOperator,
-    rid: RequestId,
-) -> LifecycleRead:
+    identifier: str, body: AmendRequest, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
+) -> LifecycleResult:
     """变更: a new version with the changes and the next version number; the old one is superseded."""
     result = await run_in_threadpool(
         LifecycleService(ctx).amend, identifier, body, principal=principal, request_id=rid
     )
-    return LifecycleRead.of(result)
+    return result
 
 
 @router.post("/{identifier}/reissue", response_model=LifecycleRead)
 async def reissue_certificate(
     identifier: str, body: ReasonBody, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
-) -> LifecycleRead:
+) -> LifecycleResult:
     """补发: the same data sealed again as a new version with the next version number."""
     result = await run_in_threadpool(
-        LifecycleService(ctx).reissue,
-        identifier,
-        reason=body.reason,
-        principal=principal,
-        request_id=rid,
+        LifecycleService(ctx).reissue, identifier, reason=body.reason, principal=principal, request_id=rid
     )
-    return LifecycleRead.of(result)
+    return result
 
 
-@router.get("/{identifier}/history", response_model=list[StatusChangeRead])
+@router.get("/{identifier}/history", response_model=many(StatusChangeRead))
 def certificate_history(
     identifier: str, ctx: ContextDep, principal: IssuerOrOperator, rid: RequestId
-) -> list[StatusChangeRead]:
+) -> list[StatusChangeInfo]:
     """Every state change and new version of the licence, oldest first."""
-    return [
-        StatusChangeRead.of(c)
-        for c in LifecycleService(ctx).history(identifier, principal=principal, request_id=rid)
-    ]
+    return LifecycleService(ctx).history(identifier, principal=principal, request_id=rid)

@@ -16,10 +16,17 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal, RequestId, SharingPrincipal, allow
+from certsvc.api.derived import derive, many
 from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.api.uploads import read_limited_body
 from certsvc.errors import BadRequestError
-from certsvc.services.matter_materials import MaterialsAnswer, MatterMaterialsService
+from certsvc.services.matter_materials import (
+    HolderLicence,
+    MaterialAnswer,
+    MaterialsAnswer,
+    MatterMaterialsService,
+    WaivingType,
+)
 from certsvc.services.matter_register import (
     LoadReport,
     MaterialSpec,
@@ -41,9 +48,7 @@ _XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 class MaterialBody(BaseModel):
     name: str = Field(min_length=1, max_length=200, description="材料名称")
     licence_types: list[str] = Field(
-        default_factory=list,
-        max_length=20,
-        description="template slugs, 证照类型代码 or licence names that replace it",
+        default_factory=list, max_length=20, description="template slugs, 证照类型代码 or licence names that replace it"
     )
 
 
@@ -52,95 +57,31 @@ class MatterPut(BaseModel):
     materials: list[MaterialBody] = Field(max_length=200)
 
 
-class MaterialRead(BaseModel):
-    name: str
-    licence_types: list[str]
+MaterialRead = derive(
+    MaterialSpec, "MaterialRead", describe={"name": "材料名称", "licence_types": "template slugs that replace it; empty: not waivable"}
+)
+MatterRead = derive(MatterInfo, "MatterRead")
+MatterVersionRead = derive(
+    MatterVersion, "MatterVersionRead", describe={"at": "ISO time of the change", "action": "matter.put | matter.delete"}
+)
+LoadReportRead = derive(LoadReport, "LoadReportRead", describe={"is_applied": "false: a dry run"})
+WaivingTypeRead = derive(WaivingType, "WaivingTypeRead")
+HolderLicenceRead = derive(HolderLicence, "HolderLicenceRead", describe={"valid_until": "ISO date"})
+MaterialAnswerRead = derive(
+    MaterialAnswer,
+    "MaterialAnswerRead",
+    describe={"is_authorized": "the holder authorized this department for one of the types"},
+    add={"would_be_waived": (bool, Field(description="the holder has a licence in scope that replaces it"))},
+)
+MaterialsRead = derive(MaterialsAnswer, "MaterialsRead")
 
 
-class MatterRead(BaseModel):
-    code: str
-    name: str
-    version: int
-    materials: list[MaterialRead]
-
-    @classmethod
-    def of(cls, info: MatterInfo) -> MatterRead:
-        return cls.model_validate(info, from_attributes=True)
-
-
-class MatterVersionRead(BaseModel):
-    version: int
-    at: str
-    actor: str
-    action: str
-    name: str | None
-    materials: list[MaterialRead]
-
-    @classmethod
-    def of(cls, v: MatterVersion) -> MatterVersionRead:
-        return cls.model_validate(v, from_attributes=True)
-
-
-class LoadReportRead(BaseModel):
-    source: str
-    rows: int
-    matters: int
-    added: list[str]
-    changed: list[str]
-    unchanged: list[str]
-    is_applied: bool
-
-    @classmethod
-    def of(cls, r: LoadReport) -> LoadReportRead:
-        return cls.model_validate(r, from_attributes=True)
-
-
-class WaivingTypeRead(BaseModel):
-    template: str
-    type_code: str
-    name: str
-
-
-class HolderLicenceRead(BaseModel):
-    identifier: str
-    template: str
-    licence_name: str
-    department_name: str
-    valid_until: str
-    authorization_code: str
-    application_no: str
-
-
-class MaterialAnswerRead(BaseModel):
-    name: str
-    is_waivable: bool
-    licence_types: list[WaivingTypeRead]
-    is_authorized: bool
-    holder_licences: list[HolderLicenceRead]
-    would_be_waived: bool
-
-
-class MaterialsRead(BaseModel):
-    matter_code: str
-    matter_name: str
-    matter_version: int
-    materials: list[MaterialAnswerRead]
-
-    @classmethod
-    def of(cls, a: MaterialsAnswer) -> MaterialsRead:
-        return cls.model_validate(a, from_attributes=True)
-
-
-@router.get("", response_model=list[MatterRead], responses=PAGINATED)
+@router.get("", response_model=many(MatterRead), responses=PAGINATED)
 def list_matters(
     request: Request, response: Response, ctx: ContextDep, principal: AnyRole, page: PageDep
-) -> list[MatterRead]:
+) -> list[MatterInfo]:
     """The register in registration order, a page at a time (``Link``/``X-Next-Cursor``)."""
-    return send_page(
-        MatterRegisterService(ctx).page(page, principal=principal).map(MatterRead.of),
-        request,
-        response,
-    )
+    return send_page(MatterRegisterService(ctx).page(page, principal=principal), request, response)
 
 
 @router.post("/import", response_model=LoadReportRead)
@@ -149,46 +90,33 @@ async def import_register(
     ctx: ContextDep,
     principal: OperatorPrincipal,
     execute: Annotated[bool, Query(description="apply; without it a dry run")] = False,
-) -> LoadReportRead:
+) -> LoadReport:
     """Load a register file (CSV or XLSX body): a dry run unless ``execute=true``."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type not in ("text/csv", _XLSX):
-        raise BadRequestError(
-            f"send the register as text/csv or {_XLSX}", code="unsupported_file_type"
-        )
+        raise BadRequestError(f"send the register as text/csv or {_XLSX}", code="unsupported_file_type")
     body = await read_limited_body(request, _MAX_UPLOAD)
     suffix = ".xlsx" if content_type == _XLSX else ".csv"
-    report = await run_in_threadpool(_load, ctx, body, suffix, principal, execute)
-    return LoadReportRead.of(report)
+    return await run_in_threadpool(_load, ctx, body, suffix, principal, execute)
 
 
-def _load(
-    ctx: ContextDep, body: bytes, suffix: str, principal: Principal, execute: bool
-) -> LoadReport:
+def _load(ctx: ContextDep, body: bytes, suffix: str, principal: Principal, execute: bool) -> LoadReport:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / f"register{suffix}"
         path.write_bytes(body)
-        return MatterRegisterService(ctx).load(
-            path, principal=principal, execute=execute, filename=f"upload{suffix}"
-        )
+        return MatterRegisterService(ctx).load(path, principal=principal, execute=execute, filename=f"upload{suffix}")
 
 
 @router.get("/{code}", response_model=MatterRead)
-def get_matter(code: str, ctx: ContextDep, principal: AnyRole) -> MatterRead:
-    return MatterRead.of(MatterRegisterService(ctx).get(code, principal=principal))
+def get_matter(code: str, ctx: ContextDep, principal: AnyRole) -> MatterInfo:
+    return MatterRegisterService(ctx).get(code, principal=principal)
 
 
 @router.put("/{code}", response_model=MatterRead)
-def put_matter(
-    code: str, body: MatterPut, ctx: ContextDep, principal: OperatorPrincipal
-) -> MatterRead:
+def put_matter(code: str, body: MatterPut, ctx: ContextDep, principal: OperatorPrincipal) -> MatterInfo:
     """Register a matter or replace its materials (a new version, audited)."""
     materials = [MaterialSpec(m.name, tuple(m.licence_types)) for m in body.materials]
-    return MatterRead.of(
-        MatterRegisterService(ctx).put(
-            code, name=body.name, materials=materials, principal=principal
-        )
-    )
+    return MatterRegisterService(ctx).put(code, name=body.name, materials=materials, principal=principal)
 
 
 @router.delete("/{code}", status_code=204)
@@ -197,15 +125,10 @@ def delete_matter(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> R
     return Response(status_code=204)
 
 
-@router.get("/{code}/history", response_model=list[MatterVersionRead])
-def matter_history(
-    code: str, ctx: ContextDep, principal: OperatorPrincipal
-) -> list[MatterVersionRead]:
+@router.get("/{code}/history", response_model=many(MatterVersionRead))
+def matter_history(code: str, ctx: ContextDep, principal: OperatorPrincipal) -> list[MatterVersion]:
     """Every version of the matter, from the audit log."""
-    return [
-        MatterVersionRead.of(v)
-        for v in MatterRegisterService(ctx).history(code, principal=principal)
-    ]
+    return MatterRegisterService(ctx).history(code, principal=principal)
 
 
 @router.get("/{code}/materials", response_model=MaterialsRead)
@@ -214,23 +137,12 @@ def matter_materials(
     ctx: ContextDep,
     principal: SharingPrincipal,
     rid: RequestId,
-    holder_id: Annotated[
-        str | None, Query(max_length=18, description="the applicant's USCC or ID number")
-    ] = None,
-    holder_id_type: Annotated[
-        str | None, Query(max_length=20, description="uscc | resident_id; guessed when absent")
-    ] = None,
-    application_no: Annotated[
-        str | None, Query(max_length=64, description="办件编号: only authorizations for it")
-    ] = None,
-) -> MaterialsRead:
+    holder_id: Annotated[str | None, Query(max_length=18, description="the applicant's USCC or ID number")] = None,
+    holder_id_type: Annotated[str | None, Query(max_length=20, description="uscc | resident_id; guessed when absent")] = None,
+    application_no: Annotated[str | None, Query(max_length=64, description="办件编号: only authorizations for it")] = None,
+) -> MaterialsAnswer:
     """Per material: waivable, by which licence types, and the holder's licences in scope."""
-    answer = MatterMaterialsService(ctx).materials(
-        code,
-        principal=principal,
-        holder_id=holder_id,
-        holder_id_type=holder_id_type,
-        application_no=application_no,
-        request_id=rid,
+    return MatterMaterialsService(ctx).materials(
+        code, principal=principal, holder_id=holder_id, holder_id_type=holder_id_type,
+        application_no=application_no, request_id=rid,
     )
-    return MaterialsRead.of(answer)

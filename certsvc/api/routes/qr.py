@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from typing import Any
 
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
@@ -10,9 +10,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from certsvc.api.deps import ContextDep, public
+from certsvc.api.derived import derive, extend, to_api
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.api.schemas import VerificationRead
 from certsvc.api.uploads import read_limited_body
+from certsvc.crypto.qr_payload import QrClaims
 from certsvc.errors import BadRequestError, InvalidDocumentError
 from certsvc.services.qr import QrService, QrVerification
 
@@ -29,45 +31,32 @@ _IMAGE_TYPES = ("image/png", "image/jpeg", "image/jpg")
 _MAX_TEXT_BYTES = 8 * 1024
 
 
-class QrClaimsRead(BaseModel):
-    """What the QR payload states (holder masked); present only when the payload could be parsed."""
+QrClaimsRead = derive(
+    QrClaims,
+    "QrClaimsRead",
+    retype={"data_digest": str},
+    describe={"data_digest": "hex digest of the licence data the payload signs (SHA-256, or SM3 for an SM2 key; docs/qr.md)"},
+    add={"licence_name": (str | None, ...), "kid": (str | None, ...)},
+    doc="What the QR payload states (holder masked); present only when the payload could be parsed.",
+)
 
-    identifier: str
-    licence_name: str | None
-    kid: str | None
-    issued_on: date
-    valid_from: date
-    valid_until: date
-    holder_name_masked: str
-    holder_id_masked: str
-    data_digest: str
+QrVerificationRead = extend(
+    VerificationRead,
+    "QrVerificationRead",
+    add={"qr": (QrClaimsRead | None, None)},
+    doc="The report of ``POST /api/v1/verify``, plus the payload's claims.",
+)
 
 
-class QrVerificationRead(VerificationRead):
-    """The report of ``POST /api/v1/verify``, plus the payload's claims."""
-
-    qr: QrClaimsRead | None = None
-
-    @classmethod
-    def of_qr(cls, result: QrVerification) -> QrVerificationRead:
-        base = VerificationRead.of(result.report)
-        claims = result.claims
-        qr = (
-            QrClaimsRead(
-                identifier=claims.identifier,
-                licence_name=result.licence_name,
-                kid=result.kid,
-                issued_on=claims.issued_on,
-                valid_from=claims.valid_from,
-                valid_until=claims.valid_until,
-                holder_name_masked=claims.holder_name_masked,
-                holder_id_masked=claims.holder_id_masked,
-                data_digest=claims.data_digest.hex(),
-            )
-            if claims is not None
-            else None
-        )
-        return cls(**base.model_dump(), qr=qr)
+def qr_verification(result: QrVerification) -> dict[str, Any]:
+    """The verification report and, when the payload was readable, its claims."""
+    claims = result.claims
+    qr = (
+        {**to_api(claims), "data_digest": claims.data_digest.hex(), "licence_name": result.licence_name, "kid": result.kid}
+        if claims is not None
+        else None
+    )
+    return {**to_api(result.report), "qr": qr}
 
 
 class QrTextCreate(BaseModel):
@@ -129,7 +118,7 @@ async def scanned_input(request: Request, image_limit: int) -> tuple[str | None,
         }
     },
 )
-async def verify_qr(request: Request, ctx: ContextDep) -> QrVerificationRead:
+async def verify_qr(request: Request, ctx: ContextDep) -> dict[str, Any]:
     """Verify a licence QR code: its signed payload, the signing key, and the registry's status."""
     text, image = await scanned_input(request, ctx.settings.max_upload_bytes)
     service = QrService(ctx)
@@ -138,4 +127,4 @@ async def verify_qr(request: Request, ctx: ContextDep) -> QrVerificationRead:
     else:
         assert text is not None
         result = await run_in_threadpool(service.verify_text, text)
-    return QrVerificationRead.of_qr(result)
+    return qr_verification(result)

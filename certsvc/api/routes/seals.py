@@ -2,74 +2,49 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, OperatorPrincipal
-from certsvc.services.seal_coverage import CoverageReport, SealCoverageService
+from certsvc.api.derived import derive
+from certsvc.services.seal_coverage import (
+    CoverageReport,
+    CoverageRow,
+    ExpiringSeal,
+    SealCoverageService,
+    UncoveredDepartment,
+)
 
 __all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1/seals", tags=["seal coverage"])
 
-ExpiringDays = Annotated[
-    int, Query(ge=0, le=3650, description="list seals whose validity ends within this many days")
-]
+ExpiringDays = Annotated[int, Query(ge=0, le=3650, description="list seals whose validity ends within this many days")]
 
 
-class CoverageRowRead(BaseModel):
-    level: str = Field(description="盟 | 旗县 | 苏木乡镇 | 嘎查村 | 未定 (not placed)")
-    area_code: str
-    departments: int
-    with_valid_seal: int
-    without_valid_seal: int
-
-
-class UncoveredRead(BaseModel):
-    code: str
-    name: str
-    level: str
-    area_code: str
-    parent_code: str | None
-
-
-class ExpiringRead(BaseModel):
-    seal_id: int
-    department_code: str
-    department_name: str
-    purpose: str
-    valid_until: datetime
-    days_left: int
-
-
-class CoverageRead(BaseModel):
-    generated_at: datetime
-    expiring_days: int
-    departments: int
-    with_valid_seal: int
-    without_valid_seal: int
-    share_covered: float
-    rows: list[CoverageRowRead]
-    uncovered: list[UncoveredRead]
-    expiring: list[ExpiringRead]
-
-    @classmethod
-    def of(cls, report: CoverageReport) -> CoverageRead:
-        return cls.model_validate(report, from_attributes=True)
+# The service's computed properties (without_valid_seal, share_covered) are answered too.
+CoverageRowRead = derive(
+    CoverageRow,
+    "CoverageRowRead",
+    describe={"level": "盟 | 旗县 | 苏木乡镇 | 嘎查村 | 未定 (not placed)"},
+    add={"without_valid_seal": (int, ...)},
+)
+UncoveredRead = derive(UncoveredDepartment, "UncoveredRead")
+ExpiringRead = derive(ExpiringSeal, "ExpiringRead")
+CoverageRead = derive(
+    CoverageReport,
+    "CoverageRead",
+    describe={"rows": "by level (top down) and area", "expiring": "soonest first"},
+    add={"without_valid_seal": (int, ...), "share_covered": (float, ...)},
+)
 
 
 @router.get("/coverage", response_model=CoverageRead)
-def coverage(
-    ctx: ContextDep, principal: OperatorPrincipal, expiring_days: ExpiringDays = 90
-) -> CoverageRead:
+def coverage(ctx: ContextDep, principal: OperatorPrincipal, expiring_days: ExpiringDays = 90) -> CoverageReport:
     """Departments with and without a valid seal, by level and area; seals expiring soon."""
-    return CoverageRead.of(
-        SealCoverageService(ctx).report(principal=principal, expiring_days=expiring_days)
-    )
+    return SealCoverageService(ctx).report(principal=principal, expiring_days=expiring_days)
 
 
 @router.get(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, datetime
+from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -12,7 +12,9 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from certsvc.api.deps import ContextDep, RequestId, SharingPrincipal
-from certsvc.services.sharing import SharingService
+from certsvc.api.derived import derive, many, to_api
+from certsvc.services.holders import UsageView
+from certsvc.services.sharing import CheckAnswer, QueryAnswer, SharedLicence, SharingService
 
 __all__ = ["router"]
 
@@ -20,18 +22,14 @@ router = APIRouter(prefix="/api/v1/sharing", tags=["sharing"])
 
 
 class SharingQuery(BaseModel):
-    holder_id_type: str = Field(
-        max_length=20, description="uscc | resident_id (or GB/T 36903 001 | 111)"
-    )
+    holder_id_type: str = Field(max_length=20, description="uscc | resident_id (or GB/T 36903 001 | 111)")
     holder_id: str = Field(max_length=18)
     licence_type: str = Field(max_length=64, description="template slug or 证照类型代码")
     authorization_code: str = Field(max_length=20)
     application_no: str = Field(max_length=64, description="办件编号")
     reason: str = Field(max_length=200, description="申请事由 (GB/T 36906 useCause)")
     matter_code: str | None = Field(
-        default=None,
-        max_length=64,
-        description="事项编码 of the application: counts the materials waived per matter",
+        default=None, max_length=64, description="事项编码 of the application: counts the materials waived per matter"
     )
 
 
@@ -44,83 +42,38 @@ class SharingCheck(BaseModel):
     reason: str = Field(max_length=200)
 
 
-class SharedLicenceRead(BaseModel):
-    identifier: str
-    template: str
-    licence_name: str
-    type_code: str
-    department_code: str
-    department_name: str
-    holder_name: str
-    holder_id_type: str
-    holder_id: str
-    fields: dict[str, Any]
-    status: str
-    valid_from: date
-    valid_until: date
-    issued_at: datetime
-    sha256: str
-    download_url: str
-    download_expires_at: datetime
-    usage_record_id: int
-
-
-class SharingQueryRead(BaseModel):
-    authorization_code: str
-    licences: list[SharedLicenceRead]
-
-
-class SharingCheckRead(BaseModel):
-    is_match: bool
-    usage_record_id: int
-
-
-class UsageExportRead(BaseModel):
-    id: int
-    at: datetime
-    operation: str
-    result: str
-    client_name: str | None
-    holder_id_type: str | None
-    holder_id: str | None
-    certificate_identifier: str | None
-    type_code: str | None
-    application_no: str | None
-    reason: str | None
-    audit_event_id: int | None
+SharedLicenceRead = derive(
+    SharedLicence,
+    "SharedLicenceRead",
+    exclude={"download"},  # its token is answered as a URL of this service
+    add={"download_url": (str, ...), "download_expires_at": (datetime, ...)},
+)
+SharingQueryRead = derive(QueryAnswer, "SharingQueryRead")
+SharingCheckRead = derive(CheckAnswer, "SharingCheckRead")
+# The calling department's own records: its code would be the same in every row.
+UsageExportRead = derive(UsageView, "UsageExportRead", exclude={"department_code"})
 
 
 @router.post("/query", response_model=SharingQueryRead)
-def query(
-    body: SharingQuery,
-    request: Request,
-    ctx: ContextDep,
-    principal: SharingPrincipal,
-    rid: RequestId,
-) -> SharingQueryRead:
+def query(body: SharingQuery, request: Request, ctx: ContextDep, principal: SharingPrincipal, rid: RequestId) -> dict[str, Any]:
     """The holder's valid licences of a type, with a short-lived download link each."""
     answer = SharingService(ctx).query(principal, request_id=rid, **body.model_dump())
     base = str(request.base_url).rstrip("/")
-    licences = []
-    for s in answer.licences:
-        data = {k: getattr(s, k) for k in SharedLicenceRead.model_fields if hasattr(s, k)}
-        licences.append(
-            SharedLicenceRead(
-                **data,
-                download_url=f"{base}/api/v1/sharing/files/{s.download.token}",
-                download_expires_at=s.download.expires_at,
-            )
-        )
-    return SharingQueryRead(authorization_code=answer.authorization_code, licences=licences)
+    licences = [
+        {
+            **to_api(s),
+            "download_url": f"{base}/api/v1/sharing/files/{s.download.token}",
+            "download_expires_at": s.download.expires_at,
+        }
+        for s in answer.licences
+    ]
+    return {**to_api(answer), "licences": licences}
 
 
 @router.post("/check", response_model=SharingCheckRead)
-def check(
-    body: SharingCheck, ctx: ContextDep, principal: SharingPrincipal, rid: RequestId
-) -> SharingCheckRead:
+def check(body: SharingCheck, ctx: ContextDep, principal: SharingPrincipal, rid: RequestId) -> CheckAnswer:
     """核验: whether the data match a valid licence; the licence itself is not returned."""
-    answer = SharingService(ctx).check(principal, request_id=rid, **body.model_dump())
-    return SharingCheckRead(is_match=answer.is_match, usage_record_id=answer.usage_record_id)
+    return SharingService(ctx).check(principal, request_id=rid, **body.model_dump())
 
 
 @router.get(
@@ -134,22 +87,14 @@ def download(token: str, ctx: ContextDep, principal: SharingPrincipal, rid: Requ
     return Response(
         data,
         media_type="application/pdf",
-        headers={
-            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.pdf",
-            "Cache-Control": "no-store",
-        },
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.pdf", "Cache-Control": "no-store"},
     )
 
 
 @router.get(
     "/usage",
-    response_model=list[UsageExportRead],
-    responses={
-        200: {
-            "content": {"text/csv": {"schema": {"type": "string"}}},
-            "description": "JSON, or CSV with format=csv",
-        }
-    },
+    response_model=many(UsageExportRead),
+    responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}, "description": "JSON, or CSV with format=csv"}},
 )
 def usage_export(
     ctx: ContextDep,
@@ -159,15 +104,12 @@ def usage_export(
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     """The calling department's own usage records, as JSON or CSV."""
-    rows = [
-        UsageExportRead(**{k: getattr(u, k) for k in UsageExportRead.model_fields})
-        for u in SharingService(ctx).usage_export(principal, since=since, until=until)
-    ]
+    rows = SharingService(ctx).usage_export(principal, since=since, until=until)
     if format == "json":
         return rows
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=list(UsageExportRead.model_fields))
     writer.writeheader()
     for row in rows:
-        writer.writerow(row.model_dump(mode="json"))
+        writer.writerow(UsageExportRead.model_validate(row, from_attributes=True).model_dump(mode="json"))
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8")

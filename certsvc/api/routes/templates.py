@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, public
+from certsvc.api.derived import derive, many, to_api
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.services.template_gallery import (
     TemplateDescription,
@@ -19,9 +20,7 @@ from certsvc.services.template_gallery import (
 __all__ = ["router"]
 
 router = APIRouter(
-    prefix="/api/v1/templates",
-    tags=["templates"],
-    dependencies=[Depends(public), Depends(public_rate_limit)],
+    prefix="/api/v1/templates", tags=["templates"], dependencies=[Depends(public), Depends(public_rate_limit)]
 )
 
 
@@ -31,37 +30,21 @@ class TemplateLinks(BaseModel):
     gallery_page: str
 
 
-class TemplateSummaryRead(BaseModel):
-    slug: str = Field(description="the `template` of an issue request")
-    name: str
-    type_code: str = Field(
-        description="证照类型代码 (GB/T 36904), the first part of every identifier of this type"
-    )
-    links: TemplateLinks
-
-    @classmethod
-    def of(cls, t: TemplateSummary, *, base: str) -> TemplateSummaryRead:
-        return cls(slug=t.slug, name=t.name, type_code=t.type_code, links=_links(t.slug, base))
-
-
-class TemplateRead(TemplateSummaryRead):
-    fields_schema: dict[str, Any] = Field(
-        description="JSON Schema (2020-12) of the issue request's `fields`"
-    )
-    sample_request: dict[str, Any] = Field(
-        description="a complete body for POST /api/v1/certificates"
-    )
-
-    @classmethod
-    def of_description(cls, t: TemplateDescription, *, base: str) -> TemplateRead:
-        return cls(
-            slug=t.slug,
-            name=t.name,
-            type_code=t.type_code,
-            links=_links(t.slug, base),
-            fields_schema=t.fields_schema,
-            sample_request=t.sample_request,
-        )
+_DESCRIBE = {
+    "slug": "the `template` of an issue request",
+    "type_code": "证照类型代码 (GB/T 36904), the first part of every identifier of this type",
+}
+TemplateSummaryRead = derive(TemplateSummary, "TemplateSummaryRead", describe=_DESCRIBE, add={"links": (TemplateLinks, ...)})
+TemplateRead = derive(
+    TemplateDescription,
+    "TemplateRead",
+    describe={
+        **_DESCRIBE,
+        "fields_schema": "JSON Schema (2020-12) of the issue request's `fields`",
+        "sample_request": "a complete body for POST /api/v1/certificates",
+    },
+    add={"links": (TemplateLinks, ...)},
+)
 
 
 def _links(slug: str, base: str) -> TemplateLinks:
@@ -76,32 +59,24 @@ def _base(request: Request) -> str:
     return str(request.base_url).rstrip("/")
 
 
-@router.get("", response_model=list[TemplateSummaryRead])
-def list_templates(request: Request, ctx: ContextDep) -> list[TemplateSummaryRead]:
+@router.get("", response_model=many(TemplateSummaryRead))
+def list_templates(request: Request, ctx: ContextDep) -> list[dict[str, Any]]:
     """Every licence type this service issues (which ones a department may issue: its licence types)."""
-    return [
-        TemplateSummaryRead.of(t, base=_base(request))
-        for t in TemplateGalleryService(ctx).summaries()
-    ]
+    base = _base(request)
+    return [{**to_api(t), "links": _links(t.slug, base)} for t in TemplateGalleryService(ctx).summaries()]
 
 
 @router.get("/{slug}", response_model=TemplateRead)
-def get_template(slug: str, request: Request, ctx: ContextDep) -> TemplateRead:
+def get_template(slug: str, request: Request, ctx: ContextDep) -> dict[str, Any]:
     """Name, type code, the JSON Schema of the fields and a sample request that issues as written."""
-    return TemplateRead.of_description(
-        TemplateGalleryService(ctx).describe(slug), base=_base(request)
-    )
+    described = TemplateGalleryService(ctx).describe(slug)
+    return {**to_api(described), "links": _links(slug, _base(request))}
 
 
 @router.get(
     "/{slug}/preview.png",
     response_class=Response,
-    responses={
-        200: {
-            "content": {"image/png": {}},
-            "description": "page 1 of the sample, as printed (never signed)",
-        }
-    },
+    responses={200: {"content": {"image/png": {}}, "description": "page 1 of the sample, as printed (never signed)"}},
 )
 async def get_template_preview(slug: str, ctx: ContextDep) -> Response:
     """The sample request rendered as a licence page (the seal drawn, the identifier a placeholder's)."""

@@ -12,6 +12,7 @@ from certsvc.api.deps import ContextDep, public
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.api.schemas import VerificationRead
 from certsvc.api.uploads import uploaded_pdf
+from certsvc.domain.reports import VerificationReport
 from certsvc.services.verification import VerificationService
 
 __all__ = ["router"]
@@ -47,10 +48,10 @@ async def verify(
             description="validate the signatures as of this instant (ISO 8601 with zone), e.g. a future date"
         ),
     ] = None,
-) -> VerificationRead:
+) -> VerificationReport:
     """Verify a licence PDF or OFD (told apart by content): seals, changes after sealing, trust,
     and the registry's view; ``at`` validates the seals as of another instant (docs/ltv.md)."""
     data = await uploaded_pdf(request, ctx.settings.max_upload_bytes)
     moment = at.replace(tzinfo=UTC) if at is not None and at.tzinfo is None else at
     report = await run_in_threadpool(lambda: VerificationService(ctx).verify_file(data, at=moment))
-    return VerificationRead.of(report)
+    return report

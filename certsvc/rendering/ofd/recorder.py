@@ -253,7 +253,7 @@ def record_scene(template: LicenceTemplate, content: LicenceContent) -> LicenceS
     template = layout_for(template, content)  # the bilingual layout for a bilingual department
     plan = plan_layout(template, content)
     matrix = qr_matrix(content.verify_url)
-    painter = PdfPainter(template, content, plan, is_print=False)
+    painter = PdfPainter(template, content, plan)
     pages: list[PageScene] = []
     for page in range(plan.pages):
         painter.page = page
@@ -264,8 +264,9 @@ def record_scene(template: LicenceTemplate, content: LicenceContent) -> LicenceS
                 continue
             if placed.item.kind == "image":
                 _image_marks(painter, canvas, placed)
-            else:
-                painter.draw_item(canvas, placed)
+            else:  # item by item, both layers: the OFD draws in the template's order
+                painter.draw_item(canvas, placed, static=True)
+                painter.draw_item(canvas, placed, static=False)
         if plan.flow_item is not None and page < len(plan.flow_pages):
             painter.draw_flow(canvas, plan.flow_item, plan.flow_pages[page])
         if on_page(template.qr, page, plan.pages):

@@ -1,0 +1,34 @@
+"""No module grows past about 500 lines: a module that long has more than one job to split by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+# "About 500": a little room so one more function does not force a split mid-change.
+MOST_LINES = 550
+# Over the limit today (the last four since a reformatting wrapped their long lines): each is
+# still to be split by job; remove an entry once its module is under.
+KNOWN_OVER = {
+    "certsvc/services/batch.py",
+    "certsvc/crypto/pdf_signing.py",
+    "certsvc/services/lifecycle.py",
+    "certsvc/services/provisioning.py",
+    "certsvc/crypto/pdf_revisions.py",
+    "certsvc/storage/repositories_batch.py",
+}
+
+
+def _lengths() -> dict[str, int]:
+    return {
+        str(path.relative_to(ROOT)): len(path.read_text(encoding="utf-8").splitlines())
+        for package in ("certsvc", "cli")
+        for path in (ROOT / package).rglob("*.py")
+    }
+
+
+def test_no_module_is_over_about_500_lines() -> None:
+    lengths = _lengths()
+    assert len(lengths) > 200  # the walk found the packages
+    too_long = {name: n for name, n in lengths.items() if n > MOST_LINES and name not in KNOWN_OVER}
+    assert not too_long, f"split these by job (at most ~{MOST_LINES} lines): {too_long}"
