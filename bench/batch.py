@@ -18,6 +18,14 @@ one process, i.e. per core.
     .venv/bin/python bench/batch.py --sizes 2000 --resign-rounds 3   # medians of 3 re-sign runs
     .venv/bin/python bench/batch.py --pades 200 --resign-rounds 3    # re-sign B-LTA vs B-B, 2 workers
     .venv/bin/python bench/batch.py --pades 100 --tsa-latency-ms 50  # outside TSA: pipelined vs not
+    .venv/bin/python bench/batch.py --storage 2000 --seed 100 --resign-rounds 2   # whole files vs increments
+    .venv/bin/python bench/batch.py --sizes 10000,100000 --seed 500 --workers 2  # fast set-up, RSS 10k vs 100k
+
+``--storage N`` re-signs N licences alternately storing whole files (``CERTSVC_RESIGN_STORAGE=whole``,
+the baseline) and the shared render plus the seal's increment (the default), and prints per item
+the steady rate, the growth of blob store + database on disk and the bytes the kernel wrote for
+the command and its workers (``ru_oublock``: blobs, database, WAL and checkpoints).
+``--seed K`` imports only K licences and copies their registry rows up to N (``_clone_licences``).
 
 ``--pades N`` imports N licences once, then re-signs them alternately with
 ``CERTSVC_PADES_LEVEL=B-B`` and ``B-LTA`` (same home, same workers, a new seal each round) and
@@ -56,7 +64,7 @@ _WRAPPER = (
     "r = subprocess.run(sys.argv[1:], capture_output=True, text=True);"
     "sys.stderr.write(r.stderr); sys.stdout.write(r.stdout);"
     "u = resource.getrusage(resource.RUSAGE_CHILDREN);"
-    "print(); print(u.ru_maxrss, u.ru_utime + u.ru_stime); sys.exit(r.returncode)"
+    "print(); print(u.ru_maxrss, u.ru_utime + u.ru_stime, u.ru_oublock); sys.exit(r.returncode)"
 )
 
 
@@ -80,9 +88,59 @@ def _timed_command(args: list[str], env: dict[str, str]) -> tuple[dict[str, obje
     if done.returncode != 0:
         raise SystemExit(f"{' '.join(args)} failed:\n{done.stderr}\n{done.stdout}")
     out = done.stdout.rstrip().splitlines()
-    rss_text, cpu_text = out[-1].split()
+    rss_text, cpu_text, blocks_text = out[-1].split()
     summary = json.loads("\n".join(out[:-1]))["job"]
+    # Bytes the command and its workers had the kernel write to disk (ru_oublock: 512-byte
+    # units): blob files, the database and its WAL, logs; what "bytes written per item" counts.
+    summary["written_bytes"] = int(blocks_text) * 512
     return summary, wall, int(rss_text), float(cpu_text)
+
+
+def _clone_licences(database_url: str, n: int) -> int:
+    """Grow the imported licences to ``n`` by copying their registry rows under new identifiers.
+
+    Importing is ~40 licences/s, so 100 000 real ones take most of an hour; a copy shares its
+    seed's stored files (unsigned render, print copy), which is what a re-sign reads, so the
+    re-sign measured is the real one on every row. What differs from N real licences: the seeds'
+    renders stay in the page cache (real ones would be read from disk once each). Returns the
+    number of rows added. Works on SQLite and PostgreSQL (``bench/cluster.py``).
+    """
+    from sqlalchemy import create_engine, insert, select
+
+    from certsvc.storage.orm import Certificate, CertificateVersion
+
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        seeds = [dict(r._mapping) for r in conn.execute(select(Certificate.__table__))]
+        versions = {r.certificate_id: dict(r._mapping) for r in conn.execute(select(CertificateVersion.__table__))}
+        added = 0
+        while len(seeds) + added < n:
+            batch_c, batch_v = [], []
+            for _ in range(min(5000, n - len(seeds) - added)):
+                seed = seeds[added % len(seeds)]
+                tag = f".c{added:06d}"
+                row = {k: v for k, v in seed.items() if k != "id"}
+                row.update(identifier_base=seed["identifier_base"] + tag, identifier=seed["identifier"] + tag,
+                           licence_number=f"CLONE{added:09d}", idempotency_key=None, issue_response=None)
+                version = {k: v for k, v in versions[seed["id"]].items() if k != "id"}
+                version.update(identifier=seed["identifier"] + tag)
+                batch_c.append(row)
+                batch_v.append(version)
+                added += 1
+            conn.execute(insert(Certificate.__table__), batch_c)
+            ids = dict(conn.execute(
+                select(Certificate.identifier, Certificate.id).where(Certificate.identifier.in_([r["identifier"] for r in batch_c]))
+            ).tuples().all())
+            for version in batch_v:
+                version["certificate_id"] = ids[version["identifier"]]
+            conn.execute(insert(CertificateVersion.__table__), batch_v)
+    engine.dispose()
+    return added
+
+
+def _blob_and_db_bytes(home: Path) -> int:
+    """Bytes the deployment holds on disk: blob store, database and its WAL."""
+    return sum(p.stat().st_size for p in home.rglob("*") if p.is_file() and (p.name.startswith("certsvc.sqlite3") or "blobs" in p.parts))
 
 
 def _steady_rate(home: Path, job_id: int) -> float:
@@ -284,6 +342,59 @@ def pades_comparison(n: int, *, workers: int, rounds: int, latency_ms: float | N
         shutil.rmtree(home, ignore_errors=True)
 
 
+def _deployment(n: int, *, seed: int | None, workers: int, label: str) -> tuple[Path, dict[str, str]]:
+    """A fresh deployment holding ``n`` licences: all imported, or ``seed`` imported then copied."""
+    home = Path(tempfile.mkdtemp(prefix=f"certsvc-bench-{label}-{n}-"))
+    env = _prepare(home)
+    records = home / "records.csv"
+    _records(records, min(n, seed) if seed else n)
+    command = [CERTSVC, "batch", "import", str(records), "--template", FOOD, "--department", "11152500011512829G",
+               "--execute", "--workers", str(workers), "--json"]
+    summary, _, _, _ = _timed_command(command, env)
+    assert summary["failed"] == 0, summary
+    if seed and n > seed:
+        _clone_licences(f"sqlite:///{home / 'certsvc.sqlite3'}", n)
+    return home, env
+
+
+def storage_comparison(n: int, *, seed: int | None, workers: int, rounds: int, pades: str, keep: bool) -> None:
+    """Re-sign storing whole files (the baseline) against the unsigned render + increment."""
+    home, env = _deployment(n, seed=seed, workers=workers, label="storage")
+    print(f"machine: {machine()}")
+    print(f"load average before the runs: {os.getloadavg()}")
+    print(f"re-sign N={n} ({seed or n} imported{', the rest copied rows' if seed and n > seed else ''}) on {workers} "
+          f"worker(s), PAdES {pades}; rounds alternate the two storages")
+    print("round | storage | wall_s | steady_per_s | disk_growth_KB_per_item | kernel_written_KB_per_item | peak_rss_MiB")
+    sides = {"whole": "whole", "increment": "increment"}
+    rows: dict[str, list[dict[str, float]]] = {side: [] for side in sides}
+    for round_number in range(rounds):
+        for side, storage in sides.items():
+            command = [CERTSVC, "batch", "resign", "--to-seal", str(_rollover_seal(home)), "--execute",
+                       "--workers", str(workers), "--json", "--reason", "bench"]
+            before = _blob_and_db_bytes(home)
+            summary, wall, rss, _ = _timed_command(
+                command, {**env, "CERTSVC_RESIGN_STORAGE": storage, "CERTSVC_PADES_LEVEL": pades}
+            )
+            assert summary["done"] == n and summary["failed"] == 0, summary
+            growth = (_blob_and_db_bytes(home) - before) / n
+            written = int(summary["written_bytes"]) / n  # type: ignore[call-overload]
+            steady = _steady_rate(home, int(summary["job_id"]))  # type: ignore[call-overload]
+            row = {"wall": wall, "steady": steady, "growth": growth, "written": written, "rss": rss / 1024}
+            rows[side].append(row)
+            print(f"{round_number + 1} | {side} | {wall:.1f} | {steady:.1f} | {growth / 1024:.1f} | "
+                  f"{written / 1024:.1f} | {rss / 1024:.0f}", flush=True)
+    med = {side: {k: statistics.median(r[k] for r in rows[side]) for k in rows[side][0]} for side in sides}
+    for side in sides:
+        m = med[side]
+        print(f"median, {side}: steady {m['steady']:.1f}/s, disk growth {m['growth'] / 1024:.1f} KB/item, "
+              f"kernel-written {m['written'] / 1024:.1f} KB/item, peak RSS {m['rss']:.0f} MiB")
+    w, i = med["whole"], med["increment"]
+    print(f"increment / whole: steady rate {i['steady'] / w['steady']:.2f}, disk growth {i['growth'] / w['growth']:.2f}, "
+          f"kernel-written {i['written'] / w['written']:.2f}")
+    if not keep:
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="200,1000", help="comma-separated N (the issue's full run: 10000)")
@@ -297,7 +408,17 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep each run's CERTSVC_HOME (deleted by default)")
     parser.add_argument("--pades", type=int, default=None, help="N: compare re-signing at B-LTA with B-B instead")
     parser.add_argument("--tsa-latency-ms", type=float, default=None, help="with --pades: an outside TSA with this latency")
+    parser.add_argument("--storage", type=int, default=None,
+                        help="N: compare re-signing that stores whole files (baseline) with increments instead")
+    parser.add_argument("--storage-pades", default="B-LTA", help="with --storage: the PAdES level (B-B or B-LTA)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="import only this many licences and copy their rows up to N (fast set-up; see _clone_licences)")
     args = parser.parse_args()
+    if args.storage is not None:
+        workers = int(args.workers.split(",")[-1])
+        storage_comparison(args.storage, seed=args.seed, workers=workers, rounds=max(1, args.resign_rounds),
+                           pades=args.storage_pades, keep=args.keep)
+        return
     if args.pades is not None:
         workers = int(args.workers.split(",")[-1])
         pades_comparison(args.pades, workers=workers, rounds=max(1, args.resign_rounds), latency_ms=args.tsa_latency_ms, keep=args.keep)
@@ -319,12 +440,17 @@ def main() -> None:
     results: dict[tuple[int, int, str], dict[str, float]] = {}
     for n in sizes:
         for workers in worker_counts:
-            home = Path(tempfile.mkdtemp(prefix=f"certsvc-bench-{n}-{workers}-"))
-            env = _prepare(home)
-            records = home / "records.csv"
-            _records(records, n)
+            if args.seed:
+                home, env = _deployment(n, seed=args.seed, workers=workers, label=f"seeded-{workers}")
+                phases: tuple[str, ...] = ("resign",) * max(1, args.resign_rounds)
+            else:
+                home = Path(tempfile.mkdtemp(prefix=f"certsvc-bench-{n}-{workers}-"))
+                env = _prepare(home)
+                records = home / "records.csv"
+                _records(records, n)
+                phases = ("import", *["resign"] * max(1, args.resign_rounds))
             resign_rows: list[dict[str, float]] = []
-            for phase in ("import", *["resign"] * max(1, args.resign_rounds)):
+            for phase in phases:
                 if phase == "import":
                     command = [CERTSVC, "batch", "import", str(records), "--template", FOOD, "--department",
                                "11152500011512829G", "--execute", "--workers", str(workers), "--json"]

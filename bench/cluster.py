@@ -173,26 +173,79 @@ def _aware(value: Any) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
 
 
-def batch_part(n: int, rounds: int, pades_level: str | None) -> None:
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it (from /proc: no extra dependency)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, frontier = [pid], [pid]
+    while frontier:
+        frontier = [child for child, parent in parents.items() if parent in frontier]
+        tree += frontier
+    return tree
+
+
+def _peak_rss_mib(pids: list[int]) -> float:
+    """The largest peak RSS (VmHWM) among ``pids`` and their descendants, MiB."""
+    peak = 0
+    for pid in pids:
+        for member in _descendants(pid):
+            try:
+                status = Path(f"/proc/{member}/status").read_text()
+            except OSError:
+                continue
+            for line in status.splitlines():
+                if line.startswith("VmHWM:"):
+                    peak = max(peak, int(line.split()[1]))
+    return peak / 1024
+
+
+def _local_resign(env: dict[str, str], *args: str) -> tuple[dict[str, Any], float]:
+    """``certsvc batch resign`` with the local engine, and its peak RSS (CLI or worker) in MiB."""
+    wrapper = (
+        "import resource, subprocess, sys;"
+        "r = subprocess.run(sys.argv[1:]);"
+        "sys.stderr.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)); sys.exit(r.returncode)"
+    )
+    done = subprocess.run([sys.executable, "-c", wrapper, str(CERTSVC), *args, "--json"], env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"certsvc {' '.join(args)} failed:\n{done.stderr}\n{done.stdout}")
+    return dict(json.loads(done.stdout)["job"]), int(done.stderr.strip().splitlines()[-1]) / 1024
+
+
+def batch_part(n: int, rounds: int, pades_level: str | None, *, seed: int | None = None) -> None:
     level = pades_level or "the default"
     print(f"\n## 2. Batch re-sign of N = {n} on PostgreSQL, PAdES {level}, steady rate (items/s), median of {rounds}")
     extra = {"CERTSVC_PADES_LEVEL": pades_level} if pades_level else {}
     with LocalCluster(api_processes=0, workers=0, job_engine="celery", extra_env=extra) as cluster:
         code = cluster.credentials["departments"][0]["code"]
         records = cluster.base / "records.csv"
-        _records(records, n)
+        imported_n = min(n, seed) if seed else n
+        _records(records, imported_n)
         local_env = {**cluster.env, "CERTSVC_JOB_ENGINE": "local"}
         imported = _cli(local_env, "batch", "import", str(records), "--template", FOOD, "--department", code,
                         "--execute", "--workers", "2")
-        assert imported["done"] == n, imported
+        assert imported["done"] == imported_n, imported
+        if n > imported_n:
+            from bench.batch import _clone_licences
+
+            _clone_licences(cluster.env["CERTSVC_DATABASE_URL"], n)
+            print(f"{imported_n} licences imported, {n - imported_n} copied from them (bench/batch.py --seed)")
         rates: dict[str, list[float]] = {"local, 1 worker process": [], "celery, 1 worker": [], "celery, 2 workers": []}
+        peaks: dict[str, list[float]] = {label: [] for label in rates}
         workers: list[Any] = []
         for _ in range(rounds):
             for label in rates:
                 seal = _new_seal(cluster.env)
                 if label.startswith("local"):
-                    job = _cli(local_env, "batch", "resign", "--to-seal", str(seal), "--department", code,
-                               "--execute", "--workers", "1")
+                    job, peak = _local_resign(local_env, "batch", "resign", "--to-seal", str(seal), "--department", code,
+                                              "--execute", "--workers", "1")
+                    peaks[label].append(peak)
                 else:
                     wanted = 1 if "1 worker" in label else 2
                     while len(workers) < wanted:
@@ -203,6 +256,8 @@ def batch_part(n: int, rounds: int, pades_level: str | None) -> None:
                         worker.wait(timeout=60)
                     time.sleep(8)  # the workers' start-up is not what is measured
                     job = _cli(cluster.env, "batch", "resign", "--to-seal", str(seal), "--department", code, "--execute")
+                    # Peak RSS since each worker started (they persist across rounds of the same count).
+                    peaks[label].append(_peak_rss_mib([w.pid for w in workers]))
                 assert job["done"] == n, job
                 rates[label].append(_steady_rate(cluster.env, int(job["job_id"])))
             for worker in workers:
@@ -210,10 +265,10 @@ def batch_part(n: int, rounds: int, pades_level: str | None) -> None:
                 worker.wait(timeout=60)
             workers.clear()
         medians = {label: statistics.median(values) for label, values in rates.items()}
-        print("| engine | re-signed per second | runs |")
-        print("|---|---|---|")
+        print("| engine | re-signed per second | runs | peak RSS of a worker, MiB |")
+        print("|---|---|---|---|")
         for label, rate in medians.items():
-            print(f"| {label} | {rate:.1f} | {', '.join(f'{v:.1f}' for v in rates[label])} |")
+            print(f"| {label} | {rate:.1f} | {', '.join(f'{v:.1f}' for v in rates[label])} | {max(peaks[label]):.0f} |")
         local, one, two = medians.values()
         print(f"celery 1 worker / local = {one / local:.2f}; celery 2 workers / 1 = {two / one:.2f}")
 
@@ -260,6 +315,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=240, help="requests per HTTP run")
     parser.add_argument("--resign", type=int, default=300, help="licences re-signed per batch run (N)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="import only this many licences and copy their rows up to N (bench/batch.py --seed)")
     parser.add_argument("--single", type=int, default=40, help="licences per single-process run")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--parts", default="1,2,3")
@@ -270,7 +327,7 @@ def main() -> None:
     if "1" in parts:
         http_part(args.requests, args.rounds)
     if "2" in parts:
-        batch_part(args.resign, args.rounds, args.pades_level)
+        batch_part(args.resign, args.rounds, args.pades_level, seed=args.seed)
     if "3" in parts:
         single_process_part(args.single)
     print(f"\nload average {os.getloadavg()[0]:.1f} at the end")

@@ -200,6 +200,11 @@ class Settings(BaseSettings):
         description="licences a batch worker seals at once, so their TSA round trips overlap; "
         "0 = 4 with an outside TSA (CERTSVC_TSA_URL), 1 with the in-process one",
     )
+    resign_storage: Literal["increment", "whole"] = Field(
+        default="increment",
+        description="how a re-signed PDF is stored: the shared unsigned render plus the bytes sealing appended "
+        "(increment), or the whole file (whole: the benchmarks' baseline)",
+    )
     tsa_policy_oid: str = Field(
         default="2.999.3161.1",  # X.660 example arc: a development value, never registered
         pattern=r"^[0-2](\.(0|[1-9][0-9]*))+$",

@@ -123,6 +123,9 @@ class VersionSpec:
     signed_at: datetime
     reason: str  # the signature's /Reason
     reuse: StoredRender | None = None  # set by re-signing
+    # False: the re-signed file's increment is flushed later, with its batch's others
+    # (``BlobStore.sync``); the caller syncs it before recording the version.
+    is_synced: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -355,9 +358,17 @@ class ElectronicPdf:
             unsigned, box = rendered.electronic_pdf, rendered.seal_box
             unsigned_sha = work.store(unsigned)
         signed, ses_signature = work.seal_pdf(unsigned, box)
+        if reuse is not None and work.ctx.settings.resign_storage == "increment":
+            # Every version of a licence shares its unsigned render: store only what sealing
+            # appended (the file is rebuilt and hash-checked on read, storage/blobs.py).
+            signed_sha = work.ctx.blobs.put_increment(
+                signed, base=unsigned, base_sha256=unsigned_sha, sync=work.spec.is_synced
+            )
+        else:
+            signed_sha = work.store(signed)
         return ProducedFile(
             format=self.name,
-            sha256=work.store(signed),
+            sha256=signed_sha,
             unsigned_sha256=unsigned_sha,
             seal_box=box,
             ses_signature_der=ses_signature,

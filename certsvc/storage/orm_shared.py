@@ -17,13 +17,18 @@ __all__ = ["StoredBlob", "StoredKey"]
 
 
 class StoredBlob(Base):
-    """A signed file or render, named by the SHA-256 of its bytes (write-once)."""
+    """A signed file or render, named by the SHA-256 of its bytes (write-once).
+
+    With ``base_sha256`` set the row is an increment: the file is that base blob's bytes
+    followed by ``data`` (``storage/blobs.py``); ``size`` is always the whole file's.
+    """
 
     __tablename__ = "blobs"
 
     sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
     size: Mapped[int] = mapped_column(Integer)
     data: Mapped[bytes] = mapped_column(LargeBinary)
+    base_sha256: Mapped[str | None] = mapped_column(String(64), default=None)
     created_at: Mapped[datetime] = mapped_column()
 
 
