@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from certsvc.crypto import api as crypto
 from certsvc.jobs.api import TaskSpec, WorkItem
-from certsvc.services.batch import HANDLER_FACTORIES, BatchKind, BatchService
+from certsvc.services.batch import BatchService
+from certsvc.services.batch_jobs import HANDLER_FACTORIES, BatchKind
 from certsvc.services.batch_resign import ResignHandler
 from certsvc.services.context import ServiceContext
 from certsvc.services.verification import VerificationService

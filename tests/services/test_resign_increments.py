@@ -19,7 +19,7 @@ from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext, build_context
-from certsvc.services.provisioning import init_embedded
+from certsvc.services.embedded_init import init_embedded
 from certsvc.services.verification import VerificationService
 from certsvc.storage.orm import Certificate, CertificateVersion
 from tests.conftest import PUBLIC_URL, TEMPLATES, auth
