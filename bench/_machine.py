@@ -8,7 +8,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-__all__ = ["machine", "median_ms", "timed"]
+__all__ = ["load_figures", "machine", "median_ms", "timed"]
 
 
 def machine() -> str:
@@ -29,3 +29,14 @@ def timed(fn: Callable[[], object]) -> float:
 
 def median_ms(samples: list[float]) -> float:
     return statistics.median(samples) * 1000
+
+
+def load_figures(latencies: list[float], *, count: int, wall: float, errors: int) -> dict[str, float]:
+    """Throughput, median and 99th-percentile latency (ms) and errors of a load run."""
+    ordered = sorted(latencies)
+    return {
+        "per_s": count / wall,
+        "p50_ms": statistics.median(ordered) * 1000,
+        "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000,
+        "errors": errors,
+    }

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx
 
-from bench._machine import machine
+from bench._machine import load_figures, machine
 from tools.local_cluster import CERTSVC, LocalCluster
 
 FOOD = "food-business-licence"
@@ -77,13 +77,7 @@ async def _load(urls: list[str], count: int, make: Any) -> dict[str, float]:
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         wall = time.perf_counter() - start
-    latencies.sort()
-    return {
-        "per_s": count / wall,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "errors": errors,
-    }
+    return load_figures(latencies, count=count, wall=wall, errors=errors)
 
 
 def http_part(requests: int, rounds: int) -> None:

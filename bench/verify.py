@@ -17,7 +17,6 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-import statistics
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx
 
-from bench._machine import machine, median_ms, timed
+from bench._machine import load_figures, machine, median_ms, timed
 from tools.local_cluster import LocalCluster
 
 CONCURRENCY = 16
@@ -115,13 +114,7 @@ async def _load(url: str, pdf: bytes, count: int) -> dict[str, float]:
         start = time.perf_counter()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
         wall = time.perf_counter() - start
-    latencies.sort()
-    return {
-        "per_s": count / wall,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p99_ms": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000,
-        "errors": errors,
-    }
+    return load_figures(latencies, count=count, wall=wall, errors=errors)
 
 
 def http_part(requests: int) -> None:
