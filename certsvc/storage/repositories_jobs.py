@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import ColumnElement, Select, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from certsvc.domain.paging import Page, PageRequest
@@ -121,43 +121,7 @@ class BatchRepository:
             .order_by(BatchItem.id)
             .limit(limit)
         )
-        returned = (
-            BatchItem.id,
-            BatchItem.job_id,
-            BatchItem.seq,
-            BatchItem.key,
-            BatchItem.payload,
-            BatchItem.attempts,
-        )
-        claimed = dict(
-            state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1
-        )
-        if self.session.get_bind().dialect.name == "postgresql":
-            # The ids are picked once, in a materialised CTE: PostgreSQL may otherwise run an
-            # ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` subquery again per outer row and
-            # hand out more than ``limit`` items. SKIP LOCKED lets concurrent workers pass over
-            # the rows another claim is taking instead of queueing behind it.
-            picked = ids.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-            statement = update(BatchItem).where(
-                BatchItem.id == picked.c.id, BatchItem.state == "pending"
-            )
-        else:
-            statement = update(BatchItem).where(
-                BatchItem.id.in_(ids.scalar_subquery()), BatchItem.state == "pending"
-            )
-        # On the session's connection: a Core statement, without the ORM's bookkeeping.
-        rows = (
-            self.session.connection()
-            .execute(statement.values(**claimed).returning(*returned))
-            .all()
-        )
-        return sorted(
-            (
-                ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5]))
-                for r in rows
-            ),
-            key=lambda item: item.id,
-        )
+        return self._take(ids, BatchItem.state == "pending", token=token, now=now)
 
     def claim_range(
         self,
@@ -192,32 +156,28 @@ class BatchRepository:
         )
         free = (BatchItem.state == "pending") | stale
         ids = select(BatchItem.id).where(*in_range, free).order_by(BatchItem.id)
-        returned = (
-            BatchItem.id,
-            BatchItem.job_id,
-            BatchItem.seq,
-            BatchItem.key,
-            BatchItem.payload,
-            BatchItem.attempts,
-        )
-        claimed = dict(
-            state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1
-        )
+        return self._take(ids, free, token=token, now=now)
+
+    def _take(
+        self, ids: Select[int], still_free: ColumnElement[bool], *, token: str, now: datetime
+    ) -> list[ClaimedItem]:
+        """Mark the items ``ids`` picks, those still ``still_free``, running under ``token``;
+        returns them by id. One statement (UPDATE … RETURNING), on the session's connection: a
+        Core statement, without the ORM's bookkeeping."""
         if self.session.get_bind().dialect.name == "postgresql":
+            # The ids are picked once, in a materialised CTE: PostgreSQL may otherwise run an
+            # ``IN (SELECT … LIMIT n FOR UPDATE SKIP LOCKED)`` subquery again per outer row and
+            # hand out more than asked. SKIP LOCKED lets concurrent workers pass over the rows
+            # another claim is taking instead of queueing behind it.
             picked = ids.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
-            statement = update(BatchItem).where(BatchItem.id == picked.c.id, free)
+            statement = update(BatchItem).where(BatchItem.id == picked.c.id, still_free)
         else:
-            statement = update(BatchItem).where(BatchItem.id.in_(ids.scalar_subquery()), free)
-        rows = (
-            self.session.connection()
-            .execute(statement.values(**claimed).returning(*returned))
-            .all()
-        )
+            statement = update(BatchItem).where(BatchItem.id.in_(ids.scalar_subquery()), still_free)
+        claimed = dict(state="running", claim_token=token, claimed_at=now, attempts=BatchItem.attempts + 1)
+        returned = (BatchItem.id, BatchItem.job_id, BatchItem.seq, BatchItem.key, BatchItem.payload, BatchItem.attempts)
+        rows = self.session.connection().execute(statement.values(**claimed).returning(*returned)).all()
         return sorted(
-            (
-                ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5]))
-                for r in rows
-            ),
+            (ClaimedItem(int(r[0]), int(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), int(r[5])) for r in rows),
             key=lambda item: item.id,
         )
 
