@@ -28,6 +28,7 @@ from certsvc.crypto.api import (
     PdfSealer,
     validate_pdf,
 )
+from certsvc.crypto.pdf_cms import _EncodedContentInfo
 from certsvc.domain.layout import SealBox
 from certsvc.errors import InvalidDocumentError, SigningError
 from tests.pki import (
@@ -331,6 +332,23 @@ def test_cms_is_der_and_embeds_the_chain_once(alg: KeyAlgorithm) -> None:
         assert when == SIGNED_AT
     else:  # PAdES B-B: no signing-time attribute
         assert types == {"content_type", "message_digest", "signing_certificate_v2"}
+
+
+def test_the_prebuilt_cms_is_written_as_encoded_when_a_length_ends_in_0x80() -> None:
+    # A long-form length whose last byte is 0x80 (here the ContentInfo's: 82 01 80) is taken
+    # by asn1crypto for the indefinite-length marker, so its dump() re-encodes the whole value.
+    # The inner OCTET STRING's length is written in three bytes instead of two (BER, not DER)
+    # so that a re-encoding shows: the prebuilt CMS must come out as it was made.
+    payload = bytes(364)
+    inner = b"\x04\x83\x00\x01\x6c" + payload
+    content = cms.ContentType("data").dump() + b"\xa0\x82" + len(inner).to_bytes(2, "big") + inner
+    der = b"\x30\x82" + len(content).to_bytes(2, "big") + content
+    assert der[:4] == b"\x30\x82\x01\x80"
+    assert cms.ContentInfo.load(der).dump() != der  # asn1crypto's re-encoding
+    encoded = _EncodedContentInfo.of(der)
+    assert encoded.dump() == der
+    assert encoded["content"].native == payload  # still a ContentInfo to read
+    assert encoded.dump(force=True) != der  # an explicit re-encoding is still one
 
 
 def test_generic_cms_path_still_seals(monkeypatch: pytest.MonkeyPatch) -> None:
