@@ -221,10 +221,10 @@ def issue(
     if out is not None:
         registry = RegistryService(ctx)
         if file_format is FileFormat.OFD:
-            _, body = registry.ofd_file(issued.identifier, principal=principal)
+            download = registry.ofd_file(issued.identifier, principal=principal)
         else:
-            _, body = registry.file(issued.identifier, principal=principal)
-        out.write_bytes(body)
+            download = registry.file(issued.identifier, principal=principal)
+        out.write_bytes(download.read())
     if as_json:
         print_json({**jsonable(issued), "file": str(out) if out else None})
     else:
@@ -287,8 +287,7 @@ def show(
     operator = operator_principal()
     info = RegistryService(ctx).get(identifier, principal=operator)
     if ofd is not None:
-        _, body = RegistryService(ctx).ofd_file(identifier, principal=operator)
-        ofd.write_bytes(body)
+        ofd.write_bytes(RegistryService(ctx).ofd_file(identifier, principal=operator).read())
         if not as_json:
             typer.echo(f"OFD written to {ofd}")
     if as_json:

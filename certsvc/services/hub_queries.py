@@ -25,6 +25,7 @@ from certsvc.errors import (
 )
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.downloads import Download
 from certsvc.services.hub import require_hub
 from certsvc.services.hub_ofd import is_ofd, ofd_chain, verify_ofd_against
 from certsvc.services.principals import Principal
@@ -186,9 +187,9 @@ class HubQueries:
 
     def file(
         self, identifier: str, *, principal: Principal, use_cause: str, ofd: bool = False
-    ) -> tuple[str, bytes]:
-        """The current version's file of a licence as its member sealed it: (file name, bytes);
-        with ``ofd``, the version's OFD.
+    ) -> Download:
+        """The current version's file of a licence as its member sealed it, named
+        ``<identifier>.pdf``; with ``ofd``, the version's OFD (``<identifier>.ofd``).
 
         Raises:
             NotFoundError, ValidationFailedError: as ``licence``; ``NotFoundError``
@@ -217,7 +218,7 @@ class HubQueries:
             cause,
             {"member": info.member, "sha256": sha},
         )
-        return f"{info.identifier}.{'ofd' if ofd else 'pdf'}", self.ctx.blobs.get(sha)
+        return Download.open(self.ctx.blobs, f"{info.identifier}.{'ofd' if ofd else 'pdf'}", sha)
 
     def search(
         self, query: LicenceQuery, *, principal: Principal, use_cause: str

@@ -15,6 +15,7 @@ from certsvc.errors import NotFoundError, PermissionDeniedError, ValidationFaile
 from certsvc.services.access import licence_access, visible_licence
 from certsvc.services.audit import append_audit_event
 from certsvc.services.context import ServiceContext
+from certsvc.services.downloads import Download
 from certsvc.services.ofd_versions import require_ofd
 from certsvc.services.principals import Principal, Role
 from certsvc.services.provisioning import department_by_code
@@ -171,7 +172,7 @@ class RegistryService:
         variant: FileVariant = FileVariant.ELECTRONIC,
         revision: int | None = None,
         request_id: str | None = None,
-    ) -> tuple[str, bytes]:
+    ) -> Download:
         """The stored PDF of the version named by ``identifier`` (or the current one).
 
         ``revision`` picks an earlier registry revision of the licence, e.g. the file as it was
@@ -179,6 +180,7 @@ class RegistryService:
 
         Raises:
             NotFoundError: as for ``get``, or no such revision.
+            StorageError: the stored file fails its integrity check (after the audit record).
         """
         with (
             licence_access(self.ctx, principal, action="download", request_id=request_id),
@@ -200,7 +202,7 @@ class RegistryService:
             request_id,
             details={"variant": variant.value, "revision": number},
         )
-        return name, self.ctx.blobs.get(digest)
+        return Download.open(self.ctx.blobs, name, digest)
 
     def ofd_file(
         self,
@@ -209,7 +211,7 @@ class RegistryService:
         principal: Principal,
         revision: int | None = None,
         request_id: str | None = None,
-    ) -> tuple[str, bytes]:
+    ) -> Download:
         """The sealed OFD of the version named by ``identifier`` (or ``revision``), like :meth:`file`.
 
         Raises:
@@ -232,7 +234,7 @@ class RegistryService:
             request_id,
             details={"variant": "ofd", "revision": number},
         )
-        return name, self.ctx.blobs.get(ofd.sha256)
+        return Download.open(self.ctx.blobs, name, ofd.sha256)
 
     def seal_signature(
         self, identifier: str, *, principal: Principal, request_id: str | None = None

@@ -32,6 +32,7 @@ from certsvc.errors import (
 )
 from certsvc.services.authorizations import AuthorizationService, checked_text, normalise_code
 from certsvc.services.context import ServiceContext
+from certsvc.services.downloads import Download
 from certsvc.services.holders import UsageView, licence_status, record_usage
 from certsvc.services.link_secret import link_secret
 from certsvc.services.principals import Principal, Role
@@ -322,7 +323,7 @@ class SharingService:
 
     def download(
         self, principal: Principal, token: str, *, request_id: str | None = None
-    ) -> tuple[str, bytes]:
+    ) -> Download:
         """The signed PDF behind a download link from a query answer.
 
         The link is bound to the client that queried (it needs that client's key too) and
@@ -411,7 +412,7 @@ class SharingService:
             name, digest = current.identifier, current.sha256
         if error is not None:
             raise error
-        return name, self.ctx.blobs.get(digest)
+        return Download.open(self.ctx.blobs, name, digest)
 
     def usage_export(
         self, principal: Principal, *, since: datetime | None = None, until: datetime | None = None

@@ -29,7 +29,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -41,7 +41,15 @@ from certsvc.errors import NotFoundError, StorageError
 from certsvc.storage.database import Database
 from certsvc.storage.orm_shared import StoredBlob
 
-__all__ = ["CHUNK_MIN", "STREAM_CHUNK", "BlobStore", "DatabaseBlobStore", "LocalBlobStore", "increment_of"]
+__all__ = [
+    "CHUNK_MIN",
+    "STREAM_CHUNK",
+    "BlobStore",
+    "CheckedBlob",
+    "DatabaseBlobStore",
+    "LocalBlobStore",
+    "increment_of",
+]
 
 STREAM_CHUNK = 64 * 1024
 # Streams shorter than this stay inline: a chunk of its own costs a file (or row) and a lookup.
@@ -52,6 +60,27 @@ _INCREMENT_SUFFIX = ".inc"
 # one level deep whatever the version history.
 _INTEGRITY = "a stored file failed its integrity check"
 _KNOWN_CHUNKS_MAX = 4096  # chunk names this process stored or saw; bounded, cleared when full
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedBlob:
+    """A stored blob whose SHA-256 was checked, handed out in ``STREAM_CHUNK`` pieces.
+
+    The bytes are held whole: the check needs all of them before the first chunk may leave,
+    and an issued file is a few hundred kilobytes.
+    """
+
+    sha256: str
+    data: bytes = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def chunks(self) -> Iterator[bytes]:
+        view = memoryview(self.data)
+        for start in range(0, len(view), STREAM_CHUNK):
+            yield bytes(view[start : start + STREAM_CHUNK])
 
 
 class BlobStore(Protocol):
@@ -86,8 +115,14 @@ class BlobStore(Protocol):
         ``NotFoundError`` if absent, ``StorageError`` if it fails its hash check."""
         ...
 
-    def stream(self, sha256: str) -> Iterator[bytes]:
-        """The blob in chunks, for a download: checked whole before the first chunk."""
+    def stream(self, sha256: str) -> CheckedBlob:
+        """The blob for a download, rebuilt and checked whole before it is returned, so a
+        failed check raises here and never after the first chunk was sent.
+
+        Raises:
+            NotFoundError: no such blob.
+            StorageError: the blob (or its base or a chunk) fails its hash check.
+        """
         ...
 
     def exists(self, sha256: str) -> bool: ...
@@ -178,12 +213,6 @@ def _checked(data: bytes, sha256: str) -> bytes:
         # Changed behind our back (or a broken disk): never serve it.
         raise StorageError(_INTEGRITY)
     return data
-
-
-def _chunks(data: bytes) -> Iterator[bytes]:
-    view = memoryview(data)
-    for start in range(0, len(data), STREAM_CHUNK):
-        yield bytes(view[start : start + STREAM_CHUNK])
 
 
 class LocalBlobStore:
@@ -306,11 +335,11 @@ class LocalBlobStore:
     def get(self, sha256: str) -> bytes:
         return self._read(sha256)[0]
 
-    def stream(self, sha256: str) -> Iterator[bytes]:
+    def stream(self, sha256: str) -> CheckedBlob:
         data, is_checked = self._read(sha256)
         if not is_checked:
             _checked(data, sha256)
-        return _chunks(data)
+        return CheckedBlob(sha256, data)
 
     def exists(self, sha256: str) -> bool:
         try:
@@ -453,8 +482,8 @@ class DatabaseBlobStore:
                     raise StorageError(_INTEGRITY)
         return _checked(data, sha256)
 
-    def stream(self, sha256: str) -> Iterator[bytes]:
-        return _chunks(self.get(sha256))
+    def stream(self, sha256: str) -> CheckedBlob:
+        return CheckedBlob(sha256, self.get(sha256))  # ``get`` checks every row it reads
 
     def sync(self, digests: Iterable[str]) -> None:
         """Every row was committed by its own ``put``: nothing is left to flush."""

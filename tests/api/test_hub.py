@@ -112,10 +112,13 @@ def test_deliver_query_and_verify_over_http(member_of: ServiceContext, hub: Serv
             "xilingol",
             department.code,
         )
-        file = http.get(
+        answer = http.get(
             f"/api/v1/hub/licences/{issued.identifier}/pdf", params=why, headers=auth(reader)
-        ).content
+        )
+        file = answer.content
         assert file == member.blobs.get(issued.sha256)  # the member's file with its original seal
+        assert answer.headers["content-length"] == str(len(file))
+        assert answer.headers["content-disposition"] == f"attachment; filename*=UTF-8''{issued.identifier}.pdf"
 
         verified = http.post(
             "/api/v1/hub/verify", content=file, headers={"Content-Type": "application/pdf"}
@@ -207,6 +210,7 @@ def test_an_sm2_licence_arrives_with_its_ofd_which_the_hub_keeps_and_verifies(
         )
         assert ofd.status_code == 200 and ofd.headers["content-type"] == "application/ofd"
         assert ofd.content == member_ofd  # byte for byte, with the member's original seal
+        assert ofd.headers["content-length"] == str(len(member_ofd))
 
         verified = http.post(
             "/api/v1/hub/verify", content=ofd.content, headers={"Content-Type": "application/ofd"}

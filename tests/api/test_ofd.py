@@ -21,6 +21,7 @@ def sm2_ofd(client: TestClient, sm2_key: str) -> tuple[str, bytes]:
     assert ofd.status_code == 200, ofd.text
     assert ofd.headers["content-type"] == "application/ofd"
     assert ".ofd" in ofd.headers["content-disposition"]
+    assert ofd.headers["content-length"] == str(len(ofd.content))
     return identifier, ofd.content
 
 

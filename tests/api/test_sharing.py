@@ -53,6 +53,8 @@ def test_query_returns_the_licence_and_a_short_lived_download_link(
     url = licence["download_url"].replace("http://testserver", "")
     pdf = holder_client.get(url, headers=auth(scene["a"]["key"]))
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    assert pdf.headers["content-length"] == str(len(pdf.content)) and pdf.headers["cache-control"] == "no-store"
+    assert pdf.headers["content-disposition"] == f"attachment; filename*=UTF-8''{scene['identifier']}.pdf"
     # Bound to the client that asked, and short-lived.
     assert holder_client.get(url, headers=auth(scene["b"]["key"])).json()["code"] == "download_link_other_client"
     assert holder_client.get(url[:-3] + "xyz", headers=auth(scene["a"]["key"])).json()["code"] == "download_link_invalid"

@@ -128,7 +128,7 @@ def test_seals_through_a_tsa_over_http(
 
     principal = issuer_principal(other, _default_department(other))
     issued = IssuanceService(other).issue(parse_issue_request({**_sample(), "template": "food-business-licence"}), principal=principal)
-    _, pdf = RegistryService(other).file(issued.identifier, principal=principal)
+    pdf = RegistryService(other).file(issued.identifier, principal=principal).read()
     report = VerificationService(other).verify_pdf(pdf)
     assert report.verdict.value == "valid", report.reasons
     assert report.signatures[0].timestamped_at is not None

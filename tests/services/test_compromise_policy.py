@@ -47,7 +47,7 @@ def _issue(ctx: ServiceContext) -> tuple[str, bytes]:
         department = department_by_code(session, CODE)
         principal = Principal(client_id=0, name="t", role=Role.ISSUER, department_id=department.id, department_code=CODE)
     issued = IssuanceService(ctx).issue(parse_issue_request({**sample_request(), "template": "food-business-licence"}), principal=principal)
-    return issued.identifier, RegistryService(ctx).file(issued.identifier, principal=principal)[1]
+    return issued.identifier, RegistryService(ctx).file(issued.identifier, principal=principal).read()
 
 
 def _forge(ctx: ServiceContext, identifier: str, seal_id: int) -> bytes:

@@ -45,7 +45,7 @@ def _issue(ctx: ServiceContext, code: str) -> bytes:
     # A decision letter: its period is the department's to set, so it can outlive the seal (20 years).
     request = {**sample_request("administrative-licensing-decision"), "valid_until": "2046-03-14"}
     issued = IssuanceService(ctx).issue(parse_issue_request(request), principal=principal)
-    return RegistryService(ctx).file(issued.identifier, principal=principal)[1]
+    return RegistryService(ctx).file(issued.identifier, principal=principal).read()
 
 
 # The first demo department of each key algorithm (the 锡林郭勒盟 bureaus, which issue decision letters).

@@ -52,7 +52,7 @@ def _issue(ctx: ServiceContext) -> str:
 
 
 def _file(ctx: ServiceContext, identifier: str) -> bytes:
-    return RegistryService(ctx).file(identifier, principal=OPERATOR)[1]
+    return RegistryService(ctx).file(identifier, principal=OPERATOR).read()
 
 
 @pytest.fixture(scope="module")

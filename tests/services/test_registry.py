@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from certsvc.errors import NotFoundError
@@ -27,8 +29,11 @@ def test_a_department_reads_its_own_licence_and_every_read_is_audited(embedded: 
         1,
     )
     assert [v.sha256 for v in info.versions] == [issued.sha256]
-    name, pdf = registry.file(issued.identifier, principal=issuer, variant=FileVariant.PRINT)
-    assert name == issued.identifier and pdf.startswith(b"%PDF") and pdf != embedded.blobs.get(issued.sha256)
+    download = registry.file(issued.identifier, principal=issuer, variant=FileVariant.PRINT)
+    pdf = download.read()
+    assert download.name == issued.identifier and pdf.startswith(b"%PDF") and pdf != embedded.blobs.get(issued.sha256)
+    assert download.size == len(pdf) and download.sha256 == hashlib.sha256(pdf).hexdigest()
+    assert b"".join(download.chunks()) == pdf
     actions = [(e.action, e.outcome) for e in audit_events(embedded, target=issued.identifier)]
     assert ("certificate.read", "ok") in actions and ("certificate.download", "ok") in actions
 
@@ -59,9 +64,9 @@ def test_earlier_revisions_stay_readable_and_the_public_status_names_the_current
     issued = issue_sample(embedded, issuer)
     reissued = LifecycleService(embedded, background_webhooks=False).reissue(issued.identifier, reason="原件遗失", principal=issuer)
     registry = RegistryService(embedded)
-    name, first = registry.file(reissued.identifier, principal=issuer, revision=1)
-    assert (name, first) == (issued.identifier, embedded.blobs.get(issued.sha256))
-    assert registry.file(issued.identifier, principal=issuer)[1] == first  # an old identifier names its own file
+    first = registry.file(reissued.identifier, principal=issuer, revision=1)
+    assert (first.name, first.read()) == (issued.identifier, embedded.blobs.get(issued.sha256))
+    assert registry.file(issued.identifier, principal=issuer).sha256 == first.sha256  # an old identifier names its own file
     with pytest.raises(NotFoundError):
         registry.file(issued.identifier, principal=issuer, revision=9)
     old = public_status(embedded, issued.identifier)

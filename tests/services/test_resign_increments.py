@@ -1,27 +1,34 @@
 """Re-signed versions stored as the shared unsigned render plus the seal's increment: every
-reader gets the sealed file byte for byte, a changed base or increment is refused (never
-served), the file still validates (certsvc and pdfsig), and a re-sign writes a few kilobytes."""
+reader gets the sealed file byte for byte (the download API streams it in chunks, with its
+length), a changed base or increment is refused (never served, not even in part), the file
+still validates (certsvc and pdfsig), and a re-sign writes a few kilobytes."""
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from certsvc.api.app import create_app
 from certsvc.config import load_settings
 from certsvc.crypto import api as crypto
 from certsvc.services.batch import BatchService
 from certsvc.services.context import ServiceContext, build_context
 from certsvc.services.embedded_init import init_embedded
+from certsvc.services.principals import Role, create_api_client
 from certsvc.services.verification import VerificationService
+from certsvc.storage.blobs import STREAM_CHUNK
 from certsvc.storage.orm import Certificate, CertificateVersion
+from certsvc.storage.orm_shared import StoredBlob
 from tests.conftest import PUBLIC_URL, TEMPLATES, auth
 from tests.jobs.batch_helpers import OPERATOR, TestDepartment, new_department, new_seal
 
@@ -61,6 +68,32 @@ def _newest(ctx: ServiceContext, certificate_id: int) -> CertificateVersion:
         return version
 
 
+def _streamed(client: TestClient, url: str, api_key: str) -> tuple[httpx.Response, list[bytes]]:
+    """The answer to GET ``url`` and its body in the pieces the server sent."""
+    with client.stream("GET", url, headers=auth(api_key)) as answer:
+        return answer, [piece for piece in answer.iter_raw() if piece]
+
+
+def _assert_streamed_whole(client: TestClient, url: str, api_key: str, expected: bytes) -> None:
+    answer, pieces = _streamed(client, url, api_key)
+    assert answer.status_code == 200 and answer.headers["content-type"] == "application/pdf"
+    assert int(answer.headers["content-length"]) == len(expected)
+    assert answer.headers["content-disposition"].startswith("attachment; filename*=UTF-8''")
+    # A sealed licence is ~190 KB: more than one STREAM_CHUNK, so the server sent it in pieces.
+    assert len(expected) > STREAM_CHUNK and len(pieces) == -(-len(expected) // STREAM_CHUNK)
+    assert b"".join(pieces) == expected
+
+
+def _assert_refused_whole(client: TestClient, url: str, api_key: str) -> None:
+    """A problem+json answer with the stable code, and not one byte of the file."""
+    answer, pieces = _streamed(client, url, api_key)
+    assert answer.status_code == 500 and answer.headers["content-type"] == "application/problem+json"
+    body = b"".join(pieces)
+    assert int(answer.headers["content-length"]) == len(body) and b"%PDF" not in body
+    problem = json.loads(body)
+    assert problem["code"] == "storage_failed" and "integrity" in problem["title"]
+
+
 def test_a_resigned_version_is_an_increment_served_byte_for_byte_and_refused_when_changed(
     embedded: ServiceContext, client: TestClient, operator_key: str, tmp_path: Path
 ) -> None:
@@ -96,6 +129,7 @@ def test_a_resigned_version_is_an_increment_served_byte_for_byte_and_refused_whe
     url = f"/api/v1/certificates/{identifier}/pdf"
     answer = client.get(url, headers=auth(operator_key))
     assert answer.status_code == 200 and answer.content == sealed
+    _assert_streamed_whole(client, url, operator_key, sealed)
     report = VerificationService(embedded).verify_pdf(answer.content)
     assert report.verdict.value == "valid", report.reasons
     if shutil.which("pdfsig") is not None:
@@ -107,10 +141,7 @@ def test_a_resigned_version_is_an_increment_served_byte_for_byte_and_refused_whe
     # One byte of the increment changed on disk: refused with a clear error, nothing served.
     good = record.read_bytes()
     record.write_bytes(good[:-20] + bytes([good[-20] ^ 1]) + good[-19:])
-    refused = client.get(url, headers=auth(operator_key))
-    assert refused.status_code == 500 and refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["code"] == "storage_failed" and "integrity" in refused.json()["title"]
-    assert b"%PDF" not in refused.content
+    _assert_refused_whole(client, url, operator_key)
     record.write_bytes(good)
     assert client.get(url, headers=auth(operator_key)).content == sealed
 
@@ -119,8 +150,7 @@ def test_a_resigned_version_is_an_increment_served_byte_for_byte_and_refused_whe
     good_base = base.read_bytes()
     try:
         base.write_bytes(good_base[:100] + bytes([good_base[100] ^ 1]) + good_base[101:])
-        refused = client.get(url, headers=auth(operator_key))
-        assert refused.status_code == 500 and refused.json()["code"] == "storage_failed"
+        _assert_refused_whole(client, url, operator_key)
     finally:
         base.write_bytes(good_base)
     assert client.get(url, headers=auth(operator_key)).content == sealed
@@ -156,15 +186,33 @@ def test_database_blobs_hold_increments_too(tmp_path: Path, fresh_database_url: 
         department = new_department(ctx, algorithm=crypto.KeyAlgorithm.SM2)
         ids = _issue(ctx, department, limit=2)
         _resign(ctx, new_seal(ctx, department.code, algorithm=crypto.KeyAlgorithm.SM2, name=SEAL_NAME))
-        from certsvc.storage.orm_shared import StoredBlob
-
         version = _newest(ctx, ids[0])
         with ctx.database.read() as session:
             row = session.get(StoredBlob, version.sha256)
             assert row is not None and row.base_sha256 == version.unsigned_sha256 and len(row.data) <= 30 * 1024
+            good_increment, good_base = bytes(row.data), bytes(session.get(StoredBlob, version.unsigned_sha256).data)  # type: ignore[union-attr]
+            identifier = session.get(Certificate, ids[0]).identifier  # type: ignore[union-attr]
         sealed = ctx.blobs.get(version.sha256)
         assert hashlib.sha256(sealed).hexdigest() == version.sha256
         report = VerificationService(ctx).verify_pdf(sealed)
         assert report.verdict.value == "valid", report.reasons
+
+        def change(sha256: str, data: bytes) -> None:
+            with ctx.database.transaction() as session:
+                session.execute(update(StoredBlob).where(StoredBlob.sha256 == sha256).values(data=data))
+
+        with ctx.database.transaction() as session:
+            key = create_api_client(session, name="stream-operator", role=Role.OPERATOR, department_id=None).api_key
+        url = f"/api/v1/certificates/{identifier}/pdf"
+        with TestClient(create_app(ctx), raise_server_exceptions=False) as client:
+            _assert_streamed_whole(client, url, key, sealed)
+            # A changed increment row, then a changed base row: refused before any byte is sent.
+            change(version.sha256, good_increment[:-20] + bytes([good_increment[-20] ^ 1]) + good_increment[-19:])
+            _assert_refused_whole(client, url, key)
+            change(version.sha256, good_increment)
+            change(version.unsigned_sha256, good_base[:100] + bytes([good_base[100] ^ 1]) + good_base[101:])
+            _assert_refused_whole(client, url, key)
+            change(version.unsigned_sha256, good_base)
+            _assert_streamed_whole(client, url, key, sealed)
     finally:
         ctx.database.dispose()

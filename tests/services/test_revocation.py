@@ -50,7 +50,7 @@ def _issue(ctx: ServiceContext, code: str) -> bytes:
         department = department_by_code(session, code)
         principal = Principal(client_id=0, name="test", role=Role.ISSUER, department_id=department.id, department_code=code)
     issued = IssuanceService(ctx).issue(parse_issue_request({**sample_request(), "template": "food-business-licence"}), principal=principal)
-    return RegistryService(ctx).file(issued.identifier, principal=principal)[1]
+    return RegistryService(ctx).file(issued.identifier, principal=principal).read()
 
 
 def _codes(ctx: ServiceContext, pdf: bytes) -> tuple[str, set[str]]:

@@ -10,6 +10,7 @@ from pydantic import AwareDatetime
 
 from certsvc.api.deps import ContextDep, IssuerOrOperator, IssuerPrincipal, RequestId
 from certsvc.api.derived import many
+from certsvc.api.downloads import file_response
 from certsvc.api.ids import ROW_ID_MAX
 from certsvc.api.pagination import PAGINATED, PageDep, send_page
 from certsvc.api.schemas import (
@@ -108,15 +109,11 @@ def get_certificate_pdf(
     revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
     """The signed PDF (or the print copy) of a licence; ``revision`` fetches an earlier one."""
-    name, data = RegistryService(ctx).file(
+    download = RegistryService(ctx).file(
         identifier, principal=principal, variant=variant, revision=revision, request_id=rid
     )
     suffix = "" if variant is FileVariant.ELECTRONIC else "-print"
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name + suffix)}.pdf"},
-    )
+    return file_response(download, media_type="application/pdf", filename=f"{download.name}{suffix}.pdf")
 
 
 @router.get(
@@ -138,12 +135,8 @@ def get_certificate_ofd(
     revision: Annotated[int | None, Query(ge=1, le=ROW_ID_MAX, description="an earlier registry revision (default: newest)")] = None,
 ) -> Response:
     """The sealed OFD of a licence (SM2 seals only: otherwise 409 ``ofd_needs_sm2_seal``)."""
-    name, data = RegistryService(ctx).ofd_file(identifier, principal=principal, revision=revision, request_id=rid)
-    return Response(
-        data,
-        media_type="application/ofd",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.ofd"},
-    )
+    download = RegistryService(ctx).ofd_file(identifier, principal=principal, revision=revision, request_id=rid)
+    return file_response(download, media_type="application/ofd", filename=f"{download.name}.ofd")
 
 
 @router.get(

@@ -4,13 +4,13 @@ receiving departments query every member's licences (docs/region.md)."""
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from certsvc.api.deps import ContextDep, allow, hub_member_credential, public
 from certsvc.api.derived import derive, many
+from certsvc.api.downloads import file_response
 from certsvc.api.ratelimit import public_rate_limit
 from certsvc.api.schemas import VerificationRead
 from certsvc.api.uploads import read_limited_body, uploaded_pdf
@@ -82,10 +82,8 @@ def get_licence(identifier: str, ctx: ContextDep, principal: HubReader, use_caus
 )
 def get_licence_file(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> Response:
     """The current version's file, with its original seals."""
-    name, data = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause)
-    return Response(
-        data, media_type="application/pdf", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
-    )
+    download = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause)
+    return file_response(download, media_type="application/pdf", filename=download.name)
 
 
 @router.get(
@@ -100,7 +98,5 @@ def get_licence_file(identifier: str, ctx: ContextDep, principal: HubReader, use
 )
 def get_licence_ofd(identifier: str, ctx: ContextDep, principal: HubReader, use_cause: UseCause) -> Response:
     """The current version's OFD, with its original seal (404 ``no_ofd`` when it has none)."""
-    name, data = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause, ofd=True)
-    return Response(
-        data, media_type="application/ofd", headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"}
-    )
+    download = HubQueries(ctx).file(identifier, principal=principal, use_cause=use_cause, ofd=True)
+    return file_response(download, media_type="application/ofd", filename=download.name)

@@ -6,13 +6,13 @@ import csv
 import io
 from datetime import datetime
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from certsvc.api.deps import ContextDep, RequestId, SharingPrincipal
 from certsvc.api.derived import derive, many, to_api
+from certsvc.api.downloads import file_response
 from certsvc.services.holders import UsageView
 from certsvc.services.sharing import CheckAnswer, QueryAnswer, SharedLicence, SharingService
 
@@ -83,11 +83,9 @@ def check(body: SharingCheck, ctx: ContextDep, principal: SharingPrincipal, rid:
 )
 def download(token: str, ctx: ContextDep, principal: SharingPrincipal, rid: RequestId) -> Response:
     """The signed file behind a download link from a query (same client, before it expires)."""
-    name, data = SharingService(ctx).download(principal, token, request_id=rid)
-    return Response(
-        data,
-        media_type="application/pdf",
-        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}.pdf", "Cache-Control": "no-store"},
+    download = SharingService(ctx).download(principal, token, request_id=rid)
+    return file_response(
+        download, media_type="application/pdf", filename=f"{download.name}.pdf", headers={"Cache-Control": "no-store"}
     )
 
 
