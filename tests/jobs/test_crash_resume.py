@@ -32,9 +32,7 @@ from tests.jobs.batch_helpers import OPERATOR, new_seal
 
 pytestmark = pytest.mark.slow
 
-# Enough that the kill (after 5 are done, polled every 0.1 s) lands mid-job with most still to go;
-# each licence is issued and re-sealed at B-LTA, so more would only cost time.
-LICENCES = 20
+LICENCES = 40
 CERTSVC = Path(sys.executable).with_name("certsvc")
 
 
