@@ -128,9 +128,9 @@ def _clone_licences(database_url: str, n: int) -> int:
                 batch_v.append(version)
                 added += 1
             conn.execute(insert(Certificate.__table__), batch_c)
-            ids = dict(conn.execute(
+            ids = {identifier: cert_id for identifier, cert_id in conn.execute(
                 select(Certificate.identifier, Certificate.id).where(Certificate.identifier.in_([r["identifier"] for r in batch_c]))
-            ).tuples().all())
+            )}
             for version in batch_v:
                 version["certificate_id"] = ids[version["identifier"]]
             conn.execute(insert(CertificateVersion.__table__), batch_v)

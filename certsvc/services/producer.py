@@ -29,7 +29,7 @@ from certsvc.metrics import SEAL_SECONDS, SEALS
 from certsvc.rendering.renderer import LicenceContent, RenderedLicence, render_licence
 from certsvc.rendering.templates import LicenceTemplate
 from certsvc.services.context import LoadedSeal, ServiceContext
-from certsvc.services.ofd_versions import OfdProducer, OfdVersion
+from certsvc.services.ofd_versions import OfdProducer, OfdVersion, ofd_sealable
 from certsvc.services.qr import signed_qr_text
 from certsvc.services.timestamping import ltv_stamper, validation_data
 from certsvc.storage.orm import Seal
@@ -395,6 +395,8 @@ class OfdFormat:
 
     def produce(self, work: Production) -> ProducedFile | None:
         spec = work.spec
+        if not ofd_sealable(spec.seal.algorithm, spec.seal.ses_seal_der):
+            return None  # decided before ``work.content()``, which signs the QR payload
         producer = OfdProducer(work.ctx)
         if spec.reuse is not None and spec.reuse.ofd is not None:
             ofd = producer.reseal(

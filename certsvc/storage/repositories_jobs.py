@@ -277,19 +277,6 @@ class BatchRepository:
         )
         return int(released.rowcount)  # type: ignore[attr-defined]
 
-    def release_claim(self, job_id: int, *, token: str) -> int:
-        """Hand back the items still running under ``token`` (a worker stopping early)."""
-        released = self.session.execute(
-            update(BatchItem)
-            .where(
-                BatchItem.job_id == job_id,
-                BatchItem.claim_token == token,
-                BatchItem.state == "running",
-            )
-            .values(state="pending", claim_token=None, attempts=BatchItem.attempts - 1)
-        )
-        return int(released.rowcount)  # type: ignore[attr-defined]
-
     def fail_exhausted(self, job_id: int, *, max_attempts: int, now: datetime) -> int:
         """Fail pending items that already took down a worker ``max_attempts`` times."""
         failed = self.session.execute(
