@@ -45,6 +45,8 @@ run: install
 
 # Layer contracts, lint and types first (seconds), then the suite (slow tests included) twice:
 # on SQLite (the embedded default) and on a PostgreSQL server the tests start and stop themselves.
+# The second pass leaves out the tests marked db_independent (rendering, crypto, ...: they touch
+# no database, so a second run would check nothing new); docs/testing.md.
 test: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check certsvc cli tests bench tools

@@ -50,6 +50,58 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"certsvc database: {config.getoption('--db')}"
 
 
+# --- tests whose outcome cannot depend on the database: the SQLite pass runs them, not PostgreSQL -
+# Rendering, rasterising, QR decoding, signature arithmetic and the like do the same work whatever
+# database the suite runs on; running them in the PostgreSQL pass too only doubles their time.
+# A module opts in with ``pytestmark = pytest.mark.db_independent``, and the mark is checked, not
+# trusted: such a test may not use a fixture built on the suite's database (refused at collection)
+# nor open a database itself (fails in the SQLite pass, which is the pass that runs it).
+DB_INDEPENDENT = "db_independent"
+_DATABASE_FIXTURES = frozenset({"database_factory", "run_database_url"})
+
+
+def _uses_database_fixture(item: pytest.Item) -> str | None:
+    """The first fixture of ``item``'s closure built on the suite's database, if any."""
+    infos = getattr(item, "_fixtureinfo", None)
+    if infos is None:
+        return None
+    for name in item.fixturenames:  # type: ignore[attr-defined]
+        if name in _DATABASE_FIXTURES:
+            continue
+        for definition in infos.name2fixturedefs.get(name, ()):
+            if _DATABASE_FIXTURES & set(definition.argnames):
+                return name
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    independent = [item for item in items if item.get_closest_marker(DB_INDEPENDENT)]
+    for item in independent:
+        fixture = _uses_database_fixture(item)
+        if fixture is not None:
+            raise pytest.UsageError(f"{item.nodeid} is marked {DB_INDEPENDENT} but uses the database fixture {fixture!r}")
+    if config.getoption("--db") == "postgresql" and independent:
+        chosen = set(map(id, independent))
+        items[:] = [item for item in items if id(item) not in chosen]
+        config.hook.pytest_deselected(items=independent)
+
+
+@pytest.fixture(autouse=True)
+def _db_independent_opens_no_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A test marked ``db_independent`` that opens a database fails instead of passing quietly."""
+    if request.node.get_closest_marker(DB_INDEPENDENT) is None:
+        yield
+        return
+    from certsvc.storage.database import Database
+
+    def refuse(self: Database, url: str) -> None:
+        pytest.fail(f"{request.node.nodeid} is marked {DB_INDEPENDENT} but opened the database {url}")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Database, "__init__", refuse)
+        yield
+
+
 _TEMPLATE_DB = "certsvc_template"
 
 

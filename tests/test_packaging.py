@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import tomllib
 
+import pytest
+
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.db_independent
 
 
 def test_every_package_is_listed_in_pyproject() -> None:

@@ -17,6 +17,8 @@ from certsvc.domain.layout import SealBox
 from tests.pdf_content import content_streams, syntax_problems
 from tests.pki import DEPARTMENT_NAME, SIGNED_AT, pki, sample_pdf, seal_png
 
+pytestmark = pytest.mark.db_independent
+
 # A 291 px square scan in a 107 pt (37.7 mm) square box: one of the ~8 % of such pairs whose
 # centring offset is a rounding residue rather than 0.
 _IMAGE_PX = 291

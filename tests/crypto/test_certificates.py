@@ -17,6 +17,8 @@ from certsvc.crypto.api import (
 from certsvc.errors import InvalidDocumentError, SigningError
 from tests.pki import DEPARTMENT_NAME, NOT_AFTER, NOT_BEFORE, credit_code, pki
 
+pytestmark = pytest.mark.db_independent
+
 ALGS = [KeyAlgorithm.RSA_3072, KeyAlgorithm.ECDSA_P256, KeyAlgorithm.SM2]
 
 

@@ -20,6 +20,8 @@ from certsvc.crypto.api import (
 )
 from certsvc.errors import KeyUnavailableError
 
+pytestmark = pytest.mark.db_independent
+
 PASS = b"xlgl-2026-key-passphrase"
 
 

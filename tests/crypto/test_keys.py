@@ -13,6 +13,8 @@ from certsvc.crypto.api import KeyAlgorithm, SealKey, generate_private_key_pem
 from certsvc.errors import KeyUnavailableError, SigningError
 from tests.pki import damaged_pem, pki
 
+pytestmark = pytest.mark.db_independent
+
 PASS = b"correct horse battery staple"
 
 

@@ -11,6 +11,8 @@ import pytest
 from certsvc.crypto.ofd_package import is_ofd, read_package
 from certsvc.errors import InvalidDocumentError
 
+pytestmark = pytest.mark.db_independent
+
 
 def _with_version_needed(version: int) -> bytes:
     out = io.BytesIO()

@@ -17,6 +17,8 @@ from certsvc.errors import InvalidDocumentError, SigningError
 from tests.crypto.ofd_fixtures import SIGNED_AT, SealedOfd, now, repack, sealed_ofd
 from tests.sm2_pki import Sm2Pki, build_sm2_pki
 
+pytestmark = pytest.mark.db_independent
+
 CONTENT = "Doc_0/Pages/Page_0/Content.xml"
 
 

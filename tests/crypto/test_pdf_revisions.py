@@ -19,6 +19,8 @@ from certsvc.crypto.pdf_revisions import changes_after_revision
 from tests.crypto.test_pdf_signing import _seal
 from tests.pdf_attacks import MetaKeepingWriter
 
+pytestmark = pytest.mark.db_independent
+
 
 @pytest.fixture(scope="module")
 def sealed() -> bytes:

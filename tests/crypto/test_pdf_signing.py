@@ -41,6 +41,8 @@ from tests.pki import (
     seal_png,
 )
 
+pytestmark = pytest.mark.db_independent
+
 BOX = SealBox(page_index=0, x1=380, y1=80, x2=520, y2=220)
 ALL_BACKENDS = [KeyAlgorithm.RSA_3072, KeyAlgorithm.ECDSA_P256, KeyAlgorithm.SM2]
 EXPECTED_ALGORITHM = {

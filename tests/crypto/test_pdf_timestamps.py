@@ -26,6 +26,8 @@ from tests.pki import (
     tsa,
 )
 
+pytestmark = pytest.mark.db_independent
+
 BOX = SealBox(page_index=0, x1=380, y1=80, x2=520, y2=220)
 
 

@@ -21,6 +21,8 @@ from certsvc.errors import KeyUnavailableError
 from tests.hsm import SoftHsm
 from tests.pki import DEPARTMENT_NAME, SIGNED_AT, pki, sample_pdf, seal_png
 
+pytestmark = pytest.mark.db_independent
+
 BOX_ARGS = {"department_name": DEPARTMENT_NAME, "signed_at": SIGNED_AT, "reason": "test"}
 
 

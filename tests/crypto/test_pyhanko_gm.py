@@ -19,6 +19,8 @@ from certsvc.crypto._pyhanko_gm import GmSignatureValidator, Sm2Signer
 from certsvc.crypto.sm2 import Sm2PrivateKey
 from tests.sm2_pki import PKI_EPOCH, Sm2Pki, build_sm2_pki
 
+pytestmark = pytest.mark.db_independent
+
 MOMENT = PKI_EPOCH + timedelta(days=180)  # pinned validation time
 
 

@@ -11,6 +11,8 @@ import pytest
 from certsvc.crypto import api as crypto
 from certsvc.errors import InvalidQrPayloadError
 
+pytestmark = pytest.mark.db_independent
+
 IDENTIFIER = "1.2.156.3005.2.11100000MB0143028R001.11152500011512829G.2026000001.001.1"
 QR_ALPHANUMERIC = set(string.digits + string.ascii_uppercase + " $%*+-./:")
 # RFC 3986 pchar without percent-encoding: unreserved / sub-delims / ":" / "@"

@@ -14,6 +14,8 @@ from certsvc.crypto.sm2 import sm3
 from certsvc.errors import SigningError
 from tests.sm2_pki import PKI_EPOCH, Sm2Pki, build_sm2_pki, issue_sm2_ee
 
+pytestmark = pytest.mark.db_independent
+
 VALID_START = PKI_EPOCH
 VALID_END = PKI_EPOCH + timedelta(days=365)
 SIGNED_AT = PKI_EPOCH + timedelta(days=30)

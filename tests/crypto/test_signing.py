@@ -36,6 +36,8 @@ from certsvc.errors import KeyUnavailableError, SigningError
 from tests.pki import DEPARTMENT_NAME, SIGNED_AT, pki, sample_pdf, seal_png
 from tests.sm2_pki import PKI_EPOCH, build_sm2_pki
 
+pytestmark = pytest.mark.db_independent
+
 ALGORITHMS = [KeyAlgorithm.RSA_3072, KeyAlgorithm.ECDSA_P256, KeyAlgorithm.SM2]
 BOX = SealBox(0, 380, 80, 520, 220)
 

@@ -13,6 +13,8 @@ from certsvc.errors import KeyUnavailableError
 from tests.crypto import sm2_reference as ref
 from tests.pki import damaged_pem
 
+pytestmark = pytest.mark.db_independent
+
 # GB/T 32918.5-2017 / GM/T 0003.5-2012 Annex A (STANDARDS §2.2 A): the example's public key,
 # message, Z, e, nonce and signature. Its private key is not written here: the vector is checked
 # from the public side (Z, e, verification of r, s), and signing is checked with keys made in code.

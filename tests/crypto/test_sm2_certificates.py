@@ -15,6 +15,8 @@ from certsvc.crypto.sm2_certificates import (
 )
 from tests.sm2_pki import Sm2Pki, build_sm2_pki
 
+pytestmark = pytest.mark.db_independent
+
 
 @pytest.fixture(scope="module")
 def pki() -> Sm2Pki:

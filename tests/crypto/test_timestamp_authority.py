@@ -21,6 +21,8 @@ from certsvc.crypto.timestamp_client import TransportTimeStamper
 from certsvc.errors import SigningError, TimeStampUnavailableError
 from tests.pki import NOT_AFTER, NOT_BEFORE, TSA_POLICY, available_algorithms, pki, tsa
 
+pytestmark = pytest.mark.db_independent
+
 
 def _request(
     digest: bytes, md: str = "sha256", *, nonce: int | None = 0x1234567890ABCDEF, **extra: object

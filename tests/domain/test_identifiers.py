@@ -16,6 +16,8 @@ from certsvc.domain.identifiers import (
 )
 from certsvc.errors import InvalidHolderIdError, ValidationFailedError
 
+pytestmark = pytest.mark.db_independent
+
 # Published identifiers that pass the GB/T 36904 check (STANDARDS.md §3.1).
 PUBLISHED_IDENTIFIERS = [
     "1.2.156.3005.2.11100000000013338W011.11110000000021135M.20230329701.003.Y",

@@ -11,6 +11,8 @@ from certsvc.domain.pdf_numbers import (
     pdf_numbers,
 )
 
+pytestmark = pytest.mark.db_independent
+
 
 @pytest.mark.parametrize(
     ("value", "text"),

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from certsvc.domain.reports import REASONS
 from tests.conftest import PROJECT_ROOT
+
+pytestmark = pytest.mark.db_independent
 
 
 def test_every_reason_code_is_documented_with_its_verdict() -> None:

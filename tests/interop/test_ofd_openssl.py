@@ -28,6 +28,7 @@ from tests.sm2_pki import Sm2Pki, build_sm2_pki
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed"),
+    pytest.mark.db_independent,
 ]
 DISTID = "distid:1234567812345678"  # GM/T 0009 default; OpenSSL 3 uses an empty ID otherwise
 

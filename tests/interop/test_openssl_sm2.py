@@ -15,6 +15,7 @@ from certsvc.crypto.sm2_certificates import build_sm2_certificate
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed"),
+    pytest.mark.db_independent,
 ]
 
 # OpenSSL 3 uses an empty SM2 ID unless told otherwise (STANDARDS §2.5).

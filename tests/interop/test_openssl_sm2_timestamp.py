@@ -38,6 +38,7 @@ from tests.pki import (
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed"),
+    pytest.mark.db_independent,
 ]
 pytest.importorskip("certsvc.crypto.sm2")
 

@@ -14,6 +14,7 @@ from tests.pki import pki, tsa
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed"),
+    pytest.mark.db_independent,
 ]
 
 

@@ -22,6 +22,7 @@ pytestmark = [
         shutil.which("pdfsig") is None or shutil.which("certutil") is None,
         reason="needs pdfsig (poppler-utils) and certutil (libnss3-tools)",
     ),
+    pytest.mark.db_independent,
 ]
 
 

@@ -14,6 +14,8 @@ from certsvc.errors import ValidationFailedError
 from certsvc.rendering.bilingual_seals import RingLayout, draw_bilingual_round_seal
 from certsvc.rendering.seals import draw_round_seal, validate_seal_png
 
+pytestmark = pytest.mark.db_independent
+
 REFERENCE_DIR = Path(__file__).parent / "reference"
 NAME = "锡林郭勒盟市场监督管理局"
 # A test string of real Mongolian words (market supervision … bureau of Sili-yin Gool); the

@@ -17,6 +17,8 @@ from certsvc.rendering.renderer import render_licence
 from certsvc.rendering.templates import TemplateRegistry
 from tests.rendering.conftest import TEMPLATES_DIR, content_for
 
+pytestmark = pytest.mark.db_independent
+
 # 内蒙古自治区人民政府 as the region's government writes it (mgl.nmg.gov.cn; see
 # services/demo_departments.py for the source).
 NAME = "内蒙古自治区人民政府"

@@ -13,6 +13,8 @@ from certsvc.rendering.catalogue_entry import ValidityKind, load_catalogue_entry
 from certsvc.rendering.templates import TemplateRegistry
 from tests.conftest import TEMPLATES
 
+pytestmark = pytest.mark.db_independent
+
 
 def test_every_shipped_template_has_its_catalogue_entry() -> None:
     for folder in TEMPLATES.iterdir():

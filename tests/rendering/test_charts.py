@@ -6,6 +6,8 @@ import pytest
 
 from certsvc.rendering.charts import NO_DATA, bar_chart_png, needs_log_scale, share_chart_png
 
+pytestmark = pytest.mark.db_independent
+
 
 def test_legend_and_labels_are_the_words_given() -> None:
     svg = bar_chart_png(

@@ -13,6 +13,8 @@ from reportlab.pdfbase import ttfonts
 
 from certsvc.rendering import fonts
 
+pytestmark = pytest.mark.db_independent
+
 # i and j are composite glyphs in AR PL UMing (dot + stem), as are accented Latin letters:
 # subsetting walks their components, which is where the shared file position was read.
 _CHARS = [ord(c) for c in "ijÀÁÂÃÄÅÇÈÉàáâãäå锡林郭勒盟市场监督管理局食品经营许可证行政审批和政务服务局"]

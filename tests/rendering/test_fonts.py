@@ -7,6 +7,8 @@ import pytest
 from certsvc.errors import ConfigurationError
 from certsvc.rendering import fonts
 
+pytestmark = pytest.mark.db_independent
+
 
 def test_common_chinese_and_ascii_have_glyphs() -> None:
     assert fonts.missing_glyphs("食品经营许可证（正本）JY123，。、〔2026〕", ["song", "kai"]) == []

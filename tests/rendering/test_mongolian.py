@@ -18,6 +18,8 @@ from certsvc.rendering.mongolian import (
 )
 from certsvc.rendering.mongolian_pdf import _text_of, draw_mongolian
 
+pytestmark = pytest.mark.db_independent
+
 # Test words only (not claimed as official names): common words whose letters show every
 # positional form.
 SILI = "ᠰᠢᠯᠢ"  # s-i-l-i

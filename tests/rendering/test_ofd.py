@@ -15,6 +15,8 @@ from certsvc.rendering.ofd import GBT36903_NAMES, OPEN_ENDED, render_ofd
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.rendering.templates import MM, TemplateRegistry
 
+pytestmark = pytest.mark.db_independent
+
 NS = {"ofd": "http://www.ofdspec.org/2016"}
 
 

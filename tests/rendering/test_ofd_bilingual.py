@@ -21,6 +21,8 @@ from certsvc.rendering.templates import TemplateRegistry
 from tests.rendering.conftest import content_for
 from tests.rendering.test_bilingual_templates import BILINGUAL, NAME, NAME_MN
 
+pytestmark = pytest.mark.db_independent
+
 NS = {"ofd": "http://www.ofdspec.org/2016"}
 TEXT_OBJECT = f"{{{NS['ofd']}}}TextObject"
 PATH_OBJECT = f"{{{NS['ofd']}}}PathObject"

@@ -29,7 +29,7 @@ from certsvc.rendering.templates import TemplateRegistry  # noqa: E402
 from tests.crypto.ofd_fixtures import sealed_ofd  # noqa: E402
 from tests.sm2_pki import build_sm2_pki  # noqa: E402
 
-pytestmark = [pytest.mark.interop, pytest.mark.slow]
+pytestmark = [pytest.mark.interop, pytest.mark.slow, pytest.mark.db_independent]
 TOLERANCE_MM = 1.0
 
 

@@ -21,6 +21,8 @@ from certsvc.rendering.renderer import LicenceContent, RenderedLicence
 from tests.pdfa import NS, pdfa_2b_problems, xmp_values
 from tests.pki import available_algorithms, pki, seal_png
 
+pytestmark = pytest.mark.db_independent
+
 Rendered = dict[str, tuple[LicenceContent, RenderedLicence]]
 
 

@@ -12,6 +12,8 @@ import segno.encoder as segno_encoder
 from certsvc.rendering import qr_masks
 from certsvc.rendering.drawing import qr_matrix
 
+pytestmark = pytest.mark.db_independent
+
 
 def _texts() -> list[str]:
     rng = random.Random(20260315)

@@ -17,6 +17,8 @@ from certsvc.rendering.metadata import read_licence_metadata
 from certsvc.rendering.renderer import LicenceContent, RenderedLicence, render_licence
 from certsvc.rendering.templates import TemplateRegistry
 
+pytestmark = pytest.mark.db_independent
+
 FOOD = "food-business-licence"
 poppler = pytest.mark.skipif(shutil.which("pdffonts") is None, reason="poppler-utils not installed")
 

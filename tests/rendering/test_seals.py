@@ -14,6 +14,8 @@ from certsvc.rendering.seals import (
     validate_seal_png,
 )
 
+pytestmark = pytest.mark.db_independent
+
 NAMES = {
     6: "北京市海淀区",
     25: "江苏省无锡市梁溪区人民政府崇安寺街道办事处行政审批",

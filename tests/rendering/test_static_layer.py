@@ -15,6 +15,8 @@ from certsvc.rendering import static_layer
 from certsvc.rendering.renderer import LicenceContent, render_licence
 from certsvc.rendering.templates import LicenceTemplate, TemplateRegistry
 
+pytestmark = pytest.mark.db_independent
+
 FOOD = "food-business-licence"
 NAME_MN = "ᠰᠢᠯᠢ ᠶᠢᠨ ᠭᠣᠣᠯ ᠠᠶᠢᠮᠠᠭ ᠤᠨ ᠵᠠᠬᠠ ᠵᠡᠭᠡᠯᠢ ᠶᠢᠨ ᠬᠢᠨᠠᠨ ᠬᠠᠮᠢᠶᠠᠷᠬᠤ ᠲᠣᠪᠴᠢᠶᠠ"
 poppler = pytest.mark.skipif(shutil.which("pdftotext") is None, reason="poppler-utils not installed")

@@ -14,6 +14,8 @@ from certsvc.rendering.templates import FieldType, TemplateRegistry
 
 from .conftest import TEMPLATES_DIR
 
+pytestmark = pytest.mark.db_independent
+
 FOOD = "food-business-licence"
 
 

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import pytest
+
 from certsvc.rendering.fonts import string_width
 from certsvc.rendering.text import NO_LINE_START, wrap_text
+
+pytestmark = pytest.mark.db_independent
 
 
 def test_wraps_within_width_and_keeps_latin_runs() -> None:

@@ -29,6 +29,7 @@ TOLERANCE = 0.15
 pytestmark = [
     pytest.mark.interop,
     pytest.mark.skipif(shutil.which("pdftoppm") is None, reason="poppler-utils not installed"),
+    pytest.mark.db_independent,
 ]
 
 

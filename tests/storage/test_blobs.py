@@ -8,6 +8,8 @@ import pytest
 from certsvc.errors import NotFoundError
 from certsvc.storage.blobs import LocalBlobStore
 
+pytestmark = pytest.mark.db_independent
+
 
 def test_put_get_is_content_addressed(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
