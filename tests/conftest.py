@@ -43,7 +43,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # Key files of the suite's deployments (and of the CLI runs and workers it starts) use a
     # cheap scrypt cost: the suite makes and opens hundreds. The default cost is tested where
     # it is the subject (tests/crypto/test_key_files.py).
-    os.environ.setdefault("CERTSVC_KEY_FILE_SCRYPT_LOG2_N", "12")
+    os.environ.setdefault("CERTSVC_KEY_FILE_SCRYPT_LOG2_N", "10")  # the lowest the settings allow
 
 
 def pytest_report_header(config: pytest.Config) -> str:
