@@ -54,11 +54,11 @@ def _timed(owner: Any, name: str, label: str) -> None:
 
 def _instrument() -> None:
     import certsvc.crypto.pdf_signing as pdf_signing
-    import certsvc.jobs.api as jobs_api
+    import certsvc.jobs.local as local_engine
     import certsvc.services.batch_resign as resign
     import certsvc.storage.blobs as blobs
 
-    _timed(jobs_api, "claim_items", "claim + read the chunk (prepare)")
+    _timed(local_engine, "claim_items", "claim + read the chunk (prepare)")
     _timed(resign.ResignHandler, "_produce", "produce the new files")
     _timed(pdf_signing.PdfSealer, "seal", "of which: PDF seal (pyHanko's incremental writer + CMS)")
     _timed(blobs.LocalBlobStore, "put_increment", "of which: store the increment")
