@@ -46,13 +46,21 @@ run: install
 # Layer contracts, lint and types first (seconds), then the suite (slow tests included) twice:
 # on SQLite (the embedded default) and on a PostgreSQL server the tests start and stop themselves.
 # The second pass leaves out the tests marked db_independent (rendering, crypto, ...: they touch
-# no database, so a second run would check nothing new); docs/testing.md.
+# no database, so a second run would check nothing new); docs/testing.md. The two passes run side
+# by side (each test is one process at a time, so two passes keep two cores busy); the PostgreSQL
+# pass writes to test-output/pytest-postgresql.log, printed when both have ended.
 test: install
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check certsvc cli tests bench tools
 	$(VENV)/bin/mypy certsvc cli
-	$(PY) -m pytest
-	$(PY) -m pytest --db=postgresql
+	@mkdir -p test-output
+	@$(PY) -m pytest --db=postgresql -p no:cacheprovider >test-output/pytest-postgresql.log 2>&1 & postgresql=$$!; \
+	$(PY) -m pytest; sqlite=$$?; \
+	wait $$postgresql; postgresql=$$?; \
+	echo; echo "==================== the PostgreSQL pass ===================="; \
+	cat test-output/pytest-postgresql.log; \
+	echo "SQLite pass: exit $$sqlite; PostgreSQL pass: exit $$postgresql"; \
+	test $$sqlite -eq 0 && test $$postgresql -eq 0
 
 lint: install
 	$(VENV)/bin/ruff check certsvc cli tests bench tools
