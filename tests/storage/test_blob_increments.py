@@ -113,10 +113,12 @@ def test_the_directory_store_refuses_a_changed_base_or_increment(tmp_path: Path)
         store.put_increment(SEALED + b"%more\n", base=BASE, base_sha256=base_sha)
 
 
-def test_a_whole_stored_file_is_also_checked_when_streamed(tmp_path: Path) -> None:
+def test_a_whole_stored_file_is_also_checked_when_read_or_streamed(tmp_path: Path) -> None:
     store = LocalBlobStore(tmp_path)
     digest = store.put(SEALED)
     (tmp_path / digest[:2] / digest[2:4] / digest).write_bytes(SEALED[:-1] + b"\x00")
+    with pytest.raises(StorageError, match="integrity"):
+        store.get(digest)  # e.g. a render that a re-sign would seal again
     with pytest.raises(StorageError, match="integrity"):
         store.stream(digest)
 
