@@ -17,7 +17,6 @@ are taken between runs made back to back.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
 import os
@@ -35,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx
 
-from bench._machine import load_figures, machine
+from bench._machine import machine, run_load
 from tools.local_cluster import CERTSVC, LocalCluster
 
 FOOD = "food-business-licence"
@@ -48,36 +47,6 @@ def _sample(i: int, run: int) -> dict[str, Any]:
     data: dict[str, Any] = json.loads((ROOT / "templates" / FOOD / "sample.json").read_text(encoding="utf-8"))
     data["fields"]["licence_number"] = f"JY2{run:03d}{i:010d}"
     return data
-
-
-async def _load(urls: list[str], count: int, make: Any) -> dict[str, float]:
-    """``count`` requests at concurrency 32, round-robin over ``urls``."""
-    latencies: list[float] = []
-    errors = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-
-        async def worker() -> None:
-            nonlocal errors
-            while not queue.empty():
-                i = queue.get_nowait()
-                method, path, kwargs = make(i)
-                start = time.perf_counter()
-                try:
-                    answer = await client.request(method, urls[i % len(urls)] + path, **kwargs)
-                    if answer.status_code >= 400:
-                        errors += 1
-                except httpx.HTTPError:
-                    errors += 1
-                latencies.append(time.perf_counter() - start)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        wall = time.perf_counter() - start
-    return load_figures(latencies, count=count, wall=wall, errors=errors)
 
 
 def http_part(requests: int, rounds: int) -> None:
@@ -93,10 +62,10 @@ def http_part(requests: int, rounds: int) -> None:
             for processes in (1, 2):
                 urls = cluster.api_urls[:processes]
                 run = 10 * r + processes
-                issue = asyncio.run(_load(urls, requests, lambda i, run=run: (
-                    "POST", "/api/v1/certificates", {"json": _sample(i, run), "headers": headers})))
-                verify = asyncio.run(_load(urls, requests, lambda i: (
-                    "POST", "/api/v1/verify", {"content": pdf, "headers": {"content-type": "application/pdf"}})))
+                issue = run_load(urls, requests, concurrency=CONCURRENCY, make=lambda i, run=run: (
+                    "POST", "/api/v1/certificates", {"json": _sample(i, run), "headers": headers}))
+                verify = run_load(urls, requests, concurrency=CONCURRENCY, make=lambda i: (
+                    "POST", "/api/v1/verify", {"content": pdf, "headers": {"content-type": "application/pdf"}}))
                 results.setdefault(("issue", processes), []).append(issue)
                 results.setdefault(("verify", processes), []).append(verify)
         print("| operation | API processes | per second | p50 ms | p99 ms | errors |")

@@ -13,13 +13,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import hashlib
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -27,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx
 
-from bench._machine import load_figures, machine, median_ms, timed
+from bench._machine import machine, median_ms, run_load, timed
 from tools.local_cluster import LocalCluster
 
 CONCURRENCY = 16
@@ -92,29 +90,11 @@ def _stored_ses_signature(ctx: object, sha256: str) -> bytes | None:
         return session.scalars(select(CertificateVersion.ses_signature_der).where(CertificateVersion.sha256 == sha256)).one()
 
 
-async def _load(url: str, pdf: bytes, count: int) -> dict[str, float]:
-    latencies: list[float] = []
-    errors = 0
-    queue: asyncio.Queue[int] = asyncio.Queue()
-    for i in range(count):
-        queue.put_nowait(i)
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
-
-        async def worker() -> None:
-            nonlocal errors
-            while not queue.empty():
-                queue.get_nowait()
-                start = time.perf_counter()
-                answer = await client.post(url + "/api/v1/verify", content=pdf, headers={"content-type": "application/pdf"})
-                if answer.status_code != 200 or answer.json()["verdict"] != "valid":
-                    errors += 1
-                latencies.append(time.perf_counter() - start)
-
-        start = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        wall = time.perf_counter() - start
-    return load_figures(latencies, count=count, wall=wall, errors=errors)
+def _load(url: str, pdf: bytes, count: int) -> dict[str, float]:
+    """``count`` uploads of ``pdf`` at concurrency 16; an answer other than "valid" is an error."""
+    request = ("POST", "/api/v1/verify", {"content": pdf, "headers": {"content-type": "application/pdf"}})
+    return run_load([url], count, lambda i: request, concurrency=CONCURRENCY,
+                    is_ok=lambda answer: answer.json()["verdict"] == "valid")  # fmt: skip
 
 
 def http_part(requests: int) -> None:
@@ -135,8 +115,8 @@ def http_part(requests: int) -> None:
         full_url = cluster.start_api()
         cluster.wait_ready(full_url)
         for label, target in (("fast (default)", url), ("full (CERTSVC_FAST_VERIFY=false)", full_url)):
-            asyncio.run(_load(target, pdf, CONCURRENCY * 2))  # warm-up
-            figures[label] = asyncio.run(_load(target, pdf, requests))
+            _load(target, pdf, CONCURRENCY * 2)  # warm-up
+            figures[label] = _load(target, pdf, requests)
     for label, m in figures.items():
         print(f"| {label} | {m['per_s']:.0f} | {m['p50_ms']:.1f} | {m['p99_ms']:.1f} | {int(m['errors'])} |")
     print(f"\nfull ÷ fast throughput: {figures['fast (default)']['per_s'] / figures['full (CERTSVC_FAST_VERIFY=false)']['per_s']:.1f}×")

@@ -5,12 +5,10 @@ still validates (certsvc and pdfsig), and a re-sign writes a few kilobytes."""
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import shutil
 import subprocess
-import tempfile
 from pathlib import Path
 
 import httpx
@@ -29,24 +27,12 @@ from certsvc.services.verification import VerificationService
 from certsvc.storage.blobs import STREAM_CHUNK
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_shared import StoredBlob
-from tests.conftest import PUBLIC_URL, TEMPLATES, auth
-from tests.jobs.batch_helpers import OPERATOR, TestDepartment, new_department, new_seal
+from tests.conftest import PUBLIC_URL, auth
+from tests.jobs.batch_helpers import OPERATOR, new_department, new_seal
+from tests.services.test_batch_resign import _issue_samples
 
 FOOD = "food-business-licence"
 SEAL_NAME = "行政许可专用章"  # the department's seal name: a key rollover keeps the image (and print copy)
-
-
-def _issue(ctx: ServiceContext, department: TestDepartment, *, limit: int) -> list[int]:
-    rows = list(csv.reader((TEMPLATES / FOOD / "sample.csv").open(encoding="utf-8", newline="")))
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "records.csv"
-        with path.open("w", encoding="utf-8", newline="") as fh:
-            csv.writer(fh).writerows(rows[: limit + 1])
-        service = BatchService(ctx)
-        created, _ = service.create_import_job(path, template=FOOD, department_code=department.code, principal=OPERATOR)
-        assert service.run(created.job_id, principal=OPERATOR, workers=0).done == limit
-    with ctx.database.read() as session:
-        return list(session.scalars(select(Certificate.id).where(Certificate.department_id == department.id)))
 
 
 def _resign(ctx: ServiceContext, seal_id: int) -> None:
@@ -98,7 +84,7 @@ def test_a_resigned_version_is_an_increment_served_byte_for_byte_and_refused_whe
     embedded: ServiceContext, client: TestClient, operator_key: str, tmp_path: Path
 ) -> None:
     department = new_department(embedded)
-    ids = _issue(embedded, department, limit=3)
+    ids = _issue_samples(embedded, department, limit=3).certificate_ids
     root = embedded.settings.blob_dir
     seal_id = new_seal(embedded, department.code, algorithm=crypto.KeyAlgorithm.ECDSA_P256, name=SEAL_NAME)
     before = {p for p in root.rglob("*") if p.is_file()}
@@ -163,7 +149,7 @@ def test_whole_files_are_stored_when_configured(tmp_path: Path, fresh_database_u
     try:
         init_embedded(ctx)
         department = new_department(ctx)
-        ids = _issue(ctx, department, limit=1)
+        ids = _issue_samples(ctx, department, limit=1).certificate_ids
         _resign(ctx, new_seal(ctx, department.code, algorithm=crypto.KeyAlgorithm.ECDSA_P256, name=SEAL_NAME))
         version = _newest(ctx, ids[0])
         path = ctx.settings.blob_dir / version.sha256[:2] / version.sha256[2:4] / version.sha256
@@ -184,7 +170,7 @@ def test_database_blobs_hold_increments_too(tmp_path: Path, fresh_database_url: 
     try:
         init_embedded(ctx)
         department = new_department(ctx, algorithm=crypto.KeyAlgorithm.SM2)
-        ids = _issue(ctx, department, limit=2)
+        ids = _issue_samples(ctx, department, limit=2).certificate_ids
         _resign(ctx, new_seal(ctx, department.code, algorithm=crypto.KeyAlgorithm.SM2, name=SEAL_NAME))
         version = _newest(ctx, ids[0])
         with ctx.database.read() as session:
