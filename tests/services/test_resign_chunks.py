@@ -17,7 +17,8 @@ from certsvc.services.verification import VerificationService
 from certsvc.storage.orm import Certificate, CertificateVersion
 from certsvc.storage.orm_batch import BatchItem
 from tests.jobs.batch_helpers import OPERATOR, new_department, new_seal
-from tests.services.test_resign_increments import SEAL_NAME, _issue
+from tests.services.test_batch_resign import _issue_samples
+from tests.services.test_resign_increments import SEAL_NAME
 
 
 class _Interfering(ResignHandler):
@@ -38,7 +39,7 @@ class _Interfering(ResignHandler):
 
 def test_a_chunk_records_its_items_together_and_a_changed_licence_fails_alone(embedded: ServiceContext) -> None:
     department = new_department(embedded)
-    ids = _issue(embedded, department, limit=4)
+    ids = _issue_samples(embedded, department, limit=4).certificate_ids
     seal_id = new_seal(embedded, department.code, algorithm=crypto.KeyAlgorithm.ECDSA_P256, name=SEAL_NAME)
     service = BatchService(embedded)
     created = service.create_resign_job(to_seal_id=seal_id, principal=OPERATOR, reason="key rollover")
